@@ -1,0 +1,28 @@
+"""dagstore: a serverless, ClearML-Data-compatible versioned dataset store on any fsspec URL.
+
+``from dagstore import Dataset`` is a drop-in for ``from clearml import Dataset``.
+"""
+
+from .dataset import Dataset, FileEntry, LinkEntry
+from .errors import (
+    ConflictError,
+    DagstoreError,
+    DatasetFinalizedError,
+    DatasetNotFoundError,
+    DraftError,
+    FormatError,
+    IntegrityError,
+    InvalidPathError,
+    LockTimeoutError,
+    StorageError,
+)
+from .manifest import Diff
+from .store import GcReport, Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Dataset", "Store", "Diff", "GcReport", "FileEntry", "LinkEntry",
+    "DagstoreError", "DatasetNotFoundError", "DatasetFinalizedError", "DraftError", "InvalidPathError",
+    "FormatError", "IntegrityError", "ConflictError", "LockTimeoutError", "StorageError",
+]

@@ -1,0 +1,321 @@
+"""The local cache: content blobs, immutable metadata, materialized versions, locks, leases, eviction.
+
+Layout under the cache root (``DAGSTORE_CACHE_DIR``, default: the platform cache dir)::
+
+    blobs/ab/<hash>        read-only content files, one per hash
+    meta/<kind>/<name>     immutable store metadata (manifests, merged states, pack indexes)
+    versions/<key>/        materialized, read-only folders: hardlinks into blobs/
+    leases/<key>           a shared flock held by every live process using versions/<key>
+    locks/<key>.lock       cross-process build locks
+    statcache.sqlite       (device, inode, size, mtime_ns) -> hash of local files
+
+A folder appears in ``versions/`` only by an atomic rename of a complete build, so its
+existence means it is complete. Eviction takes the exclusive flock of a folder's lease file
+without blocking; a live user's shared lock makes it skip that folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import filelock
+import platformdirs
+
+from .errors import LockTimeoutError
+from .manifest import Entry
+from .scan import StatCache
+
+DEFAULT_LOCK_TIMEOUT = 600.0
+DEFAULT_MAX_BYTES = 100 << 30
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().rstrip("ib").rstrip("b")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
+
+
+class Cache:
+    """A local cache directory, safe to share between processes on one host."""
+
+    _leases: dict[str, int] = {}  # lease path -> open fd, for this process's lifetime
+    _leases_lock = threading.Lock()
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, max_bytes: int | None = None):
+        self.root = Path(root or os.environ.get("DAGSTORE_CACHE_DIR") or platformdirs.user_cache_dir("dagstore")).expanduser().absolute()
+        env_max = os.environ.get("DAGSTORE_CACHE_MAX_SIZE")
+        self.max_bytes = max_bytes if max_bytes is not None else (_parse_size(env_max) if env_max else DEFAULT_MAX_BYTES)
+        self._statcache: StatCache | None = None
+
+    # -- small immutable files -------------------------------------------------------------
+
+    def read_immutable(self, kind: str, name: str) -> bytes | None:
+        try:
+            with open(self.root / "meta" / kind / name, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def write_immutable(self, kind: str, name: str, data: bytes) -> None:
+        path = self.root / "meta" / kind / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".tmp-{uuid.uuid4().hex}"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    @property
+    def statcache(self) -> StatCache:
+        if self._statcache is None:
+            self._statcache = StatCache(self.root / "statcache.sqlite")
+        return self._statcache
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def blob_path(self, blob_hash: str) -> Path:
+        return self.root / "blobs" / blob_hash[:2] / blob_hash
+
+    def has_blob(self, blob_hash: str) -> bool:
+        return self.blob_path(blob_hash).exists()
+
+    def blob_tmp(self, blob_hash: str) -> Path:
+        """A temp path on the blob's filesystem, for streaming large downloads into."""
+        d = self.root / "blobs" / blob_hash[:2]
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f".tmp-{uuid.uuid4().hex}"
+
+    def put_blob(self, blob_hash: str, data: bytes) -> None:
+        """Store content (already verified against its hash) as a read-only blob, atomically."""
+        tmp = self.blob_tmp(blob_hash)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.blob_path(blob_hash))
+
+    def adopt_blob(self, blob_hash: str, tmp: Path) -> None:
+        """Move a verified temp file into place as the blob."""
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, self.blob_path(blob_hash))
+
+    # -- locks and leases --------------------------------------------------------------------
+
+    def lock(self, name: str, timeout: float = DEFAULT_LOCK_TIMEOUT) -> _Lock:
+        """A blocking cross-process lock (waits up to ``timeout`` seconds)."""
+        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+        return _Lock(filelock.FileLock(str(self.root / "locks" / f"{name}.lock")), timeout, name)
+
+    def _lease(self, key: str) -> bool:
+        """Hold a shared lease on versions/<key> for this process's lifetime; False if evicted."""
+        path = self.root / "leases" / key
+        with self._leases_lock:
+            if str(path) in self._leases:
+                os.utime(path)
+                return (self.root / "versions" / key).is_dir()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if not (self.root / "versions" / key).is_dir():
+                os.close(fd)
+                return False
+            os.utime(path)
+            self._leases[str(path)] = fd
+            return True
+
+    # -- materialized versions ----------------------------------------------------------------
+
+    def version_dir(self, key: str) -> Path:
+        return self.root / "versions" / key
+
+    def cached_version(self, key: str) -> str | None:
+        """The materialized folder, leased, if it is already complete; else None."""
+        if self.version_dir(key).is_dir() and self._lease(key):
+            return str(self.version_dir(key))
+        return None
+
+    def materialize(
+        self,
+        key: str,
+        entries: Mapping[str, Entry],
+        blob_name: Callable[[Entry], str],
+        fetch: Callable[[list[Entry]], None],
+        use_soft_links: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> str:
+        """Build versions/<key> from blobs (fetching missing ones with ``fetch``) and lease it."""
+        done = self.cached_version(key)
+        if done:
+            return done
+        with self.lock(f"version-{key}", lock_timeout):
+            done = self.cached_version(key)
+            if done:
+                return done
+            missing: dict[str, Entry] = {}
+            for e in entries.values():
+                name = blob_name(e)
+                if name not in missing and not self.has_blob(name):
+                    missing[name] = e
+            if missing:
+                fetch(list(missing.values()))
+            self._build(key, entries, blob_name, use_soft_links)
+            if not self._lease(key):
+                raise RuntimeError(f"cache folder {key} vanished while being leased")
+        self.evict()
+        return str(self.version_dir(key))
+
+    def _build(self, key: str, entries: Mapping[str, Entry], blob_name: Callable[[Entry], str], soft: bool) -> None:
+        versions = self.root / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        tmp = versions / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        made: set[str] = {""}
+        dirs: list[str] = []
+        link = os.symlink if soft else os.link
+        try:
+            for path in sorted(entries):
+                parent = path.rpartition("/")[0]
+                if parent not in made:
+                    os.makedirs(tmp / parent, exist_ok=True)
+                    p = parent
+                    while p not in made:
+                        made.add(p)
+                        dirs.append(p)
+                        p = p.rpartition("/")[0]
+                src = self.blob_path(blob_name(entries[path]))
+                dst = tmp / path
+                try:
+                    link(src, dst)
+                except OSError as exc:
+                    if soft or exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
+                        raise
+                    shutil.copyfile(src, dst)
+                    os.chmod(dst, 0o444)
+            for d in sorted(dirs, key=len, reverse=True):
+                os.chmod(tmp / d, 0o555)
+            os.chmod(tmp, 0o555)
+            os.rename(tmp, versions / key)
+        except BaseException:
+            _rmtree(tmp)
+            raise
+
+    # -- eviction ------------------------------------------------------------------------------
+
+    def evict(self, max_bytes: int | None = None) -> list[str]:
+        """Shrink the cache below ``max_bytes``: least recently used unleased versions first,
+        then blobs no materialized version links to. Returns the version keys removed."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        blobs = list(self._blob_stats())
+        total = sum(st.st_size for _, st in blobs)
+        if total <= limit:
+            return []
+        removed: list[str] = []
+        for key in self._versions_lru():
+            if self._remove_version_if_unused(key):
+                removed.append(key)
+        blobs = sorted(self._blob_stats(), key=lambda b: b[1].st_atime)
+        total = sum(st.st_size for _, st in blobs)
+        for path, st in blobs:
+            if total <= limit:
+                break
+            if st.st_nlink == 1:
+                path.unlink(missing_ok=True)
+                total -= st.st_size
+        return removed
+
+    def _blob_stats(self) -> Iterable[tuple[Path, os.stat_result]]:
+        base = self.root / "blobs"
+        if not base.is_dir():
+            return
+        for sub in os.scandir(base):
+            for e in os.scandir(sub.path):
+                if not e.name.startswith(".tmp-"):
+                    yield Path(e.path), e.stat()
+
+    def _versions_lru(self) -> list[str]:
+        base = self.root / "versions"
+        if not base.is_dir():
+            return []
+        keys = [e.name for e in os.scandir(base) if not e.name.startswith(".")]
+
+        def used(k: str) -> float:
+            try:
+                return (self.root / "leases" / k).stat().st_mtime
+            except FileNotFoundError:
+                return 0.0
+
+        return sorted(keys, key=used)
+
+    def _remove_version_if_unused(self, key: str) -> bool:
+        lease = self.root / "leases" / key
+        lease.parent.mkdir(parents=True, exist_ok=True)
+        if str(lease) in self._leases:
+            return False
+        fd = os.open(lease, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            src = self.version_dir(key)
+            if not src.is_dir():
+                return False
+            trash = self.root / "versions" / f".trash-{uuid.uuid4().hex}"
+            os.rename(src, trash)
+            _rmtree(trash)
+            return True
+        finally:
+            os.close(fd)
+
+    def clear_trash(self) -> None:
+        """Remove leftovers of builds or evictions interrupted by a crash."""
+        base = self.root / "versions"
+        if base.is_dir():
+            for e in os.scandir(base):
+                if e.name.startswith((".tmp-", ".trash-")):
+                    _rmtree(Path(e.path))
+
+
+class _Lock:
+    def __init__(self, lock: filelock.FileLock, timeout: float, name: str):
+        self._lock, self._timeout, self._name = lock, timeout, name
+
+    def __enter__(self) -> _Lock:
+        try:
+            self._lock.acquire(timeout=self._timeout)
+        except filelock.Timeout:
+            raise LockTimeoutError(f"timed out after {self._timeout:g}s waiting for cache lock {self._name!r} (another process holds it)") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view[: 1 << 30])
+        view = view[n:]
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a tree whose folders may be read-only."""
+    if not path.exists():
+        return
+    for dirpath, dirnames, _files in os.walk(path):
+        for d in dirnames:
+            try:
+                os.chmod(os.path.join(dirpath, d), stat.S_IRWXU)
+            except OSError:
+                pass
+    os.chmod(path, stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)

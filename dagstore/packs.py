@@ -1,0 +1,230 @@
+"""Packs: many small blobs, each zstd-compressed when that pays, in one write-once object.
+
+Layout of a pack object (see docs/format.md)::
+
+    blob_0 ... blob_n-1  header  u32le(len(header))  b"DAGPACK1"
+
+``header`` is zstd-compressed JSON listing each blob as ``[hash, offset, length, raw_length,
+codec]``; the same bytes are also stored as the pack's index object so that readers can find
+a blob without opening packs. A blob is read back with one ranged read.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
+import xxhash
+import zstandard
+
+from .backend import Backend
+from .errors import FormatError, IntegrityError
+from .hashing import hash_bytes
+
+PACK_FORMAT = 1
+MAGIC = b"DAGPACK1"
+TRAILER = struct.Struct("<I")
+CODEC_RAW, CODEC_ZSTD = 0, 1
+DEFAULT_PACK_SIZE = 32 << 20
+_MAX_RANGE = 64 << 20
+_MAX_GAP = 1 << 20
+
+
+def pack_key(pack_id: str) -> str:
+    return f"packs/{pack_id[:2]}/{pack_id}"
+
+
+def object_key(blob_hash: str) -> str:
+    """Key of a large blob stored as its own object (raw bytes, named by content hash)."""
+    return f"objects/{blob_hash[:2]}/{blob_hash}"
+
+
+def index_key(pack_id: str) -> str:
+    return f"index/{pack_id[:2]}/{pack_id}"
+
+
+class BlobLocation(NamedTuple):
+    """Where a blob lives: ``length`` stored bytes at ``offset`` of pack ``pack``."""
+
+    pack: str
+    offset: int
+    length: int
+    raw_length: int
+    codec: int
+
+
+def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
+    doc = {"format": PACK_FORMAT, "blobs": [list(b) for b in blobs]}
+    return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc, separators=(",", ":")).encode())
+
+
+def decode_header(pack_id: str, data: bytes) -> dict[str, BlobLocation]:
+    """Blob locations from a pack header / index object."""
+    try:
+        doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise FormatError(f"corrupt index of pack {pack_id}: {exc}") from exc
+    if doc.get("format", 0) > PACK_FORMAT:
+        raise FormatError(f"pack {pack_id} has format {doc.get('format')}, newer than this dagstore; upgrade dagstore")
+    return {h: BlobLocation(pack_id, off, ln, raw, codec) for h, off, ln, raw, codec in doc["blobs"]}
+
+
+_local = threading.local()
+
+
+def encode_blob(data: bytes, level: int | None) -> tuple[bytes, int]:
+    """``(stored bytes, codec)``: zstd at ``level`` when it saves at least 10%, else raw.
+    Thread-safe (one compressor per thread and level)."""
+    if level is None or len(data) < 128:
+        return data, CODEC_RAW
+    cctx = getattr(_local, f"c{level}", None)
+    if cctx is None:
+        cctx = zstandard.ZstdCompressor(level=level)
+        setattr(_local, f"c{level}", cctx)
+    c = cctx.compress(data)
+    return (c, CODEC_ZSTD) if len(c) <= len(data) * 0.9 else (data, CODEC_RAW)
+
+
+class PackWriter:
+    """Accumulates blobs and writes full packs (pack first, then its index) in background threads.
+
+    ``on_pack(pack_id, locations)`` is called from the writer thread after both objects exist.
+    At most ``max_pending`` packs are held in memory while being uploaded.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        on_pack: Callable[[str, dict[str, BlobLocation]], None],
+        target_size: int = DEFAULT_PACK_SIZE,
+        max_pending: int = 2,
+    ):
+        self._backend = backend
+        self._on_pack = on_pack
+        self._target = target_size
+        self._chunks: list[bytes] = []
+        self._blobs: list[tuple[str, int, int, int, int]] = []
+        self._seen: set[str] = set()
+        self._size = 0
+        self._pool = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="dagstore-pack")
+        self._slots = threading.Semaphore(max_pending)
+        self._futures: list[Future[None]] = []
+
+    def add(self, blob_hash: str, stored: bytes, raw_length: int, codec: int) -> None:
+        """Queue one blob, already encoded by ``encode_blob``."""
+        if blob_hash in self._seen:
+            return
+        self._seen.add(blob_hash)
+        self._blobs.append((blob_hash, self._size, len(stored), raw_length, codec))
+        self._chunks.append(stored)
+        self._size += len(stored)
+        if self._size >= self._target:
+            self.flush()
+
+    def flush(self) -> None:
+        """Start writing the current pack, if any."""
+        if not self._blobs:
+            return
+        chunks, blobs = self._chunks, self._blobs
+        self._chunks, self._blobs, self._size = [], [], 0
+        self._check_failures()
+        self._slots.acquire()
+        fut = self._pool.submit(self._write, chunks, blobs)
+        fut.add_done_callback(lambda _f: self._slots.release())
+        self._futures.append(fut)
+
+    def _write(self, chunks: list[bytes], blobs: list[tuple[str, int, int, int, int]]) -> None:
+        header = encode_header(blobs)
+        chunks.append(header)
+        chunks.append(TRAILER.pack(len(header)) + MAGIC)
+        h = xxhash.xxh3_128()
+        for c in chunks:
+            h.update(c)
+        pack_id = h.hexdigest()
+        self._backend.write_chunks(pack_key(pack_id), chunks)
+        self._backend.write(index_key(pack_id), header)
+        self._on_pack(pack_id, {b[0]: BlobLocation(pack_id, *b[1:]) for b in blobs})
+
+    def _check_failures(self) -> None:
+        for f in self._futures:
+            if f.done() and f.exception():
+                raise f.exception()  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Write the last pack and wait for every write; re-raises the first failure."""
+        try:
+            self.flush()
+            for f in self._futures:
+                f.result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def read_pack_header(backend: Backend, pack_id: str) -> dict[str, BlobLocation]:
+    """Parse a pack's own trailer and header (used to verify packs and rebuild indexes)."""
+    size = backend.size(pack_key(pack_id))
+    tail = backend.read_range(pack_key(pack_id), size - 12, size)
+    if len(tail) != 12 or tail[4:] != MAGIC:
+        raise FormatError(f"pack {pack_id} has no valid trailer")
+    (hlen,) = TRAILER.unpack(tail[:4])
+    header = backend.read_range(pack_key(pack_id), size - 12 - hlen, size - 12)
+    return decode_header(pack_id, header)
+
+
+def _ranges(locs: Iterable[tuple[str, BlobLocation]]) -> list[tuple[str, int, int, list[tuple[str, BlobLocation]]]]:
+    """Coalesce blob reads into few ranged reads per pack (nearby blobs share one read)."""
+    by_pack: dict[str, list[tuple[str, BlobLocation]]] = {}
+    for h, loc in locs:
+        by_pack.setdefault(loc.pack, []).append((h, loc))
+    out = []
+    for pack, items in by_pack.items():
+        items.sort(key=lambda x: x[1].offset)
+        start = end = -1
+        group: list[tuple[str, BlobLocation]] = []
+        for h, loc in items:
+            if group and (loc.offset - end > _MAX_GAP or loc.offset + loc.length - start > _MAX_RANGE):
+                out.append((pack, start, end, group))
+                group = []
+            if not group:
+                start = loc.offset
+            group.append((h, loc))
+            end = max(end, loc.offset + loc.length) if len(group) > 1 else loc.offset + loc.length
+        if group:
+            out.append((pack, start, end, group))
+    return out
+
+
+def decode_blob(blob_hash: str, stored: bytes | memoryview, loc: BlobLocation) -> bytes:
+    """Stored bytes of a blob to its content, checking the hash."""
+    data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
+    if len(data) != loc.raw_length or hash_bytes(data) != blob_hash:
+        raise IntegrityError(f"blob {blob_hash} in pack {loc.pack} does not match its hash")
+    return data
+
+
+def fetch_blobs(
+    backend: Backend,
+    locations: Iterable[tuple[str, BlobLocation]],
+    sink: Callable[[str, bytes], None],
+    max_workers: int = 8,
+) -> None:
+    """Read blobs with as few ranged reads as possible, verify each, and hand them to ``sink``."""
+    groups = _ranges(locations)
+
+    def one(group: tuple[str, int, int, list[tuple[str, BlobLocation]]]) -> None:
+        pack, start, end, items = group
+        buf = memoryview(backend.read_range(pack_key(pack), start, end))
+        for h, loc in items:
+            sink(h, decode_blob(h, buf[loc.offset - start : loc.offset - start + loc.length], loc))
+
+    if len(groups) <= 1 or max_workers <= 1:
+        for g in groups:
+            one(g)
+        return
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(groups)), thread_name_prefix="dagstore-fetch") as pool:
+        for f in [pool.submit(one, g) for g in groups]:
+            f.result()

@@ -1,0 +1,440 @@
+"""A store root: version records, drafts, name/version claims, labels, content lookup, gc, verify.
+
+The store is its own registry (no server, no database). Layout and invariants are in
+docs/format.md; in short: content objects are write-once, a version's record is written
+last and only once (``versions/<id>.json``), and a version number is claimed with a
+put-if-absent of ``names/<name key>/<version>`` so that two writers never share one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import platformdirs
+
+from .backend import Backend, open_backend, redact_url
+from .cache import Cache
+from .errors import ConflictError, DatasetNotFoundError, FormatError, IntegrityError
+from .hashing import hash_bytes, hash_file
+from .manifest import Delta, Diff, Entry, apply_delta, diff_states, merge_states, state_from_bytes, state_to_bytes
+from .packs import BlobLocation, decode_blob, decode_header, index_key, object_key, pack_key, read_pack_header
+from .records import Draft, VersionRecord, bump_version, version_key
+
+STORE_FORMAT = 1
+_MARKER = "dagstore.json"
+
+
+def default_store_url() -> str:
+    """``DAGSTORE_URL``, else a folder in the user's data dir (the embedded default)."""
+    return os.environ.get("DAGSTORE_URL") or os.path.join(platformdirs.user_data_dir("dagstore"), "store")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def name_key(project: str, name: str) -> str:
+    return hash_bytes(f"{project}\x00{name}".encode())
+
+
+@dataclass
+class GcReport:
+    """What gc found unreferenced (and removed unless dry_run)."""
+
+    packs: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)
+    bytes: int = 0
+    dry_run: bool = False
+
+
+class Store:
+    """One store root (a local folder or any fsspec URL) plus the local cache used with it.
+
+    ``Store()`` uses ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR`` or their defaults; pass ``url``,
+    ``storage_options`` (credentials, endpoints; never persisted) and ``cache_dir`` to use
+    several stores in one process.
+    """
+
+    _defaults: dict[tuple[str, str | None], Store] = {}
+    _defaults_lock = threading.Lock()
+
+    def __init__(self, url: str | None = None, storage_options: dict[str, Any] | None = None, cache_dir: str | None = None):
+        raw_url = url or default_store_url()
+        self.backend: Backend = open_backend(raw_url, storage_options)
+        self.url = self.backend.url
+        self.storage_options = storage_options or {}
+        self.cache = Cache(cache_dir)
+        self._content_backends: dict[str, Backend] = {}
+        self._init_marker()
+
+    @classmethod
+    def default(cls) -> Store:
+        """The process-wide store for the current ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR``."""
+        key = (default_store_url(), os.environ.get("DAGSTORE_CACHE_DIR"))
+        with cls._defaults_lock:
+            if key not in cls._defaults:
+                cls._defaults[key] = cls()
+            return cls._defaults[key]
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- format marker -------------------------------------------------------------------
+
+    def _init_marker(self) -> None:
+        try:
+            data = self.backend.read(_MARKER)
+        except FileNotFoundError:
+            ensure = getattr(self.backend, "ensure_root", None)
+            if ensure:
+                ensure()
+            self.backend.write_new(_MARKER, json.dumps({"format": STORE_FORMAT, "created": now_iso()}).encode())
+            data = self.backend.read(_MARKER)
+        try:
+            fmt = json.loads(data).get("format")
+        except ValueError as exc:
+            raise FormatError(f"{self.url}: {_MARKER} is not valid JSON") from exc
+        if not isinstance(fmt, int) or fmt > STORE_FORMAT:
+            raise FormatError(f"{self.url} was written by a newer dagstore (store format {fmt}, this one knows {STORE_FORMAT}); upgrade dagstore")
+
+    # -- drafts --------------------------------------------------------------------------
+
+    def save_draft(self, draft: Draft) -> None:
+        self.backend.write(f"drafts/{draft.record.id}", draft.to_bytes())
+
+    def load_draft(self, version_id: str) -> Draft | None:
+        try:
+            return Draft.from_bytes(self.backend.read(f"drafts/{_check_id(version_id)}"))
+        except FileNotFoundError:
+            return None
+
+    def delete_draft(self, version_id: str) -> None:
+        self.backend.delete([f"drafts/{version_id}"])
+
+    def drafts(self) -> list[Draft]:
+        keys = self.backend.list("drafts")
+        out = []
+        for data in self.backend.read_many(keys).values():
+            out.append(Draft.from_bytes(data))
+        return out
+
+    # -- final versions ------------------------------------------------------------------
+
+    def record(self, version_id: str) -> VersionRecord:
+        """The final version's record with its current labels; DatasetNotFoundError if none."""
+        vid = _check_id(version_id)
+        try:
+            rec = VersionRecord.from_json(self.backend.read(f"versions/{vid}.json"))
+        except FileNotFoundError:
+            raise DatasetNotFoundError(f"no final version with id {version_id} in {self.url}") from None
+        try:
+            return rec.with_labels(json.loads(self.backend.read(f"state/{vid}.json")))
+        except FileNotFoundError:
+            return rec
+
+    def exists(self, version_id: str) -> bool:
+        return self.backend.exists(f"versions/{_check_id(version_id)}.json")
+
+    def records(self, ids: Iterable[str] | None = None) -> list[VersionRecord]:
+        """Every final version (or those of ``ids``), labels applied."""
+        if ids is None:
+            keys = [k for k in self.backend.list("versions") if k.endswith(".json")]
+        else:
+            keys = [f"versions/{_check_id(i)}.json" for i in ids]
+        recs = [VersionRecord.from_json(d) for d in self.backend.read_many(keys).values()]
+        states = self.backend.read_many([f"state/{r.id}.json" for r in recs])
+        return [r.with_labels(json.loads(states[f"state/{r.id}.json"])) if f"state/{r.id}.json" in states else r for r in recs]
+
+    def claimed_versions(self, project: str, name: str) -> dict[str, str]:
+        """``{version: id}`` claimed under project/name (some may belong to unfinished finalizes)."""
+        prefix = f"names/{name_key(project, name)}"
+        out = {}
+        for k, data in self.backend.read_many(self.backend.list(prefix)).items():
+            out[k.rsplit("/", 1)[1]] = json.loads(data)["id"]
+        return out
+
+    def versions_of(self, project: str, name: str) -> list[VersionRecord]:
+        """Final versions of project/name, lowest version first."""
+        claims = self.claimed_versions(project, name)
+        recs = [r for r in self.records(claims.values()) if r.name == name and r.project == project]
+        return sorted(recs, key=lambda r: version_key(r.version))
+
+    def next_version(self, project: str, name: str) -> str:
+        """The default version for a new draft: the highest claimed one bumped, else 1.0.0."""
+        claimed = list(self.claimed_versions(project, name))
+        return bump_version(max(claimed, key=version_key)) if claimed else "1.0.0"
+
+    def finalize(self, draft: Draft) -> VersionRecord:
+        """Make a fully uploaded draft a final version, atomically (the record is written last)."""
+        rec = draft.record
+        manifest_bytes = draft.delta.to_bytes()
+        manifest = f"manifests/{hash_bytes(manifest_bytes)}"
+        self.backend.write_new(manifest, manifest_bytes)
+        version = self._claim(rec)
+        final = replace(rec, version=version, manifest=manifest, finalized=now_iso())
+        if not self.backend.write_new(f"versions/{rec.id}.json", final.to_json()):
+            existing = VersionRecord.from_json(self.backend.read(f"versions/{rec.id}.json"))
+            if existing.manifest != manifest:
+                raise ConflictError(f"version {rec.id} was already finalized with other content")
+            final = existing
+        self.delete_draft(rec.id)
+        return final
+
+    def _claim(self, rec: VersionRecord) -> str:
+        prefix = f"names/{name_key(rec.project, rec.name)}"
+        version = rec.version
+        body = json.dumps({"id": rec.id, "project": rec.project, "name": rec.name}).encode()
+        for _ in range(1000):
+            if self.backend.write_new(f"{prefix}/{version}", body):
+                return version
+            owner = json.loads(self.backend.read(f"{prefix}/{version}"))["id"]
+            if owner == rec.id:
+                return version
+            if rec.version_explicit:
+                raise ConflictError(f"version {version} of {rec.project}/{rec.name} already exists (id {owner})")
+            version = bump_version(max([version, *self.claimed_versions(rec.project, rec.name)], key=version_key))
+        raise ConflictError(f"could not claim a version number for {rec.project}/{rec.name}")
+
+    def set_labels(self, version_id: str, **labels: Any) -> VersionRecord:
+        """Change the mutable labels (name, project, tags, published) of a final version."""
+        rec = self.record(version_id)
+        cur = {"name": rec.name, "project": rec.project, "tags": list(rec.tags), "published": rec.published}
+        cur.update({k: (list(v) if k == "tags" else v) for k, v in labels.items()})
+        self.backend.write(f"state/{version_id}.json", json.dumps(cur, sort_keys=True).encode())
+        return rec.with_labels(cur)
+
+    def relabel_dataset(self, project: str, name: str, new_project: str, new_name: str) -> int:
+        """Rename / move every version of project/name (finals and drafts). Idempotent on retry."""
+        if (project, name) == (new_project, new_name):
+            return 0
+        old_prefix = f"names/{name_key(project, name)}"
+        new_prefix = f"names/{name_key(new_project, new_name)}"
+        claims = self.claimed_versions(project, name)
+        taken = self.claimed_versions(new_project, new_name)
+        clash = sorted(v for v in claims if v in taken and taken[v] != claims[v])
+        if clash:
+            raise ConflictError(f"{new_project}/{new_name} already has version(s) {', '.join(clash)}")
+        body = lambda vid: json.dumps({"id": vid, "project": new_project, "name": new_name}).encode()  # noqa: E731
+        n = 0
+        for version, vid in claims.items():
+            self.backend.write_new(f"{new_prefix}/{version}", body(vid))
+            if self.exists(vid):
+                self.set_labels(vid, name=new_name, project=new_project)
+                n += 1
+            self.backend.delete([f"{old_prefix}/{version}"])
+        for d in self.drafts():
+            if (d.record.project, d.record.name) == (project, name):
+                d.record = replace(d.record, project=new_project, name=new_name)
+                self.save_draft(d)
+                n += 1
+        return n
+
+    def delete_version(self, version_id: str, force: bool = False) -> None:
+        """Remove a version (final or draft). Refuses while other versions depend on it unless
+        ``force``. Content stays until gc."""
+        draft = self.load_draft(version_id)
+        if draft is not None:
+            self.delete_draft(version_id)
+            return
+        rec = self.record(version_id)
+        children = sorted(r.id for r in self.records() if version_id in r.parents)
+        children += sorted(d.record.id for d in self.drafts() if version_id in d.record.parents)
+        if children and not force:
+            raise ConflictError(f"version {version_id} is a parent of {', '.join(children)}; delete those first or pass force=True")
+        self.backend.delete([f"versions/{version_id}.json"])  # invisible from here on
+        self.backend.delete([f"state/{version_id}.json", f"names/{name_key(rec.project, rec.name)}/{rec.version}"])
+
+    # -- content -------------------------------------------------------------------------
+
+    def content_backend(self, rec: VersionRecord) -> Backend:
+        """Where a version's packs and objects live (its content_url, or this store)."""
+        if not rec.content_url or rec.content_url == self.url:
+            return self.backend
+        if rec.content_url not in self._content_backends:
+            self._content_backends[rec.content_url] = open_backend(rec.content_url, self.storage_options)
+        return self._content_backends[rec.content_url]
+
+    def delta(self, rec: VersionRecord) -> Delta:
+        cached = self.cache.read_immutable("manifests", rec.manifest.rsplit("/", 1)[-1])
+        if cached is None:
+            cached = self.backend.read(rec.manifest)
+            if hash_bytes(cached) != rec.manifest.rsplit("/", 1)[-1]:
+                raise IntegrityError(f"manifest of version {rec.id} does not match its hash")
+            self.cache.write_immutable("manifests", rec.manifest.rsplit("/", 1)[-1], cached)
+        return Delta.from_bytes(cached)
+
+    def state(self, version_id: str) -> dict[str, Entry]:
+        """The full content of a final version (parents merged, own delta applied), cached locally."""
+        cached = self.cache.read_immutable("states", version_id)
+        if cached is not None:
+            return state_from_bytes(cached)
+        rec = self.record(version_id)
+        base = merge_states(self.state(p) for p in rec.parents)
+        st = apply_delta(base, self.delta(rec), rec.id)
+        self.cache.write_immutable("states", version_id, state_to_bytes(st))
+        return st
+
+    def chain(self, version_id: str) -> list[VersionRecord]:
+        """The version and all its ancestors, each once."""
+        seen: dict[str, VersionRecord] = {}
+        todo = [version_id]
+        while todo:
+            vid = todo.pop()
+            if vid in seen:
+                continue
+            seen[vid] = self.record(vid)
+            todo.extend(seen[vid].parents)
+        return list(seen.values())
+
+    def locations(self, recs: Iterable[VersionRecord]) -> dict[str, tuple[Backend, BlobLocation | None]]:
+        """``{blob hash: (backend, pack location or None for a large object)}`` for these versions."""
+        out: dict[str, tuple[Backend, BlobLocation | None]] = {}
+        for rec in recs:
+            be = self.content_backend(rec)
+            for h, loc in self.pack_index(be, rec.packs).items():
+                out.setdefault(h, (be, loc))
+            for h in rec.objects:
+                out.setdefault(h, (be, None))
+        return out
+
+    def pack_index(self, backend: Backend, pack_ids: Iterable[str] | None = None) -> dict[str, BlobLocation]:
+        """Blob locations from the index objects of these packs (all packs when None)."""
+        if pack_ids is None:
+            pack_ids = [k.rsplit("/", 1)[1] for k in backend.list("index")]
+        out: dict[str, BlobLocation] = {}
+        missing = []
+        for pid in pack_ids:
+            data = self.cache.read_immutable("index", pid)
+            if data is None:
+                missing.append(pid)
+            else:
+                out.update(decode_header(pid, data))
+        for key, data in backend.read_many([index_key(p) for p in missing]).items():
+            pid = key.rsplit("/", 1)[1]
+            self.cache.write_immutable("index", pid, data)
+            out.update(decode_header(pid, data))
+        return out
+
+    def diff(self, old_id: str, new_id: str) -> Diff:
+        """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""
+        return diff_states(self.state(old_id), self.state(new_id))
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def gc(self, dry_run: bool = False, min_age_seconds: float = 3600.0) -> GcReport:
+        """Remove content that no version or draft references and that is older than
+        ``min_age_seconds`` (so uploads in flight are never touched). Deletes a pack's index
+        before the pack, so a crash never leaves an index naming a missing pack."""
+        report = GcReport(dry_run=dry_run)
+        recs = self.records()
+        drafts = [d.record for d in self.drafts()]
+        live_ids = {r.id for r in recs} | {d.id for d in drafts}
+        packs = {p for r in (*recs, *drafts) for p in r.packs}
+        objects = {o for r in (*recs, *drafts) for o in r.objects}
+        manifests = {r.manifest for r in recs}
+        cutoff = time.time() - min_age_seconds
+        be = self.backend
+        old = lambda key: be.mtime(key) < cutoff  # noqa: E731
+        for key in be.list("index"):
+            pid = key.rsplit("/", 1)[1]
+            if pid not in packs and be.exists(pack_key(pid)) and old(pack_key(pid)):
+                report.packs.append(pid)
+                report.bytes += be.size(pack_key(pid))
+        for key in be.list("packs"):
+            pid = key.rsplit("/", 1)[1]
+            if pid not in packs and pid not in report.packs and old(key):
+                report.packs.append(pid)
+                report.bytes += be.size(key)
+        for key in be.list("objects"):
+            if key.rsplit("/", 1)[1] not in objects and old(key):
+                report.objects.append(key)
+                report.bytes += be.size(key)
+        report.manifests = [k for k in be.list("manifests") if k not in manifests and old(k)]
+        for key, data in be.read_many(be.list("names")).items():
+            if json.loads(data)["id"] not in live_ids and old(key):
+                report.claims.append(key)
+        if not dry_run:
+            for pid in report.packs:
+                be.delete([index_key(pid)])
+                be.delete([pack_key(pid)])
+            be.delete(report.objects)
+            be.delete(report.manifests)
+            be.delete(report.claims)
+        return report
+
+    def verify(self, read_data: bool = False) -> list[str]:
+        """Problems found in the store: unreadable records, missing manifests, packs or objects,
+        blobs missing from their packs; with ``read_data`` every blob is read and hashed."""
+        problems: list[str] = []
+        try:
+            recs = self.records()
+        except FormatError as exc:
+            return [str(exc)]
+        for rec in recs:
+            try:
+                delta = self.delta(rec)
+            except (FileNotFoundError, FormatError, IntegrityError) as exc:
+                problems.append(f"version {rec.id}: manifest: {exc}")
+                continue
+            for p in rec.parents:
+                if not self.exists(p):
+                    problems.append(f"version {rec.id}: parent {p} is missing")
+            be = self.content_backend(rec)
+            try:
+                index = self.pack_index(be, rec.packs)
+            except FormatError as exc:
+                problems.append(f"version {rec.id}: {exc}")
+                continue
+            objects = set(rec.objects)
+            for path, e in delta.entries.items():
+                if e.url is None and e.hash not in index and e.hash not in objects:
+                    problems.append(f"version {rec.id}: {path}: content {e.hash} is not in its packs or objects")
+            for pid in rec.packs:
+                if not be.exists(pack_key(pid)):
+                    problems.append(f"version {rec.id}: pack {pid} is missing")
+            for h in objects:
+                if not be.exists(object_key(h)):
+                    problems.append(f"version {rec.id}: object {h} is missing")
+        if read_data:
+            problems += self._verify_data()
+        return sorted(set(problems))
+
+    def _verify_data(self) -> list[str]:
+        problems = []
+        be = self.backend
+        for key in be.list("packs"):
+            pid = key.rsplit("/", 1)[1]
+            try:
+                data = be.read(key)
+                if hash_bytes(data) != pid:
+                    problems.append(f"pack {pid}: content does not match its id")
+                    continue
+                for h, loc in read_pack_header(be, pid).items():
+                    decode_blob(h, memoryview(data)[loc.offset : loc.offset + loc.length], loc)
+            except (FormatError, IntegrityError) as exc:
+                problems.append(f"pack {pid}: {exc}")
+        for key in be.list("objects"):
+            with tempfile.TemporaryDirectory() as tmp:
+                local = os.path.join(tmp, "blob")
+                be.get_file(key, local)
+                if hash_file(local)[0] != key.rsplit("/", 1)[1]:
+                    problems.append(f"object {key}: content does not match its hash")
+        return problems
+
+
+def _check_id(version_id: str) -> str:
+    if not isinstance(version_id, str) or not version_id.isalnum() or len(version_id) > 64:
+        raise DatasetNotFoundError(f"invalid dataset id {version_id!r}")
+    return version_id
+
+

@@ -1,0 +1,219 @@
+"""Moving content: local files -> packs/objects in a store (upload), and store -> local blob cache (fetch)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import fsspec
+
+from .backend import Backend
+from .cache import Cache
+from .errors import IntegrityError, InvalidPathError
+from .hashing import SMALL_FILE, hash_bytes, hash_file
+from .manifest import Entry
+from .packs import BlobLocation, PackWriter, encode_blob, fetch_blobs, object_key
+from .progress import progress_bar
+
+DEFAULT_IO_WORKERS = 8
+_SLICE = 128
+
+
+@dataclass
+class Pending:
+    """A blob to upload from a local file, with the stat seen when it was hashed."""
+
+    hash: str
+    size: int
+    local_path: str
+    mtime_ns: int
+
+
+@dataclass
+class UploadResult:
+    packs: set[str] = field(default_factory=set)
+    objects: set[str] = field(default_factory=set)
+    bytes_sent: int = 0
+    blobs_sent: int = 0
+
+
+def blob_name(e: Entry) -> str:
+    """Name of an entry's content in the local blob cache (links are keyed by their URL)."""
+    return e.hash if e.url is None else "link-" + hash_bytes(f"{e.url}\x00{e.size}".encode())
+
+
+def _changed(p: Pending) -> InvalidPathError:
+    return InvalidPathError(f"{p.local_path}: changed after it was added; add it again before uploading")
+
+
+def upload(
+    backend: Backend,
+    index: dict[str, BlobLocation],
+    pending: Sequence[Pending],
+    level: int | None = 1,
+    pack_size: int | None = None,
+    max_workers: int | None = None,
+    show_progress: bool = True,
+) -> UploadResult:
+    """Send the content of ``pending`` files that ``backend`` does not hold yet.
+
+    Small files are read, verified against their hash, compressed in worker threads and
+    packed; large files are streamed as their own objects. ``index`` (all pack indexes of the
+    backend) is used to skip content already stored, so a retried upload resends nothing.
+    """
+    res = UploadResult()
+    workers = max_workers or DEFAULT_IO_WORKERS
+    small: dict[str, Pending] = {}
+    large: dict[str, Pending] = {}
+    for p in pending:
+        if p.hash in index:
+            res.packs.add(index[p.hash].pack)
+        elif p.size < SMALL_FILE:
+            small.setdefault(p.hash, p)
+        else:
+            large.setdefault(p.hash, p)
+    total = sum(p.size for p in small.values()) + sum(p.size for p in large.values())
+    bar = progress_bar(total, "upload", show_progress)
+    try:
+        if small:
+            _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar)
+        if large:
+            _upload_large(backend, list(large.values()), workers, res, bar)
+    finally:
+        bar.close()
+    return res
+
+
+def _upload_small(backend: Backend, items: list[Pending], level: int | None, pack_size: int | None, workers: int, res: UploadResult, bar: fsspec.callbacks.Callback) -> None:
+    def encode(chunk: list[Pending]) -> list[tuple[Pending, bytes, int]]:
+        out = []
+        for p in chunk:
+            try:
+                with open(p.local_path, "rb", buffering=0) as f:
+                    data = f.read()
+            except OSError as exc:
+                raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
+            if len(data) != p.size or hash_bytes(data) != p.hash:
+                raise _changed(p)
+            stored, codec = encode_blob(data, level)
+            out.append((p, stored, codec))
+        return out
+
+    def on_pack(pack_id: str, _locs: dict[str, BlobLocation]) -> None:
+        res.packs.add(pack_id)
+
+    writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
+    try:
+        slices = [items[i : i + _SLICE] for i in range(0, len(items), _SLICE)]
+        with ThreadPoolExecutor(max_workers=min(2, workers), thread_name_prefix="dagstore-encode") as pool:
+            for batch in _windowed(pool, encode, slices, 4):
+                for p, stored, codec in batch:
+                    writer.add(p.hash, stored, p.size, codec)
+                    res.bytes_sent += len(stored)
+                    res.blobs_sent += 1
+                    bar.relative_update(p.size)
+    finally:
+        writer.close()
+
+
+def _windowed(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterator:
+    """``pool.map`` that keeps at most ``window`` results in flight (bounded memory), in order."""
+    futures = []
+    for item in items:
+        futures.append(pool.submit(fn, item))
+        if len(futures) >= window:
+            yield futures.pop(0).result()
+    for f in futures:
+        yield f.result()
+
+
+def _upload_large(backend: Backend, items: list[Pending], workers: int, res: UploadResult, bar: fsspec.callbacks.Callback) -> None:
+    def one(p: Pending) -> None:
+        key = object_key(p.hash)
+        if backend.exists(key):
+            res.objects.add(p.hash)
+            return
+        st = os.stat(p.local_path)
+        if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
+            raise _changed(p)
+        backend.put_file(p.local_path, key, callback=bar.relative_update)
+        st2 = os.stat(p.local_path)
+        if (st2.st_size, st2.st_mtime_ns) != (p.size, p.mtime_ns):
+            backend.delete([key])
+            raise _changed(p)
+        res.objects.add(p.hash)
+        res.bytes_sent += p.size
+        res.blobs_sent += 1
+
+    with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-put") as pool:
+        for f in [pool.submit(one, p) for p in items]:
+            f.result()
+
+
+def fetch(
+    cache: Cache,
+    entries: Sequence[Entry],
+    locate: Callable[[str], tuple[Backend, BlobLocation | None]],
+    max_workers: int | None = None,
+    show_progress: bool = True,
+    storage_options: dict | None = None,
+) -> None:
+    """Bring the content of ``entries`` into the local blob cache, verifying every hash."""
+    workers = max_workers or DEFAULT_IO_WORKERS
+    bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
+    packed: dict[int, tuple[Backend, list[tuple[str, BlobLocation]]]] = {}
+    large: list[tuple[Backend, Entry]] = []
+    links: list[Entry] = []
+    for e in entries:
+        if e.url is not None:
+            links.append(e)
+            continue
+        try:
+            be, loc = locate(e.hash)
+        except KeyError:
+            raise IntegrityError(f"content {e.hash} is missing from the store (run `dagstore verify`)") from None
+        if loc is None:
+            large.append((be, e))
+        else:
+            packed.setdefault(id(be), (be, []))[1].append((e.hash, loc))
+
+    def sink(h: str, data: bytes) -> None:
+        cache.put_blob(h, data)
+        bar.relative_update(len(data))
+
+    try:
+        for be, locs in packed.values():
+            fetch_blobs(be, locs, sink, workers)
+
+        def get_large(item: tuple[Backend, Entry]) -> None:
+            be, e = item
+            tmp = cache.blob_tmp(e.hash)
+            try:
+                be.get_file(object_key(e.hash), str(tmp), callback=bar.relative_update)
+                if hash_file(str(tmp)) != (e.hash, e.size):
+                    raise IntegrityError(f"object {e.hash} does not match its hash")
+                cache.adopt_blob(e.hash, tmp)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        def get_link(e: Entry) -> None:
+            name = blob_name(e)
+            tmp = cache.blob_tmp(name)
+            try:
+                with fsspec.open(e.url, "rb", **(storage_options or {})) as src, open(tmp, "wb") as dst:
+                    while chunk := src.read(8 << 20):
+                        dst.write(chunk)
+                        bar.relative_update(len(chunk))
+                if os.path.getsize(tmp) != e.size:
+                    raise IntegrityError(f"external file {e.url} changed size since it was added")
+                cache.adopt_blob(name, tmp)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-get") as pool:
+            for f in [pool.submit(get_large, x) for x in large] + [pool.submit(get_link, e) for e in links]:
+                f.result()
+    finally:
+        bar.close()
