@@ -29,6 +29,7 @@ from pathlib import Path
 import filelock
 import platformdirs
 
+from . import config
 from .errors import LockTimeoutError
 from .manifest import Entry
 from .scan import StatCache
@@ -37,7 +38,8 @@ DEFAULT_LOCK_TIMEOUT = 600.0
 DEFAULT_MAX_BYTES = 100 << 30
 
 
-def _parse_size(text: str) -> int:
+def parse_size(text: str) -> int:
+    """'200GB', '512M', '1.5TiB' or a plain byte count, as bytes."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     t = text.strip().lower().rstrip("ib").rstrip("b")
     if t and t[-1] in units:
@@ -52,9 +54,9 @@ class Cache:
     _leases_lock = threading.Lock()
 
     def __init__(self, root: str | os.PathLike[str] | None = None, max_bytes: int | None = None):
-        self.root = Path(root or os.environ.get("DAGSTORE_CACHE_DIR") or platformdirs.user_cache_dir("dagstore")).expanduser().absolute()
-        env_max = os.environ.get("DAGSTORE_CACHE_MAX_SIZE")
-        self.max_bytes = max_bytes if max_bytes is not None else (_parse_size(env_max) if env_max else DEFAULT_MAX_BYTES)
+        self.root = Path(root or config.setting("cache_dir") or platformdirs.user_cache_dir("dagstore")).expanduser().absolute()
+        env_max = config.setting("cache_max_size")
+        self.max_bytes = max_bytes if max_bytes is not None else (parse_size(str(env_max)) if env_max else DEFAULT_MAX_BYTES)
         self._statcache: StatCache | None = None
 
     # -- small immutable files -------------------------------------------------------------

@@ -20,7 +20,8 @@ from typing import Any
 
 import platformdirs
 
-from .backend import Backend, open_backend, redact_url
+from . import config
+from .backend import Backend, open_backend
 from .cache import Cache
 from .errors import ConflictError, DatasetNotFoundError, FormatError, IntegrityError
 from .hashing import hash_bytes, hash_file
@@ -33,8 +34,9 @@ _MARKER = "dagstore.json"
 
 
 def default_store_url() -> str:
-    """``DAGSTORE_URL``, else a folder in the user's data dir (the embedded default)."""
-    return os.environ.get("DAGSTORE_URL") or os.path.join(platformdirs.user_data_dir("dagstore"), "store")
+    """``DAGSTORE_URL`` (or ``url`` in the config file), else a folder in the user's data dir
+    (the embedded default)."""
+    return config.setting("url") or os.path.join(platformdirs.user_data_dir("dagstore"), "store")
 
 
 def now_iso() -> str:
@@ -69,8 +71,11 @@ class Store:
     _defaults_lock = threading.Lock()
 
     def __init__(self, url: str | None = None, storage_options: dict[str, Any] | None = None, cache_dir: str | None = None):
-        raw_url = url or default_store_url()
-        self.backend: Backend = open_backend(raw_url, storage_options)
+        if url is None:
+            url = default_store_url()
+            if storage_options is None:
+                storage_options = config.storage_options() or None
+        self.backend: Backend = open_backend(url, storage_options)
         self.url = self.backend.url
         self.storage_options = storage_options or {}
         self.cache = Cache(cache_dir)
@@ -80,7 +85,7 @@ class Store:
     @classmethod
     def default(cls) -> Store:
         """The process-wide store for the current ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR``."""
-        key = (default_store_url(), os.environ.get("DAGSTORE_CACHE_DIR"))
+        key = (default_store_url(), config.setting("cache_dir"))
         with cls._defaults_lock:
             if key not in cls._defaults:
                 cls._defaults[key] = cls()

@@ -1,0 +1,65 @@
+"""Effective configuration: environment variables first, then the config file, then defaults.
+
+The config file is TOML at ``DAGSTORE_CONFIG`` or ``<user config dir>/dagstore/config.toml``::
+
+    url = "s3://bucket/datasets"       # same as DAGSTORE_URL
+    cache_dir = "/data/dagstore-cache" # same as DAGSTORE_CACHE_DIR
+    cache_max_size = "200GB"           # same as DAGSTORE_CACHE_MAX_SIZE
+
+    [storage_options]                  # passed to fsspec for the store URL
+    endpoint_url = "http://127.0.0.1:9000"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import DagstoreError
+
+KEYS = {"url": "DAGSTORE_URL", "cache_dir": "DAGSTORE_CACHE_DIR", "cache_max_size": "DAGSTORE_CACHE_MAX_SIZE"}
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "connection_string", "sas", "signature")
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("DAGSTORE_CONFIG") or Path(platformdirs.user_config_dir("dagstore")) / "config.toml")
+
+
+def load_file() -> dict[str, Any]:
+    """The parsed config file, or {} when there is none."""
+    path = config_path()
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise DagstoreError(f"cannot read config file {path}: {exc}") from None
+
+
+def setting(key: str) -> Any:
+    """One setting (``url``, ``cache_dir``, ``cache_max_size``): env var, else config file, else None."""
+    env = KEYS.get(key)
+    if env and os.environ.get(env):
+        return os.environ[env]
+    return load_file().get(key)
+
+
+def storage_options() -> dict[str, Any]:
+    """fsspec storage options from the config file (credentials may also come from each backend's
+    own standard mechanism, which needs no configuration here)."""
+    opts = load_file().get("storage_options", {})
+    return dict(opts) if isinstance(opts, dict) else {}
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy safe to print: values under secret-looking keys are replaced by '***'."""
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if any(w in key.lower() for w in _SECRET_WORDS) and value not in (None, ""):
+        return "***"
+    return value

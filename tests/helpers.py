@@ -1,0 +1,25 @@
+"""Small helpers shared by tests: write sample trees and read folders back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_tree(root: Path, files: dict[str, bytes | str]) -> Path:
+    """Create ``files`` ({relative path: content}) under ``root``; returns ``root``."""
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content.encode() if isinstance(content, str) else content)
+    return root
+
+
+def read_tree(root: str | os.PathLike[str]) -> dict[str, bytes]:
+    """{relative posix path: bytes} of every file under ``root``."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            full = os.path.join(dirpath, f)
+            out[os.path.relpath(full, root).replace(os.sep, "/")] = Path(full).read_bytes()
+    return out
