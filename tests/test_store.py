@@ -1,0 +1,194 @@
+"""Store-level behaviour on a local folder: format checks, crafted input, corruption, gc, verify."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from dagstore import Dataset, FormatError, IntegrityError, Store
+from dagstore.manifest import Delta, Entry
+from helpers import read_tree, write_tree
+
+
+def make(store: Store, files: dict, name: str = "d", parents=None) -> Dataset:
+    src = write_tree(Path(store.url).parent / f"src-{os.urandom(4).hex()}", files)
+    ds = Dataset.create(dataset_name=name, dataset_project="p", parent_datasets=parents, store=store)
+    ds.add_files(src)
+    ds.finalize(auto_upload=True)
+    return ds
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_store_from_a_newer_format_is_refused_and_untouched(tmp_path):
+    root = tmp_path / "future"
+    root.mkdir()
+    (root / "dagstore.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(FormatError, match="newer dagstore"):
+        Store(str(root))
+    assert sorted(os.listdir(root)) == ["dagstore.json"]
+
+
+def test_a_record_from_a_newer_format_is_refused(store):
+    ds = make(store, {"a": "1"})
+    rec = Path(store.url) / "versions" / f"{ds.id}.json"
+    doc = json.loads(rec.read_text())
+    doc["format"] = 7
+    rec.write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="newer"):
+        Dataset.get(dataset_id=ds.id, store=store)
+
+
+def _rewrite_manifest(store: Store, ds: Dataset, delta: Delta) -> None:
+    """Replace a version's manifest in place (simulating a corrupt store)."""
+    path = Path(store.url) / ds.record.manifest
+    path.write_bytes(delta.to_bytes() if isinstance(delta, Delta) else delta)
+
+
+def _forge_manifest(store: Store, ds: Dataset, doc: dict) -> None:
+    """Point a version at a new, hash-consistent manifest (simulating a hostile writer)."""
+    from dagstore.hashing import hash_bytes
+
+    raw = zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
+    key = f"manifests/{hash_bytes(raw)}"
+    (Path(store.url) / key).write_bytes(raw)
+    rec_path = Path(store.url) / "versions" / f"{ds.id}.json"
+    rec = json.loads(rec_path.read_text())
+    rec["manifest"] = key
+    rec_path.write_text(json.dumps(rec))
+
+
+@pytest.mark.parametrize("evil", ["../escape.txt", "/etc/passwd", "a/../../escape.txt", "a//b", "./x"])
+def test_a_manifest_naming_a_path_outside_the_target_is_refused(store, tmp_path, evil):
+    ds = make(store, {"a.txt": "ok"})
+    h = ds.file_entries_dict["a.txt"].hash
+    _forge_manifest(store, ds, {"format": 1, "kind": "delta", "paths": [evil], "hashes": [h], "sizes": [2], "removed": []})
+    fresh = Store(store.url, cache_dir=str(tmp_path / "cache2"))
+    with pytest.raises(FormatError, match="unsafe path"):
+        Dataset.get(dataset_id=ds.id, store=fresh).get_local_copy()
+    assert not (tmp_path / "escape.txt").exists()
+    assert not list((tmp_path / "cache2").rglob("escape.txt"))
+
+
+def test_a_manifest_from_a_newer_format_is_refused(store, tmp_path):
+    ds = make(store, {"a.txt": "ok"})
+    _forge_manifest(store, ds, {"format": 5, "kind": "delta"})
+    fresh = Store(store.url, cache_dir=str(tmp_path / "c2"))
+    with pytest.raises(FormatError, match="newer"):
+        Dataset.get(dataset_id=ds.id, store=fresh).list_files()
+
+
+def test_a_corrupted_pack_is_detected_on_read_and_by_verify(store, tmp_path):
+    ds = make(store, {"a.bin": os.urandom(5000), "b.bin": os.urandom(5000)})
+    pack = next(p for p in (Path(store.url) / "packs").rglob("*") if p.is_file())
+    data = bytearray(pack.read_bytes())
+    data[10] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    fresh = Store(store.url, cache_dir=str(tmp_path / "c2"))
+    with pytest.raises(IntegrityError, match="does not match"):
+        Dataset.get(dataset_id=ds.id, store=fresh).get_local_copy()
+    assert not (tmp_path / "c2" / "versions" / ds.id).exists()
+    problems = fresh.verify(read_data=True)
+    assert any("pack" in p for p in problems)
+    assert fresh.verify(read_data=False) == []  # structure is intact; only the bytes are bad
+
+
+def test_verify_reports_missing_content(store):
+    ds = make(store, {"a.bin": os.urandom(5 << 20), "b.txt": "b"})
+    assert store.verify(read_data=True) == []
+    for obj in (Path(store.url) / "objects").rglob("*"):
+        if obj.is_file():
+            obj.unlink()
+    assert any(f"object {ds.record.objects[0]} is missing" in p for p in store.verify())
+
+
+def test_gc_removes_only_unreferenced_content_and_dry_run_changes_nothing(store, tmp_path):
+    keep = make(store, {"k.txt": "keep", "big.bin": os.urandom(5 << 20)}, name="keep")
+    gone = make(store, {"g.txt": "gone", "big2.bin": os.urandom(5 << 20)}, name="gone")
+    Dataset.delete(dataset_id=gone.id, store=store)
+    before = sorted(p for p in Path(store.url).rglob("*") if p.is_file())
+    young = store.gc(min_age_seconds=3600)
+    assert young.packs == [] and young.objects == []
+    dry = store.gc(dry_run=True, min_age_seconds=0)
+    assert len(dry.packs) == 1 and len(dry.objects) == 1 and dry.bytes > 5 << 20
+    assert sorted(p for p in Path(store.url).rglob("*") if p.is_file()) == before
+    done = store.gc(min_age_seconds=0)
+    assert done.packs == dry.packs and done.objects == dry.objects
+    assert store.gc(dry_run=True, min_age_seconds=0).packs == []
+    assert store.verify(read_data=True) == []
+    fresh = Store(store.url, cache_dir=str(tmp_path / "c2"))
+    copy = Dataset.get(dataset_id=keep.id, store=fresh).get_local_copy()
+    assert set(read_tree(copy)) == {"k.txt", "big.bin"}
+
+
+def test_gc_keeps_content_of_drafts(store, tmp_path):
+    src = write_tree(tmp_path / "s", {"x.txt": "draft content"})
+    d = Dataset.create(dataset_name="d", dataset_project="p", store=store)
+    d.add_files(src)
+    d.upload(show_progress=False)
+    assert store.gc(min_age_seconds=0).packs == []
+    d.finalize()
+    assert read_tree(Dataset.get(dataset_id=d.id, store=store).get_local_copy()) == {"x.txt": b"draft content"}
+
+
+def test_identical_content_is_stored_once(store):
+    blob = os.urandom(20000)
+    big = os.urandom(5 << 20)
+    make(store, {"a.bin": blob, "b.bin": blob, "big.bin": big}, name="one")
+    make(store, {"copy.bin": blob, "big_again.bin": big}, name="two")
+    packs = [p for p in (Path(store.url) / "packs").rglob("*") if p.is_file()]
+    objects = [p for p in (Path(store.url) / "objects").rglob("*") if p.is_file()]
+    assert len(packs) == 1 and len(objects) == 1
+    assert packs[0].stat().st_size < 2 * len(blob)
+
+
+def test_two_stores_in_one_process_are_independent(tmp_path):
+    s1 = Store(str(tmp_path / "s1"), cache_dir=str(tmp_path / "c"))
+    s2 = Store(str(tmp_path / "s2"), cache_dir=str(tmp_path / "c"))
+    a = make(s1, {"a.txt": "one"}, name="same")
+    b = make(s2, {"b.txt": "two"}, name="same")
+    assert a.version == b.version == "1.0.0"
+    assert Dataset.get(dataset_project="p", dataset_name="same", store=s1).id == a.id
+    assert Dataset.get(dataset_project="p", dataset_name="same", store=str(tmp_path / "s2")).id == b.id
+    assert read_tree(Dataset.get(dataset_id=b.id, store=s2).get_local_copy()) == {"b.txt": b"two"}
+
+
+def test_store_url_from_env_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTORE_URL", str(tmp_path / "envstore"))
+    ds = Dataset.create(dataset_name="d", dataset_project="p")
+    assert (tmp_path / "envstore" / "drafts" / ds.id).exists()
+
+
+def test_config_file_sets_the_store(tmp_path, monkeypatch):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'url = "{tmp_path / "cfgstore"}"\ncache_dir = "{tmp_path / "cfgcache"}"\n')
+    monkeypatch.delenv("DAGSTORE_URL")
+    monkeypatch.delenv("DAGSTORE_CACHE_DIR")
+    monkeypatch.setenv("DAGSTORE_CONFIG", str(cfg))
+    s = Store()
+    assert s.url == str(tmp_path / "cfgstore") and s.cache.root == tmp_path / "cfgcache"
+
+
+def test_a_tampered_manifest_is_detected_by_its_hash(store, tmp_path):
+    ds = make(store, {"a.txt": "1"})
+    _rewrite_manifest(store, ds, Delta(entries={"a.txt": Entry(ds.file_entries_dict["a.txt"].hash, 2)}))
+    with pytest.raises(IntegrityError, match="manifest"):
+        Store(store.url, cache_dir=str(tmp_path / "c3")).state(ds.id)
+
+
+def test_interrupted_cache_builds_are_invisible(store):
+    ds = make(store, {"a.txt": "1", "b/c.txt": "2"})
+    versions = store.cache.root / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    (versions / f".tmp-{ds.id}-dead").mkdir()
+    folder = Dataset.get(dataset_id=ds.id, store=store).get_local_copy()
+    assert read_tree(folder) == {"a.txt": b"1", "b/c.txt": b"2"}
+    store.cache.clear_trash()
+    assert sorted(os.listdir(versions)) == [ds.id]
