@@ -25,6 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import filelock
 import platformdirs
@@ -58,6 +59,9 @@ class Cache:
         env_max = config.setting("cache_max_size")
         self.max_bytes = max_bytes if max_bytes is not None else (parse_size(str(env_max)) if env_max else DEFAULT_MAX_BYTES)
         self._statcache: StatCache | None = None
+        self._blobs = str(self.root / "blobs")
+        self._added = 0
+        self._size_lock = threading.Lock()
 
     # -- small immutable files -------------------------------------------------------------
 
@@ -83,32 +87,36 @@ class Cache:
 
     # -- blobs -----------------------------------------------------------------------------
 
-    def blob_path(self, blob_hash: str) -> Path:
-        return self.root / "blobs" / blob_hash[:2] / blob_hash
+    def blob_path(self, blob_hash: str) -> str:
+        return f"{self._blobs}/{blob_hash[:2]}/{blob_hash}"
 
     def has_blob(self, blob_hash: str) -> bool:
-        return self.blob_path(blob_hash).exists()
+        return os.path.exists(self.blob_path(blob_hash))
 
-    def blob_tmp(self, blob_hash: str) -> Path:
+    def blob_tmp(self, blob_hash: str) -> str:
         """A temp path on the blob's filesystem, for streaming large downloads into."""
-        d = self.root / "blobs" / blob_hash[:2]
-        d.mkdir(parents=True, exist_ok=True)
-        return d / f".tmp-{uuid.uuid4().hex}"
+        d = f"{self._blobs}/{blob_hash[:2]}"
+        os.makedirs(d, exist_ok=True)
+        return f"{d}/.tmp-{uuid.uuid4().hex}"
 
     def put_blob(self, blob_hash: str, data: bytes) -> None:
         """Store content (already verified against its hash) as a read-only blob, atomically."""
         tmp = self.blob_tmp(blob_hash)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        try:
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
+        _write_new(tmp, data)
         os.replace(tmp, self.blob_path(blob_hash))
+        self._grow(len(data))
 
-    def adopt_blob(self, blob_hash: str, tmp: Path) -> None:
+    def adopt_blob(self, blob_hash: str, tmp: str) -> None:
         """Move a verified temp file into place as the blob."""
         os.chmod(tmp, 0o444)
+        size = os.path.getsize(tmp)
         os.replace(tmp, self.blob_path(blob_hash))
+        self._grow(size)
+
+    def _grow(self, nbytes: int) -> None:
+        """Add to the running size estimate that decides when to evict."""
+        with self._size_lock:
+            self._added += nbytes
 
     # -- locks and leases --------------------------------------------------------------------
 
@@ -150,11 +158,13 @@ class Cache:
         key: str,
         entries: Mapping[str, Entry],
         blob_name: Callable[[Entry], str],
-        fetch: Callable[[list[Entry]], None],
+        fetch: Callable[[list[Entry], BlobSink], None],
         use_soft_links: bool = False,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> str:
-        """Build versions/<key> from blobs (fetching missing ones with ``fetch``) and lease it."""
+        """Build versions/<key> (fetching missing content with ``fetch(entries, sink)``) and
+        lease it. Fetched content is written straight into the new folder and linked into
+        the blob cache; cached content is hardlinked from it."""
         done = self.cached_version(key)
         if done:
             return done
@@ -162,55 +172,73 @@ class Cache:
             done = self.cached_version(key)
             if done:
                 return done
-            missing: dict[str, Entry] = {}
-            for e in entries.values():
-                name = blob_name(e)
-                if name not in missing and not self.has_blob(name):
-                    missing[name] = e
-            if missing:
-                fetch(list(missing.values()))
-            self._build(key, entries, blob_name, use_soft_links)
+            versions = self.root / "versions"
+            versions.mkdir(parents=True, exist_ok=True)
+            tmp = str(versions / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
+            try:
+                self._build(tmp, entries, blob_name, fetch, use_soft_links)
+                os.rename(tmp, versions / key)
+            except BaseException:
+                _rmtree(Path(tmp))
+                raise
             if not self._lease(key):
                 raise RuntimeError(f"cache folder {key} vanished while being leased")
-        self.evict()
+        self.evict_if_needed()
         return str(self.version_dir(key))
 
-    def _build(self, key: str, entries: Mapping[str, Entry], blob_name: Callable[[Entry], str], soft: bool) -> None:
-        versions = self.root / "versions"
-        versions.mkdir(parents=True, exist_ok=True)
-        tmp = versions / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        made: set[str] = {""}
-        dirs: list[str] = []
-        link = os.symlink if soft else os.link
-        try:
-            for path in sorted(entries):
-                parent = path.rpartition("/")[0]
-                if parent not in made:
-                    os.makedirs(tmp / parent, exist_ok=True)
-                    p = parent
-                    while p not in made:
-                        made.add(p)
-                        dirs.append(p)
-                        p = p.rpartition("/")[0]
-                src = self.blob_path(blob_name(entries[path]))
-                dst = tmp / path
-                try:
-                    link(src, dst)
-                except OSError as exc:
-                    if soft or exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
-                        raise
-                    shutil.copyfile(src, dst)
-                    os.chmod(dst, 0o444)
-            for d in sorted(dirs, key=len, reverse=True):
-                os.chmod(tmp / d, 0o555)
-            os.chmod(tmp, 0o555)
-            os.rename(tmp, versions / key)
-        except BaseException:
-            _rmtree(tmp)
-            raise
+    def _build(
+        self,
+        tmp: str,
+        entries: Mapping[str, Entry],
+        blob_name: Callable[[Entry], str],
+        fetch: Callable[[list[Entry], BlobSink], None],
+        soft: bool,
+    ) -> None:
+        os.mkdir(tmp)
+        dirs = sorted({p.rpartition("/")[0] for p in entries} - {""})
+        for d in dirs:
+            os.makedirs(f"{tmp}/{d}", exist_ok=True)
+        paths: dict[str, list[str]] = {}
+        first: dict[str, Entry] = {}
+        for path, e in entries.items():
+            name = blob_name(e)
+            paths.setdefault(name, []).append(path)
+            first.setdefault(name, e)
+        missing = {name: e for name, e in first.items() if not os.path.exists(self.blob_path(name))}
+        present = [name for name in paths if name not in missing]
+        if missing:
+            fetch(list(missing.values()), _TreeSink(self, tmp, paths, soft))
+        place = _link_or_copy if not soft else _symlink
+        for name in present:
+            src = self.blob_path(name)
+            for p in paths[name]:
+                place(src, f"{tmp}/{p}")
+        for d in reversed(dirs):
+            os.chmod(f"{tmp}/{d}", 0o555)
+        os.chmod(tmp, 0o555)
 
     # -- eviction ------------------------------------------------------------------------------
+
+    def evict_if_needed(self) -> list[str]:
+        """Evict when the blob cache may have grown past ``max_bytes``. The size is measured
+        (one scan of blobs/) only when the recorded size plus what this process added exceeds
+        the limit, so the common case costs one small file read."""
+        size_file = self.root / "size"
+        with self._size_lock:
+            added, self._added = self._added, 0
+        with filelock.FileLock(str(self.root / "locks" / "size.lock"), timeout=DEFAULT_LOCK_TIMEOUT):
+            try:
+                known = int(size_file.read_text() or 0)
+            except (FileNotFoundError, ValueError):
+                known = 0
+            estimate = known + added
+            if estimate > self.max_bytes:
+                removed = self.evict()
+                estimate = sum(st.st_size for _, st in self._blob_stats())
+            else:
+                removed = []
+            size_file.write_text(str(estimate))
+        return removed
 
     def evict(self, max_bytes: int | None = None) -> list[str]:
         """Shrink the cache below ``max_bytes``: least recently used unleased versions first,
@@ -287,6 +315,86 @@ class Cache:
                     _rmtree(Path(e.path))
 
 
+class BlobSink(Protocol):
+    """Where fetched content goes: the blob cache itself, or a folder being built."""
+
+    def put_blob(self, name: str, data: bytes) -> None: ...
+
+    def blob_tmp(self, name: str) -> str: ...
+
+    def adopt_blob(self, name: str, tmp: str) -> None: ...
+
+
+class _TreeSink:
+    """Writes fetched blobs directly into a folder being built (at every path that holds
+    them) and links them into the blob cache. Only the final rename of the folder makes
+    them visible, so no per-file temp files are needed."""
+
+    def __init__(self, cache: Cache, tmp: str, paths: Mapping[str, list[str]], soft: bool):
+        self._cache, self._tmp, self._paths, self._soft = cache, tmp, paths, soft
+
+    def put_blob(self, name: str, data: bytes) -> None:
+        if self._soft:
+            self._cache.put_blob(name, data)
+            for p in self._paths[name]:
+                os.symlink(self._cache.blob_path(name), f"{self._tmp}/{p}")
+            return
+        first, *rest = self._paths[name]
+        dst = f"{self._tmp}/{first}"
+        _write_new(dst, data)
+        for p in rest:
+            _link_or_copy(dst, f"{self._tmp}/{p}")
+        blob = self._cache.blob_path(name)
+        try:
+            os.link(dst, blob)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(blob), exist_ok=True)
+            _link_into_cache(dst, blob)
+        except (FileExistsError, OSError):
+            pass  # another process cached it, or another filesystem: the folder is still complete
+        self._cache._grow(len(data))
+
+    def blob_tmp(self, name: str) -> str:
+        return self._cache.blob_tmp(name)
+
+    def adopt_blob(self, name: str, tmp: str) -> None:
+        self._cache.adopt_blob(name, tmp)
+        place = _symlink if self._soft else _link_or_copy
+        for p in self._paths[name]:
+            place(self._cache.blob_path(name), f"{self._tmp}/{p}")
+
+
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view[: 1 << 30]) :]
+    finally:
+        os.close(fd)
+
+
+def _link_into_cache(src: str, blob: str) -> None:
+    try:
+        os.link(src, blob)
+    except OSError:
+        pass
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
+            raise
+        shutil.copyfile(src, dst)
+        os.chmod(dst, 0o444)
+
+
+def _symlink(src: str, dst: str) -> None:
+    os.symlink(src, dst)
+
+
 class _Lock:
     def __init__(self, lock: filelock.FileLock, timeout: float, name: str):
         self._lock, self._timeout, self._name = lock, timeout, name
@@ -300,13 +408,6 @@ class _Lock:
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view[: 1 << 30])
-        view = view[n:]
 
 
 def _rmtree(path: Path) -> None:

@@ -17,7 +17,7 @@ import fsspec
 from .cache import _rmtree
 from .errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError, DraftError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file
-from .manifest import Delta, Diff, Entry, apply_delta, diff_states, join_dataset_path, merge_states, normalize_path, same_content
+from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, merge_states, same_content
 from .records import Draft, VersionRecord, check_version, version_key
 from .scan import hash_files, scan
 from .store import Store, now_iso
@@ -320,7 +320,8 @@ class Dataset:
         self._require_draft()
         files = scan(path, wildcard, recursive, base=local_base_folder)
         hashes = hash_files(files, self._store.cache.statcache, max_workers)
-        staged = [(join_dataset_path(dataset_path, f.rel), f) for f in files]
+        prefix = dataset_prefix(dataset_path)
+        staged = [(f"{prefix}/{f.rel}" if prefix else f.rel, f) for f in files]  # scan yields canonical rels
         n = 0
         for dp, f in staged:
             h, size = hashes[f.path]
@@ -389,9 +390,8 @@ class Dataset:
             raise InvalidPathError(f"{local_path}: not a folder")
         files = scan(local_path)
         hashes = hash_files(files, self._store.cache.statcache)
-        prefix = (dataset_path or "").replace("\\", "/").strip("/")
-        prefix = normalize_path(prefix) if prefix else ""
-        wanted = {join_dataset_path(prefix, f.rel): f for f in files}
+        prefix = dataset_prefix(dataset_path)
+        wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
         current = self._current()
         under = [p for p in current if not prefix or p.startswith(prefix + "/")]
         removed = added = modified = 0
@@ -608,8 +608,8 @@ class Dataset:
                 locations.update(self._store.locations(self._store.chain(self.id)))
             return locations[h]
 
-        def fetch(missing: list[Entry]) -> None:
-            transfer.fetch(cache, missing, locate, max_workers, show_progress)
+        def fetch(missing: list[Entry], sink: Any) -> None:
+            transfer.fetch(sink, missing, locate, max_workers, show_progress)
 
         return cache.materialize(key, entries, transfer.blob_name, fetch, bool(use_soft_links))
 
@@ -747,7 +747,7 @@ class Dataset:
             for p, e in state.items():
                 if e.url is None:
                     blob = st.cache.blob_path(e.hash)
-                    draft.pending[p] = (str(blob), blob.stat().st_mtime_ns)
+                    draft.pending[p] = (blob, os.stat(blob).st_mtime_ns)
             out._save()
             out.upload(show_progress=False)
         out.finalize()

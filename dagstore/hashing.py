@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import xxhash
 
 _CHUNK = 8 << 20
@@ -13,8 +15,12 @@ def hash_bytes(data: bytes | memoryview) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def hash_file(path: str) -> tuple[str, int]:
-    """xxh3-128 and size of a file, streamed in chunks (never whole in memory)."""
+def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
+    """xxh3-128 and size of a file, streamed in chunks (never whole in memory). Files known
+    to be small are read with one system call."""
+    if size_hint is not None and size_hint < SMALL_FILE:
+        data = read_small(path)
+        return xxhash.xxh3_128_hexdigest(data), len(data)
     h = xxhash.xxh3_128()
     size = 0
     with open(path, "rb", buffering=0) as f:
@@ -24,8 +30,13 @@ def hash_file(path: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def read_small(path: str) -> tuple[bytes, str]:
-    """Whole content and hash of a small file in one read."""
-    with open(path, "rb", buffering=0) as f:
-        data = f.read()
-    return data, hash_bytes(data)
+def read_small(path: str) -> bytes:
+    """Whole content of a small file, with as few system calls as possible."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, SMALL_FILE + 1):
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -64,6 +64,18 @@ def join_dataset_path(dataset_path: str | None, rel: str) -> str:
     return normalize_path(joined)
 
 
+def dataset_prefix(dataset_path: str | None) -> str:
+    """Canonical folder prefix for ``dataset_path`` ("" for the dataset root; a leading '/'
+    also means the root). Raises InvalidPathError if '..' climbs above the root."""
+    base = (dataset_path or "").replace("\\", "/").lstrip("/")
+    if not base:
+        return ""
+    joined = posixpath.normpath(base)
+    if joined == ".." or joined.startswith("../"):
+        raise InvalidPathError(f"dataset path {dataset_path!r} escapes the dataset root")
+    return "" if joined == "." else normalize_path(joined)
+
+
 @dataclass
 class Delta:
     """What one version changes relative to the merge of its parents."""

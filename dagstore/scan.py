@@ -88,26 +88,29 @@ def scan(
             out.append(LocalFile(root, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
         return out
     seen_dirs = {(st.st_dev, st.st_ino)}
-    stack = [root]
+    root_rel = _rel(root, base_dir)
+    stack = [(root, "" if root_rel == "." else root_rel + "/")]
     while stack:
-        d = stack.pop()
+        d, prefix = stack.pop()
         try:
             entries = list(os.scandir(d))
         except OSError as exc:
             raise InvalidPathError(f"{d}: cannot list folder: {exc.strerror}") from None
         for e in entries:
             est = _stat(e.path) if e.is_symlink() else e.stat()
+            if "\\" in e.name:
+                raise InvalidPathError(f"{e.path}: file names with a backslash are not supported")
             if statmod.S_ISDIR(est.st_mode):
                 if not recursive:
                     continue
                 if (est.st_dev, est.st_ino) in seen_dirs:
                     raise InvalidPathError(f"{e.path}: symbolic link loop (folder already visited)")
                 seen_dirs.add((est.st_dev, est.st_ino))
-                stack.append(e.path)
+                stack.append((e.path, f"{prefix}{e.name}/"))
                 continue
             _regular(e.path, est)
-            rel = _rel(e.path, base_dir)
-            if _matches(rel, patterns):
+            rel = prefix + e.name
+            if patterns is None or _matches(rel, patterns):
                 out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino))
     out.sort(key=lambda f: f.rel)
     return out
@@ -171,7 +174,7 @@ def hash_files(files: Sequence[LocalFile], cache: StatCache | None, max_workers:
         res = []
         for f in chunk:
             try:
-                h, size = hash_file(f.path)
+                h, size = hash_file(f.path, f.size)
             except OSError as exc:
                 raise InvalidPathError(f"{f.path}: cannot read: {exc.strerror}") from None
             res.append((f, h, size))

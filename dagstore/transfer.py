@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import fsspec
 
 from .backend import Backend
-from .cache import Cache
+from .cache import BlobSink
 from .errors import IntegrityError, InvalidPathError
-from .hashing import SMALL_FILE, hash_bytes, hash_file
+from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .manifest import Entry
 from .packs import BlobLocation, PackWriter, encode_blob, fetch_blobs, object_key
 from .progress import progress_bar
@@ -91,8 +91,7 @@ def _upload_small(backend: Backend, items: list[Pending], level: int | None, pac
         out = []
         for p in chunk:
             try:
-                with open(p.local_path, "rb", buffering=0) as f:
-                    data = f.read()
+                data = read_small(p.local_path)
             except OSError as exc:
                 raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
             if len(data) != p.size or hash_bytes(data) != p.hash:
@@ -153,14 +152,15 @@ def _upload_large(backend: Backend, items: list[Pending], workers: int, res: Upl
 
 
 def fetch(
-    cache: Cache,
+    sink: BlobSink,
     entries: Sequence[Entry],
     locate: Callable[[str], tuple[Backend, BlobLocation | None]],
     max_workers: int | None = None,
     show_progress: bool = True,
     storage_options: dict | None = None,
 ) -> None:
-    """Bring the content of ``entries`` into the local blob cache, verifying every hash."""
+    """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
+    built), verifying every hash."""
     workers = max_workers or DEFAULT_IO_WORKERS
     bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
     packed: dict[int, tuple[Backend, list[tuple[str, BlobLocation]]]] = {}
@@ -179,28 +179,28 @@ def fetch(
         else:
             packed.setdefault(id(be), (be, []))[1].append((e.hash, loc))
 
-    def sink(h: str, data: bytes) -> None:
-        cache.put_blob(h, data)
+    def put(h: str, data: bytes) -> None:
+        sink.put_blob(h, data)
         bar.relative_update(len(data))
 
     try:
         for be, locs in packed.values():
-            fetch_blobs(be, locs, sink, workers)
+            fetch_blobs(be, locs, put, workers)
 
         def get_large(item: tuple[Backend, Entry]) -> None:
             be, e = item
-            tmp = cache.blob_tmp(e.hash)
+            tmp = sink.blob_tmp(e.hash)
             try:
-                be.get_file(object_key(e.hash), str(tmp), callback=bar.relative_update)
-                if hash_file(str(tmp)) != (e.hash, e.size):
+                be.get_file(object_key(e.hash), tmp, callback=bar.relative_update)
+                if hash_file(tmp) != (e.hash, e.size):
                     raise IntegrityError(f"object {e.hash} does not match its hash")
-                cache.adopt_blob(e.hash, tmp)
+                sink.adopt_blob(e.hash, tmp)
             finally:
-                tmp.unlink(missing_ok=True)
+                _unlink(tmp)
 
         def get_link(e: Entry) -> None:
             name = blob_name(e)
-            tmp = cache.blob_tmp(name)
+            tmp = sink.blob_tmp(name)
             try:
                 with fsspec.open(e.url, "rb", **(storage_options or {})) as src, open(tmp, "wb") as dst:
                     while chunk := src.read(8 << 20):
@@ -208,12 +208,19 @@ def fetch(
                         bar.relative_update(len(chunk))
                 if os.path.getsize(tmp) != e.size:
                     raise IntegrityError(f"external file {e.url} changed size since it was added")
-                cache.adopt_blob(name, tmp)
+                sink.adopt_blob(name, tmp)
             finally:
-                tmp.unlink(missing_ok=True)
+                _unlink(tmp)
 
         with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-get") as pool:
             for f in [pool.submit(get_large, x) for x in large] + [pool.submit(get_link, e) for e in links]:
                 f.result()
     finally:
         bar.close()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

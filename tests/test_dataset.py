@@ -283,7 +283,7 @@ def test_sync_does_not_rehash_unchanged_files(src, monkeypatch):
     Dataset.create(dataset_name="warm", dataset_project="proj").add_files(src)  # fill the stat cache
     hashed: list[str] = []
     real = scan_mod.hash_file
-    monkeypatch.setattr(scan_mod, "hash_file", lambda p: hashed.append(p) or real(p))
+    monkeypatch.setattr(scan_mod, "hash_file", lambda p, *a: hashed.append(p) or real(p, *a))
     (src / "a.txt").write_text("changed!")
     c = Dataset.create(dataset_name="d", dataset_project="proj", parent_datasets=[v1])
     assert c.sync_folder(src) == (0, 0, 1)
