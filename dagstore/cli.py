@@ -220,10 +220,11 @@ def _flag(attr: str) -> Callable[[click.Context, click.Parameter, bool], None]:
 
 def verb(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Accept --json, --quiet and --debug after the verb too (``dagstore list --json``)."""
-    for name, help_text in (("debug", "show the traceback on error"),
-                            ("quiet", "no progress bars or notes"),
-                            ("json", "print one JSON document on stdout")):
-        fn = click.option(f"--{name}", is_flag=True, expose_value=False, callback=_flag(name), help=help_text)(fn)
+    for flags, help_text in ((["--debug"], "show the traceback on error"),
+                             (["--quiet", "-q"], "no progress bars or notes"),
+                             (["--json"], "print one JSON document on stdout")):
+        name = flags[0][2:]
+        fn = click.option(*flags, name, is_flag=True, expose_value=False, callback=_flag(name), help=help_text)(fn)
     return fn
 
 
@@ -292,6 +293,11 @@ def create(s: Settings, project: str | None, name: str, version: str | None, par
     emit(s, summary(ds), [f"created draft {title(ds)}{based}", f"id: {ds.id}"])
 
 
+storage_option = click.option("--storage", metavar="URL", help="upload content here instead of the store")
+chunk_option = click.option("--chunk-size", type=click.IntRange(min=1), metavar="MB", help="pack size in MB")
+workers_option = click.option("--max-workers", type=click.IntRange(min=1), metavar="N", help="parallel hashing / transfer threads")
+
+
 def _check_local_paths(paths: Iterable[str]) -> None:
     for p in paths:
         if not os.path.lexists(p):
@@ -305,10 +311,11 @@ def _check_local_paths(paths: Iterable[str]) -> None:
 @click.option("--links", multiple=True, metavar="URL...", help="external files or folders to register by URL (not copied)")
 @click.option("--dataset-folder", metavar="PATH", help="folder inside the dataset to add under")
 @click.option("--non-recursive", is_flag=True, help="do not descend into sub-folders")
+@workers_option
 @verb
 @pass_settings
 def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[str, ...], links: tuple[str, ...],
-        dataset_folder: str | None, non_recursive: bool) -> None:
+        dataset_folder: str | None, non_recursive: bool, max_workers: int | None) -> None:
     """Add files or external links to a draft.
 
     Local files are hashed now and sent by `upload` or `close`; --links registers remote
@@ -319,8 +326,9 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
     ds = open_dataset(s, ref, draft=True)
     _check_local_paths(files)
     globs = list(wildcard) or None
-    n = sum(ds.add_files(f, wildcard=globs, dataset_path=dataset_folder, recursive=not non_recursive) for f in files)
-    k = sum(ds.add_external_files(u, wildcard=globs, dataset_path=dataset_folder, recursive=not non_recursive) for u in links)
+    kw = {"wildcard": globs, "dataset_path": dataset_folder, "recursive": not non_recursive, "max_workers": max_workers}
+    n = sum(ds.add_files(f, **kw) for f in files)
+    k = sum(ds.add_external_files(u, **kw) for u in links)
     lines = [f"added or modified {plural(n, 'file')}"] if files else []
     lines += [f"linked {plural(k, 'external file')}"] if links else []
     emit(s, {"id": ds.id, "added": n, "linked": k}, [*lines, f"id: {ds.id}"])
@@ -339,31 +347,28 @@ def remove(s: Settings, ref: str | None, files: tuple[str, ...], non_recursive: 
     emit(s, {"id": ds.id, "removed": n}, [f"removed {plural(n, 'file')}", f"id: {ds.id}"])
 
 
-def _upload(s: Settings, ds: Dataset, storage: str | None, chunk_size: int | None) -> bool:
+def _upload(s: Settings, ds: Dataset, storage: str | None, chunk_size: int | None, max_workers: int | None) -> bool:
     """Send a draft's pending content; returns whether anything was pending."""
     dirty = ds.is_dirty()
     if dirty or storage:
-        ds.upload(show_progress=not s.quiet, output_url=storage, chunk_size=chunk_size)
+        ds.upload(show_progress=not s.quiet, output_url=storage, chunk_size=chunk_size, max_workers=max_workers)
     return dirty
-
-
-storage_option = click.option("--storage", metavar="URL", help="upload content here instead of the store")
-chunk_option = click.option("--chunk-size", type=click.IntRange(min=1), metavar="MB", help="pack size in MB")
 
 
 @cli.command()
 @id_option("draft id (default: the draft of the last `dagstore create`)")
 @storage_option
 @chunk_option
+@workers_option
 @verb
 @pass_settings
-def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None) -> None:
+def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None) -> None:
     """Upload a draft's pending content.
 
     Safe to retry: content already in the store is not sent again.
     """
     ds = open_dataset(s, ref, draft=True)
-    sent = _upload(s, ds, storage, chunk_size)
+    sent = _upload(s, ds, storage, chunk_size, max_workers)
     emit(s, {"id": ds.id, "uploaded": sent}, ["uploaded pending content" if sent else "nothing to upload", f"id: {ds.id}"])
 
 
@@ -371,9 +376,10 @@ def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | 
 @id_option("draft id (default: the draft of the last `dagstore create`)")
 @storage_option
 @chunk_option
+@workers_option
 @verb
 @pass_settings
-def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None) -> None:
+def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None) -> None:
     """Upload pending content and finalize a draft.
 
     A final version never changes; make a child version to change it.
@@ -381,7 +387,7 @@ def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | N
     ds = open_dataset(s, ref, draft=True)
     if ds.is_final():
         ds.finalize()  # raises the library's "finalized and cannot change" error
-    _upload(s, ds, storage, chunk_size)
+    _upload(s, ds, storage, chunk_size, max_workers)
     ds.finalize()
     if last_draft(s) == ds.id:
         remember_draft(s, None)
@@ -404,14 +410,15 @@ def publish(s: Settings, ref: str | None) -> None:
     emit(s, summary(ds), [f"published {title(ds)}", f"id: {ds.id}"])
 
 
-def _child_of_latest(s: Settings, project: str | None, name: str, tags: Sequence[str], storage: str | None) -> tuple[Dataset, Dataset | None]:
+def _child_of_latest(s: Settings, project: str | None, name: str, version: str | None, tags: Sequence[str],
+                     storage: str | None) -> tuple[Dataset, Dataset | None]:
     """A new draft whose parent is the highest final version of project/name (if any)."""
     try:
         latest: Dataset | None = Dataset.get(dataset_project=project, dataset_name=name, only_completed=True, store=s.store())
     except DatasetNotFoundError:
         latest = None
     ds = Dataset.create(name, project, dataset_tags=list(tags) or None, parent_datasets=[latest.id] if latest else None,
-                        output_uri=storage, store=s.store())
+                        dataset_version=version, output_uri=storage, store=s.store())
     return ds, latest
 
 
@@ -421,14 +428,17 @@ def _child_of_latest(s: Settings, project: str | None, name: str, tags: Sequence
 @click.option("--name", help="dataset to make a new version of (a child of its highest version)")
 @click.option("--folder", required=True, metavar="DIR", help="local folder to sync from")
 @click.option("--dataset-folder", metavar="PATH", help="folder inside the dataset to sync (default: the root)")
+@click.option("--version", help="version of the new version (default: the highest bumped)")
 @click.option("--tags", multiple=True, metavar="TAG...", help="tags of the new version")
 @storage_option
 @chunk_option
+@workers_option
 @click.option("--skip-close", is_flag=True, help="leave the version a draft (not uploaded, not closed)")
 @verb
 @pass_settings
 def sync(s: Settings, ref: str | None, project: str | None, name: str | None, folder: str, dataset_folder: str | None,
-         tags: tuple[str, ...], storage: str | None, chunk_size: int | None, skip_close: bool) -> None:
+         version: str | None, tags: tuple[str, ...], storage: str | None, chunk_size: int | None, max_workers: int | None,
+         skip_close: bool) -> None:
     """Make a version equal a local folder, then upload and close it.
 
     With --project/--name a child of the highest version is created (the first version if
@@ -437,31 +447,33 @@ def sync(s: Settings, ref: str | None, project: str | None, name: str | None, fo
     """
     if not os.path.isdir(folder):
         raise InvalidPathError(f"{folder}: not a folder")
+    if ref and (project or name or version or tags):
+        raise click.UsageError("--id syncs into an existing draft; --project/--name/--version/--tags make a new version")
     latest = None
     if ref:
         ds, created = open_dataset(s, ref, draft=True), False
     elif name:
-        (ds, latest), created = _child_of_latest(s, project, name, tags, storage), True
+        (ds, latest), created = _child_of_latest(s, project, name, version, tags, storage), True
     else:
         raise click.UsageError("give --id, or --project and --name")
     try:
         removed, added, modified = ds.sync_folder(folder, dataset_path=dataset_folder)
+        counts = {"removed": removed, "added": added, "modified": modified}
+        if created and not (removed or added or modified):
+            s.store().delete_version(ds.id)
+            base = f"{title(latest)} (id {latest.id})" if latest else "an empty dataset"
+            emit(s, {"id": None, "created": False, "latest": latest.id if latest else None, **counts},
+                 f"no changes: {folder} matches {base}; nothing created")
+            return
+        if not skip_close:
+            _upload(s, ds, storage if ref else None, chunk_size, max_workers)
+            ds.finalize()
     except BaseException:
-        if created:
+        if created and not ds.is_final():  # leave nothing behind
             s.store().delete_version(ds.id)
         raise
-    counts = {"removed": removed, "added": added, "modified": modified}
-    if created and not (removed or added or modified):
-        s.store().delete_version(ds.id)
-        base = f"{title(latest)} (id {latest.id})" if latest else "an empty dataset"
-        emit(s, {"id": None, "created": False, "latest": latest.id if latest else None, **counts},
-             f"no changes: {folder} matches {base}; nothing created")
-        return
     if skip_close and created:
         remember_draft(s, ds.id)
-    elif not skip_close:
-        _upload(s, ds, storage if ref else None, chunk_size)
-        ds.finalize()
     done = "draft" if skip_close else "closed"
     emit(s, {**summary(ds), "created": created, **counts},
          [f"{done} {title(ds)}: {added} added, {modified} modified, {removed} removed", f"id: {ds.id}"])
@@ -506,10 +518,12 @@ def _symlink(target: str, link: str, overwrite: bool) -> None:
 @click.option("--num-parts", type=click.IntRange(min=1), help="split the files into this many deterministic shards")
 @click.option("--files", multiple=True, metavar="GLOB...", help="only these dataset paths, folders or globs")
 @click.option("--overwrite", is_flag=True, help="replace a non-empty --copy folder or an existing --link")
+@workers_option
 @verb
 @pass_settings
 def get(s: Settings, ref: str | None, project: str | None, name: str | None, version: str | None, copy_to: str | None,
-        link: str | None, part: int | None, num_parts: int | None, files: tuple[str, ...], overwrite: bool) -> None:
+        link: str | None, part: int | None, num_parts: int | None, files: tuple[str, ...], overwrite: bool,
+        max_workers: int | None) -> None:
     """Download a final version and print the folder path.
 
     By default the folder is the cached, read-only copy shared by every process on this
@@ -525,9 +539,10 @@ def get(s: Settings, ref: str | None, project: str | None, name: str | None, ver
     if files and not any(ds.list_files(f) for f in files):
         raise InvalidPathError(f"no file of {title(ds)} matches {' '.join(files)}")
     if copy_to:
-        path = ds.get_mutable_local_copy(copy_to, overwrite=overwrite, part=part, num_parts=num_parts)
+        path = ds.get_mutable_local_copy(copy_to, overwrite=overwrite, part=part, num_parts=num_parts, max_workers=max_workers)
     else:
-        path = ds.get_local_copy(part=part, num_parts=num_parts, files=list(files) or None, show_progress=not s.quiet)
+        path = ds.get_local_copy(part=part, num_parts=num_parts, files=list(files) or None, max_workers=max_workers,
+                                 show_progress=not s.quiet)
     if link:
         _symlink(path, link, overwrite)
     emit(s, {"id": ds.id, "path": path, "link": os.path.abspath(link) if link else None}, link or path)

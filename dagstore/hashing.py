@@ -19,7 +19,7 @@ def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
     """xxh3-128 and size of a file, streamed in chunks (never whole in memory). Files known
     to be small are read with one system call."""
     if size_hint is not None and size_hint < SMALL_FILE:
-        data = read_small(path)
+        data = read_small(path, size_hint)
         return xxhash.xxh3_128_hexdigest(data), len(data)
     h = xxhash.xxh3_128()
     size = 0
@@ -30,12 +30,13 @@ def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def read_small(path: str) -> bytes:
-    """Whole content of a small file, with as few system calls as possible."""
+def read_small(path: str, size: int) -> bytes:
+    """Whole content of a file expected to be ``size`` bytes, with as few system calls as
+    possible (buffers sized to the file: no large allocations per small file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         chunks = []
-        while chunk := os.read(fd, SMALL_FILE + 1):
+        while chunk := os.read(fd, size + 1 if not chunks else _CHUNK):
             chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:

@@ -29,7 +29,7 @@ PACK_FORMAT = 1
 MAGIC = b"DAGPACK1"
 TRAILER = struct.Struct("<I")
 CODEC_RAW, CODEC_ZSTD = 0, 1
-DEFAULT_PACK_SIZE = 32 << 20
+DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memory
 _MAX_RANGE = 64 << 20
 _MAX_GAP = 1 << 20
 

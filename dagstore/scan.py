@@ -22,7 +22,7 @@ from .hashing import hash_file
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LocalFile:
     """A regular file found by a scan. ``rel`` is '/'-separated, relative to the scan base."""
 

@@ -21,7 +21,7 @@ DEFAULT_IO_WORKERS = 8
 _SLICE = 128
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """A blob to upload from a local file, with the stat seen when it was hashed."""
 
@@ -91,7 +91,7 @@ def _upload_small(backend: Backend, items: list[Pending], level: int | None, pac
         out = []
         for p in chunk:
             try:
-                data = read_small(p.local_path)
+                data = read_small(p.local_path, p.size)
             except OSError as exc:
                 raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
             if len(data) != p.size or hash_bytes(data) != p.hash:
