@@ -89,7 +89,7 @@ class Backend(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
-        """All keys under ``prefix`` (recursive), relative to the root; [] if none."""
+        """All keys under ``prefix`` (recursive; "" for the whole root), relative to the root."""
 
     @abstractmethod
     def delete(self, keys: Iterable[str]) -> None:
@@ -200,13 +200,14 @@ class LocalBackend(Backend):
         return self._path(key).stat().st_mtime
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
+        base = self._path(prefix) if prefix else self.root
         out: list[str] = []
         if not base.is_dir():
             return out
         for dirpath, _dirs, files in os.walk(base):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            out.extend(f"{rel}/{f}" for f in files if not f.startswith(".tmp-"))
+            lead = "" if rel == "." else rel + "/"
+            out.extend(f"{lead}{f}" for f in files if not f.startswith(".tmp-"))
         return sorted(out)
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -323,7 +324,7 @@ class FsspecBackend(Backend):
         return 0.0
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
+        base = self._path(prefix) if prefix else self.root
         try:
             found = self._retry(lambda: self.fs.find(base, withdirs=False))
         except FileNotFoundError:
