@@ -233,7 +233,9 @@ class FsspecBackend(Backend):
         import fsspec
 
         self.url = redact_url(url)
-        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        # Other hosts write to the same store: a cached listing would hide their objects.
+        opts = {**(storage_options or {}), "use_listings_cache": False, "skip_instance_cache": True}
+        self.fs, root = fsspec.core.url_to_fs(url, **opts)
         self.root = root.rstrip("/")
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
 
@@ -299,8 +301,10 @@ class FsspecBackend(Backend):
         self._retry(lambda: self.fs.get_file(self._path(key), local_path, callback=_byte_callback(callback)))
 
     def exists(self, key: str) -> bool:
+        path = self._path(key)
+        self.fs.invalidate_cache(path)
         try:
-            self.fs.info(self._path(key))
+            self.fs.info(path)
             return True
         except FileNotFoundError:
             return False
@@ -325,6 +329,7 @@ class FsspecBackend(Backend):
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix else self.root
+        self.fs.invalidate_cache(base)
         try:
             found = self._retry(lambda: self.fs.find(base, withdirs=False))
         except FileNotFoundError:
