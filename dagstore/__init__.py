@@ -19,6 +19,10 @@ from .errors import (
 from .manifest import Diff
 from .store import GcReport, Store
 
+import fsspec as _fsspec
+
+_fsspec.register_implementation("dagstore", "dagstore.fs.DagstoreFileSystem", clobber=True)
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -7,6 +7,7 @@ dagstore error, 2 for a usage error); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -211,16 +212,23 @@ def remember_draft(s: Settings, version_id: str | None) -> None:
 
 
 def _flag(attr: str) -> Callable[[click.Context, click.Parameter, bool], None]:
+    """The callback of a per-verb flag: it turns the global setting on (--verbose does nothing)."""
     def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            s = ctx.ensure_object(Settings)
-            s.set_quiet() if attr == "quiet" else setattr(s, attr, True)
+        s = ctx.ensure_object(Settings)
+        if not value or attr == "verbose":
+            return
+        if attr == "quiet":
+            s.set_quiet()
+        else:
+            setattr(s, attr, True)
     return callback
 
 
 def verb(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Accept --json, --quiet and --debug after the verb too (``dagstore list --json``)."""
-    for flags, help_text in ((["--debug"], "show the traceback on error"),
+    """Accept --json, --quiet and --debug after the verb too (``dagstore list --json``), and
+    clearml-data's --verbose."""
+    for flags, help_text in ((["--verbose"], "accepted for clearml-data scripts (output is always complete)"),
+                             (["--debug"], "show the traceback on error"),
                              (["--quiet", "-q"], "no progress bars or notes"),
                              (["--json"], "print one JSON document on stdout")):
         name = flags[0][2:]
@@ -298,10 +306,19 @@ chunk_option = click.option("--chunk-size", type=click.IntRange(min=1), metavar=
 workers_option = click.option("--max-workers", type=click.IntRange(min=1), metavar="N", help="parallel hashing / transfer threads")
 
 
-def _check_local_paths(paths: Iterable[str]) -> None:
+def local_paths(paths: Iterable[str]) -> list[str]:
+    """Paths with ``~`` expanded and quoted globs (``'data/*.jpg'``) expanded, as clearml-data
+    does; every one must exist, so that nothing is added when one is wrong."""
+    out: list[str] = []
     for p in paths:
-        if not os.path.lexists(p):
+        path = os.path.expanduser(p)
+        if os.path.lexists(path):
+            out.append(path)
+        elif glob.has_magic(path) and (matches := sorted(glob.glob(path))):
+            out += matches
+        else:
             raise InvalidPathError(f"{p}: no such file or directory")
+    return out
 
 
 @cli.command()
@@ -324,10 +341,10 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
     if not files and not links:
         raise click.UsageError("give --files PATH... and/or --links URL...")
     ds = open_dataset(s, ref, draft=True)
-    _check_local_paths(files)
+    paths = local_paths(files)
     globs = list(wildcard) or None
     kw = {"wildcard": globs, "dataset_path": dataset_folder, "recursive": not non_recursive, "max_workers": max_workers}
-    n = sum(ds.add_files(f, **kw) for f in files)
+    n = sum(ds.add_files(f, **kw) for f in paths)
     k = sum(ds.add_external_files(u, **kw) for u in links)
     lines = [f"added or modified {plural(n, 'file')}"] if files else []
     lines += [f"linked {plural(k, 'external file')}"] if links else []
@@ -377,17 +394,18 @@ def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | 
 @storage_option
 @chunk_option
 @workers_option
+@click.option("--disable-upload", is_flag=True, help="do not upload; fail if content is still pending")
 @verb
 @pass_settings
-def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None) -> None:
+def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None,
+          disable_upload: bool) -> None:
     """Upload pending content and finalize a draft.
 
     A final version never changes; make a child version to change it.
     """
     ds = open_dataset(s, ref, draft=True)
-    if ds.is_final():
-        ds.finalize()  # raises the library's "finalized and cannot change" error
-    _upload(s, ds, storage, chunk_size, max_workers)
+    if not disable_upload:
+        _upload(s, ds, storage, chunk_size, max_workers)
     ds.finalize()
     if last_draft(s) == ds.id:
         remember_draft(s, None)
@@ -559,7 +577,10 @@ def list_(s: Settings, ref: str | None, project: str | None, name: str | None, v
           filters: tuple[str, ...], modified: bool) -> None:
     """List the files of a version (or its changes with --modified)."""
     ds = open_dataset(s, ref, project, name, version)
-    keep = (lambda p: any(match_path(p, f) for f in filters)) if filters else (lambda p: True)
+
+    def keep(path: str) -> bool:
+        return not filters or any(match_path(path, f) for f in filters)
+
     if modified:
         d = Diff([p for p in ds.list_added_files() if keep(p)], [p for p in ds.list_removed_files() if keep(p)],
                  [p for p in ds.list_modified_files() if keep(p)])
@@ -609,14 +630,16 @@ def diff(s: Settings, a: str, b: str) -> None:
 @click.option("--tags", multiple=True, metavar="TAG...", help="only versions with all these tags")
 @click.option("--ids", multiple=True, metavar="ID...", help="only these ids")
 @click.option("--not-only-completed", is_flag=True, help="include drafts")
+@click.option("--non-recursive-project-search", is_flag=True, help="--project matches only itself, not sub-projects")
 @verb
 @pass_settings
 def search(s: Settings, project: str | None, name: str | None, tags: tuple[str, ...], ids: tuple[str, ...],
-           not_only_completed: bool) -> None:
+           not_only_completed: bool, non_recursive_project_search: bool) -> None:
     """List versions, newest first."""
     st = s.store()
     found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
-                                  ids=[expand_id(st, i) for i in ids] or None, only_completed=not not_only_completed, store=st)
+                                  ids=[expand_id(st, i) for i in ids] or None, only_completed=not not_only_completed,
+                                  recursive_project_search=not non_recursive_project_search, store=st)
     rows = [[d["id"], f"{d['project']}/{d['name']}", d["version"], d["status"], d["created"][:19].replace("T", " "),
              ",".join(d["tags"])] for d in found]
     emit(s, found, table(["ID", "DATASET", "VERSION", "STATUS", "CREATED (UTC)", "TAGS"], rows) if rows else "no datasets found")
@@ -626,12 +649,13 @@ def search(s: Settings, project: str | None, name: str | None, tags: tuple[str, 
 @id_option("version whose local copy to verify")
 @name_options
 @click.option("--folder", metavar="DIR", help="verify this folder instead of the cached copy")
+@click.option("--filesize", is_flag=True, help="check file sizes only, not hashes")
 @click.option("--store", "whole_store", is_flag=True, help="verify the whole store instead of one version")
 @click.option("--read-data", is_flag=True, help="with --store: read and hash every stored blob")
 @verb
 @pass_settings
 def verify(s: Settings, ref: str | None, project: str | None, name: str | None, version: str | None, folder: str | None,
-           whole_store: bool, read_data: bool) -> None:
+           filesize: bool, whole_store: bool, read_data: bool) -> None:
     """Verify a version's local copy, or the store.
 
     With --id (or --project/--name) every file of the cached copy (or of --folder) is
@@ -639,8 +663,8 @@ def verify(s: Settings, ref: str | None, project: str | None, name: str | None, 
     are checked (and with --read-data every blob is read and hashed).
     """
     if whole_store:
-        if ref or name or folder:
-            raise click.UsageError("--store verifies the whole store; it takes no --id, --name or --folder")
+        if ref or name or folder or filesize:
+            raise click.UsageError("--store verifies the whole store; it takes no --id, --name, --folder or --filesize")
         st = s.store()
         problems = st.verify(read_data=read_data)
         emit(s, {"store": st.url, "ok": not problems, "problems": problems},
@@ -653,7 +677,7 @@ def verify(s: Settings, ref: str | None, project: str | None, name: str | None, 
     if not (ref or name or project):
         raise click.UsageError("give --id (or --project/--name) to verify a version, or --store for the whole store")
     ds = open_dataset(s, ref, project, name, version)
-    bad = ds.verify_dataset_hash(local_copy_path=folder)
+    bad = ds.verify_dataset_hash(local_copy_path=folder, skip_hash=filesize)
     where = folder or "the cached copy"
     emit(s, {"id": ds.id, "folder": folder, "ok": not bad, "bad": bad},
          [f"bad: {p}" for p in bad] or [f"{title(ds)}: all {plural(len(ds.list_files()), 'file')} in {where} match"])

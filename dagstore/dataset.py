@@ -17,7 +17,7 @@ import fsspec
 from .cache import _rmtree
 from .errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError, DraftError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file
-from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, merge_states, same_content
+from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, merge_states, normalize_path, same_content
 from .records import Draft, VersionRecord, check_version, version_key
 from .scan import hash_files, scan
 from .store import Store, now_iso
@@ -89,6 +89,7 @@ class Dataset:
         self._draft = draft
         self._parent_state: dict[str, Entry] | None = None
         self._state: dict[str, Entry] | None = None
+        self._reader: Any = None
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -644,6 +645,23 @@ class Dataset:
             _rmtree(__import__("pathlib").Path(tmp))
             raise
         return target
+
+    def open(self, path: str, mode: str = "rb", block_size: int | None = None) -> Any:
+        """A seekable read-only file object for one file of this final version, read in place
+        with ranged reads (nothing is downloaded to the local cache)."""
+        self._require_final("open()")
+        from .fs import DagstoreFileSystem
+
+        return DagstoreFileSystem(store=self._store).open(f"{self.id}/{normalize_path(path)}", mode, block_size=block_size)
+
+    def read_bytes(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
+        """Bytes ``[start, end)`` of one file of this final version, read in place."""
+        self._require_final("read_bytes()")
+        from .reader import VersionReader
+
+        if self._reader is None:
+            self._reader = VersionReader(self._store, self.id)
+        return self._reader.read(normalize_path(path), start or 0, end)
 
     def verify_dataset_hash(self, local_copy_path: str | None = None, skip_hash: bool = False, verbose: bool = False) -> list[str]:
         """Paths whose local file is missing, of the wrong size, or (unless ``skip_hash``) of the

@@ -162,3 +162,11 @@ def test_output_url_puts_content_elsewhere(store, tmp_path, store_url):
     assert not store.backend.list("packs") and not store.backend.list("objects")
     assert open_backend(content_url, opts).list("packs")
     assert read_tree(Dataset.get(dataset_id=d.id, store=fresh(store, tmp_path)).get_local_copy()) == read_tree(src)
+
+
+def test_empty_files_round_trip(store, tmp_path):
+    src = write_tree(tmp_path / "s", {"empty.txt": b"", "dir/also_empty": b"", "x.txt": "x"})
+    v = version(store, src)
+    got = Dataset.get(dataset_id=v.id, store=fresh(store, tmp_path))
+    assert read_tree(got.get_local_copy()) == read_tree(src)
+    assert got.read_bytes("empty.txt") == b""
