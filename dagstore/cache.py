@@ -33,6 +33,7 @@ import platformdirs
 from . import config
 from .errors import LockTimeoutError
 from .manifest import Entry
+from .progress import progress_bar
 from .scan import StatCache
 
 DEFAULT_LOCK_TIMEOUT = 600.0
@@ -161,6 +162,7 @@ class Cache:
         fetch: Callable[[list[Entry], BlobSink], None],
         use_soft_links: bool = False,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        show_progress: bool = True,
     ) -> str:
         """Build versions/<key> (fetching missing content with ``fetch(entries, sink)``) and
         lease it. Fetched content is written straight into the new folder and linked into
@@ -176,7 +178,7 @@ class Cache:
             versions.mkdir(parents=True, exist_ok=True)
             tmp = str(versions / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
             try:
-                self._build(tmp, entries, blob_name, fetch, use_soft_links)
+                self._build(tmp, entries, blob_name, fetch, use_soft_links, show_progress)
                 os.rename(tmp, versions / key)
             except BaseException:
                 _rmtree(Path(tmp))
@@ -193,6 +195,7 @@ class Cache:
         blob_name: Callable[[Entry], str],
         fetch: Callable[[list[Entry], BlobSink], None],
         soft: bool,
+        show_progress: bool,
     ) -> None:
         os.mkdir(tmp)
         dirs = sorted({p.rpartition("/")[0] for p in entries} - {""})
@@ -209,10 +212,15 @@ class Cache:
         if missing:
             fetch(list(missing.values()), _TreeSink(self, tmp, paths, soft))
         place = _link_or_copy if not soft else _symlink
-        for name in present:
-            src = self.blob_path(name)
-            for p in paths[name]:
-                place(src, f"{tmp}/{p}")
+        bar = progress_bar(sum(len(paths[n]) for n in present), "link", show_progress and len(present) > 1000, unit="file")
+        try:
+            for name in present:
+                src = self.blob_path(name)
+                for p in paths[name]:
+                    place(src, f"{tmp}/{p}")
+                bar.relative_update(len(paths[name]))
+        finally:
+            bar.close()
         for d in reversed(dirs):
             os.chmod(f"{tmp}/{d}", 0o555)
         os.chmod(tmp, 0o555)

@@ -22,7 +22,8 @@ import click
 
 from . import __version__, config
 from .cache import Cache
-from .dataset import Dataset, _match as match_path
+from .dataset import Dataset
+from .manifest import match_path
 from .errors import DagstoreError, DatasetNotFoundError, InvalidPathError
 from .manifest import Diff
 from .records import VersionRecord
@@ -344,7 +345,7 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
     paths = local_paths(files)
     globs = list(wildcard) or None
     kw = {"wildcard": globs, "dataset_path": dataset_folder, "recursive": not non_recursive, "max_workers": max_workers}
-    n = sum(ds.add_files(f, **kw) for f in paths)
+    n = sum(ds.add_files(f, show_progress=not s.quiet, **kw) for f in paths)
     k = sum(ds.add_external_files(u, **kw) for u in links)
     lines = [f"added or modified {plural(n, 'file')}"] if files else []
     lines += [f"linked {plural(k, 'external file')}"] if links else []
@@ -475,7 +476,7 @@ def sync(s: Settings, ref: str | None, project: str | None, name: str | None, fo
     else:
         raise click.UsageError("give --id, or --project and --name")
     try:
-        removed, added, modified = ds.sync_folder(folder, dataset_path=dataset_folder)
+        removed, added, modified = ds.sync_folder(folder, dataset_path=dataset_folder, show_progress=not s.quiet)
         counts = {"removed": removed, "added": added, "modified": modified}
         if created and not (removed or added or modified):
             s.store().delete_version(ds.id)
@@ -549,15 +550,14 @@ def get(s: Settings, ref: str | None, project: str | None, name: str | None, ver
     """
     if copy_to and link:
         raise click.UsageError("--copy and --link cannot be used together")
-    if copy_to and files:
-        raise click.UsageError("--files cannot be combined with --copy")
     if (part is None) != (num_parts is None):
         raise click.UsageError("--part and --num-parts go together")
     ds = open_dataset(s, ref, project, name, version)
     if files and not any(ds.list_files(f) for f in files):
         raise InvalidPathError(f"no file of {title(ds)} matches {' '.join(files)}")
     if copy_to:
-        path = ds.get_mutable_local_copy(copy_to, overwrite=overwrite, part=part, num_parts=num_parts, max_workers=max_workers)
+        path = ds.get_mutable_local_copy(copy_to, overwrite=overwrite, part=part, num_parts=num_parts, max_workers=max_workers,
+                                         files=list(files) or None, show_progress=not s.quiet)
     else:
         path = ds.get_local_copy(part=part, num_parts=num_parts, files=list(files) or None, max_workers=max_workers,
                                  show_progress=not s.quiet)

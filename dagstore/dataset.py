@@ -10,6 +10,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -17,7 +18,7 @@ import fsspec
 from .cache import _rmtree
 from .errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError, DraftError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file
-from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, merge_states, normalize_path, same_content
+from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, match_path, merge_states, normalize_path, same_content
 from .records import Draft, VersionRecord, check_version, version_key
 from .scan import hash_files, scan
 from .store import Store, now_iso
@@ -60,20 +61,6 @@ def _patterns(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-def _match(path: str, pattern: str, recursive: bool = True) -> bool:
-    """ClearML-style path matching: exact path, glob, or (recursively) a folder prefix."""
-    pat = pattern.replace("\\", "/").lstrip("/")
-    if pat in ("", "*", "**", "**/*") and recursive:
-        return True
-    if path == pat or path.startswith(pat.rstrip("/") + "/") and recursive:
-        return True
-    if fnmatch.fnmatchcase(path, pat):
-        return recursive or path.count("/") == pat.count("/")
-    if pat.startswith("**/") and fnmatch.fnmatchcase(path, pat[3:]):
-        return True
-    return "/" not in pat and recursive and fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pat)
 
 
 class Dataset:
@@ -262,12 +249,12 @@ class Dataset:
 
     def _require_draft(self) -> Draft:
         if self._draft is None:
-            raise DatasetFinalizedError(f"dataset {self.id} is finalized and cannot change; create a child version with parent_datasets=[{self.id!r}]")
+            raise DatasetFinalizedError(f"dataset {self.id} is finalized and cannot change; create a child version of it instead")
         return self._draft
 
     def _require_final(self, what: str) -> None:
         if self._draft is not None:
-            raise DraftError(f"{what} needs a finalized version; dataset {self.id} is a draft (call finalize())")
+            raise DraftError(f"{what} needs a finalized version; dataset {self.id} is still a draft (finalize/close it first)")
 
     def _parents_state(self) -> dict[str, Entry]:
         if self._parent_state is None:
@@ -315,12 +302,13 @@ class Dataset:
         recursive: bool = True,
         verbose: bool = False,
         max_workers: int | None = None,
+        show_progress: bool = True,
     ) -> int:
         """Add a file or folder; returns how many files were added or modified. Content is
         hashed now and sent by ``upload()``. Nothing changes if any file is bad."""
         self._require_draft()
         files = scan(path, wildcard, recursive, base=local_base_folder)
-        hashes = hash_files(files, self._store.cache.statcache, max_workers)
+        hashes = hash_files(files, self._store.cache.statcache, max_workers, show_progress)
         prefix = dataset_prefix(dataset_path)
         staged = [(f"{prefix}/{f.rel}" if prefix else f.rel, f) for f in files]  # scan yields canonical rels
         n = 0
@@ -371,7 +359,7 @@ class Dataset:
         draft = self._require_draft()
         pattern = dataset_path if dataset_path is not None else "*"
         current = self._current()
-        matched = [p for p in current if _match(p, pattern, recursive)]
+        matched = [p for p in current if match_path(p, pattern, recursive)]
         parents = self._parents_state()
         for p in matched:
             draft.delta.entries.pop(p, None)
@@ -383,14 +371,16 @@ class Dataset:
             print(f"removed {len(matched)} files")
         return len(matched)
 
-    def sync_folder(self, local_path: str | os.PathLike[str], dataset_path: str | None = None, verbose: bool = False) -> tuple[int, int, int]:
+    def sync_folder(
+        self, local_path: str | os.PathLike[str], dataset_path: str | None = None, verbose: bool = False, show_progress: bool = True
+    ) -> tuple[int, int, int]:
         """Make the dataset subtree at ``dataset_path`` equal the local folder.
         Returns ``(removed, added, modified)``; unchanged files are not re-hashed (stat cache)."""
         draft = self._require_draft()
         if not os.path.isdir(local_path):
             raise InvalidPathError(f"{local_path}: not a folder")
         files = scan(local_path)
-        hashes = hash_files(files, self._store.cache.statcache)
+        hashes = hash_files(files, self._store.cache.statcache, show_progress=show_progress)
         prefix = dataset_prefix(dataset_path)
         wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
         current = self._current()
@@ -469,7 +459,7 @@ class Dataset:
             if auto_upload:
                 self.upload(show_progress=False)
             elif raise_on_error:
-                raise DraftError(f"dataset {self.id} has {len(draft.pending)} files not uploaded; call upload() or finalize(auto_upload=True)")
+                raise DraftError(f"dataset {self.id} has {len(draft.pending)} files not uploaded yet; upload them first (or finalize with auto_upload)")
             else:
                 return False
         be = self._store.content_backend(self._record)
@@ -513,7 +503,7 @@ class Dataset:
         state = self._store.state(dataset_id) if dataset_id else self._current()
         if dataset_path is None:
             return sorted(state)
-        return sorted(p for p in state if _match(p, dataset_path, recursive))
+        return sorted(p for p in state if match_path(p, dataset_path, recursive))
 
     def _diff_against(self, dataset_id: str | None) -> Diff:
         base = self._store.state(dataset_id) if dataset_id else self._parents_state()
@@ -577,7 +567,7 @@ class Dataset:
             paths = paths[part * n // num_parts : (part + 1) * n // num_parts]  # type: ignore[operator]
         pats = _patterns(files)
         if pats:
-            paths = [p for p in paths if any(_match(p, pat) for pat in pats)]
+            paths = [p for p in paths if any(match_path(p, pat) for pat in pats)]
         return {p: state[p] for p in paths}
 
     def get_local_copy(
@@ -612,7 +602,7 @@ class Dataset:
         def fetch(missing: list[Entry], sink: Any) -> None:
             transfer.fetch(sink, missing, locate, max_workers, show_progress)
 
-        return cache.materialize(key, entries, transfer.blob_name, fetch, bool(use_soft_links))
+        return cache.materialize(key, entries, transfer.blob_name, fetch, bool(use_soft_links), show_progress=show_progress)
 
     def get_mutable_local_copy(
         self,
@@ -622,15 +612,18 @@ class Dataset:
         num_parts: int | None = None,
         raise_on_error: bool = True,
         max_workers: int | None = None,
+        files: str | Sequence[str] | None = None,
+        show_progress: bool = True,
     ) -> str:
-        """A writable copy (real files, never links into the cache) in ``target_folder``."""
+        """A writable copy (real files, never links into the cache) in ``target_folder``;
+        ``files`` (paths or globs) copies a subset."""
         target = os.path.abspath(os.fspath(target_folder))
         if os.path.exists(target) and not os.path.isdir(target):
             raise InvalidPathError(f"{target} exists and is not a folder")
         if os.path.isdir(target) and os.listdir(target):
             if not overwrite:
                 raise InvalidPathError(f"{target} is not empty; pass overwrite=True to replace its content")
-        src = self.get_local_copy(part=part, num_parts=num_parts, max_workers=max_workers)
+        src = self.get_local_copy(part=part, num_parts=num_parts, max_workers=max_workers, files=files, show_progress=show_progress)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp-{uuid.uuid4().hex[:8]}")
@@ -639,10 +632,10 @@ class Dataset:
             for dirpath, _dirs, fnames in os.walk(tmp):
                 os.chmod(dirpath, 0o755)
             if os.path.isdir(target):
-                _rmtree(__import__("pathlib").Path(target))
+                _rmtree(Path(target))
             os.rename(tmp, target)
         except BaseException:
-            _rmtree(__import__("pathlib").Path(tmp))
+            _rmtree(Path(tmp))
             raise
         return target
 
@@ -705,6 +698,12 @@ class Dataset:
             df = value["__dataframe__"]
             return pd.DataFrame(df["data"], index=df["index"], columns=df["columns"])
         return value
+
+    def set_description(self, description: str) -> None:
+        """Change the description of a draft."""
+        self._require_draft()
+        self._record = replace(self._record, description=description)
+        self._save()
 
     def add_tags(self, tags: str | Sequence[str]) -> None:
         new = tuple(dict.fromkeys([*self._record.tags, *_patterns(tags)]))
@@ -798,7 +797,7 @@ class Dataset:
             inside = set(ids)
             outside = sorted(r.id for r in st.records() if r.id not in inside and inside & set(r.parents))
             if outside and not force:
-                raise ConflictError(f"other datasets depend on {project}/{dataset_name}: {', '.join(outside)}; pass force=True")
+                raise ConflictError(f"other datasets depend on {project}/{dataset_name}: {', '.join(outside)}; delete them first or force")
             for vid in reversed(ids):
                 st.delete_version(vid, force=True)
             return len(ids)

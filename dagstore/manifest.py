@@ -7,6 +7,7 @@ with its own delta applied on top.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -74,6 +75,21 @@ def dataset_prefix(dataset_path: str | None) -> str:
     if joined == ".." or joined.startswith("../"):
         raise InvalidPathError(f"dataset path {dataset_path!r} escapes the dataset root")
     return "" if joined == "." else normalize_path(joined)
+
+
+def match_path(path: str, pattern: str, recursive: bool = True) -> bool:
+    """ClearML-style dataset path matching: an exact path, a glob (``**/`` matches any depth),
+    or, when ``recursive``, a folder prefix or a bare file-name glob at any depth."""
+    pat = pattern.replace("\\", "/").lstrip("/")
+    if pat in ("", "*", "**", "**/*") and recursive:
+        return True
+    if path == pat or path.startswith(pat.rstrip("/") + "/") and recursive:
+        return True
+    if fnmatch.fnmatchcase(path, pat):
+        return recursive or path.count("/") == pat.count("/")
+    if pat.startswith("**/") and fnmatch.fnmatchcase(path, pat[3:]):
+        return True
+    return "/" not in pat and recursive and fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pat)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import InvalidPathError
 from .hashing import hash_file
+from .progress import progress_bar
 
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
 
@@ -164,11 +165,14 @@ class StatCache:
         self._db.close()
 
 
-def hash_files(files: Sequence[LocalFile], cache: StatCache | None, max_workers: int | None = None) -> dict[str, tuple[str, int]]:
+def hash_files(
+    files: Sequence[LocalFile], cache: StatCache | None, max_workers: int | None = None, show_progress: bool = True
+) -> dict[str, tuple[str, int]]:
     """``{abs path: (hash, size)}`` for every file, using and refreshing the stat cache."""
     known = cache.lookup(files) if cache else {}
     todo = [f for f in files if f.path not in known]
     out = {f.path: (known[f.path], f.size) for f in files if f.path in known}
+    bar = progress_bar(sum(f.size for f in todo), "hash", show_progress and bool(todo))
 
     def work(chunk: Sequence[LocalFile]) -> list[tuple[LocalFile, str, int]]:
         res = []
@@ -178,15 +182,19 @@ def hash_files(files: Sequence[LocalFile], cache: StatCache | None, max_workers:
             except OSError as exc:
                 raise InvalidPathError(f"{f.path}: cannot read: {exc.strerror}") from None
             res.append((f, h, size))
+            bar.relative_update(size)
         return res
 
     workers = max(1, min(max_workers or 4, len(todo) // 256 or 1))
     slices = [todo[i::workers] for i in range(workers)]
-    if workers == 1:
-        results = [work(todo)]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dagstore-hash") as pool:
-            results = list(pool.map(work, slices))
+    try:
+        if workers == 1:
+            results = [work(todo)]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dagstore-hash") as pool:
+                results = list(pool.map(work, slices))
+    finally:
+        bar.close()
     fresh: list[tuple[LocalFile, str]] = []
     for res in results:
         for f, h, size in res:

@@ -255,7 +255,7 @@ class Store:
         children = sorted(r.id for r in self.records() if version_id in r.parents)
         children += sorted(d.record.id for d in self.drafts() if version_id in d.record.parents)
         if children and not force:
-            raise ConflictError(f"version {version_id} is a parent of {', '.join(children)}; delete those first or pass force=True")
+            raise ConflictError(f"version {version_id} is a parent of {', '.join(children)}; delete those first or force")
         self.backend.delete([f"versions/{version_id}.json"])  # invisible from here on
         self.backend.delete([f"state/{version_id}.json", f"names/{name_key(rec.project, rec.name)}/{rec.version}"])
 
