@@ -1,0 +1,90 @@
+"""Synthetic manifest scale: serialize / load / merge-with-parent / diff of a 1M-entry state.
+
+Run as a child under dagstore's interpreter: ``manifest_scale.py [N]``; prints one JSON line.
+This is a hook on dagstore's internal manifest module, whose API may change: every phase is
+guarded, and an API it does not recognise gives ``{"available": false, "reason": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+MASK128 = (1 << 128) - 1
+STATE_API = ("Entry", "Delta", "state_to_bytes", "state_from_bytes", "apply_delta", "merge_states", "diff_states")
+
+
+def _hash(i: int) -> str:
+    """A cheap, deterministic, well-spread 128-bit hex string (stands in for xxh3-128)."""
+    return f"{(i * 0x9E3779B97F4A7C15F39CC0605CEDC835) & MASK128:032x}"
+
+
+def _path(i: int) -> str:
+    return f"d{i % 100:02d}/s{(i // 100) % 50:02d}/f{i:07d}.{'bin' if i % 2 else 'txt'}"
+
+
+def _timed(phases: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    t0 = time.perf_counter()
+    out = fn()
+    phases[name] = time.perf_counter() - t0
+    return out
+
+
+def _bench_states(m: Any, n: int) -> dict[str, Any]:
+    """dagstore.manifest as of its first version: Entry, Delta and the state functions."""
+    phases: dict[str, float] = {}
+    parent = _timed(phases, "build", lambda: {_path(i): m.Entry(_hash(i), 1024 + i % 7168, origin="parent") for i in range(n)})
+    blob = _timed(phases, "serialize", lambda: m.state_to_bytes(parent))
+    loaded = _timed(phases, "load", lambda: m.state_from_bytes(blob))
+    if len(loaded) != n:
+        raise AssertionError(f"loaded {len(loaded)} entries, expected {n}")
+    del loaded
+    # A W1'-like child: 1% modified, 1% removed, 1% added.
+    k = max(1, n // 100)
+    delta = m.Delta(
+        entries={
+            **{_path(i): m.Entry(_hash(i + n), 2048) for i in range(0, k)},
+            **{f"new/{_path(n + i)}": m.Entry(_hash(n + i), 4096) for i in range(k)},
+        },
+        removed={_path(i) for i in range(k, 2 * k)},
+    )
+    delta = m.Delta.from_bytes(_timed(phases, "delta serialize", delta.to_bytes))
+    child = _timed(phases, "merge with parent", lambda: m.apply_delta(m.merge_states([parent]), delta, "child"))
+    diff = _timed(phases, "diff", lambda: m.diff_states(parent, child))
+    return {
+        "api": "states",
+        "manifest_bytes": len(blob),
+        "diff": [len(diff.added), len(diff.removed), len(diff.modified)],
+        "phases": phases,
+    }
+
+
+def bench_manifest_1m(n: int = 1_000_000) -> dict[str, Any]:
+    """Time the manifest operations at ``n`` entries; report what is not available."""
+    try:
+        from dagstore import manifest as m
+    except Exception as exc:  # the package may not exist or import yet
+        return {"available": False, "reason": f"import dagstore.manifest: {exc!r}"}
+    try:
+        if all(hasattr(m, a) for a in STATE_API):
+            result = _bench_states(m, n)
+        else:
+            return {"available": False, "reason": "dagstore.manifest API not recognised (adapt benchmarks/manifest_scale.py)"}
+    except Exception as exc:
+        return {"available": False, "reason": f"manifest API differs: {exc!r}"}
+    result.update(available=True, entries=n, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
+def main(argv: list[str]) -> None:
+    result = bench_manifest_1m(int(argv[1]) if len(argv) > 1 else 1_000_000)
+    result["seconds"] = sum(result.get("phases", {}).values()) or None
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,45 @@
+"""Physical references: what the hardware does with the same bytes and no versioning."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from .context import BENCH_DIR, Context
+from .measure import prepare, rmtree, run_timed, which
+from .workloads import Workload
+
+WORKER = str(BENCH_DIR / "refs_worker.py")
+
+
+def run(ctx: Context, wl: Workload, rep: int) -> None:
+    """One round of every physical reference on ``wl``; outputs are kept until the end of the
+    round, so that no deletion slows the next step down."""
+    base = ctx.fresh_dir(wl.name, "phys")
+    src = wl.path
+
+    for metric, flag in (("cp -r", "-r"), ("cp -rl", "-rl")):
+        cmd = ["cp", flag, "--", str(src), str(base / f"copy{flag}")]
+        prepare([src])
+        ctx.attempt(wl.name, metric, lambda cmd=cmd: run_timed(cmd))  # type: ignore[misc]
+
+    if which("zstd"):
+        tar = f"tar -C {shlex.quote(str(src.parent))} -cf - {shlex.quote(src.name)}"
+        pipeline = f"{tar} | zstd -1 -T0 -q > {shlex.quote(str(base / 'w.tar.zst'))}"
+        prepare([src])
+        ctx.attempt(wl.name, "tar|zstd -1 -T0", lambda: run_timed(["bash", "-o", "pipefail", "-c", pipeline]))
+    else:
+        ctx.note("tar|zstd reference: no zstd binary (apt-get install zstd)")
+
+    prepare([src])
+    ctx.attempt(wl.name, "scandir+stat warm", lambda: run_timed([sys.executable, WORKER, "scan", str(src)], json_out=True))
+
+    if ctx.hash_python:
+        hash_cmd = [ctx.hash_python, WORKER, "hash", str(src)]
+        prepare([src])
+        ctx.attempt(wl.name, "read+xxh3 warm", lambda: run_timed(hash_cmd, json_out=True))
+        prepare(cold=True)
+        ctx.attempt(wl.name, "read+xxh3 cold", lambda: run_timed(hash_cmd, json_out=True))
+    else:
+        ctx.note("read+xxh3 reference: no interpreter with xxhash (dagstore's or the peers venv)")
+    rmtree(base)

@@ -1,0 +1,137 @@
+"""Medians, ratios, the issue's targets, the printed table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .context import Context
+from .measure import Sample
+
+#: dagstore operation -> the DVC command(s) doing the same job.
+DVC_EQUIVALENT = {
+    "dagstore version": "dvc add+push",
+    "dagstore child W1'": "dvc add+push W1'",
+    "dagstore get_local_copy cold": "dvc pull fresh",
+    "dagstore get_mutable_local_copy": "dvc pull fresh",
+}
+
+
+def median(samples: list[Sample], attr: str = "value") -> float | None:
+    values = [v for v in (getattr(s, attr) for s in samples) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _lookup(ctx: Context) -> Callable[..., float | None]:
+    def med(workload: str, metric: str, attr: str = "value") -> float | None:
+        return median(ctx.results.get(workload, {}).get(metric, []), attr)
+
+    return med
+
+
+def _target(text: str, measured: float | None, limit: float | None, fmt: str, higher_is_better: bool = False) -> dict[str, Any]:
+    if measured is None or limit is None:
+        status = "n/a"
+    else:
+        status = "met" if (measured >= limit if higher_is_better else measured <= limit) else "missed"
+
+    def show(v: float | None) -> str:
+        return "-" if v is None else fmt.format(v)
+
+    return {"target": text, "measured": show(measured), "limit": show(limit), "status": status}
+
+
+def targets(ctx: Context) -> list[dict[str, Any]]:
+    """The issue's targets, each met / missed / n/a (not measured)."""
+    med = _lookup(ctx)
+    version = med("w1", "dagstore version")
+    dvc = med("w1", "dvc add+push")
+    hash_tar = [med("w1", "read+xxh3 warm"), med("w1", "tar|zstd -1 -T0")]
+    cp_w1, cp_w2 = med("w1", "cp -r"), med("w2", "cp -r")
+    cold = med("w1", "dagstore get_local_copy cold")
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    return [
+        _target("W1 version >= 25x faster than DVC add+push", ratio(dvc, version), 25.0, "{:.1f}x", higher_is_better=True),
+        _target(
+            "W1 version <= 2x (read+xxh3 + tar|zstd)",
+            version,
+            2 * sum(hash_tar) if None not in hash_tar else None,  # type: ignore[arg-type]
+            "{:.2f} s",
+        ),
+        _target("W1' incremental child <= 0.8 s", med("w1", "dagstore child W1'"), 0.8, "{:.2f} s"),
+        _target("W1 get_local_copy, empty cache <= 1.2x cp -r", ratio(cold, cp_w1), 1.2, "{:.2f}x"),
+        _target("W1 get_local_copy, warm <= 20 ms", _ms(med("w1", "dagstore get_local_copy warm")), 20.0, "{:.1f} ms"),
+        _target("W2 version <= 1.5x cp -r", ratio(med("w2", "dagstore version"), cp_w2), 1.5, "{:.2f}x"),
+        _target("W1 version peak RSS <= 120 MB", med("w1", "dagstore version", "rss_mb"), 120.0, "{:.0f} MB"),
+        _target("W1 get_local_copy peak RSS <= 120 MB", med("w1", "dagstore get_local_copy cold", "rss_mb"), 120.0, "{:.0f} MB"),
+    ]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _fmt_time(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 1000:.1f} ms" if v < 0.1 else f"{v:.3f} s"
+
+
+def _vs_dvc(value: float, dvc: float | None, name: str) -> str:
+    if not dvc or not value:
+        return ""
+    r = dvc / value
+    return f"{r:.1f}x faster than {name}" if r >= 1 else f"{1 / r:.1f}x slower than {name}"
+
+
+def table(ctx: Context, workloads: dict[str, dict[str, Any]]) -> str:
+    """Human-readable medians with ratios vs ``cp -r`` and vs DVC, then the targets."""
+    med = _lookup(ctx)
+    lines = []
+    head = f"  {'operation':<40}{'n':>3} {'median':>11} {'wall':>11} {'peak RSS':>9} {'x cp -r':>8}  vs DVC"
+    for wname, metrics in ctx.results.items():
+        meta = workloads.get(wname)
+        title = f"{wname.upper()}" + (f"  ({meta['files']} files, {meta['bytes'] / 1e6:.1f} MB)" if meta else "")
+        lines += ["", title, head]
+        cp = med(wname, "cp -r")
+        for metric, samples in metrics.items():
+            value = median(samples)
+            assert value is not None
+            wall = median(samples, "wall") if any(s.op is not None for s in samples) else None
+            rss = median(samples, "rss_mb")
+            x_cp = f"{value / cp:.2f}" if cp and wname != "manifest" else ""
+            equiv = DVC_EQUIVALENT.get(metric)
+            vs = _vs_dvc(value, med(wname, equiv), equiv) if equiv else ""
+            rss_s = f"{rss:.0f} MB" if rss is not None else "-"
+            wall_s = _fmt_time(wall) if wall else ""
+            lines.append(f"  {metric:<40}{len(samples):>3} {_fmt_time(value):>11} {wall_s:>11} {rss_s:>9} {x_cp:>8}  {vs}")
+    lines += ["", "Targets" + (" (smoke size: indicative only)" if ctx.size == "smoke" else "")]
+    for t in targets(ctx):
+        lines.append(f"  [{t['status']:^6}] {t['target']:<48} measured {t['measured']:>10}  limit {t['limit']}")
+    return "\n".join(lines)
+
+
+def write_json(ctx: Context, path: Path, meta: dict[str, Any]) -> None:
+    """Every sample, the medians, the targets, notes and errors."""
+    results = {
+        w: {
+            m: {
+                "median": median(s),
+                "median_wall": median(s, "wall"),
+                "median_rss_mb": median(s, "rss_mb"),
+                "samples": [asdict(x) for x in s],
+            }
+            for m, s in metrics.items()
+        }
+        for w, metrics in ctx.results.items()
+    }
+    doc = {**meta, "results": results, "targets": targets(ctx), "notes": ctx.notes, "errors": ctx.errors}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, default=str))
