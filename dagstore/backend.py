@@ -102,6 +102,11 @@ class Backend(ABC):
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self.read_ranges([(key, start, end)])[0]
 
+    def list_temp(self, prefix: str) -> list[str]:
+        """Keys of temp files that interrupted writes left under ``prefix`` (none on object
+        stores, where an unfinished upload never becomes an object)."""
+        return []
+
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         """Whole objects by key; absent keys are left out."""
         out = {}
@@ -208,6 +213,15 @@ class LocalBackend(Backend):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             lead = "" if rel == "." else rel + "/"
             out.extend(f"{lead}{f}" for f in files if not f.startswith(".tmp-"))
+        return sorted(out)
+
+    def list_temp(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        out: list[str] = []
+        if base.is_dir():
+            for dirpath, _dirs, files in os.walk(base):
+                rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+                out.extend(f"{rel}/{f}" for f in files if f.startswith(".tmp-"))
         return sorted(out)
 
     def delete(self, keys: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ without blocking; a live user's shared lock makes it skip that folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -23,7 +24,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -143,6 +144,38 @@ class Cache:
             self._leases[str(path)] = fd
             return True
 
+    def _hold_lease(self, key: str) -> None:
+        """Take this process's shared lease on versions/<key> before the folder exists."""
+        path = self.root / "leases" / key
+        with self._leases_lock:
+            if str(path) in self._leases:
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._leases[str(path)] = fd
+
+    def _drop_lease(self, key: str) -> None:
+        with self._leases_lock:
+            fd = self._leases.pop(str(self.root / "leases" / key), None)
+        if fd is not None:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _flock(self, name: str, exclusive: bool, blocking: bool = True) -> Iterator[bool]:
+        """flock of locks/<name>.flock; yields False (not held) when non-blocking and busy."""
+        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "locks" / f"{name}.flock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
     # -- materialized versions ----------------------------------------------------------------
 
     def version_dir(self, key: str) -> Path:
@@ -176,13 +209,22 @@ class Cache:
                 return done
             versions = self.root / "versions"
             versions.mkdir(parents=True, exist_ok=True)
+            for e in os.scandir(versions):  # partial builds of this key by dead processes
+                if e.name.startswith(f".tmp-{key}-") and len(e.name) == len(f".tmp-{key}-") + 8:
+                    _rmtree(Path(e.path))
             tmp = str(versions / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
-            try:
-                self._build(tmp, entries, blob_name, fetch, use_soft_links, show_progress)
-                os.rename(tmp, versions / key)
-            except BaseException:
-                _rmtree(Path(tmp))
-                raise
+            # While building, hold the shared "building" lock (evict() leaves blobs alone: some
+            # are cached but not linked yet) and the folder's lease (evict() must not take the
+            # folder between its rename and our use of it).
+            with self._flock("building", exclusive=False):
+                self._hold_lease(key)
+                try:
+                    self._build(tmp, entries, blob_name, fetch, use_soft_links, show_progress)
+                    os.rename(tmp, versions / key)
+                except BaseException:
+                    self._drop_lease(key)
+                    _rmtree(Path(tmp))
+                    raise
             if not self._lease(key):
                 raise RuntimeError(f"cache folder {key} vanished while being leased")
         self.evict_if_needed()
@@ -260,15 +302,30 @@ class Cache:
         for key in self._versions_lru():
             if self._remove_version_if_unused(key):
                 removed.append(key)
-        blobs = sorted(self._blob_stats(), key=lambda b: b[1].st_atime)
-        total = sum(st.st_size for _, st in blobs)
-        for path, st in blobs:
-            if total <= limit:
-                break
-            if st.st_nlink == 1:
-                path.unlink(missing_ok=True)
-                total -= st.st_size
+        with self._flock("building", exclusive=True, blocking=False) as idle:
+            if not idle:  # a build may hold cached blobs it has not linked yet: not now
+                return removed
+            in_use = self._soft_link_targets()
+            blobs = sorted(self._blob_stats(), key=lambda b: b[1].st_atime)
+            total = sum(st.st_size for _, st in blobs)
+            for path, st in blobs:
+                if total <= limit:
+                    break
+                if st.st_nlink == 1 and str(path) not in in_use:
+                    path.unlink(missing_ok=True)
+                    total -= st.st_size
         return removed
+
+    def _soft_link_targets(self) -> set[str]:
+        """Blobs that soft-linked folders point to (symlinks do not raise a blob's link count)."""
+        out: set[str] = set()
+        base = self.root / "versions"
+        if base.is_dir():
+            for e in os.scandir(base):
+                if e.name.endswith("-s") and not e.name.startswith("."):
+                    for dirpath, _dirs, files in os.walk(e.path):
+                        out.update(os.readlink(os.path.join(dirpath, f)) for f in files)
+        return out
 
     def _blob_stats(self) -> Iterable[tuple[Path, os.stat_result]]:
         base = self.root / "blobs"

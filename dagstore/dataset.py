@@ -706,21 +706,20 @@ class Dataset:
         self._save()
 
     def add_tags(self, tags: str | Sequence[str]) -> None:
-        new = tuple(dict.fromkeys([*self._record.tags, *_patterns(tags)]))
+        add = _patterns(tags)
         if self._draft is not None:
-            self._record = replace(self._record, tags=new)
+            self._record = replace(self._record, tags=tuple(dict.fromkeys([*self._record.tags, *add])))
             self._save()
-        else:
-            self._record = self._store.set_labels(self.id, tags=list(new))
+        else:  # applied to the store's latest tags, not to this object's possibly stale copy
+            self._record = self._store.update_labels(self.id, lambda cur: {**cur, "tags": list(dict.fromkeys([*cur["tags"], *add]))})
 
     def remove_tags(self, tags: str | Sequence[str]) -> None:
         drop = set(_patterns(tags))
-        new = tuple(t for t in self._record.tags if t not in drop)
         if self._draft is not None:
-            self._record = replace(self._record, tags=new)
+            self._record = replace(self._record, tags=tuple(t for t in self._record.tags if t not in drop))
             self._save()
         else:
-            self._record = self._store.set_labels(self.id, tags=list(new))
+            self._record = self._store.update_labels(self.id, lambda cur: {**cur, "tags": [t for t in cur["tags"] if t not in drop]})
 
     # -- whole-dataset operations -------------------------------------------------------------
 

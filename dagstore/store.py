@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -55,6 +55,7 @@ class GcReport:
     objects: list[str] = field(default_factory=list)
     manifests: list[str] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)
+    temps: list[str] = field(default_factory=list)  # partial files of interrupted writes
     bytes: int = 0
     dry_run: bool = False
 
@@ -119,19 +120,26 @@ class Store:
 
     def load_draft(self, version_id: str) -> Draft | None:
         try:
-            return Draft.from_bytes(self.backend.read(f"drafts/{_check_id(version_id)}"))
+            data = self.backend.read(f"drafts/{_check_id(version_id)}")
         except FileNotFoundError:
             return None
+        if self.exists(version_id):  # a finalize died after writing the record: the draft is stale
+            self.delete_draft(version_id)
+            return None
+        return Draft.from_bytes(data)
 
     def delete_draft(self, version_id: str) -> None:
         self.backend.delete([f"drafts/{version_id}"])
 
     def drafts(self) -> list[Draft]:
+        """Unfinished versions. A draft whose version record exists (its finalize died before
+        removing it) is stale: it is skipped and removed."""
         keys = self.backend.list("drafts")
-        out = []
-        for data in self.backend.read_many(keys).values():
-            out.append(Draft.from_bytes(data))
-        return out
+        final = {k.rsplit("/", 1)[1][: -len(".json")] for k in self.backend.list("versions") if k.endswith(".json")}
+        stale = [k for k in keys if k.rsplit("/", 1)[1] in final]
+        if stale:
+            self.backend.delete(stale)
+        return [Draft.from_bytes(d) for d in self.backend.read_many([k for k in keys if k not in stale]).values()]
 
     # -- final versions ------------------------------------------------------------------
 
@@ -142,10 +150,8 @@ class Store:
             rec = VersionRecord.from_json(self.backend.read(f"versions/{vid}.json"))
         except FileNotFoundError:
             raise DatasetNotFoundError(f"no final version with id {version_id} in {self.url}") from None
-        try:
-            return rec.with_labels(json.loads(self.backend.read(f"state/{vid}.json")))
-        except FileNotFoundError:
-            return rec
+        labels = self._labels(vid)[1]
+        return rec.with_labels(labels) if labels is not None else rec
 
     def exists(self, version_id: str) -> bool:
         return self.backend.exists(f"versions/{_check_id(version_id)}.json")
@@ -157,8 +163,13 @@ class Store:
         else:
             keys = [f"versions/{_check_id(i)}.json" for i in ids]
         recs = [VersionRecord.from_json(d) for d in self.backend.read_many(keys).values()]
-        states = self.backend.read_many([f"state/{r.id}.json" for r in recs])
-        return [r.with_labels(json.loads(states[f"state/{r.id}.json"])) if f"state/{r.id}.json" in states else r for r in recs]
+        latest: dict[str, str] = {}
+        for k in self.backend.list("state"):  # state/<id>/<revision>.json, highest revision wins
+            parts = k.split("/")
+            if len(parts) == 3 and k > latest.get(parts[1], ""):
+                latest[parts[1]] = k
+        states = self.backend.read_many([latest[r.id] for r in recs if r.id in latest])
+        return [r.with_labels(json.loads(states[latest[r.id]])) if latest.get(r.id) in states else r for r in recs]
 
     def claimed_versions(self, project: str, name: str) -> dict[str, str]:
         """``{version: id}`` claimed under project/name (some may belong to unfinished finalizes)."""
@@ -210,13 +221,32 @@ class Store:
             version = bump_version(max([version, *self.claimed_versions(rec.project, rec.name)], key=version_key))
         raise ConflictError(f"could not claim a version number for {rec.project}/{rec.name}")
 
+    def _labels(self, version_id: str) -> tuple[int, dict[str, Any] | None]:
+        """(latest revision, labels) of a final version; (0, None) when never relabelled."""
+        keys = self.backend.list(f"state/{version_id}")
+        if not keys:
+            return 0, None
+        last = max(keys)
+        return int(last.rsplit("/", 1)[1].split(".")[0]), json.loads(self.backend.read(last))
+
     def set_labels(self, version_id: str, **labels: Any) -> VersionRecord:
         """Change the mutable labels (name, project, tags, published) of a final version."""
+        return self.update_labels(version_id, lambda cur: {**cur, **{k: (list(v) if k == "tags" else v) for k, v in labels.items()}})
+
+    def update_labels(self, version_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> VersionRecord:
+        """Apply ``change`` to the current labels atomically: each change is a new write-once
+        revision ``state/<id>/<n>.json`` claimed with put-if-absent, so concurrent changes
+        retry on the latest labels instead of overwriting each other. Revisions are never
+        deleted while the version lives (deleting one would let a stale writer reclaim it)."""
         rec = self.record(version_id)
-        cur = {"name": rec.name, "project": rec.project, "tags": list(rec.tags), "published": rec.published}
-        cur.update({k: (list(v) if k == "tags" else v) for k, v in labels.items()})
-        self.backend.write(f"state/{version_id}.json", json.dumps(cur, sort_keys=True).encode())
-        return rec.with_labels(cur)
+        for _ in range(1000):
+            n, cur = self._labels(version_id)
+            if cur is None:
+                cur = {"name": rec.name, "project": rec.project, "tags": list(rec.tags), "published": rec.published}
+            new = change(dict(cur))
+            if self.backend.write_new(f"state/{version_id}/{n + 1:010d}.json", json.dumps(new, sort_keys=True).encode()):
+                return rec.with_labels(new)
+        raise ConflictError(f"could not update the labels of {version_id}: too many concurrent changes")
 
     def relabel_dataset(self, project: str, name: str, new_project: str, new_name: str) -> int:
         """Rename / move every version of project/name (finals and drafts). Idempotent on retry."""
@@ -257,7 +287,7 @@ class Store:
         if children and not force:
             raise ConflictError(f"version {version_id} is a parent of {', '.join(children)}; delete those first or force")
         self.backend.delete([f"versions/{version_id}.json"])  # invisible from here on
-        self.backend.delete([f"state/{version_id}.json", f"names/{name_key(rec.project, rec.name)}/{rec.version}"])
+        self.backend.delete([*self.backend.list(f"state/{version_id}"), f"names/{name_key(rec.project, rec.name)}/{rec.version}"])
 
     # -- content -------------------------------------------------------------------------
 
@@ -368,6 +398,14 @@ class Store:
         for key, data in be.read_many(be.list("names")).items():
             if json.loads(data)["id"] not in live_ids and old(key):
                 report.claims.append(key)
+        for prefix in ("packs", "index", "objects", "manifests", "versions", "drafts", "names", "state"):
+            for key in be.list_temp(prefix):
+                try:
+                    if old(key):
+                        report.temps.append(key)
+                        report.bytes += be.size(key)
+                except FileNotFoundError:  # its writer just finished or cleaned it up
+                    pass
         if not dry_run:
             for pid in report.packs:
                 be.delete([index_key(pid)])
@@ -375,6 +413,7 @@ class Store:
             be.delete(report.objects)
             be.delete(report.manifests)
             be.delete(report.claims)
+            be.delete(report.temps)
         return report
 
     def verify(self, read_data: bool = False) -> list[str]:
