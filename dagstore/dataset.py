@@ -396,7 +396,10 @@ class Dataset:
                 removed += 1
         for dp, f in wanted.items():
             h, size = hashes[f.path]
-            existed = dp in current
+            cur = current.get(dp)
+            if cur is not None and cur[0] == h and cur[1] == size and cur[2] is None and cur[3] is None:
+                continue  # unchanged: the common case, kept cheap
+            existed = cur is not None
             if self._stage(dp, Entry(h, size), (f.path, f.mtime_ns)):
                 if existed:
                     modified += 1
@@ -481,6 +484,7 @@ class Dataset:
         }
         draft.record = replace(self._record, packs=tuple(sorted(packs)), objects=tuple(sorted(objects)), stats=stats)
         self._record = self._store.finalize(draft)
+        self._store.cache_state(self.id, state)  # children and readers start from it
         self._draft = None
         self._state = None
         if verbose:

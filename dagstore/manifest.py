@@ -14,6 +14,7 @@ import posixpath
 from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
+from operator import add, itemgetter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -218,11 +219,12 @@ def state_from_bytes(data: bytes) -> dict[str, Entry]:
 
 
 def apply_delta(base: dict[str, Entry], delta: Delta, origin: str) -> dict[str, Entry]:
-    """Apply a version's delta on top of ``base`` in place, stamping new entries with ``origin``."""
+    """Apply a version's delta on top of ``base`` in place, stamping new entries with ``origin``
+    (C-level iteration: deltas may hold millions of entries)."""
     for p in delta.removed:
         base.pop(p, None)
-    for p, e in delta.entries.items():
-        base[p] = e._replace(origin=origin)
+    content = map(itemgetter(0, 1, 2, 3), delta.entries.values())
+    base.update(zip(delta.entries.keys(), map(_new_entry, repeat(Entry), map(add, content, repeat((origin,))))))
     return base
 
 

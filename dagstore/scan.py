@@ -7,9 +7,12 @@ or raises before any caller applies the result.
 from __future__ import annotations
 
 import fnmatch
+import marshal
 import os
 import sqlite3
 import stat as statmod
+import threading
+from stat import S_ISREG
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -101,7 +104,13 @@ def scan(
             est = _stat(e.path) if e.is_symlink() else e.stat()
             if "\\" in e.name:
                 raise InvalidPathError(f"{e.path}: file names with a backslash are not supported")
-            if statmod.S_ISDIR(est.st_mode):
+            mode = est.st_mode
+            if S_ISREG(mode):
+                rel = prefix + e.name
+                if patterns is None or _matches(rel, patterns):
+                    out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino))
+                continue
+            if statmod.S_ISDIR(mode):
                 if not recursive:
                     continue
                 if (est.st_dev, est.st_ino) in seen_dirs:
@@ -109,10 +118,7 @@ def scan(
                 seen_dirs.add((est.st_dev, est.st_ino))
                 stack.append((e.path, f"{prefix}{e.name}/"))
                 continue
-            _regular(e.path, est)
-            rel = prefix + e.name
-            if patterns is None or _matches(rel, patterns):
-                out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino))
+            _regular(e.path, est)  # raises: a FIFO, socket or device
     out.sort(key=lambda f: f.rel)
     return out
 
@@ -125,41 +131,56 @@ def _rel(path: str, base_dir: str) -> str:
 
 
 class StatCache:
-    """Remembers (device, inode, size, mtime_ns) -> hash per absolute path, in SQLite, so that an
-    unchanged file is never hashed twice. Safe for several processes at once."""
+    """Remembers (device, inode, size, mtime_ns) -> hash of local files, so that an unchanged
+    file is never hashed twice. SQLite, one row per folder holding a marshalled
+    ``{name: (dev, ino, size, mtime_ns, hash)}`` (a W1-sized tree is ~600 rows, read in
+    milliseconds). Safe for several processes; a lost update only costs a re-hash."""
 
     def __init__(self, db_path: str | os.PathLike[str]):
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(os.fspath(db_path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER,"
-            " size INTEGER, mtime_ns INTEGER, hash TEXT)"
-        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS folders (dir TEXT PRIMARY KEY, entries BLOB)")
+        self._lock = threading.Lock()
+
+    def _load(self, dirs: Iterable[str]) -> dict[str, dict[str, tuple[int, int, int, int, str]]]:
+        out: dict[str, dict[str, tuple[int, int, int, int, str]]] = {}
+        dirs = list(dirs)
+        with self._lock:
+            for i in range(0, len(dirs), 500):
+                chunk = dirs[i : i + 500]
+                q = f"SELECT dir, entries FROM folders WHERE dir IN ({','.join('?' * len(chunk))})"
+                for d, blob in self._db.execute(q, chunk):
+                    try:
+                        out[d] = marshal.loads(blob)
+                    except (EOFError, ValueError, TypeError):
+                        pass  # a damaged row is just a cache miss
+        return out
 
     def lookup(self, files: Sequence[LocalFile]) -> dict[str, str]:
         """Hashes of the files whose stat key is unchanged, by absolute path."""
-        if not files:
-            return {}
-        wanted = {f.path: f.key for f in files}
+        known = self._load({f.path.rpartition("/")[0] for f in files})
         out: dict[str, str] = {}
-        cur = self._db.cursor()
-        if len(files) > 2000:
-            rows: Iterable[tuple[str, int, int, int, int, str]] = cur.execute("SELECT path, dev, ino, size, mtime_ns, hash FROM files")
-        else:
-            rows = (r for f in files for r in cur.execute("SELECT path, dev, ino, size, mtime_ns, hash FROM files WHERE path=?", (f.path,)))
-        for path, dev, ino, size, mtime_ns, h in rows:
-            k = wanted.get(path)
-            if k is not None and k == (dev, ino, size, mtime_ns):
-                out[path] = h
+        for f in files:
+            d, _, name = f.path.rpartition("/")
+            row = known.get(d, {}).get(name)
+            if row is not None and row[:4] == (f.dev, f.ino, f.size, f.mtime_ns):
+                out[f.path] = row[4]
         return out
 
     def store(self, items: Iterable[tuple[LocalFile, str]]) -> None:
         limit = time.time_ns() - int(_RACY_SECONDS * 1e9)
-        rows = [(f.path, f.dev, f.ino, f.size, f.mtime_ns, h) for f, h in items if f.mtime_ns < limit]
-        if rows:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", rows)
+        by_dir: dict[str, dict[str, tuple[int, int, int, int, str]]] = {}
+        for f, h in items:
+            if f.mtime_ns < limit:
+                d, _, name = f.path.rpartition("/")
+                by_dir.setdefault(d, {})[name] = (f.dev, f.ino, f.size, f.mtime_ns, h)
+        if not by_dir:
+            return
+        current = self._load(by_dir)
+        rows = [(d, marshal.dumps({**current.get(d, {}), **new})) for d, new in by_dir.items()]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO folders VALUES (?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()

@@ -319,6 +319,10 @@ class Store:
         self.cache.write_immutable("states", version_id, state_to_bytes(st))
         return st
 
+    def cache_state(self, version_id: str, state: dict[str, Entry]) -> None:
+        """Remember the merged state of a version just finalized (computed by its writer)."""
+        self.cache.write_immutable("states", version_id, state_to_bytes(state))
+
     def chain(self, version_id: str) -> list[VersionRecord]:
         """The version and all its ancestors, each once."""
         seen: dict[str, VersionRecord] = {}
