@@ -43,6 +43,27 @@ def check_key(key: str) -> str:
     return key
 
 
+class Spool:
+    """An object written piece by piece whose key is known only when it is complete (a pack,
+    named by the hash of its bytes). This default keeps the pieces in memory and uploads them
+    at ``commit``; local folders stream them to a temp file instead."""
+
+    def __init__(self, backend: Backend):
+        self._backend = backend
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._chunks.append(data)
+
+    def commit(self, key: str) -> None:
+        """Make the whole object visible under ``key`` (atomically)."""
+        self._backend.write_chunks(key, self._chunks)
+        self._chunks = []
+
+    def abort(self) -> None:
+        self._chunks = []
+
+
 class Backend(ABC):
     """A store root on some storage. All methods take keys relative to the root."""
 
@@ -101,6 +122,10 @@ class Backend(ABC):
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self.read_ranges([(key, start, end)])[0]
+
+    def open_spool(self, prefix: str) -> Spool:
+        """A new object under ``prefix`` to write piece by piece and name at the end."""
+        return Spool(self)
 
     def list_temp(self, prefix: str) -> list[str]:
         """Keys of temp files that interrupted writes left under ``prefix`` (none on object
@@ -161,6 +186,9 @@ class LocalBackend(Backend):
 
     def write(self, key: str, data: bytes) -> None:
         self.write_chunks(key, (data,))
+
+    def open_spool(self, prefix: str) -> Spool:
+        return _FileSpool(self, self._tmp(self._path(f"{prefix}/x")))
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self._path(key)
@@ -230,6 +258,31 @@ class LocalBackend(Backend):
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
+
+
+class _FileSpool(Spool):
+    """Streams pieces to a temp file beside their final place (no memory held); ``commit``
+    fsyncs and renames it."""
+
+    def __init__(self, backend: LocalBackend, tmp: Path):
+        self._backend_local = backend
+        self._tmp_path = tmp
+        self._file = open(tmp, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self, key: str) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        path = self._backend_local._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp_path, path)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp_path.unlink(missing_ok=True)
 
 
 def _transient(exc: BaseException) -> bool:

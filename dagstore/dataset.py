@@ -310,14 +310,15 @@ class Dataset:
         files = scan(path, wildcard, recursive, base=local_base_folder)
         hashes = hash_files(files, self._store.cache.statcache, max_workers, show_progress)
         prefix = dataset_prefix(dataset_path)
-        staged = [(f"{prefix}/{f.rel}" if prefix else f.rel, f) for f in files]  # scan yields canonical rels
         n = 0
-        for dp, f in staged:
+        for f in files:  # scan yields canonical relative paths
             h, size = hashes[f.path]
-            n += self._stage(dp, Entry(h, size), (f.path, f.mtime_ns))
+            n += self._stage(f"{prefix}/{f.rel}" if prefix else f.rel, Entry(h, size), (f.path, f.mtime_ns))
+        count = len(files)
+        del files, hashes  # before the draft is serialized: lower peak memory
         self._save()
         if verbose:
-            print(f"added or modified {n} of {len(files)} files")
+            print(f"added or modified {n} of {count} files")
         return n
 
     def add_external_files(

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import xxhash
 import zstandard
 
-from .backend import Backend
+from .backend import Backend, Spool
 from .errors import FormatError, IntegrityError
 from .hashing import hash_bytes
 
@@ -30,7 +30,7 @@ MAGIC = b"DAGPACK1"
 TRAILER = struct.Struct("<I")
 CODEC_RAW, CODEC_ZSTD = 0, 1
 DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memory
-_MAX_RANGE = 64 << 20
+_MAX_RANGE = 8 << 20  # per read: bounds memory (workers x this) while keeping requests few
 _MAX_GAP = 1 << 20
 
 
@@ -92,8 +92,10 @@ def encode_blob(data: bytes, level: int | None) -> tuple[bytes, int]:
 class PackWriter:
     """Accumulates blobs and writes full packs (pack first, then its index) in background threads.
 
-    ``on_pack(pack_id, locations)`` is called from the writer thread after both objects exist.
-    At most ``max_pending`` packs are held in memory while being uploaded.
+    Blobs stream into a ``Spool`` (a temp file on local folders, memory on object stores);
+    a full pack is committed under the hash of its bytes, then its index is written, in a
+    background thread. ``on_pack(pack_id, locations)`` is called after both objects exist.
+    At most ``max_pending`` packs are being committed at once.
     """
 
     def __init__(
@@ -106,7 +108,8 @@ class PackWriter:
         self._backend = backend
         self._on_pack = on_pack
         self._target = target_size
-        self._chunks: list[bytes] = []
+        self._spool: Spool | None = None
+        self._hash = xxhash.xxh3_128()
         self._blobs: list[tuple[str, int, int, int, int]] = []
         self._seen: set[str] = set()
         self._size = 0
@@ -119,34 +122,40 @@ class PackWriter:
         if blob_hash in self._seen:
             return
         self._seen.add(blob_hash)
+        if self._spool is None:
+            self._spool = self._backend.open_spool("packs")
+            self._hash = xxhash.xxh3_128()
         self._blobs.append((blob_hash, self._size, len(stored), raw_length, codec))
-        self._chunks.append(stored)
+        self._spool.write(stored)
+        self._hash.update(stored)
         self._size += len(stored)
         if self._size >= self._target:
             self.flush()
 
     def flush(self) -> None:
         """Start writing the current pack, if any."""
-        if not self._blobs:
+        if not self._blobs or self._spool is None:
             return
-        chunks, blobs = self._chunks, self._blobs
-        self._chunks, self._blobs, self._size = [], [], 0
+        spool, blobs = self._spool, self._blobs
+        header = encode_header(blobs)
+        for piece in (header, TRAILER.pack(len(header)) + MAGIC):
+            spool.write(piece)
+            self._hash.update(piece)
+        pack_id = self._hash.hexdigest()
+        self._spool, self._blobs, self._size = None, [], 0
         self._check_failures()
         self._slots.acquire()
-        fut = self._pool.submit(self._write, chunks, blobs)
+        fut = self._pool.submit(self._commit, spool, pack_id, header, blobs)
         fut.add_done_callback(lambda _f: self._slots.release())
         self._futures.append(fut)
 
-    def _write(self, chunks: list[bytes], blobs: list[tuple[str, int, int, int, int]]) -> None:
-        header = encode_header(blobs)
-        chunks.append(header)
-        chunks.append(TRAILER.pack(len(header)) + MAGIC)
-        h = xxhash.xxh3_128()
-        for c in chunks:
-            h.update(c)
-        pack_id = h.hexdigest()
-        self._backend.write_chunks(pack_key(pack_id), chunks)
-        self._backend.write(index_key(pack_id), header)
+    def _commit(self, spool: Spool, pack_id: str, header: bytes, blobs: list[tuple[str, int, int, int, int]]) -> None:
+        try:
+            spool.commit(pack_key(pack_id))
+        except BaseException:
+            spool.abort()
+            raise
+        self._backend.write(index_key(pack_id), header)  # after the pack: an index never names a missing pack
         self._on_pack(pack_id, {b[0]: BlobLocation(pack_id, *b[1:]) for b in blobs})
 
     def _check_failures(self) -> None:
@@ -161,6 +170,8 @@ class PackWriter:
             for f in self._futures:
                 f.result()
         finally:
+            if self._spool is not None:  # a failure before the last flush
+                self._spool.abort()
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -225,6 +236,8 @@ def fetch_blobs(
         for h, loc in items:
             sink(h, decode_blob(h, buf[loc.offset - start : loc.offset - start + loc.length], loc))
 
+    if backend.is_local:
+        max_workers = min(max_workers, 2)  # no latency to hide on a local disk; less memory
     if len(groups) <= 1 or max_workers <= 1:
         for g in groups:
             one(g)

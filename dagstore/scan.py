@@ -206,7 +206,8 @@ def hash_files(
             bar.relative_update(size)
         return res
 
-    workers = max(1, min(max_workers or 4, len(todo) // 256 or 1))
+    total = sum(f.size for f in todo)
+    workers = max(1, min(max_workers or 4, len(todo), max(len(todo) // 256, total // (64 << 20))))
     slices = [todo[i::workers] for i in range(workers)]
     try:
         if workers == 1:
