@@ -267,7 +267,7 @@ class _FileSpool(Spool):
     def __init__(self, backend: LocalBackend, tmp: Path):
         self._backend_local = backend
         self._tmp_path = tmp
-        self._file = open(tmp, "wb")
+        self._file = open(tmp, "wb", buffering=1 << 20)
 
     def write(self, data: bytes) -> None:
         self._file.write(data)

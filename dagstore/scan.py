@@ -207,7 +207,9 @@ def hash_files(
         return res
 
     total = sum(f.size for f in todo)
-    workers = max(1, min(max_workers or 4, len(todo), max(len(todo) // 256, total // (64 << 20))))
+    # Threads pay only for large files (reads release the GIL); on small files they contend
+    # for the GIL and one thread is fastest.
+    workers = max(1, min(max_workers or 4, len(todo), total // (64 << 20)))
     slices = [todo[i::workers] for i in range(workers)]
     try:
         if workers == 1:

@@ -18,6 +18,7 @@ from .packs import BlobLocation, PackWriter, encode_blob, fetch_blobs, object_ke
 from .progress import progress_bar
 
 DEFAULT_IO_WORKERS = 8
+ENCODE_THREADS = 2
 _SLICE = 128
 
 
@@ -106,7 +107,7 @@ def _upload_small(backend: Backend, items: list[Pending], level: int | None, pac
     writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
     try:
         slices = [items[i : i + _SLICE] for i in range(0, len(items), _SLICE)]
-        with ThreadPoolExecutor(max_workers=min(2, workers), thread_name_prefix="dagstore-encode") as pool:
+        with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode") as pool:
             for batch in _windowed(pool, encode, slices, 4):
                 for p, stored, codec in batch:
                     writer.add(p.hash, stored, p.size, codec)
