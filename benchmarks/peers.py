@@ -16,7 +16,7 @@ from .workloads import Workload, apply_w1prime
 
 REQUIREMENTS = BENCH_DIR / "requirements.txt"
 WORKER = str(BENCH_DIR / "peer_worker.py")
-DISTRIBUTIONS = ("dvc", "clearml", "quilt3", "xxhash")
+DISTRIBUTIONS = ("dvc", "dvc-s3", "clearml", "quilt3", "xxhash")
 
 
 def _requirement_lines() -> list[str]:

@@ -552,8 +552,8 @@ class Dataset:
         recs = self._store.chain(self.id)
         return len({p for r in recs for p in r.packs}) + len({o for r in recs for o in r.objects})
 
-    def _selection(self, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> tuple[str, dict[str, Entry] | None]:
-        """The cache key of the requested subset, and (lazily) None meaning 'compute from state'."""
+    def _selection_key(self, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> str:
+        """The cache key of the requested subset (validated), computed without reading the state."""
         key = self.id
         if num_parts is not None or part is not None:
             if num_parts is None or part is None or not (isinstance(num_parts, int) and isinstance(part, int)) or num_parts < 1 or not 0 <= part < num_parts:
@@ -562,7 +562,7 @@ class Dataset:
         pats = _patterns(files)
         if pats:
             key += "-f" + hash_bytes("\x00".join(sorted(pats)).encode())[:16]
-        return key, None
+        return key
 
     def _select(self, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> dict[str, Entry]:
         state = self._current()
@@ -589,7 +589,7 @@ class Dataset:
         shard ``part`` of ``num_parts``, or of the files matching ``files`` paths/globs).
         Fetches only missing content; a warm call does no per-file work."""
         self._require_final("get_local_copy()")
-        key, _ = self._selection(part, num_parts, files)
+        key = self._selection_key(part, num_parts, files)
         if use_soft_links:
             key += "-s"
         cache = self._store.cache
