@@ -623,6 +623,8 @@ class Dataset:
         """A writable copy (real files, never links into the cache) in ``target_folder``;
         ``files`` (paths or globs) copies a subset."""
         target = os.path.abspath(os.fspath(target_folder))
+        if os.path.islink(target):
+            raise InvalidPathError(f"{target} is a symbolic link; give the real folder")
         if os.path.exists(target) and not os.path.isdir(target):
             raise InvalidPathError(f"{target} exists and is not a folder")
         if os.path.isdir(target) and os.listdir(target):

@@ -418,6 +418,15 @@ def test_mutable_copy_refuses_non_empty_target_unless_overwrite(src, tmp_path):
     assert read_tree(target) == read_tree(src)
 
 
+def test_mutable_copy_never_follows_a_symlinked_target(src, tmp_path):
+    v = final("d", src)
+    precious = write_tree(tmp_path / "precious", {"keep.txt": "keep"})
+    os.symlink(precious, tmp_path / "link")
+    with pytest.raises(InvalidPathError, match="symbolic link"):
+        v.get_mutable_local_copy(tmp_path / "link", overwrite=True)
+    assert read_tree(precious) == {"keep.txt": b"keep"}
+
+
 def test_verify_dataset_hash_finds_same_size_corruption(src, tmp_path):
     v = final("d", src)
     copy = Path(v.get_mutable_local_copy(tmp_path / "m"))
