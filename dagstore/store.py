@@ -153,6 +153,21 @@ class Store:
         labels = self._labels(vid)[1]
         return rec.with_labels(labels) if labels is not None else rec
 
+    def content_record(self, version_id: str) -> VersionRecord:
+        """A final version's record without its labels, for reading content: records never
+        change, so they are cached locally and later calls make no request."""
+        vid = _check_id(version_id)
+        data = self.cache.read_immutable("records", vid)
+        if data is None:
+            try:
+                data = self.backend.read(f"versions/{vid}.json")
+            except FileNotFoundError:
+                raise DatasetNotFoundError(f"no final version with id {version_id} in {self.url}") from None
+            rec = VersionRecord.from_json(data)
+            self.cache.write_immutable("records", vid, data)
+            return rec
+        return VersionRecord.from_json(data)
+
     def exists(self, version_id: str) -> bool:
         return self.backend.exists(f"versions/{_check_id(version_id)}.json")
 
@@ -313,7 +328,7 @@ class Store:
         cached = self.cache.read_immutable("states", version_id)
         if cached is not None:
             return state_from_bytes(cached)
-        rec = self.record(version_id)
+        rec = self.content_record(version_id)
         base = merge_states(self.state(p) for p in rec.parents)
         st = apply_delta(base, self.delta(rec), rec.id)
         self.cache.write_immutable("states", version_id, state_to_bytes(st))
@@ -324,14 +339,14 @@ class Store:
         self.cache.write_immutable("states", version_id, state_to_bytes(state))
 
     def chain(self, version_id: str) -> list[VersionRecord]:
-        """The version and all its ancestors, each once."""
+        """The version and all its ancestors, each once (content records: no labels)."""
         seen: dict[str, VersionRecord] = {}
         todo = [version_id]
         while todo:
             vid = todo.pop()
             if vid in seen:
                 continue
-            seen[vid] = self.record(vid)
+            seen[vid] = self.content_record(vid)
             todo.extend(seen[vid].parents)
         return list(seen.values())
 
