@@ -23,9 +23,8 @@ import click
 from . import __version__, config
 from .cache import Cache
 from .dataset import Dataset
-from .manifest import match_path
 from .errors import DagstoreError, DatasetNotFoundError, InvalidPathError
-from .manifest import Diff
+from .manifest import Diff, match_path
 from .records import VersionRecord
 from .store import Store, default_store_url
 
