@@ -858,11 +858,17 @@ def log(s: Settings, ref: str | None, project: str | None, name: str | None, ful
 @verb
 @pass_settings
 def gc(s: Settings, dry_run: bool, min_age: float) -> None:
-    """Remove stored content that no version or draft references."""
+    """Remove stored content that no version or draft references.
+
+    Two phases keep concurrent uploads safe: unreferenced content older than --min-age is
+    first marked, and removed by a later run if still unreferenced --min-age after marking
+    (--min-age 0 does both at once; use it only when nothing else writes to the store).
+    """
     report = s.store().gc(dry_run=dry_run, min_age_seconds=min_age)
     verb_ = "would remove" if dry_run else "removed"
+    marked = f"; {'would mark' if dry_run else 'marked'} {len(report.marked)} for a later run" if report.marked else ""
     emit(s, asdict(report), f"{verb_} {len(report.packs)} packs, {len(report.objects)} objects, "
-                            f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)})")
+                            f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}")
 
 
 def redact_url(url: str) -> str:

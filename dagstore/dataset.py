@@ -23,6 +23,7 @@ from .records import Draft, VersionRecord, check_version, version_key
 from .scan import hash_files, scan
 from .store import Store, now_iso
 from . import transfer
+from .packs import pack_key
 
 DEFAULT_PROJECT = "default"
 
@@ -438,9 +439,16 @@ class Dataset:
             for p, (local, mtime) in sorted(draft.pending.items())
             if (e := draft.delta.entries.get(p)) is not None and e.url is None
         ]
+        marked = self._store.gc_marks() if be is self._store.backend else set()
+        index = {h: loc for h, loc in self._store.pack_index(be).items() if pack_key(loc.pack) not in marked}
+        reused = {index[p.hash].pack for p in pending if p.hash in index} - set(self._record.packs)
+        if reused:  # referenced by the draft before anything is sent: gc will not sweep them
+            self._record = replace(self._record, packs=tuple(sorted({*self._record.packs, *reused})))
+            self._save()
+        avoid = {k.rsplit("/", 1)[1] for k in marked if k.startswith("objects/")}
         for attempt in range(max(1, retries)):
             try:
-                res = transfer.upload(be, self._store.pack_index(be), pending, level, pack_size, max_workers, show_progress)
+                res = transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress, avoid)
                 break
             except OSError:
                 if attempt + 1 >= max(1, retries):

@@ -12,6 +12,7 @@ a blob without opening packs. A blob is read back with one ranged read.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -58,7 +59,9 @@ class BlobLocation(NamedTuple):
 
 
 def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
-    doc = {"format": PACK_FORMAT, "blobs": [list(b) for b in blobs]}
+    # The nonce makes every written pack unique (its id is the hash of its bytes), so a pack
+    # that gc has marked is never rewritten under the same name by a later upload.
+    doc = {"format": PACK_FORMAT, "nonce": os.urandom(8).hex(), "blobs": [list(b) for b in blobs]}
     return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc, separators=(",", ":")).encode())
 
 

@@ -49,13 +49,14 @@ def name_key(project: str, name: str) -> str:
 
 @dataclass
 class GcReport:
-    """What gc found unreferenced (and removed unless dry_run)."""
+    """What gc removed (or would remove, with dry_run), and what it marked for a later run."""
 
     packs: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     manifests: list[str] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)
     temps: list[str] = field(default_factory=list)  # partial files of interrupted writes
+    marked: list[str] = field(default_factory=list)  # unreferenced now; removed by a later run
     bytes: int = 0
     dry_run: bool = False
 
@@ -210,7 +211,8 @@ class Store:
         rec = draft.record
         manifest_bytes = draft.delta.to_bytes()
         manifest = f"manifests/{hash_bytes(manifest_bytes)}"
-        self.backend.write_new(manifest, manifest_bytes)
+        self.backend.write(manifest, manifest_bytes)  # rewritten, not reused: a fresh copy gc will not sweep
+        self.backend.delete([f"gc/{manifest}"])
         version = self._claim(rec)
         final = replace(rec, version=version, manifest=manifest, finalized=now_iso())
         if not self.backend.write_new(f"versions/{rec.id}.json", final.to_json()):
@@ -385,39 +387,49 @@ class Store:
 
     # -- maintenance ---------------------------------------------------------------------
 
+    def gc_marks(self) -> set[str]:
+        """Keys of content that gc has marked for removal (``gc/<key>`` objects): uploads must
+        not reuse it."""
+        return {k[len("gc/") :] for k in self.backend.list("gc")}
+
     def gc(self, dry_run: bool = False, min_age_seconds: float = 3600.0) -> GcReport:
-        """Remove content that no version or draft references and that is older than
-        ``min_age_seconds`` (so uploads in flight are never touched). Deletes a pack's index
-        before the pack, so a crash never leaves an index naming a missing pack."""
+        """Remove content that no version or draft references, in two phases so that content
+        a concurrent upload reuses is never lost: unreferenced packs, objects and manifests
+        older than ``min_age_seconds`` are first *marked* (``gc/<key>``, which uploads do not
+        reuse); a later run removes those still unreferenced and marked at least
+        ``min_age_seconds`` earlier. With ``min_age_seconds=0`` both phases run at once.
+        A pack's index is deleted before the pack; an index whose pack is gone is removed."""
         report = GcReport(dry_run=dry_run)
         recs = self.records()
         drafts = [d.record for d in self.drafts()]
         live_ids = {r.id for r in recs} | {d.id for d in drafts}
-        packs = {p for r in (*recs, *drafts) for p in r.packs}
-        objects = {o for r in (*recs, *drafts) for o in r.objects}
-        manifests = {r.manifest for r in recs}
-        cutoff = time.time() - min_age_seconds
+        referenced = {pack_key(p) for r in (*recs, *drafts) for p in r.packs}
+        referenced |= {object_key(o) for r in (*recs, *drafts) for o in r.objects}
+        referenced |= {r.manifest for r in recs}
+        now = time.time()
+        cutoff = now - min_age_seconds
         be = self.backend
         old = lambda key: be.mtime(key) < cutoff  # noqa: E731
-        for key in be.list("index"):
-            pid = key.rsplit("/", 1)[1]
-            if pid not in packs and be.exists(pack_key(pid)) and old(pack_key(pid)):
-                report.packs.append(pid)
-                report.bytes += be.size(pack_key(pid))
-        for key in be.list("packs"):
-            pid = key.rsplit("/", 1)[1]
-            if pid not in packs and pid not in report.packs and old(key):
-                report.packs.append(pid)
+        marks = {k[len("gc/") :]: json.loads(v).get("at", now) for k, v in be.read_many(be.list("gc")).items()}
+        packs = set(be.list("packs"))
+        candidates = [k for k in (*sorted(packs), *be.list("objects"), *be.list("manifests")) if k not in referenced and old(k)]
+        to_mark: list[str] = []
+        for key in candidates:
+            at = marks.get(key)
+            if min_age_seconds <= 0 or (at is not None and at <= cutoff):
                 report.bytes += be.size(key)
-        for key in be.list("objects"):
-            if key.rsplit("/", 1)[1] not in objects and old(key):
-                report.objects.append(key)
-                report.bytes += be.size(key)
-        report.manifests = [k for k in be.list("manifests") if k not in manifests and old(k)]
+                kind = key.split("/", 1)[0]
+                name = key.rsplit("/", 1)[1]
+                {"packs": report.packs, "objects": report.objects, "manifests": report.manifests}[kind].append(name if kind == "packs" else key)
+            elif at is None:
+                to_mark.append(key)
+        report.marked = to_mark
+        unmark = [f"gc/{k}" for k in marks if k not in candidates]  # referenced again, or gone
+        orphan_indexes = [k for k in be.list("index") if pack_key(k.rsplit("/", 1)[1]) not in packs and old(k)]
         for key, data in be.read_many(be.list("names")).items():
             if json.loads(data)["id"] not in live_ids and old(key):
                 report.claims.append(key)
-        for prefix in ("packs", "index", "objects", "manifests", "versions", "drafts", "names", "state"):
+        for prefix in ("packs", "index", "objects", "manifests", "versions", "drafts", "names", "state", "gc"):
             for key in be.list_temp(prefix):
                 try:
                     if old(key):
@@ -426,11 +438,19 @@ class Store:
                 except FileNotFoundError:  # its writer just finished or cleaned it up
                     pass
         if not dry_run:
+            stamp = json.dumps({"at": now}).encode()
+            for key in to_mark:
+                be.write(f"gc/{key}", stamp)
+            still_old = lambda key: _mtime_or_none(be, key) is not None and old(key)  # noqa: E731
             for pid in report.packs:
-                be.delete([index_key(pid)])
-                be.delete([pack_key(pid)])
-            be.delete(report.objects)
-            be.delete(report.manifests)
+                be.delete([index_key(pid)])  # the index first: an index never names a missing pack
+                be.delete([pack_key(pid), f"gc/{pack_key(pid)}"])
+            be.delete(orphan_indexes)
+            for key in (*report.objects, *report.manifests):
+                if still_old(key):  # re-checked: an upload may have just rewritten it
+                    be.delete([key])
+                be.delete([f"gc/{key}"])
+            be.delete(unmark)
             be.delete(report.claims)
             be.delete(report.temps)
         return report
@@ -493,6 +513,13 @@ class Store:
                 if hash_file(local)[0] != key.rsplit("/", 1)[1]:
                     problems.append(f"object {key}: content does not match its hash")
         return problems
+
+
+def _mtime_or_none(be: Backend, key: str) -> float | None:
+    try:
+        return be.mtime(key)
+    except FileNotFoundError:
+        return None
 
 
 def _check_id(version_id: str) -> str:

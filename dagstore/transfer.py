@@ -57,12 +57,14 @@ def upload(
     pack_size: int | None = None,
     max_workers: int | None = None,
     show_progress: bool = True,
+    avoid_objects: set[str] | None = None,
 ) -> UploadResult:
     """Send the content of ``pending`` files that ``backend`` does not hold yet.
 
     Small files are read, verified against their hash, compressed in worker threads and
-    packed; large files are streamed as their own objects. ``index`` (all pack indexes of the
-    backend) is used to skip content already stored, so a retried upload resends nothing.
+    packed; large files are streamed as their own objects. ``index`` (the reusable pack
+    indexes of the backend) and existing objects are used to skip content already stored, so a
+    retried upload resends nothing; objects in ``avoid_objects`` (marked by gc) are rewritten.
     """
     res = UploadResult()
     workers = max_workers or DEFAULT_IO_WORKERS
@@ -81,7 +83,7 @@ def upload(
         if small:
             _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar)
         if large:
-            _upload_large(backend, list(large.values()), workers, res, bar)
+            _upload_large(backend, list(large.values()), workers, res, bar, avoid_objects or set())
     finally:
         bar.close()
     return res
@@ -129,10 +131,12 @@ def _windowed(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) 
         yield f.result()
 
 
-def _upload_large(backend: Backend, items: list[Pending], workers: int, res: UploadResult, bar: fsspec.callbacks.Callback) -> None:
+def _upload_large(
+    backend: Backend, items: list[Pending], workers: int, res: UploadResult, bar: fsspec.callbacks.Callback, avoid: set[str]
+) -> None:
     def one(p: Pending) -> None:
         key = object_key(p.hash)
-        if backend.exists(key):
+        if p.hash not in avoid and backend.exists(key):  # reuse, unless gc marked it: then rewrite it
             res.objects.add(p.hash)
             return
         st = os.stat(p.local_path)

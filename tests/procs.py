@@ -45,19 +45,21 @@ def touch(path):
 
 def crash_on_write(prefix, before=False):
     """SIGKILL-equivalent exit (os._exit, no cleanup) right before or after the store's first
-    put-if-absent of a key starting with ``prefix``: a crash at that exact step."""
+    write (put-if-absent or replace) of a key starting with ``prefix``: a crash at that exact step."""
     from dagstore.backend import LocalBackend
-    real = LocalBackend.write_new
 
-    def write_new(self, key, data):
-        if key.startswith(prefix) and before:
-            os._exit(9)
-        ok = real(self, key, data)
-        if key.startswith(prefix):
-            os._exit(9)
-        return ok
+    for name in ("write_new", "write"):
+        real = getattr(LocalBackend, name)
 
-    LocalBackend.write_new = write_new
+        def crashing(self, key, data, _real=real):
+            if key.startswith(prefix) and before:
+                os._exit(9)
+            ok = _real(self, key, data)
+            if key.startswith(prefix):
+                os._exit(9)
+            return ok
+
+        setattr(LocalBackend, name, crashing)
 
 
 def pause_at(owner, name, match, paused, resume, before=False):

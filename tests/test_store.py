@@ -138,7 +138,7 @@ def test_gc_keeps_content_of_drafts(store, tmp_path):
     assert read_tree(Dataset.get(dataset_id=d.id, store=store).get_local_copy()) == {"x.txt": b"draft content"}
 
 
-def test_identical_content_is_stored_once(store):
+def test_identical_content_is_stored_once(store):  # blobs are deduplicated, not packs
     blob = os.urandom(20000)
     big = os.urandom(5 << 20)
     make(store, {"a.bin": blob, "b.bin": blob, "big.bin": big}, name="one")
@@ -192,3 +192,54 @@ def test_interrupted_cache_builds_are_invisible(store):
     assert read_tree(folder) == {"a.txt": b"1", "b/c.txt": b"2"}
     store.cache.clear_trash()
     assert sorted(os.listdir(versions)) == [ds.id]
+
+
+def _age(root: Path, seconds: float) -> None:
+    """Make every object of a local store look ``seconds`` old."""
+    t = __import__("time").time() - seconds
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, (t, t))
+
+
+def test_gc_marks_first_and_removes_only_after_min_age(store, tmp_path):
+    keep = make(store, {"k.txt": "keep"}, name="keep")
+    gone = make(store, {"g.bin": os.urandom(9000), "big.bin": os.urandom(5 << 20)}, name="gone")
+    Dataset.delete(dataset_id=gone.id, store=store)
+    root = Path(store.url)
+    _age(root, 7200)
+    first = store.gc(min_age_seconds=3600)
+    assert first.packs == [] and first.objects == [] and len(first.marked) == 3  # pack, object, manifest
+    assert store.gc_marks() == set(first.marked)
+    again = store.gc(min_age_seconds=3600)  # marked just now: still too young to remove
+    assert again.packs == [] and again.marked == []
+    for marker in (root / "gc").rglob("*"):  # an hour and more later
+        if marker.is_file():
+            marker.write_text(json.dumps({"at": __import__("time").time() - 7200}))
+    swept = store.gc(min_age_seconds=3600)
+    assert len(swept.packs) == 1 and len(swept.objects) == 1 and len(swept.manifests) == 1
+    assert store.gc_marks() == set()
+    assert store.verify(read_data=True) == []
+    assert read_tree(Dataset.get(dataset_id=keep.id, store=Store(store.url, cache_dir=str(tmp_path / "c9"))).get_local_copy()) == {"k.txt": b"keep"}
+
+
+def test_an_upload_never_reuses_content_marked_by_gc(store, tmp_path):
+    blob, big = os.urandom(9000), os.urandom(5 << 20)
+    gone = make(store, {"g.bin": blob, "big.bin": big}, name="gone")
+    Dataset.delete(dataset_id=gone.id, store=store)
+    root = Path(store.url)
+    _age(root, 7200)
+    marked = store.gc(min_age_seconds=3600).marked
+    assert marked
+    packs_before = {p.name for p in (root / "packs").rglob("*") if p.is_file()}
+    again = make(store, {"same.bin": blob, "big.bin": big}, name="again")  # same content as the marked one
+    packs_after = {p.name for p in (root / "packs").rglob("*") if p.is_file()}
+    assert packs_after - packs_before  # a new pack (each pack is unique), not the marked one
+    assert not set(again.record.packs) & packs_before
+    for marker in (root / "gc").rglob("*"):
+        if marker.is_file():
+            marker.write_text(json.dumps({"at": __import__("time").time() - 7200}))
+    store.gc(min_age_seconds=3600)  # sweeps the old pack; the rewritten object is young and referenced
+    fresh = Store(store.url, cache_dir=str(tmp_path / "c8"))
+    assert read_tree(Dataset.get(dataset_id=again.id, store=fresh).get_local_copy()) == {"same.bin": blob, "big.bin": big}
+    assert fresh.verify(read_data=True) == []
