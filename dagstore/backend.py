@@ -325,12 +325,17 @@ class FsspecBackend(Backend):
         return self._retry(lambda: self.fs.cat_file(self._path(key)))
 
     def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
-        if not ranges:
-            return []
-        paths = [self._path(k) for k, _, _ in ranges]
-        return self._retry(
-            lambda: self.fs.cat_ranges(paths, [s for _, s, _ in ranges], [e for _, _, e in ranges], on_error="raise")
-        )
+        # An empty range is answered locally: S3 returns the whole object for it, Azure refuses it.
+        wanted = [(i, r) for i, r in enumerate(ranges) if r[2] > r[1]]
+        out = [b""] * len(ranges)
+        if wanted:
+            paths = [self._path(k) for _, (k, _, _) in wanted]
+            got = self._retry(
+                lambda: self.fs.cat_ranges(paths, [s for _, (_, s, _) in wanted], [e for _, (_, _, e) in wanted], on_error="raise")
+            )
+            for (i, _), data in zip(wanted, got):
+                out[i] = data
+        return out
 
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
@@ -339,11 +344,11 @@ class FsspecBackend(Backend):
         got = self._retry(lambda: self.fs.cat(list(paths), on_error="return"))
         out = {}
         for p, v in got.items():
+            if isinstance(v, FileNotFoundError):
+                continue
             if isinstance(v, BaseException):
-                if isinstance(v, FileNotFoundError):
-                    continue
                 raise v
-            out[paths[self.fs._strip_protocol(p)] if p not in paths else paths[p]] = v
+            out[paths.get(p) or paths[self.fs._strip_protocol(p)]] = v  # fsspec may return either form
         return out
 
     def write(self, key: str, data: bytes) -> None:

@@ -170,3 +170,10 @@ def test_empty_files_round_trip(store, tmp_path):
     got = Dataset.get(dataset_id=v.id, store=fresh(store, tmp_path))
     assert read_tree(got.get_local_copy()) == read_tree(src)
     assert got.read_bytes("empty.txt") == b""
+
+
+def test_empty_and_regular_ranges_read_back_exactly(store):
+    be = store.backend
+    be.write("misc/blob", b"0123456789")
+    assert be.read_ranges([("misc/blob", 3, 3), ("misc/blob", 2, 5), ("misc/blob", 9, 9)]) == [b"", b"234", b""]
+    assert be.read_many(["misc/blob", "misc/absent"]) == {"misc/blob": b"0123456789"}
