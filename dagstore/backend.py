@@ -17,23 +17,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
 
+from .config import redact_url
 from .errors import InvalidPathError, StorageError
 
 _CHUNK = 8 << 20
 _TRANSIENT_RETRIES = 5
-
-
-def redact_url(url: str) -> str:
-    """The URL with any user-info, password or query string removed (safe for messages)."""
-    parts = urlsplit(url)
-    if not parts.scheme or len(parts.scheme) == 1:  # plain path or Windows drive
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def check_key(key: str) -> str:
@@ -232,7 +221,8 @@ class LocalBackend(Backend):
     def mtime(self, key: str) -> float:
         return self._path(key).stat().st_mtime
 
-    def list(self, prefix: str) -> list[str]:
+    def _walk(self, prefix: str, temp: bool) -> list[str]:
+        """Keys under ``prefix``: finished objects, or (``temp``) leftovers of interrupted writes."""
         base = self._path(prefix) if prefix else self.root
         out: list[str] = []
         if not base.is_dir():
@@ -240,17 +230,14 @@ class LocalBackend(Backend):
         for dirpath, _dirs, files in os.walk(base):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             lead = "" if rel == "." else rel + "/"
-            out.extend(f"{lead}{f}" for f in files if not f.startswith(".tmp-"))
+            out.extend(f"{lead}{f}" for f in files if f.startswith(".tmp-") == temp)
         return sorted(out)
 
+    def list(self, prefix: str) -> list[str]:
+        return self._walk(prefix, temp=False)
+
     def list_temp(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        out: list[str] = []
-        if base.is_dir():
-            for dirpath, _dirs, files in os.walk(base):
-                rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-                out.extend(f"{rel}/{f}" for f in files if f.startswith(".tmp-"))
-        return sorted(out)
+        return self._walk(prefix, temp=True)
 
     def delete(self, keys: Iterable[str]) -> None:
         for k in keys:

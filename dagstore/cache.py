@@ -127,23 +127,6 @@ class Cache:
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
         return _Lock(filelock.FileLock(str(self.root / "locks" / f"{name}.lock")), timeout, name)
 
-    def _lease(self, key: str) -> bool:
-        """Hold a shared lease on versions/<key> for this process's lifetime; False if evicted."""
-        path = self.root / "leases" / key
-        with self._leases_lock:
-            if str(path) in self._leases:
-                os.utime(path)
-                return (self.root / "versions" / key).is_dir()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            if not (self.root / "versions" / key).is_dir():
-                os.close(fd)
-                return False
-            os.utime(path)
-            self._leases[str(path)] = fd
-            return True
-
     def _hold_lease(self, key: str) -> None:
         """Take this process's shared lease on versions/<key> before the folder exists."""
         path = self.root / "leases" / key
@@ -154,6 +137,16 @@ class Cache:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(fd, fcntl.LOCK_SH)
             self._leases[str(path)] = fd
+
+    def _lease(self, key: str) -> bool:
+        """Hold the lease on an existing versions/<key> (False if it was evicted meanwhile) and
+        mark it as just used (eviction goes least recently used first)."""
+        self._hold_lease(key)
+        if not (self.root / "versions" / key).is_dir():
+            self._drop_lease(key)
+            return False
+        os.utime(self.root / "leases" / key)
+        return True
 
     def _drop_lease(self, key: str) -> None:
         with self._leases_lock:

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from . import __version__, config
+from .config import redact_url
 from .cache import Cache
 from .dataset import Dataset
 from .errors import DagstoreError, DatasetNotFoundError, InvalidPathError
@@ -869,19 +870,6 @@ def gc(s: Settings, dry_run: bool, min_age: float) -> None:
     marked = f"; {'would mark' if dry_run else 'marked'} {len(report.marked)} for a later run" if report.marked else ""
     emit(s, asdict(report), f"{verb_} {len(report.packs)} packs, {len(report.objects)} objects, "
                             f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password and secret-looking query values replaced by '***'."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    if query:
-        redacted = [(k, config.redact(v, k)) for k, v in query]
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=urllib.parse.urlencode(redacted, safe="*")))
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)) if netloc != parts.netloc else url
 
 
 def _source(key: str, flag: str | None) -> str:

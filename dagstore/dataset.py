@@ -3,7 +3,6 @@ scan, transfer and cache operations and never touches storage directly."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from .errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError, 
 from .hashing import SMALL_FILE, hash_bytes, hash_file
 from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, match_path, merge_states, normalize_path, same_content
 from .records import Draft, VersionRecord, check_version, version_key
-from .scan import hash_files, scan
+from .scan import hash_files, matches_wildcard, scan
 from .store import Store, now_iso
 from . import transfer
 from .packs import pack_key
@@ -212,9 +211,9 @@ class Dataset:
         version: str | None,
     ) -> Dataset | None:
         if dataset_id:
-            if st.exists(dataset_id):
+            try:
                 ds = cls(st, st.record(dataset_id))
-            else:
+            except DatasetNotFoundError:
                 draft = None if only_completed else st.load_draft(dataset_id)
                 if draft is None:
                     return None
@@ -346,7 +345,7 @@ class Dataset:
             else:
                 items = [(root.rstrip("/").rsplit("/", 1)[-1], info)]
             for rel, i in sorted(items):
-                if patterns and not any(fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], p) or fnmatch.fnmatchcase(rel, p) for p in patterns):
+                if not matches_wildcard(rel, patterns):
                     continue
                 full = fs.unstrip_protocol(i["name"]) if proto not in ("file", "local") else "file://" + i["name"]
                 staged.append((join_dataset_path(dataset_path, rel), Entry("", int(i.get("size") or 0), full)))

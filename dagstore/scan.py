@@ -42,7 +42,8 @@ class LocalFile:
         return (self.dev, self.ino, self.size, self.mtime_ns)
 
 
-def _matches(rel: str, patterns: Sequence[str] | None) -> bool:
+def matches_wildcard(rel: str, patterns: Sequence[str] | None) -> bool:
+    """ClearML's ``wildcard`` rule: a glob matches the file name or the relative path."""
     if not patterns:
         return True
     name = rel.rsplit("/", 1)[-1]
@@ -88,7 +89,7 @@ def scan(
     out: list[LocalFile] = []
     if not statmod.S_ISDIR(st.st_mode):
         rel = _rel(root, base_dir)
-        if _matches(rel, patterns):
+        if matches_wildcard(rel, patterns):
             out.append(LocalFile(root, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
         return out
     seen_dirs = {(st.st_dev, st.st_ino)}
@@ -107,7 +108,7 @@ def scan(
             mode = est.st_mode
             if S_ISREG(mode):
                 rel = prefix + e.name
-                if patterns is None or _matches(rel, patterns):
+                if patterns is None or matches_wildcard(rel, patterns):
                     out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino))
                 continue
             if statmod.S_ISDIR(mode):
