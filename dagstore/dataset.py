@@ -19,6 +19,7 @@ from .errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError, 
 from .hashing import SMALL_FILE, hash_bytes, hash_file
 from .manifest import Delta, Diff, Entry, apply_delta, dataset_prefix, diff_states, join_dataset_path, match_path, merge_states, normalize_path, same_content
 from .records import Draft, VersionRecord, check_version, version_key
+from .config import redact_url
 from .scan import hash_files, matches_wildcard, scan
 from .store import Store, now_iso
 from . import transfer
@@ -47,6 +48,13 @@ class LinkEntry:
     parent_dataset_id: str | None
     size: int
     hash: str = ""
+
+
+def _check_content_url(url: str | None) -> str | None:
+    """Content URLs are written into version records: refuse any that carries a secret."""
+    if url and redact_url(url) != url:
+        raise InvalidPathError(f"{redact_url(url)}: put credentials in storage_options or the backend's environment, not in the URL")
+    return url
 
 
 def _resolve_store(store: Store | str | None) -> Store:
@@ -160,7 +168,7 @@ class Dataset:
             tags=tuple(dataset_tags or ()),
             description=description or "",
             created=now_iso(),
-            content_url=output_uri,
+            content_url=_check_content_url(output_uri),
             version_explicit=explicit,
         )
         draft = Draft(rec)
@@ -426,7 +434,7 @@ class Dataset:
         """Send pending content to the store (or to ``output_url``): small files packed and
         compressed, large files as their own objects. Safe to retry; resends nothing stored."""
         draft = self._require_draft()
-        if output_url and output_url != self._record.content_url:
+        if output_url and _check_content_url(output_url) != self._record.content_url:
             if self._record.packs or self._record.objects:
                 raise ConflictError("this draft already uploaded content elsewhere; output_url must stay the same")
             self._record = replace(self._record, content_url=output_url)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from dagstore import Dataset, FormatError, IntegrityError, Store
+from dagstore import Dataset, FormatError, IntegrityError, InvalidPathError, Store
 from dagstore.manifest import Delta, Entry
 from helpers import read_tree, write_tree
 
@@ -243,3 +243,14 @@ def test_an_upload_never_reuses_content_marked_by_gc(store, tmp_path):
     fresh = Store(store.url, cache_dir=str(tmp_path / "c8"))
     assert read_tree(Dataset.get(dataset_id=again.id, store=fresh).get_local_copy()) == {"same.bin": blob, "big.bin": big}
     assert fresh.verify(read_data=True) == []
+
+
+def test_content_urls_with_credentials_are_refused(store, tmp_path):
+    with pytest.raises(InvalidPathError, match="credentials"):
+        Dataset.create(dataset_name="d", dataset_project="p", output_uri="sftp://me:hunter2@host/data", store=store)
+    d = Dataset.create(dataset_name="d", dataset_project="p", store=store)
+    d.add_files(write_tree(tmp_path / "s", {"a": "1"}))
+    with pytest.raises(InvalidPathError, match="credentials") as exc:
+        d.upload(show_progress=False, output_url="az://c/p?sig=SECRETSIG")
+    assert "SECRETSIG" not in str(exc.value)
+    assert not any(b"hunter2" in p.read_bytes() or b"SECRETSIG" in p.read_bytes() for p in Path(store.url).rglob("*") if p.is_file())
