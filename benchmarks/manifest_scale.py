@@ -91,14 +91,14 @@ def _bench_states(m: Any, n: int) -> dict[str, Any]:
 def bench_manifest_1m(n: int = 1_000_000) -> dict[str, Any]:
     """Time the manifest operations at ``n`` entries; report what is not available."""
     try:
-        from dagstore import manifest as m
+        from dagstore.core import manifest as m
     except Exception as exc:  # the package may not exist or import yet
-        return {"available": False, "reason": f"import dagstore.manifest: {exc!r}"}
+        return {"available": False, "reason": f"import dagstore.core.manifest: {exc!r}"}
     try:
         if all(hasattr(m, a) for a in STATE_API):
             result = _bench_states(m, n)
         else:
-            return {"available": False, "reason": "dagstore.manifest API not recognised (adapt benchmarks/manifest_scale.py)"}
+            return {"available": False, "reason": "dagstore.core.manifest API not recognised (adapt benchmarks/manifest_scale.py)"}
     except Exception as exc:
         return {"available": False, "reason": f"manifest API differs: {exc!r}"}
     result.update(available=True, entries=n, rss_mb=_peak_rss_mb())  # peak of load + merge + diff

@@ -3,7 +3,7 @@
 ``from dagstore import Dataset`` is a drop-in for ``from clearml import Dataset``.
 """
 
-from .dataset import Dataset, FileEntry, LinkEntry
+from .api.dataset import Dataset, FileEntry, LinkEntry
 from .errors import (
     ConflictError,
     DagstoreError,
@@ -16,8 +16,8 @@ from .errors import (
     LockTimeoutError,
     StorageError,
 )
-from .manifest import Diff
-from .store import GcReport, Store
+from .core.manifest import Diff
+from .core.store import GcReport, Store
 
 import fsspec as _fsspec
 

@@ -14,18 +14,15 @@ Options (``storage_options`` / ``fsspec.open`` keywords): ``store`` (a store URL
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
+from . import refs
 from .errors import DatasetNotFoundError
-from .reader import VersionReader
-from .records import version_key
-from .store import Store
-
-_ID = re.compile(r"^[0-9a-f]{32}$")
+from .core.reader import VersionReader
+from .core.store import Store
 
 
 class DagstoreFileSystem(AbstractFileSystem):
@@ -55,18 +52,8 @@ class DagstoreFileSystem(AbstractFileSystem):
 
     def _split(self, path: str) -> tuple[VersionReader, str]:
         """(reader of the version, path inside the dataset) for a full fsspec path."""
-        path = self._strip_protocol(path)
-        parts = path.split("/")
-        if _ID.match(parts[0]):
-            ref, rest = parts[0], parts[1:]
-            vid = ref
-        else:
-            at = next((i for i, p in enumerate(parts) if "@" in p), None)
-            if at is None:
-                raise FileNotFoundError(f"dagstore://{path}: name a version as <project>/<name>@<version> or <id>")
-            ref = "/".join(parts[: at + 1])
-            rest = parts[at + 1 :]
-            vid = self._resolve(ref)
+        ref, inner = refs.split_path(self._strip_protocol(path))
+        vid = ref if refs.is_id(ref) else self._resolve(ref)
         with self._lock:
             reader = self._readers.get(vid)
         if reader is None:
@@ -76,20 +63,17 @@ class DagstoreFileSystem(AbstractFileSystem):
                 raise FileNotFoundError(str(exc)) from None
             with self._lock:
                 self._readers[vid] = reader
-        return reader, "/".join(p for p in rest if p)
+        return reader, inner
 
     def _resolve(self, ref: str) -> str:
         if ref in self._resolved:
             return self._resolved[ref]
-        project_name, _, version = ref.rpartition("@")
-        project, _, name = project_name.rpartition("/")
-        recs = self.store.versions_of(project, name)
-        if version != "latest":
-            recs = [r for r in recs if r.version == version]
-        if not recs:
-            raise FileNotFoundError(f"dagstore://{ref}: no final version {version} of {project}/{name}")
-        vid = max(recs, key=lambda r: version_key(r.version)).id
-        if version != "latest":
+        parsed = refs.parse(ref)
+        vid = refs.resolve_final(self.store, parsed)
+        if vid is None:
+            what = parsed.version or refs.LATEST
+            raise FileNotFoundError(f"dagstore://{ref}: no final version {what} of {parsed.project or ''}/{parsed.name}")
+        if parsed.version is not None:
             self._resolved[ref] = vid  # a final version never changes; 'latest' may
         return vid
 

@@ -46,7 +46,7 @@ def touch(path):
 def crash_on_write(prefix, before=False):
     """SIGKILL-equivalent exit (os._exit, no cleanup) right before or after the store's first
     write (put-if-absent or replace) of a key starting with ``prefix``: a crash at that exact step."""
-    from dagstore.backend import LocalBackend
+    from dagstore.core.backend import LocalBackend
 
     for name in ("write_new", "write"):
         real = getattr(LocalBackend, name)

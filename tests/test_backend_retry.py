@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-import dagstore.backend as backend_mod
-from dagstore.backend import FsspecBackend
+import dagstore.core.backend.retry as backend_mod
+from dagstore.core.backend import FsspecBackend
 from dagstore.errors import StorageError
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.backend import open_backend
+from dagstore.core.backend import open_backend
 from helpers import read_tree, write_tree
 
 FILES = {

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from procs import Children, wait_until  # noqa: E402
 
 from dagstore import Dataset, Store  # noqa: E402
-from dagstore.cache import Cache  # noqa: E402
+from dagstore.core.cache import Cache  # noqa: E402
 from dagstore.errors import LockTimeoutError  # noqa: E402
 
 MB = 1 << 20
@@ -535,9 +535,9 @@ def test_eviction_right_after_a_build_does_not_remove_the_new_folder(env: Env) -
     src = make_tree(env.root / "src", 100, seed=41)
     vid = make_version(env, src, "lease-race")
     builder = env.kids.start("builder", f"""
-    import dagstore.cache
+    import dagstore.core.cache
     versions = str(Path(os.environ["DAGSTORE_CACHE_DIR"]) / "versions" / {vid!r})
-    pause_at(dagstore.cache.os, ["rename", "replace"], lambda src, dst, *a: str(dst) == versions,
+    pause_at(dagstore.core.cache.base.os, ["rename", "replace"], lambda src, dst, *a: str(dst) == versions,
              {env.flag('paused')!r}, {env.flag('resume')!r})
     try:
         emit(Dataset.get(dataset_id={vid!r}).get_local_copy(show_progress=False))
@@ -569,8 +569,8 @@ def test_eviction_during_a_build_does_not_delete_cached_blobs_the_build_reuses(e
     env.kids.start("reader-a", f"emit(Dataset.get(dataset_id={va!r}).get_local_copy(show_progress=False))").result(30)
 
     builder = env.kids.start("builder", f"""
-    import dagstore.transfer
-    pause_at(dagstore.transfer, "fetch", lambda *a: True, {env.flag('paused')!r}, {env.flag('resume')!r}, before=True)
+    import dagstore.core.transfer
+    pause_at(dagstore.core.transfer, "fetch", lambda *a: True, {env.flag('paused')!r}, {env.flag('resume')!r}, before=True)
     try:
         emit(Dataset.get(dataset_id={vb.id!r}).get_local_copy(show_progress=False))
     except Exception as exc:

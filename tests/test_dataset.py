@@ -273,7 +273,7 @@ def test_sync_folder_into_a_subtree_leaves_the_rest(src, tmp_path):
 
 
 def test_sync_does_not_rehash_unchanged_files(src, monkeypatch):
-    import dagstore.scan as scan_mod
+    import dagstore.core.scan as scan_mod
 
     v1 = final("d", src)
     os.utime(src / "a.txt", ns=(1, 1))  # old mtimes, so the stat cache may trust them
@@ -371,7 +371,7 @@ def test_get_local_copy_is_complete_byte_identical_and_read_only(src):
 def test_second_get_local_copy_does_no_per_file_work(src, monkeypatch):
     v = final("d", src)
     first = Dataset.get(dataset_id=v.id).get_local_copy()
-    import dagstore.cache as cache_mod
+    import dagstore.core.cache as cache_mod
 
     monkeypatch.setattr(cache_mod.Cache, "materialize", lambda *a, **k: pytest.fail("rebuilt"))
     monkeypatch.setattr(Store, "state", lambda *a, **k: pytest.fail("loaded the manifest"))

@@ -9,7 +9,7 @@ import fsspec
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.backend import Backend
+from dagstore.core.backend import Backend
 from helpers import write_tree
 
 CSV = "id,label\n" + "".join(f"{i},{'cat' if i % 2 else 'dog'}\n" for i in range(300))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dagstore.errors import FormatError, InvalidPathError
-from dagstore.manifest import (
+from dagstore.core.manifest import (
     Delta, Entry, _check_paths, apply_delta, dataset_prefix, diff_states, join_dataset_path,
     match_path, merge_states, state_from_bytes, state_to_bytes,
 )

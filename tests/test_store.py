@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from dagstore import Dataset, FormatError, IntegrityError, InvalidPathError, Store
-from dagstore.manifest import Delta, Entry
+from dagstore.core.manifest import Delta, Entry
 from helpers import read_tree, write_tree
 
 
@@ -54,7 +54,7 @@ def _rewrite_manifest(store: Store, ds: Dataset, delta: Delta) -> None:
 
 def _forge_manifest(store: Store, ds: Dataset, doc: dict) -> None:
     """Point a version at a new, hash-consistent manifest (simulating a hostile writer)."""
-    from dagstore.hashing import hash_bytes
+    from dagstore.core.hashing import hash_bytes
 
     raw = zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
     key = f"manifests/{hash_bytes(raw)}"

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import zstandard
 
-from .errors import FormatError, InvalidPathError
+from ..errors import FormatError, InvalidPathError
 
 MANIFEST_FORMAT = 1
 

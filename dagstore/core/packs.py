@@ -23,8 +23,9 @@ import xxhash
 import zstandard
 
 from .backend import Backend, Spool
-from .errors import FormatError, IntegrityError
+from ..errors import FormatError, IntegrityError
 from .hashing import hash_bytes
+from .layout import index_key, pack_key
 
 PACK_FORMAT = 1
 MAGIC = b"DAGPACK1"
@@ -33,19 +34,6 @@ CODEC_RAW, CODEC_ZSTD = 0, 1
 DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memory
 _MAX_RANGE = 8 << 20  # per read: bounds memory (workers x this) while keeping requests few
 _MAX_GAP = 1 << 20
-
-
-def pack_key(pack_id: str) -> str:
-    return f"packs/{pack_id[:2]}/{pack_id}"
-
-
-def object_key(blob_hash: str) -> str:
-    """Key of a large blob stored as its own object (raw bytes, named by content hash)."""
-    return f"objects/{blob_hash[:2]}/{blob_hash}"
-
-
-def index_key(pack_id: str) -> str:
-    return f"index/{pack_id[:2]}/{pack_id}"
 
 
 class BlobLocation(NamedTuple):

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
 
 import fsspec
 
 from .backend import Backend
-from .errors import IntegrityError
+from ..errors import IntegrityError
 from .manifest import Entry
-from .packs import BlobLocation, decode_blob, object_key, pack_key
+from .layout import object_key, pack_key
+from .packs import BlobLocation, decode_blob
 from .store import Store
 
 _BLOB_CACHE_BYTES = 64 << 20

@@ -9,7 +9,7 @@ from typing import Any
 
 import zstandard
 
-from .errors import FormatError, InvalidPathError
+from ..errors import FormatError, InvalidPathError
 from .manifest import MANIFEST_FORMAT, Delta, _columns, _entries
 
 RECORD_FORMAT = 1

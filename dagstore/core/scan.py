@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidPathError
+from ..errors import InvalidPathError
 from .hashing import hash_file
 from .progress import progress_bar
 

@@ -11,10 +11,11 @@ import fsspec
 
 from .backend import Backend
 from .cache import BlobSink
-from .errors import IntegrityError, InvalidPathError
+from ..errors import IntegrityError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .manifest import Entry
-from .packs import BlobLocation, PackWriter, encode_blob, fetch_blobs, object_key
+from .layout import object_key
+from .packs import BlobLocation, PackWriter, encode_blob, fetch_blobs
 from .progress import progress_bar
 
 DEFAULT_IO_WORKERS = 8

@@ -21,7 +21,6 @@ import errno
 import fcntl
 import os
 import shutil
-import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,11 +30,12 @@ from typing import Protocol
 import filelock
 import platformdirs
 
-from . import config
-from .errors import LockTimeoutError
-from .manifest import Entry
-from .progress import progress_bar
-from .scan import StatCache
+from ... import config
+from ..._atomic import atomic_write, rmtree
+from ...errors import LockTimeoutError
+from ..manifest import Entry
+from ..progress import progress_bar
+from ..scan import StatCache
 
 DEFAULT_LOCK_TIMEOUT = 600.0
 DEFAULT_MAX_BYTES = 100 << 30
@@ -75,11 +75,7 @@ class Cache:
             return None
 
     def write_immutable(self, kind: str, name: str, data: bytes) -> None:
-        path = self.root / "meta" / kind / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".tmp-{uuid.uuid4().hex}"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(self.root / "meta" / kind / name, data)
 
     @property
     def statcache(self) -> StatCache:
@@ -204,7 +200,7 @@ class Cache:
             versions.mkdir(parents=True, exist_ok=True)
             for e in os.scandir(versions):  # partial builds of this key by dead processes
                 if e.name.startswith(f".tmp-{key}-") and len(e.name) == len(f".tmp-{key}-") + 8:
-                    _rmtree(Path(e.path))
+                    rmtree(Path(e.path))
             tmp = str(versions / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
             # While building, hold the shared "building" lock (evict() leaves blobs alone: some
             # are cached but not linked yet) and the folder's lease (evict() must not take the
@@ -216,7 +212,7 @@ class Cache:
                     os.rename(tmp, versions / key)
                 except BaseException:
                     self._drop_lease(key)
-                    _rmtree(Path(tmp))
+                    rmtree(Path(tmp))
                     raise
             if not self._lease(key):
                 raise RuntimeError(f"cache folder {key} vanished while being leased")
@@ -359,7 +355,7 @@ class Cache:
                 return False
             trash = self.root / "versions" / f".trash-{uuid.uuid4().hex}"
             os.rename(src, trash)
-            _rmtree(trash)
+            rmtree(trash)
             return True
         finally:
             os.close(fd)
@@ -370,7 +366,7 @@ class Cache:
         if base.is_dir():
             for e in os.scandir(base):
                 if e.name.startswith((".tmp-", ".trash-")):
-                    _rmtree(Path(e.path))
+                    rmtree(Path(e.path))
 
 
 class BlobSink(Protocol):
@@ -466,17 +462,3 @@ class _Lock:
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
-
-
-def _rmtree(path: Path) -> None:
-    """Remove a tree whose folders may be read-only."""
-    if not path.exists():
-        return
-    for dirpath, dirnames, _files in os.walk(path):
-        for d in dirnames:
-            try:
-                os.chmod(os.path.join(dirpath, d), stat.S_IRWXU)
-            except OSError:
-                pass
-    os.chmod(path, stat.S_IRWXU)
-    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Annotations: schema, validation, class lists and importers (issue #12)."""

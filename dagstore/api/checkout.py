@@ -1,0 +1,131 @@
+"""Getting content out of a final version: cached read-only folders, writable copies,
+reads in place, and checking a local copy against the manifest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._atomic import rmtree
+from ..core import transfer
+from ..core.hashing import hash_bytes, hash_file
+from ..core.manifest import Entry, match_path, normalize_path
+from ..errors import InvalidPathError
+from .version import Version, as_list
+
+
+def selection_key(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> str:
+    """The cache key of the requested subset (validated), computed without reading the state."""
+    key = v.id
+    if num_parts is not None or part is not None:
+        if num_parts is None or part is None or not (isinstance(num_parts, int) and isinstance(part, int)) or num_parts < 1 or not 0 <= part < num_parts:
+            raise InvalidPathError(f"part must be in [0, num_parts) and num_parts >= 1 (got part={part}, num_parts={num_parts})")
+        key += f"-p{part}of{num_parts}"
+    pats = as_list(files)
+    if pats:
+        key += "-f" + hash_bytes("\x00".join(sorted(pats)).encode())[:16]
+    return key
+
+
+def select(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> dict[str, Entry]:
+    """The entries of shard ``part`` of ``num_parts`` (deterministic), filtered by ``files``."""
+    state = v.current()
+    paths = sorted(state)
+    if num_parts is not None and part is not None:
+        n = len(paths)
+        paths = paths[part * n // num_parts : (part + 1) * n // num_parts]
+    pats = as_list(files)
+    if pats:
+        paths = [p for p in paths if any(match_path(p, pat) for pat in pats)]
+    return {p: state[p] for p in paths}
+
+
+def local_copy(
+    v: Version,
+    use_soft_links: bool | None,
+    part: int | None,
+    num_parts: int | None,
+    max_workers: int | None,
+    files: str | Sequence[str] | None,
+    show_progress: bool,
+) -> str:
+    """A cached, read-only, complete folder of the version (or of a shard / a subset).
+    Fetches only missing content; a warm call does no per-file work."""
+    v.require_final("get_local_copy()")
+    key = selection_key(v, part, num_parts, files)
+    if use_soft_links:
+        key += "-s"
+    cache = v.store.cache
+    done = cache.cached_version(key)
+    if done:
+        return done
+    entries = select(v, part, num_parts, files)
+    locations: dict[str, Any] = {}
+
+    def locate(h: str) -> Any:
+        if not locations:
+            locations.update(v.store.locations(v.store.chain(v.id)))
+        return locations[h]
+
+    def fetch(missing: list[Entry], sink: Any) -> None:
+        transfer.fetch(sink, missing, locate, max_workers, show_progress)
+
+    return cache.materialize(key, entries, transfer.blob_name, fetch, bool(use_soft_links), show_progress=show_progress)
+
+
+def check_copy_target(target: str, overwrite: bool) -> None:
+    """Refuse a target that is a symlink, a file, or a non-empty folder without ``overwrite``."""
+    if os.path.islink(target):
+        raise InvalidPathError(f"{target} is a symbolic link; give the real folder")
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise InvalidPathError(f"{target} exists and is not a folder")
+    if os.path.isdir(target) and os.listdir(target) and not overwrite:
+        raise InvalidPathError(f"{target} is not empty; pass overwrite=True to replace its content")
+
+
+def copy_tree(src: str, target: str) -> str:
+    """Copy ``src`` into ``target`` as writable real files, replacing it in one rename."""
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copytree(src, tmp, copy_function=shutil.copyfile)
+        for dirpath, _dirs, _fnames in os.walk(tmp):
+            os.chmod(dirpath, 0o755)
+        if os.path.isdir(target):
+            rmtree(Path(target))
+        os.rename(tmp, target)
+    except BaseException:
+        rmtree(Path(tmp))
+        raise
+    return target
+
+
+def read_bytes(v: Version, path: str, start: int | None, end: int | None) -> bytes:
+    """Bytes ``[start, end)`` of one file of a final version, read in place."""
+    v.require_final("read_bytes()")
+    from ..core.reader import VersionReader
+
+    if v.reader is None:
+        v.reader = VersionReader(v.store, v.id)
+    return v.reader.read(normalize_path(path), start or 0, end)
+
+
+def verify_copy(v: Version, root: str, skip_hash: bool) -> list[str]:
+    """Paths whose file under ``root`` is missing, of the wrong size, or (unless ``skip_hash``)
+    of the wrong content."""
+    bad = []
+    for p, e in sorted(v.current().items()):
+        f = os.path.join(root, *p.split("/"))
+        try:
+            size = os.path.getsize(f)
+        except OSError:
+            bad.append(p)
+            continue
+        if size != e.size or (not skip_hash and e.url is None and hash_file(f)[0] != e.hash):
+            bad.append(p)
+    return bad

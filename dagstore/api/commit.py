@@ -1,0 +1,108 @@
+"""Sending a draft's content to the store and sealing it: upload, finalize, publish."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..core import transfer
+from ..core.manifest import diff_states
+from ..core import layout
+from ..errors import ConflictError, DraftError, InvalidPathError
+from .version import Version, check_content_url
+
+
+def compression_level(compression: Any) -> int | None:
+    """upload(compression=...): None -> zstd level 1; False/0/'none' -> stored raw; int or
+    'zstd:N' -> that zstd level."""
+    if compression is None or compression is True or compression == "zstd":
+        return 1
+    if compression is False or compression == 0 or (isinstance(compression, str) and compression.lower() in ("none", "raw", "stored")):
+        return None
+    if isinstance(compression, int):
+        return compression
+    if isinstance(compression, str) and compression.lower().startswith("zstd:"):
+        return int(compression.split(":", 1)[1])
+    raise InvalidPathError(f"unknown compression {compression!r}: use None, False, an int zstd level, or 'zstd:N'")
+
+
+def upload(
+    v: Version,
+    show_progress: bool,
+    output_url: str | None,
+    compression: Any,
+    chunk_size: int | None,
+    max_workers: int | None,
+    retries: int,
+) -> transfer.UploadResult:
+    """Send pending content to the store (or to ``output_url``); safe to retry, resends nothing stored."""
+    draft = v.require_draft()
+    if output_url and check_content_url(output_url) != v.record.content_url:
+        if v.record.packs or v.record.objects:
+            raise ConflictError("this draft already uploaded content elsewhere; output_url must stay the same")
+        v.record = replace(v.record, content_url=output_url)
+    level = compression_level(compression)
+    pack_size = int(chunk_size * (1 << 20)) if chunk_size else None
+    st = v.store
+    be = st.content_backend(v.record)
+    pending = [
+        transfer.Pending(e.hash, e.size, local, mtime)
+        for p, (local, mtime) in sorted(draft.pending.items())
+        if (e := draft.delta.entries.get(p)) is not None and e.url is None
+    ]
+    marked = st.gc_marks() if be is st.backend else set()
+    index = {h: loc for h, loc in st.pack_index(be).items() if layout.pack_key(loc.pack) not in marked}
+    reused = {index[p.hash].pack for p in pending if p.hash in index} - set(v.record.packs)
+    if reused:  # referenced by the draft before anything is sent: gc will not sweep them
+        v.record = replace(v.record, packs=tuple(sorted({*v.record.packs, *reused})))
+        v.save()
+    avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
+    for attempt in range(max(1, retries)):
+        try:
+            res = transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress, avoid)
+            break
+        except OSError:
+            if attempt + 1 >= max(1, retries):
+                raise
+    v.record = replace(
+        v.record,
+        packs=tuple(sorted(set(v.record.packs) | res.packs)),
+        objects=tuple(sorted(set(v.record.objects) | res.objects)),
+    )
+    draft.pending.clear()
+    v.save()
+    return res
+
+
+def finalize(v: Version) -> None:
+    """Seal the version (all content must be uploaded): afterwards it never changes."""
+    draft = v.require_draft()
+    st = v.store
+    be = st.content_backend(v.record)
+    index = st.pack_index(be, v.record.packs)
+    needed = {e.hash for e in draft.delta.entries.values() if e.url is None}
+    packs = {index[h].pack for h in needed if h in index}
+    objects = {h for h in needed if h not in index}
+    missing = objects - set(v.record.objects)
+    if missing:
+        raise DraftError(f"dataset {v.id}: content of {len(missing)} files is not in the store; call upload()")
+    state = v.current()
+    d = diff_states(v.parents_state(), state)
+    stats = {
+        "files": len(state),
+        "bytes": sum(e.size for e in state.values()),
+        "added": len(d.added),
+        "modified": len(d.modified),
+        "removed": len(d.removed),
+    }
+    draft.record = replace(v.record, packs=tuple(sorted(packs)), objects=tuple(sorted(objects)), stats=stats)
+    v.record = st.finalize(draft)
+    st.cache_state(v.id, state)  # children and readers start from it
+    v.draft = None
+    v.state = None
+
+
+def publish(v: Version) -> None:
+    """Mark a final version as published."""
+    v.require_final("publish()")
+    v.record = v.store.set_labels(v.id, published=True)

@@ -1,0 +1,129 @@
+"""Creating drafts and finding versions (by id, or the highest version of project/name)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.records import Draft, VersionRecord, check_version, version_key
+from ..core.store import Store, now_iso
+from ..errors import DatasetNotFoundError, DraftError, InvalidPathError
+from .version import DEFAULT_PROJECT, Version, check_content_url, status
+
+
+def new_draft(
+    st: Store,
+    name: str,
+    project: str | None,
+    tags: Sequence[str] | None,
+    parents: Sequence[str],
+    version: str | None,
+    content_url: str | None,
+    description: str | None,
+) -> Version:
+    """A new draft version, saved. Parents must be final; they merge in list order, later wins."""
+    if not name or not isinstance(name, str):
+        raise InvalidPathError("dataset_name is required")
+    unique: list[str] = []
+    for pid in parents:
+        if not st.exists(pid):
+            if st.load_draft(pid) is not None:
+                raise DraftError(f"parent {pid} is a draft; finalize it before using it as a parent")
+            raise DatasetNotFoundError(f"parent dataset {pid} not found in {st.url}")
+        if pid not in unique:
+            unique.append(pid)
+    if project is None:
+        project = st.record(unique[0]).project if unique else DEFAULT_PROJECT
+    explicit = version is not None
+    rec = VersionRecord(
+        id=uuid.uuid4().hex,
+        name=name,
+        project=project,
+        version=check_version(version) if explicit else st.next_version(project, name),
+        parents=tuple(unique),
+        tags=tuple(tags or ()),
+        description=description or "",
+        created=now_iso(),
+        content_url=check_content_url(content_url),
+        version_explicit=explicit,
+    )
+    draft = Draft(rec)
+    st.save_draft(draft)
+    return Version(st, rec, draft)
+
+
+def find(
+    st: Store,
+    dataset_id: str | None,
+    project: str | None,
+    name: str | None,
+    tags: Sequence[str] | None,
+    only_completed: bool,
+    only_published: bool,
+    version: str | None,
+) -> Version | None:
+    """The version with ``dataset_id``, else the highest version of project/name matching the
+    filters; None when nothing matches."""
+    if dataset_id:
+        try:
+            v = Version(st, st.record(dataset_id))
+        except DatasetNotFoundError:
+            draft = None if only_completed else st.load_draft(dataset_id)
+            if draft is None:
+                return None
+            v = Version(st, draft.record, draft)
+        return None if only_published and not v.record.published else v
+    if not name and not project:
+        raise DatasetNotFoundError("give a dataset_id, or a dataset_name and/or dataset_project")
+    if name and project is not None:
+        finals = st.versions_of(project, name)
+    else:
+        finals = [r for r in st.records() if (not name or r.name == name) and (project is None or r.project == project)]
+    cands: list[tuple[VersionRecord, Draft | None]] = [(r, None) for r in finals]
+    if not only_completed and not only_published:
+        cands += [(d.record, d) for d in st.drafts() if (not name or d.record.name == name) and (project is None or d.record.project == project)]
+    want = set(tags or ())
+    cands = [
+        c for c in cands
+        if want <= set(c[0].tags) and (version is None or c[0].version == version) and (not only_published or c[0].published)
+    ]
+    if not cands:
+        return None
+    rec, draft = max(cands, key=lambda c: (version_key(c[0].version), c[0].finalized or c[0].created))
+    return Version(st, rec, draft)
+
+
+def not_found(st: Store, dataset_id: str | None, project: str | None, name: str | None, version: str | None) -> DatasetNotFoundError:
+    """The error for a lookup that matched nothing."""
+    what = dataset_id or f"{project or '*'}/{name or '*'}" + (f" version {version}" if version else "")
+    return DatasetNotFoundError(f"no dataset matches {what} in {st.url}")
+
+
+def _in_project(project: str, wanted: str | None, recursive: bool) -> bool:
+    return wanted is None or project == wanted or (recursive and project.startswith(wanted.rstrip("/") + "/"))
+
+
+def list_datasets(
+    st: Store,
+    project: str | None,
+    partial_name: str | None,
+    tags: Sequence[str] | None,
+    ids: Sequence[str] | None,
+    only_completed: bool,
+    recursive_project_search: bool,
+) -> list[dict[str, Any]]:
+    """Versions as dicts (id, name, project, version, tags, created, status, parents), newest first."""
+    recs: list[tuple[VersionRecord, str]] = [(r, status(r, False)) for r in st.records(ids)]
+    if not only_completed:
+        recs += [(d.record, "draft") for d in st.drafts() if ids is None or d.record.id in ids]
+    want = set(tags or ())
+    out = [
+        {"id": r.id, "name": r.name, "project": r.project, "version": r.version, "tags": list(r.tags),
+         "created": r.created, "status": st_, "parents": list(r.parents)}
+        for r, st_ in recs
+        if _in_project(r.project, project, recursive_project_search)
+        and (not partial_name or partial_name.lower() in r.name.lower())
+        and want <= set(r.tags)
+    ]
+    return sorted(out, key=lambda d: d["created"], reverse=True)

@@ -1,0 +1,155 @@
+"""Staging into a draft: add local files, register external links, remove, sync a folder.
+
+Each call stages all its entries in memory and writes the draft once at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import fsspec
+
+from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
+from ..core.scan import hash_files, matches_wildcard, scan
+from ..errors import InvalidPathError
+from .version import Version, as_list
+
+Local = tuple[str, int]  # (local path, mtime_ns) of content still to upload
+
+
+def stage(v: Version, path: str, entry: Entry, local: Local | None) -> bool:
+    """Put one entry in the draft (in memory); True if it adds or changes content."""
+    draft = v.require_draft()
+    parent = v.parents_state().get(path)
+    before = draft.delta.entries.get(path) or (None if path in draft.delta.removed else parent)
+    if parent is not None and same_content(parent, entry):
+        draft.delta.entries.pop(path, None)
+        draft.pending.pop(path, None)
+    else:
+        draft.delta.entries[path] = entry
+        if local is not None:
+            draft.pending[path] = local
+        else:
+            draft.pending.pop(path, None)
+    draft.delta.removed.discard(path)
+    return before is None or not same_content(before, entry)
+
+
+def stage_many(v: Version, items: Iterable[tuple[str, Entry, Local | None]]) -> int:
+    """Stage many ``(dataset path, entry, local)`` items and write the draft once; returns how
+    many added or changed content. The entry point for importers staging many files."""
+    v.require_draft()
+    n = sum(stage(v, p, e, local) for p, e, local in items)
+    v.save()
+    return n
+
+
+def unstage(v: Version, path: str) -> None:
+    """Drop ``path`` from the draft (in memory): a removal if a parent has it."""
+    draft = v.require_draft()
+    draft.delta.entries.pop(path, None)
+    draft.pending.pop(path, None)
+    if path in v.parents_state():
+        draft.delta.removed.add(path)
+
+
+def add_files(
+    v: Version,
+    path: str | os.PathLike[str],
+    wildcard: str | Sequence[str] | None,
+    local_base_folder: str | os.PathLike[str] | None,
+    dataset_path: str | None,
+    recursive: bool,
+    max_workers: int | None,
+    show_progress: bool,
+) -> tuple[int, int]:
+    """Hash and stage a file or folder; returns ``(added or modified, files seen)``."""
+    v.require_draft()
+    files = scan(path, wildcard, recursive, base=local_base_folder)
+    hashes = hash_files(files, v.store.cache.statcache, max_workers, show_progress)
+    prefix = dataset_prefix(dataset_path)
+    n = 0
+    for f in files:  # scan yields canonical relative paths
+        h, size = hashes[f.path]
+        n += stage(v, f"{prefix}/{f.rel}" if prefix else f.rel, Entry(h, size), (f.path, f.mtime_ns))
+    count = len(files)
+    del files, hashes  # before the draft is serialized: lower peak memory
+    v.save()
+    return n, count
+
+
+def _external_items(url: str, recursive: bool) -> list[tuple[str, str, int]]:
+    """``(relative path, full URL, size)`` of the files at ``url`` (a file or a folder)."""
+    fs, root = fsspec.core.url_to_fs(url)
+    proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    info = fs.info(root)
+    if info["type"] == "directory":
+        found = fs.find(root, maxdepth=None if recursive else 1, detail=True)
+        base = root.rstrip("/")
+        items = [(p[len(base) + 1 :], i) for p, i in found.items() if i["type"] == "file"]
+    else:
+        items = [(root.rstrip("/").rsplit("/", 1)[-1], info)]
+    out = []
+    for rel, i in sorted(items):
+        full = fs.unstrip_protocol(i["name"]) if proto not in ("file", "local") else "file://" + i["name"]
+        out.append((rel, full, int(i.get("size") or 0)))
+    return out
+
+
+def add_external_files(
+    v: Version,
+    source_url: str | Sequence[str],
+    wildcard: str | Sequence[str] | None,
+    dataset_path: str | None,
+    recursive: bool,
+) -> int:
+    """Register remote files as links (not copied); returns how many were added or modified."""
+    v.require_draft()
+    patterns = as_list(wildcard)
+    staged: list[tuple[str, Entry, Local | None]] = []
+    for url in as_list(source_url):
+        for rel, full, size in _external_items(url, recursive):
+            if matches_wildcard(rel, patterns):
+                staged.append((join_dataset_path(dataset_path, rel), Entry("", size, full), None))
+    return stage_many(v, staged)
+
+
+def remove_files(v: Version, dataset_path: str | None, recursive: bool) -> int:
+    """Remove entries matching a path, folder or wildcard; returns how many were removed."""
+    v.require_draft()
+    pattern = dataset_path if dataset_path is not None else "*"
+    matched = [p for p in v.current() if match_path(p, pattern, recursive)]
+    for p in matched:
+        unstage(v, p)
+    v.save()
+    return len(matched)
+
+
+def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: str | None, show_progress: bool) -> tuple[int, int, int]:
+    """Make the dataset subtree at ``dataset_path`` equal the local folder; returns
+    ``(removed, added, modified)``. Unchanged files are not re-hashed (stat cache)."""
+    v.require_draft()
+    if not os.path.isdir(local_path):
+        raise InvalidPathError(f"{local_path}: not a folder")
+    files = scan(local_path)
+    hashes = hash_files(files, v.store.cache.statcache, show_progress=show_progress)
+    prefix = dataset_prefix(dataset_path)
+    wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
+    current = v.current()
+    gone = [p for p in current if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
+    for p in gone:
+        unstage(v, p)
+    added = modified = 0
+    for dp, f in wanted.items():
+        h, size = hashes[f.path]
+        cur = current.get(dp)
+        if cur is not None and cur[0] == h and cur[1] == size and cur[2] is None and cur[3] is None:
+            continue  # unchanged: the common case, kept cheap
+        if stage(v, dp, Entry(h, size), (f.path, f.mtime_ns)):
+            if cur is not None:
+                modified += 1
+            else:
+                added += 1
+    v.save()
+    return len(gone), added, modified

@@ -1,0 +1,94 @@
+"""The state behind one ``Dataset`` object, shared by the operation modules, and small helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import redact_url
+from ..core.manifest import Entry, apply_delta, merge_states
+from ..core.records import Draft, VersionRecord
+from ..core.store import Store
+from ..errors import DatasetFinalizedError, DraftError, InvalidPathError
+
+DEFAULT_PROJECT = "default"
+
+
+def status(record: VersionRecord, is_draft: bool) -> str:
+    """ClearML's status names: draft, completed or published."""
+    return "draft" if is_draft else "published" if record.published else "completed"
+
+
+def resolve_store(store: Store | str | None) -> Store:
+    """A ``Store`` from a store, a URL, or None (``DAGSTORE_URL`` / the config / the default)."""
+    if store is None:
+        return Store.default()
+    if isinstance(store, Store):
+        return store
+    return Store(store)
+
+
+def as_list(value: str | Sequence[str] | None) -> list[str]:
+    """One string or a sequence of strings as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def check_content_url(url: str | None) -> str | None:
+    """Content URLs are written into version records: refuse any that carries a secret."""
+    if url and redact_url(url) != url:
+        raise InvalidPathError(f"{redact_url(url)}: put credentials in storage_options or the backend's environment, not in the URL")
+    return url
+
+
+class Version:
+    """One version as the operations see it: its store, record, draft (None once final) and
+    lazily loaded content (parents' merged state, own state, a ranged reader)."""
+
+    def __init__(self, store: Store, record: VersionRecord, draft: Draft | None = None):
+        self.store = store
+        self.record = record
+        self.draft = draft
+        self.parent_state: dict[str, Entry] | None = None
+        self.state: dict[str, Entry] | None = None
+        self.reader: Any = None
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    def is_final(self) -> bool:
+        return self.draft is None
+
+    @property
+    def status(self) -> str:
+        return status(self.record, self.draft is not None)
+
+    def require_draft(self) -> Draft:
+        if self.draft is None:
+            raise DatasetFinalizedError(f"dataset {self.id} is finalized and cannot change; create a child version of it instead")
+        return self.draft
+
+    def require_final(self, what: str) -> None:
+        if self.draft is not None:
+            raise DraftError(f"{what} needs a finalized version; dataset {self.id} is still a draft (finalize/close it first)")
+
+    def parents_state(self) -> dict[str, Entry]:
+        if self.parent_state is None:
+            self.parent_state = merge_states(self.store.state(p) for p in self.record.parents)
+        return self.parent_state
+
+    def current(self) -> dict[str, Entry]:
+        """Full content of this version (for a draft: parents plus the pending delta)."""
+        if self.draft is None:
+            if self.state is None:
+                self.state = self.store.state(self.id)
+            return self.state
+        return apply_delta(dict(self.parents_state()), self.draft.delta, self.id)
+
+    def save(self) -> None:
+        """Write the draft (with the current record) to the store."""
+        if self.draft is not None:
+            self.draft.record = self.record
+            self.store.save_draft(self.draft)

@@ -1,0 +1,209 @@
+"""Verbs that write versions: create, add, remove, upload, close, publish, sync, squash."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..api import sync as sync_api
+from ..api.dataset import Dataset
+from ..errors import InvalidPathError
+from .app import (Settings, by_ref, chunk_option, cli, emit, human_size, id_option, last_draft, local_paths, open_dataset,
+                  pass_settings, plural, remember_draft, storage_option, summary, title, verb, workers_option)
+
+# -- writing versions -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--project", help="project (default: the first parent's, else 'default')")
+@click.option("--name", required=True, help="dataset name")
+@click.option("--version", help="version (default: the highest of this name bumped, else 1.0.0)")
+@click.option("--parents", multiple=True, metavar="ID...", help="final parent versions; later ones win on the same path")
+@click.option("--tags", multiple=True, metavar="TAG...", help="tags of the new version")
+@click.option("--storage", "--output-uri", "storage", metavar="URL", help="where content is uploaded (default: the store)")
+@click.option("--description", help="free text")
+@verb
+@pass_settings
+def create(s: Settings, project: str | None, name: str, version: str | None, parents: tuple[str, ...],
+           tags: tuple[str, ...], storage: str | None, description: str | None) -> None:
+    """Create a draft version and print its id.
+
+    Later `dagstore add` / `close` calls without --id continue this draft.
+    """
+    parent_ids = [by_ref(s, p).id for p in parents]
+    ds = Dataset.create(name, project, dataset_tags=list(tags) or None, parent_datasets=parent_ids,
+                        dataset_version=version, output_uri=storage, description=description, store=s.store())
+    remember_draft(s, ds.id)
+    based = f" from {', '.join(p[:12] for p in ds.parents)}" if ds.parents else ""
+    emit(s, summary(ds), [f"created draft {title(ds)}{based}", f"id: {ds.id}"])
+
+
+@cli.command()
+@id_option("draft id (default: the draft of the last `dagstore create`)")
+@click.option("--files", multiple=True, metavar="PATH...", help="local files or folders to add")
+@click.option("--wildcard", multiple=True, metavar="GLOB...", help="only add files matching these globs")
+@click.option("--links", multiple=True, metavar="URL...", help="external files or folders to register by URL (not copied)")
+@click.option("--dataset-folder", metavar="PATH", help="folder inside the dataset to add under")
+@click.option("--non-recursive", is_flag=True, help="do not descend into sub-folders")
+@workers_option
+@verb
+@pass_settings
+def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[str, ...], links: tuple[str, ...],
+        dataset_folder: str | None, non_recursive: bool, max_workers: int | None) -> None:
+    """Add files or external links to a draft.
+
+    Local files are hashed now and sent by `upload` or `close`; --links registers remote
+    files by URL without copying them.
+    """
+    if not files and not links:
+        raise click.UsageError("give --files PATH... and/or --links URL...")
+    ds = open_dataset(s, ref, draft=True)
+    paths = local_paths(files)
+    globs = list(wildcard) or None
+    kw = {"wildcard": globs, "dataset_path": dataset_folder, "recursive": not non_recursive, "max_workers": max_workers}
+    n = sum(ds.add_files(f, show_progress=not s.quiet, **kw) for f in paths)
+    k = sum(ds.add_external_files(u, **kw) for u in links)
+    lines = [f"added or modified {plural(n, 'file')}"] if files else []
+    lines += [f"linked {plural(k, 'external file')}"] if links else []
+    emit(s, {"id": ds.id, "added": n, "linked": k}, [*lines, f"id: {ds.id}"])
+
+
+@cli.command()
+@id_option("draft id (default: the draft of the last `dagstore create`)")
+@click.option("--files", multiple=True, required=True, metavar="PATH...", help="dataset paths, folders or globs to remove")
+@click.option("--non-recursive", is_flag=True, help="do not remove inside sub-folders")
+@verb
+@pass_settings
+def remove(s: Settings, ref: str | None, files: tuple[str, ...], non_recursive: bool) -> None:
+    """Remove files from a draft (by dataset path, folder or glob)."""
+    ds = open_dataset(s, ref, draft=True)
+    n = sum(ds.remove_files(f, recursive=not non_recursive) for f in files)
+    emit(s, {"id": ds.id, "removed": n}, [f"removed {plural(n, 'file')}", f"id: {ds.id}"])
+
+
+def _upload(s: Settings, ds: Dataset, storage: str | None, chunk_size: int | None, max_workers: int | None) -> bool:
+    """Send a draft's pending content; returns whether anything was pending."""
+    dirty = ds.is_dirty()
+    if dirty or storage:
+        ds.upload(show_progress=not s.quiet, output_url=storage, chunk_size=chunk_size, max_workers=max_workers)
+    return dirty
+
+
+@cli.command()
+@id_option("draft id (default: the draft of the last `dagstore create`)")
+@storage_option
+@chunk_option
+@workers_option
+@verb
+@pass_settings
+def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None) -> None:
+    """Upload a draft's pending content.
+
+    Safe to retry: content already in the store is not sent again.
+    """
+    ds = open_dataset(s, ref, draft=True)
+    sent = _upload(s, ds, storage, chunk_size, max_workers)
+    emit(s, {"id": ds.id, "uploaded": sent}, ["uploaded pending content" if sent else "nothing to upload", f"id: {ds.id}"])
+
+
+@cli.command()
+@id_option("draft id (default: the draft of the last `dagstore create`)")
+@storage_option
+@chunk_option
+@workers_option
+@click.option("--disable-upload", is_flag=True, help="do not upload; fail if content is still pending")
+@verb
+@pass_settings
+def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None,
+          disable_upload: bool) -> None:
+    """Upload pending content and finalize a draft.
+
+    A final version never changes; make a child version to change it.
+    """
+    ds = open_dataset(s, ref, draft=True)
+    if not disable_upload:
+        _upload(s, ds, storage, chunk_size, max_workers)
+    ds.finalize()
+    if last_draft(s) == ds.id:
+        remember_draft(s, None)
+    st = ds.record.stats
+    emit(s, summary(ds), [f"closed {title(ds)}: {plural(st.get('files', 0), 'file')}, {human_size(st.get('bytes', 0))}"
+                          f" (+{st.get('added', 0)} ~{st.get('modified', 0)} -{st.get('removed', 0)})",
+                          f"id: {ds.id}"])
+
+
+@cli.command()
+@id_option("final version id")
+@verb
+@pass_settings
+def publish(s: Settings, ref: str | None) -> None:
+    """Mark a final version as published."""
+    if not ref:
+        raise click.UsageError("give --id")
+    ds = open_dataset(s, ref)
+    ds.publish()
+    emit(s, summary(ds), [f"published {title(ds)}", f"id: {ds.id}"])
+
+
+@cli.command()
+@id_option("draft to sync into (instead of --project/--name)")
+@click.option("--project", help="project of the dataset to make a new version of")
+@click.option("--name", help="dataset to make a new version of (a child of its highest version)")
+@click.option("--folder", required=True, metavar="DIR", help="local folder to sync from")
+@click.option("--dataset-folder", metavar="PATH", help="folder inside the dataset to sync (default: the root)")
+@click.option("--version", help="version of the new version (default: the highest bumped)")
+@click.option("--tags", multiple=True, metavar="TAG...", help="tags of the new version")
+@storage_option
+@chunk_option
+@workers_option
+@click.option("--skip-close", is_flag=True, help="leave the version a draft (not uploaded, not closed)")
+@verb
+@pass_settings
+def sync(s: Settings, ref: str | None, project: str | None, name: str | None, folder: str, dataset_folder: str | None,
+         version: str | None, tags: tuple[str, ...], storage: str | None, chunk_size: int | None, max_workers: int | None,
+         skip_close: bool) -> None:
+    """Make a version equal a local folder, then upload and close it.
+
+    With --project/--name a child of the highest version is created (the first version if
+    there is none) -- and nothing is created when the folder did not change. With --id the
+    draft is synced in place. Unchanged files are not re-hashed.
+    """
+    if not os.path.isdir(folder):
+        raise InvalidPathError(f"{folder}: not a folder")
+    if ref and (project or name or version or tags):
+        raise click.UsageError("--id syncs into an existing draft; --project/--name/--version/--tags make a new version")
+    show = not s.quiet
+    if ref:
+        res = sync_api.sync_into(open_dataset(s, ref, draft=True), folder, dataset_folder, not skip_close, show, storage,
+                                 chunk_size, max_workers)
+    elif name:
+        res = sync_api.sync_new_version(s.store(), project, name, folder, dataset_folder, version, tags, storage,
+                                        not skip_close, show, chunk_size, max_workers)
+    else:
+        raise click.UsageError("give --id, or --project and --name")
+    counts = {"removed": res.removed, "added": res.added, "modified": res.modified}
+    ds, latest, created = res.dataset, res.latest, not ref
+    if ds is None:
+        base = f"{title(latest)} (id {latest.id})" if latest else "an empty dataset"
+        emit(s, {"id": None, "created": False, "latest": latest.id if latest else None, **counts},
+             f"no changes: {folder} matches {base}; nothing created")
+        return
+    if skip_close and created:
+        remember_draft(s, ds.id)
+    done = "draft" if skip_close else "closed"
+    emit(s, {**summary(ds), "created": created, **counts},
+         [f"{done} {title(ds)}: {res.added} added, {res.modified} modified, {res.removed} removed", f"id: {ds.id}"])
+
+
+@cli.command()
+@click.option("--name", required=True, help="name of the squashed dataset")
+@click.option("--ids", multiple=True, required=True, metavar="ID...", help="versions to squash, applied in order")
+@storage_option
+@verb
+@pass_settings
+def squash(s: Settings, name: str, ids: tuple[str, ...], storage: str | None) -> None:
+    """Squash versions into one final version without parents."""
+    full = [by_ref(s, i).id for i in ids]
+    ds = Dataset.squash(name, dataset_ids=full, output_url=storage, store=s.store())
+    emit(s, summary(ds), [f"squashed {plural(len(full), 'version')} into {title(ds)}", f"id: {ds.id}"])

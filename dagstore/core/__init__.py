@@ -1,0 +1,1 @@
+"""The storage engine: content hashing, manifests, version records, packs, backends, the store and the cache."""

@@ -1,0 +1,160 @@
+"""Any fsspec filesystem as a backend (s3, gs, az/abfs, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, BinaryIO
+
+from ...config import redact_url
+from .base import Backend, check_key
+from .retry import retry_call
+
+
+class FsspecBackend(Backend):
+    """Any fsspec filesystem (s3, gs, az/abfs, ...). Put-if-absent uses ``pipe_file(mode="create")``,
+    which s3fs sends as ``If-None-Match: *``, gcsfs as ``ifGenerationMatch=0`` and adlfs as an
+    upload with ``overwrite=False``; each raises ``FileExistsError`` when the object exists."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
+        import fsspec
+
+        self.url = redact_url(url)
+        # Other hosts write to the same store: a cached listing would hide their objects.
+        opts = {**(storage_options or {}), "use_listings_cache": False, "skip_instance_cache": True}
+        self.fs, root = fsspec.core.url_to_fs(url, **opts)
+        self.root = root.rstrip("/")
+        self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{check_key(key)}"
+
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        return retry_call(fn, self.url)
+
+    def read(self, key: str) -> bytes:
+        return self._retry(lambda: self.fs.cat_file(self._path(key)))
+
+    def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
+        # An empty range is answered locally: S3 returns the whole object for it, Azure refuses it.
+        wanted = [(i, r) for i, r in enumerate(ranges) if r[2] > r[1]]
+        out = [b""] * len(ranges)
+        if wanted:
+            paths = [self._path(k) for _, (k, _, _) in wanted]
+            got = self._retry(
+                lambda: self.fs.cat_ranges(paths, [s for _, (_, s, _) in wanted], [e for _, (_, _, e) in wanted], on_error="raise")
+            )
+            for (i, _), data in zip(wanted, got):
+                out[i] = data
+        return out
+
+    def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        paths = {self._path(k): k for k in keys}
+        got = self._retry(lambda: self.fs.cat(list(paths), on_error="return"))
+        out = {}
+        for p, v in got.items():
+            if isinstance(v, FileNotFoundError):
+                continue
+            if isinstance(v, BaseException):
+                raise v
+            out[paths.get(p) or paths[self.fs._strip_protocol(p)]] = v  # fsspec may return either form
+        return out
+
+    def write(self, key: str, data: bytes) -> None:
+        self._retry(lambda: self.fs.pipe_file(self._path(key), data))
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        try:
+            self._retry(lambda: self.fs.pipe_file(self._path(key), data, mode="create"))
+            return True
+        except FileExistsError:
+            return False
+
+    def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
+        with self.fs.open(self._path(key), "wb") as f:  # multipart: invisible until close
+            for c in chunks:
+                f.write(c)
+
+    def put_file(self, local_path: str, key: str, callback: Callable[[int], None] | None = None) -> None:
+        self._retry(lambda: self.fs.put_file(local_path, self._path(key), callback=_byte_callback(callback)))
+
+    def get_file(self, key: str, local_path: str, callback: Callable[[int], None] | None = None) -> None:
+        self._retry(lambda: self.fs.get_file(self._path(key), local_path, callback=_byte_callback(callback)))
+
+    def exists(self, key: str) -> bool:
+        path = self._path(key)
+        self.fs.invalidate_cache(path)
+        try:
+            self.fs.info(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def size(self, key: str) -> int:
+        return int(self._retry(lambda: self.fs.info(self._path(key)))["size"])
+
+    def mtime(self, key: str) -> float:
+        info = self._retry(lambda: self.fs.info(self._path(key)))
+        for field in ("LastModified", "last_modified", "updated", "mtime", "created"):
+            v = info.get(field)
+            if v is None:
+                continue
+            if isinstance(v, (int, float)):
+                return float(v)
+            if isinstance(v, str):
+                from datetime import datetime
+
+                return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+            return v.timestamp()
+        return 0.0
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        self.fs.invalidate_cache(base)
+        try:
+            found = self._retry(lambda: self.fs.find(base, withdirs=False))
+        except FileNotFoundError:
+            return []
+        n = len(self.root) + 1
+        return sorted(self.fs._strip_protocol(p)[n:] for p in found)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        paths = [self._path(k) for k in keys]
+        if paths:
+            try:
+                self._retry(lambda: self.fs.rm(paths))
+            except FileNotFoundError:
+                pass
+
+    def open(self, key: str) -> BinaryIO:
+        return self.fs.open(self._path(key), "rb")
+
+    def ensure_root(self) -> None:
+        """Create the bucket/container if it is missing (object stores need it to exist)."""
+        bucket = self.root.split("/", 1)[0]
+        try:
+            if not self.fs.exists(bucket):
+                self.fs.mkdir(bucket)
+        except FileExistsError:
+            pass
+
+
+def _byte_callback(advance: Callable[[int], None] | None) -> Any:
+    """An fsspec Callback that forwards byte increments to ``advance`` and ignores per-file sizes,
+    so one overall progress bar can span many transfers."""
+    from fsspec.callbacks import Callback
+
+    class _Forward(Callback):
+        def set_size(self, size: int | None) -> None:
+            pass
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            if advance and self.value > self._sent:
+                advance(self.value - self._sent)
+            self._sent = self.value
+
+    cb = _Forward()
+    cb._sent = 0
+    return cb
+

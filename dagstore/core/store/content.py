@@ -1,0 +1,97 @@
+"""Content lookup: where a version's bytes live, its manifest and merged state, pack indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ...errors import IntegrityError
+from .. import layout
+from ..backend import Backend, open_backend
+from ..hashing import hash_bytes
+from ..manifest import Delta, Diff, Entry, apply_delta, diff_states, merge_states, state_from_bytes, state_to_bytes
+from ..packs import BlobLocation, decode_header
+from ..records import VersionRecord
+from .registry import Registry
+
+
+class Content(Registry):
+    """Reading what versions hold; every result that cannot change is cached locally."""
+
+    def content_backend(self, rec: VersionRecord) -> Backend:
+        """Where a version's packs and objects live (its content_url, or this store)."""
+        if not rec.content_url or rec.content_url == self.url:
+            return self.backend
+        if rec.content_url not in self._content_backends:
+            self._content_backends[rec.content_url] = open_backend(rec.content_url, self.storage_options)
+        return self._content_backends[rec.content_url]
+
+    def delta(self, rec: VersionRecord) -> Delta:
+        """A final version's own changes (its manifest), checked against the manifest's hash."""
+        name = layout.leaf(rec.manifest)
+        cached = self.cache.read_immutable("manifests", name)
+        if cached is None:
+            cached = self.backend.read(rec.manifest)
+            if hash_bytes(cached) != name:
+                raise IntegrityError(f"manifest of version {rec.id} does not match its hash")
+            self.cache.write_immutable("manifests", name, cached)
+        return Delta.from_bytes(cached)
+
+    def state(self, version_id: str) -> dict[str, Entry]:
+        """The full content of a final version (parents merged, own delta applied), cached locally."""
+        cached = self.cache.read_immutable("states", version_id)
+        if cached is not None:
+            return state_from_bytes(cached)
+        rec = self.content_record(version_id)
+        base = merge_states(self.state(p) for p in rec.parents)
+        st = apply_delta(base, self.delta(rec), rec.id)
+        self.cache.write_immutable("states", version_id, state_to_bytes(st))
+        return st
+
+    def cache_state(self, version_id: str, state: dict[str, Entry]) -> None:
+        """Remember the merged state of a version just finalized (computed by its writer)."""
+        self.cache.write_immutable("states", version_id, state_to_bytes(state))
+
+    def chain(self, version_id: str) -> list[VersionRecord]:
+        """The version and all its ancestors, each once (content records: no labels)."""
+        seen: dict[str, VersionRecord] = {}
+        todo = [version_id]
+        while todo:
+            vid = todo.pop()
+            if vid in seen:
+                continue
+            seen[vid] = self.content_record(vid)
+            todo.extend(seen[vid].parents)
+        return list(seen.values())
+
+    def locations(self, recs: Iterable[VersionRecord]) -> dict[str, tuple[Backend, BlobLocation | None]]:
+        """``{blob hash: (backend, pack location or None for a large object)}`` for these versions."""
+        out: dict[str, tuple[Backend, BlobLocation | None]] = {}
+        for rec in recs:
+            be = self.content_backend(rec)
+            for h, loc in self.pack_index(be, rec.packs).items():
+                out.setdefault(h, (be, loc))
+            for h in rec.objects:
+                out.setdefault(h, (be, None))
+        return out
+
+    def pack_index(self, backend: Backend, pack_ids: Iterable[str] | None = None) -> dict[str, BlobLocation]:
+        """Blob locations from the index objects of these packs (all packs when None)."""
+        if pack_ids is None:
+            pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
+        out: dict[str, BlobLocation] = {}
+        missing = []
+        for pid in pack_ids:
+            data = self.cache.read_immutable("index", pid)
+            if data is None:
+                missing.append(pid)
+            else:
+                out.update(decode_header(pid, data))
+        for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
+            pid = layout.leaf(key)
+            self.cache.write_immutable("index", pid, data)
+            out.update(decode_header(pid, data))
+        return out
+
+    def diff(self, old_id: str, new_id: str) -> Diff:
+        """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""
+        return diff_states(self.state(old_id), self.state(new_id))

@@ -1,0 +1,1 @@
+"""Targets: export methods, selections, deliveries and exporters (issue #15)."""
