@@ -1,0 +1,131 @@
+"""Eviction: least recently used unleased versions first, then blobs no folder links to."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import filelock
+
+from ..._atomic import rmtree
+from .locks import DEFAULT_LOCK_TIMEOUT
+from .blobs import Blobs
+
+
+class Eviction(Blobs):
+    """Keeping the cache under ``max_bytes`` without touching what live processes use."""
+
+    max_bytes: int
+
+    def evict_if_needed(self) -> list[str]:
+        """Evict when the blob cache may have grown past ``max_bytes``. The size is measured
+        (one scan of blobs/) only when the recorded size plus what this process added exceeds
+        the limit, so the common case costs one small file read."""
+        size_file = self.root / "size"
+        with self._size_lock:
+            added, self._added = self._added, 0
+        with filelock.FileLock(str(self.root / "locks" / "size.lock"), timeout=DEFAULT_LOCK_TIMEOUT):
+            try:
+                known = int(size_file.read_text() or 0)
+            except (FileNotFoundError, ValueError):
+                known = 0
+            estimate = known + added
+            if estimate > self.max_bytes:
+                removed = self.evict()
+                estimate = sum(st.st_size for _, st in self._blob_stats())
+            else:
+                removed = []
+            size_file.write_text(str(estimate))
+        return removed
+
+    def evict(self, max_bytes: int | None = None) -> list[str]:
+        """Shrink the cache below ``max_bytes``: least recently used unleased versions first,
+        then blobs no materialized version links to. Returns the version keys removed."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        blobs = list(self._blob_stats())
+        total = sum(st.st_size for _, st in blobs)
+        if total <= limit:
+            return []
+        removed: list[str] = []
+        for key in self._versions_lru():
+            if self._remove_version_if_unused(key):
+                removed.append(key)
+        with self._flock("building", exclusive=True, blocking=False) as idle:
+            if not idle:  # a build may hold cached blobs it has not linked yet: not now
+                return removed
+            in_use = self._soft_link_targets()
+            blobs = sorted(self._blob_stats(), key=lambda b: b[1].st_atime)
+            total = sum(st.st_size for _, st in blobs)
+            for path, st in blobs:
+                if total <= limit:
+                    break
+                if st.st_nlink == 1 and str(path) not in in_use:
+                    path.unlink(missing_ok=True)
+                    total -= st.st_size
+        return removed
+
+    def _soft_link_targets(self) -> set[str]:
+        """Blobs that soft-linked folders point to (symlinks do not raise a blob's link count)."""
+        out: set[str] = set()
+        base = self.root / "versions"
+        if base.is_dir():
+            for e in os.scandir(base):
+                if e.name.endswith("-s") and not e.name.startswith("."):
+                    for dirpath, _dirs, files in os.walk(e.path):
+                        out.update(os.readlink(os.path.join(dirpath, f)) for f in files)
+        return out
+
+    def _blob_stats(self) -> Iterable[tuple[Path, os.stat_result]]:
+        base = self.root / "blobs"
+        if not base.is_dir():
+            return
+        for sub in os.scandir(base):
+            for e in os.scandir(sub.path):
+                if not e.name.startswith(".tmp-"):
+                    yield Path(e.path), e.stat()
+
+    def _versions_lru(self) -> list[str]:
+        base = self.root / "versions"
+        if not base.is_dir():
+            return []
+        keys = [e.name for e in os.scandir(base) if not e.name.startswith(".")]
+
+        def used(k: str) -> float:
+            try:
+                return (self.root / "leases" / k).stat().st_mtime
+            except FileNotFoundError:
+                return 0.0
+
+        return sorted(keys, key=used)
+
+    def _remove_version_if_unused(self, key: str) -> bool:
+        lease = self.root / "leases" / key
+        lease.parent.mkdir(parents=True, exist_ok=True)
+        if str(lease) in self._leases:
+            return False
+        fd = os.open(lease, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            src = self.version_dir(key)
+            if not src.is_dir():
+                return False
+            trash = self.root / "versions" / f".trash-{uuid.uuid4().hex}"
+            os.rename(src, trash)
+            rmtree(trash)
+            return True
+        finally:
+            os.close(fd)
+
+    def clear_trash(self) -> None:
+        """Remove leftovers of builds or evictions interrupted by a crash."""
+        base = self.root / "versions"
+        if base.is_dir():
+            for e in os.scandir(base):
+                if e.name.startswith((".tmp-", ".trash-")):
+                    rmtree(Path(e.path))
