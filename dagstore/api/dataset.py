@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._log import report
 from ..core.manifest import Diff, normalize_path
 from ..core.records import Draft, VersionRecord
 from ..core.store import Store
@@ -178,8 +179,7 @@ class Dataset:
         """Add a file or folder; returns how many files were added or modified. Content is
         hashed now and sent by ``upload()``. Nothing changes if any file is bad."""
         n, count = stage.add_files(self._v, path, wildcard, local_base_folder, dataset_path, recursive, max_workers, show_progress)
-        if verbose:
-            print(f"added or modified {n} of {count} files")
+        report(f"added or modified {n} of {count} files", verbose)
         return n
 
     def add_external_files(
@@ -193,15 +193,13 @@ class Dataset:
     ) -> int:
         """Register remote files as links (not copied); returns how many were added or modified."""
         n = stage.add_external_files(self._v, source_url, wildcard, dataset_path, recursive)
-        if verbose:
-            print(f"linked {n} external files")
+        report(f"linked {n} external files", verbose)
         return n
 
     def remove_files(self, dataset_path: str | None = None, recursive: bool = True, verbose: bool = False) -> int:
         """Remove entries matching a path, folder or wildcard; returns how many were removed."""
         n = stage.remove_files(self._v, dataset_path, recursive)
-        if verbose:
-            print(f"removed {n} files")
+        report(f"removed {n} files", verbose)
         return n
 
     def sync_folder(
@@ -210,8 +208,7 @@ class Dataset:
         """Make the dataset subtree at ``dataset_path`` equal the local folder.
         Returns ``(removed, added, modified)``; unchanged files are not re-hashed (stat cache)."""
         removed, added, modified = stage.sync_folder(self._v, local_path, dataset_path, show_progress)
-        if verbose:
-            print(f"sync: {removed} removed, {added} added, {modified} modified")
+        report(f"sync: {removed} removed, {added} added, {modified} modified", verbose)
         return removed, added, modified
 
     # -- upload / finalize --------------------------------------------------------------------
@@ -229,8 +226,7 @@ class Dataset:
         """Send pending content to the store (or to ``output_url``): small files packed and
         compressed, large files as their own objects. Safe to retry; resends nothing stored."""
         res = commit.upload(self._v, show_progress, output_url, compression, chunk_size, max_workers, retries)
-        if verbose:
-            print(f"uploaded {res.blobs_sent} blobs ({res.bytes_sent} bytes stored)")
+        report(f"uploaded {res.blobs_sent} blobs ({res.bytes_sent} bytes stored)", verbose)
 
     def finalize(self, verbose: bool = False, raise_on_error: bool = True, auto_upload: bool = False) -> bool:
         """Seal the version: afterwards it never changes. Needs all content uploaded
@@ -244,8 +240,7 @@ class Dataset:
             else:
                 return False
         commit.finalize(self._v)
-        if verbose:
-            print(f"finalized {self.project}/{self.name} version {self.version} ({self.id})")
+        report(f"finalized {self.project}/{self.name} version {self.version} ({self.id})", verbose)
         return True
 
     def publish(self) -> bool:
@@ -342,8 +337,7 @@ class Dataset:
         wrong content. Checks the cached copy when no path is given."""
         root = local_copy_path or self.get_local_copy(show_progress=False)
         bad = checkout.verify_copy(self._v, root, skip_hash)
-        if verbose:
-            print(f"{len(bad)} files differ" if bad else "all files match")
+        report(f"{len(bad)} files differ" if bad else "all files match", verbose)
         return bad
 
     # -- metadata and labels ------------------------------------------------------------------
