@@ -47,3 +47,28 @@ def test_persistent_failure_becomes_a_storage_error_without_secrets(monkeypatch)
         b.read("x/obj")
     assert "hunter2" not in str(exc.value) and "SECRET" not in str(exc.value)
     assert "after retries" in str(exc.value)
+
+
+def test_exists_is_retried(be, monkeypatch):
+    monkeypatch.setattr(be.fs, "info", flaky(be.fs.info, [ConnectionError("reset")]))
+    assert be.exists("x/obj")
+    monkeypatch.setattr(be.fs, "info", flaky(be.fs.info, [TimeoutError("slow")]))
+    assert not be.exists("x/none")
+
+
+def test_pack_commits_are_retried_and_resend_every_piece(be, monkeypatch):
+    real_open = be.fs.open
+    failures = [ConnectionError("reset during upload")]
+
+    def open_(path, mode="rb", **kw):
+        if "w" in mode and failures:
+            raise failures.pop(0)
+        return real_open(path, mode, **kw)
+
+    monkeypatch.setattr(be.fs, "open", open_)
+    spool = be.open_spool("packs")
+    spool.write(b"first ")
+    spool.write(b"second")
+    spool.commit("packs/ab/abcd")
+    assert be.read("packs/ab/abcd") == b"first second"
+    assert failures == []

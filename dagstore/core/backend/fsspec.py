@@ -1,4 +1,8 @@
-"""Any fsspec filesystem as a backend (s3, gs, az/abfs, ...)."""
+"""Any fsspec filesystem as a backend (s3, gs, az/abfs, ...).
+
+Every call that talks to the network goes through ``retry.retry_call`` (transient errors are
+retried with backoff); ``open`` returns a lazy file whose reads fsspec itself retries.
+"""
 
 from __future__ import annotations
 
@@ -72,9 +76,14 @@ class FsspecBackend(Backend):
             return False
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
-        with self.fs.open(self._path(key), "wb") as f:  # multipart: invisible until close
-            for c in chunks:
-                f.write(c)
+        pieces = list(chunks)  # kept, so that a retry can send them again (a pack commit)
+
+        def send() -> None:
+            with self.fs.open(self._path(key), "wb") as f:  # multipart: invisible until close
+                for c in pieces:
+                    f.write(c)
+
+        self._retry(send)
 
     def put_file(self, local_path: str, key: str, callback: Callable[[int], None] | None = None) -> None:
         self._retry(lambda: self.fs.put_file(local_path, self._path(key), callback=_byte_callback(callback)))
@@ -86,7 +95,7 @@ class FsspecBackend(Backend):
         path = self._path(key)
         self.fs.invalidate_cache(path)
         try:
-            self.fs.info(path)
+            self._retry(lambda: self.fs.info(path))
             return True
         except FileNotFoundError:
             return False
@@ -134,8 +143,8 @@ class FsspecBackend(Backend):
         """Create the bucket/container if it is missing (object stores need it to exist)."""
         bucket = self.root.split("/", 1)[0]
         try:
-            if not self.fs.exists(bucket):
-                self.fs.mkdir(bucket)
+            if not self._retry(lambda: self.fs.exists(bucket)):
+                self._retry(lambda: self.fs.mkdir(bucket))
         except FileExistsError:
             pass
 
