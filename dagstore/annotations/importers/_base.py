@@ -1,0 +1,143 @@
+"""What every importer shares: the protocol, the item it yields, and the import context that
+resolves media files safely and applies the ``on_error`` policy."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..classes import ClassList
+from ..errors import AnnotationError, ImportSourceError
+from ..media import probe
+
+
+@dataclass
+class ImportItem:
+    """One file of the import: its dataset path (relative to the import's ``dataset_path``),
+    its annotation, and where its content comes from (a local file, an external URL, or bytes)."""
+
+    path: str
+    annotation: dict[str, Any]
+    origin: str
+    local: str | None = None
+    url: str | None = None
+    data: bytes | None = None
+
+
+class Importer(Protocol):
+    """One import format. ``read`` parses ``source`` (a local file or folder) into ``ctx``."""
+
+    name: str
+    options: tuple[str, ...]
+
+    def read(self, source: Path, ctx: ImportContext) -> None: ...
+
+
+@dataclass
+class ImportContext:
+    """Collects the items and classes of one import; item problems raise or are skipped."""
+
+    format: str
+    media: Path | None = None
+    split: str | None = None
+    policy: str = "ground_truth"
+    on_error: str = "raise"
+    options: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, ImportItem] = field(default_factory=dict)
+    classes: ClassList = field(default_factory=ClassList)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    cleanup: list[Path] = field(default_factory=list)  # temporary folders removed after the import
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("raise", "skip"):
+            raise AnnotationError("on_error", "on_error", f"must be 'raise' or 'skip', not {self.on_error!r}")
+
+    # -- problems ---------------------------------------------------------------------------
+
+    def problem(self, where: str, field_: str, reason: str) -> None:
+        """An item-level problem: raise (``on_error="raise"``) or record a skip."""
+        if self.on_error == "raise":
+            raise AnnotationError(where, field_, reason)
+        self.skipped.append({"path": where, "reason": f"{field_}: {reason}" if field_ else reason})
+
+    # -- classes ----------------------------------------------------------------------------
+
+    def add_classes(self, names: list[str], coco_ids: Mapping[str, int] | None = None, colors: Mapping[str, str] | None = None) -> None:
+        self.classes = self.classes.extend(names, colors=colors, coco_ids=coco_ids)
+
+    # -- items ------------------------------------------------------------------------------
+
+    def add(self, item: ImportItem) -> bool:
+        """Add an item; a second item on the same dataset path is a problem."""
+        split = self.split or item.annotation.get("split")
+        if split:
+            item.annotation["split"] = split
+        prev = self.items.get(item.path)
+        if prev is not None:
+            self.problem(item.origin, "path", f"dataset path {item.path!r} is also the target of {prev.origin} (duplicate file name)")
+            return False
+        self.items[item.path] = item
+        return True
+
+    def resolve_media(self, root: Path, rel: str, where: str, field_: str) -> Path | None:
+        """The file ``rel`` under ``root``, refusing ``..``, absolute paths and symlinks that
+        leave ``root``; ``None`` (after reporting the problem) when unsafe or missing."""
+        rel_n = rel.replace("\\", "/")
+        parts = [p for p in rel_n.split("/") if p not in ("", ".")]
+        if rel_n.startswith("/") or (len(rel_n) > 1 and rel_n[1] == ":") or ".." in parts or not parts:
+            self.problem(where, field_, f"media path {rel!r} escapes the media root")
+            return None
+        candidate = root.joinpath(*parts)
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError):
+            self.problem(where, field_, f"media file {rel!r} not found under {root.name or root}")
+            return None
+        if not real.is_relative_to(root.resolve()):
+            self.problem(where, field_, f"media path {rel!r} is a symlink out of the media root")
+            return None
+        if not real.is_file():
+            self.problem(where, field_, f"media path {rel!r} is not a regular file")
+            return None
+        return candidate
+
+    def media_info(self, local: Path) -> dict[str, Any] | None:
+        """The ``media`` object of a local file (image header / audio info)."""
+        with open(local, "rb") as f:
+            return probe(f, local.name)
+
+
+def px(value: float) -> float:
+    """A pixel coordinate converted from percent or normalized units, without float noise."""
+    return round(value, 6) + 0.0
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON source file; malformed JSON is an ImportSourceError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ImportSourceError(str(path), "", "file not found") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImportSourceError(str(path), "", f"malformed JSON: {exc}") from None
+
+
+def load_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        with open(path, "rb") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ImportSourceError(str(path), "", "file not found") from None
+    except yaml.YAMLError as exc:
+        raise ImportSourceError(str(path), "", f"malformed YAML: {' '.join(str(exc).split())}") from None
+
+
+def rel_posix(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()

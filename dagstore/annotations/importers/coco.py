@@ -1,0 +1,149 @@
+"""COCO instances / keypoints JSON: boxes, polygons, RLE masks, keypoints, category ids kept.
+
+Layouts: ``annotations/instances_<split>.json`` + ``images/<split>/`` (or ``images/``), MMDet's
+``<split>/`` beside ``annotations/``, Roboflow's ``<split>/_annotations.coco.json``, or one
+JSON file. Dataset paths are image paths relative to ``media=`` or the source's ``images/``
+folder (else the source folder), so ``train/0001.jpg``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImportSourceError
+from . import register
+from ._base import ImportContext, ImportItem, load_json, rel_posix
+
+_PREFIXES = ("instances_", "person_keypoints_")
+
+
+def _split_of(js: Path) -> str | None:
+    stem = js.name[: -len(".json")]
+    for p in _PREFIXES:
+        if stem.startswith(p):
+            return stem[len(p):] or None
+    if js.name == "_annotations.coco.json":
+        return js.parent.name
+    return None
+
+
+def _find_files(source: Path) -> tuple[Path, list[Path]]:
+    """(root, annotation files) for a folder or a single JSON file."""
+    if source.is_file():
+        root = source.parent.parent if source.parent.name == "annotations" else source.parent
+        return root, [source]
+    ann = source / "annotations"
+    found: list[Path] = []
+    if ann.is_dir():
+        for prefix in _PREFIXES:
+            found = sorted(ann.glob(f"{prefix}*.json"))
+            if found:
+                break
+        found = found or sorted(ann.glob("*.json"))
+    found = found or sorted(source.glob("*/_annotations.coco.json")) or sorted(source.glob("*.json"))
+    return source, found
+
+
+class CocoImporter:
+    name = "coco"
+    options: tuple[str, ...] = ()
+
+    def read(self, source: Path, ctx: ImportContext) -> None:
+        root, files = _find_files(source)
+        if not files:
+            raise ImportSourceError(str(source), "", "no COCO annotation JSON found (annotations/instances_<split>.json)")
+        base = ctx.media or (root / "images" if (root / "images").is_dir() else root)
+        docs = [(js, load_json(js)) for js in files]
+        for js, doc in docs:  # classes first: class order follows the COCO category ids
+            cats = doc.get("categories") if isinstance(doc, dict) else None
+            if not isinstance(cats, list):
+                raise ImportSourceError(str(js), "categories", "missing or not a list (not a COCO instances file)")
+            cats = sorted((c for c in cats if isinstance(c, dict)), key=lambda c: c.get("id", 0))
+            ctx.add_classes([str(c["name"]) for c in cats], coco_ids={str(c["name"]): int(c["id"]) for c in cats})
+        for js, doc in docs:
+            self._read_file(js, doc, root, base, ctx)
+
+    def _read_file(self, js: Path, doc: dict[str, Any], root: Path, base: Path, ctx: ImportContext) -> None:
+        split = _split_of(js)
+        cat_names = {c.get("id"): str(c.get("name")) for c in doc["categories"] if isinstance(c, dict)}
+        by_image: dict[Any, list[dict[str, Any]]] = {}
+        for a in doc.get("annotations") or []:
+            by_image.setdefault(a.get("image_id"), []).append(a)
+        images = doc.get("images") or []
+        known_ids = {im.get("id") for im in images if isinstance(im, dict)}
+        for img_id in sorted(set(by_image) - known_ids, key=str):
+            ctx.problem(f"{js.name}", f"annotations[image_id={img_id}]", "refers to an image that is not in images")
+        dirs = [d for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
+        for i, im in enumerate(images):
+            where = f"{js.name}: images[{i}]"
+            fname = im.get("file_name") if isinstance(im, dict) else None
+            if not isinstance(fname, str) or not fname:
+                ctx.problem(where, "file_name", "missing")
+                continue
+            parts = fname.replace("\\", "/").split("/")
+            if fname.startswith(("/", "\\")) or ".." in parts or (len(fname) > 1 and fname[1] == ":"):
+                ctx.problem(f"{js.name}: {fname}", "file_name", f"media path {fname!r} escapes the media root")
+                continue
+            folder = next((d for d in dirs if os.path.lexists(d / fname)), None)
+            if folder is None:
+                ctx.problem(f"{js.name}: {fname}", "file_name", f"image not found under {base.name}/ (annotation without its image)")
+                continue
+            found = ctx.resolve_media(folder, fname, f"{js.name}: {fname}", "file_name")
+            if found is None:
+                continue
+            top = base if folder == base or folder.is_relative_to(base) else root
+            path = rel_posix(found, top)
+            media = ctx.media_info(found) or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
+            ann: dict[str, Any] = {"media": media, "source": {"tool": "coco", "image_id": im.get("id")}}
+            if split:
+                ann["split"] = split
+            regions: list[dict[str, Any]] = []
+            for a in sorted(by_image.get(im.get("id"), []), key=lambda a: (str(type(a.get("id"))), a.get("id") or 0)):
+                if a.get("category_id") not in cat_names:
+                    ctx.problem(f"{js.name}: {fname}", f"annotations[id={a.get('id')}].category_id", f"unknown class id {a.get('category_id')!r} (not in categories)")
+                    regions = []
+                    break
+                regions.extend(self._regions(a, cat_names[a["category_id"]]))
+            else:
+                if regions:
+                    ann["regions"] = regions
+                captions = [a["caption"] for a in by_image.get(im.get("id"), []) if isinstance(a.get("caption"), str)]
+                if captions:
+                    ann["fields"] = {"caption": captions[0], **({"captions": captions} if len(captions) > 1 else {})}
+                ctx.add(ImportItem(path, ann, f"{js.name}: {fname}", local=str(found)))
+
+    @staticmethod
+    def _regions(a: dict[str, Any], label: str) -> list[dict[str, Any]]:
+        rid = str(a.get("id"))
+        seg, bbox = a.get("segmentation"), a.get("bbox")
+        attrs = dict(a.get("attributes") or {})
+        if a.get("iscrowd"):
+            attrs["iscrowd"] = 1
+        r: dict[str, Any] = {"id": rid, "label": label}
+        if isinstance(seg, dict):
+            r.update(type="mask", rle={"size": seg.get("size"), "counts": seg.get("counts")})
+        elif isinstance(seg, list) and seg and isinstance(seg[0], list):
+            pts = [[seg[0][j], seg[0][j + 1]] for j in range(0, len(seg[0]) - 1, 2)]
+            r.update(type="polygon", points=pts)
+            if len(seg) > 1:
+                r["parts"] = [[[p[j], p[j + 1]] for j in range(0, len(p) - 1, 2)] for p in seg[1:]]
+        elif "caption" in a and bbox is None:
+            return []
+        else:
+            r["type"] = "box"
+        if bbox is not None:
+            r["xywh"] = [float(v) for v in bbox]
+        if a.get("score") is not None:
+            r["score"] = a["score"]
+        if attrs:
+            r["attrs"] = attrs
+        out = [r]
+        kp = a.get("keypoints")
+        if kp:
+            out.append({"id": f"{rid}.kp", "type": "keypoints", "label": label, "parent": rid, "points": [[kp[j], kp[j + 1], int(kp[j + 2])] for j in range(0, len(kp) - 2, 3)]})
+        return out
+
+
+register(CocoImporter())

@@ -1,0 +1,101 @@
+"""Class folders: ``<split>/<label>/<file>`` (SeeMe FOLDERS, Hugging Face ImageFolder) or
+``<label>/<file>``; files directly in ``<split>/`` are unlabeled. An optional
+``metadata.jsonl`` / ``metadata.csv`` (``file_name`` + columns, HF ``objects``) adds fields
+and boxes. Dataset paths are the files' paths relative to the source folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImportSourceError
+from . import register
+from ._base import ImportContext, ImportItem
+
+SPLIT_NAMES = {"train", "training", "valid", "val", "validation", "test", "testing", "dev"}
+_META = ("metadata.jsonl", "metadata.csv")
+
+
+def _read_metadata(path: Path) -> list[dict[str, Any]]:
+    if path.name.endswith(".jsonl"):
+        rows = []
+        for n, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ln.strip():
+                try:
+                    rows.append(json.loads(ln))
+                except ValueError as exc:
+                    raise ImportSourceError(f"{path}:{n}", "", f"malformed JSON: {exc}") from None
+        return rows
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+class FoldersImporter:
+    name = "folders"
+    options: tuple[str, ...] = ()
+
+    def read(self, source: Path, ctx: ImportContext) -> None:
+        if not source.is_dir():
+            raise ImportSourceError(str(source), "", "the folders format needs a folder")
+        tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+        split_layout = bool(tops) and all(p.name.lower() in SPLIT_NAMES for p in tops)
+        groups = [(p.name, p) for p in tops] if split_layout else [(None, source)]
+        metadata: dict[str, dict[str, Any]] = {}
+        for _, folder in groups:
+            for m in _META:
+                if (folder / m).is_file():
+                    for i, row in enumerate(_read_metadata(folder / m)):
+                        fn = row.get("file_name")
+                        if not isinstance(fn, str):
+                            raise ImportSourceError(str(folder / m), f"row {i + 1}.file_name", "missing")
+                        metadata[(folder / fn).relative_to(source).as_posix() if ".." not in fn else fn] = row
+        labels: list[str] = []
+        for split, folder in groups:
+            for f in sorted(folder.rglob("*")):
+                if f.name in _META or f.name.startswith(".") or f.is_dir():
+                    continue
+                rel = f.relative_to(source).as_posix()
+                local = ctx.resolve_media(source, rel, rel, "path")
+                if local is None:
+                    continue
+                inner = f.relative_to(folder).parts
+                ann: dict[str, Any] = {}
+                if split:
+                    ann["split"] = split
+                if len(inner) > 1:
+                    ann["labels"] = [inner[0]]
+                    if inner[0] not in labels:
+                        labels.append(inner[0])
+                media = ctx.media_info(local)
+                if media:
+                    ann["media"] = media
+                row = metadata.pop(rel, None)
+                if row is not None:
+                    self._apply_row(row, ann, labels)
+                ctx.add(ImportItem(rel, ann, rel, local=str(local)))
+        for rel in sorted(metadata):
+            ctx.problem(rel, "file_name", "listed in the metadata file but not found (or escapes the folder)")
+        ctx.add_classes(labels)
+
+    @staticmethod
+    def _apply_row(row: dict[str, Any], ann: dict[str, Any], labels: list[str]) -> None:
+        fields = {k: v for k, v in row.items() if k not in ("file_name", "objects")}
+        if fields:
+            ann["fields"] = fields
+        objs = row.get("objects")
+        if isinstance(objs, dict) and isinstance(objs.get("bbox"), list):
+            cats = objs.get("categories") or objs.get("category") or []
+            regions = []
+            for i, (bb, cat) in enumerate(zip(objs["bbox"], cats)):
+                name = str(cat)
+                if name not in labels:
+                    labels.append(name)
+                regions.append({"id": f"r{i + 1}", "type": "box", "label": name, "xywh": [float(v) for v in bb]})
+            if regions:
+                ann["regions"] = regions
+
+
+register(FoldersImporter())

@@ -1,0 +1,120 @@
+"""Pascal VOC: ``Annotations/<stem>.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``.
+
+Boxes are 1-based inclusive integers in VOC; the inverse of the export rule gives pixels:
+``x = xmin - 1``, ``w = xmax - x`` (same for y). Class order: ``labelmap.txt`` if present,
+else first use.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImportSourceError
+from . import register
+from ._base import ImportContext, ImportItem
+
+_SPLIT_PRIORITY = ("train", "val", "valid", "test", "trainval")
+_FLAGS = ("difficult", "truncated", "occluded")
+
+
+def _num(el: ET.Element | None, tag: str) -> float | None:
+    node = el.find(tag) if el is not None else None
+    if node is None or node.text is None:
+        return None
+    return float(node.text.strip())
+
+
+class VocImporter:
+    name = "voc"
+    options: tuple[str, ...] = ()
+
+    def read(self, source: Path, ctx: ImportContext) -> None:
+        root = source.parent.parent if source.is_file() else source
+        ann_dir = root / "Annotations"
+        files = [source] if source.is_file() else sorted(ann_dir.glob("*.xml"))
+        if not files:
+            raise ImportSourceError(str(source), "", "no Annotations/*.xml (not a VOC folder)")
+        labelmap = root / "labelmap.txt"
+        if labelmap.is_file():
+            names = [ln.split(":", 1)[0].strip() for ln in labelmap.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+            ctx.add_classes(names)
+        splits: dict[str, str] = {}
+        main = root / "ImageSets" / "Main"
+        for split in sorted({p.stem for p in main.glob("*.txt") if "_" not in p.stem} if main.is_dir() else (), key=lambda s: (_SPLIT_PRIORITY.index(s) if s in _SPLIT_PRIORITY else 9, s)):
+            for ln in (main / f"{split}.txt").read_text(encoding="utf-8").splitlines():
+                if ln.strip():
+                    splits.setdefault(ln.split()[0], split)
+        images = ctx.media or root / "JPEGImages"
+        parsed = []
+        for xml in files:
+            try:
+                parsed.append((xml, ET.parse(xml).getroot()))
+            except ET.ParseError as exc:
+                raise ImportSourceError(str(xml), "", f"malformed XML: {exc}") from None
+        for xml, doc in parsed:  # classes by first use, after the labelmap
+            ctx.add_classes([o.findtext("name", "").strip() for o in doc.iter("object") if o.findtext("name", "").strip()])
+        for xml, doc in parsed:
+            self._item(xml, doc, images, splits, ctx)
+
+    def _item(self, xml: Path, doc: ET.Element, images: Path, splits: dict[str, str], ctx: ImportContext) -> None:
+        where = f"Annotations/{xml.name}"
+        fname = (doc.findtext("filename") or "").strip() or xml.stem + ".jpg"
+        local = ctx.resolve_media(images, fname, where, "filename")
+        if local is None:
+            return
+        media = ctx.media_info(local)
+        if media is None or "width" not in media:
+            ctx.problem(where, "filename", f"{fname} is not a readable image")
+            return
+        ann: dict[str, Any] = {"media": media, "source": {"tool": "voc", "file": xml.name}}
+        split = splits.get(xml.stem) or splits.get(Path(fname).stem)
+        if split:
+            ann["split"] = split
+        regions: list[dict[str, Any]] = []
+        for i, obj in enumerate(doc.iter("object")):
+            r = self._box(obj, f"{where}: object[{i}]", ctx)
+            if r is None:
+                return
+            r["id"] = f"r{len(regions) + 1}"
+            attrs = {k: int(float(obj.findtext(k))) for k in _FLAGS if obj.findtext(k) not in (None, "")}
+            if obj.findtext("pose"):
+                attrs["pose"] = obj.findtext("pose").strip()
+            acts = obj.find("actions")
+            if acts is not None:
+                attrs["actions"] = {a.tag: int(float(a.text or 0)) for a in acts}
+            if attrs:
+                r["attrs"] = attrs
+            regions.append(r)
+            for j, part in enumerate(obj.findall("part")):
+                pr = self._box(part, f"{where}: object[{i}].part[{j}]", ctx, known=False)
+                if pr is None:
+                    return
+                pr.update(id=f"{r['id']}.p{j + 1}", parent=r["id"])
+                regions.append(pr)
+        if regions:
+            ann["regions"] = regions
+        ctx.add(ImportItem(Path(fname).as_posix(), ann, where, local=str(local)))
+
+    @staticmethod
+    def _box(obj: ET.Element, where: str, ctx: ImportContext, known: bool = True) -> dict[str, Any] | None:
+        name = (obj.findtext("name") or "").strip()
+        bb = obj.find("bndbox")
+        try:
+            vals = [_num(bb, k) for k in ("xmin", "ymin", "xmax", "ymax")]
+        except ValueError:
+            vals = [None]
+        if not name:
+            ctx.problem(where, "name", "missing")
+            return None
+        if bb is None or any(v is None for v in vals):
+            ctx.problem(where, "bndbox", "missing or not numeric")
+            return None
+        xmin, ymin, xmax, ymax = vals  # type: ignore[misc]
+        if not known and name not in ctx.classes:
+            ctx.add_classes([name])
+        return {"type": "box", "label": name, "xywh": [xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1]}
+
+
+register(VocImporter())

@@ -1,0 +1,75 @@
+"""Media probing: image size from the header (Pillow, lazy, EXIF orientation honoured) and
+audio duration / sample rate (soundfile, or the standard library's ``wave`` for WAV)."""
+
+from __future__ import annotations
+
+import wave
+from typing import IO, Any
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
+TEXT_SUFFIXES = {".txt", ".md", ".json", ".csv", ".tsv", ".html", ".xml"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
+_EXIF_ORIENTATION = 0x0112
+_BANDS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3, "LA": 2, "I": 1, "F": 1, "I;16": 1}
+
+
+def kind_of(name: str) -> str:
+    """``image``, ``audio``, ``video``, ``text`` or ``other`` from the file name's suffix."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    for kind, suffixes in (("image", IMAGE_SUFFIXES), ("audio", AUDIO_SUFFIXES), ("video", VIDEO_SUFFIXES), ("text", TEXT_SUFFIXES)):
+        if suffix in suffixes:
+            return kind
+    return "other"
+
+
+def probe_image(f: IO[bytes] | str) -> dict[str, Any] | None:
+    """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
+    width and height), reading only the header; ``None`` when Pillow cannot identify it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(f) as im:
+            w, h = im.size
+            try:
+                orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+            except Exception:  # a broken EXIF block does not make the image unusable
+                orientation = 1
+            depth = _BANDS.get(im.mode, len(im.getbands()))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return {"kind": "image", "width": w, "height": h, "depth": depth}
+
+
+def probe_audio(f: IO[bytes] | str) -> dict[str, Any] | None:
+    """``{"kind": "audio", duration_s, sample_rate}``; ``None`` when unreadable."""
+    try:
+        import soundfile
+
+        info = soundfile.info(f)
+        return {"kind": "audio", "duration_s": round(info.frames / info.samplerate, 6), "sample_rate": info.samplerate}
+    except ImportError:
+        pass
+    except Exception:
+        return None
+    try:
+        if not isinstance(f, str):
+            f.seek(0)
+        with wave.open(f, "rb") as w:
+            return {"kind": "audio", "duration_s": round(w.getnframes() / w.getframerate(), 6), "sample_rate": w.getframerate()}
+    except (wave.Error, EOFError, OSError):
+        return None
+
+
+def probe(f: IO[bytes] | str, name: str) -> dict[str, Any] | None:
+    """The ``media`` object of a file, by its kind (from ``name``); ``None`` if unknown."""
+    kind = kind_of(name)
+    if kind == "image":
+        return probe_image(f)
+    if kind == "audio":
+        return probe_audio(f)
+    if kind in ("text", "video"):
+        return {"kind": kind}
+    return None

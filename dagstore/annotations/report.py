@@ -1,0 +1,31 @@
+"""The result summary of an import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ImportReport:
+    """``counts``: items imported per split (``""`` for items without one); ``skipped``:
+    ``[{"path", "reason"}]`` for every item left out (``on_error="skip"``)."""
+
+    format: str
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    classes_added: list[str] = field(default_factory=list)
+    files_added: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "counts": dict(sorted(self.counts.items())),
+            "skipped": list(self.skipped),
+            "classes_added": list(self.classes_added),
+            "files_added": self.files_added,
+        }

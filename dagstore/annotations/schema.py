@@ -1,0 +1,235 @@
+"""The ``dagstore.annotation/1`` schema: validation on write and the canonical encoding.
+
+An annotation is a JSON object; every field is optional and unknown fields are kept. Stored
+annotations are canonical JSON text (sorted keys, compact), so equality is string equality
+and a manifest holds one short string per annotated entry instead of a tree of objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from .errors import AnnotationError
+
+SCHEMA = "dagstore.annotation/1"
+REGION_TYPES = ("box", "polygon", "keypoints", "mask", "span", "segment")
+MEDIA_KINDS = ("image", "audio", "video", "text", "other")
+ALTERNATIVE_KINDS = ("annotation", "prediction", "draft")
+#: Geometry may overshoot the image by this many pixels (rounding of percent coordinates).
+TOLERANCE_PX = 0.5
+
+
+def encode(annotation: Mapping[str, Any]) -> str:
+    """Canonical JSON text of an annotation."""
+    return json.dumps(annotation, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def decode(text: str) -> dict[str, Any]:
+    """The annotation stored as ``text``."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("annotation is not a JSON object")
+    return value
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class _Checker:
+    def __init__(self, path: str, classes: Collection[str] | None, text_len: Callable[[], int] | None):
+        self.path, self.classes, self.text_len = path, classes, text_len
+        self._len: int | None = None
+
+    def fail(self, field: str, reason: str) -> None:
+        raise AnnotationError(self.path, field, reason)
+
+    def label(self, field: str, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            self.fail(field, f"a label must be a non-empty string, not {value!r}")
+        if self.classes is not None and value not in self.classes:
+            self.fail(field, f"class {value!r} is not in the dataset's class list (add_classes first)")
+
+    def length(self, ann: Mapping[str, Any]) -> int | None:
+        if isinstance(ann.get("text"), str):
+            return len(ann["text"])
+        if self._len is None and self.text_len is not None:
+            self._len = self.text_len()
+        return self._len
+
+    def points(self, field: str, pts: Any, dims: int, size: tuple[float, float] | None) -> None:
+        if not isinstance(pts, list) or not pts:
+            self.fail(field, "must be a non-empty list of points")
+        for i, p in enumerate(pts):
+            if not isinstance(p, list) or len(p) != dims or not all(_num(c) for c in p):
+                self.fail(f"{field}[{i}]", f"must be a list of {dims} numbers, not {p!r}")
+            if dims == 3 and p[2] not in (0, 1, 2):
+                self.fail(f"{field}[{i}]", f"keypoint visibility must be 0, 1 or 2 (COCO), not {p[2]!r}")
+            if size is not None and not (dims == 3 and p[2] == 0):
+                self.inside(f"{field}[{i}]", p[0], p[1], size)
+
+    def inside(self, field: str, x: float, y: float, size: tuple[float, float]) -> None:
+        w, h = size
+        if not (-TOLERANCE_PX <= x <= w + TOLERANCE_PX and -TOLERANCE_PX <= y <= h + TOLERANCE_PX):
+            self.fail(field, f"point ({x:g}, {y:g}) lies outside the {w:g}x{h:g} image")
+
+    def check(self, ann: Any, where: str = "") -> None:
+        if not isinstance(ann, Mapping):
+            self.fail(where or "annotation", f"must be a JSON object, not {type(ann).__name__}")
+        pre = f"{where}." if where else ""
+        split = ann.get("split")
+        if split is not None and (not isinstance(split, str) or not split or "/" in split):
+            self.fail(f"{pre}split", f"must be a non-empty name without '/', not {split!r}")
+        media = ann.get("media")
+        size: tuple[float, float] | None = None
+        if media is not None:
+            if not isinstance(media, Mapping):
+                self.fail(f"{pre}media", "must be an object")
+            for k in ("width", "height", "depth", "sample_rate"):
+                v = media.get(k)
+                if v is not None and (not _num(v) or v <= 0):
+                    self.fail(f"{pre}media.{k}", f"must be a positive number, not {v!r}")
+            d = media.get("duration_s")
+            if d is not None and (not _num(d) or d < 0):
+                self.fail(f"{pre}media.duration_s", f"must be a non-negative number, not {d!r}")
+            if media.get("width") is not None and media.get("height") is not None:
+                size = (float(media["width"]), float(media["height"]))
+        labels = ann.get("labels")
+        if labels is not None:
+            if not isinstance(labels, list):
+                self.fail(f"{pre}labels", "must be a list of class names")
+            for i, lab in enumerate(labels):
+                self.label(f"{pre}labels[{i}]", lab)
+        for k in ("text", "transcription"):
+            if ann.get(k) is not None and not isinstance(ann[k], str):
+                self.fail(f"{pre}{k}", "must be a string or null")
+        for k in ("fields", "source"):
+            if ann.get(k) is not None and not isinstance(ann[k], Mapping):
+                self.fail(f"{pre}{k}", "must be an object")
+        regions = ann.get("regions")
+        if regions is not None:
+            if not isinstance(regions, list):
+                self.fail(f"{pre}regions", "must be a list")
+            ids: set[str] = set()
+            for i, r in enumerate(regions):
+                self.region(f"{pre}regions[{i}]", r, ann, size, ids)
+        alts = ann.get("alternatives")
+        if alts is not None:
+            if where:
+                self.fail(f"{pre}alternatives", "alternatives cannot nest")
+            if not isinstance(alts, list):
+                self.fail("alternatives", "must be a list")
+            for i, alt in enumerate(alts):
+                if isinstance(alt, Mapping) and alt.get("kind", "annotation") not in ALTERNATIVE_KINDS:
+                    self.fail(f"alternatives[{i}].kind", f"must be one of {', '.join(ALTERNATIVE_KINDS)}")
+                merged = {**{k: ann[k] for k in ("media", "text") if k in ann}, **alt} if isinstance(alt, Mapping) else alt
+                self.check(merged, f"alternatives[{i}]")
+
+    def region(self, f: str, r: Any, ann: Mapping[str, Any], size: tuple[float, float] | None, ids: set[str]) -> None:
+        if not isinstance(r, Mapping):
+            self.fail(f, "a region must be an object")
+        kind = r.get("type")
+        if kind not in REGION_TYPES:
+            self.fail(f"{f}.type", f"must be one of {', '.join(REGION_TYPES)}, not {kind!r}")
+        rid = r.get("id")
+        if rid is not None:
+            if rid in ids:
+                self.fail(f"{f}.id", f"duplicate region id {rid!r}")
+            ids.add(rid)
+        if "label" in r or kind != "mask":
+            self.label(f"{f}.label", r.get("label"))
+        if r.get("score") is not None and not _num(r["score"]):
+            self.fail(f"{f}.score", "must be a number or null")
+        if kind in ("box", "polygon", "keypoints") or (kind == "mask" and "rle" in r):
+            if size is None:
+                self.fail(f"{pre_media(f)}media.width/height", f"a {kind} region needs the image size")
+        xywh = r.get("xywh")
+        if kind == "box" or xywh is not None:
+            if not isinstance(xywh, list) or len(xywh) != 4 or not all(_num(v) for v in xywh):
+                self.fail(f"{f}.xywh", f"must be [x, y, width, height] in pixels, not {xywh!r}")
+            x, y, w, h = xywh
+            if w < 0 or h < 0:
+                self.fail(f"{f}.xywh", f"width and height must be >= 0, not {w:g}x{h:g}")
+            rot = r.get("rotation") or 0.0
+            if not _num(rot):
+                self.fail(f"{f}.rotation", "must be a number (degrees)")
+            assert size is not None
+            self.inside(f"{f}.xywh", x, y, size)
+            if not rot:
+                self.inside(f"{f}.xywh", x + w, y + h, size)
+        if kind == "polygon":
+            self.points(f"{f}.points", r.get("points"), 2, size)
+        elif kind == "keypoints":
+            self.points(f"{f}.points", r.get("points"), 3, size)
+        elif kind == "mask":
+            rle, mpath = r.get("rle"), r.get("path")
+            if (rle is None) == (mpath is None):
+                self.fail(f, "a mask needs exactly one of rle or path")
+            if rle is not None and (not isinstance(rle, Mapping) or not isinstance(rle.get("size"), list) or len(rle["size"]) != 2 or not isinstance(rle.get("counts"), (str, list))):
+                self.fail(f"{f}.rle", "must be COCO RLE {size: [h, w], counts}")
+            if mpath is not None and not isinstance(mpath, str):
+                self.fail(f"{f}.path", "must be a dataset path")
+        elif kind == "span":
+            s, e = r.get("start"), r.get("end")
+            if not isinstance(s, int) or not isinstance(e, int) or isinstance(s, bool) or isinstance(e, bool) or not 0 <= s <= e:
+                self.fail(f"{f}.start/end", f"must be code point offsets 0 <= start <= end, not {s!r}..{e!r}")
+            n = self.length(ann)
+            if n is None:
+                self.fail(f"{f}.end", "a span needs the text (the file's content or the text field)")
+            elif e > n:
+                self.fail(f"{f}.end", f"span {s}..{e} runs past the end of the text ({n} code points)")
+        elif kind == "segment":
+            s, e = r.get("start_s"), r.get("end_s")
+            if not _num(s) or not _num(e) or not 0 <= s <= e:
+                self.fail(f"{f}.start_s/end_s", f"must be seconds 0 <= start_s <= end_s, not {s!r}..{e!r}")
+            dur = (ann.get("media") or {}).get("duration_s")
+            if dur is not None and e > dur + 1e-3:
+                self.fail(f"{f}.end_s", f"segment ends at {e:g} s, after the end of the audio ({dur:g} s)")
+            if r.get("text") is not None and not isinstance(r["text"], str):
+                self.fail(f"{f}.text", "must be a string")
+
+
+def pre_media(field: str) -> str:
+    """``alternatives[i].`` for a region field of an alternative, else ''."""
+    return field.split("regions[", 1)[0]
+
+
+def validate(
+    annotation: Any,
+    path: str,
+    classes: Collection[str] | None = None,
+    text_len: Callable[[], int] | None = None,
+) -> dict[str, Any]:
+    """Check ``annotation`` against the schema and return it as a plain JSON dict.
+
+    ``classes`` is the dataset's class list (``None`` skips the class check); ``text_len``
+    returns the length in code points of the file's text, read only when a span needs it.
+    Raises AnnotationError naming ``path`` and the field.
+    """
+    if not isinstance(annotation, Mapping):
+        raise AnnotationError(path, "annotation", f"must be a JSON object, not {type(annotation).__name__}")
+    try:
+        plain = decode(encode(annotation))
+    except (TypeError, ValueError) as exc:
+        raise AnnotationError(path, "annotation", f"is not JSON-serializable: {exc}") from None
+    _Checker(path, classes, text_len).check(plain)
+    return plain
+
+
+def labels_of(annotation: Mapping[str, Any]) -> set[str]:
+    """Every class an annotation uses (item labels and region labels, alternatives included)."""
+    out = {x for x in annotation.get("labels") or () if isinstance(x, str)}
+    out |= {r["label"] for r in annotation.get("regions") or () if isinstance(r, Mapping) and isinstance(r.get("label"), str)}
+    for alt in annotation.get("alternatives") or ():
+        if isinstance(alt, Mapping):
+            out |= labels_of(alt)
+    return out
+
+
+def top_labels(annotation: Mapping[str, Any]) -> set[str]:
+    """Item and region labels of the top level (what ``iter_annotations(labels=)`` matches)."""
+    out = {x for x in annotation.get("labels") or () if isinstance(x, str)}
+    return out | {r["label"] for r in annotation.get("regions") or () if isinstance(r, Mapping) and isinstance(r.get("label"), str)}
