@@ -14,6 +14,7 @@ Options (``storage_options`` / ``fsspec.open`` keywords): ``store`` (a store URL
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -90,7 +91,10 @@ class DagstoreFileSystem(AbstractFileSystem):
         name = self._strip_protocol(path)
         if inner in reader.state:
             e = reader.state[inner]
-            return {"name": name, "size": e.size, "type": "file", "hash": e.hash}
+            info = {"name": name, "size": e.size, "type": "file", "hash": e.hash}
+            if e.annotation is not None:
+                info["annotation"] = json.loads(e.annotation)  # the file's dagstore.annotation/1
+            return info
         if not inner or any(p.startswith(inner + "/") for p in reader.state):
             return {"name": name, "size": 0, "type": "directory"}
         raise FileNotFoundError(path)

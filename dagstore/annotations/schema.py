@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from ..core.manifest import encode_annotation as encode
 from .errors import AnnotationError
 
 SCHEMA = "dagstore.annotation/1"
@@ -20,11 +21,6 @@ MEDIA_KINDS = ("image", "audio", "video", "text", "other")
 ALTERNATIVE_KINDS = ("annotation", "prediction", "draft")
 #: Geometry may overshoot the image by this many pixels (rounding of percent coordinates).
 TOLERANCE_PX = 0.5
-
-
-def encode(annotation: Mapping[str, Any]) -> str:
-    """Canonical JSON text of an annotation."""
-    return json.dumps(annotation, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def decode(text: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import Any
 
 from ..core import transfer
 from ..core.manifest import Delta, Entry
@@ -11,6 +12,18 @@ from ..core.store import Store
 from ..errors import ConflictError, DatasetNotFoundError, InvalidPathError
 from . import commit, lookup, query
 from .version import DEFAULT_PROJECT, Version
+
+
+def _merged_annotation_meta(inputs: list[Version]) -> dict[str, Any]:
+    """The inputs' class lists and colors combined in order (class lists are append-only
+    along a chain, so each keeps its ids; classes new in a later input are appended)."""
+    classes: dict[str, dict[str, Any]] = {}
+    colors: dict[str, str] = {}
+    for v in inputs:
+        for c in v.record.annotations.get("classes", ()):
+            classes.setdefault(c["name"], c)
+        colors.update(v.record.annotations.get("colors", {}))
+    return {"classes": list(classes.values()), "colors": colors} if classes or colors else {}
 
 
 def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) -> Version:
@@ -26,6 +39,7 @@ def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) 
             else:
                 state[p] = e._replace(origin=None)
     out = lookup.new_draft(st, name, inputs[0].record.project, None, (), None, output_url, None)
+    out.record = replace(out.record, annotations=_merged_annotation_meta(inputs))
     draft = out.require_draft()
     draft.delta = Delta(entries=state)
     chain = [r for v in inputs for r in st.chain(v.id)]

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..core import transfer
-from ..core.manifest import diff_states
+from ..core.manifest import Entry, diff_states
 from ..core import layout
 from ..errors import ConflictError, DraftError, InvalidPathError
 from .version import Version, check_content_url
@@ -80,7 +80,9 @@ def finalize(v: Version) -> None:
     st = v.store
     be = st.content_backend(v.record)
     index = st.pack_index(be, v.record.packs)
-    needed = {e.hash for e in draft.delta.entries.values() if e.url is None}
+    parents = v.parents_state()
+    # content a parent already has at the same path (an annotation-only change) is stored
+    needed = {e.hash for p, e in draft.delta.entries.items() if e.url is None and not _in_parent(parents.get(p), e)}
     packs = {index[h].pack for h in needed if h in index}
     objects = {h for h in needed if h not in index}
     missing = objects - set(v.record.objects)
@@ -100,6 +102,10 @@ def finalize(v: Version) -> None:
     st.cache_state(v.id, state)  # children and readers start from it
     v.draft = None
     v.state = None
+
+
+def _in_parent(parent: Entry | None, entry: Entry) -> bool:
+    return parent is not None and parent.url is None and parent.hash == entry.hash
 
 
 def publish(v: Version) -> None:

@@ -23,6 +23,8 @@ def stage(v: Version, path: str, entry: Entry, local: Local | None) -> bool:
     draft = v.require_draft()
     parent = v.parents_state().get(path)
     before = draft.delta.entries.get(path) or (None if path in draft.delta.removed else parent)
+    if entry.annotation is None and before is not None and before.annotation is not None and local is not None:
+        entry = entry._replace(annotation=before.annotation)  # re-adding a file keeps its annotation
     if parent is not None and same_content(parent, entry):
         draft.delta.entries.pop(path, None)
         draft.pending.pop(path, None)

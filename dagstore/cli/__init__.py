@@ -11,5 +11,6 @@ from . import write  # noqa: E402,F401  create add remove upload close publish s
 from . import read  # noqa: E402,F401  get list compare diff search verify
 from . import manage  # noqa: E402,F401  delete rename move log
 from . import maintenance  # noqa: E402,F401  gc config
+from . import annotations  # noqa: E402,F401  import annotations
 
 __all__ = ["cli", "main"]

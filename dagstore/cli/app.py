@@ -108,12 +108,15 @@ def title(ds: Dataset) -> str:
 
 
 def diff_lines(d: Diff, against: str) -> list[str]:
-    lines = [f"+ {p}" for p in d.added] + [f"~ {p}" for p in d.modified] + [f"- {p}" for p in d.removed]
-    return lines + [f"{len(d.added)} added, {len(d.modified)} modified, {len(d.removed)} removed ({against})"]
+    only = set(d.annotation_only)
+    lines = [f"+ {p}" for p in d.added] + [f"~ {p}{' (annotation only)' if p in only else ''}" for p in d.modified]
+    lines += [f"- {p}" for p in d.removed]
+    note = f", {len(only)} of them annotation only" if only else ""
+    return lines + [f"{len(d.added)} added, {len(d.modified)} modified{note}, {len(d.removed)} removed ({against})"]
 
 
 def diff_doc(d: Diff) -> dict[str, list[str]]:
-    return {"added": d.added, "modified": d.modified, "removed": d.removed}
+    return {"added": d.added, "modified": d.modified, "removed": d.removed, "annotation_only": d.annotation_only}
 
 
 # -- finding versions ---------------------------------------------------------------------------

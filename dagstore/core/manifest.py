@@ -22,19 +22,29 @@ import zstandard
 
 from ..errors import FormatError, InvalidPathError
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # the newest format this code reads and writes
+PLAIN_FORMAT = 1  # written when no entry carries an annotation, so older readers still read it
+ANNOTATED_FORMAT = 2  # manifests with the annotation column (older readers refuse them)
 
 
 class Entry(NamedTuple):
     """One file of a version. ``hash`` is the xxh3-128 hex of the content; ``url`` is set for
-    external links (content not stored); ``meta`` is optional user metadata; ``origin`` is the
-    id of the version that introduced this content (filled in when states are merged)."""
+    external links (content not stored); ``meta`` is optional user metadata; ``annotation`` is
+    the file's ``dagstore.annotation/1`` object as canonical JSON text; ``origin`` is the id
+    of the version that introduced this entry (filled in when states are merged)."""
 
     hash: str
     size: int
     url: str | None = None
     meta: dict[str, Any] | None = None
+    annotation: str | None = None
     origin: str | None = None
+
+
+def encode_annotation(annotation: Mapping[str, Any]) -> str:
+    """Canonical JSON text of an annotation (sorted keys, compact): equal annotations are
+    equal strings, and a state holds one short string per annotated entry."""
+    return json.dumps(annotation, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def normalize_path(path: str) -> str:
@@ -104,7 +114,8 @@ class Delta:
     removed: set[str] = field(default_factory=set)
 
     def to_bytes(self) -> bytes:
-        return _dump({"format": MANIFEST_FORMAT, "kind": "delta", **_columns(self.entries), "removed": sorted(self.removed)})
+        cols = _columns(self.entries)
+        return _dump({"format": _format_of(cols), "kind": "delta", **cols, "removed": sorted(self.removed)})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Delta:
@@ -120,16 +131,24 @@ def _columns(entries: Mapping[str, Entry], sort: bool = True) -> dict[str, Any]:
     cols: dict[str, Any] = {"paths": paths, "hashes": [e[0] for e in es], "sizes": [e[1] for e in es]}
     urls = {str(i): e[2] for i, e in enumerate(es) if e[2] is not None}
     metas = {str(i): e[3] for i, e in enumerate(es) if e[3]}
+    ann_ix = [i for i, e in enumerate(es) if e[4] is not None]
     if urls:
         cols["urls"] = urls
     if metas:
         cols["meta"] = metas
-    origins = list(dict.fromkeys(e[4] for e in es))
+    if ann_ix:  # sparse: entry indices and their annotations' canonical JSON text
+        cols["annotations"] = {"index": ann_ix, "text": [es[i][4] for i in ann_ix]}
+    origins = list(dict.fromkeys(e[5] for e in es))
     if origins and None not in origins:
         ix = {o: i for i, o in enumerate(origins)}
         cols["origins"] = origins
-        cols["origin"] = [ix[e[4]] for e in es]
+        cols["origin"] = [ix[e[5]] for e in es]
     return cols
+
+
+def _format_of(cols: Mapping[str, Any]) -> int:
+    """The format number a manifest with these columns is written with."""
+    return ANNOTATED_FORMAT if "annotations" in cols else PLAIN_FORMAT
 
 
 _new_entry = tuple.__new__
@@ -143,6 +162,8 @@ def _entries(doc: dict[str, Any], check: bool = True) -> dict[str, Entry]:
         _check_paths(paths)
     urls = doc.get("urls", {})
     metas = doc.get("meta", {})
+    anns = doc.get("annotations")
+    ann_col = _annotation_column(anns, len(paths)) if anns is not None else None
     origins = doc.get("origins")
     if origins:
         origin_col = doc["origin"]
@@ -151,11 +172,32 @@ def _entries(doc: dict[str, Any], check: bool = True) -> dict[str, Entry]:
         owners: Iterable[str | None] = map(origins.__getitem__, origin_col)
     else:
         owners = repeat(None)
-    if not urls and not metas:  # the common case, built without a Python-level loop
-        rows = zip(hashes, sizes, repeat(None), repeat(None), owners)
+    if not urls and not metas:  # the common cases, built without a Python-level loop
+        rows = zip(hashes, sizes, repeat(None), repeat(None), repeat(None) if ann_col is None else ann_col, owners)
         return dict(zip(paths, map(_new_entry, repeat(Entry), rows)))
     owner_list = list(owners) if origins else [None] * len(paths)
-    return {p: Entry(h, s, urls.get(str(i)), metas.get(str(i)), owner_list[i]) for i, (p, h, s) in enumerate(zip(paths, hashes, sizes))}
+    anns_of = ann_col or [None] * len(paths)
+    return {p: Entry(h, s, urls.get(str(i)), metas.get(str(i)), anns_of[i], owner_list[i]) for i, (p, h, s) in enumerate(zip(paths, hashes, sizes))}
+
+
+def _annotation_column(col: Any, n: int) -> list[str | None]:
+    """The sparse annotation column ``{"index": [...], "text": [...]}`` as one value per entry."""
+    if not isinstance(col, dict) or not isinstance(col.get("index"), list) or not isinstance(col.get("text"), list) or len(col["index"]) != len(col["text"]):
+        raise FormatError("manifest annotations column is malformed")
+    index, text = col["index"], col["text"]
+    if not set(map(type, text)) <= {str}:
+        raise FormatError("manifest annotations must be JSON text")
+    if index and (not set(map(type, index)) <= {int} or min(index) < 0):
+        raise FormatError("manifest annotations column index out of range")
+    if len(index) == n and (not n or (index[0] == 0 and index[-1] == n - 1)) and index == list(range(n)):
+        return text  # every entry annotated: the column is already dense
+    out: list[str | None] = [None] * n
+    try:
+        for i, t in zip(index, text):
+            out[i] = t
+    except (TypeError, IndexError):
+        raise FormatError("manifest annotations column index out of range") from None
+    return out
 
 
 def _unsafe(p: str) -> bool:
@@ -208,7 +250,8 @@ def _load(data: bytes, kind: str) -> dict[str, Any]:
 
 def state_to_bytes(state: Mapping[str, Entry]) -> bytes:
     """Serialize a merged state (with origins), e.g. for the local cache (unsorted: fast)."""
-    return _dump({"format": MANIFEST_FORMAT, "kind": "state", **_columns(state, sort=False)})
+    cols = _columns(state, sort=False)
+    return _dump({"format": _format_of(cols), "kind": "state", **cols})
 
 
 def state_from_bytes(data: bytes) -> dict[str, Entry]:
@@ -223,7 +266,7 @@ def apply_delta(base: dict[str, Entry], delta: Delta, origin: str) -> dict[str, 
     (C-level iteration: deltas may hold millions of entries)."""
     for p in delta.removed:
         base.pop(p, None)
-    content = map(itemgetter(0, 1, 2, 3), delta.entries.values())
+    content = map(itemgetter(0, 1, 2, 3, 4), delta.entries.values())
     base.update(zip(delta.entries.keys(), map(_new_entry, repeat(Entry), map(add, content, repeat((origin,))))))
     return base
 
@@ -238,19 +281,21 @@ def merge_states(states: Iterable[Mapping[str, Entry]]) -> dict[str, Entry]:
 
 @dataclass(frozen=True)
 class Diff:
-    """Paths that differ between two states, each list sorted."""
+    """Paths that differ between two states, each list sorted. ``annotation_only`` lists the
+    modified paths whose content is unchanged (only their annotation differs)."""
 
     added: list[str]
     removed: list[str]
     modified: list[str]
+    annotation_only: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.modified)
 
 
 def same_content(a: Entry, b: Entry) -> bool:
-    """Same bytes, link and metadata (the origin does not matter)."""
-    return a is b or a[:4] == b[:4]
+    """Same bytes, link, metadata and annotation (the origin does not matter)."""
+    return a is b or a[:5] == b[:5]
 
 
 def diff_states(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> Diff:
@@ -258,8 +303,9 @@ def diff_states(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> Diff:
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
     get = old.get
-    modified = sorted(p for p, e in new.items() if (o := get(p)) is not None and o is not e and o[:4] != e[:4])
-    return Diff(added, removed, modified)
+    modified = sorted(p for p, e in new.items() if (o := get(p)) is not None and o is not e and o[:5] != e[:5])
+    annotation_only = [p for p in modified if old[p][:4] == new[p][:4]]
+    return Diff(added, removed, modified, annotation_only)
 
 
 def delta_between(base: Mapping[str, Entry], target: Mapping[str, Entry]) -> Delta:

@@ -10,7 +10,7 @@ from typing import Any
 import zstandard
 
 from ..errors import FormatError, InvalidPathError
-from .manifest import MANIFEST_FORMAT, Delta, _columns, _entries
+from .manifest import MANIFEST_FORMAT, Delta, _columns, _entries, _format_of
 
 RECORD_FORMAT = 1
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
@@ -58,9 +58,13 @@ class VersionRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     published: bool = False
     version_explicit: bool = False
+    # dataset-level annotation metadata: {"classes": [{name, coco_id?}], "colors": {}, "splits": []}
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         d = asdict(self)
+        if not d["annotations"]:
+            del d["annotations"]  # records without annotation metadata stay as before
         d["format"] = RECORD_FORMAT
         return json.dumps(d, indent=1, sort_keys=True).encode()
 
@@ -96,10 +100,11 @@ class Draft:
     pending: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
+        cols = _columns(self.delta.entries)
         doc = {
-            "format": MANIFEST_FORMAT,
+            "format": _format_of(cols),
             "record": json.loads(self.record.to_json()),
-            "delta": _columns(self.delta.entries),
+            "delta": cols,
             "removed": sorted(self.delta.removed),
             "pending": self.pending,
         }

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from ..classes import ClassList
 from ..errors import AnnotationError, ImportSourceError
@@ -116,27 +116,25 @@ def px(value: float) -> float:
     return round(value, 6) + 0.0
 
 
-def load_json(path: Path) -> Any:
-    """Parse a JSON source file; malformed JSON is an ImportSourceError naming the file."""
+def _parse(path: Path, parse: Callable[[IO[bytes]], Any], errors: tuple[type[Exception], ...], what: str) -> Any:
+    """Parse a source file; a missing or malformed file is an ImportSourceError naming it."""
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            return parse(f)
     except FileNotFoundError:
         raise ImportSourceError(str(path), "", "file not found") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImportSourceError(str(path), "", f"malformed JSON: {exc}") from None
+    except errors as exc:
+        raise ImportSourceError(str(path), "", f"malformed {what}: {' '.join(str(exc).split())}") from None
+
+
+def load_json(path: Path) -> Any:
+    return _parse(path, json.load, (ValueError, UnicodeDecodeError), "JSON")
 
 
 def load_yaml(path: Path) -> Any:
     import yaml
 
-    try:
-        with open(path, "rb") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ImportSourceError(str(path), "", "file not found") from None
-    except yaml.YAMLError as exc:
-        raise ImportSourceError(str(path), "", f"malformed YAML: {' '.join(str(exc).split())}") from None
+    return _parse(path, yaml.safe_load, (yaml.YAMLError,), "YAML")
 
 
 def rel_posix(path: Path, root: Path) -> str:

@@ -1,0 +1,271 @@
+"""Dataset-level annotation operations: the class list, per-file annotations, splits, and
+imports into a draft. ``Dataset`` delegates here, one line per method."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..api.stage import stage
+from ..api.version import Version
+from ..core.hashing import hash_bytes
+from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
+from ..core.reader import VersionReader
+from ..core.scan import LocalFile, hash_files
+from ..core.store import Store
+from ..errors import InvalidPathError
+from .classes import ClassList, merge_class_lists
+from .errors import AnnotationError
+from .importers import read_source
+from .report import ImportReport
+from .schema import decode, encode, top_labels, validate
+
+KNOWN_SPLITS = ("train", "training", "valid", "val", "validation", "dev", "test", "testing")
+
+
+# -- dataset-level metadata ------------------------------------------------------------------
+
+
+def classes(v: Version) -> ClassList:
+    return ClassList.from_dict(v.record.annotations)
+
+
+def _set_meta(v: Version, cl: ClassList) -> None:
+    v.record = replace(v.record, annotations={**v.record.annotations, **cl.to_dict()})
+
+
+def child_meta(st: Store, parents: Sequence[str], explicit: Sequence[str] | None) -> dict[str, Any]:
+    """The annotation metadata a new draft inherits: its parents' class lists merged
+    (append-only; ``explicit`` chooses the list when they disagree)."""
+    recs = [st.record(p) for p in parents]
+    cl = merge_class_lists([ClassList.from_dict(r.annotations) for r in recs], explicit)
+    return cl.to_dict() if cl.names or cl.colors else {}
+
+
+def adopt(v: Version, meta: dict[str, Any]) -> None:
+    """Give a new draft the annotation metadata computed by ``child_meta``."""
+    if meta:
+        v.record = replace(v.record, annotations=meta)
+        v.save()
+
+
+def splits(v: Version) -> list[str]:
+    """The split names the version's annotations use, in a stable order."""
+    return splits_in(v.current())
+
+
+def add_classes(v: Version, names: Sequence[str] | str, colors: dict[str, str] | None = None) -> list[str]:
+    """Append classes (and set colors); returns the names that were new."""
+    v.require_draft()
+    names = [names] if isinstance(names, str) else list(names)
+    cur = classes(v)
+    new = cur.extend(names, colors=colors)
+    _set_meta(v, new)
+    v.save()
+    return [n for n in new.names if n not in cur]
+
+
+def order_splits(names: Any) -> list[str]:
+    """Split names in a stable order: the usual ones first (train, val, test), then the rest."""
+    seen = set(names)
+    return [s for s in KNOWN_SPLITS if s in seen] + sorted(seen - set(KNOWN_SPLITS))
+
+
+# -- per-file annotations --------------------------------------------------------------------
+
+
+def _entry(v: Version, path: str) -> Entry:
+    """The current entry at ``path`` without building the full state of a draft."""
+    if v.draft is None:
+        e = v.current().get(path)
+    elif path in v.draft.delta.entries:
+        e = v.draft.delta.entries[path]
+    elif path in v.draft.delta.removed:
+        e = None
+    else:
+        e = v.parents_state().get(path)
+    if e is None:
+        raise InvalidPathError(f"{path}: no such file in dataset {v.id}")
+    return e
+
+
+def _put(v: Version, path: str, entry: Entry) -> bool:
+    """Change the annotation of an entry of the draft (its content and pending upload stay);
+    True if it changed. Back to the parent's entry means no delta entry at all."""
+    draft = v.require_draft()
+    before = _entry(v, path)
+    parent = v.parents_state().get(path)
+    if parent is not None and same_content(parent, entry) and path not in draft.pending:
+        draft.delta.entries.pop(path, None)
+    else:
+        draft.delta.entries[path] = entry
+    return not same_content(before, entry)
+
+
+def _text_len(v: Version, path: str, entry: Entry) -> int:
+    """Length in code points of a file's UTF-8 text (for span checks)."""
+    pending = v.draft.pending.get(path) if v.draft is not None else None
+    if pending is not None:
+        with open(pending[0], "rb") as f:
+            data = f.read()
+    elif entry.url is not None:
+        raise AnnotationError(path, "regions", "spans need the text: set the annotation's text field for an external file")
+    else:
+        owner = entry.origin if v.draft is not None else v.id
+        if owner is None:
+            raise AnnotationError(path, "regions", "the file's content is not readable yet (upload and finalize first, or set text)")
+        data = VersionReader(v.store, owner).read(path)
+    return len(data.decode("utf-8", errors="replace"))
+
+
+def set_annotation(v: Version, dataset_path: str, annotation: dict[str, Any] | None) -> None:
+    """Set (``None``: remove) the annotation of one file of a draft, validated first."""
+    v.require_draft()
+    path = normalize_path(dataset_path)
+    entry = _entry(v, path)
+    text = None
+    if annotation is not None:
+        plain = validate(annotation, path, classes(v).names, lambda: _text_len(v, path, entry))
+        text = encode(plain)
+    _put(v, path, entry._replace(annotation=text, origin=None))
+    v.save()
+
+
+def get_annotation(v: Version, dataset_path: str) -> dict[str, Any] | None:
+    text = _entry(v, normalize_path(dataset_path)).annotation
+    return decode(text) if text is not None else None
+
+
+def iter_annotations(
+    v: Version,
+    split: str | Sequence[str] | None = None,
+    labels: str | Sequence[str] | None = None,
+    wildcard: str | Sequence[str] | None = None,
+    include_unannotated: bool = False,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(path, annotation)`` in path order, filtered by split, labels (item or region) and
+    wildcard; files without an annotation yield ``{}`` when ``include_unannotated``."""
+    splits = {split} if isinstance(split, str) else set(split) if split is not None else None
+    want = {labels} if isinstance(labels, str) else set(labels) if labels is not None else None
+    pats = [wildcard] if isinstance(wildcard, str) else list(wildcard or [])
+    state = v.current()
+    for path in sorted(state):
+        text = state[path].annotation
+        if text is None and not include_unannotated:
+            continue
+        if pats and not any(match_path(path, p) for p in pats):
+            continue
+        ann = decode(text) if text is not None else {}
+        if splits is not None and ann.get("split") not in splits:
+            continue
+        if want is not None and not (want & top_labels(ann)):
+            continue
+        yield path, ann
+
+
+def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard: str | Sequence[str] | None = None) -> int:
+    """Assign ``split`` to the files under ``dataset_path`` matching ``wildcard``; returns how many changed."""
+    v.require_draft()
+    validate({"split": split}, "split", None)
+    prefix = dataset_prefix(dataset_path)
+    pats = [wildcard] if isinstance(wildcard, str) else list(wildcard or [])
+    n = 0
+    for path, e in sorted(v.current().items()):
+        if prefix and not (path == prefix or path.startswith(prefix + "/")):
+            continue
+        if pats and not any(match_path(path, p) for p in pats):
+            continue
+        ann = decode(e.annotation) if e.annotation is not None else {}
+        if ann.get("split") == split:
+            continue
+        ann["split"] = split
+        n += _put(v, path, e._replace(annotation=encode(ann), origin=None))
+    v.save()
+    return n
+
+
+def splits_in(state: dict[str, Entry]) -> list[str]:
+    """The split names used by the annotations of a state (for the version record)."""
+    found = set()
+    for e in state.values():
+        if e.annotation is not None and '"split":' in e.annotation:
+            s = decode(e.annotation).get("split")
+            if isinstance(s, str):
+                found.add(s)
+    return order_splits(found)
+
+
+# -- imports -----------------------------------------------------------------------------------
+
+
+def import_annotations(
+    v: Version,
+    source: str | os.PathLike[str],
+    format: str,
+    media: str | os.PathLike[str] | None = None,
+    dataset_path: str | None = None,
+    split: str | None = None,
+    policy: str = "ground_truth",
+    on_error: str = "raise",
+    show_progress: bool = True,
+    **options: Any,
+) -> ImportReport:
+    """Read a labelled dataset and stage its media and annotations into the draft in one
+    step. Everything is parsed, validated and hashed before the draft changes."""
+    draft = v.require_draft()
+    cur = classes(v)
+    ctx, stack = read_source(source, format, media, split, policy, on_error, cur.names, **options)
+    with stack:
+        merged = cur.extend(ctx.classes.names, colors=dict(ctx.classes.colors), coco_ids=dict(ctx.classes.coco_ids))
+        items = [(join_dataset_path(dataset_path, it.path), it) for it in ctx.items.values()]
+        local_files = []
+        for _, it in items:
+            if it.local is not None:
+                st = os.stat(it.local)
+                local_files.append(LocalFile(os.path.abspath(it.local), os.path.basename(it.local), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+        hashes = hash_files(local_files, v.store.cache.statcache, show_progress=show_progress)
+        temporary = _is_temporary(source) or (media is not None and _is_temporary(media))
+        staged: list[tuple[str, Entry, tuple[str, int] | None]] = []
+        for path, it in items:
+            text = encode(it.annotation)
+            if it.url is not None:
+                staged.append((path, Entry("", 0, it.url, None, text), None))
+            elif it.data is not None:
+                h = hash_bytes(it.data)
+                if not v.store.cache.has_blob(h):
+                    v.store.cache.put_blob(h, it.data)
+                blob = v.store.cache.blob_path(h)
+                staged.append((path, Entry(h, len(it.data), None, None, text), (blob, os.stat(blob).st_mtime_ns)))
+            else:
+                h, size = hashes[os.path.abspath(it.local)]
+                local = os.path.abspath(it.local)
+                if temporary or any(local.startswith(str(t) + os.sep) for t in ctx.cleanup):
+                    if not v.store.cache.has_blob(h):
+                        tmp = v.store.cache.blob_tmp(h)
+                        shutil.copyfile(local, tmp)
+                        v.store.cache.adopt_blob(h, tmp)
+                    local = v.store.cache.blob_path(h)
+                staged.append((path, Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)))
+    # nothing above touched the draft: from here on it only changes in memory, then is saved once
+    before = (dict(draft.delta.entries), set(draft.delta.removed), dict(draft.pending), v.record)
+    try:
+        _set_meta(v, merged)
+        added = sum(stage(v, p, e, local) for p, e, local in staged)
+        v.save()
+    except BaseException:
+        draft.delta.entries, draft.delta.removed, draft.pending = before[0], before[1], before[2]
+        v.record = before[3]
+        raise
+    report = ImportReport(ctx.format, skipped=list(ctx.skipped), classes_added=[n for n in merged.names if n not in cur], files_added=added)
+    for _, it in items:
+        s = it.annotation.get("split") or ""
+        report.counts[s] = report.counts.get(s, 0) + 1
+    return report
+
+
+def _is_temporary(source: str | os.PathLike[str]) -> bool:
+    s = os.fspath(source)
+    return ("://" in s and not s.startswith("file://")) or s.lower().endswith(".zip")
