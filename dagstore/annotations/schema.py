@@ -198,21 +198,26 @@ def validate(
     path: str,
     classes: Collection[str] | None = None,
     text_len: Callable[[], int] | None = None,
+    plain: bool = False,
 ) -> dict[str, Any]:
     """Check ``annotation`` against the schema and return it as a plain JSON dict.
 
     ``classes`` is the dataset's class list (``None`` skips the class check); ``text_len``
     returns the length in code points of the file's text, read only when a span needs it.
+    ``plain=True`` (importers) skips the copy for a dict already made of JSON types.
     Raises AnnotationError naming ``path`` and the field.
     """
     if not isinstance(annotation, Mapping):
         raise AnnotationError(path, "annotation", f"must be a JSON object, not {type(annotation).__name__}")
-    try:
-        plain = decode(encode(annotation))
-    except (TypeError, ValueError) as exc:
-        raise AnnotationError(path, "annotation", f"is not JSON-serializable: {exc}") from None
-    _Checker(path, classes, text_len).check(plain)
-    return plain
+    if plain:
+        out = dict(annotation)
+    else:
+        try:
+            out = decode(encode(annotation))
+        except (TypeError, ValueError) as exc:
+            raise AnnotationError(path, "annotation", f"is not JSON-serializable: {exc}") from None
+    _Checker(path, classes if classes is None or isinstance(classes, (set, frozenset, dict)) else set(classes), text_len).check(out)
+    return out
 
 
 def labels_of(annotation: Mapping[str, Any]) -> set[str]:

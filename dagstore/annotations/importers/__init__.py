@@ -108,6 +108,7 @@ def local_source(source: str | os.PathLike[str], storage_options: dict[str, Any]
 def validate_items(ctx: ImportContext, classes: Collection[str]) -> None:
     """Validate every item's annotation (classes, geometry inside the image, spans inside the
     text); bad items raise or are skipped per ``ctx.on_error``."""
+    known = set(classes)
     for path in list(ctx.items):
         item = ctx.items[path]
 
@@ -116,7 +117,7 @@ def validate_items(ctx: ImportContext, classes: Collection[str]) -> None:
             return len(raw.decode("utf-8", errors="replace"))
 
         try:
-            item.annotation = validate(item.annotation, item.origin, classes, text_len)
+            item.annotation = validate(item.annotation, item.origin, known, text_len, plain=True)
         except AnnotationError as exc:
             if ctx.on_error == "raise":
                 raise

@@ -51,6 +51,7 @@ class ImportContext:
     classes: ClassList = field(default_factory=ClassList)
     skipped: list[dict[str, str]] = field(default_factory=list)
     cleanup: list[Path] = field(default_factory=list)  # temporary folders removed after the import
+    _real_roots: dict[Path, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.on_error not in ("raise", "skip"):
@@ -92,15 +93,17 @@ class ImportContext:
             self.problem(where, field_, f"media path {rel!r} escapes the media root")
             return None
         candidate = root.joinpath(*parts)
-        try:
-            real = candidate.resolve(strict=True)
-        except (OSError, RuntimeError):
+        root_real = self._real_roots.get(root)
+        if root_real is None:
+            root_real = self._real_roots[root] = os.path.realpath(root)
+        real = os.path.realpath(candidate)
+        if not os.path.exists(real):
             self.problem(where, field_, f"media file {rel!r} not found under {root.name or root}")
             return None
-        if not real.is_relative_to(root.resolve()):
+        if not real.startswith(root_real + os.sep):
             self.problem(where, field_, f"media path {rel!r} is a symlink out of the media root")
             return None
-        if not real.is_file():
+        if not os.path.isfile(real):
             self.problem(where, field_, f"media path {rel!r} is not a regular file")
             return None
         return candidate

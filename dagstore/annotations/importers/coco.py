@@ -75,6 +75,7 @@ class CocoImporter:
         known_ids = {im.get("id") for im in images if isinstance(im, dict)}
         for img_id in sorted(set(by_image) - known_ids, key=str):
             ctx.problem(f"{js.name}", f"annotations[image_id={img_id}]", "refers to an image that is not in images")
+        prefixes: dict[Path, str] = {}
         dirs = [d for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
         for i, im in enumerate(images):
             where = f"{js.name}: images[{i}]"
@@ -94,7 +95,9 @@ class CocoImporter:
             if found is None:
                 continue
             top = base if folder == base or folder.is_relative_to(base) else root
-            path = rel_posix(found, top)
+            if folder not in prefixes:
+                prefixes[folder] = "" if folder == top else rel_posix(folder, top) + "/"
+            path = prefixes[folder] + "/".join(p for p in parts if p not in ("", "."))
             media = ctx.media_info(found) or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
             ann: dict[str, Any] = {"media": media, "source": {"tool": "coco", "image_id": im.get("id")}}
             if split:
