@@ -115,8 +115,10 @@ def test_class_list_is_inherited_and_merged_along_the_dag(tmp_path):
     other = Dataset.create("o", "vision")
     other.add_classes(["dog", "cat"])
     other.finalize()
+    drafts = len(a.store.drafts())
     with pytest.raises(ClassListError, match="disagree"):
         Dataset.create("m", "vision", parent_datasets=[a, other])
+    assert len(a.store.drafts()) == drafts  # refused before any draft was written
     m = Dataset.create("m", "vision", parent_datasets=[a, other], classes=["dog", "cat", "bird"])
     assert m.classes == ["dog", "cat", "bird"]
     with pytest.raises(ClassListError, match="append-only"):

@@ -396,3 +396,65 @@ def test_labelstudio_local_files_url_and_missing_media(tmp_path):
     write_json(tmp_path / "ls.json", [_ls_task(1, {"image": "/data/local-files/?d=sub/y.jpg"}), _ls_task(2, {"image": "/data/local-files/?d=sub/none.jpg"})])
     ctx = load(tmp_path / "ls.json", "labelstudio", media=tmp_path / "m", on_error="skip")
     assert list(ctx.items) == ["sub/y.jpg"] and "not found" in ctx.skipped[0]["reason"]
+
+
+def test_labelstudio_downloads_http_media_from_a_real_server(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    image(tmp_path / "www/pics/p.jpg", 30, 20)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/pics/p.jpg"
+        write_json(tmp_path / "ls.json", [_ls_task(1, {"image": url}), _ls_task(2, {"image": url.replace("p.jpg", "gone.jpg")})])
+        ctx, stack = read_source(tmp_path / "ls.json", "labelstudio", on_error="skip")
+        with stack:
+            item = ctx.items["p.jpg"]
+            assert Path(item.local).read_bytes() == (tmp_path / "www/pics/p.jpg").read_bytes()
+            assert item.annotation["media"]["width"] == 30
+            assert "download of" in ctx.skipped[0]["reason"] and "404" in ctx.skipped[0]["reason"]
+            downloads = Path(item.local).parent.parent
+        assert not downloads.exists()  # temporary downloads are removed after the import
+    finally:
+        srv.shutdown()
+
+
+def test_labelstudio_audio_segments_and_transcription(tmp_path):
+    import wave
+
+    (tmp_path / "m").mkdir()
+    with wave.open(str(tmp_path / "m/a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * 32000)
+    res = [{"id": "s", "type": "labels", "from_name": "l", "to_name": "audio", "value": {"start": 0.5, "end": 1.25, "labels": ["speech"]}},
+           {"id": "t", "type": "textarea", "from_name": "tr", "to_name": "audio", "value": {"text": ["hello there"]}}]
+    write_json(tmp_path / "ls.json", [_ls_task(3, {"audio": "/data/upload/1/a.wav"}, annotations=[{"id": 1, "result": res}])])
+    ann = load(tmp_path / "ls.json", "labelstudio", media=tmp_path / "m").items["a.wav"].annotation
+    assert ann["media"] == {"kind": "audio", "duration_s": 2.0, "sample_rate": 16000}
+    assert ann["regions"] == [{"id": "s", "type": "segment", "label": "speech", "start_s": 0.5, "end_s": 1.25}]
+    assert ann["transcription"] == "hello there"
+    res[0]["value"]["end"] = 3.5
+    write_json(tmp_path / "ls.json", [_ls_task(3, {"audio": "/data/upload/1/a.wav"}, annotations=[{"id": 1, "result": res}])])
+    with pytest.raises(AnnotationError, match="after the end of the audio"):
+        load(tmp_path / "ls.json", "labelstudio", media=tmp_path / "m")
+
+
+def test_folders_symlink_out_of_the_root_and_yolo_bad_line(tmp_path):
+    secret = image(tmp_path / "secret.jpg")
+    image(tmp_path / "f/train/cat/ok.jpg")
+    os.symlink(secret, tmp_path / "f/train/cat/leak.jpg")
+    with pytest.raises(AnnotationError, match="leak.jpg: path: media path 'train/cat/leak.jpg' is a symlink out of the media root"):
+        load(tmp_path / "f", "folders")
+    assert list(load(tmp_path / "f", "folders", on_error="skip").items) == ["train/cat/ok.jpg"]
+    root = tmp_path / "y"
+    image(root / "images/train/a.jpg")
+    (root / "labels/train").mkdir(parents=True)
+    (root / "labels/train/a.txt").write_text("0 0.5 zero 0.1 0.1\n", encoding="utf-8")
+    (root / "data.yaml").write_text("train: images/train\nnames: [a]\n", encoding="utf-8")
+    with pytest.raises(AnnotationError, match=r"labels/train/a.txt:1: line: not a YOLO label line"):
+        load(root, "yolo")
