@@ -23,13 +23,18 @@ def kind_of(name: str) -> str:
     return "other"
 
 
-def probe_image(f: IO[bytes] | str) -> dict[str, Any] | None:
+_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def probe_image(f: IO[bytes] | str, name: str = "") -> dict[str, Any] | None:
     """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
     width and height), reading only the header; ``None`` when Pillow cannot identify it."""
     from PIL import Image, UnidentifiedImageError
 
+    hint = _PIL_FORMATS.get(name[name.rfind("."):].lower()) if "." in name else None
     try:
-        with Image.open(f) as im:
+        im = _open(Image, f, hint)
+        with im:
             w, h = im.size
             try:
                 orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
@@ -41,6 +46,17 @@ def probe_image(f: IO[bytes] | str) -> dict[str, Any] | None:
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return {"kind": "image", "width": w, "height": h, "depth": depth}
+
+
+def _open(image_module: Any, f: IO[bytes] | str, hint: str | None) -> Any:
+    """Pillow's open, trying the format the suffix names first (skips format sniffing)."""
+    if hint is not None:
+        try:
+            return image_module.open(f, formats=[hint])
+        except Exception:
+            if not isinstance(f, str):
+                f.seek(0)
+    return image_module.open(f)
 
 
 def probe_audio(f: IO[bytes] | str) -> dict[str, Any] | None:
@@ -67,7 +83,7 @@ def probe(f: IO[bytes] | str, name: str) -> dict[str, Any] | None:
     """The ``media`` object of a file, by its kind (from ``name``); ``None`` if unknown."""
     kind = kind_of(name)
     if kind == "image":
-        return probe_image(f)
+        return probe_image(f, name)
     if kind == "audio":
         return probe_audio(f)
     if kind in ("text", "video"):

@@ -32,7 +32,9 @@ def decode(text: str) -> dict[str, Any]:
 
 
 def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number (bool excluded); exact types: values come from JSON."""
+    t = type(v)
+    return t is int or (t is float and math.isfinite(v))
 
 
 class _Checker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,20 +94,27 @@ class ImportContext:
             self.problem(where, field_, f"media path {rel!r} escapes the media root")
             return None
         candidate = root.joinpath(*parts)
-        root_real = self._real_roots.get(root)
-        if root_real is None:
-            root_real = self._real_roots[root] = os.path.realpath(root)
-        real = os.path.realpath(candidate)
-        if not os.path.exists(real):
+        root_real = self._real(root)
+        try:
+            st = os.lstat(candidate)
+        except OSError:
             self.problem(where, field_, f"media file {rel!r} not found under {root.name or root}")
             return None
+        # the folder is resolved once (cached); the file itself only when it is a symlink
+        real = os.path.realpath(candidate) if stat.S_ISLNK(st.st_mode) else os.path.join(self._real(candidate.parent), candidate.name)
         if not real.startswith(root_real + os.sep):
             self.problem(where, field_, f"media path {rel!r} is a symlink out of the media root")
             return None
         if not os.path.isfile(real):
-            self.problem(where, field_, f"media path {rel!r} is not a regular file")
+            self.problem(where, field_, f"media path {rel!r} is not a regular file" if os.path.exists(real) else f"media file {rel!r} not found under {root.name or root}")
             return None
         return candidate
+
+    def _real(self, folder: Path) -> str:
+        real = self._real_roots.get(folder)
+        if real is None:
+            real = self._real_roots[folder] = os.path.realpath(folder)
+        return real
 
     def media_info(self, local: Path) -> dict[str, Any] | None:
         """The ``media`` object of a local file (image header / audio info)."""

@@ -76,7 +76,7 @@ class CocoImporter:
         for img_id in sorted(set(by_image) - known_ids, key=str):
             ctx.problem(f"{js.name}", f"annotations[image_id={img_id}]", "refers to an image that is not in images")
         prefixes: dict[Path, str] = {}
-        dirs = [d for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
+        dirs = [(d, str(d)) for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
         for i, im in enumerate(images):
             where = f"{js.name}: images[{i}]"
             fname = im.get("file_name") if isinstance(im, dict) else None
@@ -87,15 +87,15 @@ class CocoImporter:
             if fname.startswith(("/", "\\")) or ".." in parts or (len(fname) > 1 and fname[1] == ":"):
                 ctx.problem(f"{js.name}: {fname}", "file_name", f"media path {fname!r} escapes the media root")
                 continue
-            folder = next((d for d in dirs if os.path.lexists(d / fname)), None)
+            folder = next((d for d, ds in dirs if os.path.lexists(os.path.join(ds, fname))), None)
             if folder is None:
                 ctx.problem(f"{js.name}: {fname}", "file_name", f"image not found under {base.name}/ (annotation without its image)")
                 continue
-            found = ctx.resolve_media(folder, fname, f"{js.name}: {fname}", "file_name")
+            found = ctx.resolve_media(folder, fname, f"{js.name}: {fname}", "file_name")  # same dir: cached
             if found is None:
                 continue
-            top = base if folder == base or folder.is_relative_to(base) else root
             if folder not in prefixes:
+                top = base if folder == base or folder.is_relative_to(base) else root
                 prefixes[folder] = "" if folder == top else rel_posix(folder, top) + "/"
             path = prefixes[folder] + "/".join(p for p in parts if p not in ("", "."))
             media = ctx.media_info(found) or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
