@@ -219,3 +219,17 @@ def test_import_text_items_from_a_zip(tmp_path):
     child = Dataset.create("ner", "text", parent_datasets=[ds])
     with pytest.raises(AnnotationError, match="past the end"):  # the span check reads the stored text
         child.set_annotation("t1.txt", {"regions": [{"type": "span", "label": "LOC", "start": 9, "end": 40}]})
+
+
+def test_set_annotations_validates_all_before_changing_any(tmp_path):
+    parent = imported(tmp_path)
+    child = Dataset.create("pets", "vision", parent_datasets=[parent])
+    good = child.get_annotation("train/img0.jpg")
+    good["regions"][0]["label"] = "dog"
+    bad = {**good, "labels": ["unicorn"]}
+    with pytest.raises(AnnotationError, match=r"train/img2.jpg: labels\[0\]"):
+        child.set_annotations({"train/img0.jpg": good, "train/img2.jpg": bad})
+    assert child.get_annotation("train/img0.jpg")["regions"][0]["label"] == "cat"
+    assert child.set_annotations({"train/img0.jpg": good, "train/img2.jpg": None}) == 2
+    assert Dataset.get(dataset_id=child.id).get_annotation("train/img2.jpg") is None
+    assert child.list_modified_files() == ["train/img0.jpg", "train/img2.jpg"]

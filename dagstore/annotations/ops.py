@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -123,15 +123,25 @@ def _text_len(v: Version, path: str, entry: Entry) -> int:
 
 def set_annotation(v: Version, dataset_path: str, annotation: dict[str, Any] | None) -> None:
     """Set (``None``: remove) the annotation of one file of a draft, validated first."""
+    set_annotations(v, {dataset_path: annotation})
+
+
+def set_annotations(v: Version, annotations: Mapping[str, dict[str, Any] | None]) -> int:
+    """Set many annotations at once: all are validated before any changes, and the draft is
+    written once. Returns how many entries changed."""
     v.require_draft()
-    path = normalize_path(dataset_path)
-    entry = _entry(v, path)
-    text = None
-    if annotation is not None:
-        plain = validate(annotation, path, classes(v).names, lambda: _text_len(v, path, entry))
-        text = encode(plain)
-    _put(v, path, entry._replace(annotation=text, origin=None))
+    known = set(classes(v).names)
+    staged = []
+    for dataset_path, annotation in annotations.items():
+        path = normalize_path(dataset_path)
+        entry = _entry(v, path)
+        text = None
+        if annotation is not None:
+            text = encode(validate(annotation, path, known, lambda path=path, entry=entry: _text_len(v, path, entry)))
+        staged.append((path, entry._replace(annotation=text, origin=None)))
+    n = sum(_put(v, path, e) for path, e in staged)
     v.save()
+    return n
 
 
 def get_annotation(v: Version, dataset_path: str) -> dict[str, Any] | None:

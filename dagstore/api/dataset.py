@@ -19,7 +19,7 @@ from ..core.records import Draft, VersionRecord
 from ..core.store import Store
 from ..errors import DraftError
 from . import admin, checkout, commit, labels, lookup, query, stage
-from ..annotations import ops as annotations  # the facade delegates up to the subsystems (docs/architecture.md)
+from ..annotations import ops as annotation_ops  # the facade delegates up to the subsystems (docs/architecture.md)
 from ..annotations.report import ImportReport
 from .version import Version, resolve_store
 
@@ -128,9 +128,9 @@ class Dataset:
         The class list is inherited from the parents (``classes`` chooses it when they disagree)."""
         parents = [p.id if isinstance(p, Dataset) else str(p) for p in parent_datasets or []]
         st = resolve_store(store)
-        meta = annotations.child_meta(st, [p for p in parents if st.exists(p)], classes)  # raises before anything is written
+        meta = annotation_ops.child_meta(st, [p for p in parents if st.exists(p)], classes)  # raises before anything is written
         v = lookup.new_draft(st, dataset_name, dataset_project, dataset_tags, parents, dataset_version, output_uri, description)
-        annotations.adopt(v, meta)
+        annotation_ops.adopt(v, meta)
         return cls._of(v)
 
     @classmethod
@@ -435,45 +435,49 @@ class Dataset:
     @property
     def classes(self) -> list[str]:
         """The ordered class list; a class's id is its index (append-only along the DAG)."""
-        return list(annotations.classes(self._v).names)
+        return list(annotation_ops.classes(self._v).names)
 
     @property
     def class_colors(self) -> dict[str, str]:
         """``{label: "#rrggbb"}`` for every class (generated deterministically where not set)."""
-        return annotations.classes(self._v).all_colors()
+        return annotation_ops.classes(self._v).all_colors()
 
     @property
     def splits(self) -> list[str]:
         """The split names in use (train, val, test first)."""
-        return annotations.splits(self._v)
+        return annotation_ops.splits(self._v)
 
     def add_classes(self, names: str | Sequence[str], colors: dict[str, str] | None = None) -> list[str]:
         """Append classes to a draft's list (existing ids never change); returns the new ones."""
-        return annotations.add_classes(self._v, names, colors)
+        return annotation_ops.add_classes(self._v, names, colors)
 
     def set_annotation(self, dataset_path: str, annotation: dict[str, Any] | None) -> None:
         """Set (or with None remove) the ``dagstore.annotation/1`` of one file of a draft."""
-        annotations.set_annotation(self._v, dataset_path, annotation)
+        annotation_ops.set_annotation(self._v, dataset_path, annotation)
+
+    def set_annotations(self, annotations: dict[str, dict[str, Any] | None]) -> int:
+        """Set many annotations (``{path: annotation or None}``), validated first, written once."""
+        return annotation_ops.set_annotations(self._v, annotations)
 
     def get_annotation(self, dataset_path: str) -> dict[str, Any] | None:
         """The annotation of one file (any version), or None."""
-        return annotations.get_annotation(self._v, dataset_path)
+        return annotation_ops.get_annotation(self._v, dataset_path)
 
     def iter_annotations(self, split: str | Sequence[str] | None = None, labels: str | Sequence[str] | None = None,
                          wildcard: str | Sequence[str] | None = None, include_unannotated: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(path, annotation)`` in path order; ``labels`` matches item or region labels."""
-        return annotations.iter_annotations(self._v, split, labels, wildcard, include_unannotated)
+        return annotation_ops.iter_annotations(self._v, split, labels, wildcard, include_unannotated)
 
     def set_split(self, split: str, dataset_path: str | None = None, wildcard: str | Sequence[str] | None = None) -> int:
         """Assign ``split`` to the matching files of a draft; returns how many changed."""
-        return annotations.set_split(self._v, split, dataset_path, wildcard)
+        return annotation_ops.set_split(self._v, split, dataset_path, wildcard)
 
     def import_annotations(self, source: str | os.PathLike[str], format: str, media: str | os.PathLike[str] | None = None,
                            dataset_path: str | None = None, split: str | None = None, policy: str = "ground_truth",
                            on_error: str = "raise", **options: Any) -> ImportReport:
         """Add a labelled dataset (media + annotations) in ``format`` from a path, zip or fsspec
         URL to a draft in one step; nothing changes on error (``on_error="skip"`` reports bad items)."""
-        return annotations.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error, **options)
+        return annotation_ops.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error, **options)
 
     # --- exports (dagstore.export) ---
     # Export / download / snapshot methods go here, each delegating into dagstore.export.
