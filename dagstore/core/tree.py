@@ -1,0 +1,75 @@
+"""Can a set of dataset paths be checked out as a folder tree? Refuses what every filesystem
+would: a path that is both a file and a folder (``a`` and ``a/b``), a component over 255
+bytes, a whole path over 4,096 bytes. Checked when paths are staged and at finalize (so such a
+version is never published) and when a state is read (for versions written by other clients).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+
+MAX_COMPONENT = 255  # bytes, NAME_MAX on Linux, macOS and Windows (in UTF-16 units there)
+MAX_PATH = 4096  # bytes, PATH_MAX on Linux
+_SAFE_CHARS = MAX_COMPONENT // 4  # a path this short cannot exceed either limit (UTF-8: ≤ 4 bytes a character)
+
+
+def folders(paths: Iterable[str]) -> set[str]:
+    """Every folder the paths need (``a/b/c`` needs ``a`` and ``a/b``)."""
+    todo = {p[: p.rfind("/")] for p in paths if "/" in p}
+    out: set[str] = set()
+    while todo:
+        d = todo.pop()
+        if d in out:
+            continue
+        out.add(d)
+        i = d.rfind("/")
+        if i > 0:
+            todo.add(d[:i])
+    return out
+
+
+def length_problem(paths: Collection[str]) -> str | None:
+    """Why one of ``paths`` is too long for a filesystem, or None."""
+    if not paths or max(map(len, paths)) <= _SAFE_CHARS:
+        return None
+    for p in paths:
+        if len(p) <= _SAFE_CHARS:
+            continue
+        raw = p.encode()
+        if len(raw) > MAX_PATH:
+            return f"dataset path {p[:60]!r}... is {len(raw)} bytes long; the limit is {MAX_PATH}"
+        for part in raw.split(b"/"):
+            if len(part) > MAX_COMPONENT:
+                return f"dataset path {p[:60]!r}... has a name of {len(part)} bytes; the limit is {MAX_COMPONENT}"
+    return None
+
+
+def conflict(paths: Collection[str]) -> str | None:
+    """A path that is both a file and a folder among ``paths`` (a set, or a dict's keys), or None."""
+    both = [d for d in folders(paths) if d in paths]
+    if both:
+        d = min(both)
+        return f"{d!r} is both a file and a folder ({d}/...); a checkout cannot hold both"
+    return None
+
+
+def problem(paths: Collection[str]) -> str | None:
+    """Why ``paths`` cannot be checked out, or None."""
+    return length_problem(paths) or conflict(paths)
+
+
+def new_paths_problem(new: Collection[str], is_file: Callable[[str], bool], is_folder: Callable[[str], bool]) -> str | None:
+    """Why staging ``new`` next to the current files would make the version impossible to
+    check out, or None. ``is_file`` / ``is_folder`` answer for the current content, so the
+    cost is in the number of new paths and their folders, not in the size of the version."""
+    found = length_problem(new)
+    if found:
+        return found
+    new_set = new if isinstance(new, (set, frozenset)) else set(new)
+    for d in sorted(folders(new_set)):
+        if d in new_set or is_file(d):
+            return f"{d!r} is a file, so it cannot also be a folder; remove it first to put files under {d}/"
+    for p in sorted(new_set):
+        if is_folder(p):
+            return f"{p!r} is a folder, so it cannot also be a file; remove the files under {p}/ first"
+    return None

@@ -1,0 +1,427 @@
+"""A small real store with several versions, and a catalog of hostile objects to write into it.
+
+Used by tests/test_hostile_inputs.py (one test per case) and by benchmarks/hostile.py (the
+hostile-input run and the kill sweep), so both try exactly the same inputs.
+
+The world (all in project ``p``):
+
+- ``A`` alpha 1.0.0: small raw, small compressible and one large (4.5 MiB) file
+- ``B`` alpha 1.0.1, child of A: one file modified, one added
+- ``G`` gamma 1.0.0: independent
+- ``V`` alpha 1.0.2, child of B: the victim, with its own pack and its own large object
+- ``W`` omega 1.0.0: a second victim (parent cycles need two)
+- ``D`` alpha draft (not finalized, nothing uploaded)
+
+A case changes the victim's objects and says what reading the victim must raise; every
+other version must still list, read and verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from dagstore import Dataset, DagstoreError, FormatError, IntegrityError, Store, DatasetNotFoundError
+
+PROJECT = "p"
+LARGE = (4 << 20) + 512 * 1024
+
+
+def _rand(seed: int, n: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def _text(seed: int, n: int) -> bytes:
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"label", b"cat", b"dog"]
+    r = random.Random(seed)
+    out = bytearray()
+    while len(out) < n:
+        out += r.choice(words) + b" "
+    return bytes(out[:n])
+
+
+TREES: dict[str, dict[str, bytes]] = {
+    "A": {"a.txt": b"alpha one\n", "dir/b.bin": _rand(1, 3000), "dir/c.txt": _text(2, 5000), "big.bin": _rand(3, LARGE)},
+    "B": {"a.txt": b"alpha two\n", "e.txt": _text(4, 2000)},
+    "G": {"g.txt": b"gamma\n", "g/h.bin": _rand(5, 4000)},
+    "V": {"v/small.bin": _rand(6, 3000), "v/text.txt": _text(7, 6000), "v/large.bin": _rand(8, LARGE)},
+    "W": {"w.txt": b"omega\n"},
+}
+
+
+def expected_state(name: str) -> dict[str, bytes]:
+    """Full content of a version of the world."""
+    chain = {"A": ["A"], "B": ["A", "B"], "V": ["A", "B", "V"], "G": ["G"], "W": ["W"]}[name]
+    out: dict[str, bytes] = {}
+    for n in chain:
+        out.update(TREES[n])
+    return out
+
+
+def build_world(root: Path) -> dict[str, str]:
+    """Create the store under ``root/store`` (sources in ``root/src``); returns {name: id}."""
+    store = Store(str(root / "store"), cache_dir=str(root / "build-cache"))
+    ids: dict[str, str] = {}
+
+    def version(key: str, name: str, parent: str | None) -> None:
+        src = root / "src" / key
+        for rel, data in TREES[key].items():
+            p = src / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        ds = Dataset.create(dataset_name=name, dataset_project=PROJECT, parent_datasets=[ids[parent]] if parent else None, store=store)
+        ds.add_files(str(src), show_progress=False)
+        ds.upload(show_progress=False)
+        ds.finalize()
+        ids[key] = ds.id
+
+    version("A", "alpha", None)
+    version("B", "alpha", "A")
+    version("G", "gamma", None)
+    version("V", "alpha", "B")
+    version("W", "omega", None)
+    draft = Dataset.create(dataset_name="alpha", dataset_project=PROJECT, store=store)
+    ids["D"] = draft.id
+    (root / "ids.json").write_text(json.dumps(ids))
+    shutil.rmtree(root / "build-cache")
+    return ids
+
+
+class World:
+    """One copy of the world: the store folder, a fresh cache, and helpers to damage it."""
+
+    def __init__(self, root: Path, ids: dict[str, str]):
+        self.root = root
+        self.ids = ids
+        self.store_dir = root / "store"
+        self.cache_n = 0
+
+    def store(self) -> Store:
+        """A Store on the world with a cache nobody used yet (nothing cached hides damage)."""
+        self.cache_n += 1
+        return Store(str(self.store_dir), cache_dir=str(self.root / f"cache{self.cache_n}"))
+
+    # -- objects of a version ---------------------------------------------------------------
+
+    def record_path(self, key: str) -> Path:
+        return self.store_dir / "versions" / f"{self.ids[key]}.json"
+
+    def record(self, key: str) -> dict[str, Any]:
+        return json.loads(self.record_path(key).read_text())
+
+    def write_record(self, key: str, doc: Any) -> None:
+        self.record_path(key).write_bytes(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
+
+    def manifest_path(self, key: str) -> Path:
+        return self.store_dir / self.record(key)["manifest"]
+
+    def manifest(self, key: str) -> dict[str, Any]:
+        return json.loads(zstandard.ZstdDecompressor().decompress(self.manifest_path(key).read_bytes()))
+
+    def forge_manifest(self, key: str, doc: Any) -> None:
+        """Point the version at a new, hash-consistent manifest (a hostile or buggy writer)."""
+        from dagstore.hashing import hash_bytes
+
+        raw = doc if isinstance(doc, bytes) else zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
+        mkey = f"manifests/{hash_bytes(raw)}"
+        (self.store_dir / mkey).write_bytes(raw)
+        rec = self.record(key)
+        rec["manifest"] = mkey
+        self.write_record(key, rec)
+
+    def edit_manifest(self, key: str, change: Callable[[dict[str, Any]], None]) -> None:
+        doc = self.manifest(key)
+        change(doc)
+        self.forge_manifest(key, doc)
+
+    def pack_path(self, key: str) -> Path:
+        (pid,) = self.record(key)["packs"]
+        return self.store_dir / "packs" / pid[:2] / pid
+
+    def index_path(self, key: str) -> Path:
+        (pid,) = self.record(key)["packs"]
+        return self.store_dir / "index" / pid[:2] / pid
+
+    def index(self, key: str) -> dict[str, Any]:
+        return json.loads(zstandard.ZstdDecompressor().decompress(self.index_path(key).read_bytes()))
+
+    def object_path(self, key: str) -> Path:
+        (h,) = self.record(key)["objects"]
+        return self.store_dir / "objects" / h[:2] / h
+
+    def claim_path(self, key: str) -> Path:
+        from dagstore.store import name_key
+
+        rec = self.record(key)
+        return self.store_dir / "names" / name_key(rec["project"], rec["name"]) / rec["version"]
+
+    def labels_path(self, key: str) -> Path:
+        return self.store_dir / "state" / self.ids[key] / "0000000001.json"
+
+    def draft_path(self) -> Path:
+        return self.store_dir / "drafts" / self.ids["D"]
+
+    def temps(self) -> list[str]:
+        """Temporary files or folders anywhere in the store or the caches (must be none)."""
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.name.startswith((".tmp-", ".trash-")))
+
+
+def copy_world(template: Path, dest: Path) -> World:
+    shutil.copytree(template / "store", dest / "store")
+    return World(dest, json.loads((template / "ids.json").read_text()))
+
+
+# -- the catalog --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile input: ``apply`` damages the world; reading ``victim`` must raise ``error``
+    (None: the victim stays readable, e.g. a bad labels file is ignored with a warning);
+    ``listed`` says whether ``list_datasets`` still shows the victim."""
+
+    id: str
+    apply: Callable[[World], None]
+    victim: str = "V"
+    error: type[DagstoreError] | None = FormatError
+    listed: bool = False
+    verify_names: str = ""  # a word the store verify report must contain ("" = the victim id)
+
+
+def _rec_set(field: str, value: Any) -> Callable[[World], None]:
+    def f(w: World) -> None:
+        doc = w.record("V")
+        doc[field] = value
+        w.write_record("V", doc)
+
+    return f
+
+
+def _rec_drop(field: str) -> Callable[[World], None]:
+    def f(w: World) -> None:
+        doc = w.record("V")
+        del doc[field]
+        w.write_record("V", doc)
+
+    return f
+
+
+def _raw_record(data: bytes) -> Callable[[World], None]:
+    return lambda w: w.write_record("V", data)
+
+
+def _cycle(w: World) -> None:
+    v, o = w.record("V"), w.record("W")
+    v["parents"], o["parents"] = [w.ids["W"]], [w.ids["V"]]
+    w.write_record("V", v)
+    w.write_record("W", o)
+
+
+def _self_parent(w: World) -> None:
+    v = w.record("V")
+    v["parents"] = [w.ids["V"]]
+    w.write_record("V", v)
+
+
+def _missing_parent(w: World) -> None:
+    v = w.record("V")
+    v["parents"] = [w.ids["B"], "0" * 32]
+    w.write_record("V", v)
+
+
+def _man(change: Callable[[dict[str, Any]], None]) -> Callable[[World], None]:
+    return lambda w: w.edit_manifest("V", change)
+
+
+def _set(doc: dict[str, Any], **kv: Any) -> None:
+    doc.update(kv)
+
+
+def _size_lie(which: str, delta: int) -> Callable[[World], None]:
+    def change(doc: dict[str, Any]) -> None:
+        i = doc["paths"].index(which)
+        doc["sizes"][i] += delta
+
+    return _man(change)
+
+
+def _tree_conflict(doc: dict[str, Any]) -> None:
+    i = doc["paths"].index("v/small.bin")
+    rows = sorted([*zip(doc["paths"], doc["hashes"], doc["sizes"]), ("v", doc["hashes"][i], doc["sizes"][i])])
+    doc["paths"], doc["hashes"], doc["sizes"] = (list(x) for x in zip(*rows))
+
+
+def _zst(doc: Any) -> bytes:
+    return zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
+
+
+def _pack_truncate(w: World) -> None:
+    p = w.pack_path("V")
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 3])
+
+
+def _flip_blob(w: World, path: str) -> None:
+    from dagstore.hashing import hash_bytes
+
+    h = w.manifest("V")["hashes"][w.manifest("V")["paths"].index(path)]
+    blob = next(b for b in w.index("V")["blobs"] if b[0] == h)
+    p = w.pack_path("V")
+    data = bytearray(p.read_bytes())
+    data[blob[1] + blob[2] // 2] ^= 0x55
+    p.write_bytes(bytes(data))
+    assert hash_bytes(bytes(data)) != p.name
+
+
+def _index_edit(change: Callable[[dict[str, Any]], None]) -> Callable[[World], None]:
+    def f(w: World) -> None:
+        doc = w.index("V")
+        change(doc)
+        w.index_path("V").write_bytes(_zst(doc))
+
+    return f
+
+
+def _past_end(doc: dict[str, Any]) -> None:
+    for b in doc["blobs"]:
+        b[1] += 10_000_000
+
+
+def _object_truncate(w: World) -> None:
+    p = w.object_path("V")
+    p.write_bytes(p.read_bytes()[:1000])
+
+
+def _object_flip(w: World) -> None:
+    p = w.object_path("V")
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 1
+    p.write_bytes(bytes(data))
+
+
+def _claim(data: bytes) -> Callable[[World], None]:
+    return lambda w: w.claim_path("V").write_bytes(data)
+
+
+def _labels(data: bytes) -> Callable[[World], None]:
+    def f(w: World) -> None:
+        p = w.labels_path("V")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+    return f
+
+
+def _draft(data: bytes) -> Callable[[World], None]:
+    return lambda w: w.draft_path().write_bytes(data)
+
+
+_DRAFT_OK = {"format": 1, "record": {"id": "x", "name": "alpha", "project": PROJECT, "version": "1.0.9"},
+             "delta": {"paths": [], "hashes": [], "sizes": []}, "removed": [], "pending": {}}
+
+
+def _draft_doc(**kv: Any) -> bytes:
+    return _zst({**_DRAFT_OK, **kv})
+
+
+NESTED = b"[" * (8 << 20) + b"]" * (8 << 20)  # a 16 MB record nested 8 million deep
+
+CASES: list[Case] = [
+    # version records
+    Case("record-not-json", _raw_record(b"{this is not json")),
+    Case("record-empty", _raw_record(b"")),
+    Case("record-list", _raw_record(b"[]")),
+    Case("record-null", _raw_record(b"null")),
+    Case("record-number", _raw_record(b"123")),
+    Case("record-invalid-utf8", _raw_record(b'{"id": "\xff\xfe"}')),
+    Case("record-nested-16MB", _raw_record(NESTED)),
+    Case("record-newer-format", _rec_set("format", 99)),
+    Case("record-format-text", _rec_set("format", "one")),
+    Case("record-manifest-number", _rec_set("manifest", 123)),
+    Case("record-manifest-escapes", _rec_set("manifest", "../../etc/passwd")),
+    Case("record-manifest-missing-field", _rec_drop("manifest")),
+    Case("record-no-id", _rec_drop("id")),
+    Case("record-id-of-another", lambda w: _rec_set("id", w.ids["G"])(w)),
+    Case("record-packs-ints", _rec_set("packs", [1, 2])),
+    Case("record-packs-string", _rec_set("packs", "abc")),
+    Case("record-objects-ints", _rec_set("objects", [1])),
+    Case("record-version-int", _rec_set("version", 5)),
+    Case("record-name-null", _rec_set("name", None)),
+    Case("record-project-list", _rec_set("project", ["p"])),
+    Case("record-parents-string", _rec_set("parents", "abc")),
+    Case("record-tags-int", _rec_set("tags", 5)),
+    Case("record-metadata-list", _rec_set("metadata", [1, 2])),
+    Case("record-stats-text", _rec_set("stats", "lots")),
+    Case("record-published-text", _rec_set("published", "yes")),
+    Case("record-content-url-int", _rec_set("content_url", 5)),
+    Case("record-parent-cycle", _cycle, listed=True),
+    Case("record-own-parent", _self_parent, listed=True),
+    Case("record-parent-missing", _missing_parent, error=DatasetNotFoundError, listed=True),
+    # manifests
+    Case("manifest-missing", lambda w: w.manifest_path("V").unlink(), error=IntegrityError, listed=True),
+    Case("manifest-in-place-edit", lambda w: w.manifest_path("V").write_bytes(_zst({"format": 1, "kind": "delta", "paths": [], "hashes": [], "sizes": []})),
+         error=IntegrityError, listed=True),
+    Case("manifest-not-zstd", lambda w: w.forge_manifest("V", b"garbage bytes"), listed=True),
+    Case("manifest-list", lambda w: w.forge_manifest("V", _zst([])), listed=True),
+    Case("manifest-paths-string", _man(lambda d: _set(d, paths="abc")), listed=True),
+    Case("manifest-hashes-int", _man(lambda d: _set(d, hashes=5)), listed=True),
+    Case("manifest-hash-ints", _man(lambda d: _set(d, hashes=[1] * len(d["paths"]))), listed=True),
+    Case("manifest-sizes-text", _man(lambda d: _set(d, sizes=["x"] * len(d["paths"]))), listed=True),
+    Case("manifest-size-negative", _man(lambda d: _set(d, sizes=[-1] * len(d["paths"]))), listed=True),
+    Case("manifest-urls-list", _man(lambda d: _set(d, urls=[1])), listed=True),
+    Case("manifest-meta-int", _man(lambda d: _set(d, meta=5)), listed=True),
+    Case("manifest-removed-int", _man(lambda d: _set(d, removed=5)), listed=True),
+    Case("manifest-short-column", _man(lambda d: _set(d, sizes=d["sizes"][:-1])), listed=True),
+    Case("manifest-newer-format", _man(lambda d: _set(d, format=9)), listed=True),
+    Case("manifest-unsafe-path", _man(lambda d: _set(d, paths=["../x", *d["paths"][1:]])), listed=True),
+    Case("manifest-file-and-folder", _man(_tree_conflict), listed=True),
+    Case("manifest-small-size-lie", _size_lie("v/small.bin", 100), error=IntegrityError, listed=True),
+    Case("manifest-large-size-lie", _size_lie("v/large.bin", 100), error=IntegrityError, listed=True),
+    Case("manifest-large-size-short", _size_lie("v/large.bin", -100), error=IntegrityError, listed=True),
+    # packs and their indexes
+    Case("pack-truncated", _pack_truncate, error=IntegrityError, listed=True),
+    Case("pack-empty", lambda w: w.pack_path("V").write_bytes(b""), error=IntegrityError, listed=True),
+    Case("pack-missing", lambda w: w.pack_path("V").unlink(), error=IntegrityError, listed=True),
+    Case("pack-flipped-compressed-blob", lambda w: _flip_blob(w, "v/text.txt"), error=IntegrityError, listed=True),
+    Case("pack-flipped-raw-blob", lambda w: _flip_blob(w, "v/small.bin"), error=IntegrityError, listed=True),
+    Case("index-missing", lambda w: w.index_path("V").unlink(), error=IntegrityError, listed=True),
+    Case("index-garbage", lambda w: w.index_path("V").write_bytes(b"\x00garbage"), listed=True),
+    Case("index-list", lambda w: w.index_path("V").write_bytes(_zst([])), listed=True),
+    Case("index-blob-short", _index_edit(lambda d: _set(d, blobs=[[1, 2]])), listed=True),
+    Case("index-blobs-null", _index_edit(lambda d: _set(d, blobs=None)), listed=True),
+    Case("index-newer-format", _index_edit(lambda d: _set(d, format=3)), listed=True),
+    Case("index-past-end-of-pack", _index_edit(_past_end), error=IntegrityError, listed=True),
+    Case("object-missing", lambda w: w.object_path("V").unlink(), error=IntegrityError, listed=True),
+    Case("object-truncated", _object_truncate, error=IntegrityError, listed=True),
+    Case("object-flipped", _object_flip, error=IntegrityError, listed=True),
+    # name claims: the version is still listed and readable by id; lookup by name skips it
+    Case("claim-not-json", _claim(b"nope"), error=None, listed=True, verify_names="names/"),
+    Case("claim-no-id", _claim(b"{}"), error=None, listed=True, verify_names="names/"),
+    Case("claim-list", _claim(b"[1]"), error=None, listed=True, verify_names="names/"),
+    Case("claim-id-int", _claim(b'{"id": 5}'), error=None, listed=True, verify_names="names/"),
+    # label revisions: ignored with a warning, the record's own labels stay in force
+    Case("labels-garbage", _labels(b"\x89PNG garbage"), error=None, listed=True, verify_names="state/"),
+    Case("labels-list", _labels(b"[]"), error=None, listed=True, verify_names="state/"),
+    Case("labels-tags-int", _labels(b'{"name": "alpha", "project": "p", "tags": 5, "published": false}'), error=None, listed=True, verify_names="state/"),
+    Case("labels-name-int", _labels(b'{"name": 5, "project": "p", "tags": [], "published": false}'), error=None, listed=True, verify_names="state/"),
+    # drafts: a corrupt draft is skipped by lookups and listings; reading it by id is refused
+    Case("draft-garbage", _draft(b"garbage"), victim="D", verify_names="drafts/"),
+    Case("draft-list", _draft(_zst([])), victim="D", verify_names="drafts/"),
+    Case("draft-record-list", _draft(_draft_doc(record=[])), victim="D", verify_names="drafts/"),
+    Case("draft-delta-missing", _draft(_zst({"format": 1, "record": _DRAFT_OK["record"]})), victim="D", verify_names="drafts/"),
+    Case("draft-pending-list", _draft(_draft_doc(pending=[1])), victim="D", verify_names="drafts/"),
+    Case("draft-newer-format", _draft(_draft_doc(format=5)), victim="D", verify_names="drafts/"),
+]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
