@@ -38,23 +38,31 @@ def load_file() -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         return {}
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise DagstoreError(f"cannot read config file {path}: {exc}") from None
+    except (ValueError, OSError) as exc:  # TOMLDecodeError and invalid UTF-8 are ValueErrors
+        raise DagstoreError(f"cannot read config file {path}: {str(exc).splitlines()[0]}") from None
 
 
 def setting(key: str) -> Any:
-    """One setting (``url``, ``cache_dir``, ``cache_max_size``): env var, else config file, else None."""
+    """One setting (``url``, ``cache_dir``, ``cache_max_size``): env var, else config file, else None.
+    A config-file value of the wrong type is a DagstoreError naming the key and the file."""
     env = KEYS.get(key)
     if env and os.environ.get(env):
         return os.environ[env]
-    return load_file().get(key)
+    value = load_file().get(key)
+    types = (str, int) if key == "cache_max_size" else (str,)
+    if value is not None and (not isinstance(value, types) or isinstance(value, bool) or value == ""):
+        kind = "a size such as '200GB'" if key == "cache_max_size" else "a non-empty text"
+        raise DagstoreError(f"{key} = {value!r} in config file {config_path()} must be {kind}")
+    return value
 
 
 def storage_options() -> dict[str, Any]:
     """fsspec storage options from the config file (credentials may also come from each backend's
     own standard mechanism, which needs no configuration here)."""
     opts = load_file().get("storage_options", {})
-    return dict(opts) if isinstance(opts, dict) else {}
+    if not isinstance(opts, dict):
+        raise DagstoreError(f"storage_options in config file {config_path()} must be a table ([storage_options])")
+    return dict(opts)
 
 
 def redact(value: Any, key: str = "") -> Any:

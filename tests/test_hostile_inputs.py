@@ -96,7 +96,7 @@ def test_one_bad_object_is_a_clear_error_and_hides_nothing_else(world: World, ca
         assert _read_in_place(world.store(), world.ids[k]) == expected_state(k)
 
     # verify reports it (every problem one line) and nothing about the others
-    for read_data in (False, True):
+    for read_data in (False, True) if not case.needs_read_data else (True,):
         problems = world.store().verify(read_data=read_data)
         assert problems, f"verify(read_data={read_data}) found nothing"
         assert all(isinstance(p, str) and p and "\n" not in p for p in problems)
@@ -209,7 +209,7 @@ def test_a_read_only_cache_folder_is_a_clear_error(tmp_path: Path, ro_mount: Pat
     ds = _mini(st, tmp_path)
     with pytest.raises(Exception) as exc:
         Dataset.get(dataset_id=ds.id, store=Store(str(tmp_path / "store"), cache_dir=str(ro_mount / "cache"))).get_local_copy(show_progress=False)
-    one_line(exc.value, DagstoreError, "read-only")
+    assert "read-only" in one_line(exc.value, DagstoreError).lower()
     assert read_tree(Dataset.get(dataset_id=ds.id, store=st).get_local_copy(show_progress=False)) == {"a.txt": b"a", "b/c.txt": b"c"}
 
 
@@ -248,7 +248,7 @@ def test_a_file_gone_before_upload_is_a_clear_error_without_retries(tmp_path: Pa
     (src / "f.bin").unlink()
     if how == "made-a-folder":
         (src / "f.bin").mkdir()
-    import dagstore.transfer as transfer_mod
+    import dagstore.core.transfer as transfer_mod
 
     calls = []
     real = transfer_mod.upload

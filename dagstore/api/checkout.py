@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,13 @@ def read_bytes(v: Version, path: str, start: int | None, end: int | None) -> byt
     if v.reader is None:
         v.reader = VersionReader(v.store, v.id)
     return v.reader.read(normalize_path(path), start or 0, end)
+
+
+def forget_copy(v: Version, bad: Iterable[str]) -> None:
+    """The cached copy was found changed: drop it and its changed blobs, so that the next
+    get_local_copy rebuilds it from the store."""
+    state = v.current()
+    v.store.cache.discard(v.id, {transfer.blob_name(state[p]) for p in bad if p in state})
 
 
 def verify_copy(v: Version, root: str, skip_hash: bool) -> list[str]:

@@ -8,7 +8,8 @@ from typing import Any
 from ..core import transfer
 from ..core.manifest import Entry, diff_states
 from ..core import layout
-from ..errors import ConflictError, DraftError, InvalidPathError
+from ..core import tree
+from ..errors import ConflictError, DagstoreError, DraftError, InvalidPathError
 from .version import Version, check_content_url
 
 
@@ -61,8 +62,8 @@ def upload(
         try:
             res = transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress, avoid)
             break
-        except OSError:
-            if attempt + 1 >= max(1, retries):
+        except OSError as exc:  # a dropped connection; not a full disk or a missing file
+            if attempt + 1 >= max(1, retries) or isinstance(exc, (DagstoreError, FileNotFoundError, PermissionError)):
                 raise
     v.record = replace(
         v.record,
@@ -89,6 +90,9 @@ def finalize(v: Version) -> None:
     if missing:
         raise DraftError(f"dataset {v.id}: content of {len(missing)} files is not in the store; call upload()")
     state = v.current()
+    problem = tree.problem(state)  # never publish a version that cannot be checked out
+    if problem:
+        raise InvalidPathError(f"dataset {v.id} cannot be finalized: {problem}")
     d = diff_states(v.parents_state(), state)
     stats = {
         "files": len(state),

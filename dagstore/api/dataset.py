@@ -344,6 +344,8 @@ class Dataset:
         wrong content. Checks the cached copy when no path is given."""
         root = local_copy_path or self.get_local_copy(show_progress=False)
         bad = checkout.verify_copy(self._v, root, skip_hash)
+        if bad and local_copy_path is None:  # the cached copy was changed: rebuilt on next use
+            checkout.forget_copy(self._v, bad)
         report(f"{len(bad)} files differ" if bad else "all files match", verbose)
         return bad
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.records import Draft, VersionRecord, check_version, version_key
+from ..core.records import Draft, VersionRecord, check_name, check_version, version_key
 from ..core.store import Store, now_iso
 from ..errors import DatasetNotFoundError, DraftError, InvalidPathError
 from .version import DEFAULT_PROJECT, Version, check_content_url, status
@@ -23,8 +23,9 @@ def new_draft(
     description: str | None,
 ) -> Version:
     """A new draft version, saved. Parents must be final; they merge in list order, later wins."""
-    if not name or not isinstance(name, str):
-        raise InvalidPathError("dataset_name is required")
+    check_name(name, "dataset_name")
+    if project is not None:
+        check_name(project, "dataset_project")
     unique: list[str] = []
     for pid in parents:
         if not st.exists(pid):

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 
 import fsspec
 
+from ..config import redact_url
+from ..core import tree
 from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
 from ..core.scan import hash_files, matches_wildcard, scan
 from ..errors import InvalidPathError
@@ -38,10 +40,35 @@ def stage(v: Version, path: str, entry: Entry, local: Local | None) -> bool:
     return before is None or not same_content(before, entry)
 
 
+def check_fit(v: Version, paths: Iterable[str]) -> None:
+    """Refuse new paths that would make the version impossible to check out (a file where a
+    folder is, or the reverse; names over 255 bytes; paths over 4,096 bytes)."""
+    draft = v.require_draft()
+    parents = v.parents_state()
+    delta, removed = draft.delta.entries, draft.delta.removed
+
+    def is_file(p: str) -> bool:
+        return p in delta or (p in parents and p not in removed)
+
+    delta_folders = tree.folders(delta)
+    if v.parent_folders is None:
+        v.parent_folders = tree.folders(parents)
+    parent_folders = v.parent_folders
+
+    def is_folder(p: str) -> bool:  # the parents' files under p may all have been removed
+        return p in delta_folders or (p in parent_folders and any(k.startswith(p + "/") and k not in removed for k in parents))
+
+    problem = tree.new_paths_problem(set(paths), is_file, is_folder)
+    if problem:
+        raise InvalidPathError(problem)
+
+
 def stage_many(v: Version, items: Iterable[tuple[str, Entry, Local | None]]) -> int:
     """Stage many ``(dataset path, entry, local)`` items and write the draft once; returns how
     many added or changed content. The entry point for importers staging many files."""
     v.require_draft()
+    items = list(items)
+    check_fit(v, (p for p, _e, _local in items))
     n = sum(stage(v, p, e, local) for p, e, local in items)
     v.save()
     return n
@@ -71,6 +98,7 @@ def add_files(
     files = scan(path, wildcard, recursive, base=local_base_folder)
     hashes = hash_files(files, v.store.cache.statcache, max_workers, show_progress)
     prefix = dataset_prefix(dataset_path)
+    check_fit(v, (f"{prefix}/{f.rel}" if prefix else f.rel for f in files))
     n = 0
     for f in files:  # scan yields canonical relative paths
         h, size = hashes[f.path]
@@ -85,7 +113,10 @@ def _external_items(url: str, recursive: bool) -> list[tuple[str, str, int]]:
     """``(relative path, full URL, size)`` of the files at ``url`` (a file or a folder)."""
     fs, root = fsspec.core.url_to_fs(url)
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    info = fs.info(root)
+    try:
+        info = fs.info(root)
+    except FileNotFoundError:
+        raise InvalidPathError(f"{redact_url(url)}: no such file or folder") from None
     if info["type"] == "directory":
         found = fs.find(root, maxdepth=None if recursive else 1, detail=True)
         base = root.rstrip("/")
@@ -140,6 +171,9 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
     wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
     current = v.current()
     gone = [p for p in current if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
+    problem = tree.problem({p: None for p in current if p not in gone} | dict.fromkeys(wanted))
+    if problem:
+        raise InvalidPathError(problem)
     for p in gone:
         unstage(v, p)
     added = modified = 0

@@ -51,6 +51,7 @@ class Version:
         self.record = record
         self.draft = draft
         self.parent_state: dict[str, Entry] | None = None
+        self.parent_folders: set[str] | None = None  # folders of parent_state (path checks)
         self.state: dict[str, Entry] | None = None
         self.reader: Any = None
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import zstandard
 
 from ..errors import FormatError, InvalidPathError
+from .decode import decoding, expect, parse_object
 
 MANIFEST_FORMAT = 2  # the newest format this code reads and writes
 PLAIN_FORMAT = 1  # written when no entry carries an annotation, so older readers still read it
@@ -118,10 +119,10 @@ class Delta:
         return _dump({"format": _format_of(cols), "kind": "delta", **cols, "removed": sorted(self.removed)})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Delta:
-        doc = _load(data, "delta")
-        with _gc_paused():
-            return cls(entries=_entries(doc), removed=set(_check_paths(list(doc.get("removed", [])))))
+    def from_bytes(cls, data: bytes, what: str = "manifest") -> Delta:
+        doc = _load(data, "delta", what)
+        with _gc_paused(), decoding(what):
+            return cls(entries=_entries(doc, what=what), removed=set(_check_paths(list(doc.get("removed", [])))))
 
 
 def _columns(entries: Mapping[str, Entry], sort: bool = True) -> dict[str, Any]:
@@ -154,7 +155,23 @@ def _format_of(cols: Mapping[str, Any]) -> int:
 _new_entry = tuple.__new__
 
 
-def _entries(doc: dict[str, Any], check: bool = True) -> dict[str, Entry]:
+def _check_columns(doc: dict[str, Any], what: str) -> None:
+    """Types of a stored manifest's columns, in C-level passes (millions of entries)."""
+    cols = [doc.get(k) for k in ("paths", "hashes", "sizes")]
+    expect(all(isinstance(c, list) for c in cols), what, "paths, hashes and sizes must be lists")
+    paths, hashes, sizes = cols
+    expect(len(paths) == len(hashes) == len(sizes), what, "columns have different lengths")
+    expect(set(map(type, hashes)) <= {str}, what, "a hash is not text")
+    expect(set(map(type, sizes)) <= {int} and min(sizes, default=0) >= 0, what, "a size is not a byte count")
+    urls, metas = doc.get("urls", {}), doc.get("meta", {})
+    expect(isinstance(urls, dict) and set(map(type, urls.values())) <= {str}, what, "urls is not an object of URLs")
+    expect(isinstance(metas, dict) and set(map(type, metas.values())) <= {dict}, what, "meta is not an object of objects")
+    expect(isinstance(doc.get("removed", []), list), what, "removed is not a list")
+
+
+def _entries(doc: dict[str, Any], check: bool = True, what: str = "manifest") -> dict[str, Entry]:
+    if check:
+        _check_columns(doc, what)
     paths, hashes, sizes = doc["paths"], doc["hashes"], doc["sizes"]
     if not (len(paths) == len(hashes) == len(sizes)):
         raise FormatError("manifest columns have different lengths")
@@ -236,15 +253,10 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(data: bytes, kind: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
-    except (zstandard.ZstdError, ValueError) as exc:
-        raise FormatError(f"corrupt manifest: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("kind") != kind:
-        raise FormatError("not a dagstore manifest")
-    if doc.get("format", 0) > MANIFEST_FORMAT:
-        raise FormatError(f"manifest format {doc.get('format')} is newer than this dagstore (knows {MANIFEST_FORMAT}); upgrade dagstore")
+def _load(data: bytes, kind: str, what: str = "manifest") -> dict[str, Any]:
+    doc = parse_object(data, what, compressed=True, known_format=MANIFEST_FORMAT)
+    if doc.get("kind") != kind:
+        raise FormatError(f"{what} is not a dagstore {kind} manifest")
     return doc
 
 

@@ -24,6 +24,7 @@ import zstandard
 
 from .backend import Backend, Spool
 from ..errors import FormatError, IntegrityError
+from .decode import expect, is_count, parse_object
 from .hashing import hash_bytes
 from .layout import index_key, pack_key
 
@@ -54,14 +55,16 @@ def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
 
 
 def decode_header(pack_id: str, data: bytes) -> dict[str, BlobLocation]:
-    """Blob locations from a pack header / index object."""
-    try:
-        doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
-    except (zstandard.ZstdError, ValueError) as exc:
-        raise FormatError(f"corrupt index of pack {pack_id}: {exc}") from exc
-    if doc.get("format", 0) > PACK_FORMAT:
-        raise FormatError(f"pack {pack_id} has format {doc.get('format')}, newer than this dagstore; upgrade dagstore")
-    return {h: BlobLocation(pack_id, off, ln, raw, codec) for h, off, ln, raw, codec in doc["blobs"]}
+    """Blob locations from a pack header / index object (FormatError if it is malformed)."""
+    what = f"index of pack {pack_id}"
+    blobs = parse_object(data, what, compressed=True, known_format=PACK_FORMAT).get("blobs")
+    expect(isinstance(blobs, list) and all(_blob_row(b) for b in blobs), what, "a blob entry is not [hash, offset, length, size, codec]")
+    return {h: BlobLocation(pack_id, off, ln, raw, codec) for h, off, ln, raw, codec in blobs}
+
+
+def _blob_row(b: object) -> bool:
+    return (isinstance(b, list) and len(b) == 5 and isinstance(b[0], str)
+            and is_count(b[1]) and is_count(b[2]) and is_count(b[3]) and b[4] in (CODEC_RAW, CODEC_ZSTD))
 
 
 _local = threading.local()
@@ -166,15 +169,26 @@ class PackWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_pack_header(backend: Backend, pack_id: str) -> dict[str, BlobLocation]:
-    """Parse a pack's own trailer and header (used to verify packs and rebuild indexes)."""
-    size = backend.size(pack_key(pack_id))
-    tail = backend.read_range(pack_key(pack_id), size - 12, size)
-    if len(tail) != 12 or tail[4:] != MAGIC:
+def pack_header(pack_id: str, data: bytes | memoryview) -> bytes:
+    """The header bytes of a whole pack, from its own trailer (used to verify packs)."""
+    if len(data) < 12 or bytes(data[-8:]) != MAGIC:
         raise FormatError(f"pack {pack_id} has no valid trailer")
-    (hlen,) = TRAILER.unpack(tail[:4])
-    header = backend.read_range(pack_key(pack_id), size - 12 - hlen, size - 12)
-    return decode_header(pack_id, header)
+    (hlen,) = TRAILER.unpack(data[-12:-8])
+    if hlen > len(data) - 12:
+        raise FormatError(f"pack {pack_id} is shorter than its header says")
+    return bytes(data[len(data) - 12 - hlen : len(data) - 12])
+
+
+def read_stored(backend: Backend, key: str, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of a pack or large object that the index or manifest says exist:
+    a missing object or a short read is an IntegrityError naming it."""
+    try:
+        data = backend.read_range(key, start, end)
+    except FileNotFoundError:
+        raise IntegrityError(f"{key} is missing from the store (run `dagstore verify --store`)") from None
+    if len(data) != end - start:
+        raise IntegrityError(f"{key} is shorter than its index or manifest says (run `dagstore verify --store`)")
+    return data
 
 
 def _ranges(locs: Iterable[tuple[str, BlobLocation]]) -> list[tuple[str, int, int, list[tuple[str, BlobLocation]]]]:
@@ -202,7 +216,10 @@ def _ranges(locs: Iterable[tuple[str, BlobLocation]]) -> list[tuple[str, int, in
 
 def decode_blob(blob_hash: str, stored: bytes | memoryview, loc: BlobLocation) -> bytes:
     """Stored bytes of a blob to its content, checking the hash."""
-    data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
+    try:
+        data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
+    except zstandard.ZstdError:
+        raise IntegrityError(f"blob {blob_hash} in pack {loc.pack} is corrupt (it does not decompress)") from None
     if len(data) != loc.raw_length or hash_bytes(data) != blob_hash:
         raise IntegrityError(f"blob {blob_hash} in pack {loc.pack} does not match its hash")
     return data
@@ -223,7 +240,7 @@ def fetch_blobs(
 
     def one(group: tuple[str, int, int, list[tuple[str, BlobLocation]]]) -> None:
         pack, start, end, items = group
-        buf = memoryview(backend.read_range(pack_key(pack), start, end))
+        buf = memoryview(read_stored(backend, pack_key(pack), start, end))
         for h, loc in items:
             sink(h, decode_blob(h, buf[loc.offset - start : loc.offset - start + loc.length], loc))
 

@@ -13,7 +13,7 @@ from .backend import Backend
 from ..errors import IntegrityError
 from .manifest import Entry
 from .layout import object_key, pack_key
-from .packs import BlobLocation, decode_blob
+from .packs import BlobLocation, decode_blob, read_stored
 from .store import Store
 
 _BLOB_CACHE_BYTES = 64 << 20
@@ -29,6 +29,7 @@ class VersionReader:
         self._locations: dict[str, tuple[Backend, BlobLocation | None]] | None = None
         self._blobs: OrderedDict[str, bytes] = OrderedDict()  # small read-through cache
         self._blob_bytes = 0
+        self._sizes: dict[str, int] = {}  # sizes of large objects, checked against the manifest
         self._lock = threading.Lock()
 
     def _locate(self, blob_hash: str) -> tuple[Backend, BlobLocation | None]:
@@ -56,17 +57,32 @@ class VersionReader:
             with fsspec.open(e.url, "rb") as f:
                 f.seek(start)
                 return f.read(end - start)
-        cached = self.store.cache.blob_path(e.hash)
-        try:
-            with open(cached, "rb") as f:
-                f.seek(start)
-                return f.read(end - start)
-        except FileNotFoundError:
-            pass
+        if self.store.cache.blob_ok(e.hash, e.size):  # cached and not changed in place
+            try:
+                with open(self.store.cache.blob_path(e.hash), "rb") as f:
+                    f.seek(start)
+                    return f.read(end - start)
+            except FileNotFoundError:
+                pass
         be, loc = self._locate(e.hash)
+        stored = loc.raw_length if loc is not None else self._object_size(be, e.hash)
+        if stored != e.size:
+            raise IntegrityError(f"{path}: the manifest of version {self.version_id} says {e.size} bytes, the store holds {stored} (run `dagstore verify --store`)")
         if loc is None:  # a large object: read just the range
-            return be.read_range(object_key(e.hash), start, end)
+            return read_stored(be, object_key(e.hash), start, end)
         return self._small_blob(e.hash, be, loc)[start:end]
+
+    def _object_size(self, be: Backend, blob_hash: str) -> int:
+        with self._lock:
+            known = self._sizes.get(blob_hash)
+        if known is None:
+            try:
+                known = be.size(object_key(blob_hash))
+            except FileNotFoundError:
+                raise IntegrityError(f"{object_key(blob_hash)} is missing from the store (run `dagstore verify --store`)") from None
+            with self._lock:
+                self._sizes[blob_hash] = known
+        return known
 
     def _small_blob(self, blob_hash: str, be: Backend, loc: BlobLocation) -> bytes:
         with self._lock:
@@ -74,7 +90,7 @@ class VersionReader:
             if data is not None:
                 self._blobs.move_to_end(blob_hash)
                 return data
-        stored = be.read_range(pack_key(loc.pack), loc.offset, loc.offset + loc.length) if loc.length else b""
+        stored = read_stored(be, pack_key(loc.pack), loc.offset, loc.offset + loc.length) if loc.length else b""
         data = decode_blob(blob_hash, stored, loc)
         with self._lock:
             self._blobs[blob_hash] = data

@@ -9,11 +9,24 @@ from typing import Any
 
 import zstandard
 
-from ..errors import FormatError, InvalidPathError
+from ..errors import InvalidPathError
+from .decode import check_format, decoding, expect, is_hex, is_str_list, parse_object
 from .manifest import MANIFEST_FORMAT, Delta, _columns, _entries, _format_of
 
 RECORD_FORMAT = 1
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MANIFEST_KEY = re.compile(r"^manifests/[0-9a-f]{32}$")
+
+
+def check_name(value: Any, what: str) -> str:
+    """A dataset name or project: text that is not blank and holds no control character
+    (a NUL would let ``"p\\0a"/"b"`` and ``"p"/"a\\0b"`` share a name key)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidPathError(f"{what} must be a non-blank text (got {value!r})")
+    if _CONTROL.search(value):
+        raise InvalidPathError(f"{what} {value!r} contains a control character; use printable text")
+    return value
 
 
 def check_version(version: str) -> str:
@@ -69,24 +82,53 @@ class VersionRecord:
         return json.dumps(d, indent=1, sort_keys=True).encode()
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VersionRecord:
-        if d.get("format", 0) > RECORD_FORMAT:
-            raise FormatError(f"version record format {d.get('format')} is newer than this dagstore; upgrade dagstore")
+    def from_dict(cls, d: Any, what: str = "version record") -> VersionRecord:
+        """A record from its JSON object, every known field type-checked (FormatError naming
+        ``what`` otherwise); unknown fields are ignored."""
+        expect(isinstance(d, dict), what, "not a JSON object")
+        check_format(d, what, RECORD_FORMAT)
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for k, v in known.items():
+            ok, kind = _FIELDS[k]
+            expect(ok(v), what, f"{k} is not {kind}")
         for k in ("parents", "tags", "packs", "objects"):
             known[k] = tuple(known.get(k, ()))
-        return cls(**known)
+        with decoding(what):  # a required field is missing
+            return cls(**known)
 
     @classmethod
-    def from_json(cls, data: bytes) -> VersionRecord:
-        try:
-            return cls.from_dict(json.loads(data))
-        except (ValueError, TypeError) as exc:
-            raise FormatError(f"corrupt version record: {exc}") from exc
+    def from_json(cls, data: bytes, what: str = "version record") -> VersionRecord:
+        return cls.from_dict(parse_object(data, what), what)
 
     def with_labels(self, labels: dict[str, Any]) -> VersionRecord:
         keep = {k: (tuple(v) if k == "tags" else v) for k, v in labels.items() if k in ("name", "project", "tags", "published")}
         return replace(self, **keep)
+
+
+def _is_id(v: Any) -> bool:
+    return isinstance(v, str) and v.isalnum() and 0 < len(v) <= 64
+
+
+_FIELDS: dict[str, tuple[Any, str]] = {
+    "id": (_is_id, "an id"),
+    "name": (lambda v: isinstance(v, str), "text"),
+    "project": (lambda v: isinstance(v, str), "text"),
+    "version": (lambda v: isinstance(v, str), "text"),
+    "parents": (lambda v: isinstance(v, list) and all(map(_is_id, v)), "a list of ids"),
+    "tags": (is_str_list, "a list of texts"),
+    "description": (lambda v: isinstance(v, str), "text"),
+    "created": (lambda v: isinstance(v, str), "text"),
+    "finalized": (lambda v: isinstance(v, str), "text"),
+    "manifest": (lambda v: v == "" or (isinstance(v, str) and bool(_MANIFEST_KEY.match(v))), "a manifest key"),
+    "packs": (lambda v: isinstance(v, list) and all(map(is_hex, v)), "a list of pack ids"),
+    "objects": (lambda v: isinstance(v, list) and all(map(is_hex, v)), "a list of hashes"),
+    "content_url": (lambda v: v is None or (isinstance(v, str) and bool(v)), "a URL"),
+    "stats": (lambda v: isinstance(v, dict), "an object"),
+    "metadata": (lambda v: isinstance(v, dict), "an object"),
+    "published": (lambda v: isinstance(v, bool), "true or false"),
+    "version_explicit": (lambda v: isinstance(v, bool), "true or false"),
+    "annotations": (lambda v: isinstance(v, dict), "an object"),
+}
 
 
 @dataclass
@@ -111,13 +153,13 @@ class Draft:
         return zstandard.ZstdCompressor(level=1).compress(json.dumps(doc, separators=(",", ":")).encode())
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Draft:
-        try:
-            doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
-        except (zstandard.ZstdError, ValueError) as exc:
-            raise FormatError(f"corrupt draft: {exc}") from exc
-        if doc.get("format", 0) > MANIFEST_FORMAT:
-            raise FormatError("draft written by a newer dagstore; upgrade dagstore")
-        delta = Delta(entries=_entries(doc["delta"]), removed=set(doc.get("removed", [])))
-        pending = {k: (v[0], int(v[1])) for k, v in doc.get("pending", {}).items()}
-        return cls(VersionRecord.from_dict(doc["record"]), delta, pending)
+    def from_bytes(cls, data: bytes, what: str = "draft") -> Draft:
+        doc = parse_object(data, what, compressed=True, known_format=MANIFEST_FORMAT)
+        removed, pending = doc.get("removed", []), doc.get("pending", {})
+        expect(isinstance(doc.get("delta"), dict), what, "no delta")
+        expect(is_str_list(removed), what, "removed is not a list of paths")
+        expect(isinstance(pending, dict), what, "pending is not an object")
+        with decoding(what):
+            delta = Delta(entries=_entries(doc["delta"], what=what), removed=set(removed))
+            pending = {k: (str(v[0]), int(v[1])) for k, v in pending.items()}
+        return cls(VersionRecord.from_dict(doc.get("record"), f"{what} (its record)"), delta, pending)

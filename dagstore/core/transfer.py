@@ -140,7 +140,10 @@ def _upload_large(
         if p.hash not in avoid and backend.exists(key):  # reuse, unless gc marked it: then rewrite it
             res.objects.add(p.hash)
             return
-        st = os.stat(p.local_path)
+        try:
+            st = os.stat(p.local_path)
+        except OSError as exc:  # deleted or unreadable since add_files: retrying cannot help
+            raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}; add it again before uploading") from None
         if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
             raise _changed(p)
         backend.put_file(p.local_path, key, callback=bar.relative_update)
@@ -182,6 +185,8 @@ def fetch(
             raise IntegrityError(f"content {e.hash} is missing from the store (run `dagstore verify`)") from None
         if loc is None:
             large.append((be, e))
+        elif loc.raw_length != e.size:
+            raise IntegrityError(f"content {e.hash}: the manifest says {e.size} bytes, the store holds {loc.raw_length} (run `dagstore verify --store`)")
         else:
             packed.setdefault(id(be), (be, []))[1].append((e.hash, loc))
 
@@ -197,7 +202,12 @@ def fetch(
             be, e = item
             tmp = sink.blob_tmp(e.hash)
             try:
-                be.get_file(object_key(e.hash), tmp, callback=bar.relative_update)
+                try:
+                    be.get_file(object_key(e.hash), tmp, callback=bar.relative_update)
+                except FileNotFoundError as exc:
+                    if exc.filename is not None and os.fspath(exc.filename) == tmp:
+                        raise
+                    raise IntegrityError(f"{object_key(e.hash)} is missing from the store (run `dagstore verify --store`)") from None
                 if hash_file(tmp) != (e.hash, e.size):
                     raise IntegrityError(f"object {e.hash} does not match its hash")
                 sink.adopt_blob(e.hash, tmp)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from ..._atomic import temp_path, write_temp
+from ...errors import DagstoreError, InvalidPathError, StorageError
 from .base import Backend, Spool, check_key
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class LocalBackend(Backend):
@@ -20,6 +25,24 @@ class LocalBackend(Backend):
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).expanduser().absolute()
         self.url = str(self.root)
+        for p in (self.root, *self.root.parents):  # the nearest existing path must be a folder
+            if p.exists():
+                if not p.is_dir():
+                    raise InvalidPathError(f"store {self.url}: {p} is a file, not a folder")
+                break
+
+    @contextlib.contextmanager
+    def _writing(self, key: str) -> Iterator[None]:
+        """A failed write (a full disk, a read-only folder...) is one StorageError saying which
+        object and that nothing was published (a version appears only with its record)."""
+        try:
+            yield
+        except DagstoreError:
+            raise
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            hint = "free space, then retry" if exc.errno in _FULL else "fix that, then retry"
+            raise StorageError(f"{self.url}: cannot write {key}: {why}; nothing was published ({hint})") from exc
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -46,33 +69,46 @@ class LocalBackend(Backend):
         self.write_chunks(key, (data,))
 
     def open_spool(self, prefix: str) -> Spool:
-        return _FileSpool(self, self._tmp(self._path(f"{prefix}/x")))
+        with self._writing(f"{prefix}/"):
+            return _FileSpool(self, self._tmp(self._path(f"{prefix}/x")))
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self._path(key)
-        os.replace(self._write_tmp(path, chunks), path)
+        with self._writing(key):
+            tmp = self._write_tmp(path, chunks)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def write_new(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         if path.exists():
             return False
-        tmp = self._write_tmp(path, (data,))
-        try:
-            os.link(tmp, path)  # atomic and exclusive: fails if path exists
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
+        with self._writing(key):
+            tmp = self._write_tmp(path, (data,))
+            try:
+                os.link(tmp, path)  # atomic and exclusive: fails if path exists
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def put_file(self, local_path: str, key: str, callback: Callable[[int], None] | None = None) -> None:
         path = self._path(key)
-        tmp = self._tmp(path)
-        try:
-            shutil.copyfile(local_path, tmp)  # copy_file_range/sendfile where the kernel has it
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with self._writing(key):
+            tmp = self._tmp(path)
+            try:
+                shutil.copyfile(local_path, tmp)  # copy_file_range/sendfile where the kernel has it
+                os.replace(tmp, path)
+            except OSError as exc:
+                if exc.errno not in _FULL and exc.filename == local_path:  # the source, not the store
+                    raise InvalidPathError(f"{local_path}: cannot read: {exc.strerror}") from None
+                raise
+            finally:
+                tmp.unlink(missing_ok=True)
         if callback:
             callback(os.path.getsize(path))
 
@@ -126,17 +162,24 @@ class _FileSpool(Spool):
         self._file = open(tmp, "wb", buffering=1 << 20)
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        with self._backend_local._writing("a new pack"):
+            self._file.write(data)
 
     def commit(self, key: str) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        path = self._backend_local._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp_path, path)
+        with self._backend_local._writing(key):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            path = self._backend_local._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp_path, path)
 
     def abort(self) -> None:
-        self._file.close()
-        self._tmp_path.unlink(missing_ok=True)
+        """Drop the temp file, even when closing it fails (a full disk fails the last flush)."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        finally:
+            self._tmp_path.unlink(missing_ok=True)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import platformdirs
 
 from ... import config
+from ...errors import DagstoreError
 from ..scan import StatCache
 from .locks import DEFAULT_LOCK_TIMEOUT
 from .versions import BlobSink, Versions
@@ -42,13 +43,23 @@ def parse_size(text: str) -> int:
     return int(t)
 
 
+def _max_size(value: str | int) -> int:
+    try:
+        n = parse_size(str(value))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise DagstoreError(f"cache_max_size {value!r} (DAGSTORE_CACHE_MAX_SIZE or the config file) is not a size; use e.g. 200GB, 512MB or a byte count")
+    return n
+
+
 class Cache(Versions):
     """A local cache directory, safe to share between processes on one host."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None, max_bytes: int | None = None):
         self.root = Path(root or config.setting("cache_dir") or platformdirs.user_cache_dir("dagstore")).expanduser().absolute()
         env_max = config.setting("cache_max_size")
-        self.max_bytes = max_bytes if max_bytes is not None else (parse_size(str(env_max)) if env_max else DEFAULT_MAX_BYTES)
+        self.max_bytes = max_bytes if max_bytes is not None else (_max_size(env_max) if env_max else DEFAULT_MAX_BYTES)
         self._statcache: StatCache | None = None
         self._blobs = str(self.root / "blobs")
         self._added = 0

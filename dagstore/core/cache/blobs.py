@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 
 from ..._atomic import atomic_write
+from ...errors import DagstoreError, StorageError
 from ..scan import StatCache
-from .files import _write_new
+from .files import BLOB_MTIME_NS, _seal, _unlink, _write_new
 from .locks import Leases
+
+log = logging.getLogger("dagstore")
 
 
 class Blobs(Leases):
@@ -24,11 +31,33 @@ class Blobs(Leases):
         try:
             with open(self.root / "meta" / kind / name, "rb") as f:
                 return f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def write_immutable(self, kind: str, name: str, data: bytes) -> None:
-        atomic_write(self.root / "meta" / kind / name, data)
+        """Keep a copy of immutable store metadata; best effort (a full or read-only cache
+        only costs a re-read from the store later)."""
+        try:
+            atomic_write(self.root / "meta" / kind / name, data)
+        except OSError as exc:
+            log.warning("not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A cache write that fails (a full disk, a read-only or misplaced cache folder) is one
+        StorageError naming the cache folder; the store's own errors pass through."""
+        try:
+            yield
+        except DagstoreError:
+            raise
+        except OSError as exc:
+            names = [os.fspath(n) for n in (exc.filename, exc.filename2) if n is not None]
+            ours = [n for n in names if n.startswith(str(self.root)) or str(self.root).startswith(n)]
+            if names and not ours:
+                raise  # not the cache's
+            hint = "free space, or lower DAGSTORE_CACHE_MAX_SIZE" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "set DAGSTORE_CACHE_DIR to a writable folder"
+            where = f" ({ours[0]})" if ours else ""
+            raise StorageError(f"cache folder {self.root}: {exc.strerror or exc}{where}; {hint}") from exc
 
     @property
     def statcache(self) -> StatCache:
@@ -42,6 +71,18 @@ class Blobs(Leases):
     def has_blob(self, blob_hash: str) -> bool:
         return os.path.exists(self.blob_path(blob_hash))
 
+    def blob_ok(self, name: str, size: int) -> bool:
+        """The blob is cached and unchanged: its size and the cache's fixed mtime (one stat)."""
+        try:
+            st = os.stat(self.blob_path(name))
+        except OSError:
+            return False
+        return st.st_size == size and st.st_mtime_ns == BLOB_MTIME_NS
+
+    def drop_blob(self, name: str) -> None:
+        """Forget a cached blob found changed (folders linking it keep their copy until rebuilt)."""
+        _unlink(self.blob_path(name))
+
     def blob_tmp(self, blob_hash: str) -> str:
         """A temp path on the blob's filesystem, for streaming large downloads into."""
         d = f"{self._blobs}/{blob_hash[:2]}"
@@ -51,13 +92,19 @@ class Blobs(Leases):
     def put_blob(self, blob_hash: str, data: bytes) -> None:
         """Store content (already verified against its hash) as a read-only blob, atomically."""
         tmp = self.blob_tmp(blob_hash)
-        _write_new(tmp, data)
-        os.replace(tmp, self.blob_path(blob_hash))
+        try:
+            _write_new(tmp, data)
+            _seal(tmp)
+            os.replace(tmp, self.blob_path(blob_hash))
+        except BaseException:
+            _unlink(tmp)
+            raise
         self._grow(len(data))
 
     def adopt_blob(self, blob_hash: str, tmp: str) -> None:
         """Move a verified temp file into place as the blob."""
         os.chmod(tmp, 0o444)
+        _seal(tmp)
         size = os.path.getsize(tmp)
         os.replace(tmp, self.blob_path(blob_hash))
         self._grow(size)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,8 +13,12 @@ from pathlib import Path
 import filelock
 
 from ..._atomic import rmtree
+from .files import _unlink
 from .locks import DEFAULT_LOCK_TIMEOUT
 from .blobs import Blobs
+
+LEFTOVER_AGE = 600.0  # seconds: crash leftovers older than this, whose owner is gone, are removed
+log = logging.getLogger("dagstore")
 
 
 class Eviction(Blobs):
@@ -45,6 +51,7 @@ class Eviction(Blobs):
         """Shrink the cache below ``max_bytes``: least recently used unleased versions first,
         then blobs no materialized version links to. Returns the version keys removed."""
         limit = self.max_bytes if max_bytes is None else max_bytes
+        self.reclaim_leftovers()
         blobs = list(self._blob_stats())
         total = sum(st.st_size for _, st in blobs)
         if total <= limit:
@@ -122,6 +129,54 @@ class Eviction(Blobs):
         finally:
             os.close(fd)
 
+    def reclaim_leftovers(self, min_age: float = LEFTOVER_AGE) -> int:
+        """Remove what killed processes left, older than ``min_age`` seconds: partial builds
+        (``versions/.tmp-<key>-*``, only if no live process holds that key's build lock),
+        interrupted evictions (``versions/.trash-*``), partial blobs (``blobs/*/.tmp-*``, only
+        while no build runs anywhere) and partial metadata (``meta/*/.tmp-*``). Runs on its own
+        from eviction and, at most every ``LEFTOVER_AGE`` seconds, after a build. Returns how
+        many leftovers were removed."""
+        cutoff = time.time() - min_age
+        removed = 0
+        for e in _entries(self.root / "versions"):
+            trash = e.name.startswith(".trash-")
+            build = e.name.startswith(".tmp-")
+            if (trash or build) and _older(e, cutoff) and (trash or self._lock_free(f"version-{e.name[5:-9]}")):
+                rmtree(Path(e.path))
+                removed += 1
+        temps = [e for sub in _entries(self.root / "meta") for e in _entries(sub.path) if e.name.startswith(".tmp-")]
+        with self._flock("building", exclusive=True, blocking=False) as idle:
+            if idle:  # no build anywhere is streaming a large blob into a temp file
+                temps += [e for sub in _entries(self.root / "blobs") for e in _entries(sub.path) if e.name.startswith(".tmp-")]
+        for e in temps:
+            if _older(e, cutoff):
+                _unlink(e.path)
+                removed += 1
+        if removed:
+            log.info("removed %d leftovers of interrupted processes from cache %s", removed, self.root)
+        return removed
+
+    def _reclaim_if_due(self) -> None:
+        stamp = self.root / "leftovers-checked"
+        try:
+            if time.time() - stamp.stat().st_mtime < LEFTOVER_AGE:
+                return
+        except FileNotFoundError:
+            pass
+        stamp.touch()
+        self.reclaim_leftovers()
+
+    def _lock_free(self, name: str) -> bool:
+        """No process holds the build lock ``name`` (it is taken and released at once)."""
+        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.root / "locks" / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        lock.release()
+        return True
+
     def clear_trash(self) -> None:
         """Remove leftovers of builds or evictions interrupted by a crash."""
         base = self.root / "versions"
@@ -129,3 +184,17 @@ class Eviction(Blobs):
             for e in os.scandir(base):
                 if e.name.startswith((".tmp-", ".trash-")):
                     rmtree(Path(e.path))
+
+
+def _entries(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _older(e: os.DirEntry[str], cutoff: float) -> bool:
+    try:
+        return e.stat(follow_symlinks=False).st_mtime <= cutoff
+    except FileNotFoundError:
+        return False

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import stat
+import time
+from pathlib import Path
+
+# Every cached blob gets this fixed modification time (2000-01-01 UTC) when it enters the
+# cache: it is the cache's record that the file is unchanged. A blob with another mtime or
+# size was edited in place (after a chmod) and is fetched again instead of being reused.
+BLOB_MTIME_NS = 946_684_800 * 1_000_000_000
+
+
+def _seal(path: str) -> None:
+    """Give a new blob the cache's fixed mtime (its atime, used for eviction order, is now)."""
+    os.utime(path, ns=(time.time_ns(), BLOB_MTIME_NS))
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _read_only_dir(path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o222
 
 
 def _write_new(path: str, data: bytes) -> None:

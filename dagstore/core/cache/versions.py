@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -13,8 +14,10 @@ from ..manifest import Entry
 from ..progress import progress_bar
 from .blobs import Blobs
 from .eviction import Eviction
-from .files import _link_into_cache, _link_or_copy, _symlink, _write_new
+from .files import _link_into_cache, _link_or_copy, _read_only_dir, _seal, _symlink, _write_new
 from .locks import DEFAULT_LOCK_TIMEOUT
+
+log = logging.getLogger("dagstore")
 
 
 class BlobSink(Protocol):
@@ -31,9 +34,11 @@ class Versions(Eviction):
     """``versions/<key>/``: complete by existence, leased while used."""
 
     def cached_version(self, key: str) -> str | None:
-        """The materialized folder, leased, if it is already complete; else None."""
-        if self.version_dir(key).is_dir() and self._lease(key):
-            return str(self.version_dir(key))
+        """The materialized folder, leased, if it is complete and still read-only; else None
+        (a folder someone made writable, e.g. with ``chmod -R u+w``, is rebuilt)."""
+        with self._writing():
+            if _read_only_dir(self.version_dir(key)) and self._lease(key):
+                return str(self.version_dir(key))
         return None
 
     def materialize(
@@ -52,12 +57,27 @@ class Versions(Eviction):
         done = self.cached_version(key)
         if done:
             return done
+        with self._writing():
+            return self._materialize(key, entries, blob_name, fetch, use_soft_links, lock_timeout, show_progress)
+
+    def _materialize(
+        self,
+        key: str,
+        entries: Mapping[str, Entry],
+        blob_name: Callable[[Entry], str],
+        fetch: Callable[[list[Entry], BlobSink], None],
+        use_soft_links: bool,
+        lock_timeout: float,
+        show_progress: bool,
+    ) -> str:
         with self.lock(f"version-{key}", lock_timeout):
             done = self.cached_version(key)
             if done:
                 return done
             versions = self.root / "versions"
             versions.mkdir(parents=True, exist_ok=True)
+            if self.version_dir(key).exists():  # made writable (and perhaps edited) by someone
+                self.discard(key)
             for e in os.scandir(versions):  # partial builds of this key by dead processes
                 if e.name.startswith(f".tmp-{key}-") and len(e.name) == len(f".tmp-{key}-") + 8:
                     rmtree(Path(e.path))
@@ -77,7 +97,20 @@ class Versions(Eviction):
             if not self._lease(key):
                 raise RuntimeError(f"cache folder {key} vanished while being leased")
         self.evict_if_needed()
+        self._reclaim_if_due()
         return str(self.version_dir(key))
+
+    def discard(self, key: str, changed_blobs: Iterable[str] = ()) -> None:
+        """Remove versions/<key> (found changed) so that the next call rebuilds it, and forget
+        the cached blobs known to be changed."""
+        for name in changed_blobs:
+            log.warning("cached file %s was changed in place; it will be fetched again from the store", self.blob_path(name))
+            self.drop_blob(name)
+        src = self.version_dir(key)
+        if src.exists():
+            trash = self.root / "versions" / f".trash-{uuid.uuid4().hex}"
+            os.rename(src, trash)
+            rmtree(trash)
 
     def _build(
         self,
@@ -98,7 +131,12 @@ class Versions(Eviction):
             name = blob_name(e)
             paths.setdefault(name, []).append(path)
             first.setdefault(name, e)
-        missing = {name: e for name, e in first.items() if not os.path.exists(self.blob_path(name))}
+        missing = {name: e for name, e in first.items() if not self.blob_ok(name, e.size)}
+        changed = [name for name in missing if os.path.lexists(self.blob_path(name))]
+        if changed:  # changed in place, or cached before blobs were sealed: never reuse them
+            log.warning("%d cached files in %s differ from what the cache recorded; fetching them again", len(changed), self.root)
+            for name in changed:
+                self.drop_blob(name)
         present = [name for name in paths if name not in missing]
         if missing:
             fetch(list(missing.values()), _TreeSink(self, tmp, paths, soft))
@@ -133,6 +171,7 @@ class _TreeSink:
         first, *rest = self._paths[name]
         dst = f"{self._tmp}/{first}"
         _write_new(dst, data)
+        _seal(dst)
         for p in rest:
             _link_or_copy(dst, f"{self._tmp}/{p}")
         blob = self._cache.blob_path(name)

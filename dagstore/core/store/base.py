@@ -19,6 +19,7 @@ import platformdirs
 
 from ... import config
 from ...errors import FormatError
+from ..decode import parse_object
 from .. import layout
 from ..backend import Backend, open_backend
 from ..cache import Cache
@@ -78,9 +79,9 @@ class Store(Maintenance):
                 ensure()
             self.backend.write_new(layout.MARKER, json.dumps({"format": STORE_FORMAT, "created": now_iso()}).encode())
             data = self.backend.read(layout.MARKER)
-        try:
-            fmt = json.loads(data).get("format")
-        except ValueError as exc:
-            raise FormatError(f"{self.url}: {layout.MARKER} is not valid JSON") from exc
-        if not isinstance(fmt, int) or fmt > STORE_FORMAT:
+        what = f"store marker {self.url}/{layout.MARKER}"
+        fmt = parse_object(data, what).get("format")
+        if not isinstance(fmt, int) or isinstance(fmt, bool):
+            raise FormatError(f"{what} is corrupt (format {fmt!r} is not a number)")
+        if fmt > STORE_FORMAT:
             raise FormatError(f"{self.url} was written by a newer dagstore (store format {fmt}, this one knows {STORE_FORMAT}); upgrade dagstore")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...errors import IntegrityError
-from .. import layout
+from ...errors import FormatError, IntegrityError
+from .. import layout, tree
+from ..decode import skip
 from ..backend import Backend, open_backend
 from ..hashing import hash_bytes
 from ..manifest import Delta, Diff, Entry, apply_delta, diff_states, merge_states, state_from_bytes, state_to_bytes
@@ -30,20 +31,29 @@ class Content(Registry):
         name = layout.leaf(rec.manifest)
         cached = self.cache.read_immutable("manifests", name)
         if cached is None:
-            cached = self.backend.read(rec.manifest)
+            try:
+                cached = self.backend.read(rec.manifest)
+            except FileNotFoundError:
+                raise IntegrityError(f"manifest {rec.manifest} of version {rec.id} is missing from the store") from None
             if hash_bytes(cached) != name:
                 raise IntegrityError(f"manifest of version {rec.id} does not match its hash")
             self.cache.write_immutable("manifests", name, cached)
-        return Delta.from_bytes(cached)
+        return Delta.from_bytes(cached, f"manifest {rec.manifest} of version {rec.id}")
 
-    def state(self, version_id: str) -> dict[str, Entry]:
-        """The full content of a final version (parents merged, own delta applied), cached locally."""
+    def state(self, version_id: str, _children: tuple[str, ...] = ()) -> dict[str, Entry]:
+        """The full content of a final version (parents merged, own delta applied), cached
+        locally. FormatError if its parents form a cycle or its paths cannot be checked out."""
         cached = self.cache.read_immutable("states", version_id)
         if cached is not None:
             return state_from_bytes(cached)
+        if version_id in _children:
+            raise FormatError(f"version {_children[0]}: its parents form a cycle through {version_id}")
         rec = self.content_record(version_id)
-        base = merge_states(self.state(p) for p in rec.parents)
+        base = merge_states(self.state(p, (*_children, version_id)) for p in rec.parents)
         st = apply_delta(base, self.delta(rec), rec.id)
+        problem = tree.problem(st)
+        if problem:
+            raise FormatError(f"version {version_id} cannot be checked out: {problem}")
         self.cache.write_immutable("states", version_id, state_to_bytes(st))
         return st
 
@@ -75,7 +85,9 @@ class Content(Registry):
         return out
 
     def pack_index(self, backend: Backend, pack_ids: Iterable[str] | None = None) -> dict[str, BlobLocation]:
-        """Blob locations from the index objects of these packs (all packs when None)."""
+        """Blob locations from the index objects of these packs (all packs when None: then an
+        unreadable index is skipped with a warning, its blobs are just not reused)."""
+        every = pack_ids is None
         if pack_ids is None:
             pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
         out: dict[str, BlobLocation] = {}
@@ -88,8 +100,15 @@ class Content(Registry):
                 out.update(decode_header(pid, data))
         for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
             pid = layout.leaf(key)
-            self.cache.write_immutable("index", pid, data)
-            out.update(decode_header(pid, data))
+            try:
+                locs = decode_header(pid, data)
+            except FormatError as exc:
+                if not every:
+                    raise
+                skip(key, exc)
+                continue
+            self.cache.write_immutable("index", pid, data)  # only once it decodes
+            out.update(locs)
         return out
 
     def diff(self, old_id: str, new_id: str) -> Diff:

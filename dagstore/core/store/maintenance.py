@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...errors import FormatError, IntegrityError
+from ...errors import DagstoreError, FormatError
 from .. import layout
 from ..backend import Backend
+from ..decode import parse_object
 from ..hashing import hash_bytes, hash_file
-from ..packs import decode_blob, read_pack_header
+from ..packs import decode_blob, decode_header, pack_header
 from ..records import VersionRecord
 from .content import Content
 
@@ -41,6 +42,15 @@ class GcPlan:
     cutoff: float
     unmark: list[str] = field(default_factory=list)  # marks of content referenced again, or gone
     orphan_indexes: list[str] = field(default_factory=list)  # indexes whose pack is gone
+
+
+def _mark_time(key: str, data: bytes, now: float) -> float:
+    """When gc marked an object; an unreadable mark counts as made now (removal only waits)."""
+    try:
+        at = parse_object(data, f"gc mark {key}").get("at", now)
+    except FormatError:
+        return now
+    return float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else now
 
 
 def _mtime_or_none(be: Backend, key: str) -> float | None:
@@ -71,9 +81,28 @@ class Maintenance(Content):
         return plan.report
 
     def _referenced(self) -> tuple[set[str], set[str]]:
-        """(ids of every version and draft, keys of every pack, object and manifest they use)."""
-        recs: list[VersionRecord] = self.records()
-        drafts = [d.record for d in self.drafts()]
+        """(ids of every version and draft, keys of every pack, object and manifest they use).
+        Refuses (FormatError, nothing removed) while a record or draft cannot be read: the
+        content it references would look unreferenced and be lost."""
+        be = self.backend
+        recs: list[VersionRecord] = []
+        drafts: list[VersionRecord] = []
+        bad: list[str] = []
+        keys = [k for k in be.list(layout.VERSIONS) if layout.is_record_key(k)]
+        for key, data in be.read_many(keys).items():
+            try:
+                recs.append(self._record_from(key, data))
+            except DagstoreError as exc:
+                bad.append(str(exc))
+        final = {layout.record_id(k) for k in keys}
+        for key, data in be.read_many([k for k in be.list(layout.DRAFTS) if layout.leaf(k) not in final]).items():
+            try:
+                drafts.append(self._draft_from(key, data).record)
+            except DagstoreError as exc:
+                bad.append(str(exc))
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise FormatError(f"gc stopped, nothing was removed: {bad[0]}{more}; repair or delete it first, or the content it uses would be lost")
         live_ids = {r.id for r in recs} | {d.id for d in drafts}
         referenced = {layout.pack_key(p) for r in (*recs, *drafts) for p in r.packs}
         referenced |= {layout.object_key(o) for r in (*recs, *drafts) for o in r.objects}
@@ -89,7 +118,7 @@ class Maintenance(Content):
         plan = GcPlan(GcReport(dry_run=dry_run), now, now - min_age_seconds)
         be, report = self.backend, plan.report
         old = self._older_than(plan.cutoff)
-        marks = {layout.marked_key(k): json.loads(v).get("at", now) for k, v in be.read_many(be.list(layout.GC)).items()}
+        marks = {layout.marked_key(k): _mark_time(k, v, now) for k, v in be.read_many(be.list(layout.GC)).items()}
         packs = set(be.list(layout.PACKS))
         candidates = [k for k in (*sorted(packs), *be.list(layout.OBJECTS), *be.list(layout.MANIFESTS)) if k not in referenced and old(k)]
         lists = {layout.PACKS: report.packs, layout.OBJECTS: report.objects, layout.MANIFESTS: report.manifests}
@@ -104,7 +133,8 @@ class Maintenance(Content):
         plan.unmark = [layout.gc_mark_key(k) for k in marks if k not in candidates]
         plan.orphan_indexes = [k for k in be.list(layout.INDEX) if layout.pack_key(layout.leaf(k)) not in packs and old(k)]
         for key, data in be.read_many(be.list(layout.NAMES)).items():
-            if json.loads(data)["id"] not in live_ids and old(key):
+            owner = self._claim_owner(key, data, warn=False)  # an unreadable claim is left for verify to report
+            if owner is not None and owner not in live_ids and old(key):
                 report.claims.append(key)
         self._stale_temps(report, old)
         return plan
@@ -144,56 +174,125 @@ class Maintenance(Content):
         be.delete(report.temps)
 
     def verify(self, read_data: bool = False) -> list[str]:
-        """Problems found in the store: unreadable records, missing manifests, packs or objects,
-        blobs missing from their packs; with ``read_data`` every blob is read and hashed."""
-        try:
-            recs = self.records()
-        except FormatError as exc:
-            return [str(exc)]
+        """Every problem found in the store, one line each (it never stops at the first):
+        unreadable records, claims, labels and drafts; versions whose state cannot be built
+        (missing or corrupt manifest, missing or cyclic parents, paths that cannot be checked
+        out); missing packs and objects; index entries outside their pack; sizes that differ
+        from what the manifest says. With ``read_data`` every pack and object is also read and
+        every blob decoded and hashed."""
         problems: list[str] = []
+        recs: list[VersionRecord] = []
+        be = self.backend
+        for key in be.list(layout.VERSIONS):
+            if not layout.is_record_key(key):
+                continue
+            try:
+                recs.append(self._record_from(key, be.read(key)))
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            except DagstoreError as exc:
+                problems.append(str(exc))
         for rec in recs:
             problems += self._verify_version(rec)
+        problems += self._verify_registry()
         if read_data:
-            problems += self._verify_data()
+            users: dict[str, list[str]] = {}
+            for rec in recs:
+                for key in (*map(layout.pack_key, rec.packs), *map(layout.object_key, rec.objects)):
+                    users.setdefault(key, []).append(rec.id)
+            for key, problem in self._verify_data():
+                who = users.get(key)
+                problems.append(f"{problem} (used by version {', '.join(sorted(who))})" if who else problem)
         return sorted(set(problems))
 
     def _verify_version(self, rec: VersionRecord) -> list[str]:
         try:
             delta = self.delta(rec)
-        except (FileNotFoundError, FormatError, IntegrityError) as exc:
-            return [f"version {rec.id}: manifest: {exc}"]
-        problems = [f"version {rec.id}: parent {p} is missing" for p in rec.parents if not self.exists(p)]
+            self.state(rec.id)  # parents exist, no cycle, every path can be checked out
+        except DagstoreError as exc:
+            return [f"version {rec.id}: {exc}"]
+        problems = []
         be = self.content_backend(rec)
         try:
             index = self.pack_index(be, rec.packs)
-        except FormatError as exc:
-            return [*problems, f"version {rec.id}: {exc}"]
-        objects = set(rec.objects)
+        except DagstoreError as exc:
+            return [f"version {rec.id}: {exc}"]
+        pack_sizes: dict[str, int] = {}
+        for pid in rec.packs:
+            try:
+                pack_sizes[pid] = be.size(layout.pack_key(pid))
+            except FileNotFoundError:
+                problems.append(f"version {rec.id}: pack {pid} is missing")
+        object_sizes: dict[str, int] = {}
+        for h in rec.objects:
+            try:
+                object_sizes[h] = be.size(layout.object_key(h))
+            except FileNotFoundError:
+                problems.append(f"version {rec.id}: object {h} is missing")
         for path, e in delta.entries.items():
-            if e.url is None and e.hash not in index and e.hash not in objects:
+            if e.url is not None:
+                continue
+            loc = index.get(e.hash)
+            if loc is not None:
+                if loc.raw_length != e.size:
+                    problems.append(f"version {rec.id}: {path}: the manifest says {e.size} bytes, its pack holds {loc.raw_length}")
+                end = pack_sizes.get(loc.pack)
+                if end is not None and loc.offset + loc.length > end - 12:
+                    problems.append(f"version {rec.id}: {path}: its index entry points past the end of pack {loc.pack}")
+            elif e.hash in object_sizes:
+                if object_sizes[e.hash] != e.size:
+                    problems.append(f"version {rec.id}: {path}: the manifest says {e.size} bytes, object {e.hash} holds {object_sizes[e.hash]}")
+            elif e.hash not in rec.objects:
                 problems.append(f"version {rec.id}: {path}: content {e.hash} is not in its packs or objects")
-        problems += [f"version {rec.id}: pack {pid} is missing" for pid in rec.packs if not be.exists(layout.pack_key(pid))]
-        problems += [f"version {rec.id}: object {h} is missing" for h in objects if not be.exists(layout.object_key(h))]
         return problems
 
-    def _verify_data(self) -> list[str]:
+    def _verify_registry(self) -> list[str]:
+        """Claims, label revisions and drafts that cannot be read."""
         problems = []
+        be = self.backend
+        for key, data in be.read_many(be.list(layout.NAMES)).items():
+            if self._claim_owner(key, data, warn=False) is None:
+                problems.append(f"{key}: corrupt version claim")
+        for key, data in be.read_many(be.list(layout.STATE)).items():
+            if self._labels_from(key, data, warn=False) is None:
+                problems.append(f"{key}: corrupt label revision")
+        for key, data in be.read_many(be.list(layout.DRAFTS)).items():
+            try:
+                self._draft_from(key, data)
+            except DagstoreError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def _verify_data(self) -> list[tuple[str, str]]:
+        """(key, problem) for every pack or object whose bytes are bad."""
+        problems: list[tuple[str, str]] = []
         be = self.backend
         for key in be.list(layout.PACKS):
             pid = layout.leaf(key)
             try:
                 data = be.read(key)
                 if hash_bytes(data) != pid:
-                    problems.append(f"pack {pid}: content does not match its id")
+                    problems.append((key, f"pack {pid}: content does not match its id"))
                     continue
-                for h, loc in read_pack_header(be, pid).items():
+                header = pack_header(pid, data)
+                for h, loc in decode_header(pid, header).items():
                     decode_blob(h, memoryview(data)[loc.offset : loc.offset + loc.length], loc)
-            except (FormatError, IntegrityError) as exc:
-                problems.append(f"pack {pid}: {exc}")
+                try:
+                    if be.read(layout.index_key(pid)) != header:
+                        problems.append((key, f"pack {pid}: its index differs from the pack's own header"))
+                except FileNotFoundError:
+                    pass  # an unfinished upload, or gc's first step: the version checks name it if it matters
+            except FileNotFoundError:
+                continue
+            except DagstoreError as exc:
+                problems.append((key, f"pack {pid}: {exc}"))
         for key in be.list(layout.OBJECTS):
             with tempfile.TemporaryDirectory() as tmp:
                 local = os.path.join(tmp, "blob")
-                be.get_file(key, local)
+                try:
+                    be.get_file(key, local)
+                except FileNotFoundError:
+                    continue
                 if hash_file(local)[0] != layout.leaf(key):
-                    problems.append(f"object {key}: content does not match its hash")
+                    problems.append((key, f"object {key}: content does not match its hash"))
         return problems

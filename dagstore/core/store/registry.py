@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from ...errors import ConflictError, DatasetNotFoundError
+from ...errors import ConflictError, DagstoreError, DatasetNotFoundError
 from .. import layout
+from ..decode import expect, is_str_list, parse_object, skip
 from ..hashing import hash_bytes
-from ..records import Draft, VersionRecord, bump_version, version_key
+from ..records import Draft, VersionRecord, bump_version, check_name, version_key
 from ._root import StoreRoot, check_id, now_iso
 
 
@@ -30,7 +31,12 @@ class Registry(StoreRoot):
         if self.exists(version_id):  # a finalize died after writing the record: the draft is stale
             self.delete_draft(version_id)
             return None
-        return Draft.from_bytes(data)
+        return self._draft_from(layout.draft_key(version_id), data)
+
+    def _draft_from(self, key: str, data: bytes) -> Draft:
+        draft = Draft.from_bytes(data, f"draft {key}")
+        expect(draft.record.id == layout.leaf(key), f"draft {key}", f"it holds the id {draft.record.id}")
+        return draft
 
     def delete_draft(self, version_id: str) -> None:
         self.backend.delete([layout.draft_key(version_id)])
@@ -43,7 +49,13 @@ class Registry(StoreRoot):
         stale = [k for k in keys if layout.leaf(k) in final]
         if stale:
             self.backend.delete(stale)
-        return [Draft.from_bytes(d) for d in self.backend.read_many([k for k in keys if k not in stale]).values()]
+        out = []
+        for key, data in self.backend.read_many([k for k in keys if k not in stale]).items():
+            try:
+                out.append(self._draft_from(key, data))
+            except DagstoreError as exc:  # one bad draft never hides the others
+                skip(key, exc)
+        return out
 
     # -- final versions ------------------------------------------------------------------
 
@@ -51,7 +63,7 @@ class Registry(StoreRoot):
         """The final version's record with its current labels; DatasetNotFoundError if none."""
         vid = check_id(version_id)
         try:
-            rec = VersionRecord.from_json(self.backend.read(layout.record_key(vid)))
+            rec = self._record_from(layout.record_key(vid), self.backend.read(layout.record_key(vid)))
         except FileNotFoundError:
             raise DatasetNotFoundError(f"no final version with id {version_id} in {self.url}") from None
         labels = self._labels(vid)[1]
@@ -67,10 +79,18 @@ class Registry(StoreRoot):
                 data = self.backend.read(layout.record_key(vid))
             except FileNotFoundError:
                 raise DatasetNotFoundError(f"no final version with id {version_id} in {self.url}") from None
-            rec = VersionRecord.from_json(data)
+            rec = self._record_from(layout.record_key(vid), data)
             self.cache.write_immutable("records", vid, data)
             return rec
-        return VersionRecord.from_json(data)
+        return self._record_from(layout.record_key(vid), data)
+
+    def _record_from(self, key: str, data: bytes) -> VersionRecord:
+        """A final version's record, checked: valid fields, the id of its key, a manifest."""
+        what = f"version record {key}"
+        rec = VersionRecord.from_json(data, what)
+        expect(rec.id == layout.record_id(key), what, f"it holds the id {rec.id}")
+        expect(bool(rec.manifest), what, "no manifest")
+        return rec
 
     def exists(self, version_id: str) -> bool:
         return self.backend.exists(layout.record_key(check_id(version_id)))
@@ -81,14 +101,20 @@ class Registry(StoreRoot):
             keys = [k for k in self.backend.list(layout.VERSIONS) if layout.is_record_key(k)]
         else:
             keys = [layout.record_key(check_id(i)) for i in ids]
-        recs = [VersionRecord.from_json(d) for d in self.backend.read_many(keys).values()]
+        recs = []
+        for key, data in self.backend.read_many(keys).items():
+            try:
+                recs.append(self._record_from(key, data))
+            except DagstoreError as exc:  # one bad record never hides the others
+                skip(key, exc)
         latest: dict[str, str] = {}
         for k in self.backend.list(layout.STATE):  # state/<id>/<revision>.json, highest revision wins
             owner = layout.labels_owner(k)
             if owner is not None and k > latest.get(owner, ""):
                 latest[owner] = k
         states = self.backend.read_many([latest[r.id] for r in recs if r.id in latest])
-        return [r.with_labels(json.loads(states[latest[r.id]])) if latest.get(r.id) in states else r for r in recs]
+        labels = {k: self._labels_from(k, data) for k, data in states.items()}
+        return [r.with_labels(lab) if (lab := labels.get(latest.get(r.id, ""))) is not None else r for r in recs]
 
     # -- names and version numbers -------------------------------------------------------
 
@@ -96,8 +122,21 @@ class Registry(StoreRoot):
         """``{version: id}`` claimed under project/name (some may belong to unfinished finalizes)."""
         out = {}
         for k, data in self.backend.read_many(self.backend.list(layout.claims_prefix(project, name))).items():
-            out[layout.leaf(k)] = json.loads(data)["id"]
+            owner = self._claim_owner(k, data)
+            if owner is not None:
+                out[layout.leaf(k)] = owner
         return out
+
+    def _claim_owner(self, key: str, data: bytes, warn: bool = True) -> str | None:
+        """The id a claim names, or None (with a warning) when the claim is unreadable."""
+        try:
+            owner = parse_object(data, f"version claim {key}").get("id")
+            expect(isinstance(owner, str) and owner.isalnum() and len(owner) <= 64, f"version claim {key}", "no valid id")
+            return owner
+        except DagstoreError as exc:
+            if warn:
+                skip(key, exc)
+            return None
 
     def versions_of(self, project: str, name: str) -> list[VersionRecord]:
         """Final versions of project/name, lowest version first."""
@@ -120,7 +159,7 @@ class Registry(StoreRoot):
         version = self._claim(rec)
         final = replace(rec, version=version, manifest=manifest, finalized=now_iso())
         if not self.backend.write_new(layout.record_key(rec.id), final.to_json()):
-            existing = VersionRecord.from_json(self.backend.read(layout.record_key(rec.id)))
+            existing = self._record_from(layout.record_key(rec.id), self.backend.read(layout.record_key(rec.id)))
             if existing.manifest != manifest:
                 raise ConflictError(f"version {rec.id} was already finalized with other content")
             final = existing
@@ -134,11 +173,11 @@ class Registry(StoreRoot):
             key = layout.claim_key(rec.project, rec.name, version)
             if self.backend.write_new(key, body):
                 return version
-            owner = json.loads(self.backend.read(key))["id"]
+            owner = self._claim_owner(key, self.backend.read(key))
             if owner == rec.id:
                 return version
             if rec.version_explicit:
-                raise ConflictError(f"version {version} of {rec.project}/{rec.name} already exists (id {owner})")
+                raise ConflictError(f"version {version} of {rec.project}/{rec.name} already exists (id {owner or 'unreadable, ' + key})")
             version = bump_version(max([version, *self.claimed_versions(rec.project, rec.name)], key=version_key))
         raise ConflictError(f"could not claim a version number for {rec.project}/{rec.name}")
 
@@ -150,7 +189,21 @@ class Registry(StoreRoot):
         if not keys:
             return 0, None
         last = max(keys)
-        return layout.labels_revision(last), json.loads(self.backend.read(last))
+        return layout.labels_revision(last), self._labels_from(last, self.backend.read(last))
+
+    def _labels_from(self, key: str, data: bytes, warn: bool = True) -> dict[str, Any] | None:
+        """A label revision, or None (with a warning: the record's own labels then apply)."""
+        what = f"label revision {key}"
+        try:
+            doc = parse_object(data, what)
+            for k, ok in (("name", str), ("project", str), ("published", bool)):
+                expect(k not in doc or isinstance(doc[k], ok), what, f"{k} has the wrong type")
+            expect("tags" not in doc or is_str_list(doc["tags"]), what, "tags is not a list of texts")
+            return doc
+        except DagstoreError as exc:
+            if warn:
+                skip(key, exc)
+            return None
 
     def set_labels(self, version_id: str, **labels: Any) -> VersionRecord:
         """Change the mutable labels (name, project, tags, published) of a final version."""
@@ -173,6 +226,8 @@ class Registry(StoreRoot):
 
     def relabel_dataset(self, project: str, name: str, new_project: str, new_name: str) -> int:
         """Rename / move every version of project/name (finals and drafts). Idempotent on retry."""
+        check_name(new_project, "project")
+        check_name(new_name, "dataset name")
         if (project, name) == (new_project, new_name):
             return 0
         claims = self.claimed_versions(project, name)
