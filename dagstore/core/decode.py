@@ -66,7 +66,7 @@ def check_format(doc: dict[str, Any], what: str, known: int) -> None:
     if not isinstance(fmt, int) or isinstance(fmt, bool):
         raise FormatError(f"{what} is corrupt (format {fmt!r} is not a number)")
     if fmt > known:
-        raise FormatError(f"{what} has format {fmt}, newer than this dagstore knows ({known}); upgrade dagstore")
+        raise FormatError(f"{what} format {fmt} is newer than this dagstore (knows {known}); upgrade dagstore")
 
 
 def expect(ok: bool, what: str, problem: str) -> None:
