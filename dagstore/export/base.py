@@ -1,0 +1,270 @@
+"""The exporter protocol, the formats' names, and what an exporter is handed while it runs."""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from .errors import ExportError
+from .sinks import Sink
+from .view import ClassInfo, Item, VersionView
+
+
+class ExportFormat(str, enum.Enum):
+    """The export formats (``dagstore.ExportFormat``); strings are accepted case-insensitively."""
+
+    FOLDERS = "FOLDERS"
+    IMAGEFOLDER = "IMAGEFOLDER"
+    YOLO = "YOLO"
+    YOLO_ULTRALYTICS = "YOLO_ULTRALYTICS"
+    COCO = "COCO"
+    VOC = "VOC"
+    CSV = "CSV"
+    TSV = "TSV"
+    SPACY_NER = "SPACY_NER"
+    SPACY = "SPACY"
+    CONLL2003 = "CONLL2003"
+    JSON = "JSON"
+    JSON_MIN = "JSON_MIN"
+    ASR_MANIFEST = "ASR_MANIFEST"
+    BRUSH_TO_PNG = "BRUSH_TO_PNG"
+    BRUSH_TO_NUMPY = "BRUSH_TO_NUMPY"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: str | ExportFormat) -> ExportFormat:
+        """The format named ``value`` (any case); an unknown name is an ExportError listing the known ones."""
+        if isinstance(value, ExportFormat):
+            return value
+        try:
+            return cls(str(value).strip().upper())
+        except ValueError:
+            known = ", ".join(f.value for f in cls)
+            raise ExportError(f"unknown export format {value!r}; known formats: {known}") from None
+
+
+COMMON_OPTIONS: dict[str, Any] = {"default_split": "train"}
+
+
+class Exporter(Protocol):
+    """One export format: its name, whether it carries media, the options it takes (name →
+    default) and the export itself."""
+
+    format: ClassVar[ExportFormat]
+    carries_media: ClassVar[bool]
+    options: ClassVar[Mapping[str, Any]]
+
+    def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
+        """The id the format gives each class."""
+
+    def export(self, ctx: ExportContext) -> None: ...
+
+
+@dataclass
+class ExportContext:
+    """What an exporter works with: the selected items, where to write, options, the report."""
+
+    view: VersionView
+    sink: Sink
+    options: dict[str, Any]
+    include_media: bool
+    select: Callable[[Item], Item | None]
+    tick: Callable[[int], None] = lambda n: None
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> Sequence[ClassInfo]:
+        return self.view.classes
+
+    @property
+    def default_split(self) -> str:
+        return str(self.options.get("default_split") or "train")
+
+    def items(self, final: bool = True) -> Iterator[Item]:
+        """The selected items in path order (filters applied). Exporters that look at the items
+        twice pass ``final=False`` on the first pass so progress counts the writing pass only."""
+        for item in self.view.items():
+            sel = self.select(item)
+            if sel is None:
+                continue
+            yield sel
+            if final:
+                self.tick(1)
+
+    def split(self, item: Item) -> str:
+        ann = item.annotation or {}
+        return str(ann.get("split") or self.default_split)
+
+    def count(self, split: str) -> None:
+        self.counts[split] += 1
+
+    def add_media(self, relpath: str, item: Item) -> None:
+        """Include the item's content at ``relpath`` unless media are excluded."""
+        if self.include_media:
+            self.sink.add_media(relpath, self.view, item.path)
+
+    def text_of(self, item: Item) -> str | None:
+        """The text that spans index: the annotation's ``text``, else the file as UTF-8."""
+        ann = item.annotation or {}
+        if ann.get("text") is not None:
+            return str(ann["text"])
+        try:
+            with self.view.open(item.path) as f:
+                return f.read().decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def skip(self, path: str, reason: str, region: str | None = None) -> None:
+        """Record an item (or one region of it) the format could not express."""
+        entry: dict[str, Any] = {"path": path}
+        if region is not None:
+            entry["region"] = region
+        entry["reason"] = reason
+        self.skipped.append(entry)
+
+
+def regions(item: Item) -> list[dict[str, Any]]:
+    return list((item.annotation or {}).get("regions") or [])
+
+
+def media_size(item: Item) -> tuple[float, float] | None:
+    media = (item.annotation or {}).get("media") or {}
+    w, h = media.get("width"), media.get("height")
+    if not w or not h:
+        return None
+    return float(w), float(h)
+
+
+def region_id(region: Mapping[str, Any], index: int) -> str:
+    return str(region.get("id") or f"#{index}")
+
+
+def box_corners(x: float, y: float, w: float, h: float, rotation: float) -> list[tuple[float, float]]:
+    """The four corners of a box rotated clockwise by ``rotation`` degrees around its top-left."""
+    import math
+
+    if not rotation:
+        return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    a = math.radians(rotation)
+    c, s = math.cos(a), math.sin(a)
+    pts = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+    return [(x + px * c - py * s, y + px * s + py * c) for px, py in pts]
+
+
+def envelope(points: Sequence[Sequence[float]]) -> tuple[float, float, float, float]:
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+def region_box(region: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
+    """The axis-aligned pixel box (x, y, w, h) of a box, polygon or mask region, if it has one."""
+    t = region.get("type")
+    if t == "box" and region.get("xywh"):
+        x, y, w, h = (float(v) for v in region["xywh"])
+        rot = float(region.get("rotation") or 0.0)
+        return envelope(box_corners(x, y, w, h, rot)) if rot else (x, y, w, h)
+    if region.get("xywh"):
+        x, y, w, h = (float(v) for v in region["xywh"])
+        return x, y, w, h
+    if t == "polygon" and region.get("points"):
+        return envelope(region["points"])
+    return None
+
+
+def media_name(path: str) -> str:
+    return posixpath.basename(path)
+
+
+def unique_names(items: Sequence[tuple[str, str, str]], stem_only: bool = False) -> dict[str, str]:
+    """File names for items placed in shared folders: ``(path, folder, hash)`` → name. The base
+    name where unique in its folder (case-insensitively; by stem when label files sit beside
+    the images), else ``<first 8 hex of the content hash>_<name>`` for every colliding one
+    (``<hash8>-<n>_<name>`` if even that collides: same name and same content)."""
+    def key(folder: str, name: str) -> tuple[str, str]:
+        n = posixpath.splitext(name)[0] if stem_only else name
+        return folder, n.casefold()
+
+    seen = Counter(key(folder, media_name(p)) for p, folder, _ in items)
+    out: dict[str, str] = {}
+    again: Counter[tuple[str, str]] = Counter()
+    for p, folder, h in items:
+        name = media_name(p)
+        if seen[key(folder, name)] > 1:
+            name = f"{(h or '0' * 8)[:8]}_{name}"
+            again[key(folder, name)] += 1
+        out[p] = name
+    nth: Counter[tuple[str, str]] = Counter()
+    for p, folder, h in items:
+        k = key(folder, out[p])
+        if again[k] > 1:
+            nth[k] += 1
+            out[p] = f"{(h or '0' * 8)[:8]}-{nth[k]}_{media_name(p)}"
+    return out
+
+
+_UNSAFE_CHARS = set('/\\\x00:*?"<>|')
+
+
+def check_folder_labels(names: Sequence[str], what: str = "folder") -> None:
+    """Labels used as folder or file names must be safe on every file system and distinct up to case."""
+    seen: dict[str, str] = {}
+    for n in names:
+        if n in ("", ".", "..") or any(c in _UNSAFE_CHARS or ord(c) < 32 for c in n) or n != n.strip() or n.endswith("."):
+            raise ExportError(f"label {n!r} cannot be used as a {what} name; rename the class or use CSV")
+        k = n.casefold()
+        if k in seen:
+            raise ExportError(f"labels {seen[k]!r} and {n!r} differ only in case and would share a {what}; rename one or use CSV")
+        seen[k] = n
+
+
+def index_map(classes: Sequence[ClassInfo]) -> dict[str, int]:
+    return {c.name: i for i, c in enumerate(classes)}
+
+
+class BaseExporter:
+    """Defaults shared by the formats: class ids are list indices; no extra options."""
+
+    format: ClassVar[ExportFormat]
+    carries_media: ClassVar[bool] = True
+    options: ClassVar[Mapping[str, Any]] = {}
+
+    def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
+        return index_map(classes)
+
+    def export(self, ctx: ExportContext) -> None:  # pragma: no cover - every format overrides it
+        raise NotImplementedError
+
+
+class Streams:
+    """Several sink files open at once (one per split, say), closed in sorted order."""
+
+    def __init__(self, sink: Sink):
+        self._sink = sink
+        self._open: dict[str, Any] = {}
+        self._files: dict[str, Any] = {}
+
+    def get(self, relpath: str) -> Any:
+        if relpath not in self._files:
+            cm = self._sink.open(relpath)
+            self._files[relpath] = cm.__enter__()
+            self._open[relpath] = cm
+        return self._files[relpath]
+
+    def write(self, relpath: str, text: str) -> None:
+        self.get(relpath).write(text.encode("utf-8"))
+
+    def __enter__(self) -> Streams:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for relpath in sorted(self._open):
+            self._open[relpath].__exit__(None, None, None)

@@ -1,0 +1,35 @@
+"""The export formats: one module each, registered here by name."""
+
+from __future__ import annotations
+
+from ..base import ExportFormat, Exporter
+from ..errors import ExportError
+from . import asr, brush, coco, conll, csvfmt, folders, labelstudio, spacy_docbin, spacy_ner, voc, yolo
+
+REGISTRY: dict[ExportFormat, type[Exporter]] = {
+    ExportFormat.FOLDERS: folders.FoldersExporter,
+    ExportFormat.IMAGEFOLDER: folders.ImageFolderExporter,
+    ExportFormat.YOLO: yolo.DarknetExporter,
+    ExportFormat.YOLO_ULTRALYTICS: yolo.UltralyticsExporter,
+    ExportFormat.COCO: coco.CocoExporter,
+    ExportFormat.VOC: voc.VocExporter,
+    ExportFormat.CSV: csvfmt.CsvExporter,
+    ExportFormat.TSV: csvfmt.TsvExporter,
+    ExportFormat.SPACY_NER: spacy_ner.SpacyNerExporter,
+    ExportFormat.SPACY: spacy_docbin.SpacyDocBinExporter,
+    ExportFormat.CONLL2003: conll.Conll2003Exporter,
+    ExportFormat.JSON: labelstudio.LabelStudioJsonExporter,
+    ExportFormat.JSON_MIN: labelstudio.LabelStudioJsonMinExporter,
+    ExportFormat.ASR_MANIFEST: asr.AsrManifestExporter,
+    ExportFormat.BRUSH_TO_PNG: brush.BrushPngExporter,
+    ExportFormat.BRUSH_TO_NUMPY: brush.BrushNumpyExporter,
+}
+
+
+def get_exporter(export_format: str | ExportFormat) -> Exporter:
+    """A new exporter for the named format (any case)."""
+    fmt = ExportFormat.parse(export_format)
+    try:
+        return REGISTRY[fmt]()
+    except KeyError:
+        raise ExportError(f"export format {fmt.value} is not available") from None

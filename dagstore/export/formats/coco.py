@@ -1,0 +1,154 @@
+"""COCO instances: ``annotations/<split>.json`` per split and media under ``images/<split>/``.
+Image, annotation and category ids start at 1 (category ids from ``coco_id`` where kept).
+The JSON is streamed: images and annotations go to scratch files, assembled per split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from .. import rle as rlemod
+from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions
+from ..view import ClassInfo, Item
+
+
+def coco_category_ids(classes: Sequence[ClassInfo]) -> dict[str, int]:
+    """``coco_id`` where a class kept one; every other class gets the smallest id from 1 still free."""
+    used = {c.coco_id for c in classes if c.coco_id is not None}
+    out: dict[str, int] = {}
+    nxt = 1
+    for c in classes:
+        if c.coco_id is not None:
+            out[c.name] = int(c.coco_id)
+            continue
+        while nxt in used:
+            nxt += 1
+        out[c.name] = nxt
+        used.add(nxt)
+    return out
+
+
+def _r(v: float) -> float:
+    return round(float(v), 4)
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
+    """COCO annotations of one item (without ids), keypoints merged into their parent box."""
+    out: list[dict[str, Any]] = []
+    by_region: dict[str, dict[str, Any]] = {}
+    pending_kp: list[tuple[str, dict[str, Any]]] = []
+    for i, r in enumerate(regions(item)):
+        rid = region_id(r, i)
+        label, t = r.get("label"), r.get("type")
+        if label not in cat_ids:
+            ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
+            continue
+        ann: dict[str, Any] = {"category_id": cat_ids[label], "iscrowd": int((r.get("attrs") or {}).get("iscrowd", 0))}
+        if t == "box" and r.get("xywh"):
+            x, y, w, h = (float(v) for v in r["xywh"])
+            rot = float(r.get("rotation") or 0.0)
+            if rot:
+                corners = box_corners(x, y, w, h, rot)
+                ann["bbox"] = [_r(v) for v in envelope(corners)]
+                ann["segmentation"] = [[_r(c) for p in corners for c in p]]
+                ctx.skip(item.path, "rotation is not expressible in COCO: the envelope bbox and the rotated polygon were written", rid)
+            else:
+                ann["bbox"] = [_r(x), _r(y), _r(w), _r(h)]
+            ann["area"] = _r(w * h)
+        elif t == "polygon" and r.get("points"):
+            pts = r["points"]
+            ann["segmentation"] = [[_r(c) for p in pts for c in p[:2]]]
+            ann["area"] = _r(rlemod.polygon_area(pts))
+            ann["bbox"] = [_r(v) for v in (r.get("xywh") or envelope(pts))]
+        elif t == "mask" and r.get("rle"):
+            rle = r["rle"]
+            ann["segmentation"] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
+            ann["area"] = rlemod.area(rle)
+            ann["bbox"] = [_r(v) for v in (r.get("xywh") or rlemod.bbox(rle))]
+        elif t == "keypoints" and r.get("points"):
+            pts = [[float(p[0]), float(p[1]), int(p[2]) if len(p) > 2 else 2] for p in r["points"]]
+            if r.get("parent"):
+                pending_kp.append((str(r["parent"]), {"rid": rid, "pts": pts}))
+                continue
+            vis = [p for p in pts if p[2] > 0] or pts
+            box = envelope(vis)
+            ann["bbox"] = [_r(v) for v in box]
+            ann["area"] = _r(box[2] * box[3])
+            ann["keypoints"] = [_r(c) if j % 3 < 2 else int(c) for p in pts for j, c in enumerate(p)]
+            ann["num_keypoints"] = sum(1 for p in pts if p[2] > 0)
+        else:
+            ctx.skip(item.path, f"{t} regions are not expressible in COCO", rid)
+            continue
+        if (r.get("attrs") or {}):
+            ann["attributes"] = {k: v for k, v in sorted(r["attrs"].items()) if k != "iscrowd"}
+        by_region[str(r.get("id") or rid)] = ann
+        out.append(ann)
+    for parent, kp in pending_kp:
+        target = by_region.get(parent)
+        if target is None:
+            ctx.skip(item.path, f"keypoints whose parent region {parent!r} was not exported", kp["rid"])
+            continue
+        target["keypoints"] = [_r(c) if j % 3 < 2 else int(c) for p in kp["pts"] for j, c in enumerate(p)]
+        target["num_keypoints"] = sum(1 for p in kp["pts"] if p[2] > 0)
+    if (item.annotation or {}).get("labels"):
+        ctx.skip(item.path, "item-level labels are not expressible in COCO instances")
+    return out
+
+
+class CocoExporter(BaseExporter):
+    format = ExportFormat.COCO
+
+    def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
+        return coco_category_ids(classes)
+
+    def export(self, ctx: ExportContext) -> None:
+        cat_ids = coco_category_ids(ctx.classes)
+        scratch = tempfile.mkdtemp(prefix="dagstore-coco-")
+        parts: dict[str, dict[str, Any]] = {}
+        try:
+            for item in ctx.items():
+                split = ctx.split(item)
+                part = parts.get(split)
+                if part is None:
+                    part = parts[split] = {
+                        "images": open(f"{scratch}/{len(parts)}.images", "w+", encoding="utf-8"),
+                        "annotations": open(f"{scratch}/{len(parts)}.annotations", "w+", encoding="utf-8"),
+                        "image_id": 0, "ann_id": 0,
+                    }
+                part["image_id"] += 1
+                media = (item.annotation or {}).get("media") or {}
+                image: dict[str, Any] = {"id": part["image_id"], "file_name": f"{split}/{item.path}"}
+                if media.get("width") and media.get("height"):
+                    image["width"], image["height"] = int(media["width"]), int(media["height"])
+                part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _dump(image))
+                for ann in item_annotations(ctx, item, cat_ids):
+                    part["ann_id"] += 1
+                    row = {"id": part["ann_id"], "image_id": part["image_id"], **ann}
+                    part["annotations"].write(("," if part["ann_id"] > 1 else "") + "\n" + _dump(row))
+                ctx.add_media(f"images/{split}/{item.path}", item)
+                ctx.count(split)
+            categories = ",\n".join(_dump({"id": cat_ids[c.name], "name": c.name, "supercategory": ""}) for c in ctx.classes)
+            for split in sorted(parts):
+                part = parts[split]
+                with ctx.sink.open(f"annotations/{split}.json") as out:
+                    out.write(b'{"info":{"description":"dagstore export"},"licenses":[],"images":[')
+                    for key in ("images", "annotations"):
+                        f = part[key]
+                        f.flush()
+                        f.seek(0)
+                        with open(f.name, "rb") as raw:
+                            shutil.copyfileobj(raw, out, 1 << 20)
+                        out.write(b"\n],\n\"annotations\":[" if key == "images" else b"\n],\n")
+                    out.write(b'"categories":[\n' + categories.encode("utf-8") + b"\n]}\n")
+        finally:
+            for part in parts.values():
+                part["images"].close()
+                part["annotations"].close()
+            shutil.rmtree(scratch, ignore_errors=True)

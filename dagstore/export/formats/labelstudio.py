@@ -1,0 +1,178 @@
+"""Label Studio JSON (tasks with ``data``, ``annotations`` incl. alternatives, ``predictions``,
+``drafts``; geometry in percent) and JSON_MIN (one flat object per item: the resolved
+annotation). Media go under ``media/`` and tasks point at them with local-files URLs
+(``/data/local-files/?d=<dataset path>``): import with ``media=<export>/media``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..base import BaseExporter, ExportContext, ExportFormat, region_id
+from ..view import Item
+
+_MEDIA_KEYS = {"image": "image", "audio": "audio", "video": "video", "text": "text"}
+_TEXT_SUFFIXES = (".txt", ".md", ".json", ".csv", ".tsv", ".html")
+
+
+def media_key(item: Item) -> str:
+    kind = ((item.annotation or {}).get("media") or {}).get("kind")
+    if kind in _MEDIA_KEYS:
+        return _MEDIA_KEYS[kind]
+    regs = (item.annotation or {}).get("regions") or []
+    if any(r.get("type") == "span" for r in regs) or item.path.lower().endswith(_TEXT_SUFFIXES):
+        return "text"
+    if any(r.get("type") == "segment" for r in regs):
+        return "audio"
+    return "image"
+
+
+def _utf16(text: str, offset: int) -> int:
+    return len(text[:offset].encode("utf-16-le")) // 2
+
+
+def _pct(v: float, total: float) -> float:
+    return float(v) * 100.0 / total
+
+
+def results(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, text: str | None) -> list[dict[str, Any]]:
+    """Label Studio ``result`` items of one annotation object (this schema)."""
+    media = ann.get("media") or ((item.annotation or {}).get("media") or {})
+    w, h = media.get("width"), media.get("height")
+    out: list[dict[str, Any]] = []
+
+    def add(rid: str, typ: str, from_name: str, value: dict[str, Any], sized: bool = False) -> None:
+        res: dict[str, Any] = {"id": rid, "type": typ, "from_name": from_name, "to_name": to_name, "value": value}
+        if sized:
+            res.update(original_width=int(w), original_height=int(h), image_rotation=0)
+        out.append(res)
+
+    for i, r in enumerate(ann.get("regions") or []):
+        rid, t, label = region_id(r, i), r.get("type"), r.get("label")
+        if t in ("box", "polygon", "keypoints") and not (w and h):
+            ctx.skip(item.path, "boxes without image size (media.width/height) cannot be written in percent", rid)
+            continue
+        if t == "box" and r.get("xywh"):
+            x, y, bw, bh = (float(v) for v in r["xywh"])
+            add(rid, "rectanglelabels", "label", {"x": _pct(x, w), "y": _pct(y, h), "width": _pct(bw, w), "height": _pct(bh, h),
+                                                  "rotation": float(r.get("rotation") or 0.0), "rectanglelabels": [label]}, True)
+        elif t == "polygon" and r.get("points"):
+            pts = [[_pct(p[0], w), _pct(p[1], h)] for p in r["points"]]
+            add(rid, "polygonlabels", "polygon", {"points": pts, "closed": True, "polygonlabels": [label]}, True)
+        elif t == "keypoints" and r.get("points"):
+            for k, p in enumerate(r["points"]):
+                if len(p) > 2 and int(p[2]) == 0:
+                    continue
+                add(f"{rid}_{k}", "keypointlabels", "keypoint", {"x": _pct(p[0], w), "y": _pct(p[1], h), "width": 0.5, "keypointlabels": [label]}, True)
+        elif t == "span" and text is not None:
+            s, e = int(r["start"]), int(r["end"])
+            add(rid, "labels", "label", {"start": _utf16(text, s), "end": _utf16(text, e), "text": text[s:e], "labels": [label]})
+        elif t == "segment":
+            add(rid, "labels", "label", {"start": float(r["start_s"]), "end": float(r["end_s"]), "labels": [label]})
+            if r.get("text") is not None:
+                add(rid, "textarea", "transcription", {"start": float(r["start_s"]), "end": float(r["end_s"]), "text": [r["text"]]})
+        else:
+            ctx.skip(item.path, f"{t} regions are not expressible in Label Studio JSON by dagstore", rid)
+    if ann.get("labels"):
+        add("choice", "choices", "choice", {"choices": list(ann["labels"])})
+    if ann.get("transcription") is not None:
+        add("transcription", "textarea", "transcription", {"text": [ann["transcription"]]})
+    return out
+
+
+def _annotation(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, text: str | None, n: int) -> dict[str, Any]:
+    src = ann.get("source") or {}
+    out: dict[str, Any] = {"id": src.get("annotation_id", n), "result": results(ctx, item, ann, to_name, text),
+                           "was_cancelled": bool(ann.get("cancelled", False)), "ground_truth": bool(src.get("ground_truth", False))}
+    if src.get("annotator") is not None:
+        out["completed_by"] = src["annotator"]
+    if src.get("created_at"):
+        out["created_at"] = src["created_at"]
+    if ann.get("score") is not None:
+        out["score"] = ann["score"]
+    return out
+
+
+def task_data(ctx: ExportContext, item: Item, key: str, text: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {key: text if key == "text" and text is not None else f"/data/local-files/?d={item.path}"}
+    for k, v in sorted(((item.annotation or {}).get("fields") or {}).items()):
+        data.setdefault(k, v)
+    return data
+
+
+def _text(ctx: ExportContext, item: Item, key: str) -> str | None:
+    return ctx.text_of(item) if key == "text" else None
+
+
+class LabelStudioJsonExporter(BaseExporter):
+    format = ExportFormat.JSON
+
+    def export(self, ctx: ExportContext) -> None:
+        n = 0
+        with ctx.sink.open("tasks.json") as out:
+            out.write(b"[")
+            for item in ctx.items():
+                n += 1
+                ann = item.annotation or {}
+                key = media_key(item)
+                text = _text(ctx, item, key)
+                task: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), "data": task_data(ctx, item, key, text)}
+                anns, preds, drafts = [], [], []
+                if ann.get("regions") or ann.get("labels") or ann.get("transcription") is not None:
+                    anns.append(_annotation(ctx, item, ann, key, text, len(anns) + 1))
+                for alt in ann.get("alternatives") or []:
+                    kind = alt.get("kind", "annotation")
+                    a = _annotation(ctx, item, alt, key, text, len(anns) + 1)
+                    if kind == "prediction":
+                        a.pop("was_cancelled", None)
+                        a.pop("ground_truth", None)
+                        a["model_version"] = (alt.get("source") or {}).get("model_version", "")
+                        preds.append(a)
+                    elif kind == "draft":
+                        drafts.append(a)
+                    else:
+                        anns.append(a)
+                task.update(annotations=anns, predictions=preds, drafts=drafts, meta={"split": ctx.split(item)})
+                out.write(("\n" if n == 1 else ",\n").encode() + json.dumps(task, ensure_ascii=False).encode())
+                if key != "text":
+                    ctx.add_media(f"media/{item.path}", item)
+                ctx.count(ctx.split(item))
+            out.write(b"\n]\n")
+
+
+class LabelStudioJsonMinExporter(BaseExporter):
+    format = ExportFormat.JSON_MIN
+
+    def export(self, ctx: ExportContext) -> None:
+        n = 0
+        with ctx.sink.open("tasks.json") as out:
+            out.write(b"[")
+            for item in ctx.items():
+                n += 1
+                ann = item.annotation or {}
+                key = media_key(item)
+                text = _text(ctx, item, key)
+                row: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), **task_data(ctx, item, key, text)}
+                for res in results(ctx, item, ann, key, text):
+                    value = dict(res["value"])
+                    if res["type"] == "choices":
+                        row[res["from_name"]] = value["choices"][0] if len(value["choices"]) == 1 else {"choices": value["choices"]}
+                    elif res["type"] == "textarea" and "start" not in value:
+                        row[res["from_name"]] = value["text"][0]
+                    else:
+                        if "original_width" in res:
+                            value.update(original_width=res["original_width"], original_height=res["original_height"])
+                        row.setdefault(res["from_name"], []).append(value)
+                src = ann.get("source") or {}
+                if src.get("annotator") is not None:
+                    row["annotator"] = src["annotator"]
+                if src.get("annotation_id") is not None:
+                    row["annotation_id"] = src["annotation_id"]
+                if src.get("created_at"):
+                    row["created_at"] = src["created_at"]
+                row["split"] = ctx.split(item)
+                out.write(("\n" if n == 1 else ",\n").encode() + json.dumps(row, ensure_ascii=False).encode())
+                if key != "text":
+                    ctx.add_media(f"media/{item.path}", item)
+                ctx.count(ctx.split(item))
+            out.write(b"\n]\n")

@@ -1,0 +1,127 @@
+"""YOLO label files: darknet/SeeMe (``<split>.txt`` lists, ``<stem>.txt`` beside each image,
+``<version_id>.names``, ``config.json``) and Ultralytics (``images/``, ``labels/``,
+``data.yaml``; rotated boxes as OBB lines, polygons as segment lines)."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Sequence
+from typing import Any
+
+from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, index_map, media_size, region_box, region_id, regions, unique_names
+from ..view import Item
+
+_VAL_NAMES = {"valid", "val", "validation"}
+
+
+def _n(v: float) -> str:
+    return f"{min(max(v, 0.0), 1.0):.6f}"
+
+
+def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, segments: bool = False) -> list[str]:
+    """The YOLO lines of one item (class index, normalized geometry); what cannot be written is reported."""
+    regs = regions(item)
+    if not regs:
+        return []
+    size = media_size(item)
+    ids = index_map(ctx.classes)
+    lines: list[str] = []
+    for i, r in enumerate(regs):
+        rid = region_id(r, i)
+        label = r.get("label")
+        if label not in ids:
+            ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
+            continue
+        t = r.get("type")
+        if t not in ("box", "polygon") and not (t == "mask" and r.get("xywh")):
+            ctx.skip(item.path, f"{t} regions are not expressible in {fmt}", rid)
+            continue
+        if size is None:
+            ctx.skip(item.path, "boxes without image size (media.width/height) cannot be normalized", rid)
+            continue
+        w, h = size
+        cls = ids[label]
+        if segments and t == "polygon" and r.get("points"):
+            pts = r["points"]
+        elif (obb or segments) and t == "box" and r.get("xywh"):
+            x, y, bw, bh = (float(v) for v in r["xywh"])
+            pts = box_corners(x, y, bw, bh, float(r.get("rotation") or 0.0))
+        else:
+            pts = None
+        if pts is not None:
+            lines.append(" ".join([str(cls)] + [f"{_n(float(p[0]) / w)} {_n(float(p[1]) / h)}" for p in pts]))
+            continue
+        box = region_box(r)
+        if box is None:
+            ctx.skip(item.path, f"{t} region without geometry", rid)
+            continue
+        if t == "box" and r.get("rotation"):
+            ctx.skip(item.path, "rotation is not expressible in plain YOLO boxes: the axis-aligned envelope was written (use obb=True)", rid)
+        x, y, bw, bh = box
+        x0, y0 = max(x, 0.0), max(y, 0.0)
+        x1, y1 = min(x + bw, w), min(y + bh, h)
+        lines.append(f"{cls} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}")
+    return lines
+
+
+def _placement(ctx: ExportContext, folder_of: Any) -> dict[str, str]:
+    rows = [(it.path, folder_of(ctx.split(it)), it.hash) for it in ctx.items(final=False)]
+    return unique_names(rows, stem_only=True)
+
+
+def _stem(name: str) -> str:
+    return posixpath.splitext(name)[0]
+
+
+class DarknetExporter(BaseExporter):
+    format = ExportFormat.YOLO
+
+    def export(self, ctx: ExportContext) -> None:
+        names = _placement(ctx, lambda s: s)
+        with Streams(ctx.sink) as out:
+            for item in ctx.items():
+                split = ctx.split(item)
+                name = names[item.path]
+                lines = label_lines(ctx, item, "YOLO")
+                ctx.add_media(f"{split}/{name}", item)
+                ctx.sink.write(f"{split}/{_stem(name)}.txt", "".join(line + "\n" for line in lines).encode())
+                out.write(f"{split}.txt", f"{split}/{name}\n")
+                ctx.count(split)
+        ctx.sink.write(f"{ctx.view.version_id}.names", "".join(c.name + "\n" for c in ctx.classes).encode())
+        colors = {c.name: c.color for c in ctx.classes}
+        ctx.sink.write("config.json", (json.dumps({"colors": colors}, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+class UltralyticsExporter(BaseExporter):
+    format = ExportFormat.YOLO_ULTRALYTICS
+    options = {"obb": False, "segments": False}
+
+    def export(self, ctx: ExportContext) -> None:
+        obb, segments = bool(ctx.options.get("obb")), bool(ctx.options.get("segments"))
+        names = _placement(ctx, lambda s: s)
+        splits: set[str] = set()
+        for item in ctx.items():
+            split = ctx.split(item)
+            splits.add(split)
+            name = names[item.path]
+            lines = label_lines(ctx, item, "YOLO_ULTRALYTICS", obb=obb, segments=segments)
+            ctx.add_media(f"images/{split}/{name}", item)
+            ctx.sink.write(f"labels/{split}/{_stem(name)}.txt", "".join(line + "\n" for line in lines).encode())
+            ctx.count(split)
+        ctx.sink.write("data.yaml", data_yaml(sorted(splits), [c.name for c in ctx.classes]).encode())
+
+
+def data_yaml(splits: Sequence[str], names: Sequence[str]) -> str:
+    """Ultralytics' dataset file: split folders relative to this file's folder, no ``path`` key."""
+    import yaml
+
+    doc: dict[str, Any] = {}
+    for s in splits:
+        key = "val" if s in _VAL_NAMES else s
+        if key in doc:
+            key = s
+        doc[key] = f"images/{s}"
+    doc["nc"] = len(names)
+    doc["names"] = dict(enumerate(names))
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,284 @@
+"""Where an export is written: a local folder, a ``.zip`` file, or any fsspec URL.
+
+Every sink makes a half-written export invisible: a folder and a zip are written under a
+temporary name and renamed on ``commit``; an fsspec URL gets a ``_SUCCESS`` marker last.
+``abort`` removes everything written. Files are written in the order the exporter writes
+them, so the same export gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Protocol
+
+from ..errors import InvalidPathError, StorageError
+from .view import VersionView
+
+SUCCESS_MARKER = "_SUCCESS"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class Sink(Protocol):
+    """A destination for one export's files (paths relative to the export root, '/'-separated)."""
+
+    location: str
+
+    def write(self, relpath: str, data: bytes) -> None: ...
+
+    def open(self, relpath: str) -> Any:
+        """A context manager giving a binary file to stream one file into."""
+
+    def add_media(self, relpath: str, view: VersionView, path: str) -> None:
+        """Put the content of the view's file ``path`` at ``relpath`` (hardlinked where possible)."""
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def _check_rel(relpath: str) -> list[str]:
+    parts = relpath.split("/")
+    if not relpath or relpath.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in relpath:
+        raise InvalidPathError(f"export path {relpath!r} escapes the export folder")
+    return parts
+
+
+def _rmtree(path: str) -> None:
+    def onerror(func: Any, p: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(p), 0o755)
+            os.chmod(p, 0o755)
+            func(p)
+        except OSError:
+            pass
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=onerror)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
+    if os.path.islink(target):
+        raise InvalidPathError(f"{target} is a symbolic link; give a real path")
+    if not os.path.lexists(target):
+        return
+    if want_dir and not os.path.isdir(target):
+        raise InvalidPathError(f"{target} exists and is not a folder")
+    if not want_dir and os.path.isdir(target):
+        raise InvalidPathError(f"{target} is a folder, not a .zip file")
+    empty = want_dir and not os.listdir(target)
+    if not empty and not overwrite:
+        raise InvalidPathError(f"{target} already exists; pass overwrite=True to replace it")
+
+
+class FolderSink:
+    """A local folder, written as a sibling temporary folder and renamed into place."""
+
+    def __init__(self, target: str, overwrite: bool = False):
+        self.location = os.path.abspath(target)
+        _check_local_target(self.location, overwrite, want_dir=True)
+        parent = os.path.dirname(self.location)
+        os.makedirs(parent, exist_ok=True)
+        self._tmp = os.path.join(parent, f".{os.path.basename(self.location)}.export-{uuid.uuid4().hex[:12]}")
+        os.mkdir(self._tmp)
+        self._dev = os.stat(self._tmp).st_dev
+
+    def _dest(self, relpath: str) -> str:
+        dest = os.path.join(self._tmp, *_check_rel(relpath))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        return dest
+
+    def write(self, relpath: str, data: bytes) -> None:
+        with open(self._dest(relpath), "xb") as f:
+            f.write(data)
+
+    @contextmanager
+    def open(self, relpath: str) -> Iterator[BinaryIO]:
+        with open(self._dest(relpath), "xb") as f:
+            yield f
+
+    def add_media(self, relpath: str, view: VersionView, path: str) -> None:
+        dest = self._dest(relpath)
+        src = view.local_path(path)
+        if src is not None and os.stat(src).st_dev == self._dev:
+            try:
+                os.link(src, dest)
+                return
+            except OSError:
+                pass
+        with view.open(path) as r, open(dest, "xb") as w:
+            shutil.copyfileobj(r, w, 1 << 20)
+
+    def commit(self) -> None:
+        old = None
+        if os.path.lexists(self.location):
+            old = f"{self._tmp}.old"
+            os.rename(self.location, old)
+        os.rename(self._tmp, self.location)
+        if old:
+            _rmtree(old)
+
+    def abort(self) -> None:
+        _rmtree(self._tmp)
+
+
+class ZipSink:
+    """A ``.zip`` file streamed with the standard library: media stored, metadata deflated,
+    fixed timestamps; written as a temporary sibling file and renamed into place."""
+
+    def __init__(self, target: str, overwrite: bool = False):
+        self.location = os.path.abspath(target)
+        _check_local_target(self.location, overwrite, want_dir=False)
+        parent = os.path.dirname(self.location)
+        os.makedirs(parent, exist_ok=True)
+        self._tmp = os.path.join(parent, f".{os.path.basename(self.location)}.export-{uuid.uuid4().hex[:12]}")
+        self._zip = zipfile.ZipFile(self._tmp, "x", allowZip64=True)
+        self._names: set[str] = set()
+
+    def _info(self, relpath: str, size: int, compress: bool) -> zipfile.ZipInfo:
+        _check_rel(relpath)
+        if relpath in self._names:
+            raise InvalidPathError(f"export path {relpath!r} written twice")
+        self._names.add(relpath)
+        info = zipfile.ZipInfo(relpath, _ZIP_DATE)
+        info.external_attr = 0o644 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        info.file_size = size
+        return info
+
+    def write(self, relpath: str, data: bytes) -> None:
+        self._zip.writestr(self._info(relpath, len(data), True), data, compresslevel=6)
+
+    @contextmanager
+    def open(self, relpath: str) -> Iterator[BinaryIO]:
+        with tempfile.TemporaryFile() as buf:
+            yield buf  # type: ignore[misc]
+            size = buf.tell()
+            buf.seek(0)
+            info = self._info(relpath, size, True)
+            with self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
+                shutil.copyfileobj(buf, w, 1 << 20)
+
+    def add_media(self, relpath: str, view: VersionView, path: str) -> None:
+        src = view.local_path(path)
+        with (open(src, "rb") if src else view.open(path)) as r:
+            size = os.fstat(r.fileno()).st_size if src else _size(r)
+            info = self._info(relpath, size, False)
+            with self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
+                shutil.copyfileobj(r, w, 1 << 20)
+
+    def commit(self) -> None:
+        self._zip.close()
+        os.replace(self._tmp, self.location)
+
+    def abort(self) -> None:
+        try:
+            self._zip.close()
+        except Exception:  # noqa: BLE001 - the half-written file is removed either way
+            pass
+        if os.path.lexists(self._tmp):
+            os.unlink(self._tmp)
+
+
+def _size(f: BinaryIO) -> int:
+    pos = f.tell()
+    f.seek(0, io.SEEK_END)
+    end = f.tell()
+    f.seek(pos)
+    return end
+
+
+class FsspecSink:
+    """Any fsspec URL (object stores included): files are written in place and ``_SUCCESS``
+    last; a reader treats a prefix without ``_SUCCESS`` as absent. ``abort`` removes what was
+    written."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None, overwrite: bool = False):
+        import fsspec
+
+        from ..config import redact_url
+
+        self.location = redact_url(url)
+        self._fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self._root = root.rstrip("/")
+        self._written: list[str] = []
+        try:
+            existing = self._fs.exists(self._root) and bool(self._fs.ls(self._root, detail=False))
+        except FileNotFoundError:
+            existing = False
+        except Exception as e:  # noqa: BLE001 - any backend failure becomes one clear error
+            raise StorageError(f"cannot list {self.location}: {type(e).__name__}") from None
+        if existing:
+            if not overwrite:
+                raise InvalidPathError(f"{self.location} already exists; pass overwrite=True to replace it")
+            self._guard(lambda: self._fs.rm(f"{self._root}/{SUCCESS_MARKER}") if self._fs.exists(f"{self._root}/{SUCCESS_MARKER}") else None)
+            self._guard(lambda: self._fs.rm(self._root, recursive=True))
+
+    def _guard(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - backend errors carry no secrets once reduced to their type
+            raise StorageError(f"writing the export to {self.location} failed: {type(e).__name__}: {_short(e)}") from None
+
+    def _dest(self, relpath: str) -> str:
+        _check_rel(relpath)
+        dest = f"{self._root}/{relpath}"
+        self._written.append(dest)
+        return dest
+
+    def write(self, relpath: str, data: bytes) -> None:
+        dest = self._dest(relpath)
+        self._guard(lambda: self._fs.pipe_file(dest, data))
+
+    @contextmanager
+    def open(self, relpath: str) -> Iterator[BinaryIO]:
+        with tempfile.TemporaryFile() as buf:
+            yield buf  # type: ignore[misc]
+            buf.seek(0)
+            self.write(relpath, buf.read())
+
+    def add_media(self, relpath: str, view: VersionView, path: str) -> None:
+        dest = self._dest(relpath)
+        src = view.local_path(path)
+        if src:
+            self._guard(lambda: self._fs.put_file(src, dest))
+        else:
+            with view.open(path) as r:
+                data = r.read()
+            self._guard(lambda: self._fs.pipe_file(dest, data))
+
+    def commit(self) -> None:
+        self._guard(lambda: self._fs.pipe_file(f"{self._root}/{SUCCESS_MARKER}", b""))
+
+    def abort(self) -> None:
+        for dest in self._written:
+            try:
+                self._fs.rm_file(dest)
+            except Exception:  # noqa: BLE001 - best effort; without _SUCCESS the export is not visible
+                pass
+
+
+def _short(e: BaseException) -> str:
+    from ..config import redact_url
+
+    return redact_url(str(e).splitlines()[0][:200]) if str(e) else ""
+
+
+def open_sink(target: str | os.PathLike[str], overwrite: bool = False, storage_options: dict[str, Any] | None = None) -> Sink:
+    """The sink for a target: a ``.zip`` path, a local folder, or an fsspec URL."""
+    t = os.fspath(target)
+    if "://" in t and not t.startswith("file://"):
+        return FsspecSink(t, storage_options, overwrite)
+    if t.startswith("file://"):
+        t = t[len("file://"):]
+    if t.lower().endswith(".zip"):
+        return ZipSink(t, overwrite)
+    return FolderSink(t, overwrite)

@@ -1,0 +1,138 @@
+"""What an exporter sees of a version: items in path order, the class list, file content.
+
+A ``VersionView`` is the only input of an exporter; ``LocalView`` implements it over a folder
+(a version's cached local copy, or test data) and an iterable of annotations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+import xxhash
+
+from ..errors import InvalidPathError
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file of a version: its dataset path, annotation (``dagstore.annotation/1``) and content identity."""
+
+    path: str
+    annotation: dict[str, Any] | None
+    hash: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """One class: its id is its index in the list; ``coco_id`` is the id a COCO source gave it."""
+
+    name: str
+    coco_id: int | None = None
+    color: str | None = None
+
+
+@runtime_checkable
+class VersionView(Protocol):
+    """A final version as exporters see it."""
+
+    version_id: str
+    name: str
+    project: str
+
+    @property
+    def classes(self) -> Sequence[ClassInfo]: ...
+
+    def items(self) -> Iterator[Item]:
+        """Every file, in path order."""
+
+    def open(self, path: str) -> BinaryIO:
+        """The content of one file, for reading."""
+
+    def local_path(self, path: str) -> str | None:
+        """A local file holding the content (from the cache, to hardlink), or None."""
+
+
+def _hash_file(path: str) -> tuple[str, int]:
+    h = xxhash.xxh3_128()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def default_color(name: str) -> str:
+    """A deterministic color for a class without one (stable across runs and machines)."""
+    d = hashlib.sha1(name.encode("utf-8")).digest()
+    return "#" + "".join(f"{64 + b % 160:02x}" for b in d[:3])
+
+
+def class_infos(classes: Iterable[Any], colors: Mapping[str, str] | None = None) -> list[ClassInfo]:
+    """Normalize a class list given as names, dicts (``name``, ``coco_id``, ``color``) or objects."""
+    out: list[ClassInfo] = []
+    for c in classes:
+        if isinstance(c, ClassInfo):
+            info = c
+        elif isinstance(c, str):
+            info = ClassInfo(c)
+        elif isinstance(c, Mapping):
+            info = ClassInfo(str(c["name"]), c.get("coco_id"), c.get("color"))
+        else:
+            info = ClassInfo(str(c.name), getattr(c, "coco_id", None), getattr(c, "color", None))
+        color = info.color or (colors or {}).get(info.name) or default_color(info.name)
+        out.append(ClassInfo(info.name, info.coco_id, color))
+    return out
+
+
+@dataclass
+class LocalView:
+    """A view over a local folder whose files are the version's files at their dataset paths.
+
+    ``root`` may be a callable returning the folder, so that content is fetched only when an
+    exporter first needs it (an annotations-only export never materializes the media).
+    """
+
+    version_id: str
+    root: str | Callable[[], str]
+    annotations: Callable[[], Iterable[tuple[str, dict[str, Any] | None]]]
+    class_list: Sequence[ClassInfo]
+    name: str = ""
+    project: str = ""
+    entries: Mapping[str, tuple[str, int]] | None = None
+    _root: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def classes(self) -> Sequence[ClassInfo]:
+        return self.class_list
+
+    def _folder(self) -> str:
+        if self._root is None:
+            self._root = self.root() if callable(self.root) else self.root
+        return self._root
+
+    def items(self) -> Iterator[Item]:
+        for path, ann in self.annotations():
+            if self.entries is not None:
+                h, size = self.entries[path]
+            else:
+                h, size = _hash_file(self._file(path))
+            yield Item(path, ann, h, size)
+
+    def _file(self, path: str) -> str:
+        parts = path.split("/")
+        if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise InvalidPathError(f"dataset path {path!r} escapes the dataset root")
+        return os.path.join(self._folder(), *parts)
+
+    def open(self, path: str) -> BinaryIO:
+        return open(self._file(path), "rb")
+
+    def local_path(self, path: str) -> str | None:
+        f = self._file(path)
+        return f if os.path.isfile(f) else None

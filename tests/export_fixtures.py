@@ -1,0 +1,114 @@
+"""Views built from the annotation schema (DESIGN-annotations 1.1) for the export tests."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagstore.export import ClassInfo, LocalView
+from dagstore.export.view import class_infos
+
+
+def image_bytes(width: int, height: int, fmt: str = "JPEG", seed: int = 0) -> bytes:
+    from PIL import Image
+
+    img = Image.new("RGB", (width, height), ((seed * 37) % 256, (seed * 91) % 256, 120))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
+    import numpy as np
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros(int(seconds * rate), dtype="float32"), rate, format="WAV")
+    return buf.getvalue()
+
+
+def make_view(root: Path, files: Mapping[str, tuple[bytes, dict[str, Any] | None]], classes: list[Any], version_id: str = "v" * 32) -> LocalView:
+    """A view over ``root`` holding ``files`` (path → (content, annotation)) in path order."""
+    for path, (data, _) in files.items():
+        f = root.joinpath(*path.split("/"))
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+    anns = sorted((p, a) for p, (_, a) in files.items())
+    return LocalView(version_id, str(root), lambda: iter(anns), class_infos(classes), name="pets", project="tests")
+
+
+def img_ann(w: int, h: int, split: str | None = "train", **extra: Any) -> dict[str, Any]:
+    ann: dict[str, Any] = {"media": {"kind": "image", "width": w, "height": h, "depth": 3}}
+    if split:
+        ann["split"] = split
+    ann.update(extra)
+    return ann
+
+
+def detection_view(root: Path) -> LocalView:
+    """Images with boxes, a polygon, keypoints on a box, a same-named image in another folder,
+    an image without annotations and one without a split."""
+    files = {
+        "imgs/a.jpg": (image_bytes(100, 80, seed=1), img_ann(100, 80, regions=[
+            {"id": "r1", "type": "box", "label": "cat", "xywh": [10.0, 20.0, 30.0, 40.0]},
+            {"id": "r2", "type": "polygon", "label": "dog", "points": [[50, 10], [90, 10], [90, 50], [50, 50]]},
+            {"id": "r3", "type": "keypoints", "label": "cat", "points": [[15, 25, 2], [30, 50, 1]], "parent": "r1"},
+        ])),
+        "more/a.jpg": (image_bytes(60, 40, seed=2), img_ann(60, 40, regions=[
+            {"id": "r1", "type": "box", "label": "dog", "xywh": [0.0, 0.0, 60.0, 40.0]},
+        ])),
+        "val/b.png": (image_bytes(50, 50, "PNG", seed=3), img_ann(50, 50, split="valid", regions=[
+            {"id": "r1", "type": "box", "label": "bird", "xywh": [5.5, 5.5, 20.0, 10.0]},
+        ])),
+        "val/empty.jpg": (image_bytes(40, 30, seed=4), img_ann(40, 30, split="valid")),
+        "nosplit.jpg": (image_bytes(32, 32, seed=5), img_ann(32, 32, split=None, regions=[
+            {"id": "r1", "type": "box", "label": "cat", "xywh": [1.0, 2.0, 3.0, 4.0]},
+        ])),
+    }
+    return make_view(root, files, ["cat", "dog", "bird"])
+
+
+def classification_view(root: Path) -> LocalView:
+    files = {
+        "x/1.jpg": (image_bytes(20, 20, seed=1), img_ann(20, 20, labels=["cat"], fields={"caption": "a cat"})),
+        "y/1.jpg": (image_bytes(20, 20, seed=2), img_ann(20, 20, labels=["cat"])),
+        "2.jpg": (image_bytes(20, 20, seed=3), img_ann(20, 20, split="test", labels=["dog"], fields={"caption": "a dog"})),
+        "3.jpg": (image_bytes(20, 20, seed=4), img_ann(20, 20)),
+    }
+    return make_view(root, files, ["cat", "dog"])
+
+
+TEXT = "Alice met Bob in Paris. Then they flew to New York!\nCafé Zoë opened."
+
+
+def ner_view(root: Path) -> LocalView:
+    files = {
+        "docs/1.txt": (TEXT.encode(), {"split": "train", "regions": [
+            {"id": "a", "type": "span", "label": "PER", "start": 0, "end": 5},
+            {"id": "b", "type": "span", "label": "PER", "start": 10, "end": 13},
+            {"id": "c", "type": "span", "label": "LOC", "start": 17, "end": 22},
+            {"id": "d", "type": "span", "label": "LOC", "start": 42, "end": 50},
+            {"id": "e", "type": "span", "label": "ORG", "start": 52, "end": 60},
+        ]}),
+        "docs/2.txt": ("Bob likes Paris".encode(), {"split": "test", "regions": [
+            {"id": "a", "type": "span", "label": "PER", "start": 0, "end": 3},
+        ]}),
+    }
+    return make_view(root, files, ["PER", "LOC", "ORG"])
+
+
+def unzip(path: str | os.PathLike[str], dest: Path) -> Path:
+    with zipfile.ZipFile(path) as z:
+        z.extractall(dest)
+    return dest
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)).replace(os.sep, "/"): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+__all__ = ["ClassInfo", "make_view", "detection_view", "classification_view", "ner_view", "image_bytes", "wav_bytes", "img_ann", "unzip", "read_tree", "TEXT"]
