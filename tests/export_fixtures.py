@@ -112,3 +112,33 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 
 __all__ = ["ClassInfo", "make_view", "detection_view", "classification_view", "ner_view", "image_bytes", "wav_bytes", "img_ann", "unzip", "read_tree", "TEXT"]
+
+
+def ls_view(root: Path, tasks_json: Path, classes: list[str]) -> tuple[LocalView, dict[str, str]]:
+    """A view made from a Label Studio export (the latest annotation of each task, boxes and
+    polygons converted from percent to pixels), with blank images of the tasks' sizes. Test
+    scaffolding for comparing exports with the Label Studio converter; returns the view and
+    a map from dataset path to the task's image name."""
+    import json as _json
+
+    tasks = _json.loads(tasks_json.read_text())
+    files: dict[str, tuple[bytes, dict[str, Any] | None]] = {}
+    names: dict[str, str] = {}
+    for t in tasks:
+        ann = max(t["annotations"], key=lambda a: (a.get("created_at") or "", a["id"]))
+        w = h = None
+        regions = []
+        for r in ann["result"]:
+            w, h = r.get("original_width", w), r.get("original_height", h)
+            v = r["value"]
+            if r["type"] == "rectanglelabels":
+                regions.append({"id": r["id"], "type": "box", "label": v["rectanglelabels"][0],
+                                "xywh": [v["x"] * w / 100, v["y"] * h / 100, v["width"] * w / 100, v["height"] * h / 100],
+                                "rotation": float(v.get("rotation") or 0)})
+            elif r["type"] == "polygonlabels":
+                regions.append({"id": r["id"], "type": "polygon", "label": v["polygonlabels"][0],
+                                "points": [[x * w / 100, y * h / 100] for x, y in v["points"]]})
+        path = f"{t['id']}.jpg"
+        names[path] = str(t["data"]["image"]).rsplit("/", 1)[-1]
+        files[path] = (image_bytes(int(w), int(h)), img_ann(int(w), int(h), regions=regions))
+    return make_view(root, files, classes), names
