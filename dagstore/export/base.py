@@ -56,7 +56,7 @@ class Exporter(Protocol):
     """One export format: its name, whether it carries media, the options it takes (name →
     default) and the export itself."""
 
-    format: ClassVar[ExportFormat]
+    name: ClassVar[str]
     carries_media: ClassVar[bool]
     options: ClassVar[Mapping[str, Any]]
 
@@ -236,6 +236,10 @@ class BaseExporter:
     format: ClassVar[ExportFormat]
     carries_media: ClassVar[bool] = True
     options: ClassVar[Mapping[str, Any]] = {}
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.format.value
 
     def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
         return index_map(classes)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fsspec.callbacks import Callback, NoOpCallback
 
-from .base import COMMON_OPTIONS, ExportContext, ExportFormat
+from .base import COMMON_OPTIONS, ExportContext, Exporter, ExportFormat
 from .errors import ExportError
 from .filters import normalize_filters, selector
 from .formats import get_exporter
@@ -26,19 +26,19 @@ def _version() -> str:
     return __version__
 
 
-def resolve_options(export_format: str | ExportFormat, options: Mapping[str, Any]) -> tuple[ExportFormat, dict[str, Any]]:
-    """The format and its effective options (defaults filled in); unknown options are refused."""
+def resolve_options(export_format: str | ExportFormat | None, options: Mapping[str, Any]) -> tuple[Exporter, dict[str, Any]]:
+    """The exporter and its effective options (defaults filled in); unknown options are refused."""
     exporter = get_exporter(export_format)
     known = {**COMMON_OPTIONS, **exporter.options}
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ExportError(f"{exporter.format.value} takes no option {unknown[0]!r}; its options: {', '.join(sorted(known))}")
-    return exporter.format, {k: options.get(k, v) for k, v in sorted(known.items())}
+        raise ExportError(f"{exporter.name} takes no option {unknown[0]!r}; its options: {', '.join(sorted(known))}")
+    return exporter, {k: options.get(k, v) for k, v in sorted(known.items())}
 
 
 def export_to_sink(
     view: VersionView,
-    export_format: str | ExportFormat,
+    export_format: str | ExportFormat | None,
     sink_factory: Any,
     splits: Sequence[str] | str | None = None,
     filters: Mapping[str, Any] | None = None,
@@ -48,8 +48,7 @@ def export_to_sink(
 ) -> ExportReport:
     """Export the selection of ``view`` into the sink ``sink_factory()`` makes (called only
     once the selection is known to be non-empty); commits it, or aborts it on any error."""
-    fmt, opts = resolve_options(export_format, options)
-    exporter = get_exporter(fmt)
+    exporter, opts = resolve_options(export_format, options)
     flt = normalize_filters(filters, splits)
     select = selector(flt, str(opts.get("default_split") or "train"))
     total = sum(1 for it in view.items() if select(it) is not None)
@@ -63,9 +62,9 @@ def export_to_sink(
         exporter.export(ctx)
         if not ctx.counts:
             first = ctx.skipped[0]["reason"] if ctx.skipped else "no item has data this format holds"
-            raise ExportError(f"nothing of version {view.version_id} is expressible in {fmt.value}: {len(ctx.skipped)} skipped (first: {first})")
+            raise ExportError(f"nothing of version {view.version_id} is expressible in {exporter.name}: {len(ctx.skipped)} skipped (first: {first})")
         report = ExportReport(
-            path=sink.location, format=fmt.value, version_id=view.version_id, counts=dict(ctx.counts),
+            path=sink.location, format=exporter.name, version_id=view.version_id, counts=dict(ctx.counts),
             skipped=ctx.skipped, options={**opts, "include_media": bool(include_media)}, filters=flt,
             class_map=exporter.class_map(view.classes), info=ctx.info, dagstore_version=_version(),
         )
@@ -74,13 +73,13 @@ def export_to_sink(
     except BaseException:
         sink.abort()
         raise
-    log.info("exported %d items of %s as %s to %s (%d skipped)", report.total, view.version_id, fmt.value, sink.location, len(report.skipped))
+    log.info("exported %d items of %s as %s to %s (%d skipped)", report.total, view.version_id, exporter.name, sink.location, len(report.skipped))
     return report
 
 
 def export_view(
     view: VersionView,
-    export_format: str | ExportFormat,
+    export_format: str | ExportFormat | None,
     target: str | os.PathLike[str],
     splits: Sequence[str] | str | None = None,
     filters: Mapping[str, Any] | None = None,

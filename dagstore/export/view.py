@@ -74,7 +74,12 @@ def default_color(name: str) -> str:
 
 
 def class_infos(classes: Iterable[Any], colors: Mapping[str, str] | None = None) -> list[ClassInfo]:
-    """Normalize a class list given as names, dicts (``name``, ``coco_id``, ``color``) or objects."""
+    """Normalize a class list: the annotations' ``ClassList`` (``names``, ``coco_ids``,
+    ``color()``), or a list of names, dicts (``name``, ``coco_id``, ``color``) or ``ClassInfo``."""
+    if hasattr(classes, "names") and hasattr(classes, "coco_ids"):
+        color_of = getattr(classes, "color", None)
+        return [ClassInfo(n, classes.coco_ids.get(n), (colors or {}).get(n) or (color_of(n) if color_of else default_color(n)))
+                for n in classes.names]
     out: list[ClassInfo] = []
     for c in classes:
         if isinstance(c, ClassInfo):

@@ -26,8 +26,12 @@ REGISTRY: dict[ExportFormat, type[Exporter]] = {
 }
 
 
-def get_exporter(export_format: str | ExportFormat) -> Exporter:
-    """A new exporter for the named format (any case)."""
+def get_exporter(export_format: str | ExportFormat | None) -> Exporter:
+    """A new exporter for the named format (any case); None is dagstore's native layout."""
+    if export_format is None:
+        from ..native import NativeExporter
+
+        return NativeExporter()
     fmt = ExportFormat.parse(export_format)
     try:
         return REGISTRY[fmt]()

@@ -1,0 +1,287 @@
+"""Asynchronous export jobs (Label Studio's create / poll / download flow), kept in the store.
+
+A job is a record ``exports/<id>.json`` and, once completed, an immutable zip
+``exports/<id>.zip`` whose size and xxh3-128 are in the record; any process or host that
+reaches the store can poll and download it. A detached worker process runs the export and
+rewrites the record every ``HEARTBEAT_S`` seconds; a job whose heartbeat is older than
+``STALE_S`` is reported ``failed`` (its worker died) and can be retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import xxhash
+
+from ..errors import DatasetNotFoundError, DraftError, IntegrityError, InvalidPathError, LockTimeoutError
+from .extract import safe_extract
+from .filters import normalize_filters
+from .run import resolve_options
+from .sinks import _check_local_target
+
+log = logging.getLogger(__name__)
+
+PREFIX = "exports/"
+HEARTBEAT_S = 10.0
+STALE_S = 45.0
+STATUSES = ("created", "in_progress", "failed", "completed")
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def _record_key(job_id: str) -> str:
+    if not job_id or not all(c in "0123456789abcdef" for c in job_id):
+        raise DatasetNotFoundError(f"no export job {job_id!r}")
+    return f"{PREFIX}{job_id}.json"
+
+
+def _hash_file(path: str) -> str:
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ExportJob:
+    """One export job: ``id``, ``status`` (created | in_progress | failed | completed),
+    ``progress`` ``(done, total)``, ``error``; ``refresh()``, ``wait()``, ``download()``, ``retry()``."""
+
+    def __init__(self, store: Any, record: dict[str, Any]):
+        self.store = store
+        self._rec = record
+
+    @property
+    def id(self) -> str:
+        return str(self._rec["id"])
+
+    @property
+    def dataset_id(self) -> str:
+        return str(self._rec["dataset_id"])
+
+    @property
+    def format(self) -> str:
+        return str(self._rec["format"])
+
+    @property
+    def created(self) -> str:
+        return str(self._rec["created"])
+
+    @property
+    def status(self) -> str:
+        st = self._rec["status"]
+        if st in ("created", "in_progress") and self._stale():
+            return "failed"
+        return str(st)
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        done, total = self._rec.get("progress") or (0, 0)
+        return int(done), int(total)
+
+    @property
+    def error(self) -> str | None:
+        if self._rec["status"] in ("created", "in_progress") and self._stale():
+            return f"the export worker stopped (no heartbeat for {time.time() - float(self._rec['heartbeat']):.0f} s); retry() starts it again"
+        return self._rec.get("error")
+
+    @property
+    def report(self) -> dict[str, Any] | None:
+        """The ``export.json`` of a completed job."""
+        return self._rec.get("report")
+
+    def _stale(self) -> bool:
+        return time.time() - float(self._rec.get("heartbeat") or 0) > STALE_S
+
+    def __repr__(self) -> str:
+        done, total = self.progress
+        return f"<ExportJob {self.id} {self.format} of {self.dataset_id}: {self.status} {done}/{total}>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "dataset_id": self.dataset_id, "format": self.format, "status": self.status,
+                "progress": list(self.progress), "error": self.error, "created": self.created,
+                "options": self._rec.get("options"), "filters": self._rec.get("filters"),
+                "artifact": self._rec.get("artifact")}
+
+    def refresh(self) -> ExportJob:
+        """Re-read the record from the store."""
+        self._rec = _load(self.store, self.id)
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> ExportJob:
+        """Block until the job is completed or failed (LockTimeoutError after ``timeout`` s)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.refresh().status not in ("completed", "failed"):
+            if deadline is not None and time.monotonic() > deadline:
+                raise LockTimeoutError(f"export job {self.id} still {self.status} after {timeout} s")
+            time.sleep(poll)
+        return self
+
+    def download(self, dest: str | os.PathLike[str], overwrite: bool = False) -> str:
+        """The artifact, verified against its hash: to ``dest`` if it ends in ``.zip``, else
+        extracted (safely) into the folder ``dest``. Returns the path."""
+        self.refresh()
+        if self.status != "completed":
+            raise DraftError(f"export job {self.id} is {self.status}, not completed" + (f": {self.error}" if self.error else ""))
+        art = self._rec["artifact"]
+        target = os.path.abspath(os.fspath(dest))
+        is_zip = target.lower().endswith(".zip")
+        _check_local_target(target, overwrite, want_dir=not is_zip)
+        parent = os.path.dirname(target)
+        os.makedirs(parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".zip", dir=parent)
+        os.close(fd)
+        try:
+            self.store.backend.get_file(art["key"], tmp)
+            if os.path.getsize(tmp) != art["size"] or _hash_file(tmp) != art["xxh3"]:
+                raise IntegrityError(f"export job {self.id}: the stored artifact does not match its hash")
+            if is_zip:
+                os.replace(tmp, target)
+            else:
+                safe_extract(tmp, target, overwrite=overwrite)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    def retry(self) -> ExportJob:
+        """Start a failed job again (a new attempt, a new worker)."""
+        self.refresh()
+        if self.status != "failed":
+            raise DraftError(f"export job {self.id} is {self.status}; only a failed job can be retried")
+        rec = dict(self._rec, status="created", error=None, progress=[0, 0], attempt=int(self._rec.get("attempt", 1)) + 1,
+                   heartbeat=time.time())
+        _save(self.store, rec)
+        self._rec = rec
+        _spawn(self.store, self.id, rec["attempt"])
+        return self
+
+
+def _load(store: Any, job_id: str) -> dict[str, Any]:
+    try:
+        return json.loads(store.backend.read(_record_key(job_id)))
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"no export job {job_id} in {store.url}") from None
+
+
+def _save(store: Any, rec: dict[str, Any]) -> None:
+    store.backend.write(_record_key(rec["id"]), (json.dumps(rec, sort_keys=True) + "\n").encode())
+
+
+def create_export(
+    ds: Any,
+    export_format: str | None,
+    splits: Sequence[str] | str | None = None,
+    filters: Mapping[str, Any] | None = None,
+    include_media: bool = True,
+    **options: Any,
+) -> ExportJob:
+    """Start an export of the final version ``ds`` into the store; returns at once."""
+    if not ds.is_final():
+        raise DraftError(f"export needs a finalized version; dataset {ds.id} is still a draft (finalize/close it first)")
+    exporter, opts = resolve_options(export_format, options)
+    now = time.time()
+    rec = {"schema": "dagstore.export-job/1", "id": uuid.uuid4().hex, "dataset_id": ds.id, "format": exporter.name,
+           "format_arg": export_format if export_format is None else str(export_format), "options": dict(options),
+           "filters": normalize_filters(filters, splits), "include_media": bool(include_media), "status": "created",
+           "progress": [0, 0], "error": None, "attempt": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+           "heartbeat": now}
+    _save(ds.store, rec)
+    _spawn(ds.store, rec["id"], 1)
+    return ExportJob(ds.store, rec)
+
+
+def get_export(store: Any, job_id: str) -> ExportJob:
+    return ExportJob(store, _load(store, job_id))
+
+
+def list_exports(store: Any, dataset_id: str | None = None) -> list[ExportJob]:
+    """Every job in the store (of one version with ``dataset_id``), oldest first."""
+    keys = [k for k in store.backend.list(PREFIX) if k.endswith(".json")]
+    recs = store.backend.read_many(keys)
+    jobs = [ExportJob(store, json.loads(v)) for v in recs.values()]
+    jobs = [j for j in jobs if dataset_id is None or j.dataset_id == dataset_id]
+    return sorted(jobs, key=lambda j: (j.created, j.id))
+
+
+def _spawn(store: Any, job_id: str, attempt: int) -> None:
+    """A detached worker process (it outlives the caller); connection settings go by stdin,
+    never on the command line."""
+    for p in list(_children):
+        if p.poll() is not None:
+            _children.remove(p)
+    proc = subprocess.Popen([sys.executable, "-m", "dagstore.export.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({"url": store.url, "storage_options": store.storage_options, "cache_dir": str(store.cache.root),
+                                 "job_id": job_id, "attempt": attempt}).encode())
+    proc.stdin.close()
+    _children.append(proc)
+
+
+def run_job(store: Any, job_id: str, attempt: int) -> None:
+    """The worker's side: run the export, keep the heartbeat, store the artifact and the outcome."""
+    from .. import Dataset
+    from .run import export_view
+    from .source import dataset_view
+
+    rec = _load(store, job_id)
+    if rec.get("attempt") != attempt or rec["status"] != "created":
+        return
+    lock = threading.Lock()
+    stop = threading.Event()
+    rec.update(status="in_progress", heartbeat=time.time(), pid=os.getpid())
+    _save(store, rec)
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            with lock:
+                rec["heartbeat"] = time.time()
+                _save(store, rec)
+
+    class Progress:
+        def set_size(self, total: int) -> None:
+            with lock:
+                rec["progress"] = [0, total]
+
+        def relative_update(self, n: int = 1) -> None:
+            rec["progress"][0] += n
+
+    hb = threading.Thread(target=beat, daemon=True)
+    hb.start()
+    tmpdir = tempfile.mkdtemp(prefix="dagstore-export-")
+    try:
+        ds = Dataset.get(dataset_id=rec["dataset_id"], store=store)
+        zpath = os.path.join(tmpdir, "export.zip")
+        report = export_view(dataset_view(ds), rec["format_arg"], zpath, filters=rec["filters"],
+                             include_media=rec["include_media"], progress=Progress(), **rec["options"])  # type: ignore[arg-type]
+        key = f"{PREFIX}{job_id}.zip"
+        store.backend.put_file(zpath, key)
+        art = {"key": key, "size": os.path.getsize(zpath), "xxh3": _hash_file(zpath)}
+        with lock:
+            stop.set()
+            rec.update(status="completed", artifact=art, report=report.to_dict(), heartbeat=time.time())
+            rec["progress"][0] = rec["progress"][1]
+            _save(store, rec)
+    except BaseException as e:  # noqa: BLE001 - every failure is recorded in the job
+        with lock:
+            stop.set()
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            rec.update(status="failed", error=f"{type(e).__name__}: {msg}", heartbeat=time.time())
+            _save(store, rec)
+        if not isinstance(e, Exception):
+            raise
+    finally:
+        stop.set()
+        import shutil
+
+        shutil.rmtree(tmpdir, ignore_errors=True)

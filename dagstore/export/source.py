@@ -1,0 +1,26 @@
+"""From a dataset version to what exporters see: a ``LocalView`` over its cached local copy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DraftError
+from .view import LocalView, class_infos
+
+
+def dataset_view(ds: Any) -> LocalView:
+    """The view of a final ``Dataset``: annotations streamed in path order, media from the
+    local cache (materialized only when an exporter first reads or links a file)."""
+    if not ds.is_final():
+        raise DraftError(f"export needs a finalized version; dataset {ds.id} is still a draft (finalize/close it first)")
+    entries = {p: (e.hash, e.size) for p, e in ds.file_entries_dict.items()}
+    entries.update({p: (e.hash, e.size) for p, e in ds.link_entries_dict.items()})
+    return LocalView(
+        ds.id,
+        lambda: ds.get_local_copy(show_progress=False),
+        lambda: ds.iter_annotations(include_unannotated=True),
+        class_infos(ds.classes),
+        name=ds.name,
+        project=ds.project,
+        entries=entries,
+    )

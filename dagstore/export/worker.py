@@ -1,0 +1,22 @@
+"""``python -m dagstore.export.worker``: runs one export job; settings arrive as JSON on stdin."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+
+def main() -> int:
+    from .. import Store
+    from .jobs import run_job
+
+    cfg = json.loads(sys.stdin.read())
+    logging.basicConfig(level=logging.WARNING)
+    store = Store(cfg["url"], cfg.get("storage_options") or None, cache_dir=cfg.get("cache_dir"))
+    run_job(store, cfg["job_id"], int(cfg["attempt"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
