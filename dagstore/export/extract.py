@@ -24,7 +24,7 @@ def check_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         mode = info.external_attr >> 16
         if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
             raise InvalidPathError(f"zip member {name!r} would be written outside the target folder")
-        if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise InvalidPathError(f"zip member {name!r} is a symbolic link or special file")
         members.append(info)
     return members
