@@ -11,6 +11,7 @@ from typing import Any
 
 from dagstore.export import ClassInfo, LocalView
 from dagstore.export.view import class_infos
+from helpers import read_tree
 
 
 def image_bytes(width: int, height: int, fmt: str = "JPEG", seed: int = 0) -> bytes:
@@ -105,10 +106,6 @@ def unzip(path: str | os.PathLike[str], dest: Path) -> Path:
     with zipfile.ZipFile(path) as z:
         z.extractall(dest)
     return dest
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)).replace(os.sep, "/"): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 __all__ = ["ClassInfo", "make_view", "detection_view", "classification_view", "ner_view", "image_bytes", "wav_bytes", "img_ann", "unzip", "read_tree", "TEXT"]

@@ -21,9 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def _version() -> str:
-    from .. import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    return __version__
+    try:
+        return version("dagstore")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def resolve_options(export_format: str | ExportFormat | None, options: Mapping[str, Any]) -> tuple[Exporter, dict[str, Any]]:
