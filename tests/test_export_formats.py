@@ -29,6 +29,7 @@ def test_coco_is_read_by_pycocotools_with_ids_from_1_and_ap_1(det, tmp_path: Pat
     assert min(gt.getAnnIds()) == 1 and min(gt.getImgIds()) == 1
     names = {img["file_name"] for img in gt.dataset["images"]}
     assert names == {"train/imgs/a.jpg", "train/more/a.jpg", "train/nosplit.jpg"}
+    assert {i["file_name"] for i in COCO(str(out / "annotations" / "valid.json")).dataset["images"]} == {"valid/val/b.png", "valid/val/empty.jpg"}
     for name in names:
         assert (out / "images" / name).is_file()
     kp = [a for a in gt.dataset["annotations"] if "keypoints" in a]
@@ -68,16 +69,22 @@ def test_yolo_ultralytics_data_yaml_and_labels(det, tmp_path: Path) -> None:
     assert data["train"] == "images/train" and data["val"] == "images/valid"
     assert data["names"] == {0: "cat", 1: "dog", 2: "bird"}
     tree = read_tree(out)
-    # same-named images in two folders get the hash prefix, and their label files do not overwrite each other
-    train_imgs = sorted(p for p in tree if p.startswith("images/train/"))
-    assert len(train_imgs) == 3 and all(("_a.jpg" in p) or p.endswith("nosplit.jpg") for p in train_imgs)
+    # dataset paths are kept: same-named images in two folders have their own label files
+    assert sorted(p for p in tree if p.startswith("images/train/")) == ["images/train/imgs/a.jpg", "images/train/more/a.jpg", "images/train/nosplit.jpg"]
     lines = {p: tree[p].decode().splitlines() for p in tree if p.startswith("labels/")}
     assert len(lines) == 5
-    b = lines["labels/valid/b.txt"]
-    assert b == ["2 0.310000 0.210000 0.400000 0.200000"]
-    assert lines["labels/valid/empty.txt"] == []
-    a_first = [v for k, v in lines.items() if k.startswith("labels/train/") and "nosplit" not in k]
-    assert sorted(len(v) for v in a_first) == [1, 2]
+    assert lines["labels/valid/val/b.txt"] == ["2 0.310000 0.210000 0.400000 0.200000"]
+    assert lines["labels/valid/val/empty.txt"] == []
+    assert len(lines["labels/train/imgs/a.txt"]) == 2 and len(lines["labels/train/more/a.txt"]) == 1
+
+
+def test_yolo_ultralytics_images_sharing_a_stem_get_their_own_label_files(tmp_path: Path) -> None:
+    files = {"train/a.jpg": (image_bytes(10, 10, seed=1), img_ann(10, 10)), "train/a.png": (image_bytes(10, 10, "PNG", seed=2), img_ann(10, 10))}
+    export_view(make_view(tmp_path / "src", files, ["x"]), "YOLO_ULTRALYTICS", tmp_path / "out")
+    tree = read_tree(tmp_path / "out")
+    imgs = sorted(p for p in tree if p.startswith("images/"))
+    assert len(imgs) == 2 and all(p.split("/")[-1][8] == "_" for p in imgs)
+    assert len([p for p in tree if p.startswith("labels/")]) == 2
 
 
 def test_yolo_ultralytics_obb_and_segments(tmp_path: Path) -> None:

@@ -180,6 +180,12 @@ def region_box(region: Mapping[str, Any]) -> tuple[float, float, float, float] |
     return None
 
 
+def under_split(split: str, path: str) -> str:
+    """``<split>/<dataset path>``, without doubling a leading split folder (``train/a.jpg``
+    stays ``train/a.jpg``), so an export that an importer reads back exports the same again."""
+    return path if path.startswith(f"{split}/") else f"{split}/{path}"
+
+
 def media_name(path: str) -> str:
     return posixpath.basename(path)
 

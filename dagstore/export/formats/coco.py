@@ -1,4 +1,4 @@
-"""COCO instances: ``annotations/<split>.json`` per split and media under ``images/<split>/``.
+"""COCO instances: ``annotations/<split>.json`` per split and media at ``images/<split>/<dataset path>``.
 Image, annotation and category ids start at 1 (category ids from ``coco_id`` where kept).
 The JSON is streamed: images and annotations go to scratch files, assembled per split."""
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import rle as rlemod
-from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions
+from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions, under_split
 from ..view import ClassInfo, Item
 
 
@@ -124,7 +124,8 @@ class CocoExporter(BaseExporter):
                     }
                 part["image_id"] += 1
                 media = (item.annotation or {}).get("media") or {}
-                image: dict[str, Any] = {"id": part["image_id"], "file_name": f"{split}/{item.path}"}
+                rel = under_split(split, item.path)
+                image: dict[str, Any] = {"id": part["image_id"], "file_name": rel}
                 if media.get("width") and media.get("height"):
                     image["width"], image["height"] = int(media["width"]), int(media["height"])
                 part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _dump(image))
@@ -132,7 +133,7 @@ class CocoExporter(BaseExporter):
                     part["ann_id"] += 1
                     row = {"id": part["ann_id"], "image_id": part["image_id"], **ann}
                     part["annotations"].write(("," if part["ann_id"] > 1 else "") + "\n" + _dump(row))
-                ctx.add_media(f"images/{split}/{item.path}", item)
+                ctx.add_media(f"images/{rel}", item)
                 ctx.count(split)
             categories = ",\n".join(_dump({"id": cat_ids[c.name], "name": c.name, "supercategory": ""}) for c in ctx.classes)
             for split in sorted(parts):

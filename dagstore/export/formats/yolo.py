@@ -1,6 +1,7 @@
 """YOLO label files: darknet/SeeMe (``<split>.txt`` lists, ``<stem>.txt`` beside each image,
-``<version_id>.names``, ``config.json``) and Ultralytics (``images/``, ``labels/``,
-``data.yaml``; rotated boxes as OBB lines, polygons as segment lines)."""
+``<version_id>.names``, ``config.json``) and Ultralytics (``images/<split>/<dataset path>``, ``labels/`` beside it, ``data.yaml``;
+rotated boxes as OBB lines, polygons as segment lines). Dataset paths are kept, so images of
+the same name in different folders never share a label file."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, index_map, media_size, region_box, region_id, regions, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, index_map, media_size, region_box, region_id, regions, under_split, unique_names
 from ..view import Item
 
 _VAL_NAMES = {"valid", "val", "validation"}
@@ -99,15 +100,17 @@ class UltralyticsExporter(BaseExporter):
 
     def export(self, ctx: ExportContext) -> None:
         obb, segments = bool(ctx.options.get("obb")), bool(ctx.options.get("segments"))
-        names = _placement(ctx, lambda s: s)
+        rows = [(it.path, posixpath.dirname(under_split(ctx.split(it), it.path)), it.hash) for it in ctx.items(final=False)]
+        names = unique_names(rows, stem_only=True)  # a.jpg and a.png would share a.txt
+        folders = {p: folder for p, folder, _ in rows}
         splits: set[str] = set()
         for item in ctx.items():
             split = ctx.split(item)
             splits.add(split)
-            name = names[item.path]
+            rel = f"{folders[item.path]}/{names[item.path]}"
             lines = label_lines(ctx, item, "YOLO_ULTRALYTICS", obb=obb, segments=segments)
-            ctx.add_media(f"images/{split}/{name}", item)
-            ctx.sink.write(f"labels/{split}/{_stem(name)}.txt", "".join(line + "\n" for line in lines).encode())
+            ctx.add_media(f"images/{rel}", item)
+            ctx.sink.write(f"labels/{_stem(rel)}.txt", "".join(line + "\n" for line in lines).encode())
             ctx.count(split)
         ctx.sink.write("data.yaml", data_yaml(sorted(splits), [c.name for c in ctx.classes]).encode())
 
