@@ -89,11 +89,15 @@ class FolderSink:
         os.makedirs(parent, exist_ok=True)
         self._tmp = os.path.join(parent, f".{os.path.basename(self.location)}.export-{uuid.uuid4().hex[:12]}")
         os.mkdir(self._tmp)
-        self._dev = os.stat(self._tmp).st_dev
+        self._link = True
+        self._dirs: set[str] = {self._tmp}
 
     def _dest(self, relpath: str) -> str:
         dest = os.path.join(self._tmp, *_check_rel(relpath))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        folder = os.path.dirname(dest)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
         return dest
 
     def write(self, relpath: str, data: bytes) -> None:
@@ -108,12 +112,12 @@ class FolderSink:
     def add_media(self, relpath: str, view: VersionView, path: str) -> None:
         dest = self._dest(relpath)
         src = view.local_path(path)
-        if src is not None and os.stat(src).st_dev == self._dev:
+        if src is not None and self._link:
             try:
                 os.link(src, dest)
                 return
-            except OSError:
-                pass
+            except OSError:  # another file system, or links not allowed: copy from now on
+                self._link = False
         with view.open(path) as r, open(dest, "xb") as w:
             shutil.copyfileobj(r, w, 1 << 20)
 

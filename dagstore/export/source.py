@@ -24,3 +24,13 @@ def dataset_view(ds: Any) -> LocalView:
         project=ds.project,
         entries=entries,
     )
+
+
+def export_dataset(ds: Any, export_format: str | None, target: Any, splits: Any = None, filters: Any = None,
+                   include_media: bool = True, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
+                   progress: Any = None, **options: Any) -> Any:
+    """``Dataset.export``: the final version ``ds`` in ``export_format`` to ``target``."""
+    from .run import export_view
+
+    return export_view(dataset_view(ds), export_format, target, splits, filters, include_media, overwrite,
+                       storage_options, progress, **options)
