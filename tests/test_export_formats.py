@@ -297,6 +297,26 @@ def test_brush_png_and_numpy(tmp_path: Path) -> None:
     assert arr[:, 0].tolist() == [0, 1, 1, 0] and arr[:, 2].tolist() == [1, 1, 1, 1]
 
 
+def test_coco_writes_mask_images_as_rle_that_pycocotools_decodes(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from pycocotools.coco import COCO
+
+    m = np.zeros((6, 8), dtype=np.uint8)
+    m[2:5, 1:4] = 255
+    buf = io.BytesIO()
+    Image.fromarray(m, mode="L").save(buf, format="PNG")
+    files = {"a.jpg": (image_bytes(8, 6), img_ann(8, 6, regions=[{"id": "m", "type": "mask", "label": "x", "path": "masks/a.png"}])),
+             "masks/a.png": (buf.getvalue(), {"split": "masks"})}
+    export_view(make_view(tmp_path / "src", files, ["x"]), "coco", tmp_path / "out", include_media=False)
+    gt = COCO(str(tmp_path / "out/annotations/train.json"))
+    ann = gt.dataset["annotations"][0]
+    assert ann["area"] == 9 and ann["bbox"] == [1.0, 2.0, 3.0, 3.0]
+    assert (gt.annToMask(ann) == (m > 0)).all()
+
+
 def test_rle_decoding_agrees_with_pycocotools() -> None:
     import numpy as np
     from pycocotools import mask as cmask
@@ -311,6 +331,8 @@ def test_rle_decoding_agrees_with_pycocotools() -> None:
     assert rle.to_array(enc).tolist() == m.tolist()
     assert rle.area(enc) == int(cmask.area(cmask.encode(m)))
     assert rle.bbox(enc) == [float(v) for v in cmask.toBbox(cmask.encode(m))]
+    assert rle.to_array(rle.encode(m)).tolist() == m.tolist()
+    assert rle.area(rle.encode(m)) == rle.area(enc)
 
 
 @pytest.mark.parametrize("fmt", [f.value for f in ExportFormat if f.value not in ("SPACY", "BRUSH_TO_PNG", "BRUSH_TO_NUMPY", "ASR_MANIFEST", "SPACY_NER", "CONLL2003")])

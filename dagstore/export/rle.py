@@ -82,6 +82,20 @@ def to_array(rle: Mapping[str, Any]) -> Any:
     return flat.reshape((w, h)).T
 
 
+def encode(mask: Any) -> dict[str, Any]:
+    """The uncompressed RLE (``{"size": [h, w], "counts": [...]}``) of a 2-D 0/1 array."""
+    import numpy as np
+
+    h, w = mask.shape
+    flat = np.asarray(mask, dtype=np.uint8).T.reshape(-1)
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate(([0], edges, [flat.size]))
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0] == 1:
+        counts.insert(0, 0)
+    return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
+
+
 def polygon_area(points: Sequence[Sequence[float]]) -> float:
     """Shoelace area of a polygon given as ``[[x, y], ...]``."""
     s = 0.0

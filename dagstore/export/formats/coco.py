@@ -39,6 +39,16 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def _mask_file_rle(ctx: ExportContext, path: str) -> dict[str, Any]:
+    import numpy as np
+    from PIL import Image
+
+    with ctx.view.open(path) as f:
+        img = Image.open(f)
+        img.load()
+    return rlemod.encode((np.asarray(img.convert("L")) > 0).astype(np.uint8))
+
+
 def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
     """COCO annotations of one item (without ids), keypoints merged into their parent box."""
     out: list[dict[str, Any]] = []
@@ -67,8 +77,8 @@ def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) ->
             ann["segmentation"] = [[_r(c) for p in pts for c in p[:2]]]
             ann["area"] = _r(rlemod.polygon_area(pts))
             ann["bbox"] = [_r(v) for v in (r.get("xywh") or envelope(pts))]
-        elif t == "mask" and r.get("rle"):
-            rle = r["rle"]
+        elif t == "mask" and (r.get("rle") or r.get("path")):
+            rle = r.get("rle") or _mask_file_rle(ctx, str(r["path"]))
             ann["segmentation"] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
             ann["area"] = rlemod.area(rle)
             ann["bbox"] = [_r(v) for v in (r.get("xywh") or rlemod.bbox(rle))]
