@@ -79,15 +79,20 @@ def _check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
         raise InvalidPathError(f"{target} already exists; pass overwrite=True to replace it")
 
 
+def _temp_sibling(target: str, overwrite: bool, want_dir: bool) -> tuple[str, str]:
+    """(absolute target, a fresh temporary name beside it) after checking the target may be written."""
+    location = os.path.abspath(target)
+    _check_local_target(location, overwrite, want_dir)
+    parent = os.path.dirname(location)
+    os.makedirs(parent, exist_ok=True)
+    return location, os.path.join(parent, f".{os.path.basename(location)}.export-{uuid.uuid4().hex[:12]}")
+
+
 class FolderSink:
     """A local folder, written as a sibling temporary folder and renamed into place."""
 
     def __init__(self, target: str, overwrite: bool = False):
-        self.location = os.path.abspath(target)
-        _check_local_target(self.location, overwrite, want_dir=True)
-        parent = os.path.dirname(self.location)
-        os.makedirs(parent, exist_ok=True)
-        self._tmp = os.path.join(parent, f".{os.path.basename(self.location)}.export-{uuid.uuid4().hex[:12]}")
+        self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=True)
         os.mkdir(self._tmp)
         self._link = True
         self._dirs: set[str] = {self._tmp}
@@ -139,11 +144,7 @@ class ZipSink:
     fixed timestamps; written as a temporary sibling file and renamed into place."""
 
     def __init__(self, target: str, overwrite: bool = False):
-        self.location = os.path.abspath(target)
-        _check_local_target(self.location, overwrite, want_dir=False)
-        parent = os.path.dirname(self.location)
-        os.makedirs(parent, exist_ok=True)
-        self._tmp = os.path.join(parent, f".{os.path.basename(self.location)}.export-{uuid.uuid4().hex[:12]}")
+        self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=False)
         self._zip = zipfile.ZipFile(self._tmp, "x", allowZip64=True)
         self._names: set[str] = set()
 

@@ -104,8 +104,8 @@ def _text(ctx: ExportContext, item: Item, key: str) -> str | None:
     return ctx.text_of(item) if key == "text" else None
 
 
-class LabelStudioJsonExporter(BaseExporter):
-    format = ExportFormat.JSON
+class _TasksExporter(BaseExporter):
+    """Both Label Studio formats: a JSON list in ``tasks.json``, one entry per item, media under ``media/``."""
 
     def export(self, ctx: ExportContext) -> None:
         n = 0
@@ -113,66 +113,62 @@ class LabelStudioJsonExporter(BaseExporter):
             out.write(b"[")
             for item in ctx.items():
                 n += 1
-                ann = item.annotation or {}
                 key = media_key(item)
-                text = _text(ctx, item, key)
-                task: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), "data": task_data(ctx, item, key, text)}
-                anns, preds, drafts = [], [], []
-                if ann.get("regions") or ann.get("labels") or ann.get("transcription") is not None:
-                    anns.append(_annotation(ctx, item, ann, key, text, len(anns) + 1))
-                for alt in ann.get("alternatives") or []:
-                    kind = alt.get("kind", "annotation")
-                    a = _annotation(ctx, item, alt, key, text, len(anns) + 1)
-                    if kind == "prediction":
-                        a.pop("was_cancelled", None)
-                        a.pop("ground_truth", None)
-                        a["model_version"] = (alt.get("source") or {}).get("model_version", "")
-                        preds.append(a)
-                    elif kind == "draft":
-                        drafts.append(a)
-                    else:
-                        anns.append(a)
-                task.update(annotations=anns, predictions=preds, drafts=drafts, meta={"split": ctx.split(item)})
-                out.write(("\n" if n == 1 else ",\n").encode() + json.dumps(task, ensure_ascii=False).encode())
-                if key != "text":
-                    ctx.add_media(f"media/{item.path}", item)
-                ctx.count(ctx.split(item))
-            out.write(b"\n]\n")
-
-
-class LabelStudioJsonMinExporter(BaseExporter):
-    format = ExportFormat.JSON_MIN
-
-    def export(self, ctx: ExportContext) -> None:
-        n = 0
-        with ctx.sink.open("tasks.json") as out:
-            out.write(b"[")
-            for item in ctx.items():
-                n += 1
-                ann = item.annotation or {}
-                key = media_key(item)
-                text = _text(ctx, item, key)
-                row: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), **task_data(ctx, item, key, text)}
-                for res in results(ctx, item, ann, key, text):
-                    value = dict(res["value"])
-                    if res["type"] == "choices":
-                        row[res["from_name"]] = value["choices"][0] if len(value["choices"]) == 1 else {"choices": value["choices"]}
-                    elif res["type"] == "textarea" and "start" not in value:
-                        row[res["from_name"]] = value["text"][0]
-                    else:
-                        if "original_width" in res:
-                            value.update(original_width=res["original_width"], original_height=res["original_height"])
-                        row.setdefault(res["from_name"], []).append(value)
-                src = ann.get("source") or {}
-                if src.get("annotator") is not None:
-                    row["annotator"] = src["annotator"]
-                if src.get("annotation_id") is not None:
-                    row["annotation_id"] = src["annotation_id"]
-                if src.get("created_at"):
-                    row["created_at"] = src["created_at"]
-                row["split"] = ctx.split(item)
+                row = self.entry(ctx, item, key, _text(ctx, item, key), n)
                 out.write(("\n" if n == 1 else ",\n").encode() + json.dumps(row, ensure_ascii=False).encode())
                 if key != "text":
                     ctx.add_media(f"media/{item.path}", item)
                 ctx.count(ctx.split(item))
             out.write(b"\n]\n")
+
+    def entry(self, ctx: ExportContext, item: Item, key: str, text: str | None, n: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class LabelStudioJsonExporter(_TasksExporter):
+    format = ExportFormat.JSON
+
+    def entry(self, ctx: ExportContext, item: Item, key: str, text: str | None, n: int) -> dict[str, Any]:
+        ann = item.annotation or {}
+        task: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), "data": task_data(ctx, item, key, text)}
+        anns, preds, drafts = [], [], []
+        if ann.get("regions") or ann.get("labels") or ann.get("transcription") is not None:
+            anns.append(_annotation(ctx, item, ann, key, text, len(anns) + 1))
+        for alt in ann.get("alternatives") or []:
+            kind = alt.get("kind", "annotation")
+            a = _annotation(ctx, item, alt, key, text, len(anns) + 1)
+            if kind == "prediction":
+                a.pop("was_cancelled", None)
+                a.pop("ground_truth", None)
+                a["model_version"] = (alt.get("source") or {}).get("model_version", "")
+                preds.append(a)
+            elif kind == "draft":
+                drafts.append(a)
+            else:
+                anns.append(a)
+        task.update(annotations=anns, predictions=preds, drafts=drafts, meta={"split": ctx.split(item)})
+        return task
+
+
+class LabelStudioJsonMinExporter(_TasksExporter):
+    format = ExportFormat.JSON_MIN
+
+    def entry(self, ctx: ExportContext, item: Item, key: str, text: str | None, n: int) -> dict[str, Any]:
+        ann = item.annotation or {}
+        row: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), **task_data(ctx, item, key, text)}
+        for res in results(ctx, item, ann, key, text):
+            value = dict(res["value"])
+            if res["type"] == "choices":
+                row[res["from_name"]] = value["choices"][0] if len(value["choices"]) == 1 else {"choices": value["choices"]}
+            elif res["type"] == "textarea" and "start" not in value:
+                row[res["from_name"]] = value["text"][0]
+            else:
+                if "original_width" in res:
+                    value.update(original_width=res["original_width"], original_height=res["original_height"])
+                row.setdefault(res["from_name"], []).append(value)
+        src = ann.get("source") or {}
+        for k, out_key in (("annotator", "annotator"), ("annotation_id", "annotation_id"), ("created_at", "created_at")):
+            if src.get(k) is not None:
+                row[out_key] = src[k]
+        row["split"] = ctx.split(item)
+        return row
