@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from functools import cached_property
 import posixpath
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -83,6 +84,11 @@ class ExportContext:
     @property
     def classes(self) -> Sequence[ClassInfo]:
         return self.view.classes
+
+    @cached_property
+    def class_ids(self) -> dict[str, int]:
+        """``{class name: index}``."""
+        return index_map(self.classes)
 
     @property
     def default_split(self) -> str:

@@ -106,8 +106,13 @@ class FolderSink:
         return dest
 
     def write(self, relpath: str, data: bytes) -> None:
-        with open(self._dest(relpath), "xb") as f:
-            f.write(data)
+        fd = os.open(self._dest(relpath), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
@@ -121,6 +126,8 @@ class FolderSink:
             try:
                 os.link(src, dest)
                 return
+            except FileNotFoundError:
+                pass
             except OSError:  # another file system, or links not allowed: copy from now on
                 self._link = False
         with view.open(path) as r, open(dest, "xb") as w:

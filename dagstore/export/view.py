@@ -54,7 +54,7 @@ class VersionView(Protocol):
         """The content of one file, for reading."""
 
     def local_path(self, path: str) -> str | None:
-        """A local file holding the content (from the cache, to hardlink), or None."""
+        """A local file holding the content (from the cache, to hardlink), or None (then use ``open``)."""
 
 
 def _hash_file(path: str) -> tuple[str, int]:
@@ -139,5 +139,4 @@ class LocalView:
         return open(self._file(path), "rb")
 
     def local_path(self, path: str) -> str | None:
-        f = self._file(path)
-        return f if os.path.isfile(f) else None
+        return self._file(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..base import BaseExporter, ExportContext, ExportFormat, check_folder_labels, index_map, region_box, region_id, regions, Streams, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, check_folder_labels, region_box, region_id, regions, Streams, unique_names
 from ..errors import ExportError
 from ..view import Item
 
@@ -58,7 +58,7 @@ class ImageFolderExporter(FoldersExporter):
             fields.update((ann.get("fields") or {}).keys())
             has_objects = has_objects or any(region_box(r) is not None for r in regions(item))
         fields -= {"file_name", "objects", "label"}
-        ids = index_map(ctx.classes)
+        ids = ctx.class_ids
         with Streams(ctx.sink) as out:
             for item in ctx.items():
                 split = ctx.split(item)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..base import ExportContext, ExportFormat, BaseExporter, Streams, index_map, region_id, regions
+from ..base import ExportContext, ExportFormat, BaseExporter, Streams, region_id, regions
 from ..view import Item
 
 
@@ -17,7 +17,7 @@ def text_spans(ctx: ExportContext, item: Item, fmt: str) -> tuple[str, list[tupl
     if text is None:
         ctx.skip(item.path, "content is not UTF-8 text")
         return None
-    ids = index_map(ctx.classes)
+    ids = ctx.class_ids
     spans: list[tuple[int, int, str]] = []
     for i, r in enumerate(regions(item)):
         rid = region_id(r, i)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 
-from ..base import BaseExporter, ExportContext, ExportFormat, Streams, index_map, region_box, region_id, regions, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, Streams, region_box, region_id, regions, unique_names
 from ..view import Item
 
 
@@ -20,7 +20,7 @@ def _sub(parent: ET.Element, tag: str, text: object) -> ET.Element:
 def voc_xml(ctx: ExportContext, item: Item, name: str) -> bytes:
     ann = item.annotation or {}
     media = ann.get("media") or {}
-    ids = index_map(ctx.classes)
+    ids = ctx.class_ids
     root = ET.Element("annotation")
     _sub(root, "folder", "JPEGImages")
     _sub(root, "filename", name)

@@ -10,14 +10,14 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, index_map, media_size, region_box, region_id, regions, under_split, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_size, region_box, region_id, regions, under_split, unique_names
 from ..view import Item
 
 _VAL_NAMES = {"valid", "val", "validation"}
 
 
 def _n(v: float) -> str:
-    return f"{min(max(v, 0.0), 1.0):.6f}"
+    return f"{0.0 if v < 0.0 else 1.0 if v > 1.0 else v:.6f}"
 
 
 def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, segments: bool = False) -> list[str]:
@@ -26,15 +26,22 @@ def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, seg
     if not regs:
         return []
     size = media_size(item)
-    ids = index_map(ctx.classes)
+    ids = ctx.class_ids
     lines: list[str] = []
     for i, r in enumerate(regs):
-        rid = region_id(r, i)
         label = r.get("label")
+        t = r.get("type")
+        if t == "box" and size is not None and label in ids and not r.get("rotation") and not (obb or segments):
+            x, y, bw, bh = r["xywh"]  # the common case, kept short: an axis-aligned box
+            w, h = size
+            x0, y0 = max(x, 0.0), max(y, 0.0)
+            x1, y1 = min(x + bw, w), min(y + bh, h)
+            lines.append(f"{ids[label]} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}")
+            continue
+        rid = region_id(r, i)
         if label not in ids:
             ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
             continue
-        t = r.get("type")
         if t not in ("box", "polygon") and not (t == "mask" and r.get("xywh")):
             ctx.skip(item.path, f"{t} regions are not expressible in {fmt}", rid)
             continue
