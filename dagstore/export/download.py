@@ -12,7 +12,7 @@ from .extract import safe_extract
 def resolve_version(store: Any, dataset_id: str, dataset_version_id: str | None = None) -> Any:
     """The ``Dataset`` for a version id or ``project/name`` and an optional version id or
     version string (default: the latest final version)."""
-    from .. import Dataset
+    from ..api.dataset import Dataset
 
     if "/" in dataset_id:
         project, name = dataset_id.rsplit("/", 1)
@@ -48,7 +48,7 @@ def download_dataset(
     and ``classes.json``) of split ``split_id`` (``""`` = all) to ``download_file``, extract
     it safely into ``extract_to_folder`` and return that folder. An existing zip or non-empty
     folder is refused unless ``overwrite=True``; nothing is left behind on error."""
-    from .. import Store
+    from ..core.store import Store
 
     st = store if isinstance(store, Store) else (Store(store) if store else Store.default())
     ds = resolve_version(st, dataset_id, dataset_version_id)

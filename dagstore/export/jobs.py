@@ -230,7 +230,7 @@ def _spawn(store: Any, job_id: str, attempt: int) -> None:
 
 def run_job(store: Any, job_id: str, attempt: int) -> None:
     """The worker's side: run the export, keep the heartbeat, store the artifact and the outcome."""
-    from .. import Dataset
+    from ..api.dataset import Dataset
     from .run import export_view
     from .source import dataset_view
 

@@ -37,7 +37,7 @@ class Snapshot:
         return {"name": self.name, "dataset_id": self.dataset_id, "filters": self.filters, "created": self.created}
 
     def _dataset(self) -> Any:
-        from .. import Dataset
+        from ..api.dataset import Dataset
 
         return Dataset.get(dataset_id=self.dataset_id, store=self.store)
 

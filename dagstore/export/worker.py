@@ -8,7 +8,7 @@ import sys
 
 
 def main() -> int:
-    from .. import Store
+    from ..core.store import Store
     from .jobs import run_job
 
     cfg = json.loads(sys.stdin.read())
