@@ -18,6 +18,7 @@ from .errors import (
 )
 from .core.manifest import Diff
 from .core.store import GcReport, Store
+from .export import ExportError, ExportFormat, ExportJob, ExportReport, Snapshot, download_dataset
 
 import fsspec as _fsspec
 
@@ -29,4 +30,5 @@ __all__ = [
     "Dataset", "Store", "Diff", "GcReport", "FileEntry", "LinkEntry",
     "DagstoreError", "DatasetNotFoundError", "DatasetFinalizedError", "DraftError", "InvalidPathError",
     "FormatError", "IntegrityError", "ConflictError", "LockTimeoutError", "StorageError",
+    "ExportFormat", "ExportReport", "ExportJob", "Snapshot", "ExportError", "download_dataset",
 ]

@@ -484,8 +484,38 @@ class Dataset:
     # --- exports (dagstore.export) ---
     # Export / download / snapshot methods go here, each delegating into dagstore.export.
 
+    def export(self, export_format: str | None, target: str | os.PathLike[str], splits: Sequence[str] | None = None,
+               filters: dict[str, Any] | None = None, include_media: bool = True, overwrite: bool = False,
+               storage_options: dict[str, Any] | None = None, progress: Any = None, **options: Any) -> Any:
+        """Write this final version in ``export_format`` to a folder, a ``.zip`` or an fsspec URL; returns an ``ExportReport``."""
+        from ..export.source import export_dataset
+
+        return export_dataset(self, export_format, target, splits, filters, include_media, overwrite, storage_options, progress, **options)
+
+    def create_export(self, export_format: str | None, splits: Sequence[str] | None = None, filters: dict[str, Any] | None = None,
+                      include_media: bool = True, **options: Any) -> Any:
+        """Start an export into the store and return its ``ExportJob`` at once."""
+        from ..export.jobs import create_export
+
+        return create_export(self, export_format, splits, filters, include_media, **options)
+
+    def create_snapshot(self, name: str | None = None, filters: dict[str, Any] | None = None) -> Any:
+        """Store a named selection of this final version (a ``Snapshot``)."""
+        from ..export.snapshots import create_snapshot
+
+        return create_snapshot(self, name, filters)
+
     # --- datasources (dagstore.connectors) ---
     # Datasource / connector methods go here, each delegating into dagstore.connectors.
 
     # --- selections (dagstore.targets) ---
     # Selection / export-method / delivery methods go here, each delegating into dagstore.targets.
+
+
+def _register_with_subsystems() -> None:
+    from ..export.source import use_facade
+
+    use_facade(Dataset)
+
+
+_register_with_subsystems()

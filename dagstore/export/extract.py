@@ -12,7 +12,7 @@ import uuid
 import zipfile
 
 from ..errors import FormatError, InvalidPathError
-from .sinks import _check_local_target, _rmtree
+from .sinks import check_local_target, _rmtree
 
 
 def check_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -33,7 +33,7 @@ def check_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 def safe_extract(zip_path: str, folder: str, overwrite: bool = False) -> str:
     """Extract ``zip_path`` into ``folder`` (missing or empty, or replaced with ``overwrite``)."""
     target = os.path.abspath(folder)
-    _check_local_target(target, overwrite, want_dir=True)
+    check_local_target(target, overwrite, want_dir=True)
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(target)}.extract-{uuid.uuid4().hex[:12]}")

@@ -27,7 +27,7 @@ from ..errors import DatasetNotFoundError, DraftError, IntegrityError, InvalidPa
 from .extract import safe_extract
 from .filters import normalize_filters
 from .run import resolve_options
-from .sinks import _check_local_target
+from .sinks import check_local_target
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class ExportJob:
         art = self._rec["artifact"]
         target = os.path.abspath(os.fspath(dest))
         is_zip = target.lower().endswith(".zip")
-        _check_local_target(target, overwrite, want_dir=not is_zip)
+        check_local_target(target, overwrite, want_dir=not is_zip)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".zip", dir=parent)
@@ -219,7 +219,7 @@ def _spawn(store: Any, job_id: str, attempt: int) -> None:
     for p in list(_children):
         if p.poll() is not None:
             _children.remove(p)
-    proc = subprocess.Popen([sys.executable, "-m", "dagstore.export.worker"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "dagstore.cli.export_worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     assert proc.stdin is not None
     proc.stdin.write(json.dumps({"url": store.url, "storage_options": store.storage_options, "cache_dir": str(store.cache.root),
@@ -230,9 +230,8 @@ def _spawn(store: Any, job_id: str, attempt: int) -> None:
 
 def run_job(store: Any, job_id: str, attempt: int) -> None:
     """The worker's side: run the export, keep the heartbeat, store the artifact and the outcome."""
-    from ..api.dataset import Dataset
     from .run import export_view
-    from .source import dataset_view
+    from .source import dataset_view, open_dataset
 
     rec = _load(store, job_id)
     if rec.get("attempt") != attempt or rec["status"] != "created":
@@ -260,7 +259,7 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
     hb.start()
     tmpdir = tempfile.mkdtemp(prefix="dagstore-export-")
     try:
-        ds = Dataset.get(dataset_id=rec["dataset_id"], store=store)
+        ds = open_dataset(store, dataset_id=rec["dataset_id"])
         zpath = os.path.join(tmpdir, "export.zip")
         report = export_view(dataset_view(ds), rec["format_arg"], zpath, filters=rec["filters"],
                              include_media=rec["include_media"], progress=Progress(), **rec["options"])  # type: ignore[arg-type]

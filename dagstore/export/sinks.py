@@ -65,7 +65,7 @@ def _rmtree(path: str) -> None:
         os.unlink(path)
 
 
-def _check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
+def check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
     if os.path.islink(target):
         raise InvalidPathError(f"{target} is a symbolic link; give a real path")
     if not os.path.lexists(target):
@@ -82,7 +82,7 @@ def _check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
 def _temp_sibling(target: str, overwrite: bool, want_dir: bool) -> tuple[str, str]:
     """(absolute target, a fresh temporary name beside it) after checking the target may be written."""
     location = os.path.abspath(target)
-    _check_local_target(location, overwrite, want_dir)
+    check_local_target(location, overwrite, want_dir)
     parent = os.path.dirname(location)
     os.makedirs(parent, exist_ok=True)
     return location, os.path.join(parent, f".{os.path.basename(location)}.export-{uuid.uuid4().hex[:12]}")

@@ -37,9 +37,9 @@ class Snapshot:
         return {"name": self.name, "dataset_id": self.dataset_id, "filters": self.filters, "created": self.created}
 
     def _dataset(self) -> Any:
-        from ..api.dataset import Dataset
+        from .source import open_dataset
 
-        return Dataset.get(dataset_id=self.dataset_id, store=self.store)
+        return open_dataset(self.store, dataset_id=self.dataset_id)
 
     def export(self, export_format: str | None, target: str | os.PathLike[str], include_media: bool = True,
                overwrite: bool = False, **options: Any) -> Any:

@@ -7,6 +7,24 @@ from typing import Any
 from ..errors import DraftError
 from .view import LocalView, class_infos
 
+_facade: Any = None
+
+
+def use_facade(dataset_class: Any) -> None:
+    """Called once by ``dagstore.api.dataset``: the ``Dataset`` class this package opens
+    versions with. The facade delegates exports here, so this package never imports it."""
+    global _facade
+    _facade = dataset_class
+
+
+def open_dataset(store: Any, **query: Any) -> Any:
+    """``Dataset.get(..., store=store)`` through the registered facade."""
+    if _facade is None:  # only when dagstore.export is used without dagstore (never in practice)
+        import importlib
+
+        importlib.import_module("dagstore")
+    return _facade.get(store=store, **query)
+
 
 def dataset_view(ds: Any) -> LocalView:
     """The view of a final ``Dataset``: annotations streamed in path order, media from the

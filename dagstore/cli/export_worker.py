@@ -1,4 +1,5 @@
-"""``python -m dagstore.export.worker``: runs one export job; settings arrive as JSON on stdin."""
+"""``python -m dagstore.cli.export_worker``: the detached process that runs one export job
+(``dagstore.export.jobs``); the store's settings arrive as JSON on stdin, never in argv."""
 
 from __future__ import annotations
 
