@@ -9,8 +9,8 @@ import sys
 
 
 def main() -> int:
-    from ..core.store import Store
-    from .jobs import run_job
+    from .. import Store  # the public API: also registers the Dataset facade with dagstore.export
+    from ..export.jobs import run_job
 
     cfg = json.loads(sys.stdin.read())
     logging.basicConfig(level=logging.WARNING)

@@ -13,12 +13,16 @@ from .sinks import check_local_target
 from .source import dataset_view, open_dataset
 
 
+def _is_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def resolve_version(store: Any, dataset_id: str, dataset_version_id: str | None = None) -> Any:
     """The ``Dataset`` for a version id or ``project/name`` and an optional version id or
     version string (default: the latest final version)."""
     if "/" in dataset_id:
         project, name = dataset_id.rsplit("/", 1)
-        if dataset_version_id and store.exists(dataset_version_id):
+        if dataset_version_id and _is_id(dataset_version_id) and store.exists(dataset_version_id):
             ds = open_dataset(store, dataset_id=dataset_version_id)
             if (ds.project, ds.name) != (project, name):
                 raise DatasetNotFoundError(f"version {dataset_version_id} is not a version of {dataset_id}")
@@ -26,7 +30,7 @@ def resolve_version(store: Any, dataset_id: str, dataset_version_id: str | None 
         return open_dataset(store, dataset_project=project, dataset_name=name, dataset_version=dataset_version_id or None, only_completed=True)
     if dataset_version_id:
         base = open_dataset(store, dataset_id=dataset_id)
-        if store.exists(dataset_version_id):
+        if _is_id(dataset_version_id) and store.exists(dataset_version_id):
             return open_dataset(store, dataset_id=dataset_version_id)
         return open_dataset(store, dataset_project=base.project, dataset_name=base.name, dataset_version=dataset_version_id, only_completed=True)
     return open_dataset(store, dataset_id=dataset_id)

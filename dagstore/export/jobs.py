@@ -206,7 +206,7 @@ def get_export(store: Any, job_id: str) -> ExportJob:
 
 def list_exports(store: Any, dataset_id: str | None = None) -> list[ExportJob]:
     """Every job in the store (of one version with ``dataset_id``), oldest first."""
-    keys = [k for k in store.backend.list(PREFIX) if k.endswith(".json")]
+    keys = [k for k in store.backend.list(PREFIX.rstrip("/")) if k.endswith(".json")]
     recs = store.backend.read_many(keys)
     jobs = [ExportJob(store, json.loads(v)) for v in recs.values()]
     jobs = [j for j in jobs if dataset_id is None or j.dataset_id == dataset_id]

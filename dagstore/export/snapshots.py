@@ -79,7 +79,7 @@ def get_snapshot(store: Any, name: str) -> Snapshot:
 
 def list_snapshots(store: Any, dataset_id: str | None = None) -> list[Snapshot]:
     """Every snapshot (of one version with ``dataset_id``), oldest first."""
-    keys = [k for k in store.backend.list(PREFIX) if k.endswith(".json")]
+    keys = [k for k in store.backend.list(PREFIX.rstrip("/")) if k.endswith(".json")]
     snaps = [json.loads(v) for v in store.backend.read_many(keys).values()]
     out = [Snapshot(d["name"], d["dataset_id"], d["filters"], d["created"], store) for d in snaps]
     return sorted((s for s in out if dataset_id is None or s.dataset_id == dataset_id), key=lambda s: (s.created, s.name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..annotations import ClassList
 from ..errors import DraftError
 from .view import LocalView, class_infos
 
@@ -37,7 +38,7 @@ def dataset_view(ds: Any) -> LocalView:
         ds.id,
         lambda: ds.get_local_copy(show_progress=False),
         lambda: ds.iter_annotations(include_unannotated=True),
-        class_infos(ds.classes),
+        class_infos(ClassList.from_dict(ds.record.annotations)),
         name=ds.name,
         project=ds.project,
         entries=entries,

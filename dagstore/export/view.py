@@ -6,7 +6,6 @@ A ``VersionView`` is the only input of an exporter; ``LocalView`` implements it 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import xxhash
 
+from ..annotations import default_color
 from ..errors import InvalidPathError
 
 
@@ -65,12 +65,6 @@ def _hash_file(path: str) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
-
-
-def default_color(name: str) -> str:
-    """A deterministic color for a class without one (stable across runs and machines)."""
-    d = hashlib.sha1(name.encode("utf-8")).digest()
-    return "#" + "".join(f"{64 + b % 160:02x}" for b in d[:3])
 
 
 def class_infos(classes: Iterable[Any], colors: Mapping[str, str] | None = None) -> list[ClassInfo]:

@@ -1,0 +1,210 @@
+"""Exports of real versions: Dataset.export, download_dataset, export jobs across processes,
+snapshots, and the complaint cases from the issue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dagstore import ConflictError, Dataset, DraftError, InvalidPathError, Store
+from dagstore.export import ExportError, jobs
+from dagstore.export.download import download_dataset
+from export_fixtures import image_bytes
+from helpers import read_tree, write_tree
+
+BOXES = [[2.0, 3.0, 10.0, 8.0], [20.0, 10.0, 5.0, 5.0]]
+
+
+def labelled(tmp_path: Path, name: str = "pets", n: int = 6) -> Dataset:
+    """A final version: n images in two folders (same names in both), boxes, splits."""
+    files = {}
+    for i in range(n):
+        files[f"{'a' if i % 2 else 'b'}/img{i // 2}.jpg"] = image_bytes(40, 30, seed=i)
+    write_tree(tmp_path / name, files)
+    ds = Dataset.create(name, "vision")
+    ds.add_files(tmp_path / name, show_progress=False)
+    ds.add_classes(["cat", "dog"])
+    for i, path in enumerate(sorted(files)):
+        regions = [{"id": f"r{k}", "type": "box", "label": ("cat", "dog")[k], "xywh": BOXES[k]} for k in range(i % 3)]
+        ds.set_annotation(path, {"split": ("train", "train", "test")[i % 3], "media": {"kind": "image", "width": 40, "height": 30}, "regions": regions})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    return ds
+
+
+def test_exporting_a_draft_is_refused(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"a.jpg": image_bytes(8, 8)})
+    ds = Dataset.create("d", "p")
+    ds.add_files(tmp_path / "src", show_progress=False)
+    with pytest.raises(DraftError, match="draft"):
+        ds.export("COCO", tmp_path / "out")
+    with pytest.raises(DraftError):
+        ds.create_export("COCO")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_to_folder_and_zip_give_the_same_bytes_every_time(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    rep = ds.export("yolo_ultralytics", tmp_path / "a.zip")
+    again = Dataset.get(dataset_id=ds.id).export("YOLO_ULTRALYTICS", tmp_path / "b.zip")
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert rep.counts == {"test": 2, "train": 4} and again.to_dict() == rep.to_dict()
+    ds.export("yolo_ultralytics", tmp_path / "dir")
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        assert {n: z.read(n) for n in z.namelist()} == read_tree(tmp_path / "dir")
+
+
+def test_yolo_label_files_of_same_named_images_do_not_overwrite_each_other(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    ds.export("YOLO", tmp_path / "out")
+    labels = [p for p in read_tree(tmp_path / "out") if p.endswith(".txt") and "/" in p]
+    assert len(labels) == 6  # a/img0.jpg and b/img0.jpg: two label files, prefixed by their content hash
+
+
+def test_coco_ids_start_at_1_and_images_without_annotations_are_kept(tmp_path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    ds = labelled(tmp_path)
+    ds.export("COCO", tmp_path / "out")
+    gt = COCO(str(tmp_path / "out/annotations/train.json"))
+    assert min(gt.getAnnIds()) == 1 and min(gt.getImgIds()) == 1 and sorted(gt.getCatIds()) == [1, 2]
+    assert len(gt.dataset["images"]) == 4 and len(gt.getImgIds(catIds=[])) == 4
+    assert sum(1 for i in gt.getImgIds() if not gt.getAnnIds(imgIds=[i])) == 2
+
+
+def test_class_order_is_the_class_list_not_the_order_items_appear(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"a.jpg": image_bytes(8, 8)})
+    ds = Dataset.create("d", "p")
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.add_classes(["zebra", "ant", "dog"])
+    ds.set_annotation("a.jpg", {"media": {"kind": "image", "width": 8, "height": 8}, "regions": [{"type": "box", "label": "dog", "xywh": [1, 1, 2, 2]}]})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    rep = ds.export("yolo_ultralytics", tmp_path / "out")
+    assert rep.class_map == {"zebra": 0, "ant": 1, "dog": 2}
+    assert (tmp_path / "out/labels/train/a.txt").read_text().startswith("2 ")
+
+
+def test_nothing_is_dropped_silently(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    rep = ds.export("CSV", tmp_path / "out")
+    assert len(rep.skipped) == sum(i % 3 for i in range(6))  # every box, listed, since CSV has no regions
+    assert json.loads((tmp_path / "out/export.json").read_text())["skipped"] == rep.skipped
+
+
+def test_download_dataset_native_layout_of_one_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = labelled(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    folder = download_dataset("vision/pets", split_id="test")
+    assert folder == str(tmp_path / "data") and not (tmp_path / "dataset.zip").exists()
+    lines = [json.loads(x) for x in (tmp_path / "data/annotations.jsonl").read_text().splitlines()]
+    assert [x["path"] for x in lines] == ["a/img2.jpg", "b/img2.jpg"]
+    assert all(x["annotation"]["split"] == "test" for x in lines)
+    assert json.loads((tmp_path / "data/classes.json").read_text())["classes"] == [{"name": "cat"}, {"name": "dog"}]
+    assert (tmp_path / "data/a/img2.jpg").read_bytes() == (tmp_path / "pets/a/img2.jpg").read_bytes()
+    st = Store.default()
+    out = st.download_dataset(ds.id, ds.version, extract_to_folder=str(tmp_path / "coco"), download_file=str(tmp_path / "keep.zip"),
+                              remove_download_file=False, export_format="coco")
+    assert Path(out, "annotations/train.json").is_file() and zipfile.is_zipfile(tmp_path / "keep.zip")
+
+
+def test_download_dataset_refuses_unknown_format_without_falling_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    labelled(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExportError, match="unknown export format 'pascal'"):
+        download_dataset("vision/pets", export_format="pascal")
+    with pytest.raises(ExportError, match="nothing .* expressible in CONLL2003"):
+        download_dataset("vision/pets", export_format="CONLL2003")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pets"]
+
+
+def _py(code: str, env: dict[str, str]) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_job_created_in_one_process_is_polled_from_another_and_downloaded_from_a_third(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    env = dict(os.environ)
+    job_id = _py(f"from dagstore import Dataset; print(Dataset.get(dataset_id={ds.id!r}).create_export('coco', splits=['train']).id)", env)
+    status = _py(f"from dagstore import Store; j = Store.default().get_export({job_id!r}).wait(timeout=60); print(j.status, *j.progress)", env)
+    assert status == "completed 4 4"
+    env["DAGSTORE_CACHE_DIR"] = str(tmp_path / "other-host-cache")
+    path = _py(f"from dagstore import Store; print(Store.default().get_export({job_id!r}).download({str(tmp_path / 'job')!r}))", env)
+    assert path == str(tmp_path / "job")
+    assert json.loads((tmp_path / "job/export.json").read_text())["counts"] == {"train": 4}
+    assert [j.id for j in Store.default().list_exports(dataset_id=ds.id)] == [job_id]
+    job = Store.default().get_export(job_id)
+    job.download(tmp_path / "job.zip")
+    assert zipfile.is_zipfile(tmp_path / "job.zip")
+
+
+def test_a_job_whose_worker_died_is_failed_and_can_be_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = labelled(tmp_path)
+    job = ds.create_export("yolo")
+    os.kill(jobs._children[-1].pid, signal.SIGKILL)
+    jobs._children[-1].wait()
+    monkeypatch.setattr(jobs, "STALE_S", 1.0)
+    time.sleep(1.5)
+    assert job.refresh().status == "failed" and "worker stopped" in (job.error or "")
+    assert job.retry().wait(timeout=60).status == "completed"
+    with pytest.raises(DraftError, match="only a failed job"):
+        job.retry()
+
+
+def test_a_failed_export_job_reports_its_error(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    job = ds.create_export("CONLL2003").wait(timeout=60)
+    assert job.status == "failed" and "nothing" in job.error
+    with pytest.raises(DraftError, match="failed"):
+        job.download(tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_snapshots_are_stored_selections_that_always_yield_the_same_items(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    snap = ds.create_snapshot(filters={"splits": ["test"], "tasks": "annotated"})
+    assert snap.name.startswith("vision-pets-at-") and snap.dataset_id == ds.id
+    with pytest.raises(ConflictError):
+        ds.create_snapshot(name=snap.name)
+    st = Store.default()
+    got = st.get_snapshot(snap.name)
+    assert got == snap and [s.name for s in st.list_snapshots()] == [snap.name]
+    a = got.export("COCO", tmp_path / "a.zip")
+    b = snap.export("COCO", tmp_path / "b.zip")
+    assert a.counts == {"test": 2} and (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert snap.create_export("coco").wait(timeout=60).report["counts"] == {"test": 2}
+
+
+def test_an_annotation_change_is_a_new_version_that_exports_differently(tmp_path: Path) -> None:
+    ds = labelled(tmp_path)
+    child = Dataset.create("pets", "vision", parent_datasets=[ds.id])
+    child.set_annotation("a/img0.jpg", {"split": "test", "media": {"kind": "image", "width": 40, "height": 30}})
+    child.upload(show_progress=False)
+    child.finalize()
+    assert child.export("coco", tmp_path / "c").counts == {"test": 3, "train": 3}
+    assert ds.export("coco", tmp_path / "p").counts == {"test": 2, "train": 4}
+
+
+def test_an_unsafe_label_for_folders_changes_nothing(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"a.jpg": image_bytes(8, 8)})
+    ds = Dataset.create("d", "p")
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.add_classes(["../up"])
+    ds.set_annotation("a.jpg", {"labels": ["../up"]})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    with pytest.raises(ExportError, match="cannot be used as a folder name"):
+        ds.export("FOLDERS", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"] or not (tmp_path / "out").exists()
+    with pytest.raises(InvalidPathError):
+        ds.export("COCO", tmp_path / "src")
