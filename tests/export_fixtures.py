@@ -108,7 +108,23 @@ def unzip(path: str | os.PathLike[str], dest: Path) -> Path:
     return dest
 
 
-__all__ = ["ClassInfo", "make_view", "detection_view", "classification_view", "ner_view", "image_bytes", "wav_bytes", "img_ann", "unzip", "read_tree", "TEXT"]
+__all__ = ["ClassInfo", "make_view", "detection_view", "classification_view", "ner_view", "image_bytes", "wav_bytes", "img_ann", "unzip", "ls_media", "TEXT"]
+
+
+def ls_media(folder: Path, tasks_json: Path) -> Path:
+    """Blank images of the sizes a Label Studio export's results give, named as its tasks
+    refer to them (the SDK's test data ships no images)."""
+    import json as _json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in _json.loads(tasks_json.read_text()):
+        sizes = [(r["original_width"], r["original_height"]) for a in t["annotations"] for r in a["result"] if "original_width" in r]
+        name = str(t["data"]["image"]).rsplit("/", 1)[-1]
+        (folder / name).write_bytes(image_bytes(*sizes[0]))
+    return folder
+
+
+__all__ = ["ClassInfo", "make_view", "detection_view", "classification_view", "ner_view", "image_bytes", "wav_bytes", "img_ann", "unzip", "ls_media", "TEXT"]
 
 
 def ls_view(root: Path, tasks_json: Path, classes: list[str]) -> tuple[LocalView, dict[str, str]]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dagstore.export import export_view
-from export_fixtures import ls_view
+from dagstore import Dataset
+from export_fixtures import ls_media
 
 FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "label-studio-sdk"
 if not FIX.is_dir():
@@ -23,6 +23,16 @@ CASES = {
     "yolo": ("test_export_yolo", ["parasites", "white"]),
     "obb": ("test_export_yolo", ["parasites", "white"]),
 }
+
+
+def ours(tmp_path: Path, data: Path, fmt: str) -> Path:
+    """The same Label Studio export imported (latest annotation per task) and exported by dagstore."""
+    ds = Dataset.create("ls", "agreement")
+    ds.import_annotations(str(data), "labelstudio", media=str(ls_media(tmp_path / "media", data)), policy="latest")
+    ds.upload(show_progress=False)
+    ds.finalize()
+    ds.export(fmt, tmp_path / "ours", include_media=False)
+    return tmp_path / "ours"
 
 
 def _converter(case: str, tmp_path: Path):
@@ -44,9 +54,7 @@ def test_coco_boxes_and_classes_agree_with_label_studio_converter(case: str, tmp
     conv, data = _converter(case, tmp_path)
     conv.convert_to_coco(str(data), str(tmp_path / "ls"), is_dir=False)
     theirs = json.loads((tmp_path / "ls/result.json").read_text())
-    view, names = ls_view(tmp_path / "src", data, CASES[case][1])
-    export_view(view, "coco", tmp_path / "ours", include_media=False)
-    ours = json.loads((tmp_path / "ours/annotations/train.json").read_text())
+    out = json.loads((ours(tmp_path, data, "coco") / "annotations/train.json").read_text())
 
     def boxes(doc: dict, image_name) -> set:
         cats = {c["id"]: c["name"] for c in doc["categories"]}
@@ -55,17 +63,16 @@ def test_coco_boxes_and_classes_agree_with_label_studio_converter(case: str, tmp
                 for a in doc["annotations"] if "keypoints" not in a}
 
     theirs_boxes = boxes(theirs, lambda f: f.split("__", 1)[-1])
-    ours_boxes = boxes(ours, lambda f: names[f.split("/", 1)[1]])
+    ours_boxes = boxes(out, lambda f: f.split("/", 1)[1])
     assert theirs_boxes and ours_boxes == theirs_boxes
-    assert min(a["id"] for a in ours["annotations"]) == 1 and min(a["id"] for a in theirs["annotations"]) == 0
+    assert min(a["id"] for a in out["annotations"]) == 1 and min(a["id"] for a in theirs["annotations"]) == 0
 
 
 def test_yolo_boxes_and_classes_agree_with_label_studio_converter(tmp_path: Path) -> None:
     conv, data = _converter("yolo", tmp_path)
     conv.convert_to_yolo(str(data), str(tmp_path / "ls"), is_dir=False)
     their_names = (tmp_path / "ls/classes.txt").read_text().split()
-    view, names = ls_view(tmp_path / "src", data, CASES["yolo"][1])
-    export_view(view, "yolo_ultralytics", tmp_path / "ours", include_media=False)
+    out = ours(tmp_path, data, "yolo_ultralytics")
 
     def lines(folder: Path, classes: list[str], image_name) -> set:
         out = set()
@@ -76,8 +83,8 @@ def test_yolo_boxes_and_classes_agree_with_label_studio_converter(tmp_path: Path
         return out
 
     theirs = lines(tmp_path / "ls/labels", their_names, lambda s: s.split("__", 1)[-1])
-    ours = lines(tmp_path / "ours/labels/train", CASES["yolo"][1], lambda s: names[f"{s}.jpg"])
-    assert theirs and ours == theirs
+    mine = lines(out / "labels/train", CASES["yolo"][1], lambda s: s)
+    assert theirs and mine == theirs
 
 
 def test_voc_boxes_agree_with_label_studio_converter_up_to_devkit_rounding(tmp_path: Path) -> None:
@@ -85,8 +92,7 @@ def test_voc_boxes_agree_with_label_studio_converter_up_to_devkit_rounding(tmp_p
 
     conv, data = _converter("yolo", tmp_path)
     conv.convert_to_voc(str(data), str(tmp_path / "ls"), is_dir=False)
-    view, names = ls_view(tmp_path / "src", data, CASES["yolo"][1])
-    export_view(view, "voc", tmp_path / "ours", include_media=False)
+    out = ours(tmp_path, data, "voc")
 
     def objs(folder: Path, image_name) -> list:
         out = []
@@ -99,8 +105,8 @@ def test_voc_boxes_agree_with_label_studio_converter_up_to_devkit_rounding(tmp_p
         return sorted(out)
 
     theirs = objs(tmp_path / "ls/Annotations", lambda s: s.split("__", 1)[-1])
-    ours = objs(tmp_path / "ours/Annotations", lambda s: names[f"{s}.jpg"])
-    assert len(theirs) == len(ours) > 0
-    for (ti, tn, tb), (oi, on, ob) in zip(theirs, ours):
+    mine = objs(out / "Annotations", lambda s: s)
+    assert len(theirs) == len(mine) > 0
+    for (ti, tn, tb), (oi, on, ob) in zip(theirs, mine):
         assert (ti, tn) == (oi, on)
         assert all(abs(t - o) <= 2.0 for t, o in zip(tb, ob)), (tb, ob)  # their floor() vs our round() + 1

@@ -26,6 +26,8 @@ def _split_of(js: Path) -> str | None:
             return stem[len(p):] or None
     if js.name == "_annotations.coco.json":
         return js.parent.name
+    if js.parent.name == "annotations":  # dagstore's own COCO export: annotations/<split>.json
+        return stem
     return None
 
 

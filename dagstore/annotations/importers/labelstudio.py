@@ -276,6 +276,9 @@ class LabelStudioImporter:
             ann["source"] = {"tool": "label-studio", "task_id": tid}
         if alternatives:
             ann["alternatives"] = alternatives
+        meta = task.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("split"), str) and meta["split"]:  # dagstore's JSON export
+            ann["split"] = meta["split"]
         extra = {k: v for k, v in data.items() if k != key and isinstance(v, (str, int, float, bool))}
         if extra:
             ann.setdefault("fields", {}).update(extra)
