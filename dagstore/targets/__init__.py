@@ -1,1 +1,17 @@
-"""Targets: export methods, selections, deliveries and exporters (issue #15)."""
+"""Export methods, deliveries and exporters: selections, annotations and versions leave for
+other systems (webhooks, Kafka, SQL tables, file servers), confirmed or a clear error.
+
+Contract: DESIGN-connectors.md sections 1.4-1.7; user guide: docs/export-methods.md.
+"""
+
+from .deliveries import Delivery, list_deliveries
+from .deliver import export_annotation, export_selection
+from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError, SecretError, SelectionError
+from .methods import ExportMethod, ExportMethods, TestResult
+from .store_id import store_id
+
+__all__ = [
+    "Delivery", "DeliveryError", "ExportMethod", "ExportMethodError", "ExportMethodNotFoundError",
+    "ExportMethods", "SecretError", "SelectionError", "TestResult", "export_annotation",
+    "export_selection", "list_deliveries", "store_id",
+]

@@ -1,0 +1,158 @@
+"""Sending selections and annotations through export methods, recording every delivery."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from ..errors import DagstoreError
+from . import kafka, payload, post, secrets
+from .deliveries import Delivery, new_id, record, started
+from .errors import DeliveryError, SelectionError
+from .methods import ExportMethod, ExportMethods, TestResult
+from .store_id import store_id
+
+log = logging.getLogger(__name__)
+
+
+def _resolved_url(method: ExportMethod) -> str:
+    return secrets.resolve(f"export method {method.name!r}: url", method.url or "")
+
+
+def _resolved_headers(method: ExportMethod) -> dict[str, str]:
+    return {h: secrets.resolve(f"export method {method.name!r}: header {h}", v) for h, v in method.headers.items()}
+
+
+def _has_credentials(method: ExportMethod) -> bool:
+    parts = urllib.parse.urlsplit(method.url or "")
+    return bool(parts.username or parts.password) or any(
+        secrets.is_secret_name(h) or secrets.has_reference(v) for h, v in method.headers.items())
+
+
+def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[bytes]], store: Any,
+          meta: dict[str, Any]) -> tuple[int, int]:
+    """Deliver; returns (attempts or messages acknowledged, parts)."""
+    if method.type == "post":
+        body = bodies(0)[0]
+        out = post.post(_resolved_url(method), body, _resolved_headers(method), idempotency_key=delivery_id,
+                        credentials=_has_credentials(method), timeout=method.timeout, retries=method.retries,
+                        total=method.total_timeout)
+        return out.attempts, 1
+    if method.type == "kafka":
+        limit = method.max_message_bytes or kafka.MAX_MESSAGE_BYTES
+        messages = bodies(limit if method.split else 0)
+        options = {k: secrets.resolve(f"export method {method.name!r}: {k}", v) for k, v in method.options.items()}
+        acked = kafka.produce(str(method.bootstrap_servers), str(method.topic), messages, key=delivery_id.encode(),
+                              headers={"Idempotency-Key": delivery_id, "content-type": "application/json"},
+                              timeout=method.timeout, max_message_bytes=limit, options=options)
+        return acked, len(messages)
+    from .connector_sink import send as send_connector
+
+    return send_connector(store, method, delivery_id, bodies(0)[0], meta), 1
+
+
+def _deliver(store: Any, kind: str, method_name: str, rec: Any, name: str, count: Callable[[], int],
+             build: Callable[[ExportMethod], Callable[[int], list[bytes]]], meta: dict[str, Any]) -> Delivery:
+    when, t0 = started()
+    did = new_id()
+    method: ExportMethod | None = None
+    attempts, parts = 0, 1
+    failure: DagstoreError | None = None
+    try:
+        method = ExportMethods(store).get(method_name)
+        attempts, parts = _send(method, did, build(method), store, meta)
+        error, status = None, "delivered"
+    except DagstoreError as exc:
+        failure, error, status = exc, str(exc), "failed"
+        attempts = getattr(exc, "attempts", attempts)
+    delivery = record(store, Delivery(
+        id=did, kind=kind, method=method_name, method_type=method.type if method else "", target=method.destination if method else "",
+        dataset_id=rec.id, name=name, count=count(), status=status, attempts=attempts, error=error, time=when,
+        duration=round(time.monotonic() - t0, 3), parts=parts))
+    if error is not None:
+        log.warning("%s %r of %s to %s failed: %s", kind, name, rec.id, method_name, error)
+        if not isinstance(failure, DeliveryError):  # refused before sending: keep its type
+            failure.delivery = delivery  # type: ignore[union-attr]
+            raise failure  # type: ignore[misc]
+        raise DeliveryError(f"{kind} {name!r} to export method {method_name!r} failed: {error}", delivery)
+    log.info("%s %r of %s delivered to %s (%d ids)", kind, name, rec.id, method_name, delivery.count)
+    return delivery
+
+
+def _head(store: Any, rec: Any, kind: str, name: str) -> dict[str, Any]:
+    return payload.envelope(kind, project=rec.project, provider_id=store_id(store), dataset_id=rec.id,
+                            dataset_name=rec.name, dataset_version=rec.version, name=name)
+
+
+def checked_ids(sample_ids: Sequence[str] | str, known: Collection[str], version_id: str) -> list[str]:
+    """The ids, each once in the given order; SelectionError when any is not in the version."""
+    if isinstance(sample_ids, str):
+        sample_ids = [sample_ids]
+    ids = list(dict.fromkeys(sample_ids))
+    if not ids:
+        raise SelectionError("the selection is empty: give sample ids (dataset paths) or filters that match")
+    missing = [i for i in ids if not isinstance(i, str) or i not in known]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise SelectionError(f"{len(missing)} sample id(s) are not in version {version_id}: {shown}")
+    return ids
+
+
+def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequence[str] | str, export_method: str,
+                     known: Callable[[], Collection[str]], annotation: Any = None) -> Delivery:
+    """Send ``sample_ids`` of version ``rec`` (checked against ``known()``, its dataset paths,
+    before anything is sent) as a selection; the recorded Delivery, or DeliveryError after
+    recording a failure."""
+    ids: list[str] = []
+
+    def build(method: ExportMethod) -> Callable[[int], list[bytes]]:
+        ids[:] = checked_ids(sample_ids, known(), rec.id)
+
+        def bodies(max_bytes: int) -> list[bytes]:
+            head = _head(store, rec, "selection", selection_name)
+            encoded = payload.encode_ids(ids)
+            if max_bytes:
+                return payload.split_selection(head, encoded, len(ids), annotation, max_bytes)
+            return [payload.selection(head, encoded, len(ids), annotation)]
+        return bodies
+
+    meta: dict[str, Any] = {"kind": "selection", "name": selection_name, "ids": ids, "annotation": annotation, "record": rec}
+    return _deliver(store, "selection", export_method, rec, selection_name, lambda: len(ids), build, meta)
+
+
+def export_annotation(store: Any, rec: Any, annotation_name: str, annotation: Any, export_method: str) -> Delivery:
+    """Send one annotation (free-form JSON) of version ``rec``."""
+    def build(method: ExportMethod) -> Callable[[int], list[bytes]]:
+        return lambda _max: [payload.annotation(_head(store, rec, "annotation", annotation_name), annotation)]
+
+    meta = {"kind": "annotation", "name": annotation_name, "ids": [], "annotation": annotation, "record": rec}
+    return _deliver(store, "annotation", export_method, rec, annotation_name, lambda: 0, build, meta)
+
+
+def test_method(store: Any, method: ExportMethod) -> TestResult:
+    """Reach a method's destination without sending a payload (HTTP OPTIONS, Kafka metadata)."""
+    try:
+        if method.type == "post":
+            import requests
+
+            url = _resolved_url(method)
+            t = method.timeout or post.TIMEOUT
+            r = requests.options(url, headers=_resolved_headers(method), timeout=(t, t), allow_redirects=False)
+            r.close()
+            ok = r.status_code < 500
+            return TestResult(ok, f"{method.destination} answered {r.status_code} {r.reason}")
+        if method.type == "kafka":
+            options = {k: secrets.resolve(f"export method {method.name!r}: {k}", v) for k, v in method.options.items()}
+            return TestResult(True, f"{method.destination}: " + kafka.metadata(
+                str(method.bootstrap_servers), str(method.topic), min(method.timeout or 10.0, 10.0), options))
+        from .connector_sink import test as test_connector
+
+        return test_connector(store, method)
+    except DagstoreError as exc:
+        return TestResult(False, f"{method.destination}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a failing destination is a result, not a raise
+        text = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else type(exc).__name__
+        return TestResult(False, f"{method.destination}: {text}")

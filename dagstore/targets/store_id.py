@@ -1,0 +1,28 @@
+"""The store's id (the payloads' ``data_provider_id``): a UUID written once at the store root,
+put-if-absent, so every host reads the same one; stores made before it get it on first use."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import FormatError
+
+KEY = "store_id.json"
+
+
+def store_id(store: Any) -> str:
+    """The store's UUID, creating it once if the store has none yet."""
+    be = store.backend
+    try:
+        data = be.read(KEY)
+    except FileNotFoundError:
+        be.write_new(KEY, json.dumps({"id": str(uuid.uuid4()),
+                                      "created": datetime.now(timezone.utc).isoformat()}).encode())
+        data = be.read(KEY)  # ours, or the one another host wrote first
+    try:
+        return str(uuid.UUID(json.loads(data)["id"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FormatError(f"{store.url}: {KEY} holds no valid store id") from exc
