@@ -32,9 +32,10 @@ def _has_credentials(method: ExportMethod) -> bool:
         secrets.is_secret_name(h) or secrets.has_reference(v) for h, v in method.headers.items())
 
 
-def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[bytes]], store: Any,
+def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[Any]], store: Any,
           meta: dict[str, Any]) -> tuple[int, int]:
-    """Deliver; returns (attempts or messages acknowledged, parts)."""
+    """Deliver; returns (attempts or messages acknowledged, parts). ``bodies(0)`` is the whole
+    Payload; ``bodies(limit)`` the messages of at most ``limit`` bytes."""
     if method.type == "post":
         body = bodies(0)[0]
         out = post.post(_resolved_url(method), body, _resolved_headers(method), idempotency_key=delivery_id,
@@ -43,7 +44,7 @@ def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[b
         return out.attempts, 1
     if method.type == "kafka":
         limit = method.max_message_bytes or kafka.MAX_MESSAGE_BYTES
-        messages = bodies(limit if method.split else 0)
+        messages = bodies(limit) if method.split else [bodies(0)[0].bytes()]
         options = {k: secrets.resolve(f"export method {method.name!r}: {k}", v) for k, v in method.options.items()}
         acked = kafka.produce(str(method.bootstrap_servers), str(method.topic), messages, key=delivery_id.encode(),
                               headers={"Idempotency-Key": delivery_id, "content-type": "application/json"},
@@ -51,11 +52,11 @@ def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[b
         return acked, len(messages)
     from .connector_sink import send as send_connector
 
-    return send_connector(store, method, delivery_id, bodies(0)[0], meta), 1
+    return send_connector(store, method, delivery_id, bodies(0)[0].bytes(), meta), 1
 
 
 def _deliver(store: Any, kind: str, method_name: str, rec: Any, name: str, count: Callable[[], int],
-             build: Callable[[ExportMethod], Callable[[int], list[bytes]]], meta: dict[str, Any]) -> Delivery:
+             build: Callable[[ExportMethod], Callable[[int], list[Any]]], meta: dict[str, Any]) -> Delivery:
     when, t0 = started()
     did = new_id()
     method: ExportMethod | None = None
@@ -88,10 +89,10 @@ def _head(store: Any, rec: Any, kind: str, name: str) -> dict[str, Any]:
 
 
 def checked_ids(sample_ids: Sequence[str] | str, known: Collection[str], version_id: str) -> list[str]:
-    """The ids, each once in the given order; SelectionError when any is not in the version."""
+    """The ids as given (in order); SelectionError when any is not in the version."""
     if isinstance(sample_ids, str):
         sample_ids = [sample_ids]
-    ids = list(dict.fromkeys(sample_ids))
+    ids = sample_ids if isinstance(sample_ids, list) else list(sample_ids)
     if not ids:
         raise SelectionError("the selection is empty: give sample ids (dataset paths) or filters that match")
     missing = [i for i in ids if not isinstance(i, str) or i not in known]
@@ -108,10 +109,10 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
     recording a failure."""
     ids: list[str] = []
 
-    def build(method: ExportMethod) -> Callable[[int], list[bytes]]:
+    def build(method: ExportMethod) -> Callable[[int], list[Any]]:
         ids[:] = checked_ids(sample_ids, known(), rec.id)
 
-        def bodies(max_bytes: int) -> list[bytes]:
+        def bodies(max_bytes: int) -> list[Any]:
             head = _head(store, rec, "selection", selection_name)
             encoded = payload.encode_ids(ids)
             if max_bytes:
@@ -125,7 +126,7 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
 
 def export_annotation(store: Any, rec: Any, annotation_name: str, annotation: Any, export_method: str) -> Delivery:
     """Send one annotation (free-form JSON) of version ``rec``."""
-    def build(method: ExportMethod) -> Callable[[int], list[bytes]]:
+    def build(method: ExportMethod) -> Callable[[int], list[Any]]:
         return lambda _max: [payload.annotation(_head(store, rec, "annotation", annotation_name), annotation)]
 
     meta = {"kind": "annotation", "name": annotation_name, "ids": [], "annotation": annotation, "record": rec}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import DeliveryError
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB
+_WINDOW = 4  # parts in flight at once
 _OVERHEAD = 64 << 10  # librdkafka counts its framing in message.max.bytes
 _OPTION_KEYS = {"security_protocol": "security.protocol", "sasl_mechanism": "sasl.mechanism",
                 "sasl_username": "sasl.username", "sasl_password": "sasl.password"}
@@ -38,7 +40,7 @@ def _conf(bootstrap: str, timeout: float, max_bytes: int, options: dict[str, str
     return conf
 
 
-def produce(bootstrap: str, topic: str, messages: list[bytes], *, key: bytes, headers: dict[str, str],
+def produce(bootstrap: str, topic: str, messages: Sequence[bytes], *, key: bytes, headers: dict[str, str],
             timeout: float | None = None, max_message_bytes: int | None = None,
             options: dict[str, str] | None = None) -> int:
     """Send ``messages`` (in order, one key so one partition) and wait for every
@@ -47,12 +49,9 @@ def produce(bootstrap: str, topic: str, messages: list[bytes], *, key: bytes, he
 
     timeout = timeout or TIMEOUT
     max_bytes = max_message_bytes or MAX_MESSAGE_BYTES
-    for m in messages:
-        if len(m) > max_bytes:
-            raise KafkaDeliveryError(f"a message of {len(m)} bytes is over the limit of {max_bytes} bytes", 0)
     where = f"kafka://{bootstrap}/{topic}"
     errors: list[str] = []
-    acked = 0
+    acked = sent = 0
 
     def report(err: Any, _msg: Any) -> None:
         nonlocal acked
@@ -66,14 +65,21 @@ def produce(bootstrap: str, topic: str, messages: list[bytes], *, key: bytes, he
     deadline = time.monotonic() + timeout + 5
     try:
         for m in messages:
+            if len(m) > max_bytes:
+                raise KafkaDeliveryError(f"a message of {len(m)} bytes is over the limit of {max_bytes} bytes", acked)
             while True:
                 try:
                     producer.produce(topic, value=m, key=key, headers=hdrs, on_delivery=report)
+                    sent += 1
                     break
                 except BufferError:  # local queue full: serve delivery reports and retry
                     producer.poll(0.1)
                     if time.monotonic() > deadline:
                         raise KafkaDeliveryError(f"{where}: local queue stayed full for {timeout:g} s", acked) from None
+            while sent - acked - len(errors) >= _WINDOW and time.monotonic() < deadline:
+                producer.poll(0.05)  # a few parts in flight: memory stays a few MiB whatever the size
+            if errors:
+                break
         left = producer.flush(max(0.0, deadline - time.monotonic()))
     except KafkaException as exc:
         raise KafkaDeliveryError(f"{where}: {exc.args[0].str() if exc.args else exc}", acked) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..config import redact_url
 from .errors import DeliveryError
+from .payload import Payload
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,18 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def post(url: str, body: bytes, headers: dict[str, str], *, idempotency_key: str,
+def post(url: str, body: Payload, headers: dict[str, str], *, idempotency_key: str,
          credentials: bool, timeout: float | None = None, retries: int | None = None,
          total: float | None = None, sleep: Callable[[float], None] = time.sleep) -> PostOutcome:
-    """POST ``body`` until a 2xx answer; PostError (with the attempts made) otherwise.
+    """POST ``body`` (streamed from its pieces) until a 2xx answer; PostError (with the attempts made) otherwise.
     ``credentials`` says whether ``headers`` carry any (then no cross-host redirect)."""
     import requests
 
     timeout = timeout or TIMEOUT
     attempts_allowed = 1 + (RETRIES if retries is None else retries)
     deadline = time.monotonic() + (total or TOTAL)
-    send_headers = {"Content-Type": "application/json", **headers, "Idempotency-Key": idempotency_key}
+    send_headers = {"Content-Type": "application/json", **headers, "Idempotency-Key": idempotency_key,
+                    "Content-Length": str(len(body))}
     shown = redact_url(url)
     attempt, redirects, last = 0, 0, "no attempt made"
     with requests.Session() as session:
@@ -73,7 +75,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, idempotency_key: str
             attempt += 1
             t = min(timeout, left)
             try:
-                r = session.post(url, data=body, headers=send_headers, timeout=(t, t), allow_redirects=False)
+                r = session.post(url, data=body.reader(), headers=send_headers, timeout=(t, t), allow_redirects=False)
             except requests.Timeout:
                 last, wait = f"no answer within {t:g} s", None
             except requests.RequestException as exc:

@@ -1,0 +1,321 @@
+"""Exporters (Prevision's): write a version's data through a connector — a tabular file into a
+SQL table, or the files (or an export of them) to a file-server or object-store path — in mode
+``overwrite``, ``timestamp``, ``append`` or ``safe``. Stored in the store as
+``exporters/<name>.json``; they name their connector, so they carry no secret. Every run is
+recorded in the delivery log."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import secrets as _random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import ConflictError, DagstoreError
+from .deliveries import Delivery, new_id, record, started
+from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError
+from .methods import check_name
+from .sql_export import MODES, timestamp_name, write_table
+
+PREFIX = "exporters"
+TABULAR = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
+_BATCH_ROWS = 100_000
+_CSV_BLOCK = 16 << 20  # column types are inferred from the first block
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Where a version goes: ``table`` (SQL connector) or ``path`` (file connector), and how."""
+
+    name: str
+    connector: str
+    table: str | None = None
+    schema: str | None = None
+    path: str | None = None
+    mode: str = "overwrite"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def where(self) -> str:
+        if self.table:
+            return f"table {self.schema + '.' if self.schema else ''}{self.table}"
+        return f"path {self.path}"
+
+
+def _connectors(store: Any) -> Any:
+    from ..connectors import ConnectorRegistry
+
+    return ConnectorRegistry(store)
+
+
+def _kind(conn: Any) -> str:
+    from ..connectors import FileConnector, SqlConnector
+
+    if isinstance(conn, SqlConnector):
+        return "sql"
+    if isinstance(conn, FileConnector):
+        return "files"
+    return conn.type
+
+
+class Exporters:
+    """``Store.exporters``: create, list, get, delete, test and run exporters."""
+
+    def __init__(self, store: Any):
+        self._store = store
+
+    def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
+               path: str | None = None, mode: str = "overwrite") -> Exporter:
+        """Store an exporter; its connector must exist and suit ``table`` (SQL) or ``path`` (files)."""
+        check_name(name)
+        if mode not in MODES:
+            raise ExportMethodError(f"exporter {name!r}: unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if bool(table) == bool(path):
+            raise ExportMethodError(f"exporter {name!r}: give a table (SQL connector) or a path (file connector)")
+        if schema and not table:
+            raise ExportMethodError(f"exporter {name!r}: schema goes with a table")
+        kind = _kind(_connectors(self._store).get(connector))
+        if table and kind != "sql":
+            raise ExportMethodError(f"exporter {name!r}: connector {connector!r} is {kind}; a table needs a sql connector")
+        if path and kind != "files":
+            raise ExportMethodError(f"exporter {name!r}: connector {connector!r} is {kind}; a path needs a file-server "
+                                    "or object-store connector")
+        exp = Exporter(name, connector, table=table, schema=schema, path=path, mode=mode)
+        if not self._store.backend.write_new(f"{PREFIX}/{name}.json", json.dumps(exp.to_dict()).encode()):
+            raise ConflictError(f"exporter {name!r} already exists; delete it first")
+        return exp
+
+    def list(self) -> list[Exporter]:
+        be = self._store.backend
+        return sorted((Exporter(**json.loads(d)) for d in be.read_many(be.list(PREFIX)).values()), key=lambda e: e.name)
+
+    def get(self, name: str) -> Exporter:
+        try:
+            data = self._store.backend.read(f"{PREFIX}/{check_name(name)}.json")
+        except FileNotFoundError:
+            raise ExportMethodNotFoundError(f"no exporter named {name!r}") from None
+        return Exporter(**json.loads(data))
+
+    def delete(self, name: str) -> None:
+        self.get(name)
+        self._store.backend.delete([f"{PREFIX}/{name}.json"])
+
+    def test(self, name: str) -> Any:
+        """The connector's test, plus whether the target exists (never raises for a failing one)."""
+        from ..connectors import TestResult
+
+        exp = self.get(name)
+        try:
+            conn = _connectors(self._store).get(exp.connector)
+        except DagstoreError as exc:
+            return TestResult(False, f"exporter {name!r}: {exc}")
+        res = conn.test()
+        if not res.ok:
+            return TestResult(False, f"exporter {name!r}: {res.message}")
+        try:
+            there = _target_exists(conn, exp)
+        except DagstoreError as exc:
+            return TestResult(False, f"exporter {name!r}: {exc}")
+        state = "exists" if there else "does not exist yet"
+        return TestResult(True, f"exporter {name!r}: {res.message}; {exp.where} {state} (mode {exp.mode})")
+
+    def run(self, name: str, dataset_id: str, dataset_path: str | None = None,
+            export_format: str | None = None) -> Delivery:
+        """Write the version through the exporter; the recorded Delivery (``name`` is the table
+        or path written, ``count`` the rows or files), or DeliveryError after recording."""
+        exp = self.get(name)
+        when, t0 = started()
+        did = new_id()
+        rec = self._store.record(dataset_id)
+        target, count, error, kind, where = "", 0, None, "", exp.where
+        try:
+            conn = _connectors(self._store).get(exp.connector)
+            kind = _kind(conn)
+            where = f"{conn.where()} {exp.where}"
+            if exp.table:
+                if export_format:
+                    raise ExportMethodError(f"exporter {name!r} writes a table; export_format is for path exporters")
+                target, count = _run_sql(self._store, conn, exp, rec.id, dataset_path)
+            else:
+                target, count = _run_files(self._store, conn, exp, rec.id, dataset_path, export_format)
+        except DagstoreError as exc:
+            error = str(exc)
+        delivery = record(self._store, Delivery(
+            id=did, kind="exporter", method=name, method_type=kind, target=where, dataset_id=rec.id,
+            name=target, count=count, status="failed" if error else "delivered", attempts=1, error=error,
+            time=when, duration=round(time.monotonic() - t0, 3)))
+        if error:
+            raise DeliveryError(f"exporter {name!r} run of {rec.id} failed: {error}", delivery)
+        return delivery
+
+
+# ---------------------------------------------------------------- SQL
+def _target_exists(conn: Any, exp: Exporter) -> bool:
+    sc = conn.scrubber()
+    if exp.table:
+        import sqlalchemy as sa
+
+        with conn.engine(sc) as eng, eng.connect() as c:
+            return bool(sa.inspect(c).has_table(exp.table, schema=exp.schema))
+    with conn.filesystem(sc) as (fs, _root):
+        return bool(fs.exists(conn.join(exp.path)))
+
+
+def _local_copy(store: Any, version_id: str, files: list[str] | None) -> str:
+    return str(_dataset(store, version_id).get_local_copy(files=files, show_progress=False))
+
+
+def _dataset(store: Any, version_id: str) -> Any:
+    from .. import Dataset
+
+    return Dataset(store, store.record(version_id))
+
+
+def tabular_file(paths: list[str], dataset_path: str | None, version_id: str) -> str:
+    """The one tabular file of a version (or ``dataset_path``, which must be one)."""
+    if dataset_path is not None:
+        p = dataset_path.strip("/")
+        if p not in paths:
+            raise ExportMethodError(f"version {version_id} has no file {dataset_path!r}")
+        if not p.lower().endswith(TABULAR):
+            raise ExportMethodError(f"{dataset_path!r} is not a tabular file ({', '.join(TABULAR)})")
+        return p
+    found = [p for p in paths if p.lower().endswith(TABULAR)]
+    if not found:
+        raise ExportMethodError(f"version {version_id} holds no tabular file ({', '.join(TABULAR)})")
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
+        raise ExportMethodError(f"version {version_id} holds {len(found)} tabular files ({shown}); give dataset_path")
+    return found[0]
+
+
+def read_batches(local: str) -> tuple[Any, Iterator[Any]]:
+    """(arrow schema, record batches) of a local tabular file, streamed."""
+    import pyarrow as pa
+
+    low = local.lower()
+    try:
+        if low.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(local)
+            return pf.schema_arrow, pf.iter_batches(batch_size=_BATCH_ROWS)
+        if low.endswith((".csv", ".tsv")):
+            import pyarrow.csv as pcsv
+
+            reader = pcsv.open_csv(local, read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
+                                   parse_options=pcsv.ParseOptions(delimiter="\t" if low.endswith(".tsv") else ","))
+            return reader.schema, iter(reader)
+        import pyarrow.json as pjson
+
+        table = pjson.read_json(local)
+        return table.schema, iter(table.to_batches(max_chunksize=_BATCH_ROWS))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ExportMethodError(f"cannot read {os.path.basename(local)}: {str(exc).splitlines()[0]}") from None
+
+
+def _checked(batches: Iterator[Any], name: str) -> Iterator[Any]:
+    import pyarrow as pa
+
+    try:
+        yield from batches
+    except pa.ArrowInvalid as exc:  # a later CSV block that does not fit the inferred types
+        raise ExportMethodError(f"cannot read {name}: {str(exc).splitlines()[0]}") from None
+
+
+def _run_sql(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_path: str | None) -> tuple[str, int]:
+    path = tabular_file(sorted(store.state(version_id)), dataset_path, version_id)
+    local = os.path.join(_local_copy(store, version_id, [path]), *path.split("/"))
+    schema, batches = read_batches(local)
+    sc = conn.scrubber()
+    try:
+        with conn.engine(sc) as eng:
+            return write_table(eng, _checked(batches, path), schema, str(exp.table), schema=exp.schema, mode=exp.mode)
+    except DagstoreError as exc:
+        raise type(exc)(sc.clean(str(exc))) from None
+
+
+# ---------------------------------------------------------------- files
+def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_path: str | None,
+               export_format: str | None) -> tuple[str, int]:
+    paths = sorted(store.state(version_id))
+    if dataset_path:
+        prefix = dataset_path.strip("/")
+        paths = [p for p in paths if p == prefix or p.startswith(prefix + "/")]
+        if not paths:
+            raise ExportMethodError(f"version {version_id} has nothing under {dataset_path!r}")
+    if export_format:
+        local_root, files = _export_folder(store, version_id, export_format)
+    else:
+        local_root = _local_copy(store, version_id, paths if dataset_path else None)
+        files = paths
+    sc = conn.scrubber()
+    try:
+        with conn.filesystem(sc) as (fs, _root):
+            return _write_files(fs, conn.join(str(exp.path)), exp.mode, local_root, files)
+    except DagstoreError as exc:
+        raise type(exc)(sc.clean(str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - any filesystem error becomes one clean line
+        raise DeliveryError(sc.clean(f"writing {exp.path} through connector {conn.name!r} failed: "
+                                     f"{type(exc).__name__}: {exc}")) from None
+
+
+def _export_folder(store: Any, version_id: str, export_format: str) -> tuple[str, list[str]]:
+    """An export of the version in ``export_format`` (the export package), as a local folder."""
+    import tempfile
+
+    try:
+        from ..export import export_version
+    except ImportError:
+        raise ExportMethodError("export formats are not available in this installation") from None
+    out = tempfile.mkdtemp(prefix="dagstore-export-")
+    export_version(_dataset(store, version_id), export_format, out)
+    files = sorted(os.path.relpath(os.path.join(d, f), out).replace(os.sep, "/")
+                   for d, _, fs in os.walk(out) for f in fs)
+    return out, files
+
+
+def _write_files(fs: Any, base: str, mode: str, local_root: str, files: list[str]) -> tuple[str, int]:
+    base = base.rstrip("/") or "/"
+    if base == "/":
+        raise ExportMethodError("an exporter path must name a folder below the connector's root")
+    if mode == "safe" and fs.exists(base):
+        raise ExportMethodError(f"{base} exists (mode safe)")
+    if mode == "timestamp":
+        now, n = datetime.now(timezone.utc), 1
+        target = timestamp_name(base, now, 1, 4096)
+        while fs.exists(target):
+            n += 1
+            target = timestamp_name(base, now, n, 4096)
+    else:
+        target = base
+    dest = f"{base}.dagstore-tmp-{_random.token_hex(4)}" if mode == "overwrite" else target
+    try:
+        _put_all(fs, local_root, files, dest)
+        if mode == "overwrite":
+            if fs.exists(base):
+                fs.rm(base, recursive=True)
+            fs.mv(dest, base, recursive=True)
+    except BaseException:
+        if mode == "overwrite" and fs.exists(dest):
+            fs.rm(dest, recursive=True)
+        raise
+    return target, len(files)
+
+
+def _put_all(fs: Any, local_root: str, files: list[str], dest: str) -> None:
+    made: set[str] = set()
+    for rel in files:
+        remote = posixpath.join(dest, rel)
+        folder = posixpath.dirname(remote)
+        if folder not in made:
+            fs.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        fs.put_file(os.path.join(local_root, *rel.split("/")), remote)
