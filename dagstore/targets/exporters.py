@@ -81,6 +81,8 @@ class Exporters:
             raise ExportMethodError(f"exporter {name!r}: give a table (SQL connector) or a path (file connector)")
         if schema and not table:
             raise ExportMethodError(f"exporter {name!r}: schema goes with a table")
+        if path is not None and (".." in path.replace("\\", "/").split("/") or "\x00" in path):
+            raise ExportMethodError(f"exporter {name!r}: path {path!r} must stay below the connector's root (no '..')")
         kind = _kind(_connectors(self._store).get(connector))
         if table and kind != "sql":
             raise ExportMethodError(f"exporter {name!r}: connector {connector!r} is {kind}; a table needs a sql connector")
@@ -302,12 +304,27 @@ def _write_files(fs: Any, base: str, mode: str, local_root: str, files: list[str
         if mode == "overwrite":
             if fs.exists(base):
                 fs.rm(base, recursive=True)
-            fs.mv(dest, base, recursive=True)
+            _move(fs, dest, base, files)
     except BaseException:
         if mode == "overwrite" and fs.exists(dest):
             fs.rm(dest, recursive=True)
         raise
     return target, len(files)
+
+
+def _move(fs: Any, src: str, dst: str, files: list[str]) -> None:
+    """Move the uploaded files from ``src`` to ``dst`` one by one (a rename on file servers,
+    copy + delete on object stores), then remove ``src``."""
+    made: set[str] = set()
+    for rel in files:
+        target = posixpath.join(dst, rel)
+        folder = posixpath.dirname(target)
+        if folder not in made:
+            fs.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        fs.mv(posixpath.join(src, rel), target)
+    if fs.exists(src):
+        fs.rm(src, recursive=True)
 
 
 def _put_all(fs: Any, local_root: str, files: list[str], dest: str) -> None:
