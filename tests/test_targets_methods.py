@@ -16,7 +16,7 @@ from dagstore.targets import (
     SecretError,
     store_id,
 )
-from dagstore.targets.methods import parse_spec
+from dagstore.targets.spec import parse_spec
 
 
 @pytest.fixture

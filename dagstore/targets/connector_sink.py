@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import DagstoreError
 from .errors import DeliveryError, ExportMethodError
-from .methods import ExportMethod, TestResult
+from .spec import ExportMethod, TestResult
 
 
 def _connector(store: Any, method: ExportMethod) -> Any:

@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..errors import DagstoreError
-from . import kafka, payload, post, secrets
+from . import kafka, payload, post
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, SelectionError
-from .methods import ExportMethod, ExportMethods, TestResult
+from .methods import ExportMethods
+from .spec import ExportMethod
 from .store_id import store_id
 
 log = logging.getLogger(__name__)
-
-
-def _resolved_url(method: ExportMethod) -> str:
-    return secrets.resolve(f"export method {method.name!r}: url", method.url or "")
-
-
-def _resolved_headers(method: ExportMethod) -> dict[str, str]:
-    return {h: secrets.resolve(f"export method {method.name!r}: header {h}", v) for h, v in method.headers.items()}
-
-
-def _has_credentials(method: ExportMethod) -> bool:
-    parts = urllib.parse.urlsplit(method.url or "")
-    return bool(parts.username or parts.password) or any(
-        secrets.is_secret_name(h) or secrets.has_reference(v) for h, v in method.headers.items())
 
 
 def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[Any]], store: Any,
@@ -38,17 +24,16 @@ def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[A
     Payload; ``bodies(limit)`` the messages of at most ``limit`` bytes."""
     if method.type == "post":
         body = bodies(0)[0]
-        out = post.post(_resolved_url(method), body, _resolved_headers(method), idempotency_key=delivery_id,
-                        credentials=_has_credentials(method), timeout=method.timeout, retries=method.retries,
+        out = post.post(method.resolved_url(), body, method.resolved_headers(), idempotency_key=delivery_id,
+                        credentials=method.has_credentials, timeout=method.timeout, retries=method.retries,
                         total=method.total_timeout)
         return out.attempts, 1
     if method.type == "kafka":
         limit = method.max_message_bytes or kafka.MAX_MESSAGE_BYTES
         messages = bodies(limit) if method.split else [bodies(0)[0].bytes()]
-        options = {k: secrets.resolve(f"export method {method.name!r}: {k}", v) for k, v in method.options.items()}
         acked = kafka.produce(str(method.bootstrap_servers), str(method.topic), messages, key=delivery_id.encode(),
                               headers={"Idempotency-Key": delivery_id, "content-type": "application/json"},
-                              timeout=method.timeout, max_message_bytes=limit, options=options)
+                              timeout=method.timeout, max_message_bytes=limit, options=method.resolved_options())
         return acked, len(messages)
     from .connector_sink import send as send_connector
 
@@ -131,29 +116,3 @@ def export_annotation(store: Any, rec: Any, annotation_name: str, annotation: An
 
     meta = {"kind": "annotation", "name": annotation_name, "ids": [], "annotation": annotation, "record": rec}
     return _deliver(store, "annotation", export_method, rec, annotation_name, lambda: 0, build, meta)
-
-
-def test_method(store: Any, method: ExportMethod) -> TestResult:
-    """Reach a method's destination without sending a payload (HTTP OPTIONS, Kafka metadata)."""
-    try:
-        if method.type == "post":
-            import requests
-
-            url = _resolved_url(method)
-            t = method.timeout or post.TIMEOUT
-            r = requests.options(url, headers=_resolved_headers(method), timeout=(t, t), allow_redirects=False)
-            r.close()
-            ok = r.status_code < 500
-            return TestResult(ok, f"{method.destination} answered {r.status_code} {r.reason}")
-        if method.type == "kafka":
-            options = {k: secrets.resolve(f"export method {method.name!r}: {k}", v) for k, v in method.options.items()}
-            return TestResult(True, f"{method.destination}: " + kafka.metadata(
-                str(method.bootstrap_servers), str(method.topic), min(method.timeout or 10.0, 10.0), options))
-        from .connector_sink import test as test_connector
-
-        return test_connector(store, method)
-    except DagstoreError as exc:
-        return TestResult(False, f"{method.destination}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a failing destination is a result, not a raise
-        text = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else type(exc).__name__
-        return TestResult(False, f"{method.destination}: {text}")

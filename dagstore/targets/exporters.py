@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ConflictError, DagstoreError
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError
-from .methods import check_name
+from .spec import check_name
 from .sql_export import MODES, timestamp_name, write_table
 
 PREFIX = "exporters"
@@ -175,7 +175,7 @@ def _local_copy(store: Any, version_id: str, files: list[str] | None) -> str:
 
 
 def _dataset(store: Any, version_id: str) -> Any:
-    from .. import Dataset
+    from ..api.dataset import Dataset
 
     return Dataset(store, store.record(version_id))
 

@@ -1,0 +1,223 @@
+"""Export method specs (DebiAI's): what a named destination is, parsed from its string or dict form.
+
+Defined in three places, later wins: the config file (``[export_methods.list]``), the
+environment (``DAGSTORE_EXPORT_METHOD_<name>``, the name kept whole) and the API
+(``Store.export_methods.create``, stored in the store under ``export-methods/``). The switches
+``[export_methods] creation / deletion`` and ``DAGSTORE_EXPORT_METHODS_CREATION_ENABLED`` /
+``_DELETION_ENABLED`` (the environment wins) allow or refuse API creation and deletion.
+
+Spec forms (the string form is also the environment's)::
+
+    post, <url>[, timeout=30][, retries=4][, total_timeout=120][, header.<Name>=<value>]
+    kafka, <bootstrap servers>, <topic>[, timeout=30][, max_message_bytes=1048576][, split=true]
+           [, security_protocol=…][, sasl_mechanism=…][, sasl_username=…][, sasl_password=${ENV}]
+    connector, <connector name>[, path=…][, table=…][, schema=…]
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..config import redact_url
+from . import secrets
+from .errors import ExportMethodError
+
+TYPES = ("post", "kafka", "connector")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_OPTION = re.compile(r"^[A-Za-z_][\w.\-]*\s*=")  # key=value (a URL has ':' before any '=')
+_NUMBERS = {"timeout": float, "total_timeout": float, "retries": int, "max_message_bytes": int}
+_KAFKA_OPTIONS = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password")
+_KEYS = {
+    "post": {"url", "headers", "timeout", "retries", "total_timeout"},
+    "kafka": {"bootstrap_servers", "topic", "timeout", "max_message_bytes", "split", *_KAFKA_OPTIONS},
+    "connector": {"connector", "path", "table", "schema"},
+}
+
+
+@dataclass(frozen=True)
+class ExportMethod:
+    """One destination. ``source`` is where it was defined: ``config``, ``env`` or ``store``."""
+
+    name: str
+    type: str
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    bootstrap_servers: str | None = None
+    topic: str | None = None
+    connector: str | None = None
+    path: str | None = None
+    table: str | None = None
+    schema: str | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    total_timeout: float | None = None
+    max_message_bytes: int | None = None
+    split: bool = True
+    options: dict[str, str] = field(default_factory=dict)
+    source: str = "store"
+
+    def spec(self) -> dict[str, Any]:
+        """The dict form, as stored (secrets are references only)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("name", "source", "options")
+               and v not in (None, {}) and not (k == "split" and v is True)}
+        out.update(self.options)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Safe to print: the spec with URLs and literal secret values redacted."""
+        out: dict[str, Any] = {"name": self.name, "source": self.source}
+        for k, v in self.spec().items():
+            if k == "url":
+                v = redact_url(v)
+            elif k == "headers":
+                v = {h: secrets.redact_value(h, hv) for h, hv in v.items()}
+            else:
+                v = secrets.redact_value(k, v)
+            out[k] = v
+        return out
+
+    @property
+    def destination(self) -> str:
+        """Where it sends, safe to print."""
+        if self.type == "post":
+            return redact_url(self.url or "")
+        if self.type == "kafka":
+            return f"kafka://{self.bootstrap_servers}/{self.topic}"
+        where = self.table or self.path or ""
+        return f"connector {self.connector}" + (f": {where}" if where else "")
+
+    def __repr__(self) -> str:
+        return f"ExportMethod({self.name!r}, {self.type!r}, {self.destination!r}, source={self.source!r})"
+
+    # secrets are resolved here, at send time only
+    def resolved_url(self) -> str:
+        return secrets.resolve(f"export method {self.name!r}: url", self.url or "")
+
+    def resolved_headers(self) -> dict[str, str]:
+        return {h: secrets.resolve(f"export method {self.name!r}: header {h}", v) for h, v in self.headers.items()}
+
+    def resolved_options(self) -> dict[str, str]:
+        return {k: secrets.resolve(f"export method {self.name!r}: {k}", v) for k, v in self.options.items()}
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether requests carry credentials (then no redirect to another host is followed)."""
+        parts = urllib.parse.urlsplit(self.url or "")
+        return bool(parts.username or parts.password) or any(
+            secrets.is_secret_name(h) or secrets.has_reference(v) for h, v in self.headers.items())
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of ``test()``: ``ok`` and one line saying what was checked or what failed."""
+
+    __test__ = False  # not a pytest class
+    ok: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ExportMethodError(f"invalid export method name {name!r}: use letters, digits, '_', '.', '-' "
+                                "(starting with a letter or digit, at most 128)")
+    return name
+
+
+def parse_spec(name: str, spec: str | dict[str, Any], source: str = "store") -> ExportMethod:
+    """An ExportMethod from the string form (``"post, http://…"``) or the dict form."""
+    what = f"export method {name!r}"
+    if isinstance(spec, str):
+        data = _parse_string(what, spec)
+    elif isinstance(spec, dict):
+        data = dict(spec)
+    else:
+        raise ExportMethodError(f"{what}: the spec must be a string or a dict, not {type(spec).__name__}")
+    kind = str(data.pop("type", "")).strip().lower()
+    if kind not in TYPES:
+        raise ExportMethodError(f"{what}: unknown type {kind!r}; use one of {', '.join(TYPES)}")
+    unknown = set(data) - _KEYS[kind]
+    if unknown:
+        raise ExportMethodError(f"{what}: unknown key(s) {', '.join(sorted(unknown))} for type {kind}")
+    for k, conv in _NUMBERS.items():
+        if k in data and data[k] is not None:
+            try:
+                data[k] = conv(data[k])
+            except (TypeError, ValueError):
+                raise ExportMethodError(f"{what}: {k} must be a number, not {data[k]!r}") from None
+            if data[k] < 0 or (k != "retries" and data[k] == 0):
+                raise ExportMethodError(f"{what}: {k} must be positive")
+    if "split" in data:
+        data["split"] = _bool(what, "split", data["split"])
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ExportMethodError(f"{what}: headers must map names to strings")
+    data["headers"] = dict(headers)
+    options = {k: str(data.pop(k)) for k in _KAFKA_OPTIONS if data.get(k) is not None}
+    if kind == "post":
+        url = data.get("url")
+        if not url or not isinstance(url, str):
+            raise ExportMethodError(f"{what}: post needs a URL: \"post, https://host/path\"")
+        if not re.match(r"^https?://[^/]", url):
+            raise ExportMethodError(f"{what}: {redact_url(url)} is not an http(s) URL")
+    elif kind == "kafka":
+        if not data.get("bootstrap_servers"):
+            raise ExportMethodError(f"{what}: kafka needs bootstrap servers and a topic: \"kafka, host:9092, topic\"")
+        if not data.get("topic"):
+            raise ExportMethodError(f"{what}: kafka needs a topic: \"kafka, {data['bootstrap_servers']}, topic\"")
+        data["bootstrap_servers"] = ",".join(s for s in re.split(r"[\s;,]+", str(data["bootstrap_servers"])) if s)
+    elif not data.get("connector"):
+        raise ExportMethodError(f"{what}: connector needs a connector name: \"connector, NAME[, path=…][, table=…]\"")
+    return ExportMethod(name=check_name(name), type=kind, options=options, source=source,
+                        **{k: v for k, v in data.items() if v is not None})
+
+
+def _parse_string(what: str, spec: str) -> dict[str, Any]:
+    parts = [p.strip() for p in spec.split(",")]
+    kind = parts[0].lower()
+    if kind not in TYPES:
+        raise ExportMethodError(f"{what}: unknown type {kind!r}; use one of {', '.join(TYPES)}")
+    data: dict[str, Any] = {"type": kind}
+    positional = {"post": ["url"], "kafka": ["bootstrap_servers", "topic"], "connector": ["connector"]}.get(kind, [])
+    rest = parts[1:]
+    for key in positional:
+        if rest and rest[0] and not _OPTION.match(rest[0]):
+            data[key] = rest.pop(0)
+    for item in rest:
+        if not item:
+            continue
+        if "=" not in item:
+            raise ExportMethodError(f"{what}: cannot read {item!r}: options are key=value")
+        k, v = (s.strip() for s in item.split("=", 1))
+        if k.startswith("header."):
+            data.setdefault("headers", {})[k[len("header."):]] = v
+        else:
+            data[k] = v
+    return data
+
+
+def _bool(what: str, key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ExportMethodError(f"{what}: {key} must be true or false, not {value!r}")
+
+
+def check_secrets(method: ExportMethod) -> None:
+    """Refuse a method that holds a literal secret (only ``${ENV}`` references may be stored)."""
+    what = f"export method {method.name!r}"
+    if method.url:
+        secrets.check_url(what, method.url)
+    for h, v in method.headers.items():
+        secrets.check_value(what, f"header {h}", v)
+    for k, v in method.options.items():
+        secrets.check_value(what, k, v)
