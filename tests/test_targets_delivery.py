@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dagstore import Dataset, Store
+from dagstore import DagstoreError, Dataset, Store
 from dagstore.targets import (
     DeliveryError,
     ExportMethods,
     SecretError,
     SelectionError,
-    export_annotation,
-    export_selection,
-    list_deliveries,
     store_id,
 )
 from helpers import write_tree
@@ -42,12 +39,11 @@ def store(version: Dataset) -> Store:
 
 
 def send(ds: Dataset, method: str, ids=IDS[:2], name: str = "hard negatives", annotation=None):
-    return export_selection(ds.store, ds.record, name, ids, method, known=lambda: set(ds.list_files()),
-                            annotation=annotation)
+    return ds.export_selection(name, ids, method, annotation=annotation)
 
 
 def methods(store: Store) -> ExportMethods:
-    return ExportMethods(store)
+    return store.export_methods
 
 
 # ---------------------------------------------------------------- HTTP POST
@@ -68,7 +64,7 @@ def test_post_delivers_the_contract_payload(version, store, webhook):
     assert got[0]["headers"]["Idempotency-Key"] == d.id
     assert got[0]["headers"]["Content-Type"] == "application/json"
     assert (d.status, d.attempts, d.count, d.method, d.dataset_id) == ("delivered", 1, 2, "hook", version.id)
-    assert list_deliveries(store) == [d]
+    assert store.deliveries() == [d]
 
 
 def test_no_annotation_key_when_not_given(version, store, webhook):
@@ -107,9 +103,9 @@ def test_4xx_fails_at_once_with_the_status(version, store, webhook, status):
     with pytest.raises(DeliveryError, match=f"answered {status}") as info:
         send(version, "hook")
     assert len(webhook.requests()) == 1
-    failed = list_deliveries(store, status="failed")
+    failed = store.deliveries(status="failed")
     assert failed == [info.value.delivery] and failed[0].attempts == 1 and str(status) in failed[0].error
-    assert list_deliveries(store, status="delivered") == []
+    assert store.deliveries(status="delivered") == []
 
 
 def test_gives_up_after_the_attempts(version, store, webhook):
@@ -119,7 +115,7 @@ def test_gives_up_after_the_attempts(version, store, webhook):
         send(version, "hook")
     assert [r["answer"] for r in webhook.requests()] == [503, 503, 503]
     assert webhook.delivered() == []
-    assert list_deliveries(store)[0].status == "failed"
+    assert store.deliveries()[0].status == "failed"
 
 
 def test_default_is_five_attempts(version, store, webhook):
@@ -144,7 +140,7 @@ def test_receiver_down_is_a_recorded_failure(version, store):
     methods(store).create("down", f"post, http://127.0.0.1:{closed_port()}/x, retries=1")
     with pytest.raises(DeliveryError, match="connection failed.*2 attempts"):
         send(version, "down")
-    d = list_deliveries(store, method="down")[0]
+    d = store.deliveries(method="down")[0]
     assert (d.status, d.attempts) == ("failed", 2)
 
 
@@ -205,7 +201,7 @@ def test_env_header_resolved_at_send_time_only(version, store, webhook, monkeypa
                                                                            "Bearer second-secret"]
     everything = b"".join(store.backend.read(k) for k in store.backend.list(""))
     assert b"first-secret" not in everything and b"second-secret" not in everything
-    for d in list_deliveries(store):
+    for d in store.deliveries():
         assert "secret" not in json.dumps(d.to_dict())
 
 
@@ -216,19 +212,19 @@ def test_unknown_ids_are_refused_before_sending(version, store, webhook):
     with pytest.raises(SelectionError, match="empty"):
         send(version, "hook", ids=[])
     assert webhook.requests() == []
-    assert [d.status for d in list_deliveries(store)] == ["failed", "failed"]
+    assert [d.status for d in store.deliveries()] == ["failed", "failed"]
 
 
 def test_unknown_method_is_a_recorded_failure(version, store):
     with pytest.raises(Exception, match="no export method named 'ghost'"):
         send(version, "ghost")
-    assert list_deliveries(store, method="ghost")[0].status == "failed"
+    assert store.deliveries(method="ghost")[0].status == "failed"
 
 
 def test_annotation_payload(version, store, webhook):
     methods(store).create("hook", f"post, {webhook.url}/x")
     box = {"type": "box", "x": [0.1, 0.5], "y": [0.2, 0.7]}
-    d = export_annotation(store, version.record, "suspicious region", box, "hook")
+    d = version.export_annotation("suspicious region", box, "hook")
     body = json.loads(webhook.requests()[0]["body"])
     assert body["type"] == "annotation" and body["annotation_name"] == "suspicious region"
     assert body["annotation"] == box and "sample_ids" not in body and "selection_name" not in body
@@ -241,10 +237,10 @@ def test_delivery_log_filters_newest_first(version, store, webhook):
     d1 = send(version, "a", name="one")
     d2 = send(version, "b", name="two")
     d3 = send(version, "a", name="three")
-    assert list_deliveries(store) == [d3, d2, d1]
-    assert list_deliveries(store, method="a") == [d3, d1]
-    assert list_deliveries(store, limit=2) == [d3, d2]
-    assert list_deliveries(store, dataset_id="0" * 32) == []
+    assert store.deliveries() == [d3, d2, d1]
+    assert store.deliveries(method="a") == [d3, d1]
+    assert store.deliveries(limit=2) == [d3, d2]
+    assert store.deliveries(dataset_id="0" * 32) == []
     raw = [json.loads(store.backend.read(k)) for k in store.backend.list("deliveries")]
     assert all("sample_ids" not in r and IDS[0] not in json.dumps(r) for r in raw)
 
@@ -296,7 +292,7 @@ def test_kafka_refuses_over_the_limit_when_split_is_off(version, store, kafka, r
     methods(store).create("q", f"kafka, {kafka}, {topic}, max_message_bytes=900, split=false")
     with pytest.raises(DeliveryError, match="over the limit of 900 bytes"):
         send(version, "q", ids=IDS)
-    assert list_deliveries(store)[0].status == "failed"
+    assert store.deliveries()[0].status == "failed"
     assert consume(kafka, topic, 1, timeout=3) == []
 
 
@@ -306,7 +302,7 @@ def test_kafka_down_broker_raises_within_the_bound(version, store):
     with pytest.raises(DeliveryError, match="0 of 1 messages acknowledged"):
         send(version, "q")
     assert time.monotonic() - t0 < 2 + 5
-    assert list_deliveries(store)[0].status == "failed"
+    assert store.deliveries()[0].status == "failed"
 
 
 def test_kafka_silent_broker_raises_within_the_bound(version, store, blackhole):
@@ -331,3 +327,19 @@ def test_kafka_method_test(store, kafka):
     assert methods(store).test("q").ok
     bad = methods(store).test("dead")
     assert not bad.ok and "\n" not in bad.message
+
+
+def test_drafts_and_missing_arguments_are_refused(store, webhook, tmp_path):
+    store.export_methods.create("hook", f"post, {webhook.url}/x")
+    draft = Dataset.create(dataset_name="wip", dataset_project="vision")
+    with pytest.raises(DagstoreError, match="finalized"):
+        draft.export_selection("s", ["a"], "hook")
+    with pytest.raises(DagstoreError, match="finalized"):
+        draft.export_annotation("a", {"x": 1}, "hook")
+    assert webhook.requests() == [] and store.deliveries() == []
+
+
+def test_the_log_is_shared_by_every_host(version, store, webhook):
+    store.export_methods.create("hook", f"post, {webhook.url}/x")
+    d = send(version, "hook")
+    assert Store(store.url).deliveries() == [d]

@@ -22,6 +22,7 @@ from . import admin, checkout, commit, labels, lookup, query, stage
 from ..annotations import ops as annotation_ops  # the facade delegates up to the subsystems (docs/architecture.md)
 from ..annotations.report import ImportReport
 from .version import Version, resolve_store
+from .. import targets  # the facade delegates up to the subsystems (docs/architecture.md)
 
 
 @dataclass(frozen=True)
@@ -509,7 +510,16 @@ class Dataset:
     # Datasource / connector methods go here, each delegating into dagstore.connectors.
 
     # --- selections (dagstore.targets) ---
-    # Selection / export-method / delivery methods go here, each delegating into dagstore.targets.
+    def export_selection(self, selection_name: str, sample_ids: Sequence[str] | None = None, export_method: str | None = None,
+                         annotation: Any = None, filters: dict[str, Any] | None = None) -> Any:
+        """Send dataset paths of this final version (or those ``filters`` select) through an
+        export method; the recorded ``Delivery`` once the destination confirmed it, else an error
+        (recorded too). Unknown ids are refused before anything is sent."""
+        return targets.select(self, selection_name, sample_ids, export_method or "", annotation, filters)
+
+    def export_annotation(self, annotation_name: str, annotation: Any, export_method: str) -> Any:
+        """Send one free-form annotation (a range, a 2-D box...) of this final version."""
+        return targets.annotate(self, annotation_name, annotation, export_method)
 
 
 def _register_with_subsystems() -> None:

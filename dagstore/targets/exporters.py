@@ -171,13 +171,11 @@ def _target_exists(conn: Any, exp: Exporter) -> bool:
 
 
 def _local_copy(store: Any, version_id: str, files: list[str] | None) -> str:
-    return str(_dataset(store, version_id).get_local_copy(files=files, show_progress=False))
+    """A cached local folder of the version (or of ``files``)."""
+    from ..api.checkout import local_copy
+    from ..api.version import Version
 
-
-def _dataset(store: Any, version_id: str) -> Any:
-    from ..api.dataset import Dataset
-
-    return Dataset(store, store.record(version_id))
+    return local_copy(Version(store, store.record(version_id)), None, None, None, None, files, False)
 
 
 def tabular_file(paths: list[str], dataset_path: str | None, version_id: str) -> str:
@@ -270,18 +268,8 @@ def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_pa
 
 
 def _export_folder(store: Any, version_id: str, export_format: str) -> tuple[str, list[str]]:
-    """An export of the version in ``export_format`` (the export package), as a local folder."""
-    import tempfile
-
-    try:
-        from ..export import export_version
-    except ImportError:
-        raise ExportMethodError("export formats are not available in this installation") from None
-    out = tempfile.mkdtemp(prefix="dagstore-export-")
-    export_version(_dataset(store, version_id), export_format, out)
-    files = sorted(os.path.relpath(os.path.join(d, f), out).replace(os.sep, "/")
-                   for d, _, fs in os.walk(out) for f in fs)
-    return out, files
+    raise ExportMethodError(f"exporter runs with export_format={export_format!r} are not available yet: "
+                            "export the version with Dataset.export to a folder, then run the exporter on the files")
 
 
 def _write_files(fs: Any, base: str, mode: str, local_root: str, files: list[str]) -> tuple[str, int]:
