@@ -13,5 +13,6 @@ from . import manage  # noqa: E402,F401  delete rename move log
 from . import maintenance  # noqa: E402,F401  gc config
 from . import annotations  # noqa: E402,F401  import annotations
 from . import export  # noqa: E402,F401  export (+ jobs) download snapshot
+from . import targets  # noqa: E402,F401  export-method select exporter deliveries
 
 __all__ = ["cli", "main"]

@@ -59,7 +59,7 @@ def _deliver(store: Any, kind: str, method_name: str, rec: Any, name: str, count
         dataset_id=rec.id, name=name, count=count(), status=status, attempts=attempts, error=error, time=when,
         duration=round(time.monotonic() - t0, 3), parts=parts))
     if error is not None:
-        log.warning("%s %r of %s to %s failed: %s", kind, name, rec.id, method_name, error)
+        log.info("%s %r of %s to %s failed: %s", kind, name, rec.id, method_name, error)
         if not isinstance(failure, DeliveryError):  # refused before sending: keep its type
             failure.delivery = delivery  # type: ignore[union-attr]
             raise failure  # type: ignore[misc]

@@ -11,6 +11,7 @@ from typing import Any
 from .errors import DeliveryError
 
 log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # librdkafka's connection chatter never reaches stderr by itself
 
 TIMEOUT = 30.0
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB

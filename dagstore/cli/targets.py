@@ -1,0 +1,200 @@
+"""Export methods, selections, exporters and the delivery log: export-method, select,
+exporter, deliveries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..targets import Delivery, ExportMethods, list_deliveries
+from ..targets.exporters import Exporters
+from ..targets.sql_export import MODES
+from .app import Settings, by_ref, cli, emit, pass_settings, table, verb
+
+
+def _delivery_line(d: Delivery) -> str:
+    what = f"{d.count} ids" if d.kind == "selection" else (f"{d.count} rows/files into {d.name}" if d.kind == "exporter" else d.kind)
+    return f"{d.status}: {d.kind} {d.name!r} of {d.dataset_id} to {d.method} ({what}, {d.attempts} attempt(s), id {d.id})" \
+        if d.kind != "exporter" else f"{d.status}: exporter {d.method} wrote {what} from {d.dataset_id} (id {d.id})"
+
+
+def _result(s: Settings, res: Any) -> int:
+    emit(s, {"ok": res.ok, "message": res.message}, f"{'ok' if res.ok else 'FAILED'}: {res.message}")
+    return 0 if res.ok else 1
+
+
+# -- export methods ------------------------------------------------------------------------------
+
+
+@cli.group("export-method")
+def export_method() -> None:
+    """Named destinations for selections: post (webhook), kafka, or a connector."""
+
+
+@export_method.command("create")
+@click.argument("name")
+@click.argument("spec")
+@verb
+@pass_settings
+def em_create(s: Settings, name: str, spec: str) -> None:
+    """Store a method: NAME "post, <url>" | "kafka, <bootstrap>, <topic>" | "connector, <name>[, table=…]"."""
+    m = ExportMethods(s.store()).create(name, spec)
+    emit(s, m.to_dict(), f"created export method {m.name} ({m.type}, {m.destination})")
+
+
+@export_method.command("list")
+@verb
+@pass_settings
+def em_list(s: Settings) -> None:
+    """Every method (config file, environment, store)."""
+    methods = ExportMethods(s.store()).list()
+    emit(s, [m.to_dict() for m in methods],
+         table(["NAME", "TYPE", "DESTINATION", "FROM"], [[m.name, m.type, m.destination, m.source] for m in methods])
+         if methods else "no export methods")
+
+
+@export_method.command("test")
+@click.argument("name")
+@verb
+@pass_settings
+def em_test(s: Settings, name: str) -> int:
+    """Reach the destination without sending a payload."""
+    return _result(s, ExportMethods(s.store()).test(name))
+
+
+@export_method.command("delete")
+@click.argument("name")
+@verb
+@pass_settings
+def em_delete(s: Settings, name: str) -> None:
+    """Remove a method created through the API or CLI."""
+    ExportMethods(s.store()).delete(name)
+    emit(s, {"deleted": name}, f"deleted export method {name}")
+
+
+# -- selections ----------------------------------------------------------------------------------
+
+
+def _filters(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--filter takes KEY=VALUE (e.g. wildcard='train/*'), not {item!r}")
+        out.setdefault(key.strip(), []).append(value)
+    return {k: v[0] if k in ("tasks",) else v for k, v in out.items()}
+
+
+@cli.command("select")
+@click.option("--method", "-m", "method", required=True, help="export method name")
+@click.option("--name", "-n", "selection", required=True, help="selection name")
+@click.option("--ids", multiple=True, metavar="ID", help="sample ids (dataset paths of the version)")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="select by filters instead of ids")
+@click.option("--annotation", metavar="JSON", help="a free-form annotation sent with the selection")
+@click.argument("version_id")
+@verb
+@pass_settings
+def select(s: Settings, method: str, selection: str, ids: tuple[str, ...], filters: tuple[str, ...],
+           annotation: str | None, version_id: str) -> None:
+    """Send a selection of VERSION_ID's samples through an export method."""
+    if bool(ids) == bool(filters):
+        raise click.UsageError("give --ids or --filter (one of them)")
+    try:
+        ann = json.loads(annotation) if annotation else None
+    except ValueError as exc:
+        raise click.UsageError(f"--annotation is not valid JSON: {exc}") from None
+    ds = by_ref(s, version_id)
+    d = ds.export_selection(selection, list(ids) or None, method, annotation=ann,
+                            filters=_filters(filters) if filters else None)
+    emit(s, d.to_dict(), _delivery_line(d))
+
+
+# -- exporters -----------------------------------------------------------------------------------
+
+
+@cli.group("exporter")
+def exporter() -> None:
+    """Write versions through connectors: tables (SQL) or paths (file servers, buckets)."""
+
+
+@exporter.command("create")
+@click.argument("name")
+@click.option("--connector", "-c", required=True, help="connector name")
+@click.option("--table", help="SQL table")
+@click.option("--schema", help="SQL schema of the table")
+@click.option("--path", help="path below the connector's root")
+@click.option("--mode", type=click.Choice(MODES), default="overwrite", show_default=True)
+@verb
+@pass_settings
+def ex_create(s: Settings, name: str, connector: str, table: str | None, schema: str | None, path: str | None,
+              mode: str) -> None:
+    """Store an exporter."""
+    e = Exporters(s.store()).create(name, connector, table=table, schema=schema, path=path, mode=mode)
+    emit(s, e.to_dict(), f"created exporter {e.name}: {e.where} through {e.connector} (mode {e.mode})")
+
+
+@exporter.command("list")
+@verb
+@pass_settings
+def ex_list(s: Settings) -> None:
+    """Every exporter."""
+    items = Exporters(s.store()).list()
+    emit(s, [e.to_dict() for e in items],
+         table(["NAME", "CONNECTOR", "TARGET", "MODE"], [[e.name, e.connector, e.where, e.mode] for e in items])
+         if items else "no exporters")
+
+
+@exporter.command("test")
+@click.argument("name")
+@verb
+@pass_settings
+def ex_test(s: Settings, name: str) -> int:
+    """Check the exporter's connector and whether its target exists."""
+    return _result(s, Exporters(s.store()).test(name))
+
+
+@exporter.command("delete")
+@click.argument("name")
+@verb
+@pass_settings
+def ex_delete(s: Settings, name: str) -> None:
+    """Remove an exporter."""
+    Exporters(s.store()).delete(name)
+    emit(s, {"deleted": name}, f"deleted exporter {name}")
+
+
+@exporter.command("run")
+@click.argument("name")
+@click.option("--id", "ref", required=True, metavar="VERSION_ID", help="version id (or prefix, or project/name@version)")
+@click.option("--path", "dataset_path", help="the tabular file (or folder) of the version to write")
+@click.option("--format", "export_format", help="write an export in this format instead of the files")
+@verb
+@pass_settings
+def ex_run(s: Settings, name: str, ref: str, dataset_path: str | None, export_format: str | None) -> None:
+    """Write a version through the exporter."""
+    ds = by_ref(s, ref)
+    d = Exporters(s.store()).run(name, ds.id, dataset_path=dataset_path, export_format=export_format)
+    emit(s, d.to_dict(), _delivery_line(d))
+
+
+# -- the delivery log ----------------------------------------------------------------------------
+
+
+@cli.command("deliveries")
+@click.option("--method", "-m", help="only this export method or exporter")
+@click.option("--id", "ref", metavar="VERSION_ID", help="only this version")
+@click.option("--status", type=click.Choice(["delivered", "failed"]))
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@verb
+@pass_settings
+def deliveries(s: Settings, method: str | None, ref: str | None, status: str | None, limit: int) -> None:
+    """Recorded deliveries, newest first (no payload, no secret)."""
+    vid = by_ref(s, ref).id if ref else None
+    items = list_deliveries(s.store(), method=method, dataset_id=vid, status=status, limit=limit)
+    rows = [[d.time[:19].replace("T", " "), d.kind, d.method, d.name, str(d.count), d.status, str(d.attempts),
+             (d.error or "")[:80]] for d in items]
+    emit(s, [d.to_dict() for d in items],
+         table(["TIME (UTC)", "KIND", "METHOD", "NAME", "COUNT", "STATUS", "ATTEMPTS", "ERROR"], rows)
+         if items else "no deliveries")
