@@ -458,3 +458,29 @@ def test_folders_symlink_out_of_the_root_and_yolo_bad_line(tmp_path):
     (root / "data.yaml").write_text("train: images/train\nnames: [a]\n", encoding="utf-8")
     with pytest.raises(AnnotationError, match=r"labels/train/a.txt:1: line: not a YOLO label line"):
         load(root, "yolo")
+
+
+def test_voc_non_numeric_flag_is_an_item_problem(tmp_path):
+    root = tmp_path / "voc"
+    image(root / "JPEGImages/a.jpg", 20, 10)
+    (root / "Annotations").mkdir()
+    (root / "Annotations/a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><object><name>cat</name><difficult>yes</difficult>"
+        "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>", encoding="utf-8")
+    with pytest.raises(AnnotationError, match=r"Annotations/a.xml: object\[0\]: difficult: must be 0 or 1, not 'yes'"):
+        load(root, "voc")
+    (root / "Annotations/a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><object><name>cat</name>"
+        "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>30</xmax><ymax>5</ymax></bndbox></object></annotation>", encoding="utf-8")
+    with pytest.raises(AnnotationError, match="outside the 20x10 image"):
+        load(root, "voc")
+
+
+def test_unexpected_shapes_deep_in_a_source_are_one_clear_error(tmp_path):
+    root = coco_set(tmp_path / "c")
+    js = root / "annotations/instances_train.json"
+    doc = json.loads(js.read_text())
+    doc["categories"] = [{"id": "one"}]  # no name, id not a number
+    write_json(js, doc)
+    with pytest.raises(ImportSourceError, match="malformed coco source"):
+        load(root, "coco")

@@ -250,8 +250,8 @@ def import_annotations(
                 blob = v.store.cache.blob_path(h)
                 staged.append((path, Entry(h, len(it.data), None, None, text), (blob, os.stat(blob).st_mtime_ns)))
             else:
-                h, size = hashes[os.path.abspath(it.local)]
-                local = os.path.abspath(it.local)
+                local = os.path.abspath(it.local or "")
+                h, size = hashes[local]
                 if temporary or any(local.startswith(str(t) + os.sep) for t in ctx.cleanup):
                     if not v.store.cache.has_blob(h):
                         tmp = v.store.cache.blob_tmp(h)

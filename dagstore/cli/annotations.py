@@ -47,7 +47,7 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
     emit(s, doc, [*lines, f"id: {ds.id}"])
 
 
-@cli.command()
+@cli.command("annotations")
 @id_option()
 @name_options
 @click.option("--split", "splits", multiple=True, metavar="NAME...", help="only items of these splits")
@@ -57,7 +57,7 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
 @click.option("--classes", "show_classes", is_flag=True, help="print the class list instead")
 @verb
 @pass_settings
-def annotations(s: Settings, ref: str | None, project: str | None, name: str | None, version: str | None,
+def annotations_(s: Settings, ref: str | None, project: str | None, name: str | None, version: str | None,
                 splits: tuple[str, ...], labels: tuple[str, ...], filters: tuple[str, ...], include_all: bool,
                 show_classes: bool) -> None:
     """Print a version's annotations as JSON lines ({"path", "annotation"}), in path order."""

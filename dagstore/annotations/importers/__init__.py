@@ -105,6 +105,11 @@ def local_source(source: str | os.PathLike[str], storage_options: dict[str, Any]
         yield local
 
 
+def _remove_all(folders: list[Path]) -> None:
+    for p in folders:
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def validate_items(ctx: ImportContext, classes: Collection[str]) -> None:
     """Validate every item's annotation (classes, geometry inside the image, spans inside the
     text); bad items raise or are skipped per ``ctx.on_error``."""
@@ -149,8 +154,14 @@ def read_source(
         if media_path is not None and not media_path.is_dir():
             raise ImportSourceError(str(media), "media", "must be a folder")
         ctx = ImportContext(importer.name, media_path, split, policy, on_error, options)
-        stack.callback(lambda: [shutil.rmtree(p, ignore_errors=True) for p in ctx.cleanup])
-        importer.read(local, ctx)
+        stack.callback(_remove_all, ctx.cleanup)
+        try:
+            importer.read(local, ctx)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, AnnotationError):
+                raise
+            # a field of an unexpected type deep in the source: still one clear error, nothing changed
+            raise ImportSourceError(str(source), "", f"malformed {importer.name} source ({type(exc).__name__}: {exc})") from None
         all_classes = list(classes) + [c for c in ctx.classes.names if c not in classes]
         validate_items(ctx, all_classes)
     except BaseException:

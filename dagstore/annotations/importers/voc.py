@@ -53,7 +53,7 @@ class VocImporter:
                 parsed.append((xml, ET.parse(xml).getroot()))
             except ET.ParseError as exc:
                 raise ImportSourceError(str(xml), "", f"malformed XML: {exc}") from None
-        for xml, doc in parsed:  # classes by first use, after the labelmap
+        for _xml, doc in parsed:  # classes by first use, after the labelmap
             ctx.add_classes([o.findtext("name", "").strip() for o in doc.iter("object") if o.findtext("name", "").strip()])
         for xml, doc in parsed:
             self._item(xml, doc, images, splits, ctx)
@@ -78,12 +78,24 @@ class VocImporter:
             if r is None:
                 return
             r["id"] = f"r{len(regions) + 1}"
-            attrs = {k: int(float(obj.findtext(k))) for k in _FLAGS if obj.findtext(k) not in (None, "")}
-            if obj.findtext("pose"):
-                attrs["pose"] = obj.findtext("pose").strip()
+            attrs: dict[str, Any] = {}
             acts = obj.find("actions")
-            if acts is not None:
-                attrs["actions"] = {a.tag: int(float(a.text or 0)) for a in acts}
+            flags = [(k, obj.findtext(k)) for k in _FLAGS] + [(f"actions.{a.tag}", a.text) for a in (acts if acts is not None else ())]
+            for k, text in flags:
+                if text is None or not text.strip():
+                    continue
+                try:
+                    value = int(float(text))
+                except ValueError:
+                    ctx.problem(f"{where}: object[{i}]", k, f"must be 0 or 1, not {text.strip()!r}")
+                    return
+                if k.startswith("actions."):
+                    attrs.setdefault("actions", {})[k[8:]] = value
+                else:
+                    attrs[k] = value
+            pose = (obj.findtext("pose") or "").strip()
+            if pose:
+                attrs["pose"] = pose
             if attrs:
                 r["attrs"] = attrs
             regions.append(r)
