@@ -78,21 +78,28 @@ def _plain_payload(n: int) -> dict[str, Any]:
             "date": "2026-12-01T12:00:00Z", "date_epoch": 0.0, "count": n, "sample_ids": [{"id": i} for i in _ids(n)]}
 
 
-def case_requests(target: str, n: int) -> dict[str, Any]:
+def case_requests(target: str, n: int, prebuilt: bool = False) -> dict[str, Any]:
+    """``requests.post(json=payload)`` as a user writes it; ``prebuilt``: only the POST of
+    bytes encoded before the clock starts (the transfer alone)."""
     import requests
 
+    body = json.dumps(_plain_payload(n)).encode() if prebuilt else None
     t0 = time.perf_counter()
-    r = requests.post(f"{target}/bench", json=_plain_payload(n), timeout=120)
+    if body is not None:
+        r = requests.post(f"{target}/bench", data=body, headers={"Content-Type": "application/json"}, timeout=120)
+    else:
+        r = requests.post(f"{target}/bench", json=_plain_payload(n), timeout=120)
     dt = time.perf_counter() - t0
     r.raise_for_status()
     return {"seconds": dt, "bytes": int(r.request.headers["Content-Length"])}
 
 
-def case_producer(bootstrap: str, n: int) -> dict[str, Any]:
+def case_producer(bootstrap: str, n: int, prebuilt: bool = False) -> dict[str, Any]:
     from confluent_kafka import Producer
 
+    body = json.dumps(_plain_payload(n)).encode() if prebuilt else b""
     t0 = time.perf_counter()
-    body = json.dumps(_plain_payload(n)).encode()
+    body = body or json.dumps(_plain_payload(n)).encode()
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.max.bytes": len(body) + (1 << 20),
                   "log_level": 0})
     errs: list[Any] = []
@@ -178,9 +185,9 @@ def child(args: list[str]) -> None:
     if case == "dagstore":
         out = case_dagstore(rest[0], rest[1], int(rest[2]))
     elif case == "requests":
-        out = case_requests(rest[0], int(rest[1]))
+        out = case_requests(rest[0], int(rest[1]), rest[2:] == ["prebuilt"])
     elif case == "producer":
-        out = case_producer(rest[0], int(rest[1]))
+        out = case_producer(rest[0], int(rest[1]), rest[2:] == ["prebuilt"])
     elif case == "sql_dagstore":
         out = case_sql_dagstore(rest[0], rest[1])
     elif case == "copy":
@@ -276,12 +283,14 @@ def main() -> None:
             recv = _Proc([sys.executable, str(TESTS / "targets_receiver.py"), folder], "URL")
             procs.append(recv)
             plan += [("post dagstore", ("dagstore", "post", recv.value, str(a.ids))),
-                     ("post requests.post", ("requests", recv.value, str(a.ids)))]
+                     ("post requests.post", ("requests", recv.value, str(a.ids))),
+                     ("post requests (bytes)", ("requests", recv.value, str(a.ids), "prebuilt"))]
         if "kafka" in only:
             broker = _Proc([sys.executable, str(TESTS / "targets_kafka.py"), "broker"], "BOOTSTRAP")
             procs.append(broker)
             plan += [("kafka dagstore", ("dagstore", "kafka", broker.value, str(a.ids))),
-                     ("kafka produce+flush", ("producer", broker.value, str(a.ids)))]
+                     ("kafka produce+flush", ("producer", broker.value, str(a.ids))),
+                     ("kafka produce (bytes)", ("producer", broker.value, str(a.ids), "prebuilt"))]
         if "sql" in only:
             pg, pg_url, pg_base = _postgres()
             parquet = os.path.join(folder, "rows.parquet")
@@ -310,6 +319,7 @@ def main() -> None:
             "sql dagstore exporter": "sql COPY FROM STDIN"}
     print(f"ids={a.ids} rows={a.rows} repeat={a.repeat} (medians; each case in its own process)")
     print(f"{'case':<26}{'seconds':>10}{'peak RSS MB':>14}{'ratio':>10}")
+    print("(ratio: dagstore / the user-written baseline; '(bytes)' rows time only the transfer of a body encoded before the clock)")
     for label, s in summary.items():
         ref = base.get(label)
         ratio = f"{s['seconds'] / summary[ref]['seconds']:.2f}x" if ref in summary else ""

@@ -106,7 +106,8 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
         return bodies
 
     meta: dict[str, Any] = {"kind": "selection", "name": selection_name, "ids": ids, "annotation": annotation, "record": rec}
-    return _deliver(store, "selection", export_method, rec, selection_name, lambda: len(ids), build, meta)
+    given = 1 if isinstance(sample_ids, str) else len(sample_ids)
+    return _deliver(store, "selection", export_method, rec, selection_name, lambda: len(ids) or given, build, meta)
 
 
 def export_annotation(store: Any, rec: Any, annotation_name: str, annotation: Any, export_method: str) -> Delivery:

@@ -10,6 +10,7 @@ import json
 import os
 import posixpath
 import secrets as _random
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -251,8 +252,10 @@ def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_pa
         paths = [p for p in paths if p == prefix or p.startswith(prefix + "/")]
         if not paths:
             raise ExportMethodError(f"version {version_id} has nothing under {dataset_path!r}")
+    temp = None
     if export_format:
         local_root, files = _export_folder(store, version_id, export_format)
+        temp = os.path.dirname(local_root)
     else:
         local_root = _local_copy(store, version_id, paths if dataset_path else None)
         files = paths
@@ -265,11 +268,21 @@ def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_pa
     except Exception as exc:  # noqa: BLE001 - any filesystem error becomes one clean line
         raise DeliveryError(sc.clean(f"writing {exp.path} through connector {conn.name!r} failed: "
                                      f"{type(exc).__name__}: {exc}")) from None
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 def _export_folder(store: Any, version_id: str, export_format: str) -> tuple[str, list[str]]:
-    raise ExportMethodError(f"exporter runs with export_format={export_format!r} are not available yet: "
-                            "export the version with Dataset.export to a folder, then run the exporter on the files")
+    """An export of the version in ``export_format`` (dagstore.export) in a local temp folder."""
+    import tempfile
+
+    from ..export.source import export_dataset, open_dataset
+
+    out = os.path.join(tempfile.mkdtemp(prefix="dagstore-exporter-"), "export")
+    export_dataset(open_dataset(store, dataset_id=version_id), export_format, out)
+    files = sorted(os.path.relpath(os.path.join(d, f), out).replace(os.sep, "/") for d, _, fs in os.walk(out) for f in fs)
+    return out, files
 
 
 def _write_files(fs: Any, base: str, mode: str, local_root: str, files: list[str]) -> tuple[str, int]:
