@@ -60,6 +60,9 @@ def _version(tmp: str) -> tuple[Any, Any]:
 def case_dagstore(kind: str, target: str, n: int) -> dict[str, Any]:
     from dagstore.targets import ExportMethods, export_selection
 
+    import confluent_kafka  # noqa: F401  imported before the clock, as in the baselines
+    import requests  # noqa: F401
+
     with tempfile.TemporaryDirectory() as tmp:
         store, ds = _version(tmp)
         spec = f"post, {target}/bench" if kind == "post" else f"kafka, {target}, bench_{time.time_ns()}"

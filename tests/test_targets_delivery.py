@@ -343,3 +343,16 @@ def test_the_log_is_shared_by_every_host(version, store, webhook):
     store.export_methods.create("hook", f"post, {webhook.url}/x")
     d = send(version, "hook")
     assert Store(store.url).deliveries() == [d]
+
+
+def test_select_by_filters(version, store, webhook):
+    store.export_methods.create("hook", f"post, {webhook.url}/x")
+    d = version.export_selection("cats", export_method="hook", filters={"wildcard": ["train/cat/*"]})
+    body = json.loads(webhook.requests()[0]["body"])
+    assert [s["id"] for s in body["sample_ids"]] == [p for p in IDS if p.startswith("train/cat/")]
+    assert d.count == 20
+    with pytest.raises(SelectionError, match="select nothing"):
+        version.export_selection("none", export_method="hook", filters={"wildcard": ["nope/*"]})
+    with pytest.raises(SelectionError, match="not both"):
+        version.export_selection("both", IDS[:1], "hook", filters={"wildcard": ["*"]})
+    assert len(webhook.requests()) == 1
