@@ -125,8 +125,8 @@ class DagstoreFileSystem(AbstractFileSystem):
         reader, inner = self._split(path)
         base = self._prefix(path)
         if inner in reader.state:
-            found = {self._strip_protocol(path): self.info(path)}
-            return found if detail else list(found)
+            one = {self._strip_protocol(path): self.info(path)}
+            return one if detail else list(one)
         lead = inner + "/" if inner else ""
         found: dict[str, dict[str, Any]] = {}
         for p, e in sorted(reader.state.items()):

@@ -41,7 +41,7 @@ def new_draft(
         id=uuid.uuid4().hex,
         name=name,
         project=project,
-        version=check_version(version) if explicit else st.next_version(project, name),
+        version=check_version(version) if version is not None else st.next_version(project, name),
         parents=tuple(unique),
         tags=tuple(tags or ()),
         description=description or "",

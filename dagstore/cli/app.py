@@ -308,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rv = cli.main(args, prog_name="dagstore", obj=settings, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except _NO_ARGS_IS_HELP as exc:  # bare `dagstore`: the help text
-        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        ctx = getattr(exc, "ctx", None)
+        click.echo(ctx.get_help() if ctx else str(exc))
         code = 0
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "dagstore"

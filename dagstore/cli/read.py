@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -89,7 +90,7 @@ def list_(s: Settings, ref: str | None, project: str | None, name: str | None, v
                  [p for p in ds.list_modified_files() if keep(p)])
         emit(s, {"id": ds.id, **diff_doc(d)}, diff_lines(d, "vs parents"))
         return
-    rows = [{"path": p, "size": e.size, "hash": e.hash, "link": None} for p, e in ds.file_entries_dict.items() if keep(p)]
+    rows: list[dict[str, Any]] = [{"path": p, "size": e.size, "hash": e.hash, "link": None} for p, e in ds.file_entries_dict.items() if keep(p)]
     rows += [{"path": p, "size": e.size, "hash": e.hash or None, "link": e.link} for p, e in ds.link_entries_dict.items() if keep(p)]
     rows.sort(key=lambda r: r["path"])
     lines = [f"{human_size(r['size']):>10}  {r['path']}" + (f" -> {r['link']}" if r["link"] else "") for r in rows]

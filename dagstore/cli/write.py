@@ -61,9 +61,11 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
     ds = open_dataset(s, ref, draft=True)
     paths = local_paths(files)
     globs = list(wildcard) or None
-    kw = {"wildcard": globs, "dataset_path": dataset_folder, "recursive": not non_recursive, "max_workers": max_workers}
-    n = sum(ds.add_files(f, show_progress=not s.quiet, **kw) for f in paths)
-    k = sum(ds.add_external_files(u, **kw) for u in links)
+    recursive = not non_recursive
+    n = sum(ds.add_files(f, globs, dataset_path=dataset_folder, recursive=recursive, max_workers=max_workers,
+                         show_progress=not s.quiet) for f in paths)
+    k = sum(ds.add_external_files(u, globs, dataset_path=dataset_folder, recursive=recursive, max_workers=max_workers)
+            for u in links)
     lines = [f"added or modified {plural(n, 'file')}"] if files else []
     lines += [f"linked {plural(k, 'external file')}"] if links else []
     emit(s, {"id": ds.id, "added": n, "linked": k}, [*lines, f"id: {ds.id}"])

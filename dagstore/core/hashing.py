@@ -37,7 +37,7 @@ def read_small(path: str, size: int) -> bytes:
     possible (buffers sized to the file: no large allocations per small file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
+        chunks: list[bytes] = []
         while chunk := os.read(fd, size + 1 if not chunks else _CHUNK):
             chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)

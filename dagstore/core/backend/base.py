@@ -8,6 +8,7 @@ for folders) and ``fsspec`` (any fsspec filesystem); only backend modules talk t
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
@@ -106,7 +107,7 @@ class Backend(ABC):
         """A new object under ``prefix`` to write piece by piece and name at the end."""
         return Spool(self)
 
-    def list_temp(self, prefix: str) -> list[str]:
+    def list_temp(self, prefix: str) -> builtins.list[str]:
         """Keys of temp files that interrupted writes left under ``prefix`` (none on object
         stores, where an unfinished upload never becomes an object)."""
         return []

@@ -155,6 +155,8 @@ def _byte_callback(advance: Callable[[int], None] | None) -> Any:
     from fsspec.callbacks import Callback
 
     class _Forward(Callback):
+        _sent = 0
+
         def set_size(self, size: int | None) -> None:
             pass
 
@@ -163,7 +165,5 @@ def _byte_callback(advance: Callable[[int], None] | None) -> Any:
                 advance(self.value - self._sent)
             self._sent = self.value
 
-    cb = _Forward()
-    cb._sent = 0
-    return cb
+    return _Forward()
 

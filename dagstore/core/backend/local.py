@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -141,7 +142,7 @@ class LocalBackend(Backend):
     def list(self, prefix: str) -> list[str]:
         return self._walk(prefix, temp=False)
 
-    def list_temp(self, prefix: str) -> list[str]:
+    def list_temp(self, prefix: str) -> builtins.list[str]:
         return self._walk(prefix, temp=True)
 
     def delete(self, keys: Iterable[str]) -> None:
