@@ -13,7 +13,7 @@ PKG = ROOT / "dagstore"
 MAX_LINES = 400
 MAX_COMPLEXITY = 15
 # Packages not yet brought under the complexity rule, with their owner; remove when fixed.
-PENDING = {"dagstore/annotations": "#12"}
+PENDING = {"dagstore/annotations": "#12", "dagstore/export": "#13"}
 
 
 def test_mypy_is_clean() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
 from operator import add, itemgetter
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import zstandard
 
@@ -159,7 +159,7 @@ def _check_columns(doc: dict[str, Any], what: str) -> None:
     """Types of a stored manifest's columns, in C-level passes (millions of entries)."""
     cols = [doc.get(k) for k in ("paths", "hashes", "sizes")]
     expect(all(isinstance(c, list) for c in cols), what, "paths, hashes and sizes must be lists")
-    paths, hashes, sizes = cols
+    paths, hashes, sizes = cast("list[list[Any]]", cols)
     expect(len(paths) == len(hashes) == len(sizes), what, "columns have different lengths")
     expect(set(map(type, hashes)) <= {str}, what, "a hash is not text")
     expect(set(map(type, sizes)) <= {int} and min(sizes, default=0) >= 0, what, "a size is not a byte count")

@@ -17,7 +17,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import xxhash
 import zstandard
@@ -59,7 +59,7 @@ def decode_header(pack_id: str, data: bytes) -> dict[str, BlobLocation]:
     what = f"index of pack {pack_id}"
     blobs = parse_object(data, what, compressed=True, known_format=PACK_FORMAT).get("blobs")
     expect(isinstance(blobs, list) and all(_blob_row(b) for b in blobs), what, "a blob entry is not [hash, offset, length, size, codec]")
-    return {h: BlobLocation(pack_id, off, ln, raw, codec) for h, off, ln, raw, codec in blobs}
+    return {h: BlobLocation(pack_id, off, ln, raw, codec) for h, off, ln, raw, codec in cast("list[list[Any]]", blobs)}
 
 
 def _blob_row(b: object) -> bool:

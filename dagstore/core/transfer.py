@@ -160,18 +160,11 @@ def _upload_large(
             f.result()
 
 
-def fetch(
-    sink: BlobSink,
-    entries: Sequence[Entry],
-    locate: Callable[[str], tuple[Backend, BlobLocation | None]],
-    max_workers: int | None = None,
-    show_progress: bool = True,
-    storage_options: dict | None = None,
-) -> None:
-    """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
-    built), verifying every hash."""
-    workers = max_workers or DEFAULT_IO_WORKERS
-    bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
+def _sort_fetches(
+    entries: Sequence[Entry], locate: Callable[[str], tuple[Backend, BlobLocation | None]]
+) -> tuple[dict[int, tuple[Backend, list[tuple[str, BlobLocation]]]], list[tuple[Backend, Entry]], list[Entry]]:
+    """(packed blobs by backend, large objects, external links) of ``entries``; IntegrityError
+    for content the store does not hold as the manifest describes it."""
     packed: dict[int, tuple[Backend, list[tuple[str, BlobLocation]]]] = {}
     large: list[tuple[Backend, Entry]] = []
     links: list[Entry] = []
@@ -189,44 +182,69 @@ def fetch(
             raise IntegrityError(f"content {e.hash}: the manifest says {e.size} bytes, the store holds {loc.raw_length} (run `dagstore verify --store`)")
         else:
             packed.setdefault(id(be), (be, []))[1].append((e.hash, loc))
+    return packed, large, links
+
+
+def _get_large(sink: BlobSink, be: Backend, e: Entry, advance: Callable[[int], None]) -> None:
+    """One large object into ``sink`` through a temp file, hash-checked."""
+    tmp = sink.blob_tmp(e.hash)
+    try:
+        try:
+            be.get_file(object_key(e.hash), tmp, callback=advance)
+        except FileNotFoundError as exc:
+            if exc.filename is not None and os.fspath(exc.filename) == tmp:
+                raise
+            raise IntegrityError(f"{object_key(e.hash)} is missing from the store (run `dagstore verify --store`)") from None
+        if hash_file(tmp) != (e.hash, e.size):
+            raise IntegrityError(f"object {e.hash} does not match its hash")
+        sink.adopt_blob(e.hash, tmp)
+    finally:
+        _unlink(tmp)
+
+
+def _get_link(sink: BlobSink, e: Entry, advance: Callable[[int], None], storage_options: dict | None) -> None:
+    """One external file (by URL) into ``sink``, size-checked."""
+    name = blob_name(e)
+    tmp = sink.blob_tmp(name)
+    try:
+        with fsspec.open(e.url, "rb", **(storage_options or {})) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(8 << 20):
+                dst.write(chunk)
+                advance(len(chunk))
+        if os.path.getsize(tmp) != e.size:
+            raise IntegrityError(f"external file {e.url} changed size since it was added")
+        sink.adopt_blob(name, tmp)
+    finally:
+        _unlink(tmp)
+
+
+def fetch(
+    sink: BlobSink,
+    entries: Sequence[Entry],
+    locate: Callable[[str], tuple[Backend, BlobLocation | None]],
+    max_workers: int | None = None,
+    show_progress: bool = True,
+    storage_options: dict | None = None,
+) -> None:
+    """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
+    built), verifying every hash."""
+    workers = max_workers or DEFAULT_IO_WORKERS
+    bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
+    packed, large, links = _sort_fetches(entries, locate)
 
     def put(h: str, data: bytes) -> None:
         sink.put_blob(h, data)
         bar.relative_update(len(data))
 
+    def get_large(item: tuple[Backend, Entry]) -> None:
+        _get_large(sink, item[0], item[1], bar.relative_update)
+
+    def get_link(e: Entry) -> None:
+        _get_link(sink, e, bar.relative_update, storage_options)
+
     try:
         for be, locs in packed.values():
             fetch_blobs(be, locs, put, workers)
-
-        def get_large(item: tuple[Backend, Entry]) -> None:
-            be, e = item
-            tmp = sink.blob_tmp(e.hash)
-            try:
-                try:
-                    be.get_file(object_key(e.hash), tmp, callback=bar.relative_update)
-                except FileNotFoundError as exc:
-                    if exc.filename is not None and os.fspath(exc.filename) == tmp:
-                        raise
-                    raise IntegrityError(f"{object_key(e.hash)} is missing from the store (run `dagstore verify --store`)") from None
-                if hash_file(tmp) != (e.hash, e.size):
-                    raise IntegrityError(f"object {e.hash} does not match its hash")
-                sink.adopt_blob(e.hash, tmp)
-            finally:
-                _unlink(tmp)
-
-        def get_link(e: Entry) -> None:
-            name = blob_name(e)
-            tmp = sink.blob_tmp(name)
-            try:
-                with fsspec.open(e.url, "rb", **(storage_options or {})) as src, open(tmp, "wb") as dst:
-                    while chunk := src.read(8 << 20):
-                        dst.write(chunk)
-                        bar.relative_update(len(chunk))
-                if os.path.getsize(tmp) != e.size:
-                    raise IntegrityError(f"external file {e.url} changed size since it was added")
-                sink.adopt_blob(name, tmp)
-            finally:
-                _unlink(tmp)
 
         with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-get") as pool:
             for f in [pool.submit(get_large, x) for x in large] + [pool.submit(get_link, e) for e in links]:
