@@ -1,0 +1,119 @@
+"""Unit tests of the pack format and its writer/reader (dagstore.core.packs) on a local folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dagstore.core import packs
+from dagstore.core.backend import LocalBackend
+from dagstore.core.backend.local import _FileSpool
+from dagstore.core.hashing import hash_bytes
+from dagstore.core.layout import index_key, pack_key
+from dagstore.core.packs import CODEC_RAW, CODEC_ZSTD, BlobLocation, PackWriter
+from dagstore.errors import FormatError, IntegrityError
+
+
+@pytest.fixture
+def be(tmp_path: Path) -> LocalBackend:
+    return LocalBackend(tmp_path / "store")
+
+
+def write_packs(be: LocalBackend, blobs: list[bytes], target: int = packs.DEFAULT_PACK_SIZE, level: int | None = 1) -> dict[str, BlobLocation]:
+    found: dict[str, BlobLocation] = {}
+    w = PackWriter(be, lambda pid, locs: found.update(locs), target_size=target)
+    for data in blobs:
+        stored, codec = packs.encode_blob(data, level)
+        w.add(hash_bytes(data), stored, len(data), codec)
+    w.close()
+    return found
+
+
+def test_blobs_are_compressed_only_when_it_saves_ten_percent() -> None:
+    text = b"the same line again\n" * 200
+    assert packs.encode_blob(text, 1)[1] == CODEC_ZSTD
+    noise = os.urandom(4096)
+    assert packs.encode_blob(noise, 1) == (noise, CODEC_RAW)
+    assert packs.encode_blob(b"tiny", 1) == (b"tiny", CODEC_RAW)
+    assert packs.encode_blob(text, None) == (text, CODEC_RAW)
+
+
+def test_a_pack_round_trips_and_is_named_by_the_hash_of_its_bytes(be: LocalBackend) -> None:
+    blobs = [b"a" * 1000, os.urandom(3000), b"", b"text\n" * 50]
+    locs = write_packs(be, blobs)
+    assert set(locs) == {hash_bytes(b) for b in blobs}
+    (pack_id,) = {loc.pack for loc in locs.values()}
+    data = be.read(pack_key(pack_id))
+    assert hash_bytes(data) == pack_id
+    assert packs.pack_header(pack_id, data) == be.read(index_key(pack_id))  # the index is the header
+    assert packs.decode_header(pack_id, be.read(index_key(pack_id))) == locs
+    got: dict[str, bytes] = {}
+    packs.fetch_blobs(be, locs.items(), got.__setitem__)
+    assert got == {hash_bytes(b): b for b in blobs}
+
+
+def test_the_writer_starts_a_new_pack_at_the_target_size_and_stores_each_blob_once(be: LocalBackend) -> None:
+    blobs = [os.urandom(1000) for _ in range(10)]
+    locs = write_packs(be, blobs + blobs[:3], target=2500, level=None)
+    assert len(locs) == 10
+    ids = {loc.pack for loc in locs.values()}
+    assert len(ids) == 4  # 3 + 3 + 3 + 1 blobs of 1000 bytes against a 2500-byte target
+    assert sorted(be.list("packs")) == sorted(pack_key(p) for p in ids)
+    assert sorted(be.list("index")) == sorted(index_key(p) for p in ids)
+
+
+def test_nearby_blobs_are_read_with_one_ranged_read(be: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs = [os.urandom(500) for _ in range(20)]
+    locs = write_packs(be, blobs, level=None)
+    reads: list[tuple[str, int, int]] = []
+    real = LocalBackend.read_ranges
+    monkeypatch.setattr(LocalBackend, "read_ranges", lambda self, r: reads.extend(r) or real(self, r))
+    packs.fetch_blobs(be, locs.items(), lambda h, d: None, max_workers=1)
+    assert len(reads) == 1 and reads[0][2] - reads[0][1] == 20 * 500
+
+
+def test_blobs_far_apart_are_read_separately() -> None:
+    near, far = BlobLocation("p", 0, 10, 10, CODEC_RAW), BlobLocation("p", packs._MAX_GAP + 100, 10, 10, CODEC_RAW)
+    groups = packs._ranges([("h1", near), ("h2", far)])
+    assert [(s, e) for _, s, e, _ in groups] == [(0, 10), (far.offset, far.offset + 10)]
+
+
+def test_a_corrupt_blob_is_an_integrity_error() -> None:
+    data = b"hello world" * 20
+    loc = BlobLocation("p", 0, len(data), len(data), CODEC_RAW)
+    with pytest.raises(IntegrityError, match="does not match its hash"):
+        packs.decode_blob(hash_bytes(data), data[:-1] + b"X", loc)
+    zloc = BlobLocation("p", 0, 5, len(data), CODEC_ZSTD)
+    with pytest.raises(IntegrityError, match="does not decompress"):
+        packs.decode_blob(hash_bytes(data), b"junk!", zloc)
+
+
+def test_a_missing_pack_is_an_integrity_error(be: LocalBackend) -> None:
+    locs = write_packs(be, [b"x" * 300])
+    be.delete(be.list("packs"))
+    with pytest.raises(IntegrityError, match="missing from the store"):
+        packs.fetch_blobs(be, locs.items(), lambda h, d: None)
+
+
+@pytest.mark.parametrize("data", [b"", b"short", b"x" * 40 + b"NOTAPACK", b"\x00" * 4 + b"\xff\xff\xff\x00" + packs.MAGIC])
+def test_a_pack_without_a_valid_trailer_is_a_format_error(data: bytes) -> None:
+    with pytest.raises(FormatError):
+        packs.pack_header("p", data)
+
+
+@pytest.mark.parametrize("data", [b"not zstd at all", packs.encode_header([("h", -1, 2, 3, 0)]), packs.encode_header([("h", 0, 2, 3, 7)])])
+def test_a_malformed_index_is_a_format_error(data: bytes) -> None:
+    with pytest.raises(FormatError):
+        packs.decode_header("p", data)
+
+
+def test_a_failed_pack_commit_raises_at_close_and_leaves_no_pack_or_index(be: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: object, key: str) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(_FileSpool, "commit", fail)
+    with pytest.raises(OSError, match="disk gone"):
+        write_packs(be, [os.urandom(2000)])
+    assert be.list("packs") == [] and be.list("index") == [] and be.list_temp("packs") == []
