@@ -208,3 +208,28 @@ def test_an_unsafe_label_for_folders_changes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"] or not (tmp_path / "out").exists()
     with pytest.raises(InvalidPathError):
         ds.export("COCO", tmp_path / "src")
+
+
+def test_export_to_an_object_store_and_a_job_in_a_store_on_s3(tmp_path: Path, s3_server) -> None:
+    import fsspec
+
+    root = s3_server.new_root()
+    st = Store(root, storage_options=dict(s3_server.storage_options), cache_dir=str(tmp_path / "cache"))
+    write_tree(tmp_path / "src", {"train/a.jpg": image_bytes(20, 10)})
+    ds = Dataset.create("d", "s3", store=st)
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.add_classes(["x"])
+    ds.set_annotation("train/a.jpg", {"split": "train", "media": {"kind": "image", "width": 20, "height": 10},
+                                      "regions": [{"type": "box", "label": "x", "xywh": [1, 1, 4, 4]}]})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    target = f"{root}/exports-out/yolo"
+    rep = ds.export("YOLO_ULTRALYTICS", target, storage_options=dict(s3_server.storage_options))
+    fs, path = fsspec.core.url_to_fs(target, **s3_server.storage_options)
+    assert fs.exists(f"{path}/_SUCCESS") and fs.cat_file(f"{path}/labels/train/a.txt").startswith(b"0 ")
+    assert rep.path == target and "secret" not in json.dumps(rep.to_dict()).lower()
+    job = ds.create_export("coco").wait(timeout=120)
+    assert job.status == "completed", job.error
+    record = st.backend.read(f"exports/{job.id}.json").decode()
+    assert s3_server.storage_options.get("secret", "@@") not in record
+    assert Path(job.download(tmp_path / "coco.zip")).is_file()
