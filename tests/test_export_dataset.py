@@ -156,7 +156,9 @@ def test_a_job_whose_worker_died_is_failed_and_can_be_retried(tmp_path: Path, mo
     monkeypatch.setattr(jobs, "STALE_S", 1.0)
     time.sleep(1.5)
     assert job.refresh().status == "failed" and "worker stopped" in (job.error or "")
-    assert job.retry().wait(timeout=60).status == "completed"
+    job.retry()
+    monkeypatch.setattr(jobs, "STALE_S", 45.0)  # the new worker beats every 10 s
+    assert job.wait(timeout=60).status == "completed"
     with pytest.raises(DraftError, match="only a failed job"):
         job.retry()
 

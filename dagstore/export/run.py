@@ -54,7 +54,9 @@ def export_to_sink(
     exporter, opts = resolve_options(export_format, options)
     flt = normalize_filters(filters, splits)
     select = selector(flt, str(opts.get("default_split") or "train"))
-    total = sum(1 for it in view.items() if select(it) is not None)
+    known = getattr(view, "count", lambda: None)()
+    selects_all = not any(k in flt for k in ("splits", "labels", "wildcard")) and flt["tasks"] == "all"
+    total = known if known is not None and selects_all else sum(1 for it in view.items() if select(it) is not None)
     if total == 0:
         raise ExportError(f"the selection of version {view.version_id} is empty ({_describe(flt)}); nothing to export")
     cb = progress or NoOpCallback()

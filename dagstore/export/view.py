@@ -123,6 +123,10 @@ class LocalView:
                 h, size = _hash_file(self._file(path))
             yield Item(path, ann, h, size)
 
+    def count(self) -> int | None:
+        """The number of items, when known without reading them."""
+        return len(self.entries) if self.entries is not None else None
+
     def _file(self, path: str) -> str:
         parts = path.split("/")
         if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):

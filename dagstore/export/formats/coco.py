@@ -49,14 +49,33 @@ def _mask_file_rle(ctx: ExportContext, path: str) -> dict[str, Any]:
     return rlemod.encode((np.asarray(img.convert("L")) > 0).astype(np.uint8))
 
 
+_PLAIN_BOX = ["category_id", "iscrowd", "bbox", "area"]
+
+
+def _annotation_json(ann_id: int, image_id: int, ann: dict[str, Any]) -> str:
+    """One annotation as JSON; a plain box (the common case) is formatted directly, with the
+    same bytes ``json.dumps`` gives (floats by ``repr``)."""
+    if list(ann) == _PLAIN_BOX:
+        x, y, w, h = ann["bbox"]
+        return (f'{{"id":{ann_id},"image_id":{image_id},"category_id":{ann["category_id"]},"iscrowd":{ann["iscrowd"]},'
+                f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{ann["area"]!r}}}')
+    return _dump({"id": ann_id, "image_id": image_id, **ann})
+
+
 def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
     """COCO annotations of one item (without ids), keypoints merged into their parent box."""
     out: list[dict[str, Any]] = []
     by_region: dict[str, dict[str, Any]] = {}
     pending_kp: list[tuple[str, dict[str, Any]]] = []
     for i, r in enumerate(regions(item)):
-        rid = region_id(r, i)
         label, t = r.get("label"), r.get("type")
+        if t == "box" and label in cat_ids and not r.get("rotation") and not r.get("attrs") and r.get("xywh"):
+            x, y, w, h = (float(v) for v in r["xywh"])
+            ann = {"category_id": cat_ids[label], "iscrowd": 0, "bbox": [_r(x), _r(y), _r(w), _r(h)], "area": _r(w * h)}
+            by_region[str(r.get("id") or f"#{i}")] = ann
+            out.append(ann)
+            continue
+        rid = region_id(r, i)
         if label not in cat_ids:
             ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
             continue
@@ -141,8 +160,7 @@ class CocoExporter(BaseExporter):
                 part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _dump(image))
                 for ann in item_annotations(ctx, item, cat_ids):
                     part["ann_id"] += 1
-                    row = {"id": part["ann_id"], "image_id": part["image_id"], **ann}
-                    part["annotations"].write(("," if part["ann_id"] > 1 else "") + "\n" + _dump(row))
+                    part["annotations"].write(("," if part["ann_id"] > 1 else "") + "\n" + _annotation_json(part["ann_id"], part["image_id"], ann))
                 ctx.add_media(f"images/{rel}", item)
                 ctx.count(split)
             categories = ",\n".join(_dump({"id": cat_ids[c.name], "name": c.name, "supercategory": ""}) for c in ctx.classes)
