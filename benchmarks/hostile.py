@@ -11,6 +11,9 @@ read_bytes), every other version is listed, looked up by name and read back, and
 ``DagstoreError`` with a one-line message, *hidden* when any other version failed to list or
 read, and *leftover* when a temp file remained.
 
+**Disk**: the store, then the cache, on a 16 MiB tmpfs filled to leave 0 B to 15 MiB free
+(root only: the runner mounts it).
+
 **Kills**: each operation (version, upload, finalize, sync, get, mutable copy, squash, gc)
 runs in a child process killed with SIGKILL at evenly spaced moments of its measured
 duration. After each kill: ``verify`` must be clean, every version that existed before must
@@ -311,9 +314,70 @@ def run_kills(work: Path, kills: int) -> dict[str, Any]:
     return {"summary": summary, "rows": rows}
 
 
+# -- part 3: full disks ----------------------------------------------------------------------------
+
+
+def run_disk(work: Path) -> dict[str, Any]:
+    """Store on a 16 MiB tmpfs, then cache on one, filled to leave several amounts free;
+    a 7 MB version (40 x 50 KiB + 5 MiB) is written, then read back. Root only (mount)."""
+    from dagstore import DagstoreError, Dataset, Store
+    from helpers import read_tree
+    from test_disk_full import KiB, MiB, SmallDisk, _payload, _temps
+
+    rows = []
+    for where in ("store", "cache"):
+        for free in (0, 16 * KiB, 256 * KiB, 1 * MiB, 3 * MiB, 6 * MiB, 15 * MiB):
+            base = work / f"{where}-{free}"
+            base.mkdir(parents=True)
+            disk = SmallDisk(base / "disk", 16 * MiB)
+            try:
+                src = base / "src"
+                payload = _payload(base)
+                for rel, data in payload.items():
+                    (src / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (src / rel).write_bytes(data)
+                url = str((disk.path if where == "store" else base) / "store")
+                cache = str((base if where == "store" else disk.path) / "cache")
+                writer_cache = str(base / "wcache") if where == "cache" else cache
+                if where == "cache":
+                    ds = Dataset.create(dataset_name="new", dataset_project="p", store=Store(url, cache_dir=writer_cache))
+                    ds.add_files(str(src), show_progress=False)
+                    ds.finalize(auto_upload=True)
+                disk.leave(free)
+                t0 = time.perf_counter()
+                try:
+                    if where == "store":
+                        ds = Dataset.create(dataset_name="new", dataset_project="p", store=Store(url, cache_dir=cache))
+                        ds.add_files(str(src), show_progress=False)
+                        ds.finalize(auto_upload=True)
+                    else:
+                        Dataset.get(dataset_id=ds.id, store=Store(url, cache_dir=cache)).get_local_copy(show_progress=False)
+                    outcome, message = "ok", ""
+                except DagstoreError as exc:
+                    outcome, message = type(exc).__name__, str(exc)
+                except Exception as exc:  # noqa: BLE001 - what we are counting
+                    outcome, message = f"raw {type(exc).__name__}", str(exc)
+                seconds = time.perf_counter() - t0
+                temps = len(_temps(disk.path))
+                disk.release()  # (a store that never got its marker needs room to be opened)
+                published = [d["name"] for d in Dataset.list_datasets(store=Store(url, cache_dir=str(base / "c2")))]
+                if outcome != "ok":  # retry once space is back
+                    if where == "store":
+                        ds = Dataset.create(dataset_name="new", dataset_project="p", store=Store(url, cache_dir=cache))
+                        ds.add_files(str(src), show_progress=False)
+                        ds.finalize(auto_upload=True)
+                got = read_tree(Dataset.get(dataset_project="p", dataset_name="new", store=Store(url, cache_dir=cache)).get_local_copy(show_progress=False))
+                rows.append({"full": where, "free_kib": free // KiB, "outcome": outcome, "message": message[:200], "seconds": round(seconds, 2),
+                             "temps_left": temps, "published_while_full": published, "retry_ok": got == payload})
+            finally:
+                disk.unmount()
+            shutil.rmtree(base, ignore_errors=True)
+    return {"rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["inputs", "kills", "all"], default="all")
+    ap.add_argument("--part", choices=["inputs", "kills", "disk", "all"], default="all")
     ap.add_argument("--kills", type=int, default=5, help="kill points per operation (8 operations)")
     ap.add_argument("--out", default="bench-out/hostile.json")
     args = ap.parse_args(argv)
@@ -338,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in result["kills"]["rows"]:
                 if r.get("problems") or r.get("problem"):
                     print(f"  {r['op']} at {r.get('point')}s: {r.get('problems') or r.get('problem')}")
+        if args.part in ("disk", "all"):
+            result["disk"] = run_disk(work / "disk")
+            for r in result["disk"]["rows"]:
+                print(f"  {r['full']} full, {r['free_kib']} KiB free: {r['outcome']} in {r['seconds']} s, temps left {r['temps_left']}, "
+                      f"published while full {r['published_while_full']}, retry ok {r['retry_ok']}: {r['message']}")
         result["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

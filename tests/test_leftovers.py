@@ -135,3 +135,15 @@ def test_a_tampered_folder_is_rebuilt_by_get_local_copy_alone(tmp_path: Path) ->
     (folder / "x.bin").write_bytes(b"edited")
     got = Dataset.get(dataset_id=ds.id, store=Store(url, cache_dir=cache)).get_local_copy(show_progress=False)
     assert read_tree(got) == {"x.bin": good, "d/y.txt": b"y"}
+
+
+def test_dagstore_gc_also_reclaims_cache_leftovers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dagstore.cli import main
+
+    url, cache = str(tmp_path / "store"), str(tmp_path / "cache")
+    st = Store(url, cache_dir=cache)
+    _make(st, tmp_path, {"a.txt": b"a"})
+    old = _plant(st.cache.root, "5" * 32, OLD)
+    assert main(["--store", url, "--cache-dir", cache, "gc"]) == 0
+    assert "removed 4 crash leftovers from the local cache" in capsys.readouterr().out
+    assert not any(p.exists() for p in old)

@@ -30,10 +30,12 @@ def gc(s: Settings, dry_run: bool, min_age: float) -> None:
     (--min-age 0 does both at once; use it only when nothing else writes to the store).
     """
     report = s.store().gc(dry_run=dry_run, min_age_seconds=min_age)
+    leftovers = 0 if dry_run else s.store().cache.reclaim_leftovers()  # crash leftovers in the local cache too
     verb_ = "would remove" if dry_run else "removed"
     marked = f"; {'would mark' if dry_run else 'marked'} {len(report.marked)} for a later run" if report.marked else ""
-    emit(s, asdict(report), f"{verb_} {len(report.packs)} packs, {len(report.objects)} objects, "
-                            f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}")
+    cache = f"; removed {leftovers} crash leftovers from the local cache" if leftovers else ""
+    emit(s, {**asdict(report), "cache_leftovers": leftovers}, f"{verb_} {len(report.packs)} packs, {len(report.objects)} objects, "
+                            f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}{cache}")
 
 
 def _source(key: str, flag: str | None) -> str:
