@@ -57,9 +57,11 @@ class Exporter(Protocol):
     """One export format: its name, whether it carries media, the options it takes (name →
     default) and the export itself."""
 
-    name: ClassVar[str]
     carries_media: ClassVar[bool]
     options: ClassVar[Mapping[str, Any]]
+
+    @property
+    def name(self) -> str: ...
 
     def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
         """The id the format gives each class."""
@@ -250,7 +252,7 @@ class BaseExporter:
     options: ClassVar[Mapping[str, Any]] = {}
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return self.format.value
 
     def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:

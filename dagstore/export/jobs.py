@@ -262,7 +262,7 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
         ds = open_dataset(store, dataset_id=rec["dataset_id"])
         zpath = os.path.join(tmpdir, "export.zip")
         report = export_view(dataset_view(ds), rec["format_arg"], zpath, filters=rec["filters"],
-                             include_media=rec["include_media"], progress=Progress(), **rec["options"])  # type: ignore[arg-type]
+                             include_media=rec["include_media"], progress=Progress(), **rec["options"])
         key = f"{PREFIX}{job_id}.zip"
         store.backend.put_file(zpath, key)
         art = {"key": key, "size": os.path.getsize(zpath), "xxh3": _hash_file(zpath)}

@@ -19,7 +19,7 @@ class NativeExporter(BaseExporter):
     """dagstore's own layout, which ``import_annotations`` reads back without loss."""
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return "NATIVE"
     options: ClassVar[Mapping[str, Any]] = {}
 

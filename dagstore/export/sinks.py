@@ -172,7 +172,7 @@ class ZipSink:
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
         with tempfile.TemporaryFile() as buf:
-            yield buf  # type: ignore[misc]
+            yield buf
             size = buf.tell()
             buf.seek(0)
             info = self._info(relpath, size, True)
@@ -253,7 +253,7 @@ class FsspecSink:
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
         with tempfile.TemporaryFile() as buf:
-            yield buf  # type: ignore[misc]
+            yield buf
             buf.seek(0)
             self.write(relpath, buf.read())
 

@@ -71,9 +71,9 @@ def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) ->
         label, t = r.get("label"), r.get("type")
         if t == "box" and label in cat_ids and not r.get("rotation") and not r.get("attrs") and r.get("xywh"):
             x, y, w, h = (float(v) for v in r["xywh"])
-            ann = {"category_id": cat_ids[label], "iscrowd": 0, "bbox": [_r(x), _r(y), _r(w), _r(h)], "area": _r(w * h)}
-            by_region[str(r.get("id") or f"#{i}")] = ann
-            out.append(ann)
+            plain = {"category_id": cat_ids[label], "iscrowd": 0, "bbox": [_r(x), _r(y), _r(w), _r(h)], "area": _r(w * h)}
+            by_region[str(r.get("id") or f"#{i}")] = plain
+            out.append(plain)
             continue
         rid = region_id(r, i)
         if label not in cat_ids:

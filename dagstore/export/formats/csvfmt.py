@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..base import BaseExporter, ExportContext, ExportFormat, region_id, regions
@@ -15,7 +16,7 @@ from ..errors import ExportError
 class CsvExporter(BaseExporter):
     format = ExportFormat.CSV
     separator: ClassVar[str] = ","
-    options = {"label_separator": ","}
+    options: ClassVar[Mapping[str, Any]] = {"label_separator": ","}
 
     def export(self, ctx: ExportContext) -> None:
         sep = str(ctx.options.get("label_separator") or ",")

@@ -38,7 +38,7 @@ def _pct(v: float, total: float) -> float:
 def results(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, text: str | None) -> list[dict[str, Any]]:
     """Label Studio ``result`` items of one annotation object (this schema)."""
     media = ann.get("media") or ((item.annotation or {}).get("media") or {})
-    w, h = media.get("width"), media.get("height")
+    w, h = float(media.get("width") or 0), float(media.get("height") or 0)
     out: list[dict[str, Any]] = []
 
     def add(rid: str, typ: str, from_name: str, value: dict[str, Any], sized: bool = False) -> None:
@@ -131,7 +131,9 @@ class LabelStudioJsonExporter(_TasksExporter):
     def entry(self, ctx: ExportContext, item: Item, key: str, text: str | None, n: int) -> dict[str, Any]:
         ann = item.annotation or {}
         task: dict[str, Any] = {"id": (ann.get("source") or {}).get("task_id", n), "data": task_data(ctx, item, key, text)}
-        anns, preds, drafts = [], [], []
+        anns: list[dict[str, Any]] = []
+        preds: list[dict[str, Any]] = []
+        drafts: list[dict[str, Any]] = []
         if ann.get("regions") or ann.get("labels") or ann.get("transcription") is not None:
             anns.append(_annotation(ctx, item, ann, key, text, len(anns) + 1))
         for alt in ann.get("alternatives") or []:

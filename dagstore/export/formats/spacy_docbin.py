@@ -4,7 +4,8 @@ is reported, never silently dropped."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from ..base import BaseExporter, ExportContext, ExportFormat
 from ..errors import ExportError
@@ -14,7 +15,7 @@ from .spacy_ner import text_items
 class SpacyDocBinExporter(BaseExporter):
     format = ExportFormat.SPACY
     carries_media = False
-    options = {"lang": "en"}
+    options: ClassVar[Mapping[str, Any]] = {"lang": "en"}
 
     def export(self, ctx: ExportContext) -> None:
         try:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_size, region_box, region_id, regions, under_split, unique_names
 from ..view import Item
@@ -103,7 +103,7 @@ class DarknetExporter(BaseExporter):
 
 class UltralyticsExporter(BaseExporter):
     format = ExportFormat.YOLO_ULTRALYTICS
-    options = {"obb": False, "segments": False}
+    options: ClassVar[Mapping[str, Any]] = {"obb": False, "segments": False}
 
     def export(self, ctx: ExportContext) -> None:
         obb, segments = bool(ctx.options.get("obb")), bool(ctx.options.get("segments"))
