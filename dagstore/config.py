@@ -56,6 +56,16 @@ def setting(key: str) -> Any:
     return value
 
 
+def source(key: str, given: str | None = None) -> str:
+    """Where the effective value of setting ``key`` comes from: ``command line`` (when
+    ``given``), ``env <VAR>``, ``config file`` or ``default``."""
+    if given:
+        return "command line"
+    if os.environ.get(KEYS[key]):
+        return f"env {KEYS[key]}"
+    return "config file" if key in load_file() else "default"
+
+
 def storage_options() -> dict[str, Any]:
     """fsspec storage options from the config file (credentials may also come from each backend's
     own standard mechanism, which needs no configuration here)."""

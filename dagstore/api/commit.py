@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from ..core import transfer
 from ..core.manifest import Entry, diff_states
@@ -13,7 +12,7 @@ from ..errors import ConflictError, DagstoreError, DraftError, InvalidPathError
 from .version import Version, check_content_url
 
 
-def compression_level(compression: Any) -> int | None:
+def compression_level(compression: bool | int | str | None) -> int | None:
     """upload(compression=...): None -> zstd level 1; False/0/'none' -> stored raw; int or
     'zstd:N' -> that zstd level."""
     if compression is None or compression is True or compression == "zstd":
@@ -31,7 +30,7 @@ def upload(
     v: Version,
     show_progress: bool,
     output_url: str | None,
-    compression: Any,
+    compression: bool | int | str | None,
     chunk_size: int | None,
     max_workers: int | None,
     retries: int,

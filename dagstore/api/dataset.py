@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._log import report
 from ..core.manifest import Diff, normalize_path
@@ -26,6 +26,9 @@ from ..annotations import ops as annotation_ops  # the facade delegates up to th
 from ..annotations.report import ImportReport
 from .version import Version, resolve_store
 from .. import targets  # the facade delegates up to the subsystems (docs/architecture.md)
+
+if TYPE_CHECKING:
+    from ..fs import VersionFile
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ class Dataset:
         show_progress: bool = True,
         verbose: bool = False,
         output_url: str | None = None,
-        compression: Any = None,
+        compression: bool | int | str | None = None,
         chunk_size: int | None = None,
         max_workers: int | None = None,
         retries: int = 3,
@@ -331,7 +334,7 @@ class Dataset:
         src = self.get_local_copy(part=part, num_parts=num_parts, max_workers=max_workers, files=files, show_progress=show_progress)
         return checkout.copy_tree(src, target)
 
-    def open(self, path: str, mode: str = "rb", block_size: int | None = None) -> Any:
+    def open(self, path: str, mode: str = "rb", block_size: int | None = None) -> VersionFile:
         """A seekable read-only file object for one file of this final version, read in place
         with ranged reads (nothing is downloaded to the local cache)."""
         self._v.require_final("open()")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..core.records import Draft, VersionRecord, check_name, check_version, version_key
 from ..core.store import Store, now_iso
-from ..errors import DatasetNotFoundError, DraftError, InvalidPathError
+from ..errors import DatasetNotFoundError, DraftError
 from .version import DEFAULT_PROJECT, Version, check_content_url, status
 
 

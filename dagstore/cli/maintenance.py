@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 
 import click
@@ -38,14 +37,6 @@ def gc(s: Settings, dry_run: bool, min_age: float) -> None:
                             f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}{cache}")
 
 
-def _source(key: str, flag: str | None) -> str:
-    if flag:
-        return "command line"
-    if os.environ.get(config.KEYS[key]):
-        return f"env {config.KEYS[key]}"
-    return "config file" if key in config.load_file() else "default"
-
-
 @cli.command("config")
 @verb
 @pass_settings
@@ -55,11 +46,11 @@ def config_(s: Settings) -> None:
     path = config.config_path()
     doc = {
         "store_url": redact_url(s.store_url or default_store_url()),
-        "store_url_source": _source("url", s.store_url),
+        "store_url_source": config.source("url", s.store_url),
         "cache_dir": str(cache.root),
-        "cache_dir_source": _source("cache_dir", s.cache_dir),
+        "cache_dir_source": config.source("cache_dir", s.cache_dir),
         "cache_max_size": cache.max_bytes,
-        "cache_max_size_source": _source("cache_max_size", None),
+        "cache_max_size_source": config.source("cache_max_size", None),
         "config_file": str(path),
         "config_file_exists": path.is_file(),
         "storage_options": config.redact(config.storage_options()),
