@@ -15,9 +15,11 @@ from .app import Settings, by_ref, cli, emit, pass_settings, table, verb
 
 
 def _delivery_line(d: Delivery) -> str:
-    what = f"{d.count} ids" if d.kind == "selection" else (f"{d.count} rows/files into {d.name}" if d.kind == "exporter" else d.kind)
-    return f"{d.status}: {d.kind} {d.name!r} of {d.dataset_id} to {d.method} ({what}, {d.attempts} attempt(s), id {d.id})" \
-        if d.kind != "exporter" else f"{d.status}: exporter {d.method} wrote {what} from {d.dataset_id} (id {d.id})"
+    if d.kind == "exporter":
+        unit = "rows" if d.method_type == "sql" else "files"
+        return f"{d.status}: exporter {d.method} wrote {d.count} {unit} of {d.dataset_id} to {d.name} (id {d.id})"
+    what = f"{d.count} ids, " if d.kind == "selection" else ""
+    return f"{d.status}: {d.kind} {d.name!r} of {d.dataset_id} to {d.method} ({what}{d.attempts} attempt(s), id {d.id})"
 
 
 def _result(s: Settings, res: Any) -> int:
