@@ -58,7 +58,7 @@ def _rows(conn: Any, sc: Any, method: ExportMethod, delivery_id: str, meta: dict
         "sample_id": pa.array(ids, pa.string()), "annotation": pa.array([ann] * n, pa.string()),
     })
     with conn.engine(sc) as eng:
-        write_table(eng, iter(table.to_batches()), table.schema, method.table, schema=method.schema, mode="append")
+        write_table(eng, iter(table.to_batches()), table.schema, str(method.table), schema=method.schema, mode="append")
 
 
 def _file(conn: Any, sc: Any, method: ExportMethod, delivery_id: str, body: bytes, meta: dict[str, Any]) -> None:

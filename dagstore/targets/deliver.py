@@ -18,7 +18,7 @@ from .store_id import store_id
 log = logging.getLogger(__name__)
 
 
-def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[Any]], store: Any,
+def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], Sequence[Any]], store: Any,
           meta: dict[str, Any]) -> tuple[int, int]:
     """Deliver; returns (attempts or messages acknowledged, parts). ``bodies(0)`` is the whole
     Payload; ``bodies(limit)`` the messages of at most ``limit`` bytes."""
@@ -41,7 +41,7 @@ def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], list[A
 
 
 def _deliver(store: Any, kind: str, method_name: str, rec: Any, name: str, count: Callable[[], int],
-             build: Callable[[ExportMethod], Callable[[int], list[Any]]], meta: dict[str, Any]) -> Delivery:
+             build: Callable[[ExportMethod], Callable[[int], Sequence[Any]]], meta: dict[str, Any]) -> Delivery:
     when, t0 = started()
     did = new_id()
     method: ExportMethod | None = None
@@ -99,10 +99,10 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
     recording a failure."""
     ids: list[str] = []
 
-    def build(method: ExportMethod) -> Callable[[int], list[Any]]:
+    def build(method: ExportMethod) -> Callable[[int], Sequence[Any]]:
         ids[:] = checked_ids(sample_ids, known(), rec.id)
 
-        def bodies(max_bytes: int) -> list[Any]:
+        def bodies(max_bytes: int) -> Sequence[Any]:
             head = _head(store, rec, "selection", selection_name)
             encoded = payload.encode_ids(ids)
             if max_bytes:
@@ -117,7 +117,7 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
 
 def export_annotation(store: Any, rec: Any, annotation_name: str, annotation: Any, export_method: str) -> Delivery:
     """Send one annotation (free-form JSON) of version ``rec``."""
-    def build(method: ExportMethod) -> Callable[[int], list[Any]]:
+    def build(method: ExportMethod) -> Callable[[int], Sequence[Any]]:
         return lambda _max: [payload.annotation(_head(store, rec, "annotation", annotation_name), annotation)]
 
     meta = {"kind": "annotation", "name": annotation_name, "ids": [], "annotation": annotation, "record": rec}

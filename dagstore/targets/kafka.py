@@ -62,7 +62,7 @@ def produce(bootstrap: str, topic: str, messages: Sequence[bytes], *, key: bytes
             errors.append(err.str() if hasattr(err, "str") else str(err))
 
     producer = Producer(_conf(bootstrap, timeout, max_bytes, options or {}))
-    hdrs = [(k, v.encode()) for k, v in headers.items()]
+    hdrs: list[tuple[str, str | bytes | None]] = [(k, v.encode()) for k, v in headers.items()]
     deadline = time.monotonic() + timeout + 5
     try:
         for m in messages:

@@ -144,6 +144,20 @@ def parse_spec(name: str, spec: str | dict[str, Any], source: str = "store") -> 
     unknown = set(data) - _KEYS[kind]
     if unknown:
         raise ExportMethodError(f"{what}: unknown key(s) {', '.join(sorted(unknown))} for type {kind}")
+    _numbers(what, data)
+    if "split" in data:
+        data["split"] = _bool(what, "split", data["split"])
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ExportMethodError(f"{what}: headers must map names to strings")
+    data["headers"] = dict(headers)
+    options = {k: str(data.pop(k)) for k in _KAFKA_OPTIONS if data.get(k) is not None}
+    _where(what, kind, data)
+    return ExportMethod(name=check_name(name), type=kind, options=options, source=source,
+                        **{k: v for k, v in data.items() if v is not None})
+
+
+def _numbers(what: str, data: dict[str, Any]) -> None:
     for k, conv in _NUMBERS.items():
         if k in data and data[k] is not None:
             try:
@@ -152,13 +166,10 @@ def parse_spec(name: str, spec: str | dict[str, Any], source: str = "store") -> 
                 raise ExportMethodError(f"{what}: {k} must be a number, not {data[k]!r}") from None
             if data[k] < 0 or (k != "retries" and data[k] == 0):
                 raise ExportMethodError(f"{what}: {k} must be positive")
-    if "split" in data:
-        data["split"] = _bool(what, "split", data["split"])
-    headers = data.get("headers") or {}
-    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-        raise ExportMethodError(f"{what}: headers must map names to strings")
-    data["headers"] = dict(headers)
-    options = {k: str(data.pop(k)) for k in _KAFKA_OPTIONS if data.get(k) is not None}
+
+
+def _where(what: str, kind: str, data: dict[str, Any]) -> None:
+    """Check (and normalize) where the method sends: url, bootstrap servers + topic, connector."""
     if kind == "post":
         url = data.get("url")
         if not url or not isinstance(url, str):
@@ -173,8 +184,6 @@ def parse_spec(name: str, spec: str | dict[str, Any], source: str = "store") -> 
         data["bootstrap_servers"] = ",".join(s for s in re.split(r"[\s;,]+", str(data["bootstrap_servers"])) if s)
     elif not data.get("connector"):
         raise ExportMethodError(f"{what}: connector needs a connector name: \"connector, NAME[, path=…][, table=…]\"")
-    return ExportMethod(name=check_name(name), type=kind, options=options, source=source,
-                        **{k: v for k, v in data.items() if v is not None})
 
 
 def _parse_string(what: str, spec: str) -> dict[str, Any]:

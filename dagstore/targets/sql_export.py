@@ -165,6 +165,25 @@ def _drop(engine: Any, name: str, schema: str | None) -> None:
         sa.Table(name, sa.MetaData(), schema=schema).drop(conn, checkfirst=True)
 
 
+class _Target:
+    """One write: the engine, the table and how names are quoted and bounded."""
+
+    def __init__(self, engine: Any, table: str, schema: str | None, arrow_schema: Any):
+        self.engine, self.table, self.schema, self.arrow_schema = engine, table, schema, arrow_schema
+        self.limit = _limit(engine)
+        self.prep = engine.dialect.identifier_preparer
+
+    def q(self, name: str) -> str:
+        """The schema-qualified, quoted name."""
+        return f"{self.prep.quote_schema(self.schema)}.{self.prep.quote(name)}" if self.schema else self.prep.quote(name)
+
+    def new(self, name: str) -> Any:
+        return _table(name, self.arrow_schema, self.schema)
+
+    def staging(self, kind: str = "") -> str:
+        return _fit(self.table, f"__dagstore{kind}_{_random.token_hex(4)}", self.limit)
+
+
 def write_table(engine: Any, batches: Iterable[Any], arrow_schema: Any, table: str, *, schema: str | None = None,
                 mode: str = "overwrite", now: datetime | None = None) -> tuple[str, int]:
     """Write the batches; returns (the table written, rows). ExportTableError leaves nothing."""
@@ -172,79 +191,101 @@ def write_table(engine: Any, batches: Iterable[Any], arrow_schema: Any, table: s
 
     if mode not in MODES:
         raise ExportTableError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    t = _Target(engine, table, schema, arrow_schema)
+    if len(table.encode()) > t.limit:
+        raise ExportTableError(f"table name {table!r} is longer than {t.limit} bytes")
     now = now or datetime.now(timezone.utc)
-    limit = _limit(engine)
-    if len(table.encode()) > limit:
-        raise ExportTableError(f"table name {table!r} is longer than {limit} bytes")
-    mysql = engine.dialect.name in ("mysql", "mariadb")
-    prep = engine.dialect.identifier_preparer
-    qualified = (lambda n: f"{prep.quote_schema(schema)}.{prep.quote(n)}" if schema else prep.quote(n))
     try:
         if mode == "append":
-            with _transaction(engine) as conn:
-                if _exists(conn, table, schema):
-                    have, want = _columns(conn, table, schema), [f.name for f in arrow_schema]
-                    if set(have) != set(want):
-                        raise ExportTableError(f"cannot append to {table!r}: its columns {have} differ from the file's {want}")
-                    target = _table(table, arrow_schema, schema)
-                else:
-                    target = _table(table, arrow_schema, schema)
-                    target.create(conn)
-                return table, _load(conn, target, batches, arrow_schema)
-        staging = _fit(table, f"__dagstore_{_random.token_hex(4)}", limit)
-        if not mysql:  # one transaction: the new table appears whole at commit, or not at all
-            with _transaction(engine) as conn:
-                if mode == "timestamp":
-                    n, name = 1, timestamp_name(table, now, 1, limit)
-                    while _exists(conn, name, schema):
-                        n += 1
-                        name = timestamp_name(table, now, n, limit)
-                else:
-                    name = table
-                    if mode == "safe" and _exists(conn, table, schema):
-                        raise ExportTableError(f"table {table!r} exists (mode safe)")
-                t = _table(staging if mode == "overwrite" else name, arrow_schema, schema)
-                t.create(conn)
-                rows = _load(conn, t, batches, arrow_schema)
-                if mode == "overwrite":
-                    if _exists(conn, table, schema):
-                        conn.execute(sa.text(f"DROP TABLE {qualified(table)}"))
-                    conn.execute(sa.text(f"ALTER TABLE {qualified(staging)} RENAME TO {prep.quote(table)}"))
-                return name, rows
-        # MySQL/MariaDB: DDL commits, so build the staging table, then one atomic RENAME TABLE
-        try:
-            with _transaction(engine) as conn:
-                t = _table(staging, arrow_schema, schema)
-                t.create(conn)
-            with _transaction(engine) as conn:
-                rows = _load(conn, t, batches, arrow_schema)
-            with engine.connect() as conn:
-                if mode == "overwrite":
-                    if _exists(conn, table, schema):
-                        old = _fit(table, f"__dagstore_old_{_random.token_hex(4)}", limit)
-                        conn.execute(sa.text(f"RENAME TABLE {qualified(table)} TO {qualified(old)}, "
-                                             f"{qualified(staging)} TO {qualified(table)}"))
-                        conn.execute(sa.text(f"DROP TABLE {qualified(old)}"))
-                    else:
-                        conn.execute(sa.text(f"RENAME TABLE {qualified(staging)} TO {qualified(table)}"))
-                    return table, rows
-                n = 1
-                while True:
-                    name = table if mode == "safe" else timestamp_name(table, now, n, limit)
-                    if _exists(conn, name, schema):
-                        if mode == "safe":
-                            raise ExportTableError(f"table {table!r} exists (mode safe)")
-                        n += 1
-                        continue
-                    try:  # RENAME refuses an existing target, so a concurrent writer cannot be overwritten
-                        conn.execute(sa.text(f"RENAME TABLE {qualified(staging)} TO {qualified(name)}"))
-                        return name, rows
-                    except sa.exc.OperationalError:
-                        if mode == "safe" or not _exists(conn, name, schema):
-                            raise
-                        n += 1
-        finally:
-            _drop(engine, staging, schema)
+            return _append(t, batches)
+        if engine.dialect.name in ("mysql", "mariadb"):
+            return _swap_mysql(t, batches, mode, now)
+        return _in_one_transaction(t, batches, mode, now)
     except sa.exc.SQLAlchemyError as exc:
-        raise ExportTableError(f"writing table {table!r} failed: {type(exc.orig or exc).__name__}: "
-                               f"{str(exc.orig or exc).splitlines()[0][:300]}") from None
+        inner = getattr(exc, "orig", None) or exc
+        raise ExportTableError(f"writing table {table!r} failed: {type(inner).__name__}: "
+                               f"{(str(inner).splitlines() or [''])[0][:300]}") from None
+
+
+def _append(t: _Target, batches: Iterable[Any]) -> tuple[str, int]:
+    with _transaction(t.engine) as conn:
+        target = t.new(t.table)
+        if _exists(conn, t.table, t.schema):
+            have, want = _columns(conn, t.table, t.schema), [f.name for f in t.arrow_schema]
+            if set(have) != set(want):
+                raise ExportTableError(f"cannot append to {t.table!r}: its columns {have} differ from the file's {want}")
+        else:
+            target.create(conn)
+        return t.table, _load(conn, target, batches, t.arrow_schema)
+
+
+def _in_one_transaction(t: _Target, batches: Iterable[Any], mode: str, now: datetime) -> tuple[str, int]:
+    """PostgreSQL, SQLite: the new table appears whole at commit, or not at all."""
+    import sqlalchemy as sa
+
+    with _transaction(t.engine) as conn:
+        if mode == "timestamp":
+            n, name = 1, timestamp_name(t.table, now, 1, t.limit)
+            while _exists(conn, name, t.schema):
+                n += 1
+                name = timestamp_name(t.table, now, n, t.limit)
+        else:
+            name = t.table
+            if mode == "safe" and _exists(conn, t.table, t.schema):
+                raise ExportTableError(f"table {t.table!r} exists (mode safe)")
+        staging = t.staging() if mode == "overwrite" else name
+        created = t.new(staging)
+        created.create(conn)
+        rows = _load(conn, created, batches, t.arrow_schema)
+        if mode == "overwrite":
+            if _exists(conn, t.table, t.schema):
+                conn.execute(sa.text(f"DROP TABLE {t.q(t.table)}"))
+            conn.execute(sa.text(f"ALTER TABLE {t.q(staging)} RENAME TO {t.prep.quote(t.table)}"))
+        return name, rows
+
+
+def _swap_mysql(t: _Target, batches: Iterable[Any], mode: str, now: datetime) -> tuple[str, int]:
+    """MySQL/MariaDB: DDL commits, so build a staging table, then one atomic RENAME TABLE."""
+    import sqlalchemy as sa
+
+    staging = t.staging()
+    try:
+        created = t.new(staging)
+        with _transaction(t.engine) as conn:
+            created.create(conn)
+        with _transaction(t.engine) as conn:
+            rows = _load(conn, created, batches, t.arrow_schema)
+        with t.engine.connect() as conn:
+            if mode == "overwrite":
+                if _exists(conn, t.table, t.schema):
+                    old = t.staging("_old")
+                    conn.execute(sa.text(f"RENAME TABLE {t.q(t.table)} TO {t.q(old)}, {t.q(staging)} TO {t.q(t.table)}"))
+                    conn.execute(sa.text(f"DROP TABLE {t.q(old)}"))
+                else:
+                    conn.execute(sa.text(f"RENAME TABLE {t.q(staging)} TO {t.q(t.table)}"))
+                return t.table, rows
+            return _rename_new(conn, t, staging, mode, now), rows
+    finally:
+        _drop(t.engine, staging, t.schema)
+
+
+def _rename_new(conn: Any, t: _Target, staging: str, mode: str, now: datetime) -> str:
+    """RENAME the staging table to a name that does not exist yet (RENAME refuses an existing
+    target, so a concurrent writer is never overwritten)."""
+    import sqlalchemy as sa
+
+    n = 1
+    while True:
+        name = t.table if mode == "safe" else timestamp_name(t.table, now, n, t.limit)
+        if _exists(conn, name, t.schema):
+            if mode == "safe":
+                raise ExportTableError(f"table {t.table!r} exists (mode safe)")
+            n += 1
+            continue
+        try:
+            conn.execute(sa.text(f"RENAME TABLE {t.q(staging)} TO {t.q(name)}"))
+            return name
+        except sa.exc.OperationalError:
+            if mode == "safe" or not _exists(conn, name, t.schema):
+                raise
+            n += 1
