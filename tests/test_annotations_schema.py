@@ -8,7 +8,7 @@ import wave
 import pytest
 from PIL import Image
 
-from dagstore.annotations import AnnotationError, ClassList, ClassListError, default_color, encode, merge_class_lists, validate
+from dagstore.annotations import AnnotationError, ClassList, ClassListError, decode, default_color, encode, merge_class_lists, validate
 from dagstore.annotations.media import probe, probe_image
 from dagstore.annotations.text import Utf16Offsets, utf16_to_codepoint
 
@@ -82,7 +82,9 @@ def test_not_json_serializable_is_refused():
 
 
 def test_encoding_is_canonical():
-    assert encode({"b": 1, "a": [1, {"d": 2, "c": "é"}]}) == '{"a":[1,{"c":"é","d":2}],"b":1}'
+    text = encode({"b": 1, "a": [1, {"d": 2, "c": "é it's"}]})
+    assert text == """{'a':[1,{'c':'é it"s','d':2}],'b':1}"""  # canonical JSON, quotes swapped
+    assert decode(text) == {"a": [1, {"c": "é it's", "d": 2}], "b": 1}
 
 
 def test_class_list_merge_prefix_and_conflict():

@@ -201,7 +201,7 @@ def splits_in(state: dict[str, Entry]) -> list[str]:
     """The split names used by the annotations of a state (for the version record)."""
     found = set()
     for e in state.values():
-        if e.annotation is not None and '"split":' in e.annotation:
+        if e.annotation is not None and "split" in e.annotation:
             s = decode(e.annotation).get("split")
             if isinstance(s, str):
                 found.add(s)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..core.manifest import encode_annotation as encode
+from ..core.manifest import decode_annotation, encode_annotation as encode
 from .errors import AnnotationError
 
 SCHEMA = "dagstore.annotation/1"
@@ -25,7 +25,7 @@ TOLERANCE_PX = 0.5
 
 def decode(text: str) -> dict[str, Any]:
     """The annotation stored as ``text``."""
-    value = json.loads(text)
+    value = decode_annotation(text)
     if not isinstance(value, dict):
         raise ValueError("annotation is not a JSON object")
     return value
