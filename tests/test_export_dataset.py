@@ -150,7 +150,14 @@ def test_a_job_created_in_one_process_is_polled_from_another_and_downloaded_from
 
 def test_a_job_whose_worker_died_is_failed_and_can_be_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds = labelled(tmp_path)
+    real_popen = subprocess.Popen
+
+    def stalled_worker(args, **kw):  # a worker that hangs before doing anything, then is killed
+        return real_popen([sys.executable, "-c", "import time; time.sleep(120)"], **kw)
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", stalled_worker)
     job = ds.create_export("yolo")
+    monkeypatch.setattr(jobs.subprocess, "Popen", real_popen)
     os.kill(jobs._children[-1].pid, signal.SIGKILL)
     jobs._children[-1].wait()
     monkeypatch.setattr(jobs, "STALE_S", 1.0)
