@@ -7,7 +7,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import filelock
@@ -48,18 +49,42 @@ class Eviction(Blobs):
         return removed
 
     def evict(self, max_bytes: int | None = None) -> list[str]:
-        """Shrink the cache below ``max_bytes``: least recently used unleased versions first,
-        then blobs no materialized version links to. Returns the version keys removed."""
+        """Shrink the cache below ``max_bytes``: blobs no folder uses count first, then least
+        recently used unleased versions are removed one at a time, only until what they free
+        is enough (a blob is freed once no folder links to it); then the freed blobs go,
+        oldest access first. Returns the version keys removed."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         self.reclaim_leftovers()
         blobs = list(self._blob_stats())
         total = sum(st.st_size for _, st in blobs)
         if total <= limit:
             return []
+        soft = self._soft_link_targets_by_key()
+        pinned = Counter(t for targets in soft.values() for t in targets)
+        links = {st.st_ino: [st.st_nlink, st.st_size, str(path)] for path, st in blobs}  # inode -> [links, size, path]
+        by_path = {b[2]: b for b in links.values()}
+        free = sum(size for n, size, path in links.values() if n == 1 and path not in pinned)
         removed: list[str] = []
         for key in self._versions_lru():
-            if self._remove_version_if_unused(key):
-                removed.append(key)
+            if total - free <= limit:
+                break
+            inodes = self._remove_version_if_unused(key)
+            if inodes is None:
+                continue
+            removed.append(key)
+            for ino in inodes:
+                blob = links.get(ino)
+                if blob is not None:
+                    blob[0] -= 1
+                    if blob[0] == 1 and blob[2] not in pinned:
+                        free += blob[1]
+            for target in soft.get(key, ()):
+                pinned[target] -= 1
+                if pinned[target] <= 0:
+                    del pinned[target]
+                    blob = by_path.get(target)
+                    if blob is not None and blob[0] == 1:
+                        free += blob[1]
         with self._flock("building", exclusive=True, blocking=False) as idle:
             if not idle:  # a build may hold cached blobs it has not linked yet: not now
                 return removed
@@ -76,13 +101,15 @@ class Eviction(Blobs):
 
     def _soft_link_targets(self) -> set[str]:
         """Blobs that soft-linked folders point to (symlinks do not raise a blob's link count)."""
-        out: set[str] = set()
+        return {t for targets in self._soft_link_targets_by_key().values() for t in targets}
+
+    def _soft_link_targets_by_key(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
         base = self.root / "versions"
         if base.is_dir():
             for e in os.scandir(base):
                 if e.name.endswith("-s") and not e.name.startswith("."):
-                    for dirpath, _dirs, files in os.walk(e.path):
-                        out.update(os.readlink(os.path.join(dirpath, f)) for f in files)
+                    out[e.name] = [os.readlink(os.path.join(d, f)) for d, _dirs, files in os.walk(e.path) for f in files]
         return out
 
     def _blob_stats(self) -> Iterable[tuple[Path, os.stat_result]]:
@@ -108,24 +135,27 @@ class Eviction(Blobs):
 
         return sorted(keys, key=used)
 
-    def _remove_version_if_unused(self, key: str) -> bool:
+    def _remove_version_if_unused(self, key: str) -> list[int] | None:
+        """Remove versions/<key> unless a live process holds its lease; returns the inodes of
+        the hardlinks it held (one per file), or None if it was kept."""
         lease = self.root / "leases" / key
         lease.parent.mkdir(parents=True, exist_ok=True)
         if str(lease) in self._leases:
-            return False
+            return None
         fd = os.open(lease, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return False
+                return None
             src = self.version_dir(key)
             if not src.is_dir():
-                return False
+                return None
             trash = self.root / "versions" / f".trash-{uuid.uuid4().hex}"
             os.rename(src, trash)
+            inodes = [e.stat(follow_symlinks=False).st_ino for e in _files_under(str(trash)) if not e.is_symlink()]
             rmtree(trash)
-            return True
+            return inodes
         finally:
             os.close(fd)
 
@@ -198,3 +228,14 @@ def _older(e: os.DirEntry[str], cutoff: float) -> bool:
         return e.stat(follow_symlinks=False).st_mtime <= cutoff
     except FileNotFoundError:
         return False
+
+
+def _files_under(root: str) -> Iterator[os.DirEntry[str]]:
+    """Every non-folder entry under ``root``."""
+    stack = [root]
+    while stack:
+        for e in os.scandir(stack.pop()):
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            else:
+                yield e
