@@ -72,7 +72,7 @@ def local_copy(
         return locations[h]
 
     def fetch(missing: list[Entry], sink: Any) -> None:
-        transfer.fetch(sink, missing, locate, max_workers, show_progress)
+        transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options)
 
     return cache.materialize(key, entries, transfer.blob_name, fetch, bool(use_soft_links), show_progress=show_progress)
 
@@ -93,7 +93,11 @@ def copy_tree(src: str, target: str) -> str:
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        shutil.copytree(src, tmp, copy_function=shutil.copyfile)
+        try:
+            shutil.copytree(src, tmp, copy_function=shutil.copyfile)
+        except shutil.Error as exc:  # per-file failures, e.g. a name the target cannot hold
+            _src, dst, why = exc.args[0][0]
+            raise InvalidPathError(f"{os.path.relpath(dst, tmp)}: cannot be written in {target}: {why}") from None
         for dirpath, _dirs, _fnames in os.walk(tmp):
             os.chmod(dirpath, 0o755)
         if os.path.isdir(target):

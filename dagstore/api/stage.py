@@ -5,8 +5,10 @@ Each call stages all its entries in memory and writes the draft once at the end.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import fsspec
 
@@ -109,9 +111,9 @@ def add_files(
     return n, count
 
 
-def _external_items(url: str, recursive: bool) -> list[tuple[str, str, int]]:
+def _external_items(url: str, recursive: bool, options: dict[str, Any]) -> list[tuple[str, str, int]]:
     """``(relative path, full URL, size)`` of the files at ``url`` (a file or a folder)."""
-    fs, root = fsspec.core.url_to_fs(url)
+    fs, root = fsspec.core.url_to_fs(url, **options)
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     try:
         info = fs.info(root)
@@ -142,21 +144,27 @@ def add_external_files(
     patterns = as_list(wildcard)
     staged: list[tuple[str, Entry, Local | None]] = []
     for url in as_list(source_url):
-        for rel, full, size in _external_items(url, recursive):
+        for rel, full, size in _external_items(url, recursive, v.store.link_options(url)):
             if matches_wildcard(rel, patterns):
                 staged.append((join_dataset_path(dataset_path, rel), Entry("", size, full), None))
     return stage_many(v, staged)
 
 
 def remove_files(v: Version, dataset_path: str | None, recursive: bool) -> int:
-    """Remove entries matching a path, folder or wildcard; returns how many were removed."""
+    """Remove entries matching a path, folder or wildcard (links also by their URL, as in
+    ClearML); returns how many were removed."""
     v.require_draft()
     pattern = dataset_path if dataset_path is not None else "*"
-    matched = [p for p in v.current() if match_path(p, pattern, recursive)]
+    matched = [p for p, e in v.current().items() if match_path(p, pattern, recursive) or (e.url is not None and _link_matches(e.url, pattern, recursive))]
     for p in matched:
         unstage(v, p)
     v.save()
     return len(matched)
+
+
+def _link_matches(url: str, pattern: str, recursive: bool) -> bool:
+    """Whether ``pattern`` (a URL, URL glob or, when recursive, URL folder) names link ``url``."""
+    return "://" in pattern and (fnmatch.fnmatchcase(url, pattern) or (recursive and url.startswith(pattern.rstrip("/") + "/")))
 
 
 def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: str | None, show_progress: bool) -> tuple[int, int, int]:

@@ -54,7 +54,7 @@ class VersionReader:
         if start >= end:
             return b""
         if e.url is not None:
-            with fsspec.open(e.url, "rb") as f:
+            with fsspec.open(e.url, "rb", **self.store.link_options(e.url)) as f:
                 f.seek(start)
                 return f.read(end - start)
         if self.store.cache.blob_ok(e.hash, e.size):  # cached and not changed in place

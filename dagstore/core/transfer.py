@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import fsspec
 
@@ -224,10 +225,11 @@ def fetch(
     locate: Callable[[str], tuple[Backend, BlobLocation | None]],
     max_workers: int | None = None,
     show_progress: bool = True,
-    storage_options: dict | None = None,
+    link_options: Callable[[str], dict[str, Any]] | None = None,
 ) -> None:
     """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
-    built), verifying every hash."""
+    built), verifying every hash. External links are opened with ``link_options(url)``
+    (the store's credentials for links beside it)."""
     workers = max_workers or DEFAULT_IO_WORKERS
     bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
     packed, large, links = _sort_fetches(entries, locate)
@@ -240,7 +242,7 @@ def fetch(
         _get_large(sink, item[0], item[1], bar.relative_update)
 
     def get_link(e: Entry) -> None:
-        _get_link(sink, e, bar.relative_update, storage_options)
+        _get_link(sink, e, bar.relative_update, link_options(e.url) if link_options else None)
 
     try:
         for be, locs in packed.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ...errors import FormatError, IntegrityError
 from .. import layout, tree
@@ -17,6 +18,15 @@ from .registry import Registry
 
 class Content(Registry):
     """Reading what versions hold; every result that cannot change is cached locally."""
+
+    def link_options(self, url: str) -> dict[str, Any]:
+        """fsspec options for an external link: this store's ``storage_options`` when the link
+        uses the store's protocol (a private bucket beside the store), else none."""
+        if not self.storage_options:
+            return {}
+        link_proto = url.split("://", 1)[0] if "://" in url else "file"
+        store_proto = self.url.split("://", 1)[0] if "://" in self.url else "file"
+        return dict(self.storage_options) if link_proto == store_proto else {}
 
     def content_backend(self, rec: VersionRecord) -> Backend:
         """Where a version's packs and objects live (its content_url, or this store)."""
