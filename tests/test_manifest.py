@@ -10,7 +10,7 @@ from dagstore.core.manifest import (
     match_path, merge_states, state_from_bytes, state_to_bytes,
 )
 
-UNSAFE = [["../x"], ["a", "/etc/passwd"], ["a//b"], ["./x"], ["x/."], ["x/.."], [""], ["a\\b"], ["a\x00"], ["x/"], ["a", ".."]]
+UNSAFE = [["../x"], ["a", "/etc/passwd"], ["a//b"], ["./x"], ["x/."], ["x/.."], [""], ["a\x00"], ["x/"], ["a", ".."]]
 
 
 @pytest.mark.parametrize("paths", UNSAFE)

@@ -60,13 +60,14 @@ def decode_annotation(text: str) -> Any:
 
 
 def normalize_path(path: str) -> str:
-    """Canonical dataset path: relative, '/'-separated, no '.', '..' or empty parts.
+    """Canonical dataset path: relative, '/'-separated, no '.', '..' or empty parts. '/' is
+    the only separator: a backslash is part of a file name, as on POSIX.
 
     Raises InvalidPathError for paths that would escape the dataset root.
     """
     if not isinstance(path, str) or not path or "\x00" in path:
         raise InvalidPathError(f"invalid dataset path {path!r}")
-    p = path.replace("\\", "/")
+    p = path
     if p.startswith("/") or (len(p) > 1 and p[1] == ":"):
         raise InvalidPathError(f"dataset path {path!r} is absolute")
     parts: list[str] = []
@@ -84,7 +85,7 @@ def normalize_path(path: str) -> str:
 def join_dataset_path(dataset_path: str | None, rel: str) -> str:
     """``dataset_path / rel`` as a canonical dataset path. A leading '/' in ``dataset_path``
     means the dataset root (as in ClearML); '..' may not climb above the root."""
-    base = (dataset_path or "").replace("\\", "/").lstrip("/")
+    base = (dataset_path or "").lstrip("/")
     joined = posixpath.normpath(posixpath.join(base, rel)) if base else rel
     if joined == ".." or joined.startswith("../"):
         raise InvalidPathError(f"dataset path {dataset_path!r} escapes the dataset root")
@@ -94,7 +95,7 @@ def join_dataset_path(dataset_path: str | None, rel: str) -> str:
 def dataset_prefix(dataset_path: str | None) -> str:
     """Canonical folder prefix for ``dataset_path`` ("" for the dataset root; a leading '/'
     also means the root). Raises InvalidPathError if '..' climbs above the root."""
-    base = (dataset_path or "").replace("\\", "/").lstrip("/")
+    base = (dataset_path or "").lstrip("/")
     if not base:
         return ""
     joined = posixpath.normpath(base)
@@ -106,7 +107,7 @@ def dataset_prefix(dataset_path: str | None) -> str:
 def match_path(path: str, pattern: str, recursive: bool = True) -> bool:
     """ClearML-style dataset path matching: an exact path, a glob (``**/`` matches any depth),
     or, when ``recursive``, a folder prefix or a bare file-name glob at any depth."""
-    pat = pattern.replace("\\", "/").lstrip("/")
+    pat = pattern.lstrip("/")
     if pat in ("", "*", "**", "**/*") and recursive:
         return True
     if path == pat or path.startswith(pat.rstrip("/") + "/") and recursive:
@@ -229,18 +230,18 @@ def _annotation_column(col: Any, n: int) -> list[str | None]:
 
 
 def _unsafe(p: str) -> bool:
-    return not p or p[0] == "/" or p[-1] == "/" or "\\" in p or "\x00" in p or any(x in ("", ".", "..") for x in p.split("/"))
+    return not p or p[0] == "/" or p[-1] == "/" or "\x00" in p or any(x in ("", ".", "..") for x in p.split("/"))
 
 
 def _check_paths(paths: list[str]) -> list[str]:
     """Reject any stored path that is not canonical: absolute, with empty, '.' or '..' parts,
-    backslashes or NULs (path traversal from a crafted manifest). A few substring searches
-    over all paths joined with '/' (a million paths take about 0.1 s); only when one hits are
-    the paths checked one by one, to name the culprit."""
+    or NULs (path traversal from a crafted manifest; a backslash is a plain character). A
+    few substring searches over all paths joined with '/' (a million paths take about 0.1 s);
+    only when one hits are the paths checked one by one, to name the culprit."""
     if not all(isinstance(p, str) for p in paths):
         raise FormatError("manifest paths must be strings")
     text = "/" + "/".join(paths) + "/"
-    suspicious = ["//", "\\", "\x00"] + (["/./", "/../"] if "/." in text else [])
+    suspicious = ["//", "\x00"] + (["/./", "/../"] if "/." in text else [])
     if any(s in text for s in suspicious):
         bad = next((p for p in paths if _unsafe(p)), None)
         if bad is not None:

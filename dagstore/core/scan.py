@@ -103,8 +103,6 @@ def scan(
             raise InvalidPathError(f"{d}: cannot list folder: {exc.strerror}") from None
         for e in entries:
             est = _stat(e.path) if e.is_symlink() else e.stat()
-            if "\\" in e.name:
-                raise InvalidPathError(f"{e.path}: file names with a backslash are not supported")
             mode = est.st_mode
             if S_ISREG(mode):
                 rel = prefix + e.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..._atomic import rmtree
+from ...errors import InvalidPathError
 from ..manifest import Entry
 from ..progress import progress_bar
 from .blobs import Blobs
@@ -88,7 +90,10 @@ class Versions(Eviction):
             with self._flock("building", exclusive=False):
                 self._hold_lease(key)
                 try:
-                    self._build(tmp, entries, blob_name, fetch, use_soft_links, show_progress)
+                    try:
+                        self._build(tmp, entries, blob_name, fetch, use_soft_links, show_progress)
+                    except OSError as exc:
+                        raise _unholdable(exc, tmp, self.root) from None
                     os.rename(tmp, versions / key)
                 except BaseException:
                     self._drop_lease(key)
@@ -153,6 +158,15 @@ class Versions(Eviction):
         for d in reversed(dirs):
             os.chmod(f"{tmp}/{d}", 0o555)
         os.chmod(tmp, 0o555)
+
+def _unholdable(exc: OSError, tmp: str, root: Path) -> OSError:
+    """A clear error naming the dataset file when the cache's file system cannot hold its name
+    (a backslash on FAT, a name over 255 bytes...); other errors unchanged."""
+    name = str(exc.filename or "")
+    if exc.errno in (errno.EINVAL, errno.EILSEQ, errno.ENAMETOOLONG) and name.startswith(tmp + "/"):
+        return InvalidPathError(f"{name[len(tmp) + 1:]}: the file system of {root} cannot hold this file name ({exc.strerror})")
+    return exc
+
 
 class _TreeSink:
     """Writes fetched blobs directly into a folder being built (at every path that holds
