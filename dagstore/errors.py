@@ -7,16 +7,18 @@ class DagstoreError(Exception):
     """Base class of every error dagstore raises on purpose."""
 
 
-class DatasetNotFoundError(DagstoreError, LookupError):
-    """No version matches the id, name, project, tags or version asked for."""
+class DatasetNotFoundError(DagstoreError, LookupError, ValueError):
+    """No version matches the id, name, project, tags or version asked for (a ValueError too,
+    as in ClearML)."""
 
 
 class DatasetFinalizedError(DagstoreError):
     """A mutating call was made on a finalized (immutable) version."""
 
 
-class DraftError(DagstoreError):
-    """A draft was used where a final version is required, or a draft is not ready to finalize."""
+class DraftError(DagstoreError, ValueError):
+    """A draft was used where a final version is required, or a draft is not ready to finalize
+    (a ValueError too, as in ClearML)."""
 
 
 class InvalidPathError(DagstoreError, ValueError):
@@ -31,8 +33,9 @@ class IntegrityError(DagstoreError):
     """Stored content does not match its hash."""
 
 
-class ConflictError(DagstoreError):
-    """A concurrent writer claimed the same name/version, or a dependency forbids the operation."""
+class ConflictError(DagstoreError, ValueError):
+    """A concurrent writer claimed the same name/version, a dependency forbids the operation, or
+    a name matches several versions where one is needed (a ValueError too, as in ClearML)."""
 
 
 class LockTimeoutError(DagstoreError, TimeoutError):

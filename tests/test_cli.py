@@ -292,7 +292,7 @@ def test_delete_rename_move_squash_gc(tmp_path: Path) -> None:
     assert dag("move", "--project", "p", "--name", "b", "--new-project", "q", "--json").json() == {"moved": 2, "project": "q", "name": "b"}
     assert sorted((r.project, r.name) for r in st.records()) == [("p", "flat"), ("q", "b"), ("q", "b")]
 
-    assert dag("delete", "--project", "q", "--name", "b", "--entire-dataset", "--json").json() == {"deleted": 2}
+    assert dag("delete", "--project", "q", "--name", "b", "--entire-dataset", "--force", "--json").json() == {"deleted": 2}
     assert dag("delete", "--id", flat["id"]).out.startswith("deleted 1 version")
     assert st.records() == []
     dry = dag("gc", "--dry-run", "--min-age", 0, "--json").json()

@@ -486,7 +486,7 @@ def test_delete_entire_dataset(src):
     v1 = final("d", src)
     final("d", src, parents=[v1])
     final("keep", src)
-    assert Dataset.delete(dataset_project="proj", dataset_name="d", entire_dataset=True) == 2
+    assert Dataset.delete(dataset_project="proj", dataset_name="d", entire_dataset=True, force=True) == 2
     assert [d["name"] for d in Dataset.list_datasets()] == ["keep"]
 
 

@@ -112,7 +112,7 @@ def test_verify_reports_missing_content(store):
 def test_gc_removes_only_unreferenced_content_and_dry_run_changes_nothing(store, tmp_path):
     keep = make(store, {"k.txt": "keep", "big.bin": os.urandom(5 << 20)}, name="keep")
     gone = make(store, {"g.txt": "gone", "big2.bin": os.urandom(5 << 20)}, name="gone")
-    Dataset.delete(dataset_id=gone.id, store=store)
+    Dataset.delete(dataset_id=gone.id, store=store, delete_files=False)  # gc alone decides
     before = sorted(p for p in Path(store.url).rglob("*") if p.is_file())
     young = store.gc(min_age_seconds=3600)
     assert young.packs == [] and young.objects == []
@@ -205,7 +205,7 @@ def _age(root: Path, seconds: float) -> None:
 def test_gc_marks_first_and_removes_only_after_min_age(store, tmp_path):
     keep = make(store, {"k.txt": "keep"}, name="keep")
     gone = make(store, {"g.bin": os.urandom(9000), "big.bin": os.urandom(5 << 20)}, name="gone")
-    Dataset.delete(dataset_id=gone.id, store=store)
+    Dataset.delete(dataset_id=gone.id, store=store, delete_files=False)  # gc alone decides
     root = Path(store.url)
     _age(root, 7200)
     first = store.gc(min_age_seconds=3600)
@@ -226,7 +226,7 @@ def test_gc_marks_first_and_removes_only_after_min_age(store, tmp_path):
 def test_an_upload_never_reuses_content_marked_by_gc(store, tmp_path):
     blob, big = os.urandom(9000), os.urandom(5 << 20)
     gone = make(store, {"g.bin": blob, "big.bin": big}, name="gone")
-    Dataset.delete(dataset_id=gone.id, store=store)
+    Dataset.delete(dataset_id=gone.id, store=store, delete_files=False)  # gc alone decides
     root = Path(store.url)
     _age(root, 7200)
     marked = store.gc(min_age_seconds=3600).marked

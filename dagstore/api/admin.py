@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from typing import Any
 
-from ..core import transfer
+import fsspec
+
+from ..core import layout, transfer
 from ..core.manifest import Delta, Entry
+from ..core.records import version_key
 from ..core.store import Store
 from ..errors import ConflictError, DatasetNotFoundError, InvalidPathError
 from . import commit, lookup, query
-from .version import DEFAULT_PROJECT, Version
+from .version import Version
+
+log = logging.getLogger("dagstore")
 
 
 def _merged_annotation_meta(inputs: list[Version]) -> dict[str, Any]:
@@ -27,12 +33,14 @@ def _merged_annotation_meta(inputs: list[Version]) -> dict[str, Any]:
 
 
 def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) -> Version:
-    """One final, parentless version equal to applying each input's own changes (adds,
-    modifications, removals) in order."""
+    """One final, parentless version: of a single input its whole content (as ClearML); of
+    several, each input's own changes (adds, modifications, removals) applied in order."""
     if not inputs:
         raise InvalidPathError("squash needs dataset_ids or dataset_project_name_pairs")
     state: dict[str, Entry] = {}
-    for v in inputs:
+    if len(inputs) == 1:
+        state = {p: e._replace(origin=None) for p, e in inputs[0].current().items()}
+    for v in inputs if len(inputs) > 1 else ():
         for p, e in query.own_changes(v).items():
             if e is None:
                 state.pop(p, None)
@@ -51,7 +59,8 @@ def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) 
     else:  # content lives elsewhere: bring it through the local blob cache
         locs = st.locations(chain)
         stored = [e for e in state.values() if e.url is None]
-        transfer.fetch(st.cache, [e for e in stored if not st.cache.has_blob(e.hash)], locs.__getitem__, show_progress=False)
+        transfer.fetch(st.cache, [e for e in stored if not st.cache.has_blob(e.hash)], locs.__getitem__, show_progress=False,
+                       link_options=st.link_options)
         for p, e in state.items():
             if e.url is None:
                 blob = st.cache.blob_path(e.hash)
@@ -62,23 +71,64 @@ def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) 
     return out
 
 
-def delete_dataset(st: Store, project: str | None, name: str | None, force: bool) -> int:
-    """Delete every version (and draft) of project/name; refuses while other datasets depend
-    on one of them unless ``force``. Returns versions deleted."""
-    if not name:
-        raise InvalidPathError("entire_dataset needs dataset_name (and dataset_project)")
-    project = project if project is not None else DEFAULT_PROJECT
-    ids = [r.id for r in st.versions_of(project, name)]
-    ids += [d.record.id for d in st.drafts() if (d.record.project, d.record.name) == (project, name)]
-    if not ids:
-        raise DatasetNotFoundError(f"no dataset {project}/{name} in {st.url}")
-    inside = set(ids)
-    outside = sorted(r.id for r in st.records() if r.id not in inside and inside & set(r.parents))
-    if outside and not force:
-        raise ConflictError(f"other datasets depend on {project}/{name}: {', '.join(outside)}; delete them first or force")
-    for vid in reversed(ids):
-        st.delete_version(vid, force=True)
+def delete(st: Store, dataset_id: str | None, project: str | None, name: str | None, version: str | None,
+           entire: bool, force: bool, delete_files: bool, delete_external_files: bool) -> int:
+    """Delete exactly what is asked for (see ``Dataset.delete``); returns versions deleted."""
+    if not (dataset_id or project or name):
+        raise InvalidPathError("give a dataset_id, or a dataset_project and dataset_name, of the dataset to delete")
+    if dataset_id and (project or name):
+        raise InvalidPathError("give either dataset_id or dataset_project/dataset_name, not both")
+    if dataset_id:
+        if not st.exists(dataset_id) and st.load_draft(dataset_id) is None:
+            raise DatasetNotFoundError(f"no dataset matches {dataset_id} in {st.url}")
+        ids = [dataset_id]
+    else:
+        ids = _targets(st, project, name, version, entire, force)
+    drafts = {d.record.id: d for d in st.drafts() if d.record.id in ids}
+    gone = [*st.records([i for i in ids if i not in drafts]), *(d.record for d in drafts.values())]
+    links = {e.url for r in gone for e in Version(st, r, drafts.get(r.id)).current().values()
+             if e.url} if delete_external_files else set()
+    for vid in ids:  # children first
+        st.delete_version(vid, force=force)
+    if delete_files:
+        st.mark_unreferenced([k for r in gone if st.content_backend(r) is st.backend
+                              for k in (r.manifest, *map(layout.pack_key, r.packs), *map(layout.object_key, r.objects)) if k])
+    if links:
+        _delete_link_targets(st, links)
     return len(ids)
+
+
+def _targets(st: Store, project: str | None, name: str | None, version: str | None, entire: bool, force: bool) -> list[str]:
+    """The ids a delete by project/name means, children first; refuses when that is ambiguous."""
+    if entire and not force:
+        raise InvalidPathError("Can only delete entire dataset if force is True (entire_dataset deletes every version)")
+    recs = [r for r in st.records() if (not name or r.name == name) and (project is None or r.project == project)]
+    recs += [d.record for d in st.drafts() if (not name or d.record.name == name) and (project is None or d.record.project == project)]
+    recs = sorted((r for r in recs if version is None or r.version == version), key=lambda r: version_key(r.version))
+    what = f"{project or '*'}/{name or '*'}" + (f" version {version}" if version else "")
+    if not recs:
+        raise DatasetNotFoundError(f"no dataset matches {what} in {st.url}")
+    if len(recs) > 1 and not entire:
+        one = len({(r.project, r.name) for r in recs}) == 1
+        found = ", ".join(("" if one else f"{r.project}/{r.name} ") + f"{r.version} ({r.id[:12]})" for r in recs)
+        raise ConflictError(f"Multiple datasets found for {what}: {found}; give dataset_version (--version) or the id, "
+                            "or entire_dataset with force (--entire-dataset --force) to delete them all")
+    return [r.id for r in reversed(recs)]
+
+
+def _delete_link_targets(st: Store, links: set[str]) -> None:
+    """Delete the files behind ``links`` that no remaining version or draft links to (with the
+    store's credentials for links beside it); the others are kept, with a warning."""
+    used = {e.url for r in st.records() for e in st.state(r.id).values() if e.url}
+    used |= {e.url for d in st.drafts() for e in Version(st, d.record, d).current().values() if e.url}
+    for url in sorted(links & used):
+        log.warning("kept external file %s: another version still links to it", url)
+    for url in sorted(links - used):
+        fs, path = fsspec.core.url_to_fs(url, **st.link_options(url))
+        try:
+            fs.rm_file(path)
+        except FileNotFoundError:
+            pass
 
 
 def relabel(st: Store, project: str, name: str, new_project: str, new_name: str) -> int:

@@ -26,6 +26,17 @@ def compression_level(compression: bool | int | str | None) -> int | None:
     raise InvalidPathError(f"unknown compression {compression!r}: use None, False, an int zstd level, or 'zstd:N'")
 
 
+def pack_bytes(chunk_size: float | None) -> int | None:
+    """upload(chunk_size=MB) in bytes: None -> the default; -1 -> one pack (no size limit)."""
+    if chunk_size is None or chunk_size == 0:
+        return None
+    if chunk_size == -1:
+        return 1 << 62
+    if chunk_size < 0:
+        raise InvalidPathError(f"chunk_size must be a size in MB, or -1 for one chunk (got {chunk_size})")
+    return int(chunk_size * (1 << 20))
+
+
 def upload(
     v: Version,
     show_progress: bool,
@@ -42,7 +53,7 @@ def upload(
             raise ConflictError("this draft already uploaded content elsewhere; output_url must stay the same")
         v.record = replace(v.record, content_url=output_url)
     level = compression_level(compression)
-    pack_size = int(chunk_size * (1 << 20)) if chunk_size else None
+    pack_size = pack_bytes(chunk_size)
     st = v.store
     be = st.content_backend(v.record)
     pending = [

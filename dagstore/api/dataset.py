@@ -87,9 +87,20 @@ class Dataset:
     def version(self) -> str:
         return self._v.record.version
 
+    @version.setter
+    def version(self, version: str) -> None:
+        """Set the version of a draft (kept at finalize). A final version's number is part of
+        its immutable record and of its name claim: DatasetFinalizedError."""
+        labels.set_version(self._v, version)
+
     @property
     def tags(self) -> list[str]:
         return list(self._v.record.tags)
+
+    @tags.setter
+    def tags(self, values: Sequence[str] | None) -> None:
+        """Replace the tags (of a draft, or the labels of a final version)."""
+        labels.set_tags(self._v, values)
 
     @property
     def description(self) -> str:
@@ -128,11 +139,13 @@ class Dataset:
         dataset_version: str | None = None,
         output_uri: str | None = None,
         description: str | None = None,
+        use_current_task: bool = False,
         store: Store | str | None = None,
         classes: Sequence[str] | None = None,
     ) -> Dataset:
         """A new draft version. Parents must be final; they merge in list order, later wins.
-        The class list is inherited from the parents (``classes`` chooses it when they disagree)."""
+        The class list is inherited from the parents (``classes`` chooses it when they disagree).
+        ``use_current_task`` has no effect (there are no tasks)."""
         parents = [p.id if isinstance(p, Dataset) else str(p) for p in parent_datasets or []]
         st = resolve_store(store)
         meta = annotation_ops.child_meta(st, [p for p in parents if st.exists(p)], classes)  # raises before anything is written
@@ -153,17 +166,22 @@ class Dataset:
         writable_copy: bool = False,
         dataset_version: str | None = None,
         alias: str | None = None,
+        overridable: bool = False,
+        shallow_search: bool = False,
+        include_archived: bool = True,
         store: Store | str | None = None,
-        **_ignored: Any,
     ) -> Dataset:
-        """A version by id, or the highest version of project/name (filtered by tags, exact
-        version, completion, publication). ``writable_copy`` returns a new child draft."""
+        """A version by id, or the highest version of project/name and/or carrying
+        ``dataset_tags`` (filtered by exact version, completion, publication).
+        ``writable_copy`` returns a new child draft. No effect: ``alias``/``overridable``
+        (task hyperparameters), ``shallow_search`` (the whole store is always searched),
+        ``include_archived`` (nothing is archived)."""
         st = resolve_store(store)
         found = lookup.find(st, dataset_id, dataset_project, dataset_name, dataset_tags, only_completed, only_published, dataset_version)
         if found is None:
             if auto_create and dataset_name:
                 return cls.create(dataset_name, dataset_project, dataset_tags=dataset_tags, store=st)
-            raise lookup.not_found(st, dataset_id, dataset_project, dataset_name, dataset_version)
+            raise lookup.not_found(st, dataset_id, dataset_project, dataset_name, dataset_version, dataset_tags)
         if writable_copy and found.is_final():
             return cls.create(found.record.name, found.record.project, dataset_tags=found.record.tags, parent_datasets=[found.id], store=st)
         return cls._of(found)
@@ -236,9 +254,12 @@ class Dataset:
         chunk_size: int | None = None,
         max_workers: int | None = None,
         retries: int = 3,
+        preview: bool = True,
     ) -> None:
         """Send pending content to the store (or to ``output_url``): small files packed and
-        compressed, large files as their own objects. Safe to retry; resends nothing stored."""
+        compressed, large files as their own objects. Safe to retry; resends nothing stored.
+        ``chunk_size`` is the pack size in MB (-1: one pack for all the small files);
+        ``preview`` has no effect (there is no UI to show previews in)."""
         res = commit.upload(self._v, show_progress, output_url, compression, chunk_size, max_workers, retries)
         report(f"uploaded {res.blobs_sent} blobs ({res.bytes_sent} bytes stored)", verbose)
 
@@ -257,8 +278,11 @@ class Dataset:
         report(f"finalized {self.project}/{self.name} version {self.version} ({self.id})", verbose)
         return True
 
-    def publish(self) -> bool:
-        """Mark a final version as published."""
+    def publish(self, raise_on_error: bool = True) -> bool:
+        """Mark a final version as published. A draft cannot be: it raises DraftError, or
+        with ``raise_on_error=False`` returns False."""
+        if not raise_on_error and not self.is_final():
+            return False
         commit.publish(self._v)
         return True
 
@@ -268,7 +292,8 @@ class Dataset:
     # -- reading ------------------------------------------------------------------------------
 
     def list_files(self, dataset_path: str | None = None, recursive: bool = True, dataset_id: str | None = None) -> list[str]:
-        """Sorted dataset paths, optionally filtered by a path, folder or wildcard."""
+        """Sorted dataset paths, optionally filtered by a path, folder or wildcard; with
+        ``dataset_id``, only the files whose content that version introduced (as in ClearML)."""
         return query.list_files(self._v, dataset_path, recursive, dataset_id)
 
     def list_added_files(self, dataset_id: str | None = None) -> list[str]:
@@ -292,6 +317,31 @@ class Dataset:
     @property
     def link_entries_dict(self) -> dict[str, LinkEntry]:
         return {p: LinkEntry(e.url, p, e.origin, e.size, e.hash) for p, e in self._v.current().items() if e.url is not None}
+
+    @property
+    def file_entries(self) -> list[FileEntry]:
+        """The stored files (ClearML's list form of ``file_entries_dict``)."""
+        return list(self.file_entries_dict.values())
+
+    @property
+    def link_entries(self) -> list[LinkEntry]:
+        """The external links (the list form of ``link_entries_dict``)."""
+        return list(self.link_entries_dict.values())
+
+    @property
+    def changed_files(self) -> dict[str, int]:
+        """ClearML's counts of files added, modified and removed relative to the parents."""
+        d = query.diff_against(self._v, None)
+        return {"files added": len(d.added), "files modified": len(d.modified), "files removed": len(d.removed)}
+
+    def update_changed_files(self, num_files_added: int | None = None, num_files_modified: int | None = None,
+                             num_files_removed: int | None = None) -> None:
+        """Accepted for ClearML scripts; no effect: ``changed_files`` and a version's
+        statistics are computed from its content, so they are never out of date."""
+
+    def get_default_storage(self) -> str:
+        """Where this version's content is (or will be) uploaded: its output URI, else the store."""
+        return self._v.record.content_url or self.store.url
 
     def get_dependency_graph(self) -> dict[str, list[str]]:
         """``{id: [parent ids]}`` for this version and all its ancestors."""
@@ -366,7 +416,8 @@ class Dataset:
         return labels.get_metadata(self._v, metadata_name)
 
     def set_description(self, description: str) -> None:
-        """Change the description of a draft."""
+        """Change the description: of a draft, or of a final version as a label (outside its
+        immutable content, like tags)."""
         labels.set_description(self._v, description)
 
     def add_tags(self, tags: str | Sequence[str]) -> None:
@@ -386,8 +437,8 @@ class Dataset:
         output_url: str | None = None,
         store: Store | str | None = None,
     ) -> Dataset:
-        """One final, parentless version equal to applying each input's own changes (adds,
-        modifications, removals) in order."""
+        """One final, parentless version: of a single input, its whole content; of several,
+        each input's own changes (adds, modifications, removals) applied in order."""
         st = resolve_store(store)
         inputs = [cls.get(dataset_id=d.id if isinstance(d, Dataset) else d, only_completed=True, store=st) for d in dataset_ids or []]
         inputs += [cls.get(dataset_project=p, dataset_name=n, only_completed=True, store=st) for p, n in dataset_project_name_pairs or []]
@@ -402,18 +453,23 @@ class Dataset:
         force: bool = False,
         dataset_version: str | None = None,
         entire_dataset: bool = False,
+        shallow_search: bool = False,
+        delete_files: bool = True,
+        delete_external_files: bool = False,
         store: Store | str | None = None,
-        **_ignored: Any,
     ) -> int:
-        """Delete one version (by id, or the latest/explicit version of project/name), or with
-        ``entire_dataset`` every version of project/name. Refuses while other versions depend on
-        a deleted one unless ``force``. Content is reclaimed by gc. Returns versions deleted."""
-        st = resolve_store(store)
-        if entire_dataset:
-            return admin.delete_dataset(st, dataset_project, dataset_name, force)
-        ds = cls.get(dataset_id, dataset_project, dataset_name, dataset_version=dataset_version, store=st)
-        st.delete_version(ds.id, force=force)
-        return 1
+        """Delete one version: by id, or the only version of project/name (or its
+        ``dataset_version``); several matches are refused ("Multiple datasets found") and
+        nothing is deleted. ``entire_dataset`` (which requires ``force``) deletes every
+        version and draft of project/name. A version others depend on needs ``force``.
+
+        ``delete_files`` (default): the content no remaining version uses is marked for gc
+        (the next gc past its min-age removes it); ``False`` leaves it unmarked.
+        ``delete_external_files``: also delete the link targets no remaining version links
+        to. ``shallow_search`` has no effect (the whole store is searched). Returns the
+        number of versions deleted."""
+        return admin.delete(resolve_store(store), dataset_id, dataset_project, dataset_name, dataset_version,
+                            entire_dataset, force, delete_files, delete_external_files)
 
     @classmethod
     def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str, store: Store | str | None = None) -> int:
@@ -434,9 +490,11 @@ class Dataset:
         ids: Sequence[str] | None = None,
         only_completed: bool = True,
         recursive_project_search: bool = True,
+        include_archived: bool = True,
         store: Store | str | None = None,
     ) -> list[dict[str, Any]]:
-        """Versions as dicts (id, name, project, version, tags, created, status), newest first."""
+        """Versions as dicts (id, name, project, version, tags, ``created`` as a datetime,
+        status, parents), newest first. ``include_archived`` has no effect: nothing is archived."""
         return lookup.list_datasets(resolve_store(store), dataset_project, partial_name, tags, ids, only_completed, recursive_project_search)
 
     # --- annotations (dagstore.annotations) ---

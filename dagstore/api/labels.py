@@ -1,4 +1,5 @@
-"""What can change about a version besides content: metadata and description (drafts), tags (any)."""
+"""What can change about a version besides content: metadata and version (drafts),
+description and tags (any: on a final version they are labels, outside its content)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..core.records import check_version
 from ..errors import InvalidPathError
 from .version import Version, as_list
 
@@ -38,10 +40,29 @@ def get_metadata(v: Version, metadata_name: str) -> Any:
 
 
 def set_description(v: Version, description: str) -> None:
-    """Change the description of a draft."""
+    """Change the description of a draft, or (as a label) of a final version."""
+    if v.draft is not None:
+        v.record = replace(v.record, description=description)
+        v.save()
+    else:
+        v.record = v.store.update_labels(v.id, lambda cur: {**cur, "description": description})
+
+
+def set_version(v: Version, version: str) -> None:
+    """Set the version number of a draft (claimed at finalize, refused there if taken)."""
     v.require_draft()
-    v.record = replace(v.record, description=description)
+    v.record = replace(v.record, version=check_version(str(version).strip()), version_explicit=True)
     v.save()
+
+
+def set_tags(v: Version, tags: str | Sequence[str] | None) -> None:
+    """Replace the tags (None: no tags, as in ClearML)."""
+    new = list(dict.fromkeys(as_list(tags)))
+    if v.draft is not None:
+        v.record = replace(v.record, tags=tuple(new))
+        v.save()
+    else:
+        v.record = v.store.update_labels(v.id, lambda cur: {**cur, "tags": new})
 
 
 def add_tags(v: Version, tags: str | Sequence[str]) -> None:

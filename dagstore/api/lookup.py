@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ..core.records import Draft, VersionRecord, check_name, check_version, version_key
 from ..core.store import Store, now_iso
 from ..errors import DatasetNotFoundError, DraftError
-from .version import DEFAULT_PROJECT, Version, check_content_url, status
+from .version import DEFAULT_PROJECT, Version, as_list, check_content_url, status
 
 
 def new_draft(
@@ -43,7 +44,7 @@ def new_draft(
         project=project,
         version=check_version(version) if version is not None else st.next_version(project, name),
         parents=tuple(unique),
-        tags=tuple(tags or ()),
+        tags=tuple(dict.fromkeys(as_list(tags))),
         description=description or "",
         created=now_iso(),
         content_url=check_content_url(content_url),
@@ -64,8 +65,8 @@ def find(
     only_published: bool,
     version: str | None,
 ) -> Version | None:
-    """The version with ``dataset_id``, else the highest version of project/name matching the
-    filters; None when nothing matches."""
+    """The version with ``dataset_id``, else the highest version of project/name (either may
+    be left out when tags are given) matching the filters; None when nothing matches."""
     if dataset_id:
         try:
             v = Version(st, st.record(dataset_id))
@@ -75,8 +76,9 @@ def find(
                 return None
             v = Version(st, draft.record, draft)
         return None if only_published and not v.record.published else v
-    if not name and not project:
-        raise DatasetNotFoundError("give a dataset_id, or a dataset_name and/or dataset_project")
+    want = set(as_list(tags))
+    if not name and not project and not want:
+        raise DatasetNotFoundError("give a dataset_id, or a dataset_name, dataset_project and/or dataset_tags")
     if name and project is not None:
         finals = st.versions_of(project, name)
     else:
@@ -84,7 +86,6 @@ def find(
     cands: list[tuple[VersionRecord, Draft | None]] = [(r, None) for r in finals]
     if not only_completed and not only_published:
         cands += [(d.record, d) for d in st.drafts() if (not name or d.record.name == name) and (project is None or d.record.project == project)]
-    want = set(tags or ())
     cands = [
         c for c in cands
         if want <= set(c[0].tags) and (version is None or c[0].version == version) and (not only_published or c[0].published)
@@ -95,9 +96,12 @@ def find(
     return Version(st, rec, draft)
 
 
-def not_found(st: Store, dataset_id: str | None, project: str | None, name: str | None, version: str | None) -> DatasetNotFoundError:
+def not_found(st: Store, dataset_id: str | None, project: str | None, name: str | None, version: str | None,
+              tags: str | Sequence[str] | None = None) -> DatasetNotFoundError:
     """The error for a lookup that matched nothing."""
     what = dataset_id or f"{project or '*'}/{name or '*'}" + (f" version {version}" if version else "")
+    if tags and not dataset_id:
+        what += f" with tags {', '.join(as_list(tags))}"
     return DatasetNotFoundError(f"no dataset matches {what} in {st.url}")
 
 
@@ -114,14 +118,15 @@ def list_datasets(
     only_completed: bool,
     recursive_project_search: bool,
 ) -> list[dict[str, Any]]:
-    """Versions as dicts (id, name, project, version, tags, created, status, parents), newest first."""
+    """Versions as dicts (id, name, project, version, tags, created as a datetime, status,
+    parents), newest first."""
     recs: list[tuple[VersionRecord, str]] = [(r, status(r, False)) for r in st.records(ids)]
     if not only_completed:
         recs += [(d.record, "draft") for d in st.drafts() if ids is None or d.record.id in ids]
-    want = set(tags or ())
+    want = set(as_list(tags))
     out = [
         {"id": r.id, "name": r.name, "project": r.project, "version": r.version, "tags": list(r.tags),
-         "created": r.created, "status": st_, "parents": list(r.parents)}
+         "created": datetime.fromisoformat(r.created), "status": st_, "parents": list(r.parents)}
         for r, st_ in recs
         if _in_project(r.project, project, recursive_project_search)
         and (not partial_name or partial_name.lower() in r.name.lower())

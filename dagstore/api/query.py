@@ -7,11 +7,14 @@ from .version import Version
 
 
 def list_files(v: Version, dataset_path: str | None, recursive: bool, dataset_id: str | None) -> list[str]:
-    """Sorted dataset paths, optionally filtered by a path, folder or wildcard."""
-    state = v.store.state(dataset_id) if dataset_id else v.current()
+    """Sorted dataset paths, optionally filtered by a path, folder or wildcard; with
+    ``dataset_id``, only those whose content that version introduced (ClearML's filter on
+    ``parent_dataset_id``)."""
+    state = v.current()
+    paths = [p for p, e in state.items() if e.origin == dataset_id] if dataset_id else list(state)
     if dataset_path is None:
-        return sorted(state)
-    return sorted(p for p in state if match_path(p, dataset_path, recursive))
+        return sorted(paths)
+    return sorted(p for p in paths if match_path(p, dataset_path, recursive))
 
 
 def diff_against(v: Version, dataset_id: str | None) -> Diff:

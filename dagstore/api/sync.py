@@ -66,10 +66,15 @@ def sync_into(ds: Dataset, folder: str, dataset_folder: str | None, close: bool,
 def sync_new_version(st: Store, project: str | None, name: str, folder: str, dataset_folder: str | None = None,
                      version: str | None = None, tags: Sequence[str] = (), storage: str | None = None,
                      close: bool = True, show_progress: bool = True, chunk_size: int | None = None,
-                     max_workers: int | None = None) -> SyncResult:
-    """A child of the highest version of project/name equal to ``folder`` (the first version if
-    there is none), uploaded and finalized when ``close``; nothing is created if nothing changed."""
+                     max_workers: int | None = None, parents: Sequence[str] = ()) -> SyncResult:
+    """A child of the highest version of project/name (or of ``parents``) equal to ``folder``
+    (the first version if there is none), uploaded and finalized when ``close``; nothing is
+    created if nothing changed."""
     if not os.path.isdir(folder):
         raise InvalidPathError(f"{folder}: not a folder")
-    ds, latest = child_of_latest(st, project, name, version, tags, storage)
+    if parents:
+        ds, latest = Dataset.create(name, project, dataset_tags=list(tags) or None, parent_datasets=list(parents),
+                                    dataset_version=version, output_uri=storage, store=st), None
+    else:
+        ds, latest = child_of_latest(st, project, name, version, tags, storage)
     return sync_into(ds, folder, dataset_folder, close, show_progress, None, chunk_size, max_workers, created=True, latest=latest)

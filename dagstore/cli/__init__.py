@@ -9,7 +9,7 @@ from .app import cli, main
 
 from . import write  # noqa: E402,F401  create add remove upload close publish sync squash
 from . import read  # noqa: E402,F401  get list compare diff search verify
-from . import manage  # noqa: E402,F401  delete rename move log
+from . import manage  # noqa: E402,F401  set-description delete rename move log
 from . import maintenance  # noqa: E402,F401  gc config
 from . import annotations  # noqa: E402,F401  import annotations
 from . import export  # noqa: E402,F401  export (+ jobs) download snapshot

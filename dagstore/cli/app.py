@@ -252,7 +252,13 @@ def name_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 storage_option = click.option("--storage", metavar="URL", help="upload content here instead of the store")
-chunk_option = click.option("--chunk-size", type=click.IntRange(min=1), metavar="MB", help="pack size in MB")
+def _chunk_size(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and value != -1 and value < 1:
+        raise click.BadParameter("a size in MB, or -1 for one chunk")
+    return value
+
+
+chunk_option = click.option("--chunk-size", type=int, callback=_chunk_size, metavar="MB", help="pack size in MB (-1: one chunk)")
 workers_option = click.option("--max-workers", type=click.IntRange(min=1), metavar="N", help="parallel hashing / transfer threads")
 
 
@@ -292,6 +298,41 @@ def expand_multi_values(args: Sequence[str]) -> list[str]:
     return out
 
 
+def _long_options(cmd: click.Command) -> list[str]:
+    return sorted({o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")} | {"--help"})
+
+
+def expand_prefixes(args: Sequence[str], group: click.Group | None = None) -> list[str]:
+    """Unique prefixes of long options, as argparse (and so clearml-data) allows: ``--proj``
+    for ``--project``, for the global options and then the verb's. An ambiguous prefix is a
+    usage error naming the candidates; an unknown option is left for click to refuse."""
+    group = group or cli
+    global_values = {o for p in group.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    cmd: click.Command = group
+    out = list(args)
+    i = 0
+    while i < len(out):
+        a = out[i]
+        if a == "--":
+            break
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            known = _long_options(cmd)
+            if name not in known:
+                hits = [o for o in known if o.startswith(name)]
+                if len(hits) > 1:
+                    raise click.UsageError(f"option {name} is ambiguous (could be {', '.join(hits)})")
+                if hits:
+                    name = hits[0]
+                    out[i] = name + eq + value
+            if cmd is group and not eq and name in global_values:
+                i += 1  # skip its value
+        elif cmd is group and not a.startswith("-") and a in group.commands:
+            cmd = group.commands[a]  # the verb: its options from here on
+        i += 1
+    return out
+
+
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
@@ -302,9 +343,9 @@ def fail(message: str, code: int = 1) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns (and, as a console script, exits with) the exit code."""
-    args = expand_multi_values(list(sys.argv[1:] if argv is None else argv))
     settings = Settings()
     try:
+        args = expand_multi_values(expand_prefixes(list(sys.argv[1:] if argv is None else argv)))
         rv = cli.main(args, prog_name="dagstore", obj=settings, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except _NO_ARGS_IS_HELP as exc:  # bare `dagstore`: the help text

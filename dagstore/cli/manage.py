@@ -8,29 +8,59 @@ from ..api import history
 from ..api.version import status
 from ..api.dataset import Dataset
 from ..core.records import VersionRecord
-from .app import Settings, by_ref, cli, emit, id_option, name_options, pass_settings, plural, verb
+from .app import Settings, by_ref, cli, emit, id_option, name_options, open_dataset, pass_settings, plural, summary, title, verb
 
 # -- managing datasets ---------------------------------------------------------------------------
 
 
+@cli.command("set-description")
+@id_option("the version (default: the draft of the last `dagstore create`)")
+@click.option("--description", required=True, help="the new description")
+@verb
+@pass_settings
+def set_description(s: Settings, ref: str | None, description: str) -> None:
+    """Set the description of a draft or of a final version.
+
+    On a final version the description is a label, like tags: its content does not change.
+    """
+    ds = open_dataset(s, ref, draft=True)
+    ds.set_description(description)
+    emit(s, {**summary(ds), "description": ds.description}, [f"description of {title(ds)} set", f"id: {ds.id}"])
+
+
 @cli.command()
-@id_option("version to delete")
+@id_option("version to delete (a project/name needs @version too)")
 @name_options
-@click.option("--entire-dataset", is_flag=True, help="delete every version of --project/--name")
-@click.option("--force", is_flag=True, help="delete even if other versions use it as a parent")
+@click.option("--entire-dataset", is_flag=True, help="delete every version of --project/--name (needs --force)")
+@click.option("--force", is_flag=True, help="delete even if other versions use it as a parent; required by --entire-dataset")
+@click.option("--keep-files", is_flag=True, help="do not mark the deleted versions' content for gc")
+@click.option("--delete-external-files", is_flag=True, help="also delete the files the deleted versions link to")
 @verb
 @pass_settings
 def delete(s: Settings, ref: str | None, project: str | None, name: str | None, version: str | None,
-           entire_dataset: bool, force: bool) -> None:
-    """Delete a version (or every version of a dataset). Content is reclaimed by `dagstore gc`."""
+           entire_dataset: bool, force: bool, keep_files: bool, delete_external_files: bool) -> None:
+    """Delete one version (or, with --entire-dataset --force, every version of a dataset).
+
+    Several versions matching --project/--name are refused: give --version. Content no other
+    version uses is marked for removal by `dagstore gc`.
+    """
     if not ref and not name:
         raise click.UsageError("give --id, or --project and --name")
-    if entire_dataset and (ref or not name):
+    if ref and (project or name or version):
+        raise click.UsageError("give --id, or --project/--name/--version, not both")
+    if entire_dataset and ref:
         raise click.UsageError("--entire-dataset takes --project and --name, not --id")
-    vid = by_ref(s, ref, completed=False).id if ref else None
+    vid = None
+    if ref and ("/" in ref or "@" in ref):  # project/name[@version]: never the highest of several
+        path, _, version = ref.partition("@")
+        project, _, name = path.rpartition("/")
+        project, version = project or None, version or None
+    elif ref:
+        vid = by_ref(s, ref, completed=False).id
     n = Dataset.delete(dataset_id=vid, dataset_project=project, dataset_name=name, dataset_version=version,
-                       entire_dataset=entire_dataset, force=force, store=s.store())
-    what = f"{project or 'default'}/{name}" if entire_dataset else (vid or f"{project or '*'}/{name}")
+                       entire_dataset=entire_dataset, force=force, delete_files=not keep_files,
+                       delete_external_files=delete_external_files, store=s.store())
+    what = vid or f"{project or '*'}/{name}" + (f" {version}" if version else "")
     emit(s, {"deleted": n}, f"deleted {plural(n, 'version')} ({what})")
 
 

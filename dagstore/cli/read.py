@@ -144,9 +144,10 @@ def search(s: Settings, project: str | None, name: str | None, tags: tuple[str, 
     found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
                                   ids=[refs.expand_id(st, i) for i in ids] or None, only_completed=not not_only_completed,
                                   recursive_project_search=not non_recursive_project_search, store=st)
-    rows = [[d["id"], f"{d['project']}/{d['name']}", d["version"], d["status"], d["created"][:19].replace("T", " "),
+    rows = [[d["id"], f"{d['project']}/{d['name']}", d["version"], d["status"], d["created"].strftime("%Y-%m-%d %H:%M:%S"),
              ",".join(d["tags"])] for d in found]
-    emit(s, found, table(["ID", "DATASET", "VERSION", "STATUS", "CREATED (UTC)", "TAGS"], rows) if rows else "no datasets found")
+    doc = [{**d, "created": d["created"].isoformat(timespec="milliseconds")} for d in found]
+    emit(s, doc, table(["ID", "DATASET", "VERSION", "STATUS", "CREATED (UTC)", "TAGS"], rows) if rows else "no datasets found")
 
 
 @cli.command()

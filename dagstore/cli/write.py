@@ -149,45 +149,50 @@ def publish(s: Settings, ref: str | None) -> None:
 
 
 @cli.command()
-@id_option("draft to sync into (instead of --project/--name)")
+@id_option("draft to sync into (default, without --name: the draft of the last `dagstore create`)")
 @click.option("--project", help="project of the dataset to make a new version of")
 @click.option("--name", help="dataset to make a new version of (a child of its highest version)")
+@click.option("--parents", multiple=True, metavar="ID...", help="with --name: parents of the new version (default: its highest version)")
 @click.option("--folder", required=True, metavar="DIR", help="local folder to sync from")
 @click.option("--dataset-folder", metavar="PATH", help="folder inside the dataset to sync (default: the root)")
 @click.option("--version", help="version of the new version (default: the highest bumped)")
 @click.option("--tags", multiple=True, metavar="TAG...", help="tags of the new version")
-@storage_option
+@click.option("--storage", "--output-uri", "storage", metavar="URL", help="upload content here instead of the store")
 @chunk_option
 @workers_option
 @click.option("--skip-close", is_flag=True, help="leave the version a draft (not uploaded, not closed)")
 @verb
 @pass_settings
-def sync(s: Settings, ref: str | None, project: str | None, name: str | None, folder: str, dataset_folder: str | None,
-         version: str | None, tags: tuple[str, ...], storage: str | None, chunk_size: int | None, max_workers: int | None,
-         skip_close: bool) -> None:
+def sync(s: Settings, ref: str | None, project: str | None, name: str | None, parents: tuple[str, ...], folder: str,
+         dataset_folder: str | None, version: str | None, tags: tuple[str, ...], storage: str | None,
+         chunk_size: int | None, max_workers: int | None, skip_close: bool) -> None:
     """Make a version equal a local folder, then upload and close it.
 
-    With --project/--name a child of the highest version is created (the first version if
-    there is none) -- and nothing is created when the folder did not change. With --id the
-    draft is synced in place. Unchanged files are not re-hashed.
+    With --project/--name a child of the highest version (or of --parents) is created --
+    and nothing is created when the folder did not change. With --id, or without --name, a
+    draft (by default the one of the last `dagstore create`) is synced in place.
+    Unchanged files are not re-hashed.
     """
     if not os.path.isdir(folder):
         raise InvalidPathError(f"{folder}: not a folder")
-    if ref and (project or name or version or tags):
-        raise click.UsageError("--id syncs into an existing draft; --project/--name/--version/--tags make a new version")
+    if ref and (project or name or version or tags or parents):
+        raise click.UsageError("--id syncs into an existing draft; --project/--name/--parents/--version/--tags make a new version")
+    if not name and (project or version or tags or parents):
+        raise click.UsageError("--project/--parents/--version/--tags make a new version: give --name too")
     show = not s.quiet
-    if ref:
+    created = bool(name)
+    if name:
+        res = sync_api.sync_new_version(s.store(), project, name, folder, dataset_folder, version, tags, storage,
+                                        not skip_close, show, chunk_size, max_workers, [by_ref(s, p).id for p in parents])
+    else:
         res = sync_api.sync_into(open_dataset(s, ref, draft=True), folder, dataset_folder, not skip_close, show, storage,
                                  chunk_size, max_workers)
-    elif name:
-        res = sync_api.sync_new_version(s.store(), project, name, folder, dataset_folder, version, tags, storage,
-                                        not skip_close, show, chunk_size, max_workers)
-    else:
-        raise click.UsageError("give --id, or --project and --name")
     counts = {"removed": res.removed, "added": res.added, "modified": res.modified}
-    ds, latest, created = res.dataset, res.latest, not ref
+    ds, latest = res.dataset, res.latest
+    if ds is not None and not skip_close and last_draft(s) == ds.id:
+        remember_draft(s, None)  # closed: forgotten, as by `close`
     if ds is None:
-        base = f"{title(latest)} (id {latest.id})" if latest else "an empty dataset"
+        base = f"{title(latest)} (id {latest.id})" if latest else ("its parents" if parents else "an empty dataset")
         emit(s, {"id": None, "created": False, "latest": latest.id if latest else None, **counts},
              f"no changes: {folder} matches {base}; nothing created")
         return

@@ -101,7 +101,8 @@ class VersionRecord:
         return cls.from_dict(parse_object(data, what), what)
 
     def with_labels(self, labels: dict[str, Any]) -> VersionRecord:
-        keep: dict[str, Any] = {k: (tuple(v) if k == "tags" else v) for k, v in labels.items() if k in ("name", "project", "tags", "published")}
+        keep: dict[str, Any] = {k: (tuple(v) if k == "tags" else v) for k, v in labels.items()
+                                if k in ("name", "project", "tags", "published", "description")}
         return replace(self, **keep)
 
 

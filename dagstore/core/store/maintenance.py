@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ...errors import DagstoreError, FormatError
@@ -67,6 +67,17 @@ class Maintenance(Content):
         """Keys of content that gc has marked for removal (``gc/<key>`` objects): uploads must
         not reuse it."""
         return {layout.marked_key(k) for k in self.backend.list(layout.GC)}
+
+    def mark_unreferenced(self, keys: Iterable[str]) -> list[str]:
+        """Mark for gc now (its phase one) those of ``keys`` (packs, objects, manifests) that no
+        version or draft references: uploads stop reusing them, and a gc run at least its
+        min-age later removes them. Returns the keys marked."""
+        _live, referenced = self._referenced()
+        marked = sorted(set(keys) - referenced)
+        stamp = json.dumps({"at": time.time()}).encode()
+        for key in marked:
+            self.backend.write(layout.gc_mark_key(key), stamp)
+        return marked
 
     def gc(self, dry_run: bool = False, min_age_seconds: float = 3600.0) -> GcReport:
         """Remove content that no version or draft references, in two phases so that content
@@ -130,7 +141,8 @@ class Maintenance(Content):
                 lists[kind].append(layout.leaf(key) if kind == layout.PACKS else key)
             elif at is None:
                 report.marked.append(key)
-        plan.unmark = [layout.gc_mark_key(k) for k in marks if k not in candidates]
+        present = packs | set(be.list(layout.OBJECTS)) | set(be.list(layout.MANIFESTS))
+        plan.unmark = [layout.gc_mark_key(k) for k in marks if k in referenced or k not in present]
         plan.orphan_indexes = [k for k in be.list(layout.INDEX) if layout.pack_key(layout.leaf(k)) not in packs and old(k)]
         for key, data in be.read_many(be.list(layout.NAMES)).items():
             owner = self._claim_owner(key, data, warn=False)  # an unreadable claim is left for verify to report

@@ -218,7 +218,8 @@ class Registry(StoreRoot):
         for _ in range(1000):
             n, cur = self._labels(version_id)
             if cur is None:
-                cur = {"name": rec.name, "project": rec.project, "tags": list(rec.tags), "published": rec.published}
+                cur = {"name": rec.name, "project": rec.project, "tags": list(rec.tags), "published": rec.published,
+                       "description": rec.description}
             new = change(dict(cur))
             if self.backend.write_new(layout.labels_key(version_id, n + 1), json.dumps(new, sort_keys=True).encode()):
                 return rec.with_labels(new)
