@@ -63,17 +63,18 @@ def test_the_cli_lists_and_gets_backslash_names(tmp_path: Path) -> None:
 
 
 def test_a_name_the_target_file_system_cannot_hold_is_refused_naming_the_file(tmp_path: Path) -> None:
-    """A folder name of 300 bytes (legal in a dataset, too long for every Linux file system)
-    takes the same path as a backslash on FAT: a clear error naming the file, no leftovers."""
+    """A dataset path of ~4000 bytes is legal in a dataset but too long under the cache folder
+    (PATH_MAX): the same path as a backslash on FAT, a clear error naming the file and no
+    leftovers."""
     ext = write_tree(tmp_path / "ext", {"a.txt": "a"})
-    long = "n" * 300
+    deep = "/".join(["d" * 200] * 20)
     ds = Dataset.create("long", "p")
-    ds.add_external_files(f"file://{ext}/a.txt", dataset_path=long)
+    ds.add_external_files(f"file://{ext}/a.txt", dataset_path=deep)
     ds.finalize()
-    with pytest.raises(InvalidPathError, match=f"^{long}: the file system of .* cannot hold this file name"):
+    with pytest.raises(InvalidPathError, match=f"^{deep}.*: the file system of .* cannot hold this file name"):
         ds.get_local_copy(show_progress=False)
     versions = Path(os.environ["DAGSTORE_CACHE_DIR"]) / "versions"
-    assert [e for e in os.listdir(versions) if e != "leases"] == []
-    with pytest.raises(InvalidPathError, match=f"^{long}: "):
+    assert os.listdir(versions) == []
+    with pytest.raises(InvalidPathError, match="cannot hold this file name"):
         ds.get_mutable_local_copy(tmp_path / "copy")
     assert not (tmp_path / "copy").exists()
