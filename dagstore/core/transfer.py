@@ -242,7 +242,7 @@ def fetch(
         _get_large(sink, item[0], item[1], bar.relative_update)
 
     def get_link(e: Entry) -> None:
-        _get_link(sink, e, bar.relative_update, link_options(e.url) if link_options else None)
+        _get_link(sink, e, bar.relative_update, link_options(e.url) if link_options and e.url else None)
 
     try:
         for be, locs in packed.values():

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import filelock
@@ -61,9 +62,9 @@ class Eviction(Blobs):
             return []
         soft = self._soft_link_targets_by_key()
         pinned = Counter(t for targets in soft.values() for t in targets)
-        links = {st.st_ino: [st.st_nlink, st.st_size, str(path)] for path, st in blobs}  # inode -> [links, size, path]
-        by_path = {b[2]: b for b in links.values()}
-        free = sum(size for n, size, path in links.values() if n == 1 and path not in pinned)
+        links = {st.st_ino: _Blob(st.st_nlink, st.st_size, str(path)) for path, st in blobs}
+        by_path = {b.path: b for b in links.values()}
+        free = sum(b.size for b in links.values() if b.links == 1 and b.path not in pinned)
         removed: list[str] = []
         for key in self._versions_lru():
             if total - free <= limit:
@@ -75,16 +76,16 @@ class Eviction(Blobs):
             for ino in inodes:
                 blob = links.get(ino)
                 if blob is not None:
-                    blob[0] -= 1
-                    if blob[0] == 1 and blob[2] not in pinned:
-                        free += blob[1]
+                    blob.links -= 1
+                    if blob.links == 1 and blob.path not in pinned:
+                        free += blob.size
             for target in soft.get(key, ()):
                 pinned[target] -= 1
                 if pinned[target] <= 0:
                     del pinned[target]
                     blob = by_path.get(target)
-                    if blob is not None and blob[0] == 1:
-                        free += blob[1]
+                    if blob is not None and blob.links == 1:
+                        free += blob.size
         with self._flock("building", exclusive=True, blocking=False) as idle:
             if not idle:  # a build may hold cached blobs it has not linked yet: not now
                 return removed
@@ -228,6 +229,15 @@ def _older(e: os.DirEntry[str], cutoff: float) -> bool:
         return e.stat(follow_symlinks=False).st_mtime <= cutoff
     except FileNotFoundError:
         return False
+
+
+@dataclass(slots=True)
+class _Blob:
+    """A cached blob during eviction: its remaining hardlinks (1 = only the blob itself)."""
+
+    links: int
+    size: int
+    path: str
 
 
 def _files_under(root: str) -> Iterator[os.DirEntry[str]]:

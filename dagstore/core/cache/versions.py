@@ -159,7 +159,7 @@ class Versions(Eviction):
             os.chmod(f"{tmp}/{d}", 0o555)
         os.chmod(tmp, 0o555)
 
-def _unholdable(exc: OSError, tmp: str, root: Path) -> OSError:
+def _unholdable(exc: OSError, tmp: str, root: Path) -> Exception:
     """A clear error naming the dataset file when the cache's file system cannot hold its name
     (a backslash on FAT, a name over 255 bytes...); other errors unchanged."""
     name = str(exc.filename or "")
