@@ -51,8 +51,10 @@ class Exporter:
 
 
 def _connectors(store: Any) -> Any:
-    from ..connectors import ConnectorRegistry
-
+    try:
+        from ..connectors import ConnectorRegistry
+    except ImportError:
+        raise ExportMethodError("exporters need dagstore.connectors, which this installation lacks") from None
     return ConnectorRegistry(store)
 
 
