@@ -1,0 +1,280 @@
+"""Datasources: what to read through a connector (a SQL table or query, or a file path), and
+reading it into a local folder (one ``data.parquet``/``data.csv``, or the files).
+
+Stored in the store as ``datasources/<name>.json``; they name their connector, so they
+carry no secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConflictError
+from .base import TestResult, check_name, exc_line
+from .errors import ConnectorError, ConnectorNotFoundError
+from .files import FileConnector
+from .registry import ConnectorRegistry
+from .sql import SqlConnector
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+FORMAT = 1
+FILE_FORMATS = ("parquet", "csv")
+PREVIEW_ROWS = 5
+_WILDCARD = set("*?[")
+
+
+@dataclass(frozen=True)
+class Preview(TestResult):
+    """A datasource test: ``ok``, ``message``, and the first rows (``columns`` as
+    ``(name, type)``) or the first files (``files`` as ``(path, size)``)."""
+
+    __test__ = False
+
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    files: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a datasource read produced in a local folder."""
+
+    files: list[str]
+    rows: int | None = None
+    columns: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Datasource:
+    """A table (with optional schema), a query, or a path, read through a named connector."""
+
+    name: str
+    connector: str
+    table: str | None = None
+    schema: str | None = None
+    query: str | None = None
+    path: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "table" if self.table else "query" if self.query else "path"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (("name", self.name), ("connector", self.connector), ("table", self.table),
+                                  ("schema", self.schema), ("query", self.query), ("path", self.path)) if v is not None}
+
+    def describe(self) -> str:
+        if self.table:
+            return f"table {self.schema + '.' if self.schema else ''}{self.table}"
+        if self.query:
+            q = " ".join(self.query.split())
+            return f"query {q[:60] + '...' if len(q) > 60 else q}"
+        return f"path {self.path}"
+
+
+def check_datasource(ds: Datasource, conn: Any) -> None:
+    given = [k for k in ("table", "query", "path") if getattr(ds, k)]
+    if len(given) != 1:
+        raise ConnectorError(f"datasource {ds.name!r}: give exactly one of table, query or path")
+    if ds.schema and not ds.table:
+        raise ConnectorError(f"datasource {ds.name!r}: schema goes with table")
+    if isinstance(conn, SqlConnector) and ds.path:
+        raise ConnectorError(f"datasource {ds.name!r}: connector {conn.name!r} is sql: use table or query")
+    if isinstance(conn, FileConnector) and not ds.path:
+        raise ConnectorError(f"datasource {ds.name!r}: connector {conn.name!r} is {conn.type}: use path")
+    if not isinstance(conn, (SqlConnector, FileConnector)):
+        raise ConnectorError(f"datasource {ds.name!r}: connector {conn.name!r} ({conn.type}) cannot be read from")
+
+
+class DatasourceRegistry:
+    """``Store.datasources``: create, list, get, delete and test datasources."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.connectors = ConnectorRegistry(store)
+
+    def _key(self, name: str) -> str:
+        return f"datasources/{check_name(name, 'datasource')}.json"
+
+    def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
+               query: str | None = None, path: str | None = None) -> Datasource:
+        """Define a datasource on an existing connector and store it."""
+        key = self._key(name)
+        ds = Datasource(name, connector, table, schema, query, path)
+        check_datasource(ds, self.connectors.get(connector))
+        doc = {"format": FORMAT, **ds.to_dict()}
+        if not self.store.backend.write_new(key, json.dumps(doc, indent=1, sort_keys=True).encode()):
+            raise ConflictError(f"datasource {name!r} already exists in {self.store.url}; delete it first")
+        return ds
+
+    def list(self) -> list[Datasource]:
+        be = self.store.backend
+        out = [self._parse(k, d) for k, d in be.read_many(be.list("datasources")).items()]
+        return sorted(out, key=lambda d: d.name)
+
+    def _parse(self, key: str, data: bytes) -> Datasource:
+        try:
+            doc = json.loads(data)
+            return Datasource(doc["name"], doc["connector"], doc.get("table"), doc.get("schema"), doc.get("query"),
+                              doc.get("path"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConnectorError(f"{self.store.url}: {key} is not a valid datasource: {exc}") from None
+
+    def get(self, name: str) -> Datasource:
+        key = self._key(name)
+        try:
+            return self._parse(key, self.store.backend.read(key))
+        except FileNotFoundError:
+            raise ConnectorNotFoundError(f"no datasource named {name!r} in {self.store.url}") from None
+
+    def delete(self, name: str) -> None:
+        key = self._key(name)
+        if not self.store.backend.exists(key):
+            raise ConnectorNotFoundError(f"no datasource named {name!r} in {self.store.url}")
+        self.store.backend.delete([key])
+
+    def test(self, name: str) -> Preview:
+        """Connect and preview: the first rows with column names and types, or the first files
+        with sizes. Does not raise for a failing connection (``ok`` is False)."""
+        ds = self.get(name)
+        conn = self.connectors.get(ds.connector)
+        sc = conn.scrubber()
+        try:
+            check_datasource(ds, conn)
+            if isinstance(conn, SqlConnector):
+                from .sqlread import open_sql, value_repr
+
+                with open_sql(conn, sc, ds.table, ds.schema, ds.query, limit=PREVIEW_ROWS,
+                              batch_rows=PREVIEW_ROWS) as stream:
+                    rows = stream.result.fetchmany(PREVIEW_ROWS)
+                    stream._infer(list(zip(*rows)) if rows else [() for _ in stream.columns])
+                    cols = [(c.name, str(c.type)) for c in stream.columns]
+                    stream.result.close()
+                return Preview(True, f"datasource {name!r}: {ds.describe()} via {conn.where()}: {len(cols)} columns",
+                               columns=cols, rows=[[value_repr(v) for v in r] for r in rows])
+            assert isinstance(conn, FileConnector)
+            with conn.filesystem(sc) as (fs, _root):
+                found = list_path(conn, fs, ds, sc)
+            files = [(rel, size) for _src, rel, size in found[:PREVIEW_ROWS]]
+            return Preview(True, f"datasource {name!r}: {ds.describe()} via {conn.where()}: {len(found)} file(s)",
+                           files=files)
+        except ConnectorError as exc:
+            return Preview(False, sc.clean(str(exc)))
+        except Exception as exc:
+            return Preview(False, str(conn.error(sc, f"datasource {name!r}", exc)))
+
+    def fetch(self, ds: Datasource, folder: str, file_format: str = "parquet") -> Fetched:
+        """Read the datasource into ``folder`` (which must be empty). On any failure the folder
+        is emptied again and a ConnectorError says what failed."""
+        if file_format not in FILE_FORMATS:
+            raise ConnectorError(f"file_format must be one of {', '.join(FILE_FORMATS)}, not {file_format!r}")
+        conn = self.connectors.get(ds.connector)
+        check_datasource(ds, conn)
+        sc = conn.scrubber()
+        try:
+            if isinstance(conn, SqlConnector):
+                return _fetch_sql(conn, sc, ds, folder, file_format)
+            assert isinstance(conn, FileConnector)
+            with conn.filesystem(sc) as (fs, _root):
+                found = list_path(conn, fs, ds, sc)
+                for src, rel, _size in found:
+                    local = os.path.join(folder, *rel.split("/"))
+                    os.makedirs(os.path.dirname(local), exist_ok=True)
+                    try:
+                        fs.get_file(src, local)
+                    except Exception as exc:
+                        raise conn.error(sc, f"download {src}", exc) from None
+            return Fetched(sorted(rel for _s, rel, _z in found))
+        except BaseException:
+            _empty(folder)
+            raise
+
+
+def _empty(folder: str) -> None:
+    for entry in os.listdir(folder):
+        p = os.path.join(folder, entry)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            os.unlink(p)
+
+
+def list_path(conn: FileConnector, fs: Any, ds: Datasource, sc: Any) -> list[tuple[str, str, int]]:
+    """``(remote path, relative dataset path, size)`` of the files a path datasource names: a
+    file (its name), a folder (its files, relative to it) or a wildcard (relative to the folder
+    before the first wildcard). A path that matches nothing is an error."""
+    full = conn.join(str(ds.path))
+    try:
+        if _WILDCARD & set(full):
+            base = full
+            while _WILDCARD & set(base):
+                base = posixpath.dirname(base)
+            infos = fs.glob(full, detail=True)
+            found = {p: i for p, i in infos.items() if i.get("type") == "file"}
+            for p, i in infos.items():
+                if i.get("type") == "directory":
+                    found.update(fs.find(p, detail=True))
+        else:
+            base = full
+            info = fs.info(full)
+            if info.get("type") == "directory":
+                found = fs.find(full, detail=True)
+            else:
+                base = posixpath.dirname(full)
+                found = {full: info}
+    except FileNotFoundError:
+        raise conn.error(sc, f"read path {ds.path}", f"{full} does not exist") from None
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        raise conn.error(sc, f"read path {ds.path}", exc_line(exc)) from None
+    out = []
+    strip = lambda p: "/" + str(p).lstrip("/")  # noqa: E731 - FTP/SFTP/buckets differ on the leading slash
+    for p, info in sorted(found.items()):
+        rel = posixpath.relpath(strip(p), strip(base))
+        if rel.startswith("..") or rel in (".", ""):
+            raise conn.error(sc, f"read path {ds.path}", f"{p} is outside {base}")
+        out.append((p, rel, int(info.get("size") or 0)))
+    if not out:
+        raise conn.error(sc, f"read path {ds.path}", f"no files match {full}")
+    return out
+
+
+def _fetch_sql(conn: SqlConnector, sc: Any, ds: Datasource, folder: str, file_format: str) -> Fetched:
+    from .sqlread import open_sql
+
+    need_writer = _parquet_writer if file_format == "parquet" else _csv_writer
+    path = os.path.join(folder, f"data.{file_format}")
+    rows = 0
+    with open_sql(conn, sc, ds.table, ds.schema, ds.query) as stream:
+        writer = None
+        try:
+            for batch in stream.batches():
+                if writer is None:
+                    writer = need_writer(path, batch.schema)
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        cols = [(c.name, str(c.type)) for c in stream.columns]
+    return Fetched([os.path.basename(path)], rows, cols)
+
+
+def _parquet_writer(path: str, schema: Any) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(path, schema, compression="zstd")
+
+
+def _csv_writer(path: str, schema: Any) -> Any:
+    import pyarrow.csv as pcsv
+
+    return pcsv.CSVWriter(path, schema)

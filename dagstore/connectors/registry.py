@@ -1,0 +1,191 @@
+"""Connector types, and the connectors defined in the config file, the environment and the store.
+
+Later wins: ``[connectors.NAME]`` tables of the config file, then
+``DAGSTORE_CONNECTOR_<NAME>=<type>, <where>[, key=value...]`` variables, then connectors
+created through the API (stored in the store as ``connectors/<name>.json``, secrets as
+references only).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import config
+from ..errors import ConflictError
+from .base import BaseConnector, TestResult, check_name
+from .errors import ConnectorError, ConnectorNotFoundError, SecretError
+from .secrets import literal_secrets
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+ENV_PREFIX = "DAGSTORE_CONNECTOR_"
+FORMAT = 1
+# one module per type; each registers its class with @register
+_MODULES = ("sql", "ftp", "sftp", "s3", "gcs", "azure", "http", "kafka")
+_TYPES: dict[str, type[BaseConnector]] = {}
+_KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?)=(.*)$", re.S)
+
+C = TypeVar("C", bound=type[BaseConnector])
+
+
+def register(cls: C) -> C:
+    """Class decorator: make a connector type known by its ``type`` name."""
+    _TYPES[cls.type] = cls
+    return cls
+
+
+def connector_types() -> dict[str, type[BaseConnector]]:
+    """Every known connector type, by name."""
+    for mod in _MODULES:
+        importlib.import_module(f"{__package__}.{mod}")
+    return dict(_TYPES)
+
+
+def make_connector(name: str, type: str, spec: dict[str, Any], source: str = "store") -> BaseConnector:
+    """A connector object of ``type`` (validated spec)."""
+    types = connector_types()
+    if type not in types:
+        raise ConnectorError(f"connector {name!r}: unknown type {type!r}; known: {', '.join(sorted(types))}")
+    return types[type](name, dict(spec), source)
+
+
+def parse_spec_string(text: str) -> tuple[str, dict[str, Any]]:
+    """``"<type>, <where>[, key=value...]"`` -> (type, spec). ``where`` is the URL (``sql``,
+    ``http``, buckets, or a file server's URL), ``host[:port]`` of a file server, or the
+    bootstrap servers of ``kafka`` (commas allowed). Dotted keys fill tables:
+    ``headers.Authorization=Bearer ${TOKEN}``, ``storage_options.endpoint_url=...``."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) < 2 or not parts[0]:
+        raise ConnectorError(f"connector spec {text!r}: expected '<type>, <url or host:port>[, key=value...]'")
+    ctype = parts[0].lower()
+    where: list[str] = []
+    spec: dict[str, Any] = {}
+    for p in parts[1:]:
+        m = _KEY_VALUE.match(p) if "://" not in p.split("=", 1)[0] else None
+        if m and (spec or where):
+            key, value = m.group(1), _coerce(m.group(2).strip())
+            if "." in key:
+                table, sub = key.split(".", 1)
+                spec.setdefault(table, {})[sub] = value
+            else:
+                spec[key] = value
+        elif spec:
+            raise ConnectorError(f"connector spec {text!r}: {p!r} is not key=value")
+        elif p:
+            where.append(p)
+    if not where:
+        raise ConnectorError(f"connector spec {text!r}: where to connect is missing")
+    target = ",".join(where)
+    if ctype == "kafka":
+        spec.setdefault("bootstrap_servers", target)
+    elif ctype in ("ftp", "sftp") and "://" not in target:
+        host, _, port = target.partition(":")
+        spec.setdefault("host", host)
+        if port:
+            spec.setdefault("port", port)
+    else:
+        spec.setdefault("url", target)
+    return ctype, spec
+
+
+def _coerce(value: str) -> Any:
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    return value
+
+
+class ConnectorRegistry:
+    """``Store.connectors``: create, list, get, delete and test connectors."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _key(self, name: str) -> str:
+        return f"connectors/{check_name(name)}.json"
+
+    def _from_config(self) -> dict[str, BaseConnector]:
+        out = {}
+        tables = config.load_file().get("connectors", {})
+        if not isinstance(tables, dict):
+            raise ConnectorError(f"{config.config_path()}: [connectors] must hold [connectors.NAME] tables")
+        for name, table in tables.items():
+            if not isinstance(table, dict) or "type" not in table:
+                raise ConnectorError(f"{config.config_path()}: [connectors.{name}] needs a type")
+            spec = {k: v for k, v in table.items() if k != "type"}
+            bad = literal_secrets(spec)
+            if bad:
+                raise SecretError(f"{config.config_path()}: [connectors.{name}] has a literal secret in "
+                                  f"{', '.join(bad)}; write it as \"${{ENV_NAME}}\" and set that variable")
+            out[name] = make_connector(name, str(table["type"]), spec, "config")
+        return out
+
+    def _from_env(self) -> dict[str, BaseConnector]:
+        out = {}
+        for var, value in sorted(os.environ.items()):
+            if var.startswith(ENV_PREFIX) and len(var) > len(ENV_PREFIX):
+                name = var[len(ENV_PREFIX):]
+                try:
+                    ctype, spec = parse_spec_string(value)
+                    out[name] = make_connector(name, ctype, spec, "env")
+                except ConnectorError as exc:
+                    raise ConnectorError(f"environment variable {var}: {exc}") from None
+        return out
+
+    def _from_store(self) -> dict[str, BaseConnector]:
+        out = {}
+        be = self.store.backend
+        for key, data in be.read_many(be.list("connectors")).items():
+            try:
+                doc = json.loads(data)
+                out[doc["name"]] = make_connector(doc["name"], doc["type"], doc["spec"], "store")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConnectorError(f"{self.store.url}: {key} is not a valid connector: {exc}") from None
+        return out
+
+    def _all(self) -> dict[str, BaseConnector]:
+        return {**self._from_config(), **self._from_env(), **self._from_store()}
+
+    def create(self, name: str, type: str, **spec: Any) -> BaseConnector:
+        """Define a connector and store it (shared by every host using this store). Secrets
+        must be ``${ENV}`` references; a literal secret is refused."""
+        key = self._key(name)
+        conn = make_connector(name, type, spec, "store")
+        bad = sorted(set(literal_secrets(spec)) | set(literal_secrets(conn.spec)))
+        if bad:
+            raise SecretError(f"connector {name!r}: a literal secret in {', '.join(bad)} is refused; "
+                              "write it as \"${ENV_NAME}\" and set that variable where the connector is used")
+        doc = {"format": FORMAT, "name": name, "type": conn.type, "spec": conn.spec}
+        if not self.store.backend.write_new(key, json.dumps(doc, indent=1, sort_keys=True).encode()):
+            raise ConflictError(f"connector {name!r} already exists in {self.store.url}; delete it first")
+        return conn
+
+    def list(self) -> list[BaseConnector]:
+        """Every connector (config file, environment, store; later wins), by name."""
+        return [c for _, c in sorted(self._all().items())]
+
+    def get(self, name: str) -> BaseConnector:
+        """The connector called ``name``; ConnectorNotFoundError if there is none."""
+        found = self._all().get(name)
+        if found is None:
+            raise ConnectorNotFoundError(f"no connector named {name!r} (config file, environment or {self.store.url})")
+        return found
+
+    def delete(self, name: str) -> None:
+        """Remove a stored connector. Those of the config file or the environment are refused."""
+        key = self._key(name)
+        if self.store.backend.exists(key):
+            self.store.backend.delete([key])
+            return
+        conn = self.get(name)
+        where = "the config file" if conn.source == "config" else f"the environment ({ENV_PREFIX}{name})"
+        raise ConnectorError(f"connector {name!r} is defined in {where}; remove it there")
+
+    def test(self, name: str) -> TestResult:
+        """``get(name).test()``: a TestResult; raises only for an unknown name."""
+        return self.get(name).test()
