@@ -20,6 +20,8 @@ set_env_hygiene()  # before anything imports gcsfs / botocore
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["connector_fixtures"]  # PostgreSQL, MariaDB, SFTP, FTP servers (connectors)
+
 BACKENDS = ("local", "s3", "gcs", "azure")
 CLOUD = BACKENDS[1:]
 _CHOSEN = pytest.StashKey[set[str]]()

@@ -253,7 +253,7 @@ def _fetch_sql(conn: SqlConnector, sc: Any, ds: Datasource, folder: str, file_fo
     need_writer = _parquet_writer if file_format == "parquet" else _csv_writer
     path = os.path.join(folder, f"data.{file_format}")
     rows = 0
-    with open_sql(conn, sc, ds.table, ds.schema, ds.query) as stream:
+    with open_sql(conn, sc, ds.table, ds.schema, ds.query, fast=True) as stream:
         writer = None
         try:
             for batch in stream.batches():

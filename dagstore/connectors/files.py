@@ -88,10 +88,14 @@ class FileConnector(BaseConnector):
             raise ConnectorError(f"path {path!r} escapes the root of connector {self.name!r}")
         return posixpath.join(self.root.rstrip("/") or "/", rel.lstrip("/")) if rel != "/" else self.root
 
+    def count_root(self, fs: Any, root: str) -> int:
+        """Entries in the root (FileNotFoundError when it does not exist)."""
+        return len(fs.ls(root, detail=True))
+
     def _test(self, sc: Scrubber) -> str:
         with self.filesystem(sc) as (fs, root):
             try:
-                n = len(fs.ls(root, detail=True))
+                n = self.count_root(fs, root)
             except Exception as exc:
                 raise self.error(sc, f"list {root}", exc) from None
             if self.read_only:

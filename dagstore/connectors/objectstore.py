@@ -38,6 +38,18 @@ class BucketConnector(FileConnector):
     def where(self) -> str:
         return str(self.spec["url"])
 
+    def count_root(self, fs: Any, root: str) -> int:
+        """A prefix exists only once objects are under it: an empty prefix of an existing
+        bucket counts as an empty root."""
+        try:
+            return len(fs.ls(root, detail=True))
+        except FileNotFoundError:
+            bucket = root.split("/", 1)[0]
+            if bucket == root:
+                raise
+            fs.ls(bucket, detail=False)
+            return 0
+
     def open_fs(self, sc: Scrubber) -> Any:
         need(self.module, self.type)
         import fsspec

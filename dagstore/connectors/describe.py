@@ -1,0 +1,251 @@
+"""Statistics of a tabular file (Parquet, CSV, TSV, JSON lines), computed streaming.
+
+Two passes over record batches, memory bounded by the batch size and by each column's
+distinct values (not the row count): the first gathers counts, nulls, distinct values,
+min/max, mean and variance (Chan's parallel update), value counts of non-numeric columns and
+the Pearson sums; the second fills the numeric histograms, whose bins need the min and max.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import math
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ..errors import FormatError
+from ._extras import need
+
+DESCRIBE_FORMAT = 1
+TABULAR = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+           ".ndjson": "jsonl"}
+BATCH_ROWS = 65_536
+BINS = 10
+TOP = 10
+SAMPLE_ROWS = 5
+DISTINCT_LIMIT = 5_000_000  # distinct values tracked per column; beyond it "distinct" is None
+
+Opener = Callable[[], IO[bytes]]
+
+
+def tabular_format(path: str) -> str | None:
+    """``parquet``, ``csv``, ``tsv``, ``jsonl`` by extension, or None."""
+    return TABULAR.get(posixpath.splitext(path.lower())[1])
+
+
+def batches(open_file: Opener, fmt: str) -> Iterator[Any]:
+    """Record batches of a tabular file, streamed."""
+    need("pyarrow", "tabular")
+    import pyarrow as pa
+
+    f = open_file()
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            yield from pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS)
+        elif fmt in ("csv", "tsv"):
+            import pyarrow.csv as pcsv
+
+            parse = pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+            yield from pcsv.open_csv(f, parse_options=parse, read_options=pcsv.ReadOptions(block_size=4 << 20))
+        elif fmt == "jsonl":
+            import pyarrow.json as pjson
+
+            yield from pjson.open_json(f, read_options=pjson.ReadOptions(block_size=4 << 20))
+        else:
+            raise FormatError(f"not a tabular format: {fmt}")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FormatError(f"cannot read {fmt} data: {' '.join(str(exc).split())}") from None
+    finally:
+        f.close()
+
+
+def _numeric(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def _py(v: Any) -> Any:
+    """A JSON-friendly scalar."""
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, datetime.timedelta):
+        return v.total_seconds()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v[:64].hex()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+@dataclass
+class _Col:
+    name: str
+    type: Any
+    numeric: bool
+    nulls: int = 0
+    n: int = 0  # non-null values
+    mean: float = 0.0
+    m2: float = 0.0
+    lo: Any = None
+    hi: Any = None
+    uniques: Any = None  # pyarrow array of distinct values (numeric)
+    counts: dict[Any, int] = field(default_factory=dict)  # value counts (non-numeric)
+    overflow: bool = False
+    hist: list[int] = field(default_factory=lambda: [0] * BINS)
+
+
+def _update(c: _Col, arr: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    c.nulls += arr.null_count
+    valid = arr.drop_null() if arr.null_count else arr
+    if len(valid) == 0:
+        return
+    if pa.types.is_dictionary(valid.type):
+        valid = valid.dictionary_decode()
+    mm = pc.min_max(valid)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    c.lo = lo if c.lo is None or (lo is not None and lo < c.lo) else c.lo
+    c.hi = hi if c.hi is None or (hi is not None and hi > c.hi) else c.hi
+    if c.numeric:
+        x = pc.cast(valid, pa.float64())
+        nb = len(x)
+        mb = pc.mean(x).as_py()
+        m2b = (pc.variance(x, ddof=0).as_py() or 0.0) * nb
+        tot = c.n + nb
+        delta = mb - c.mean
+        c.mean += delta * nb / tot
+        c.m2 += m2b + delta * delta * c.n * nb / tot
+        c.n = tot
+        if not c.overflow:
+            u = pc.unique(valid)
+            c.uniques = u if c.uniques is None else pc.unique(pa.concat_arrays([c.uniques, u]))
+            c.overflow = len(c.uniques) > DISTINCT_LIMIT
+            if c.overflow:
+                c.uniques = None
+    else:
+        c.n += len(valid)
+        if not c.overflow:
+            vc = pc.value_counts(valid)
+            for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
+                c.counts[v] = c.counts.get(v, 0) + k
+            if len(c.counts) > DISTINCT_LIMIT:
+                c.overflow, c.counts = True, {}
+
+
+class _Pearson:
+    """Pairwise-complete sums for the Pearson correlation of numeric columns (shifted by the
+    first batch's means for numerical stability)."""
+
+    def __init__(self, names: list[str]):
+        import numpy as np
+
+        k = len(names)
+        self.names = names
+        self.shift: Any = None
+        self.n = np.zeros((k, k))
+        self.sx = np.zeros((k, k))
+        self.sy = np.zeros((k, k))
+        self.sxx = np.zeros((k, k))
+        self.syy = np.zeros((k, k))
+        self.sxy = np.zeros((k, k))
+
+    def update(self, cols: list[Any]) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        x = np.column_stack([pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False) for a in cols])
+        if self.shift is None:
+            self.shift = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+        x = x - self.shift
+        ok = ~np.isnan(x)
+        z = np.where(ok, x, 0.0)
+        m = ok.astype(np.float64)
+        self.n += m.T @ m
+        self.sx += z.T @ m  # sx[i, j]: sum of x_i where both i and j are present
+        self.sy += m.T @ z
+        self.sxx += (z * z).T @ m
+        self.syy += m.T @ (z * z)
+        self.sxy += z.T @ z
+
+    def result(self) -> dict[str, dict[str, float | None]]:
+        out: dict[str, dict[str, float | None]] = {}
+        for i, a in enumerate(self.names):
+            out[a] = {}
+            for j, b in enumerate(self.names):
+                n = self.n[i, j]
+                if n < 2:
+                    out[a][b] = None
+                    continue
+                cov = self.sxy[i, j] - self.sx[i, j] * self.sy[i, j] / n
+                va = self.sxx[i, j] - self.sx[i, j] ** 2 / n
+                vb = self.syy[i, j] - self.sy[i, j] ** 2 / n
+                out[a][b] = float(min(1.0, max(-1.0, cov / math.sqrt(va * vb)))) if va > 0 and vb > 0 else None
+        return out
+
+
+def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
+    """Statistics of one tabular file (see docs/connectors.md for the fields)."""
+    need("numpy", "tabular")
+    import numpy as np
+    import pyarrow as pa
+
+    cols: list[_Col] = []
+    rows = 0
+    sample: list[dict[str, Any]] = []
+    pearson: _Pearson | None = None
+    for batch in batches(open_file, fmt):
+        if not cols:
+            cols = [_Col(f.name, f.type, _numeric(f.type)) for f in batch.schema]
+            pearson = _Pearson([c.name for c in cols if c.numeric])
+        rows += batch.num_rows
+        if len(sample) < SAMPLE_ROWS:
+            sample += [{k: _py(v) for k, v in r.items()} for r in batch.slice(0, SAMPLE_ROWS - len(sample)).to_pylist()]
+        for c, arr in zip(cols, batch.columns):
+            _update(c, arr)
+        if pearson and pearson.names:
+            pearson.update([arr for c, arr in zip(cols, batch.columns) if c.numeric])
+    numeric = [c for c in cols if c.numeric and c.n and c.lo is not None]
+    if numeric:  # second pass: histograms over [min, max]
+        idx = [i for i, c in enumerate(cols) if c in numeric]
+        for batch in batches(open_file, fmt):
+            for i in idx:
+                c = cols[i]
+                import pyarrow.compute as pc
+
+                x = pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
+                lo, hi = float(c.lo), float(c.hi)
+                counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
+                c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
+    out_cols = []
+    for c in cols:
+        d: dict[str, Any] = {"name": c.name, "type": str(c.type), "nulls": c.nulls}
+        if c.numeric:
+            d["distinct"] = None if c.overflow else (len(c.uniques) if c.uniques is not None else 0)
+        else:
+            d["distinct"] = None if c.overflow else len(c.counts)
+        d["min"], d["max"] = _py(c.lo), _py(c.hi)
+        if c.numeric:
+            d["mean"] = c.mean if c.n else None
+            d["std"] = math.sqrt(c.m2 / (c.n - 1)) if c.n > 1 else None
+            if c.n:
+                lo, hi = float(c.lo), float(c.hi)
+                width = (hi - lo) / BINS if hi > lo else 1.0 / BINS
+                d["histogram"] = {"edges": [lo + k * width for k in range(BINS + 1)], "counts": c.hist}
+        else:
+            d["mean"] = d["std"] = None
+            top = sorted(c.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
+            d["top"] = [{"value": _py(v), "count": k} for v, k in top]
+        out_cols.append(d)
+    return {"rows": rows, "columns": out_cols, "correlation": pearson.result() if pearson and pearson.names else {},
+            "sample": sample}
