@@ -36,9 +36,13 @@ class UnsafeArchiveError(InvalidPathError):
 
 @dataclass(frozen=True)
 class Limits:
-    max_ratio: float = MAX_RATIO
-    max_total: int = MAX_TOTAL
-    max_entries: int = MAX_ENTRIES
+    max_ratio: float
+    max_total: int
+    max_entries: int
+
+    @classmethod
+    def default(cls) -> Limits:
+        return cls(MAX_RATIO, MAX_TOTAL, MAX_ENTRIES)
 
 
 def is_image(head: bytes) -> bool:
@@ -60,8 +64,9 @@ def _entry_path(info: zipfile.ZipInfo, archive: str) -> str:
     return "/".join(parts)
 
 
-def check_zip(path: str, only_images: bool = False, limits: Limits = Limits()) -> list[tuple[zipfile.ZipInfo, str]]:
+def check_zip(path: str, only_images: bool = False, limits: Limits | None = None) -> list[tuple[zipfile.ZipInfo, str]]:
     """The archive's file entries as ``(info, safe relative path)``, or UnsafeArchiveError."""
+    limits = limits or Limits.default()
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -110,7 +115,7 @@ def check_zip(path: str, only_images: bool = False, limits: Limits = Limits()) -
         return out
 
 
-def extract_zip(path: str, dest: str, only_images: bool = False, limits: Limits = Limits()) -> list[str]:
+def extract_zip(path: str, dest: str, only_images: bool = False, limits: Limits | None = None) -> list[str]:
     """Check, then extract the archive's files into the empty folder ``dest``; returns their
     relative paths. Any problem raises before or while writing; the caller removes ``dest``."""
     entries = check_zip(path, only_images, limits)

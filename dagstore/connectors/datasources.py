@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import queue
 import shutil
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -248,23 +250,47 @@ def list_path(conn: FileConnector, fs: Any, ds: Datasource, sc: Any) -> list[tup
 
 
 def _fetch_sql(conn: SqlConnector, sc: Any, ds: Datasource, folder: str, file_format: str) -> Fetched:
+    """Stream the result into one file. Batches are written by a second thread (Parquet
+    encoding and compression release the GIL) through a 2-slot queue: reading and writing
+    overlap and at most three batches are in memory."""
     from .sqlread import open_sql
 
-    need_writer = _parquet_writer if file_format == "parquet" else _csv_writer
+    make_writer = _parquet_writer if file_format == "parquet" else _csv_writer
     path = os.path.join(folder, f"data.{file_format}")
     rows = 0
-    with open_sql(conn, sc, ds.table, ds.schema, ds.query, fast=True) as stream:
+    todo: queue.Queue[Any] = queue.Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def write() -> None:
         writer = None
         try:
-            for batch in stream.batches():
-                if writer is None:
-                    writer = need_writer(path, batch.schema)
-                writer.write_batch(batch)
-                rows += batch.num_rows
+            while (batch := todo.get()) is not None:
+                if not failed:
+                    writer = writer or make_writer(path, batch.schema)
+                    writer.write_batch(batch)
+        except BaseException as exc:  # reported by the reading thread
+            failed.append(exc)
+            while todo.get() is not None:
+                pass
         finally:
             if writer is not None:
                 writer.close()
-        cols = [(c.name, str(c.type)) for c in stream.columns]
+
+    worker = threading.Thread(target=write, name="dagstore-datasource-writer", daemon=True)
+    worker.start()
+    try:
+        with open_sql(conn, sc, ds.table, ds.schema, ds.query, fast=True) as stream:
+            for batch in stream.batches():
+                if failed:
+                    break
+                todo.put(batch)
+                rows += batch.num_rows
+            cols = [(c.name, str(c.type)) for c in stream.columns]
+    finally:
+        todo.put(None)
+        worker.join()
+    if failed:
+        raise ConnectorError(f"datasource {ds.name!r}: cannot write {os.path.basename(path)}: {exc_line(failed[0])}")
     return Fetched([os.path.basename(path)], rows, cols)
 
 

@@ -194,26 +194,30 @@ def _array(values: Any, col: Column) -> Any:
 
 
 class _CopyReader(io.RawIOBase):
-    """A readable file over a psycopg COPY ... TO STDOUT stream."""
+    """A readable file over a psycopg COPY ... TO STDOUT stream (libpq hands over one row per
+    read: rows are gathered until the caller's buffer is full)."""
 
     def __init__(self, copy: Any):
         self.copy = copy
-        self.buf = memoryview(b"")
+        self.pending = bytearray()
         self.done = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        while not self.buf and not self.done:
-            chunk = self.copy.read()
+        want = len(b)
+        read = self.copy.read
+        pending = self.pending
+        while len(pending) < want and not self.done:
+            chunk = read()
             if chunk:
-                self.buf = memoryview(bytes(chunk))
+                pending += chunk
             else:
                 self.done = True
-        n = min(len(b), len(self.buf))
-        b[:n] = self.buf[:n]
-        self.buf = self.buf[n:]
+        n = min(want, len(pending))
+        b[:n] = pending[:n]
+        del pending[:n]
         return n
 
 

@@ -1,0 +1,194 @@
+"""Datasources benchmark: a generated 12-column PostgreSQL table into a version, beside pandas.
+
+    python -m benchmarks.datasources [--rows 2000000] [--repeat 3]
+
+Starts a PostgreSQL server (tests/connector_servers.py), generates the table, then runs each
+step in its own child process (for its peak RSS), alternating the steps each round:
+
+- ``dagstore create_from_datasource``: the table into a final version (data.parquet), stored;
+- ``pandas read_sql + to_parquet``: the peer, same table, same query;
+- ``stream once``: the datasource read into a local Parquet file, no version (the floor a
+  no-change sync pays);
+- ``dagstore sync_datasource (no change)``: an unchanged refresh (reads, hashes, no version);
+- ``dagstore describe``: statistics of the version's Parquet (cache cleared each time);
+- ``pyarrow compute pass``: the peer, the same Parquet read whole and each column's nulls,
+  min/max, mean, std, distinct (and value counts for text) computed by pyarrow.compute.
+
+Medians over ``--repeat`` rounds; ratios are dagstore / peer (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+TABLE = "bench_items"
+
+GENERATE = f"""
+CREATE TABLE {TABLE} AS SELECT
+  i AS id,
+  (i * 7919) % 100000 AS customer,
+  i::bigint * 1000003 AS big,
+  random() AS score,
+  (random() * 10000)::numeric(12, 2) AS amount,
+  'name-' || (i % 50000) AS name,
+  md5(i::text) AS digest,
+  timestamptz '2024-01-01 00:00+00' + (i || ' seconds')::interval AS seen,
+  date '2020-01-01' + (i % 2000) AS day,
+  (i % 3 = 0) AS flag,
+  (i % 17)::smallint AS bucket,
+  CASE WHEN i % 10 = 0 THEN NULL ELSE random()::real END AS ratio
+FROM generate_series(1, ROWS) i;
+ALTER TABLE {TABLE} ADD PRIMARY KEY (id);
+ANALYZE {TABLE};
+"""
+
+
+def child(step: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run one step in a fresh interpreter; returns {"op": seconds, "rss_mb": peak, ...}."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.datasources", "--child", step], cwd=REPO,
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=3600)
+    if out.returncode:
+        raise RuntimeError(f"{step} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(step: str) -> None:
+    """The child side: imports first (not timed), then the operation alone."""
+    import pyarrow  # noqa: F401
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import sqlalchemy  # noqa: F401
+
+    from dagstore import Dataset, Store
+
+    st = Store(os.environ["BENCH_STORE"])
+    work = Path(os.environ["BENCH_WORK"])
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if step == "create":
+        ds = Dataset.create_from_datasource("items", f"items-{time.time_ns()}", dataset_project="bench", store=st)
+        info["rows"] = ds.get_metadata("datasource")["rows"]
+        info["bytes"] = ds.file_entries_dict["data.parquet"].size
+    elif step == "pandas":
+        import pandas as pd
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(os.environ["BENCH_PG_URL"])
+        df = pd.read_sql(f"SELECT * FROM {TABLE}", eng)
+        df.to_parquet(work / "pandas.parquet")
+        eng.dispose()
+        info["rows"] = len(df)
+        info["bytes"] = (work / "pandas.parquet").stat().st_size
+    elif step == "stream":
+        folder = tempfile.mkdtemp(dir=work)
+        fetched = st.datasources.fetch(st.datasources.get("items"), folder)
+        info["rows"] = fetched.rows
+        shutil.rmtree(folder)
+    elif step == "sync":
+        before = Dataset.get(dataset_project="bench", dataset_name="items", store=st).id
+        ds = Dataset.sync_datasource("items", "items", dataset_project="bench", store=st)
+        info["unchanged"] = ds.id == before
+    elif step == "describe":
+        ds = Dataset.get(dataset_project="bench", dataset_name="items", store=st)
+        d = ds.describe()
+        info["rows"] = d["rows"]
+    elif step == "compute":
+        ds = Dataset.get(dataset_project="bench", dataset_name="items", store=st)
+        with ds.open("data.parquet") as f:
+            t = pq.read_table(f)
+        for col in t.columns:
+            col.null_count
+            pc.min_max(col)
+            pc.count_distinct(col)
+            if pyarrow.types.is_integer(col.type) or pyarrow.types.is_floating(col.type) or pyarrow.types.is_decimal(col.type):
+                x = pc.cast(col, pyarrow.float64())
+                pc.mean(x)
+                pc.stddev(x, ddof=1)
+            else:
+                pc.value_counts(col)
+        info["rows"] = t.num_rows
+    else:
+        raise SystemExit(f"unknown step {step}")
+    info["op"] = time.perf_counter() - t0
+    info["rss_mb"] = round(_peak_mb(), 1)
+    print(json.dumps(info))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child")
+    args = ap.parse_args()
+    if args.child:
+        run_child(args.child)
+        return
+    sys.path.insert(0, str(REPO / "tests"))
+    from connector_servers import start_postgres
+
+    from dagstore import Dataset, Store
+    from dagstore.connectors.sql import run_sql
+
+    work = Path(tempfile.mkdtemp(prefix="dagstore-bench-ds-"))
+    pg = start_postgres()
+    try:
+        env = {"BENCH_STORE": str(work / "store"), "BENCH_WORK": str(work), "DAGSTORE_CACHE_DIR": str(work / "cache"),
+               "BENCH_PGPASSWORD": pg.info["password"],
+               "BENCH_PG_URL": pg.info["url"].replace("postgres@", f"postgres:{pg.info['password']}@"),
+               "DAGSTORE_QUIET": "1"}
+        os.environ.update({k: env[k] for k in ("BENCH_PGPASSWORD", "DAGSTORE_CACHE_DIR")})
+        st = Store(env["BENCH_STORE"])
+        conn = st.connectors.create("pg", "sql", url=pg.info["url"], password="${BENCH_PGPASSWORD}")
+        t0 = time.perf_counter()
+        with conn.engine() as eng, eng.begin() as c:
+            for stmt in GENERATE.replace("ROWS", str(args.rows)).split(";"):
+                if stmt.strip():
+                    run_sql(c, stmt)
+        print(f"generated {args.rows:,} rows x 12 columns in {time.perf_counter() - t0:.1f} s", flush=True)
+        st.datasources.create("items", "pg", table=TABLE)
+        Dataset.create_from_datasource("items", "items", dataset_project="bench", store=st)  # the one sync/describe use
+        steps = ["create", "pandas", "stream", "sync", "describe", "compute"]
+        got: dict[str, list[dict[str, Any]]] = {s: [] for s in steps}
+        for r in range(args.repeat):
+            for s in steps if r % 2 == 0 else list(reversed(steps)):
+                if s == "describe":
+                    shutil.rmtree(work / "cache" / "meta" / "describe", ignore_errors=True)
+                got[s].append(child(s, env))
+                print(f"  round {r + 1} {s}: {got[s][-1]['op']:.2f} s, peak RSS {got[s][-1]['rss_mb']:.0f} MB", flush=True)
+        med = {s: statistics.median(x["op"] for x in v) for s, v in got.items()}
+        rss = {s: max(x["rss_mb"] for x in v) for s, v in got.items()}
+        assert all(x["unchanged"] for x in got["sync"]), "a no-change sync made a new version"
+        print(f"\n{args.rows:,} rows x 12 columns, median of {args.repeat} (peak RSS = max over rounds)")
+        names = {"create": "dagstore create_from_datasource", "pandas": "pandas read_sql + to_parquet",
+                 "stream": "stream once (datasource -> local Parquet)", "sync": "dagstore sync_datasource, no change",
+                 "describe": "dagstore describe", "compute": "pyarrow compute pass"}
+        for s in steps:
+            print(f"  {names[s]:45s} {med[s]:8.2f} s   peak RSS {rss[s]:6.0f} MB")
+        print(f"  create vs pandas: {med['pandas'] / med['create']:.2f}x faster, RSS {rss['create']:.0f} vs "
+              f"{rss['pandas']:.0f} MB")
+        print(f"  no-change sync / stream once: {med['sync'] / med['stream']:.2f}x")
+        print(f"  describe / pyarrow compute: {med['describe'] / med['compute']:.2f}x")
+        print(json.dumps({"rows": args.rows, "median_s": med, "peak_rss_mb": rss}))
+    finally:
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
