@@ -19,6 +19,7 @@ from .errors import (
 from .core.manifest import Diff
 from .core.store import GcReport, Store
 from .export import ExportError, ExportFormat, ExportJob, ExportReport, Snapshot, download_dataset
+from . import connectors as _connectors  # noqa: F401  provides Store.connectors/datasources, datasource methods
 
 import fsspec as _fsspec
 

@@ -19,9 +19,6 @@ from dagstore.errors import ConflictError, DagstoreError
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    from dagstore.connectors import ConnectorRegistry, DatasourceRegistry  # TEMP until Store.connectors
-    Store.connectors = property(ConnectorRegistry)  # type: ignore[attr-defined]
-    Store.datasources = property(DatasourceRegistry)  # type: ignore[attr-defined]
     return Store(str(tmp_path / "store"))
 
 

@@ -195,7 +195,8 @@ def test_bucket_path_into_version(store: Store, backend_server: Any, monkeypatch
     fs.pipe(url.split("://", 1)[1] + "/day1/a.txt", b"A")
     opts = dict(backend_server.storage_options)
     monkeypatch.setenv("S3SECRET", opts.pop("secret"))
-    store.connectors.create("bkt", "s3", url=url, storage_options={**opts, "secret": "${S3SECRET}"})
+    monkeypatch.setenv("S3KEY", opts.pop("key"))
+    store.connectors.create("bkt", "s3", url=url, storage_options={**opts, "key": "${S3KEY}", "secret": "${S3SECRET}"})
     store.datasources.create("day1", "bkt", path="day1")
     assert Dataset.create_from_datasource("day1", "d1", store=store).read_bytes("a.txt") == b"A"
 
@@ -280,8 +281,9 @@ def test_query_failing_half_way_no_partial_file(store: Store, pg: Any, staging: 
 
 
 def test_read_only_query_cannot_write(store: Store, pg: Any, staging: Path) -> None:
-    store.datasources.create("sneaky", "pg", query="WITH d AS (DELETE FROM items RETURNING *) SELECT * FROM d")
-    check_failure(store, staging, "sneaky", "read-only")
+    sql(pg, "CREATE OR REPLACE FUNCTION purge() RETURNS int LANGUAGE sql AS 'DELETE FROM items; SELECT 0'")
+    store.datasources.create("sneaky", "pg", query="SELECT purge() AS n")
+    check_failure(store, staging, "sneaky", "read-only transaction")
     with pg.engine() as eng, eng.connect() as c:
         assert c.exec_driver_sql("SELECT count(*) FROM items").scalar() == 3
 

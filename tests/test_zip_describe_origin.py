@@ -84,10 +84,12 @@ def test_hostile_archive_refused_whole(store: Store, tmp_path: Path, entries: li
 
 def test_encrypted_entry_refused(store: Store, tmp_path: Path) -> None:
     z = tmp_path / "enc.zip"
-    with zipfile.ZipFile(z, "w") as zf:
-        info = zipfile.ZipInfo("secret.txt")
-        info.flag_bits |= 0x1
-        zf.writestr(info, b"not really encrypted")
+    make_zip(z, [("secret.txt", b"not really encrypted")], zipfile.ZIP_STORED)
+    raw = bytearray(z.read_bytes())
+    for sig, off in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the encryption flag bit
+        at = raw.find(sig)
+        raw[at + off] |= 0x1
+    z.write_bytes(bytes(raw))
     ds = draft_with_file(store, tmp_path)
     with pytest.raises(UnsafeArchiveError, match="encrypted"):
         ds.add_zip(str(z))

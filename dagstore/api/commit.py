@@ -111,7 +111,8 @@ def finalize(v: Version) -> None:
         "modified": len(d.modified),
         "removed": len(d.removed),
     }
-    draft.record = replace(v.record, packs=tuple(sorted(packs)), objects=tuple(sorted(objects)), stats=stats)
+    draft.record = replace(v.record, packs=tuple(sorted(packs)), objects=tuple(sorted(objects)), stats=stats,
+                           origin=v.record.origin or "upload")
     v.record = st.finalize(draft)
     st.cache_state(v.id, state)  # children and readers start from it
     v.draft = None

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from .._log import report
 from ..core.manifest import Diff, normalize_path
 from ..core.records import Draft, VersionRecord
+from ..core import extensions
 from ..core.store import Store
 from ..errors import DraftError
-from . import admin, checkout, commit, labels, lookup, query, stage
+from . import admin, checkout, commit, labels, lookup, origin, query, stage
 from ..annotations import ops as annotation_ops  # the facade delegates up to the subsystems (docs/architecture.md)
 from ..annotations.report import ImportReport
 from .version import Version, resolve_store
@@ -142,14 +143,18 @@ class Dataset:
         use_current_task: bool = False,
         store: Store | str | None = None,
         classes: Sequence[str] | None = None,
+        origin: str | None = None,
     ) -> Dataset:
         """A new draft version. Parents must be final; they merge in list order, later wins.
         The class list is inherited from the parents (``classes`` chooses it when they disagree).
-        ``use_current_task`` has no effect (there are no tasks)."""
+        ``use_current_task`` has no effect (there are no tasks).
+        ``origin`` (``upload``, ``datasource``, ``pipeline``, ``import``, ``zip``) defaults to
+        what fills the draft (``upload`` for add_files)."""
         parents = [p.id if isinstance(p, Dataset) else str(p) for p in parent_datasets or []]
         st = resolve_store(store)
         meta = annotation_ops.child_meta(st, [p for p in parents if st.exists(p)], classes)  # raises before anything is written
-        v = lookup.new_draft(st, dataset_name, dataset_project, dataset_tags, parents, dataset_version, output_uri, description)
+        v = lookup.new_draft(st, dataset_name, dataset_project, dataset_tags, parents, dataset_version, output_uri, description,
+                             origin)
         annotation_ops.adopt(v, meta)
         return cls._of(v)
 
@@ -492,10 +497,13 @@ class Dataset:
         recursive_project_search: bool = True,
         include_archived: bool = True,
         store: Store | str | None = None,
+        origin: str | None = None,
     ) -> list[dict[str, Any]]:
         """Versions as dicts (id, name, project, version, tags, ``created`` as a datetime,
-        status, parents), newest first. ``include_archived`` has no effect: nothing is archived."""
-        return lookup.list_datasets(resolve_store(store), dataset_project, partial_name, tags, ids, only_completed, recursive_project_search)
+        status, parents, origin), newest first; ``origin`` keeps only versions of that origin.
+        ``include_archived`` has no effect: nothing is archived."""
+        return lookup.list_datasets(resolve_store(store), dataset_project, partial_name, tags, ids, only_completed,
+                                    recursive_project_search, origin)
 
     # --- annotations (dagstore.annotations) ---
 
@@ -571,7 +579,43 @@ class Dataset:
         return create_snapshot(self, name, filters)
 
     # --- datasources (dagstore.connectors) ---
-    # Datasource / connector methods go here, each delegating into dagstore.connectors.
+    # Datasource / connector methods go here, each delegating into dagstore.connectors
+    # (looked up through core.extensions: api never imports a higher layer).
+
+    @property
+    def origin(self) -> str:
+        """Where this version came from: upload, datasource, pipeline, import or zip."""
+        return origin.of(self._v)
+
+    def mark_origin(self, origin_name: str) -> None:
+        """Record the origin of a draft unless it has one already (importers call this)."""
+        origin.mark(self._v, origin_name)
+
+    @classmethod
+    def create_from_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
+                               file_format: str = "parquet", parent_datasets: Sequence[str | Dataset] | None = None,
+                               store: Store | str | None = None) -> Dataset:
+        """Read a datasource (``Store.datasources``) into a new final version: a SQL result as
+        one ``data.parquet``/``data.csv`` (types kept, streamed), a path as its files."""
+        return extensions.lookup("connectors.create_from_datasource")(cls, resolve_store(store), datasource, dataset_name,
+                                                                     dataset_project, file_format, parent_datasets)
+
+    @classmethod
+    def sync_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
+                        store: Store | str | None = None) -> Dataset:
+        """A child of the latest version when the datasource's data changed, else that version."""
+        return extensions.lookup("connectors.sync_datasource")(cls, resolve_store(store), datasource, dataset_name,
+                                                              dataset_project)
+
+    def add_zip(self, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
+        """Add a zip's files to this draft; a hostile archive (``..``, absolute paths, links,
+        bombs; with ``only_images`` any non-image) is refused whole. Returns the files added."""
+        return int(extensions.lookup("connectors.add_zip")(self, path, dataset_path, only_images))
+
+    def describe(self, dataset_path: str | None = None) -> dict[str, Any]:
+        """Statistics of a tabular file (Parquet, CSV, TSV, JSON lines) of this final version:
+        rows, per-column nulls/distinct/min/max/mean/std/histogram or top, correlations, sample."""
+        return dict(extensions.lookup("connectors.describe")(self, dataset_path))
 
     # --- selections (dagstore.targets) ---
     def export_selection(self, selection_name: str, sample_ids: Sequence[str] | None = None, export_method: str | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..core.records import Draft, VersionRecord, check_name, check_version, version_key
+from ..core.records import Draft, VersionRecord, check_name, check_origin, check_version, version_key
 from ..core.store import Store, now_iso
 from ..errors import DatasetNotFoundError, DraftError
 from .version import DEFAULT_PROJECT, Version, as_list, check_content_url, status
@@ -22,6 +22,7 @@ def new_draft(
     version: str | None,
     content_url: str | None,
     description: str | None,
+    origin: str | None = None,
 ) -> Version:
     """A new draft version, saved. Parents must be final; they merge in list order, later wins."""
     check_name(name, "dataset_name")
@@ -49,6 +50,7 @@ def new_draft(
         created=now_iso(),
         content_url=check_content_url(content_url),
         version_explicit=explicit,
+        origin=check_origin(origin) if origin is not None else None,
     )
     draft = Draft(rec)
     st.save_draft(draft)
@@ -105,6 +107,11 @@ def not_found(st: Store, dataset_id: str | None, project: str | None, name: str 
     return DatasetNotFoundError(f"no dataset matches {what} in {st.url}")
 
 
+def origin_of(rec: VersionRecord) -> str:
+    """Where a version came from; versions recorded before origins existed were uploads."""
+    return rec.origin or "upload"
+
+
 def _in_project(project: str, wanted: str | None, recursive: bool) -> bool:
     return wanted is None or project == wanted or (recursive and project.startswith(wanted.rstrip("/") + "/"))
 
@@ -117,19 +124,21 @@ def list_datasets(
     ids: Sequence[str] | None,
     only_completed: bool,
     recursive_project_search: bool,
+    origin: str | None = None,
 ) -> list[dict[str, Any]]:
     """Versions as dicts (id, name, project, version, tags, created as a datetime, status,
-    parents), newest first."""
+    parents, origin), newest first; ``origin`` keeps only versions of that origin."""
     recs: list[tuple[VersionRecord, str]] = [(r, status(r, False)) for r in st.records(ids)]
     if not only_completed:
         recs += [(d.record, "draft") for d in st.drafts() if ids is None or d.record.id in ids]
     want = set(as_list(tags))
     out = [
         {"id": r.id, "name": r.name, "project": r.project, "version": r.version, "tags": list(r.tags),
-         "created": datetime.fromisoformat(r.created), "status": st_, "parents": list(r.parents)}
+         "created": datetime.fromisoformat(r.created), "status": st_, "parents": list(r.parents), "origin": origin_of(r)}
         for r, st_ in recs
         if _in_project(r.project, project, recursive_project_search)
         and (not partial_name or partial_name.lower() in r.name.lower())
         and want <= set(r.tags)
+        and (origin is None or origin_of(r) == origin)
     ]
     return sorted(out, key=lambda d: d["created"], reverse=True)

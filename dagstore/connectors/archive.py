@@ -12,10 +12,14 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import stat
+import tempfile
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
+from ..api import origin
 from ..errors import InvalidPathError
 
 MAX_RATIO = 100.0  # uncompressed / compressed, for entries (and archives) over RATIO_MIN_SIZE
@@ -136,3 +140,26 @@ def extract_zip(path: str, dest: str, only_images: bool = False, limits: Limits 
                     raise UnsafeArchiveError(f"{path}: entry {rel} is a duplicate path; archive refused") from None
                 raise UnsafeArchiveError(f"{path}: entry {rel} is corrupt: {exc}; archive refused") from None
     return [rel for _i, rel in entries]
+
+
+def add_zip(ds: Any, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
+    """``Dataset.add_zip``: check the whole archive, extract it into a private folder, add and
+    upload its files, mark the draft's origin ``zip``. Nothing is added when it is refused."""
+    ds._v.require_draft()
+    staging = tempfile.mkdtemp(prefix="dagstore-zip-")
+    try:
+        rels = extract_zip(os.fspath(path), staging, only_images)
+        if not rels:
+            return 0
+        n = ds.add_files(staging, dataset_path=dataset_path)
+        try:
+            ds.upload(show_progress=False)  # the staged files are removed below
+        except BaseException:
+            prefix = (dataset_path or "").strip("/")
+            for rel in rels:
+                ds.remove_files(f"{prefix}/{rel}" if prefix else rel)
+            raise
+        origin.mark(ds._v, "zip")
+        return int(n)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

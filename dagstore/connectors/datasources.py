@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..core import layout
 from ..errors import ConflictError
 from .base import TestResult, check_name, exc_line
 from .errors import ConnectorError, ConnectorNotFoundError
@@ -24,7 +25,7 @@ from .registry import ConnectorRegistry
 from .sql import SqlConnector
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..core.store import Store
 
 FORMAT = 1
 FILE_FORMATS = ("parquet", "csv")
@@ -103,7 +104,7 @@ class DatasourceRegistry:
         self.connectors = ConnectorRegistry(store)
 
     def _key(self, name: str) -> str:
-        return f"datasources/{check_name(name, 'datasource')}.json"
+        return layout.datasource_key(check_name(name, "datasource"))
 
     def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
                query: str | None = None, path: str | None = None) -> Datasource:
@@ -118,7 +119,7 @@ class DatasourceRegistry:
 
     def list(self) -> list[Datasource]:
         be = self.store.backend
-        out = [self._parse(k, d) for k, d in be.read_many(be.list("datasources")).items()]
+        out = [self._parse(k, d) for k, d in be.read_many(be.list(layout.DATASOURCES)).items()]
         return sorted(out, key=lambda d: d.name)
 
     def _parse(self, key: str, data: bytes) -> Datasource:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import math
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..errors import FormatError
+from ..core.hashing import hash_bytes
+from ..errors import FormatError, InvalidPathError
 from ._extras import need
 
 DESCRIBE_FORMAT = 1
@@ -249,3 +251,30 @@ def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
         out_cols.append(d)
     return {"rows": rows, "columns": out_cols, "correlation": pearson.result() if pearson and pearson.names else {},
             "sample": sample}
+
+
+def describe_version(ds: Any, dataset_path: str | None = None) -> dict[str, Any]:
+    """``Dataset.describe``: statistics of one tabular file of a final version, cached in the
+    local cache per version and path (a final version never changes)."""
+    ds._v.require_final("describe()")
+    files = ds.list_files()
+    if dataset_path is None:
+        tabular = [p for p in files if tabular_format(p)]
+        if len(tabular) != 1:
+            raise FormatError(f"version {ds.id} holds {len(tabular)} tabular files"
+                              f"{' (' + ', '.join(tabular[:5]) + ')' if tabular else ''}: give dataset_path")
+        dataset_path = tabular[0]
+    path = dataset_path.strip("/")
+    if path not in files:
+        raise InvalidPathError(f"{dataset_path}: no such file in version {ds.id}")
+    fmt = tabular_format(path)
+    if fmt is None:
+        raise FormatError(f"{path} is not a tabular file (Parquet, CSV, TSV or JSON lines)")
+    cache = ds.store.cache
+    key = f"{ds.id}-{hash_bytes(f'{DESCRIBE_FORMAT}:{path}'.encode())}"
+    hit = cache.read_immutable("describe", key)
+    if hit is not None:
+        return dict(json.loads(hit))
+    out = describe_file(lambda: ds.open(path), fmt)
+    cache.write_immutable("describe", key, json.dumps(out).encode())
+    return out

@@ -13,12 +13,12 @@ import tempfile
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import DatasetNotFoundError
-from ..hashing import hash_file
+from ..core.hashing import hash_file
 from .datasources import Datasource, DatasourceRegistry, Fetched
 
 if TYPE_CHECKING:
-    from ..dataset import Dataset
-    from ..store import Store
+    from ..api.dataset import Dataset
+    from ..core.store import Store
 
 METADATA_NAME = "datasource"
 

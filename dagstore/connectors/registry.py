@@ -15,13 +15,14 @@ import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import config
+from ..core import layout
 from ..errors import ConflictError
 from .base import BaseConnector, TestResult, check_name
 from .errors import ConnectorError, ConnectorNotFoundError, SecretError
 from .secrets import literal_secrets
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..core.store import Store
 
 ENV_PREFIX = "DAGSTORE_CONNECTOR_"
 FORMAT = 1
@@ -107,7 +108,7 @@ class ConnectorRegistry:
         self.store = store
 
     def _key(self, name: str) -> str:
-        return f"connectors/{check_name(name)}.json"
+        return layout.connector_key(check_name(name))
 
     def _from_config(self) -> dict[str, BaseConnector]:
         out = {}
@@ -140,7 +141,7 @@ class ConnectorRegistry:
     def _from_store(self) -> dict[str, BaseConnector]:
         out = {}
         be = self.store.backend
-        for key, data in be.read_many(be.list("connectors")).items():
+        for key, data in be.read_many(be.list(layout.CONNECTORS)).items():
             try:
                 doc = json.loads(data)
                 out[doc["name"]] = make_connector(doc["name"], doc["type"], doc["spec"], "store")

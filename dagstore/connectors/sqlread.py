@@ -260,7 +260,8 @@ class CopyStream:
         with raw.cursor() as cur:
             cur.execute("SET LOCAL TimeZone = 'UTC'")
             cur.execute("SET LOCAL DateStyle = 'ISO'")
-            with cur.copy(f"COPY ({self.sql}) TO STDOUT (FORMAT csv)") as copy:
+            # newlines: a trailing "-- comment" in the query must not swallow the closing parenthesis
+            with cur.copy(f"COPY (\n{self.sql}\n) TO STDOUT (FORMAT csv)") as copy:
                 reader = pcsv.open_csv(io.BufferedReader(_CopyReader(copy), 1 << 20),
                                        read_options=pcsv.ReadOptions(column_names=names, block_size=self.block_size),
                                        parse_options=pcsv.ParseOptions(newlines_in_values=True),

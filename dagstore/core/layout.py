@@ -12,6 +12,8 @@
     index/<p2>/<pack id>               the header of each pack, for lookups
     objects/<h2>/<hash>                large blobs, one object each
     gc/<key>                           gc's mark on unreferenced content
+    connectors/<name>.json             a connector defined through the API (secrets as ${ENV} references)
+    datasources/<name>.json            a datasource (connector name + table/query/path)
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ PACKS = "packs"
 INDEX = "index"
 OBJECTS = "objects"
 GC = "gc"
-PREFIXES = (PACKS, INDEX, OBJECTS, MANIFESTS, VERSIONS, DRAFTS, NAMES, STATE, GC)
+CONNECTORS = "connectors"
+DATASOURCES = "datasources"
+PREFIXES = (PACKS, INDEX, OBJECTS, MANIFESTS, VERSIONS, DRAFTS, NAMES, STATE, GC, CONNECTORS, DATASOURCES)
 _RECORD_SUFFIX = ".json"
 
 
@@ -115,3 +119,11 @@ def gc_mark_key(key: str) -> str:
 def marked_key(mark: str) -> str:
     """The content key a ``gc/<key>`` mark names."""
     return mark[len(GC) + 1 :]
+
+
+def connector_key(name: str) -> str:
+    return f"{CONNECTORS}/{name}{_RECORD_SUFFIX}"
+
+
+def datasource_key(name: str) -> str:
+    return f"{DATASOURCES}/{name}{_RECORD_SUFFIX}"

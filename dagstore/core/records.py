@@ -49,6 +49,15 @@ def bump_version(version: str) -> str:
     return version + ".1"
 
 
+ORIGINS = ("upload", "datasource", "pipeline", "import", "zip")
+
+
+def check_origin(origin: str) -> str:
+    if origin not in ORIGINS:
+        raise InvalidPathError(f"invalid origin {origin!r}: use one of {', '.join(ORIGINS)}")
+    return origin
+
+
 @dataclass(frozen=True)
 class VersionRecord:
     """What a version is. For a final version this is written once and never changes; the
@@ -73,6 +82,7 @@ class VersionRecord:
     version_explicit: bool = False
     # dataset-level annotation metadata: {"classes": [{name, coco_id?}], "colors": {}, "splits": []}
     annotations: dict[str, Any] = field(default_factory=dict)
+    origin: str | None = None  # upload, datasource, pipeline, import or zip (None: not decided yet / older records)
 
     def to_json(self) -> bytes:
         d = asdict(self)

@@ -20,7 +20,7 @@ import platformdirs
 from ... import config
 from ...errors import FormatError
 from ..decode import parse_object
-from .. import layout
+from .. import extensions, layout
 from ..backend import Backend, open_backend
 from ..cache import Cache
 from ._root import now_iso
@@ -69,6 +69,16 @@ class Store(Maintenance):
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    @property
+    def connectors(self) -> Any:
+        """This store's connectors: ``create/list/get/delete/test`` (dagstore.connectors)."""
+        return extensions.lookup("connectors.registry")(self)
+
+    @property
+    def datasources(self) -> Any:
+        """This store's datasources: ``create/list/get/delete/test`` (dagstore.connectors)."""
+        return extensions.lookup("connectors.datasources")(self)
 
     def _init_marker(self) -> None:
         try:
