@@ -139,6 +139,7 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "published": (lambda v: isinstance(v, bool), "true or false"),
     "version_explicit": (lambda v: isinstance(v, bool), "true or false"),
     "annotations": (lambda v: isinstance(v, dict), "an object"),
+    "origin": (lambda v: v is None or (isinstance(v, str) and bool(v)), "an origin name"),
 }
 
 
