@@ -236,3 +236,13 @@ def test_describe_needs_one_tabular_file(store: Store, tmp_path: Path) -> None:
         ds.describe("notes.txt")
     with pytest.raises(DagstoreError):
         ds.describe("missing.csv")
+
+
+def test_annotation_import_records_origin_import(store: Store, tmp_path: Path) -> None:
+    from annotation_helpers import coco_set
+    ds = Dataset.create("pets", "vision", store=store)
+    ds.import_annotations(coco_set(tmp_path / "c", n=2), "coco", show_progress=False)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert ds.origin == "import"
+    assert [d["name"] for d in Dataset.list_datasets(store=store, origin="import")] == ["pets"]

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..api import origin
 from ..api.stage import stage
 from ..api.version import Version
 from ..core.hashing import hash_bytes
@@ -264,6 +265,7 @@ def import_annotations(
     try:
         _set_meta(v, merged)
         added = sum(stage(v, p, e, local) for p, e, local in staged)
+        origin.mark(v, "import", save=False)  # the version's origin (connectors owns origins)
         v.save()
     except BaseException:
         draft.delta.entries, draft.delta.removed, draft.pending = before[0], before[1], before[2]

@@ -11,12 +11,14 @@ from .lookup import origin_of
 from .version import Version
 
 
-def mark(v: Version, origin: str) -> None:
-    """Record ``origin`` on a draft unless it already has one (an explicit origin wins)."""
+def mark(v: Version, origin: str, save: bool = True) -> None:
+    """Record ``origin`` on a draft unless it already has one (an explicit origin wins);
+    ``save=False`` leaves writing the draft to the caller."""
     v.require_draft()
     if v.record.origin is None:
         v.record = replace(v.record, origin=check_origin(origin))
-        v.save()
+        if save:
+            v.save()
 
 
 def of(v: Version) -> str:
