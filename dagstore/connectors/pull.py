@@ -17,8 +17,9 @@ from ..core.hashing import hash_file
 from .datasources import Datasource, DatasourceRegistry, Fetched
 
 if TYPE_CHECKING:
-    from ..api.dataset import Dataset
     from ..core.store import Store
+
+Dataset = Any  # the facade class, passed in as ``cls`` (importing it here would be a cycle)
 
 METADATA_NAME = "datasource"
 
@@ -41,7 +42,7 @@ def _staging() -> str:
     return tempfile.mkdtemp(prefix="dagstore-datasource-")
 
 
-def _new_version(cls: type[Dataset], st: Store, staging: str, meta: dict[str, Any], dataset_name: str,
+def _new_version(cls: Any, st: Store, staging: str, meta: dict[str, Any], dataset_name: str,
                  dataset_project: str | None, parents: Sequence[Any] | None, replace: bool) -> Dataset:
     ds = cls.create(dataset_name, dataset_project, parent_datasets=parents, store=st, origin="datasource")
     try:
@@ -58,7 +59,7 @@ def _new_version(cls: type[Dataset], st: Store, staging: str, meta: dict[str, An
     return ds
 
 
-def create_from_datasource(cls: type[Dataset], st: Store, datasource: str | Datasource, dataset_name: str,
+def create_from_datasource(cls: Any, st: Store, datasource: str | Datasource, dataset_name: str,
                            dataset_project: str | None = None, file_format: str = "parquet",
                            parent_datasets: Sequence[Any] | None = None) -> Dataset:
     """Read the datasource into a new final version (see ``Dataset.create_from_datasource``)."""
@@ -73,7 +74,7 @@ def create_from_datasource(cls: type[Dataset], st: Store, datasource: str | Data
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def sync_datasource(cls: type[Dataset], st: Store, datasource: str | Datasource, dataset_name: str,
+def sync_datasource(cls: Any, st: Store, datasource: str | Datasource, dataset_name: str,
                     dataset_project: str | None = None) -> Dataset:
     """A child of the latest version when the data changed, else the latest version itself
     (the first call creates the dataset)."""
