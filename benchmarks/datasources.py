@@ -38,7 +38,7 @@ TABLE = "bench_items"
 GENERATE = f"""
 CREATE TABLE {TABLE} AS SELECT
   i AS id,
-  (i * 7919) % 100000 AS customer,
+  (i::bigint * 7919) % 100000 AS customer,
   i::bigint * 1000003 AS big,
   random() AS score,
   (random() * 10000)::numeric(12, 2) AS amount,
