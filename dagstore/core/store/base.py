@@ -80,6 +80,49 @@ class Store(Maintenance):
         """This store's datasources: ``create/list/get/delete/test`` (dagstore.connectors)."""
         return extensions.lookup("connectors.datasources")(self)
 
+    # Entry points of the export subsystem (dagstore.export provides them; see core.extensions).
+    def download_dataset(self, dataset_id: str, dataset_version_id: str | None = None, split_id: str = "",
+                         extract_to_folder: str = "data", download_file: str = "dataset.zip",
+                         remove_download_file: bool = True, export_format: str | None = None,
+                         overwrite: bool = False, **options: Any) -> str:
+        """SeeMe's ``download_dataset`` on this store (see ``dagstore.download_dataset``)."""
+        return str(extensions.lookup("export.download_dataset")(
+            dataset_id, dataset_version_id, split_id, extract_to_folder, download_file, remove_download_file,
+            export_format, store=self, overwrite=overwrite, **options))
+
+    def get_export(self, job_id: str) -> Any:
+        """The export job ``job_id`` (created by any process or host using this store)."""
+        return extensions.lookup("export.get_export")(self, job_id)
+
+    def list_exports(self, dataset_id: str | None = None) -> list[Any]:
+        """Every export job in this store (of one version with ``dataset_id``), oldest first."""
+        return list(extensions.lookup("export.list_exports")(self, dataset_id))
+
+    def get_snapshot(self, name: str) -> Any:
+        """The snapshot called ``name``."""
+        return extensions.lookup("export.get_snapshot")(self, name)
+
+    def list_snapshots(self, dataset_id: str | None = None) -> list[Any]:
+        """Every snapshot in this store (of one version with ``dataset_id``), oldest first."""
+        return list(extensions.lookup("export.list_snapshots")(self, dataset_id))
+
+    # Entry points of the targets subsystem (dagstore.targets provides them).
+    @property
+    def export_methods(self) -> Any:
+        """Export methods: ``list/get/create/delete/test`` (dagstore.targets)."""
+        return extensions.lookup("targets.export_methods")(self)
+
+    @property
+    def exporters(self) -> Any:
+        """Exporters: ``create/list/get/delete/test/run`` (dagstore.targets)."""
+        return extensions.lookup("targets.exporters")(self)
+
+    def deliveries(self, method: str | None = None, dataset_id: str | None = None, status: str | None = None,
+                   limit: int | None = None) -> list[Any]:
+        """Recorded deliveries (selections, annotations, exporter runs), newest first."""
+        return list(extensions.lookup("targets.deliveries")(self, method=method, dataset_id=dataset_id,
+                                                             status=status, limit=limit))
+
     def _init_marker(self) -> None:
         try:
             data = self.backend.read(layout.MARKER)
