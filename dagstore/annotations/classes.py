@@ -7,7 +7,7 @@ source gave it (ids may have gaps), so COCO exports reuse it and a round trip ke
 from __future__ import annotations
 
 import colorsys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ class ClassList:
     def __len__(self) -> int:
         return len(self.names)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.names)
 
     def __contains__(self, name: object) -> bool:
@@ -111,10 +111,10 @@ class ClassList:
                 raise ClassListError("colors", k, "color given for a class not in the list")
             cols[k] = check_color(k, v)
         ids = dict(self.coco_ids)
-        for k, v in (coco_ids or {}).items():
-            if ids.get(k, v) != v:
-                raise ClassListError("classes", k, f"already has coco_id {ids[k]}, cannot become {v}")
-            ids[k] = v
+        for k, cid in (coco_ids or {}).items():
+            if ids.get(k, cid) != cid:
+                raise ClassListError("classes", k, f"already has coco_id {ids[k]}, cannot become {cid}")
+            ids[k] = cid
         return ClassList(tuple(new), ids, cols)
 
     def to_dict(self) -> dict[str, Any]:

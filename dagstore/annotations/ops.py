@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -138,7 +139,7 @@ def set_annotations(v: Version, annotations: Mapping[str, dict[str, Any] | None]
         entry = _entry(v, path)
         text = None
         if annotation is not None:
-            text = encode(validate(annotation, path, known, lambda path=path, entry=entry: _text_len(v, path, entry)))
+            text = encode(validate(annotation, path, known, partial(_text_len, v, path, entry)))
         staged.append((path, entry._replace(annotation=text, origin=None)))
     n = sum(_put(v, path, e) for path, e in staged)
     v.save()

@@ -14,7 +14,7 @@ import queue
 import shutil
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..core import layout
 from ..errors import ConflictError
@@ -152,10 +152,11 @@ class DatasourceRegistry:
         try:
             check_datasource(ds, conn)
             if isinstance(conn, SqlConnector):
-                from .sqlread import open_sql, value_repr
+                from .sqlread import SqlStream, open_sql, value_repr
 
                 with open_sql(conn, sc, ds.table, ds.schema, ds.query, limit=PREVIEW_ROWS,
-                              batch_rows=PREVIEW_ROWS) as stream:
+                              batch_rows=PREVIEW_ROWS) as opened:
+                    stream = cast(SqlStream, opened)  # fast=False: always the row path
                     rows = stream.result.fetchmany(PREVIEW_ROWS)
                     stream._infer(list(zip(*rows)) if rows else [() for _ in stream.columns])
                     cols = [(c.name, str(c.type)) for c in stream.columns]

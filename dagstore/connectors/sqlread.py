@@ -51,7 +51,7 @@ def _decimal(precision: int | None, scale: int | None) -> tuple[Any, Converter]:
     return (pa.decimal256(precision, scale), None) if precision <= 76 else (pa.string(), _text)
 
 
-def arrow_type(t: Any, dialect: str) -> tuple[Any, Converter]:
+def arrow_type(t: Any, dialect: str) -> tuple[Any, Converter]:  # noqa: C901 - one branch per SQL type family; a flat table of the type mapping reads best in one place
     """(pyarrow type, per-value converter or None) for a SQLAlchemy column type."""
     import pyarrow as pa
     import sqlalchemy.types as st

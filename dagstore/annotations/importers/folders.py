@@ -37,7 +37,7 @@ class FoldersImporter:
     name = "folders"
     options: tuple[str, ...] = ()
 
-    def read(self, source: Path, ctx: ImportContext) -> None:
+    def read(self, source: Path, ctx: ImportContext) -> None:  # noqa: C901 - one pass over the folder tree: class folders, split folders and metadata rows are read together
         if not source.is_dir():
             raise ImportSourceError(str(source), "", "the folders format needs a folder")
         tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -72,9 +72,9 @@ class FoldersImporter:
                 media = ctx.media_info(local)
                 if media:
                     ann["media"] = media
-                row = metadata.pop(rel, None)
-                if row is not None:
-                    self._apply_row(row, ann, labels)
+                meta_row = metadata.pop(rel, None)
+                if meta_row is not None:
+                    self._apply_row(meta_row, ann, labels)
                 ctx.add(ImportItem(rel, ann, rel, local=str(local)))
         for rel in sorted(metadata):
             ctx.problem(rel, "file_name", "listed in the metadata file but not found (or escapes the folder)")

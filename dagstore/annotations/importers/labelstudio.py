@@ -58,7 +58,7 @@ class _Task:
         self.text = text
         self._offsets = Utf16Offsets(text) if text is not None else None
 
-    def convert(self, results: list[Any], field: str) -> dict[str, Any] | None:
+    def convert(self, results: list[Any], field: str) -> dict[str, Any] | None:  # noqa: C901 - one branch per Label Studio result type; splitting scatters the format's mapping
         """The schema object of one annotation's ``result`` list (None after a problem)."""
         out: dict[str, Any] = {}
         regions: list[dict[str, Any]] = []
@@ -218,12 +218,13 @@ class LabelStudioImporter:
 
     # -- tasks --------------------------------------------------------------------------------
 
-    def _task(self, js: Path, i: int, task: dict[str, Any], ctx: ImportContext) -> None:
+    def _task(self, js: Path, i: int, task: dict[str, Any], ctx: ImportContext) -> None:  # noqa: C901 - one task's file, text, annotations, predictions and metadata in the order the format nests them
         data = task["data"]
         tid = task.get("id", i)
         where = f"{js.name}: task {tid}"
         key = next((k for k in _FILE_KEYS if isinstance(data.get(k), str) and data[k]), None)
         text: str | None = None
+        content: dict[str, Any]
         ann: dict[str, Any] = {}
         if key == "text" and not ("://" in data["text"] or data["text"].startswith("/data/")):
             text = data["text"]

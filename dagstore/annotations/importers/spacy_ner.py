@@ -5,7 +5,7 @@ plus ``config.json`` (``splits``, ``colors``). Each record becomes a UTF-8 text 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ImportSourceError
 from . import register
@@ -19,7 +19,7 @@ class SpacyNerImporter:
     def read(self, source: Path, ctx: ImportContext) -> None:
         root = source.parent if source.is_file() else source
         config = load_json(root / "config.json") if (root / "config.json").is_file() else {}
-        colors = config.get("colors") if isinstance(config, dict) and isinstance(config.get("colors"), dict) else {}
+        colors: dict[str, Any] = cast("dict[str, Any]", config.get("colors")) if isinstance(config, dict) and isinstance(config.get("colors"), dict) else {}
         if source.is_file():
             files = [source]
         else:

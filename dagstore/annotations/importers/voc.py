@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ImportSourceError
 from . import register
@@ -123,7 +123,7 @@ class VocImporter:
         if bb is None or any(v is None for v in vals):
             ctx.problem(where, "bndbox", "missing or not numeric")
             return None
-        xmin, ymin, xmax, ymax = vals  # type: ignore[misc]
+        xmin, ymin, xmax, ymax = cast("list[float]", vals)  # none is None (checked above)
         if not known and name not in ctx.classes:
             ctx.add_classes([name])
         return {"type": "box", "label": name, "xywh": [xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1]}

@@ -86,7 +86,7 @@ class _Run:
         base = yaml_file.parent
         if isinstance(doc.get("path"), str) and not os.path.isabs(doc["path"]):
             base = base / doc["path"]
-        splits = []
+        splits: list[tuple[str | None, list[Path]]] = []
         for key in ("train", "val", "test"):
             val = doc.get(key)
             if not val:
@@ -175,7 +175,7 @@ class _Run:
         ann: dict[str, Any] = {"media": media}
         if split:
             ann["split"] = split
-        regions = []
+        regions: list[dict[str, Any]] = []
         if lab.is_file():
             W, H = media["width"], media["height"]
             for n, ln in enumerate(lab.read_text(encoding="utf-8").splitlines(), 1):
