@@ -15,6 +15,7 @@ from dagstore import Store
 from dagstore.connectors import (ConnectorError, ConnectorNotFoundError, SecretError, TestResult,
                                  connector_types, parse_spec_string)
 from dagstore.errors import ConflictError, DagstoreError
+from targets_servers import kafka  # noqa: F401  (librdkafka's mock cluster, a session fixture)
 
 
 @pytest.fixture
@@ -342,6 +343,13 @@ def test_kafka_unreachable_fails_in_bounded_time(store: Store) -> None:
     t0 = time.monotonic()
     assert_failed(store.connectors.test("k"), "'k'", "metadata")
     assert time.monotonic() - t0 < 20
+
+
+def test_kafka_connector_test_reaches_a_real_broker(store: Store, kafka: str) -> None:
+    store.connectors.create("k", "kafka", bootstrap_servers=kafka, topic="events")
+    result = store.connectors.test("k")
+    assert result.ok, result.message
+    assert "'k'" in result.message
 
 
 def test_stored_connector_bytes_hold_no_secret(store: Store, postgres_server: Any,
