@@ -58,7 +58,7 @@ def _version(tmp: str) -> tuple[Any, Any]:
 
 
 def case_dagstore(kind: str, target: str, n: int) -> dict[str, Any]:
-    from dagstore.targets import ExportMethods, export_selection
+    from dagstore.delivery import ExportMethods, export_selection
 
     import confluent_kafka  # noqa: F401  imported before the clock, as in the baselines
     import requests  # noqa: F401
@@ -129,7 +129,7 @@ def _make_parquet(path: str, rows: int) -> None:
 def case_sql_dagstore(pg_url: str, parquet: str) -> dict[str, Any]:
     from dagstore import Dataset, Store
     from dagstore.connectors import ConnectorRegistry
-    from dagstore.targets.exporters import Exporters
+    from dagstore.delivery.exporters import Exporters
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "store"), cache_dir=os.path.join(tmp, "cache"))

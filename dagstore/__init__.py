@@ -20,7 +20,7 @@ from .core.manifest import Diff
 from .core.store import GcReport, Store
 from .export import ExportError, ExportFormat, ExportJob, ExportReport, Snapshot, download_dataset
 from . import connectors as _connectors  # noqa: F401  provides Store.connectors/datasources, datasource methods
-from . import targets as _targets  # noqa: F401  provides Store.export_methods/exporters/deliveries
+from . import delivery as _delivery  # noqa: F401  provides Store.export_methods/exporters/deliveries
 
 import fsspec as _fsspec
 

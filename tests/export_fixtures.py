@@ -11,7 +11,8 @@ from typing import Any
 
 from dagstore.export import ClassInfo, LocalView
 from dagstore.export.view import class_infos
-from helpers import read_tree
+from dagstore import Dataset
+from helpers import read_tree, write_tree
 
 
 def image_bytes(width: int, height: int, fmt: str = "JPEG", seed: int = 0) -> bytes:
@@ -155,3 +156,23 @@ def ls_view(root: Path, tasks_json: Path, classes: list[str]) -> tuple[LocalView
         names[path] = str(t["data"]["image"]).rsplit("/", 1)[-1]
         files[path] = (image_bytes(int(w), int(h)), img_ann(int(w), int(h), regions=regions))
     return make_view(root, files, classes), names
+
+
+BOXES = [[2.0, 3.0, 10.0, 8.0], [20.0, 10.0, 5.0, 5.0]]
+
+
+def labelled(tmp_path: Path, name: str = "pets", n: int = 6) -> Dataset:
+    """A final version: n images in two folders (same names in both), boxes, splits."""
+    files = {}
+    for i in range(n):
+        files[f"{'a' if i % 2 else 'b'}/img{i // 2}.jpg"] = image_bytes(40, 30, seed=i)
+    write_tree(tmp_path / name, files)
+    ds = Dataset.create(name, "vision")
+    ds.add_files(tmp_path / name, show_progress=False)
+    ds.add_classes(["cat", "dog"])
+    for i, path in enumerate(sorted(files)):
+        regions = [{"id": f"r{k}", "type": "box", "label": ("cat", "dog")[k], "xywh": BOXES[k]} for k in range(i % 3)]
+        ds.set_annotation(path, {"split": ("train", "train", "test")[i % 3], "media": {"kind": "image", "width": 40, "height": 30}, "regions": regions})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    return ds

@@ -26,7 +26,7 @@ from . import admin, checkout, commit, labels, lookup, origin, query, stage
 from ..annotations import ops as annotation_ops  # the facade delegates up to the subsystems (docs/architecture.md)
 from ..annotations.report import ImportReport
 from .version import Version, resolve_store
-from .. import targets  # the facade delegates up to the subsystems (docs/architecture.md)
+from .. import delivery  # the facade delegates up to the subsystems (docs/architecture.md)
 
 if TYPE_CHECKING:
     from ..fs import VersionFile
@@ -617,17 +617,17 @@ class Dataset:
         rows, per-column nulls/distinct/min/max/mean/std/histogram or top, correlations, sample."""
         return dict(extensions.lookup("connectors.describe")(self, dataset_path))
 
-    # --- selections (dagstore.targets) ---
+    # --- selections (dagstore.delivery) ---
     def export_selection(self, selection_name: str, sample_ids: Sequence[str] | None = None, export_method: str | None = None,
                          annotation: Any = None, filters: dict[str, Any] | None = None) -> Any:
         """Send dataset paths of this final version (or those ``filters`` select) through an
         export method; the recorded ``Delivery`` once the destination confirmed it, else an error
         (recorded too). Unknown ids are refused before anything is sent."""
-        return targets.select(self, selection_name, sample_ids, export_method or "", annotation, filters)
+        return delivery.select(self, selection_name, sample_ids, export_method or "", annotation, filters)
 
     def export_annotation(self, annotation_name: str, annotation: Any, export_method: str) -> Any:
         """Send one free-form annotation (a range, a 2-D box...) of this final version."""
-        return targets.annotate(self, annotation_name, annotation, export_method)
+        return delivery.annotate(self, annotation_name, annotation, export_method)
 
 
 def _register_with_subsystems() -> None:

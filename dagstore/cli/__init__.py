@@ -13,7 +13,7 @@ from . import manage  # noqa: E402,F401  set-description delete rename move log
 from . import maintenance  # noqa: E402,F401  gc config
 from . import annotations  # noqa: E402,F401  import annotations
 from . import export  # noqa: E402,F401  export (+ jobs) download snapshot
-from . import targets  # noqa: E402,F401  export-method select exporter deliveries
+from . import delivery  # noqa: E402,F401  export-method select exporter deliveries
 from . import connectors  # noqa: E402,F401  connector datasource describe
 
 __all__ = ["cli", "main"]

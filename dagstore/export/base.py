@@ -53,7 +53,7 @@ class ExportFormat(str, enum.Enum):
 COMMON_OPTIONS: dict[str, Any] = {"default_split": "train"}
 
 
-class Exporter(Protocol):
+class FormatWriter(Protocol):
     """One export format: its name, whether it carries media, the options it takes (name →
     default) and the export itself."""
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from fsspec.callbacks import Callback, NoOpCallback
 
-from .base import COMMON_OPTIONS, ExportContext, Exporter, ExportFormat
+from .base import COMMON_OPTIONS, ExportContext, FormatWriter, ExportFormat
 from .errors import ExportError
 from .filters import normalize_filters, selector
-from .formats import get_exporter
+from .formats import get_format_writer
 from .report import REPORT_NAME, ExportReport
 from .sinks import Sink, open_sink
 from .view import VersionView
@@ -29,9 +29,9 @@ def _version() -> str:
         return "unknown"
 
 
-def resolve_options(export_format: str | ExportFormat | None, options: Mapping[str, Any]) -> tuple[Exporter, dict[str, Any]]:
+def resolve_options(export_format: str | ExportFormat | None, options: Mapping[str, Any]) -> tuple[FormatWriter, dict[str, Any]]:
     """The exporter and its effective options (defaults filled in); unknown options are refused."""
-    exporter = get_exporter(export_format)
+    exporter = get_format_writer(export_format)
     known = {**COMMON_OPTIONS, **exporter.options}
     unknown = sorted(set(options) - set(known))
     if unknown:

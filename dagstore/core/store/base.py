@@ -106,21 +106,21 @@ class Store(Maintenance):
         """Every snapshot in this store (of one version with ``dataset_id``), oldest first."""
         return list(extensions.lookup("export.list_snapshots")(self, dataset_id))
 
-    # Entry points of the targets subsystem (dagstore.targets provides them).
+    # Entry points of the targets subsystem (dagstore.delivery provides them).
     @property
     def export_methods(self) -> Any:
-        """Export methods: ``list/get/create/delete/test`` (dagstore.targets)."""
-        return extensions.lookup("targets.export_methods")(self)
+        """Export methods: ``list/get/create/delete/test`` (dagstore.delivery)."""
+        return extensions.lookup("delivery.export_methods")(self)
 
     @property
     def exporters(self) -> Any:
-        """Exporters: ``create/list/get/delete/test/run`` (dagstore.targets)."""
-        return extensions.lookup("targets.exporters")(self)
+        """Exporters: ``create/list/get/delete/test/run`` (dagstore.delivery)."""
+        return extensions.lookup("delivery.exporters")(self)
 
     def deliveries(self, method: str | None = None, dataset_id: str | None = None, status: str | None = None,
                    limit: int | None = None) -> list[Any]:
         """Recorded deliveries (selections, annotations, exporter runs), newest first."""
-        return list(extensions.lookup("targets.deliveries")(self, method=method, dataset_id=dataset_id,
+        return list(extensions.lookup("delivery.deliveries")(self, method=method, dataset_id=dataset_id,
                                                              status=status, limit=limit))
 
     def _init_marker(self) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..base import ExportFormat, Exporter
+from ..base import ExportFormat, FormatWriter
 from ..errors import ExportError
 from . import asr, brush, coco, conll, csvfmt, folders, labelstudio, spacy_docbin, spacy_ner, voc, yolo
 
-REGISTRY: dict[ExportFormat, type[Exporter]] = {
+REGISTRY: dict[ExportFormat, type[FormatWriter]] = {
     ExportFormat.FOLDERS: folders.FoldersExporter,
     ExportFormat.IMAGEFOLDER: folders.ImageFolderExporter,
     ExportFormat.YOLO: yolo.DarknetExporter,
@@ -26,7 +26,7 @@ REGISTRY: dict[ExportFormat, type[Exporter]] = {
 }
 
 
-def get_exporter(export_format: str | ExportFormat | None) -> Exporter:
+def get_format_writer(export_format: str | ExportFormat | None) -> FormatWriter:
     """A new exporter for the named format (any case); None is dagstore's native layout."""
     if export_format is None:
         from ..native import NativeExporter

@@ -15,7 +15,7 @@ import pytest
 from dagstore import Dataset
 from export_fixtures import ls_media
 
-FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "label-studio-sdk"
+FIX = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "label-studio-sdk"
 if not FIX.is_dir():
     FIX = Path("/work/shared/fixtures/label-studio-sdk")
 CASES = {

@@ -1,4 +1,4 @@
-"""Code-shape checks for ``dagstore/`` (issue #11), runnable by anyone with ``./dev test tests/test_code_shape.py``:
+"""Code-shape checks for ``dagstore/`` (issue #11), runnable by anyone with ``./dev test tests/project/test_code_shape.py``:
 mypy is clean, no module is over 400 lines and no function over cyclomatic complexity 15,
 unless the module says why in a ``# shape:`` comment (ruff's ``noqa: C901`` for a function)."""
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "dagstore"
 MAX_LINES = 400
 MAX_COMPLEXITY = 15

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from ..targets import Delivery, ExportMethods, list_deliveries
-from ..targets.exporters import Exporters
-from ..targets.sql_export import MODES
+from ..delivery import Delivery, ExportMethods, list_deliveries
+from ..delivery.exporters import Exporters
+from ..delivery.sql_export import MODES
 from .app import Settings, by_ref, cli, emit, pass_settings, table, verb
 
 

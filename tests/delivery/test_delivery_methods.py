@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from dagstore import ConflictError, DagstoreError, Store
-from dagstore.targets import (
+from dagstore.delivery import (
     ExportMethodError,
     ExportMethodNotFoundError,
     ExportMethods,
     SecretError,
     store_id,
 )
-from dagstore.targets.spec import parse_spec
+from dagstore.delivery.spec import parse_spec
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from test_cli import dag, fails
-from test_export_dataset import labelled
+from export_fixtures import labelled
 
 
 def test_export_to_zip_with_a_split_and_json_report(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """ClearML's example scripts, documentation walkthroughs and YOLOv5's dataset code, each run
-unchanged but for the import (tests/clearml_scenarios/README.md), in its own process, against
+unchanged but for the import (tests/api/clearml_scenarios/README.md), in its own process, against
 a fresh store; what they print is shown with `pytest -s` and checked, and so is the store."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The package layout (docs/architecture.md): no import cycles, no upward imports.
 
-Run alone with ``./dev test tests/test_layout.py``. Every ``import`` / ``from ... import`` in
+Run alone with ``./dev test tests/project/test_layout.py``. Every ``import`` / ``from ... import`` in
 ``dagstore/`` counts, including those inside functions.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parent.parent / "dagstore"
+PKG = Path(__file__).resolve().parents[2] / "dagstore"
 
 # Lower rank = lower layer. A module may import its own top-level package and lower ranks.
 RANKS = {
@@ -22,7 +22,7 @@ RANKS = {
     "dagstore.fs": 4,
     "dagstore.api": 5,
     "dagstore.annotations": 6, "dagstore.connectors": 6,
-    "dagstore.export": 7, "dagstore.targets": 7.5,  # targets may use export (architecture.md, "Where new things go")
+    "dagstore.export": 7, "dagstore.delivery": 7.5,  # targets may use export (architecture.md, "Where new things go")
     "dagstore": 8,  # __init__.py: the public API (re-exports only)
     "dagstore.cli": 9, "dagstore.demo": 9,  # clients of the public API
 }
@@ -66,12 +66,12 @@ def layer(mod: str) -> tuple[str, int]:
     for prefix in sorted(RANKS, key=len, reverse=True):
         if mod == prefix or (prefix != "dagstore" and mod.startswith(prefix + ".")):
             return prefix, RANKS[prefix]
-    raise AssertionError(f"{mod} is in no layer: add it to RANKS in tests/test_layout.py and docs/architecture.md")
+    raise AssertionError(f"{mod} is in no layer: add it to RANKS in tests/project/test_layout.py and docs/architecture.md")
 
 
 # The Dataset facade delegates its marked sections up into the subsystem packages (see
 # docs/architecture.md, "Where new things go"); nothing else in api may.
-FACADE_DELEGATES = {"dagstore.api.dataset": {"dagstore.annotations", "dagstore.export", "dagstore.connectors", "dagstore.targets"}}
+FACADE_DELEGATES = {"dagstore.api.dataset": {"dagstore.annotations", "dagstore.export", "dagstore.connectors", "dagstore.delivery"}}
 
 
 def upward_imports(g: dict[str, set[str]]) -> list[str]:

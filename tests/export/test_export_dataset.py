@@ -17,27 +17,11 @@ import pytest
 from dagstore import ConflictError, Dataset, DraftError, InvalidPathError, Store
 from dagstore.export import ExportError, jobs
 from dagstore.export.download import download_dataset
-from export_fixtures import image_bytes
+from export_fixtures import BOXES, image_bytes, labelled
 from helpers import read_tree, write_tree
 
-BOXES = [[2.0, 3.0, 10.0, 8.0], [20.0, 10.0, 5.0, 5.0]]
 
 
-def labelled(tmp_path: Path, name: str = "pets", n: int = 6) -> Dataset:
-    """A final version: n images in two folders (same names in both), boxes, splits."""
-    files = {}
-    for i in range(n):
-        files[f"{'a' if i % 2 else 'b'}/img{i // 2}.jpg"] = image_bytes(40, 30, seed=i)
-    write_tree(tmp_path / name, files)
-    ds = Dataset.create(name, "vision")
-    ds.add_files(tmp_path / name, show_progress=False)
-    ds.add_classes(["cat", "dog"])
-    for i, path in enumerate(sorted(files)):
-        regions = [{"id": f"r{k}", "type": "box", "label": ("cat", "dog")[k], "xywh": BOXES[k]} for k in range(i % 3)]
-        ds.set_annotation(path, {"split": ("train", "train", "test")[i % 3], "media": {"kind": "image", "width": 40, "height": 30}, "regions": regions})
-    ds.upload(show_progress=False)
-    ds.finalize()
-    return ds
 
 
 def test_exporting_a_draft_is_refused(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dagstore import DagstoreError, Dataset, Store
-from dagstore.targets import (
+from dagstore.delivery import (
     DeliveryError,
     ExportMethods,
     SecretError,

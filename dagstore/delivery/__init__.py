@@ -15,9 +15,9 @@ from ..core import extensions as _extensions
 from .exporters import Exporters
 
 # Store.export_methods, Store.exporters and Store.deliveries look these up (core.extensions).
-_extensions.provide("targets.export_methods", ExportMethods)
-_extensions.provide("targets.exporters", Exporters)
-_extensions.provide("targets.deliveries", list_deliveries)
+_extensions.provide("delivery.export_methods", ExportMethods)
+_extensions.provide("delivery.exporters", Exporters)
+_extensions.provide("delivery.deliveries", list_deliveries)
 
 __all__ = [
     "Delivery", "DeliveryError", "ExportMethod", "ExportMethodError", "ExportMethodNotFoundError",
