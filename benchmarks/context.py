@@ -21,7 +21,6 @@ class Context:
     size: str
     repeat: int
     peer_repeat: int
-    gen_file: Path
     dagstore_python: str | None = None
     hash_python: str | None = None
     peers_python: Path | None = None

@@ -67,7 +67,7 @@ def run(ctx: Context, wl: Workload, rep: int) -> None:
     ds_id = version.info["id"]
 
     if wl.name == "w1":
-        apply_w1prime(ctx.gen_file, ctx.size, src)
+        apply_w1prime(ctx.size, src)
         prepare([src, write_cache])
         ctx.attempt(wl.name, "dagstore child W1'", lambda: call("child", ds_id, src, wl.name, cache=write_cache))
 

@@ -110,7 +110,7 @@ def run_dvc(ctx: Context, wl: Workload, rep: int) -> None:
         ctx.note(f"{wl.name}: dvc pull gave {n} files, expected {wl.files}")
 
     if wl.name == "w1":
-        apply_w1prime(ctx.gen_file, ctx.size, repo / "data")
+        apply_w1prime(ctx.size, repo / "data")
         prepare([repo / "data"])
         add2 = ctx.attempt(wl.name, "dvc add W1'", lambda: timed("add", "-q", "data", cwd=repo))
         prepare([repo / ".dvc" / "cache"])

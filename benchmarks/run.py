@@ -22,7 +22,7 @@ from typing import Any
 from . import dagstore_bench, peers, physical, report
 from .context import BENCH_DIR, Context
 from .measure import MeasureError, Sample, can_drop_caches, rmtree, run_timed
-from .workloads import NAMES, Workload, ensure, generator_path
+from .workloads import NAMES, Workload, ensure
 
 REPO_ROOT = BENCH_DIR.parent
 MANIFEST_ENTRIES = {"full": 1_000_000, "smoke": 10_000}
@@ -157,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     started, t0 = datetime.now(), time.perf_counter()
     print(f"$ {command}", flush=True)
     out_dir = args.out.resolve()
-    ctx = Context(REPO_ROOT, out_dir, args.size, args.repeat, args.peer_repeat, generator_path(REPO_ROOT))
+    ctx = Context(REPO_ROOT, out_dir, args.size, args.repeat, args.peer_repeat)
     if not can_drop_caches():
         ctx.note("page caches cannot be dropped here (not root?): cold/warm effects are not controlled")
 
     names = tuple(n for n in NAMES if n in args.only)
-    print(f"\n== workloads ({args.size}) from {ctx.gen_file}", flush=True)
-    workloads = ensure(ctx.gen_file, out_dir / "data" / args.size, args.size, names)
+    print(f"\n== workloads ({args.size}) from benchmarks/generate.py", flush=True)
+    workloads = ensure(out_dir / "data" / args.size, args.size, names)
     print("\n== interpreters and peers", flush=True)
     setup_interpreters(ctx, args)
     print(f"  dagstore: {ctx.dagstore_python or '-'}   read+hash: {ctx.hash_python or '-'}", flush=True)

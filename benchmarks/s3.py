@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .context import BENCH_DIR
 from .peers import ensure_venv
-from .workloads import ensure, generator_path
+from .workloads import ensure
 
 REPO_ROOT = BENCH_DIR.parent
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python", default=str(REPO_ROOT / ".venv" / "bin" / "python"))
     args = p.parse_args(argv)
     set_env_hygiene()
-    w1 = ensure(generator_path(REPO_ROOT), args.out / "data" / args.size, args.size, ("w1",))["w1"]
+    w1 = ensure(args.out / "data" / args.size, args.size, ("w1",))["w1"]
     peers = ensure_venv(args.out)
     srv = start_s3()
     scratch = Path(tempfile.mkdtemp(prefix="s3bench-", dir=args.out))

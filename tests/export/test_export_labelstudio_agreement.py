@@ -15,9 +15,8 @@ import pytest
 from dagstore import Dataset
 from export_fixtures import ls_media
 
-FIX = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "label-studio-sdk"
-if not FIX.is_dir():
-    FIX = Path("/work/shared/fixtures/label-studio-sdk")
+#: The SDK's test data, copied with its licence (see tests/data/annotations/README.md).
+FIX = Path(__file__).resolve().parents[1] / "data" / "annotations" / "label-studio-sdk"
 CASES = {
     "coco": ("test_export_coco", ["rectangle_label", "polygon_label", "keypoint_label1", "keypoint_label2"]),
     "yolo": ("test_export_yolo", ["parasites", "white"]),
