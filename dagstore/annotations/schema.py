@@ -74,27 +74,44 @@ class _Checker:
         if not (-TOLERANCE_PX <= x <= w + TOLERANCE_PX and -TOLERANCE_PX <= y <= h + TOLERANCE_PX):
             self.fail(field, f"point ({x:g}, {y:g}) lies outside the {w:g}x{h:g} image")
 
-    def check(self, ann: Any, where: str = "") -> None:  # noqa: C901 - one branch per schema field; splitting scatters the contract's checks
+    def check(self, ann: Any, where: str = "") -> None:
         if not isinstance(ann, Mapping):
             self.fail(where or "annotation", f"must be a JSON object, not {type(ann).__name__}")
         pre = f"{where}." if where else ""
         split = ann.get("split")
         if split is not None and (not isinstance(split, str) or not split or "/" in split):
             self.fail(f"{pre}split", f"must be a non-empty name without '/', not {split!r}")
-        media = ann.get("media")
-        size: tuple[float, float] | None = None
-        if media is not None:
-            if not isinstance(media, Mapping):
-                self.fail(f"{pre}media", "must be an object")
-            for k in ("width", "height", "depth", "sample_rate"):
-                v = media.get(k)
-                if v is not None and (not _num(v) or v <= 0):
-                    self.fail(f"{pre}media.{k}", f"must be a positive number, not {v!r}")
-            d = media.get("duration_s")
-            if d is not None and (not _num(d) or d < 0):
-                self.fail(f"{pre}media.duration_s", f"must be a non-negative number, not {d!r}")
-            if media.get("width") is not None and media.get("height") is not None:
-                size = (float(media["width"]), float(media["height"]))
+        size = self.media(pre, ann.get("media"))
+        self.item_fields(pre, ann)
+        regions = ann.get("regions")
+        if regions is not None:
+            if not isinstance(regions, list):
+                self.fail(f"{pre}regions", "must be a list")
+            ids: set[str] = set()
+            for i, r in enumerate(regions):
+                self.region(f"{pre}regions[{i}]", r, ann, size, ids)
+        if ann.get("alternatives") is not None:
+            self.alternatives(where, ann)
+
+    def media(self, pre: str, media: Any) -> tuple[float, float] | None:
+        """Check the ``media`` object; the image size when it gives both width and height."""
+        if media is None:
+            return None
+        if not isinstance(media, Mapping):
+            self.fail(f"{pre}media", "must be an object")
+        for k in ("width", "height", "depth", "sample_rate"):
+            v = media.get(k)
+            if v is not None and (not _num(v) or v <= 0):
+                self.fail(f"{pre}media.{k}", f"must be a positive number, not {v!r}")
+        d = media.get("duration_s")
+        if d is not None and (not _num(d) or d < 0):
+            self.fail(f"{pre}media.duration_s", f"must be a non-negative number, not {d!r}")
+        if media.get("width") is not None and media.get("height") is not None:
+            return (float(media["width"]), float(media["height"]))
+        return None
+
+    def item_fields(self, pre: str, ann: Mapping[str, Any]) -> None:
+        """Item labels, the text fields and the object fields."""
         labels = ann.get("labels")
         if labels is not None:
             if not isinstance(labels, list):
@@ -107,29 +124,42 @@ class _Checker:
         for k in ("fields", "source"):
             if ann.get(k) is not None and not isinstance(ann[k], Mapping):
                 self.fail(f"{pre}{k}", "must be an object")
-        regions = ann.get("regions")
-        if regions is not None:
-            if not isinstance(regions, list):
-                self.fail(f"{pre}regions", "must be a list")
-            ids: set[str] = set()
-            for i, r in enumerate(regions):
-                self.region(f"{pre}regions[{i}]", r, ann, size, ids)
-        alts = ann.get("alternatives")
-        if alts is not None:
-            if where:
-                self.fail(f"{pre}alternatives", "alternatives cannot nest")
-            if not isinstance(alts, list):
-                self.fail("alternatives", "must be a list")
-            for i, alt in enumerate(alts):
-                if isinstance(alt, Mapping) and alt.get("kind", "annotation") not in ALTERNATIVE_KINDS:
-                    self.fail(f"alternatives[{i}].kind", f"must be one of {', '.join(ALTERNATIVE_KINDS)}")
-                merged = {**{k: ann[k] for k in ("media", "text") if k in ann}, **alt} if isinstance(alt, Mapping) else alt
-                self.check(merged, f"alternatives[{i}]")
 
-    def region(self, f: str, r: Any, ann: Mapping[str, Any], size: tuple[float, float] | None, ids: set[str]) -> None:  # noqa: C901 - one branch per region type and field; splitting scatters the contract's checks
+    def alternatives(self, where: str, ann: Mapping[str, Any]) -> None:
+        """Each alternative is checked as an annotation with the item's media and text."""
+        pre = f"{where}." if where else ""
+        alts = ann["alternatives"]
+        if where:
+            self.fail(f"{pre}alternatives", "alternatives cannot nest")
+        if not isinstance(alts, list):
+            self.fail("alternatives", "must be a list")
+        for i, alt in enumerate(alts):
+            if isinstance(alt, Mapping) and alt.get("kind", "annotation") not in ALTERNATIVE_KINDS:
+                self.fail(f"alternatives[{i}].kind", f"must be one of {', '.join(ALTERNATIVE_KINDS)}")
+            merged = {**{k: ann[k] for k in ("media", "text") if k in ann}, **alt} if isinstance(alt, Mapping) else alt
+            self.check(merged, f"alternatives[{i}]")
+
+    def region(self, f: str, r: Any, ann: Mapping[str, Any], size: tuple[float, float] | None, ids: set[str]) -> None:
+        """Fields every region has, its box if it has one, then the fields of its type."""
         if not isinstance(r, Mapping):
             self.fail(f, "a region must be an object")
         kind = r.get("type")
+        self.region_fields(f, r, kind, size, ids)
+        if kind == "box" or r.get("xywh") is not None:
+            self.xywh(f, r, size)
+        if kind == "polygon":
+            self.points(f"{f}.points", r.get("points"), 2, size)
+        elif kind == "keypoints":
+            self.points(f"{f}.points", r.get("points"), 3, size)
+        elif kind == "mask":
+            self.mask(f, r)
+        elif kind == "span":
+            self.span(f, r, ann)
+        elif kind == "segment":
+            self.segment(f, r, ann)
+
+    def region_fields(self, f: str, r: Any, kind: Any, size: tuple[float, float] | None, ids: set[str]) -> None:
+        """type, a unique id, label (optional on masks), score, and the image size geometry needs."""
         if kind not in REGION_TYPES:
             self.fail(f"{f}.type", f"must be one of {', '.join(REGION_TYPES)}, not {kind!r}")
         rid = r.get("id")
@@ -144,50 +174,50 @@ class _Checker:
         if kind in ("box", "polygon", "keypoints") or (kind == "mask" and "rle" in r):
             if size is None:
                 self.fail(f"{pre_media(f)}media.width/height", f"a {kind} region needs the image size")
+
+    def xywh(self, f: str, r: Any, size: tuple[float, float] | None) -> None:
         xywh = r.get("xywh")
-        if kind == "box" or xywh is not None:
-            if not isinstance(xywh, list) or len(xywh) != 4 or not all(_num(v) for v in xywh):
-                self.fail(f"{f}.xywh", f"must be [x, y, width, height] in pixels, not {xywh!r}")
-            x, y, w, h = xywh
-            if w < 0 or h < 0:
-                self.fail(f"{f}.xywh", f"width and height must be >= 0, not {w:g}x{h:g}")
-            rot = r.get("rotation") or 0.0
-            if not _num(rot):
-                self.fail(f"{f}.rotation", "must be a number (degrees)")
-            assert size is not None
-            self.inside(f"{f}.xywh", x, y, size)
-            if not rot:
-                self.inside(f"{f}.xywh", x + w, y + h, size)
-        if kind == "polygon":
-            self.points(f"{f}.points", r.get("points"), 2, size)
-        elif kind == "keypoints":
-            self.points(f"{f}.points", r.get("points"), 3, size)
-        elif kind == "mask":
-            rle, mpath = r.get("rle"), r.get("path")
-            if (rle is None) == (mpath is None):
-                self.fail(f, "a mask needs exactly one of rle or path")
-            if rle is not None and (not isinstance(rle, Mapping) or not isinstance(rle.get("size"), list) or len(rle["size"]) != 2 or not isinstance(rle.get("counts"), (str, list))):
-                self.fail(f"{f}.rle", "must be COCO RLE {size: [h, w], counts}")
-            if mpath is not None and not isinstance(mpath, str):
-                self.fail(f"{f}.path", "must be a dataset path")
-        elif kind == "span":
-            s, e = r.get("start"), r.get("end")
-            if not isinstance(s, int) or not isinstance(e, int) or isinstance(s, bool) or isinstance(e, bool) or not 0 <= s <= e:
-                self.fail(f"{f}.start/end", f"must be code point offsets 0 <= start <= end, not {s!r}..{e!r}")
-            n = self.length(ann)
-            if n is None:
-                self.fail(f"{f}.end", "a span needs the text (the file's content or the text field)")
-            elif e > n:
-                self.fail(f"{f}.end", f"span {s}..{e} runs past the end of the text ({n} code points)")
-        elif kind == "segment":
-            s, e = r.get("start_s"), r.get("end_s")
-            if not _num(s) or not _num(e) or not 0 <= s <= e:
-                self.fail(f"{f}.start_s/end_s", f"must be seconds 0 <= start_s <= end_s, not {s!r}..{e!r}")
-            dur = (ann.get("media") or {}).get("duration_s")
-            if dur is not None and e > dur + 1e-3:
-                self.fail(f"{f}.end_s", f"segment ends at {e:g} s, after the end of the audio ({dur:g} s)")
-            if r.get("text") is not None and not isinstance(r["text"], str):
-                self.fail(f"{f}.text", "must be a string")
+        if not isinstance(xywh, list) or len(xywh) != 4 or not all(_num(v) for v in xywh):
+            self.fail(f"{f}.xywh", f"must be [x, y, width, height] in pixels, not {xywh!r}")
+        x, y, w, h = xywh
+        if w < 0 or h < 0:
+            self.fail(f"{f}.xywh", f"width and height must be >= 0, not {w:g}x{h:g}")
+        rot = r.get("rotation") or 0.0
+        if not _num(rot):
+            self.fail(f"{f}.rotation", "must be a number (degrees)")
+        assert size is not None
+        self.inside(f"{f}.xywh", x, y, size)
+        if not rot:
+            self.inside(f"{f}.xywh", x + w, y + h, size)
+
+    def mask(self, f: str, r: Any) -> None:
+        rle, mpath = r.get("rle"), r.get("path")
+        if (rle is None) == (mpath is None):
+            self.fail(f, "a mask needs exactly one of rle or path")
+        if rle is not None and (not isinstance(rle, Mapping) or not isinstance(rle.get("size"), list) or len(rle["size"]) != 2 or not isinstance(rle.get("counts"), (str, list))):
+            self.fail(f"{f}.rle", "must be COCO RLE {size: [h, w], counts}")
+        if mpath is not None and not isinstance(mpath, str):
+            self.fail(f"{f}.path", "must be a dataset path")
+
+    def span(self, f: str, r: Any, ann: Mapping[str, Any]) -> None:
+        s, e = r.get("start"), r.get("end")
+        if not isinstance(s, int) or not isinstance(e, int) or isinstance(s, bool) or isinstance(e, bool) or not 0 <= s <= e:
+            self.fail(f"{f}.start/end", f"must be code point offsets 0 <= start <= end, not {s!r}..{e!r}")
+        n = self.length(ann)
+        if n is None:
+            self.fail(f"{f}.end", "a span needs the text (the file's content or the text field)")
+        elif e > n:
+            self.fail(f"{f}.end", f"span {s}..{e} runs past the end of the text ({n} code points)")
+
+    def segment(self, f: str, r: Any, ann: Mapping[str, Any]) -> None:
+        s, e = r.get("start_s"), r.get("end_s")
+        if not _num(s) or not _num(e) or not 0 <= s <= e:
+            self.fail(f"{f}.start_s/end_s", f"must be seconds 0 <= start_s <= end_s, not {s!r}..{e!r}")
+        dur = (ann.get("media") or {}).get("duration_s")
+        if dur is not None and e > dur + 1e-3:
+            self.fail(f"{f}.end_s", f"segment ends at {e:g} s, after the end of the audio ({dur:g} s)")
+        if r.get("text") is not None and not isinstance(r["text"], str):
+            self.fail(f"{f}.text", "must be a string")
 
 
 def pre_media(field: str) -> str:

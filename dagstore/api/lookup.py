@@ -57,6 +57,35 @@ def new_draft(
     return Version(st, rec, draft)
 
 
+def _by_id(st: Store, dataset_id: str, only_completed: bool, only_published: bool) -> Version | None:
+    """The final version ``dataset_id``, else the draft (unless only_completed); None when none matches."""
+    try:
+        v = Version(st, st.record(dataset_id))
+    except DatasetNotFoundError:
+        draft = None if only_completed else st.load_draft(dataset_id)
+        if draft is None:
+            return None
+        v = Version(st, draft.record, draft)
+    return None if only_published and not v.record.published else v
+
+
+def _named(project: str | None, name: str | None, rec: VersionRecord) -> bool:
+    return (not name or rec.name == name) and (project is None or rec.project == project)
+
+
+def _candidates(st: Store, project: str | None, name: str | None,
+                with_drafts: bool) -> list[tuple[VersionRecord, Draft | None]]:
+    """Final versions (and drafts) of project/name, either of which may be None (any)."""
+    if name and project is not None:
+        finals = st.versions_of(project, name)
+    else:
+        finals = [r for r in st.records() if _named(project, name, r)]
+    cands: list[tuple[VersionRecord, Draft | None]] = [(r, None) for r in finals]
+    if with_drafts:
+        cands += [(d.record, d) for d in st.drafts() if _named(project, name, d.record)]
+    return cands
+
+
 def find(
     st: Store,
     dataset_id: str | None,
@@ -70,26 +99,12 @@ def find(
     """The version with ``dataset_id``, else the highest version of project/name (either may
     be left out when tags are given) matching the filters; None when nothing matches."""
     if dataset_id:
-        try:
-            v = Version(st, st.record(dataset_id))
-        except DatasetNotFoundError:
-            draft = None if only_completed else st.load_draft(dataset_id)
-            if draft is None:
-                return None
-            v = Version(st, draft.record, draft)
-        return None if only_published and not v.record.published else v
+        return _by_id(st, dataset_id, only_completed, only_published)
     want = set(as_list(tags))
     if not name and not project and not want:
         raise DatasetNotFoundError("give a dataset_id, or a dataset_name, dataset_project and/or dataset_tags")
-    if name and project is not None:
-        finals = st.versions_of(project, name)
-    else:
-        finals = [r for r in st.records() if (not name or r.name == name) and (project is None or r.project == project)]
-    cands: list[tuple[VersionRecord, Draft | None]] = [(r, None) for r in finals]
-    if not only_completed and not only_published:
-        cands += [(d.record, d) for d in st.drafts() if (not name or d.record.name == name) and (project is None or d.record.project == project)]
     cands = [
-        c for c in cands
+        c for c in _candidates(st, project, name, with_drafts=not only_completed and not only_published)
         if want <= set(c[0].tags) and (version is None or c[0].version == version) and (not only_published or c[0].published)
     ]
     if not cands:

@@ -196,12 +196,9 @@ class _Pearson:
         return out
 
 
-def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
-    """Statistics of one tabular file (see docs/connectors.md for the fields)."""
-    need("numpy", "tabular")
-    import numpy as np
-    import pyarrow as pa
-
+def _first_pass(open_file: Opener, fmt: str) -> tuple[list[_Col], int, list[dict[str, Any]], _Pearson | None]:
+    """(columns with counts, nulls, distinct values, min/max, mean and variance; rows; sample
+    rows; Pearson sums) in one pass over the record batches."""
     cols: list[_Col] = []
     rows = 0
     sample: list[dict[str, Any]] = []
@@ -217,40 +214,57 @@ def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
             _update(c, arr)
         if pearson and pearson.names:
             pearson.update([arr for c, arr in zip(cols, batch.columns) if c.numeric])
-    numeric = [c for c in cols if c.numeric and c.n and c.lo is not None]
-    if numeric:  # second pass: histograms over [min, max]
-        idx = [i for i, c in enumerate(cols) if c in numeric]
-        for batch in batches(open_file, fmt):
-            for i in idx:
-                c = cols[i]
-                import pyarrow.compute as pc
+    return cols, rows, sample, pearson
 
-                x = pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
-                lo, hi = float(c.lo), float(c.hi)
-                counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
-                c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
-    out_cols = []
-    for c in cols:
-        d: dict[str, Any] = {"name": c.name, "type": str(c.type), "nulls": c.nulls}
-        if c.numeric:
-            d["distinct"] = None if c.overflow else (len(c.uniques) if c.uniques is not None else 0)
-        else:
-            d["distinct"] = None if c.overflow else len(c.counts)
-        d["min"], d["max"] = _py(c.lo), _py(c.hi)
-        if c.numeric:
-            d["mean"] = c.mean if c.n else None
-            d["std"] = math.sqrt(c.m2 / (c.n - 1)) if c.n > 1 else None
-            if c.n:
-                lo, hi = float(c.lo), float(c.hi)
-                width = (hi - lo) / BINS if hi > lo else 1.0 / BINS
-                d["histogram"] = {"edges": [lo + k * width for k in range(BINS + 1)], "counts": c.hist}
-        else:
-            d["mean"] = d["std"] = None
-            top = sorted(c.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
-            d["top"] = [{"value": _py(v), "count": k} for v, k in top]
-        out_cols.append(d)
-    return {"rows": rows, "columns": out_cols, "correlation": pearson.result() if pearson and pearson.names else {},
-            "sample": sample}
+
+def _histograms(open_file: Opener, fmt: str, cols: list[_Col]) -> None:
+    """Second pass: the histograms of the numeric columns over their [min, max]."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numeric = [c for c in cols if c.numeric and c.n and c.lo is not None]
+    if not numeric:
+        return
+    idx = [i for i, c in enumerate(cols) if c in numeric]
+    for batch in batches(open_file, fmt):
+        for i in idx:
+            c = cols[i]
+            x = pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
+            lo, hi = float(c.lo), float(c.hi)
+            counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
+            c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
+
+
+def _column_stats(c: _Col) -> dict[str, Any]:
+    """One column's entry of the result."""
+    d: dict[str, Any] = {"name": c.name, "type": str(c.type), "nulls": c.nulls}
+    if c.numeric:
+        d["distinct"] = None if c.overflow else (len(c.uniques) if c.uniques is not None else 0)
+    else:
+        d["distinct"] = None if c.overflow else len(c.counts)
+    d["min"], d["max"] = _py(c.lo), _py(c.hi)
+    if c.numeric:
+        d["mean"] = c.mean if c.n else None
+        d["std"] = math.sqrt(c.m2 / (c.n - 1)) if c.n > 1 else None
+        if c.n:
+            lo, hi = float(c.lo), float(c.hi)
+            width = (hi - lo) / BINS if hi > lo else 1.0 / BINS
+            d["histogram"] = {"edges": [lo + k * width for k in range(BINS + 1)], "counts": c.hist}
+    else:
+        d["mean"] = d["std"] = None
+        top = sorted(c.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
+        d["top"] = [{"value": _py(v), "count": k} for v, k in top]
+    return d
+
+
+def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
+    """Statistics of one tabular file (see docs/connectors.md for the fields)."""
+    need("numpy", "tabular")
+    cols, rows, sample, pearson = _first_pass(open_file, fmt)
+    _histograms(open_file, fmt, cols)
+    return {"rows": rows, "columns": [_column_stats(c) for c in cols],
+            "correlation": pearson.result() if pearson and pearson.names else {}, "sample": sample}
 
 
 def describe_version(ds: Any, dataset_path: str | None = None) -> dict[str, Any]:

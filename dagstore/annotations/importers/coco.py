@@ -48,6 +48,39 @@ def _find_files(source: Path) -> tuple[Path, list[Path]]:
     return source, found
 
 
+def _annotations_by_image(js: Path, doc: dict[str, Any], images: list[Any], ctx: ImportContext) -> dict[Any, list[dict[str, Any]]]:
+    """The file's annotations per image id; annotations of an image not in ``images`` are reported."""
+    by_image: dict[Any, list[dict[str, Any]]] = {}
+    for a in doc.get("annotations") or []:
+        by_image.setdefault(a.get("image_id"), []).append(a)
+    known_ids = {im.get("id") for im in images if isinstance(im, dict)}
+    for img_id in sorted(set(by_image) - known_ids, key=str):
+        ctx.problem(f"{js.name}", f"annotations[image_id={img_id}]", "refers to an image that is not in images")
+    return by_image
+
+
+def _locate_image(js: Path, i: int, im: Any, dirs: list[tuple[Path, str]], base: Path,
+                  ctx: ImportContext) -> tuple[str, list[str], Path, Path] | None:
+    """(file_name, its parts, the folder holding it, the media file) of ``images[i]``; None (reported)
+    when the name is missing, escapes the media root, or the image is not found."""
+    fname = im.get("file_name") if isinstance(im, dict) else None
+    if not isinstance(fname, str) or not fname:
+        ctx.problem(f"{js.name}: images[{i}]", "file_name", "missing")
+        return None
+    parts = fname.replace("\\", "/").split("/")
+    if fname.startswith(("/", "\\")) or ".." in parts or (len(fname) > 1 and fname[1] == ":"):
+        ctx.problem(f"{js.name}: {fname}", "file_name", f"media path {fname!r} escapes the media root")
+        return None
+    folder = next((d for d, ds in dirs if os.path.lexists(os.path.join(ds, fname))), None)
+    if folder is None:
+        ctx.problem(f"{js.name}: {fname}", "file_name", f"image not found under {base.name}/ (annotation without its image)")
+        return None
+    found = ctx.resolve_media(folder, fname, f"{js.name}: {fname}", "file_name")  # same dir: cached
+    if found is None:
+        return None
+    return fname, parts, folder, found
+
+
 class CocoImporter:
     name = "coco"
     options: tuple[str, ...] = ()
@@ -70,32 +103,15 @@ class CocoImporter:
     def _read_file(self, js: Path, doc: dict[str, Any], root: Path, base: Path, ctx: ImportContext) -> None:
         split = _split_of(js)
         cat_names = {c.get("id"): str(c.get("name")) for c in doc["categories"] if isinstance(c, dict)}
-        by_image: dict[Any, list[dict[str, Any]]] = {}
-        for a in doc.get("annotations") or []:
-            by_image.setdefault(a.get("image_id"), []).append(a)
         images = doc.get("images") or []
-        known_ids = {im.get("id") for im in images if isinstance(im, dict)}
-        for img_id in sorted(set(by_image) - known_ids, key=str):
-            ctx.problem(f"{js.name}", f"annotations[image_id={img_id}]", "refers to an image that is not in images")
+        by_image = _annotations_by_image(js, doc, images, ctx)
         prefixes: dict[Path, str] = {}
         dirs = [(d, str(d)) for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
         for i, im in enumerate(images):
-            where = f"{js.name}: images[{i}]"
-            fname = im.get("file_name") if isinstance(im, dict) else None
-            if not isinstance(fname, str) or not fname:
-                ctx.problem(where, "file_name", "missing")
+            located = _locate_image(js, i, im, dirs, base, ctx)
+            if located is None:
                 continue
-            parts = fname.replace("\\", "/").split("/")
-            if fname.startswith(("/", "\\")) or ".." in parts or (len(fname) > 1 and fname[1] == ":"):
-                ctx.problem(f"{js.name}: {fname}", "file_name", f"media path {fname!r} escapes the media root")
-                continue
-            folder = next((d for d, ds in dirs if os.path.lexists(os.path.join(ds, fname))), None)
-            if folder is None:
-                ctx.problem(f"{js.name}: {fname}", "file_name", f"image not found under {base.name}/ (annotation without its image)")
-                continue
-            found = ctx.resolve_media(folder, fname, f"{js.name}: {fname}", "file_name")  # same dir: cached
-            if found is None:
-                continue
+            fname, parts, folder, found = located
             if folder not in prefixes:
                 top = base if folder == base or folder.is_relative_to(base) else root
                 prefixes[folder] = "" if folder == top else rel_posix(folder, top) + "/"
@@ -104,20 +120,24 @@ class CocoImporter:
             ann: dict[str, Any] = {"media": media, "source": {"tool": "coco", "image_id": im.get("id")}}
             if split:
                 ann["split"] = split
-            regions: list[dict[str, Any]] = []
-            for a in sorted(by_image.get(im.get("id"), []), key=lambda a: (str(type(a.get("id"))), a.get("id") or 0)):
-                if a.get("category_id") not in cat_names:
-                    ctx.problem(f"{js.name}: {fname}", f"annotations[id={a.get('id')}].category_id", f"unknown class id {a.get('category_id')!r} (not in categories)")
-                    regions = []
-                    break
-                regions.extend(self._regions(a, cat_names[a["category_id"]]))
-            else:
-                if regions:
-                    ann["regions"] = regions
-                captions = [a["caption"] for a in by_image.get(im.get("id"), []) if isinstance(a.get("caption"), str)]
-                if captions:
-                    ann["fields"] = {"caption": captions[0], **({"captions": captions} if len(captions) > 1 else {})}
+            if self._add_annotations(ann, by_image.get(im.get("id"), []), cat_names, f"{js.name}: {fname}", ctx):
                 ctx.add(ImportItem(path, ann, f"{js.name}: {fname}", local=str(found)))
+
+    def _add_annotations(self, ann: dict[str, Any], anns: list[dict[str, Any]], cat_names: dict[Any, str],
+                         where: str, ctx: ImportContext) -> bool:
+        """Regions and captions of one image into ``ann``; False (reported) on an unknown class id."""
+        regions: list[dict[str, Any]] = []
+        for a in sorted(anns, key=lambda a: (str(type(a.get("id"))), a.get("id") or 0)):
+            if a.get("category_id") not in cat_names:
+                ctx.problem(where, f"annotations[id={a.get('id')}].category_id", f"unknown class id {a.get('category_id')!r} (not in categories)")
+                return False
+            regions.extend(self._regions(a, cat_names[a["category_id"]]))
+        if regions:
+            ann["regions"] = regions
+        captions = [a["caption"] for a in anns if isinstance(a.get("caption"), str)]
+        if captions:
+            ann["fields"] = {"caption": captions[0], **({"captions": captions} if len(captions) > 1 else {})}
+        return True
 
     @staticmethod
     def _regions(a: dict[str, Any], label: str) -> list[dict[str, Any]]:

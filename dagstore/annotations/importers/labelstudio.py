@@ -49,6 +49,42 @@ def _order_key(a: dict[str, Any]) -> tuple[str, Any]:
     return (str(a.get("created_at") or ""), a.get("id") if isinstance(a.get("id"), int) else -1)
 
 
+def _source(kind: str, a: dict[str, Any], tid: Any) -> dict[str, Any]:
+    """``source`` of one annotation, prediction or draft (no empty fields; a prediction names its model)."""
+    src = {k: v for k, v in (("tool", "label-studio"), ("task_id", tid), ("annotation_id", a.get("id")), ("annotator", _annotator(a)),
+                             ("created_at", a.get("created_at")), ("ground_truth", bool(a.get("ground_truth"))),
+                             ("reviewed", bool(a.get("reviews")) or None)) if v is not None}
+    if kind == "prediction":
+        src.pop("annotator", None)
+        src["model_version"] = a.get("model_version")
+    return src
+
+
+def _set_annotations(ann: dict[str, Any], converted: list[tuple[str, dict[str, Any], dict[str, Any]]],
+                     top: dict[str, Any] | None, tid: Any) -> None:
+    """The chosen annotation at the top level, every other one in ``alternatives``."""
+    alternatives = []
+    for kind, a, obj in converted:
+        if a is top:
+            ann.update({k: v for k, v in obj.items()})
+        else:
+            alternatives.append({"kind": kind, "cancelled": bool(a.get("was_cancelled")), "score": a.get("score"), **obj})
+    if top is None:
+        ann["source"] = {"tool": "label-studio", "task_id": tid}
+    if alternatives:
+        ann["alternatives"] = alternatives
+
+
+def _set_task_fields(ann: dict[str, Any], task: dict[str, Any], data: dict[str, Any], key: str) -> None:
+    """The split of dagstore's own JSON export (``meta.split``) and the task's other scalar data fields."""
+    meta = task.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("split"), str) and meta["split"]:
+        ann["split"] = meta["split"]
+    extra = {k: v for k, v in data.items() if k != key and isinstance(v, (str, int, float, bool))}
+    if extra:
+        ann.setdefault("fields", {}).update(extra)
+
+
 class _Task:
     """Conversion of one task's results against its media."""
 
@@ -58,7 +94,7 @@ class _Task:
         self.text = text
         self._offsets = Utf16Offsets(text) if text is not None else None
 
-    def convert(self, results: list[Any], field: str) -> dict[str, Any] | None:  # noqa: C901 - one branch per Label Studio result type; splitting scatters the format's mapping
+    def convert(self, results: list[Any], field: str) -> dict[str, Any] | None:
         """The schema object of one annotation's ``result`` list (None after a problem)."""
         out: dict[str, Any] = {}
         regions: list[dict[str, Any]] = []
@@ -70,44 +106,56 @@ class _Task:
             t, v = res.get("type"), res["value"]
             if t == "relation":
                 out.setdefault("relations", []).append({k: res.get(k) for k in ("from_id", "to_id", "direction", "labels") if k in res})
-                continue
-            labels = v.get(t) if isinstance(v.get(t), list) else v.get("labels") or []
-            if t == "choices":
-                out.setdefault("labels", [])
-                for c in v.get("choices") or []:
-                    if c not in out["labels"]:
-                        out["labels"].append(c)
-                        self._use(c)
-                continue
-            if t == "textarea":
-                text = "\n".join(v.get("text") or [])
-                if self.kind == "audio" and "start" not in v:
-                    out["transcription"] = text
-                else:
-                    out.setdefault("fields", {})[res.get("from_name", "textarea")] = text
-                continue
-            if t in _GEOMETRY or t in ("labels", "hypertextlabels", "paragraphlabels"):
-                r = self._region(t, v, res, f)
+            elif t == "choices":
+                self._choices(out, v)
+            elif t == "textarea":
+                self._textarea(out, v, res)
+            elif t in _GEOMETRY or t in ("labels", "hypertextlabels", "paragraphlabels"):
+                r = self._labelled_region(t, v, res, f)
                 if r is None:
                     return None
-                if labels:
-                    r["label"] = labels[0]
-                    self._use(labels[0])
-                    if len(labels) > 1:
-                        r.setdefault("attrs", {})["labels"] = list(labels)
-                        for lab in labels[1:]:
-                            self._use(lab)
-                if res.get("score") is not None:
-                    r["score"] = res["score"]
                 regions.append(r)
-                continue
-            if t in ("brushlabels", "brush"):
+            elif t in ("brushlabels", "brush"):
                 self.ctx.problem(self.where, f, "brush masks (Label Studio RLE) are not supported by this importer yet")
                 return None
-            out.setdefault("fields", {})[res.get("from_name", t or "value")] = v
+            else:
+                out.setdefault("fields", {})[res.get("from_name", t or "value")] = v
         if regions:
             out["regions"] = regions
         return out
+
+    def _choices(self, out: dict[str, Any], v: dict[str, Any]) -> None:
+        """Item labels, each class used once, in order."""
+        out.setdefault("labels", [])
+        for c in v.get("choices") or []:
+            if c not in out["labels"]:
+                out["labels"].append(c)
+                self._use(c)
+
+    def _textarea(self, out: dict[str, Any], v: dict[str, Any], res: dict[str, Any]) -> None:
+        """An audio transcription, else a text field named by ``from_name``."""
+        text = "\n".join(v.get("text") or [])
+        if self.kind == "audio" and "start" not in v:
+            out["transcription"] = text
+        else:
+            out.setdefault("fields", {})[res.get("from_name", "textarea")] = text
+
+    def _labelled_region(self, t: str, v: dict[str, Any], res: dict[str, Any], f: str) -> dict[str, Any] | None:
+        """A region with its first label (every label in ``attrs.labels`` when several) and score."""
+        labels = v.get(t) if isinstance(v.get(t), list) else v.get("labels") or []
+        r = self._region(t, v, res, f)
+        if r is None:
+            return None
+        if labels:
+            r["label"] = labels[0]
+            self._use(labels[0])
+            if len(labels) > 1:
+                r.setdefault("attrs", {})["labels"] = list(labels)
+                for lab in labels[1:]:
+                    self._use(lab)
+        if res.get("score") is not None:
+            r["score"] = res["score"]
+        return r
 
     def _use(self, label: str) -> None:
         if label not in self.ctx.classes:
@@ -218,72 +266,52 @@ class LabelStudioImporter:
 
     # -- tasks --------------------------------------------------------------------------------
 
-    def _task(self, js: Path, i: int, task: dict[str, Any], ctx: ImportContext) -> None:  # noqa: C901 - one task's file, text, annotations, predictions and metadata in the order the format nests them
+    def _task(self, js: Path, i: int, task: dict[str, Any], ctx: ImportContext) -> None:
         data = task["data"]
         tid = task.get("id", i)
         where = f"{js.name}: task {tid}"
-        key = next((k for k in _FILE_KEYS if isinstance(data.get(k), str) and data[k]), None)
-        text: str | None = None
-        content: dict[str, Any]
-        ann: dict[str, Any] = {}
-        if key == "text" and not ("://" in data["text"] or data["text"].startswith("/data/")):
-            text = data["text"]
-            path, content = f"{tid}.txt", {"data": text.encode("utf-8")}
-            ann["media"] = {"kind": "text"}
-        elif key is None:
-            ctx.problem(where, "data", f"no file or text field (one of {', '.join(_FILE_KEYS)})")
+        found = self._task_file(data, tid, where, ctx)
+        if found is None:
             return
-        else:
-            loc = self._locate(data[key], where, ctx)
-            if loc is None:
-                return
-            path, content = loc
-            if content.get("local"):
-                ann["media"] = ctx.media_info(Path(content["local"])) or {"kind": key}
-                if key == "text":
-                    text = Path(content["local"]).read_bytes().decode("utf-8", errors="replace")
-            else:
-                ann["media"] = {"kind": key}
-        media = ann["media"]
+        key, path, content, media, text = found
+        ann: dict[str, Any] = {"media": media}
         conv = _Task(ctx, where, media.get("kind", key), media.get("width"), media.get("height"), text)
-        candidates = []
-        for kind, items in (("annotation", task.get("annotations")), ("prediction", task.get("predictions")), ("draft", task.get("drafts"))):
-            for a in items or []:
-                if isinstance(a, dict):
-                    candidates.append((kind, a))
+        candidates = [(kind, a) for kind, items in (("annotation", task.get("annotations")), ("prediction", task.get("predictions")),
+                                                    ("draft", task.get("drafts"))) for a in items or [] if isinstance(a, dict)]
         top = self._choose(candidates, ctx.policy, where)
         converted = []
         for kind, a in candidates:
-            field = f"{kind}s[id={a.get('id')}]"
-            obj = conv.convert(a.get("result") or [], field)
+            obj = conv.convert(a.get("result") or [], f"{kind}s[id={a.get('id')}]")
             if obj is None:
                 return
-            obj["source"] = {k: v for k, v in (("tool", "label-studio"), ("task_id", tid), ("annotation_id", a.get("id")), ("annotator", _annotator(a)),
-                                                 ("created_at", a.get("created_at")), ("ground_truth", bool(a.get("ground_truth"))),
-                                                 ("reviewed", bool(a.get("reviews")) or None)) if v is not None}
-            if kind == "prediction":
-                obj["source"].pop("annotator", None)
-                obj["source"]["model_version"] = a.get("model_version")
+            obj["source"] = _source(kind, a, tid)
             converted.append((kind, a, obj))
         if conv.width and "width" not in media and media.get("kind") == "image":
             media.update(width=conv.width, height=conv.height)
-        alternatives = []
-        for kind, a, obj in converted:
-            if a is top:
-                ann.update({k: v for k, v in obj.items()})
-            else:
-                alternatives.append({"kind": kind, "cancelled": bool(a.get("was_cancelled")), "score": a.get("score"), **obj})
-        if top is None:
-            ann["source"] = {"tool": "label-studio", "task_id": tid}
-        if alternatives:
-            ann["alternatives"] = alternatives
-        meta = task.get("meta")
-        if isinstance(meta, dict) and isinstance(meta.get("split"), str) and meta["split"]:  # dagstore's JSON export
-            ann["split"] = meta["split"]
-        extra = {k: v for k, v in data.items() if k != key and isinstance(v, (str, int, float, bool))}
-        if extra:
-            ann.setdefault("fields", {}).update(extra)
+        _set_annotations(ann, converted, top, tid)
+        _set_task_fields(ann, task, data, key)
         ctx.add(ImportItem(path, ann, where, **content))
+
+    def _task_file(self, data: dict[str, Any], tid: Any, where: str,
+                   ctx: ImportContext) -> tuple[str, str, dict[str, Any], dict[str, Any], str | None] | None:
+        """(data key, dataset path, content fields of ImportItem, media, text) of a task's file,
+        or of its inline text; None (reported) when it has neither or the file is not found."""
+        key = next((k for k in _FILE_KEYS if isinstance(data.get(k), str) and data[k]), None)
+        if key == "text" and not ("://" in data["text"] or data["text"].startswith("/data/")):
+            text = data["text"]
+            return key, f"{tid}.txt", {"data": text.encode("utf-8")}, {"kind": "text"}, text
+        if key is None:
+            ctx.problem(where, "data", f"no file or text field (one of {', '.join(_FILE_KEYS)})")
+            return None
+        loc = self._locate(data[key], where, ctx)
+        if loc is None:
+            return None
+        path, content = loc
+        if not content.get("local"):
+            return key, path, content, {"kind": key}, None
+        media = ctx.media_info(Path(content["local"])) or {"kind": key}
+        text = Path(content["local"]).read_bytes().decode("utf-8", errors="replace") if key == "text" else None
+        return key, path, content, media, text
 
     @staticmethod
     def _choose(candidates: list[tuple[str, dict[str, Any]]], policy: str, where: str) -> dict[str, Any] | None:

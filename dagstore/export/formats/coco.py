@@ -62,70 +62,121 @@ def _annotation_json(ann_id: int, image_id: int, ann: dict[str, Any]) -> str:
     return _dump({"id": ann_id, "image_id": image_id, **ann})
 
 
+def _is_plain_box(r: dict[str, Any], cat_ids: dict[str, int]) -> bool:
+    """An unrotated box without attributes of a known class: the common case, written directly."""
+    return (r.get("type") == "box" and r.get("label") in cat_ids and not r.get("rotation")
+            and not r.get("attrs") and bool(r.get("xywh")))
+
+
+def _plain_box(r: dict[str, Any], category_id: int) -> dict[str, Any]:
+    x, y, w, h = (float(v) for v in r["xywh"])
+    return {"category_id": category_id, "iscrowd": 0, "bbox": [_r(x), _r(y), _r(w), _r(h)], "area": _r(w * h)}
+
+
+def _keypoint_points(r: dict[str, Any]) -> list[list[Any]]:
+    """``[x, y, v]`` per point (visibility 2 when the region gives none)."""
+    return [[float(p[0]), float(p[1]), int(p[2]) if len(p) > 2 else 2] for p in r["points"]]
+
+
+def _set_keypoints(ann: dict[str, Any], pts: list[list[Any]]) -> None:
+    ann["keypoints"] = [_r(c) if j % 3 < 2 else int(c) for p in pts for j, c in enumerate(p)]
+    ann["num_keypoints"] = sum(1 for p in pts if p[2] > 0)
+
+
+def _box(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, ann: dict[str, Any]) -> None:
+    """bbox and area; a rotated box becomes its envelope plus the rotated polygon (reported)."""
+    x, y, w, h = (float(v) for v in r["xywh"])
+    rot = float(r.get("rotation") or 0.0)
+    if rot:
+        corners = box_corners(x, y, w, h, rot)
+        ann["bbox"] = [_r(v) for v in envelope(corners)]
+        ann["segmentation"] = [[_r(c) for p in corners for c in p]]
+        ctx.skip(item.path, "rotation is not expressible in COCO: the envelope bbox and the rotated polygon were written", rid)
+    else:
+        ann["bbox"] = [_r(x), _r(y), _r(w), _r(h)]
+    ann["area"] = _r(w * h)
+
+
+def _polygon(r: dict[str, Any], ann: dict[str, Any]) -> None:
+    pts = r["points"]
+    ann["segmentation"] = [[_r(c) for p in pts for c in p[:2]]]
+    ann["area"] = _r(rlemod.polygon_area(pts))
+    ann["bbox"] = [_r(v) for v in (r.get("xywh") or envelope(pts))]
+
+
+def _mask(ctx: ExportContext, r: dict[str, Any], ann: dict[str, Any]) -> None:
+    rle = r.get("rle") or _mask_file_rle(ctx, str(r["path"]))
+    ann["segmentation"] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
+    ann["area"] = rlemod.area(rle)
+    ann["bbox"] = [_r(v) for v in (r.get("xywh") or rlemod.bbox(rle))]
+
+
+def _keypoints(r: dict[str, Any], ann: dict[str, Any]) -> None:
+    """A keypoints region of its own: bbox and area from its visible points (all when none is)."""
+    pts = _keypoint_points(r)
+    box = envelope([p for p in pts if p[2] > 0] or pts)
+    ann["bbox"] = [_r(v) for v in box]
+    ann["area"] = _r(box[2] * box[3])
+    _set_keypoints(ann, pts)
+
+
+def _geometry(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, ann: dict[str, Any]) -> bool:
+    """Fill ``ann`` from the region's geometry; False when COCO cannot express the region."""
+    t = r.get("type")
+    if t == "box" and r.get("xywh"):
+        _box(ctx, item, r, rid, ann)
+    elif t == "polygon" and r.get("points"):
+        _polygon(r, ann)
+    elif t == "mask" and (r.get("rle") or r.get("path")):
+        _mask(ctx, r, ann)
+    elif t == "keypoints" and r.get("points"):
+        _keypoints(r, ann)
+    else:
+        return False
+    return True
+
+
+def _region_annotation(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, cat_ids: dict[str, int],
+                       pending_kp: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """One region's annotation, or None when skipped (reported) or keypoints held for their parent."""
+    label, t = r.get("label"), r.get("type")
+    if label not in cat_ids:
+        ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
+        return None
+    ann: dict[str, Any] = {"category_id": cat_ids[label], "iscrowd": int((r.get("attrs") or {}).get("iscrowd", 0))}
+    if t == "keypoints" and r.get("points") and r.get("parent"):
+        pending_kp.append((str(r["parent"]), {"rid": rid, "pts": _keypoint_points(r)}))
+        return None
+    if not _geometry(ctx, item, r, rid, ann):
+        ctx.skip(item.path, f"{t} regions are not expressible in COCO", rid)
+        return None
+    if (r.get("attrs") or {}):
+        ann["attributes"] = {k: v for k, v in sorted(r["attrs"].items()) if k != "iscrowd"}
+    return ann
+
+
 def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
     """COCO annotations of one item (without ids), keypoints merged into their parent box."""
     out: list[dict[str, Any]] = []
     by_region: dict[str, dict[str, Any]] = {}
     pending_kp: list[tuple[str, dict[str, Any]]] = []
     for i, r in enumerate(regions(item)):
-        label, t = r.get("label"), r.get("type")
-        if t == "box" and label in cat_ids and not r.get("rotation") and not r.get("attrs") and r.get("xywh"):
-            x, y, w, h = (float(v) for v in r["xywh"])
-            plain = {"category_id": cat_ids[label], "iscrowd": 0, "bbox": [_r(x), _r(y), _r(w), _r(h)], "area": _r(w * h)}
+        if _is_plain_box(r, cat_ids):
+            plain = _plain_box(r, cat_ids[r["label"]])
             by_region[str(r.get("id") or f"#{i}")] = plain
             out.append(plain)
             continue
         rid = region_id(r, i)
-        if label not in cat_ids:
-            ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
-            continue
-        ann: dict[str, Any] = {"category_id": cat_ids[label], "iscrowd": int((r.get("attrs") or {}).get("iscrowd", 0))}
-        if t == "box" and r.get("xywh"):
-            x, y, w, h = (float(v) for v in r["xywh"])
-            rot = float(r.get("rotation") or 0.0)
-            if rot:
-                corners = box_corners(x, y, w, h, rot)
-                ann["bbox"] = [_r(v) for v in envelope(corners)]
-                ann["segmentation"] = [[_r(c) for p in corners for c in p]]
-                ctx.skip(item.path, "rotation is not expressible in COCO: the envelope bbox and the rotated polygon were written", rid)
-            else:
-                ann["bbox"] = [_r(x), _r(y), _r(w), _r(h)]
-            ann["area"] = _r(w * h)
-        elif t == "polygon" and r.get("points"):
-            pts = r["points"]
-            ann["segmentation"] = [[_r(c) for p in pts for c in p[:2]]]
-            ann["area"] = _r(rlemod.polygon_area(pts))
-            ann["bbox"] = [_r(v) for v in (r.get("xywh") or envelope(pts))]
-        elif t == "mask" and (r.get("rle") or r.get("path")):
-            rle = r.get("rle") or _mask_file_rle(ctx, str(r["path"]))
-            ann["segmentation"] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
-            ann["area"] = rlemod.area(rle)
-            ann["bbox"] = [_r(v) for v in (r.get("xywh") or rlemod.bbox(rle))]
-        elif t == "keypoints" and r.get("points"):
-            pts = [[float(p[0]), float(p[1]), int(p[2]) if len(p) > 2 else 2] for p in r["points"]]
-            if r.get("parent"):
-                pending_kp.append((str(r["parent"]), {"rid": rid, "pts": pts}))
-                continue
-            vis = [p for p in pts if p[2] > 0] or pts
-            box = envelope(vis)
-            ann["bbox"] = [_r(v) for v in box]
-            ann["area"] = _r(box[2] * box[3])
-            ann["keypoints"] = [_r(c) if j % 3 < 2 else int(c) for p in pts for j, c in enumerate(p)]
-            ann["num_keypoints"] = sum(1 for p in pts if p[2] > 0)
-        else:
-            ctx.skip(item.path, f"{t} regions are not expressible in COCO", rid)
-            continue
-        if (r.get("attrs") or {}):
-            ann["attributes"] = {k: v for k, v in sorted(r["attrs"].items()) if k != "iscrowd"}
-        by_region[str(r.get("id") or rid)] = ann
-        out.append(ann)
+        ann = _region_annotation(ctx, item, r, rid, cat_ids, pending_kp)
+        if ann is not None:
+            by_region[str(r.get("id") or rid)] = ann
+            out.append(ann)
     for parent, kp in pending_kp:
         target = by_region.get(parent)
         if target is None:
             ctx.skip(item.path, f"keypoints whose parent region {parent!r} was not exported", kp["rid"])
             continue
-        target["keypoints"] = [_r(c) if j % 3 < 2 else int(c) for p in kp["pts"] for j, c in enumerate(p)]
-        target["num_keypoints"] = sum(1 for p in kp["pts"] if p[2] > 0)
+        _set_keypoints(target, kp["pts"])
     if (item.annotation or {}).get("labels"):
         ctx.skip(item.path, "item-level labels are not expressible in COCO instances")
     return out
