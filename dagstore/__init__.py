@@ -16,6 +16,7 @@ from .errors import (
     LockTimeoutError,
     StorageError,
 )
+from .archive import UnsafeArchiveError
 from .core.manifest import Diff
 from .core.store import GcReport, Store
 from .export import ExportError, ExportFormat, ExportJob, ExportReport, Snapshot, download_dataset
@@ -31,6 +32,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Dataset", "Store", "Diff", "GcReport", "FileEntry", "LinkEntry",
     "DagstoreError", "DatasetNotFoundError", "DatasetFinalizedError", "DraftError", "InvalidPathError",
-    "FormatError", "IntegrityError", "ConflictError", "LockTimeoutError", "StorageError",
+    "FormatError", "IntegrityError", "ConflictError", "LockTimeoutError", "StorageError", "UnsafeArchiveError",
     "ExportFormat", "ExportReport", "ExportJob", "Snapshot", "ExportError", "download_dataset",
 ]

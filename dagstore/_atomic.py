@@ -1,6 +1,8 @@
-"""The one place for atomic local writes: a sibling temp file, optional fsync, one rename.
+"""The one place for atomic local replacement of files and folders: write a ``.tmp-*``
+sibling (same filesystem), then one rename puts it in place.
 
-Readers of the target never see a partial file; a crash leaves at most a ``.tmp-*`` sibling.
+Readers of the target never see a partial file or folder; a crash leaves at most a ``.tmp-*``
+sibling. Used by the local backend, export sinks, export extraction, checkout and the CLI.
 Also the helper that removes trees whose folders were made read-only (materialized versions).
 """
 
@@ -10,7 +12,8 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
@@ -42,16 +45,56 @@ def write_temp(path: str | os.PathLike[str], chunks: Iterable[bytes], fsync: boo
 def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes], fsync: bool = False) -> None:
     """Replace ``path`` with ``data`` atomically: temp sibling, optional fsync, rename."""
     chunks = (data,) if isinstance(data, bytes) else data
-    tmp = write_temp(path, chunks, fsync=fsync)
+    replace_file(write_temp(path, chunks, fsync=fsync), path)
+
+
+def replace_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Rename the finished ``tmp`` over ``path`` (a file or symlink) atomically; ``tmp`` is
+    removed if that fails."""
     try:
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def rmtree(path: Path) -> None:
-    """Remove a tree whose folders may be read-only."""
+def replace_folder(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Put the finished folder ``tmp`` at ``path``: an existing ``path`` is renamed aside, ``tmp``
+    renamed in (the old one put back if that fails), then the old one removed."""
+    old = None
+    if os.path.lexists(path):
+        old = Path(f"{tmp}.old")
+        os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.rename(old, path)
+        raise
+    if old is not None:
+        rmtree(old)
+
+
+@contextmanager
+def new_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A fresh temp folder beside ``path`` to fill; on success it replaces ``path`` in one
+    rename, on error it is removed and ``path`` is left as it was."""
+    tmp = temp_path(path)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_folder(tmp, path)
+    except BaseException:
+        rmtree(tmp)
+        raise
+
+
+def rmtree(path: str | os.PathLike[str]) -> None:
+    """Remove a file, a symlink or a tree whose folders may be read-only."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+        return
     if not path.exists():
         return
     for dirpath, dirnames, _files in os.walk(path):

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-from .._atomic import rmtree
+from .._atomic import new_folder
 from ..core import transfer
 from ..core.hashing import hash_bytes, hash_file
 from ..core.manifest import Entry, match_path, normalize_path
@@ -89,23 +87,14 @@ def check_copy_target(target: str, overwrite: bool) -> None:
 
 def copy_tree(src: str, target: str) -> str:
     """Copy ``src`` into ``target`` as writable real files, replacing it in one rename."""
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with new_folder(target) as tmp:
         try:
-            shutil.copytree(src, tmp, copy_function=shutil.copyfile)
+            shutil.copytree(src, tmp, copy_function=shutil.copyfile, dirs_exist_ok=True)
         except shutil.Error as exc:  # per-file failures, e.g. a name the target cannot hold
             _src, dst, why = exc.args[0][0]
             raise InvalidPathError(f"{os.path.relpath(dst, tmp)}: cannot be written in {target}: {why}") from None
         for dirpath, _dirs, _fnames in os.walk(tmp):
             os.chmod(dirpath, 0o755)
-        if os.path.isdir(target):
-            rmtree(Path(target))
-        os.rename(tmp, target)
-    except BaseException:
-        rmtree(Path(tmp))
-        raise
     return target
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .. import refs
-from .._atomic import temp_path
+from .._atomic import replace_file, temp_path
 from ..api.dataset import Dataset
 from ..core.manifest import Diff, match_path
 from ..errors import InvalidPathError
@@ -29,7 +29,7 @@ def _symlink(target: str, link: str, overwrite: bool) -> None:
             raise InvalidPathError(f"{link} is a folder; remove it first")
     tmp = temp_path(p)
     os.symlink(target, tmp, target_is_directory=True)
-    os.replace(tmp, p)
+    replace_file(tmp, p)
 
 
 @cli.command()

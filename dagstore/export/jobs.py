@@ -23,6 +23,7 @@ from typing import Any
 
 import xxhash
 
+from .._atomic import replace_file, rmtree, temp_path
 from ..errors import DatasetNotFoundError, DraftError, IntegrityError, InvalidPathError, LockTimeoutError
 from .extract import safe_extract
 from .filters import normalize_filters
@@ -136,21 +137,17 @@ class ExportJob:
         target = os.path.abspath(os.fspath(dest))
         is_zip = target.lower().endswith(".zip")
         check_local_target(target, overwrite, want_dir=not is_zip)
-        parent = os.path.dirname(target)
-        os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".zip", dir=parent)
-        os.close(fd)
+        tmp = str(temp_path(target))
         try:
             self.store.backend.get_file(art["key"], tmp)
             if os.path.getsize(tmp) != art["size"] or _hash_file(tmp) != art["xxh3"]:
                 raise IntegrityError(f"export job {self.id}: the stored artifact does not match its hash")
             if is_zip:
-                os.replace(tmp, target)
+                replace_file(tmp, target)
             else:
                 safe_extract(tmp, target, overwrite=overwrite)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            rmtree(tmp)
         return target
 
     def retry(self) -> ExportJob:

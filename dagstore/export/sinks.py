@@ -12,12 +12,12 @@ import io
 import os
 import shutil
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Protocol
 
+from .._atomic import replace_file, replace_folder, rmtree, temp_path
 from ..errors import InvalidPathError, StorageError
 from .view import VersionView
 
@@ -50,21 +50,6 @@ def _check_rel(relpath: str) -> list[str]:
     return parts
 
 
-def _rmtree(path: str) -> None:
-    def onerror(func: Any, p: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(p), 0o755)
-            os.chmod(p, 0o755)
-            func(p)
-        except OSError:
-            pass
-
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=onerror)
-    elif os.path.lexists(path):
-        os.unlink(path)
-
-
 def check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
     if os.path.islink(target):
         raise InvalidPathError(f"{target} is a symbolic link; give a real path")
@@ -83,9 +68,7 @@ def _temp_sibling(target: str, overwrite: bool, want_dir: bool) -> tuple[str, st
     """(absolute target, a fresh temporary name beside it) after checking the target may be written."""
     location = os.path.abspath(target)
     check_local_target(location, overwrite, want_dir)
-    parent = os.path.dirname(location)
-    os.makedirs(parent, exist_ok=True)
-    return location, os.path.join(parent, f".{os.path.basename(location)}.export-{uuid.uuid4().hex[:12]}")
+    return location, str(temp_path(location))
 
 
 class FolderSink:
@@ -134,16 +117,10 @@ class FolderSink:
             shutil.copyfileobj(r, w, 1 << 20)
 
     def commit(self) -> None:
-        old = None
-        if os.path.lexists(self.location):
-            old = f"{self._tmp}.old"
-            os.rename(self.location, old)
-        os.rename(self._tmp, self.location)
-        if old:
-            _rmtree(old)
+        replace_folder(self._tmp, self.location)
 
     def abort(self) -> None:
-        _rmtree(self._tmp)
+        rmtree(self._tmp)
 
 
 class ZipSink:
@@ -189,15 +166,14 @@ class ZipSink:
 
     def commit(self) -> None:
         self._zip.close()
-        os.replace(self._tmp, self.location)
+        replace_file(self._tmp, self.location)
 
     def abort(self) -> None:
         try:
             self._zip.close()
         except Exception:  # noqa: BLE001 - the half-written file is removed either way
             pass
-        if os.path.lexists(self._tmp):
-            os.unlink(self._tmp)
+        rmtree(self._tmp)
 
 
 def _size(f: BinaryIO) -> int:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.connectors.archive import UnsafeArchiveError
+from dagstore import UnsafeArchiveError
 from dagstore.errors import DagstoreError, InvalidPathError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
@@ -98,7 +98,7 @@ def test_encrypted_entry_refused(store: Store, tmp_path: Path) -> None:
 
 
 def test_total_size_limit(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dagstore.connectors import archive
+    from dagstore import archive
     monkeypatch.setattr(archive, "MAX_TOTAL", 1000)
     z = make_zip(tmp_path / "big.zip", [("a.bin", b"x" * 600), ("b.bin", b"y" * 600)], zipfile.ZIP_STORED)
     ds = draft_with_file(store, tmp_path)

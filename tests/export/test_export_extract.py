@@ -33,7 +33,7 @@ def test_extracts_into_a_new_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/abs/evil.txt", "C:/evil.txt", "..\\evil.txt"])
 def test_a_zip_whose_extraction_would_escape_its_folder_is_refused(tmp_path: Path, name: str) -> None:
     z = _zip(tmp_path / "bad.zip", {"ok.txt": b"1", name: b"x"})
-    with pytest.raises(InvalidPathError, match="outside the target folder"):
+    with pytest.raises(InvalidPathError, match="absolute path|escapes the target folder"):
         safe_extract(str(z), str(tmp_path / "data"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zip"]
     assert not (tmp_path.parent / "evil.txt").exists()
@@ -41,7 +41,7 @@ def test_a_zip_whose_extraction_would_escape_its_folder_is_refused(tmp_path: Pat
 
 def test_a_symlink_member_is_refused(tmp_path: Path) -> None:
     z = _zip(tmp_path / "bad.zip", {"ok.txt": b"1"}, symlink="link")
-    with pytest.raises(InvalidPathError, match="symbolic link"):
+    with pytest.raises(InvalidPathError, match="is a symlink"):
         safe_extract(str(z), str(tmp_path / "data"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zip"]
 
@@ -59,6 +59,6 @@ def test_an_existing_folder_is_refused_unless_overwrite(tmp_path: Path) -> None:
 
 def test_not_a_zip_is_a_format_error(tmp_path: Path) -> None:
     (tmp_path / "a.zip").write_bytes(b"not a zip")
-    with pytest.raises(FormatError, match="not a valid zip"):
+    with pytest.raises(FormatError, match="not a readable zip"):
         safe_extract(str(tmp_path / "a.zip"), str(tmp_path / "data"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]

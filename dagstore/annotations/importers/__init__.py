@@ -1,7 +1,7 @@
 """Importers: one module per format behind the ``Importer`` protocol, registered by name.
 
-``read_source`` turns a local path, an fsspec URL or a ``.zip`` into a local tree (zip-slip
-entries refused), runs the format's importer and validates every item; writing the result
+``read_source`` turns a local path, an fsspec URL or a ``.zip`` into a local tree (through the
+archive guard, ``dagstore.archive``), runs the format's importer and validates every item; writing the result
 into a draft is the caller's job (``Dataset.import_annotations``).
 """
 
@@ -12,11 +12,11 @@ import importlib
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ...archive import UnsafeArchiveError, extract_zip
 from ..errors import AnnotationError, ImportSourceError
 from ..schema import validate
 from ._base import ImportContext, ImportItem, Importer
@@ -57,20 +57,12 @@ def get_importer(name: str) -> Importer:
 
 
 def _safe_extract(zpath: Path, dest: Path) -> None:
-    """Extract a zip, refusing the whole archive if any entry would land outside ``dest``."""
+    """Extract a zip through the archive guard: any hostile entry or bomb refuses the whole
+    archive (ImportSourceError) before anything is written."""
     try:
-        zf = zipfile.ZipFile(zpath)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ImportSourceError(str(zpath), "", f"not a readable zip: {exc}") from None
-    with zf:
-        for info in zf.infolist():
-            name = info.filename.replace("\\", "/")
-            parts = PurePosixPath(name).parts
-            if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts:
-                raise ImportSourceError(str(zpath), info.filename, "zip entry escapes the extraction folder (zip-slip)")
-            if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                raise ImportSourceError(str(zpath), info.filename, "zip entry is a symlink (refused)")
-        zf.extractall(dest)
+        extract_zip(str(zpath), str(dest))
+    except UnsafeArchiveError as exc:
+        raise ImportSourceError(exc.archive, "", exc.reason) from None
 
 
 @contextlib.contextmanager

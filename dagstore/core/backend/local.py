@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from ..._atomic import temp_path, write_temp
+from ..._atomic import atomic_write, replace_file, temp_path, write_temp
 from ...errors import DagstoreError, InvalidPathError, StorageError
 from .base import Backend, Spool, check_key
 
@@ -48,9 +48,6 @@ class LocalBackend(Backend):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def _tmp(self, path: Path) -> Path:
-        return temp_path(path)
-
     def read(self, key: str) -> bytes:
         with open(self._path(key), "rb") as f:
             return f.read()
@@ -63,32 +60,24 @@ class LocalBackend(Backend):
                 out.append(f.read(end - start))
         return out
 
-    def _write_tmp(self, path: Path, chunks: Iterable[bytes]) -> Path:
-        return write_temp(path, chunks, fsync=True)
-
     def write(self, key: str, data: bytes) -> None:
         self.write_chunks(key, (data,))
 
     def open_spool(self, prefix: str) -> Spool:
         with self._writing(f"{prefix}/"):
-            return _FileSpool(self, self._tmp(self._path(f"{prefix}/x")))
+            return _FileSpool(self, temp_path(self._path(f"{prefix}/x")))
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self._path(key)
         with self._writing(key):
-            tmp = self._write_tmp(path, chunks)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write(path, chunks, fsync=True)
 
     def write_new(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         if path.exists():
             return False
         with self._writing(key):
-            tmp = self._write_tmp(path, (data,))
+            tmp = write_temp(path, (data,), fsync=True)
             try:
                 os.link(tmp, path)  # atomic and exclusive: fails if path exists
                 return True
@@ -100,10 +89,10 @@ class LocalBackend(Backend):
     def put_file(self, local_path: str, key: str, callback: Callable[[int], None] | None = None) -> None:
         path = self._path(key)
         with self._writing(key):
-            tmp = self._tmp(path)
+            tmp = temp_path(path)
             try:
                 shutil.copyfile(local_path, tmp)  # copy_file_range/sendfile where the kernel has it
-                os.replace(tmp, path)
+                replace_file(tmp, path)
             except OSError as exc:
                 if exc.errno not in _FULL and exc.filename == local_path:  # the source, not the store
                     raise InvalidPathError(f"{local_path}: cannot read: {exc.strerror}") from None
@@ -173,7 +162,7 @@ class _FileSpool(Spool):
             self._file.close()
             path = self._backend_local._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._tmp_path, path)
+            replace_file(self._tmp_path, path)
 
     def abort(self) -> None:
         """Drop the temp file, even when closing it fails (a full disk fails the last flush)."""
