@@ -15,5 +15,6 @@ from . import annotations  # noqa: E402,F401  import annotations
 from . import export  # noqa: E402,F401  export (+ jobs) download snapshot
 from . import delivery  # noqa: E402,F401  export-method select exporter deliveries
 from . import connectors  # noqa: E402,F401  connector datasource describe
+from . import ui  # noqa: E402,F401  ui ui-previews
 
 __all__ = ["cli", "main"]

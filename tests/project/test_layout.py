@@ -24,6 +24,7 @@ RANKS = {
     "dagstore.annotations": 6, "dagstore.connectors": 6,
     "dagstore.export": 7, "dagstore.delivery": 7.5,  # targets may use export (architecture.md, "Where new things go")
     "dagstore": 8,  # __init__.py: the public API (re-exports only)
+    "dagstore.ui": 8.5,  # the web UI: a face over the public API, like cli (which launches it: `dagstore ui`)
     "dagstore.cli": 9, "dagstore.demo": 9,  # clients of the public API
 }
 
