@@ -11,6 +11,7 @@ from ..api.dataset import Dataset
 from ..connectors import DatasourceRegistry, ConnectorRegistry, parse_spec_string
 from ..errors import DatasetNotFoundError
 from .app import Settings, by_ref, cli, emit, pass_settings, summary, table, title, verb
+from .records import RecordVerbs
 
 
 @cli.group(name="connector")
@@ -18,49 +19,23 @@ def connector() -> None:
     """Connectors: where and with which credentials (secrets as ${ENV} references)."""
 
 
-@connector.command(name="create")
+CONNECTORS = RecordVerbs(connector, "connector", "connectors", ConnectorRegistry, ["NAME", "TYPE", "FROM", "WHERE"],
+                         lambda c: [c.name, c.type, c.source, c.where()], lambda c: f"{c.name} ({c.type}, {c.where()})")
+
+
+@CONNECTORS.create
 @click.argument("name")
 @click.argument("spec")
-@verb
-@pass_settings
-def connector_create(s: Settings, name: str, spec: str) -> None:
+def connector_create(reg: ConnectorRegistry, name: str, spec: str) -> Any:
     """Store a connector, e.g. NAME "sql, postgresql+psycopg://app@db:5432/wh, password=${PGPASSWORD}"."""
     ctype, kw = parse_spec_string(spec)
-    c = ConnectorRegistry(s.store()).create(name, ctype, **kw)
-    emit(s, c.to_dict(), f"created connector {c.name} ({c.type}, {c.where()})")
+    return reg.create(name, ctype, **kw)
 
 
-@connector.command(name="list")
-@verb
-@pass_settings
-def connector_list(s: Settings) -> None:
-    """Every connector: config file, environment, store (later wins)."""
-    conns = ConnectorRegistry(s.store()).list()
-    emit(s, [c.to_dict() for c in conns],
-         table(["NAME", "TYPE", "FROM", "WHERE"], [[c.name, c.type, c.source, c.where()] for c in conns])
-         if conns else "no connectors")
-
-
-@connector.command(name="test")
-@click.argument("name")
-@verb
-@pass_settings
-def connector_test(s: Settings, name: str) -> None:
-    """Check a connector (SELECT 1, list + probe file, HEAD, metadata); exit 1 if it fails."""
-    res = ConnectorRegistry(s.store()).test(name)
-    emit(s, {"name": name, "ok": res.ok, "message": res.message}, ("ok: " if res.ok else "failed: ") + res.message)
-    if not res.ok:
-        raise click.exceptions.Exit(1)
-
-
-@connector.command(name="delete")
-@click.argument("name")
-@verb
-@pass_settings
-def connector_delete(s: Settings, name: str) -> None:
-    """Remove a stored connector (not one from the config file or the environment)."""
-    ConnectorRegistry(s.store()).delete(name)
-    emit(s, {"deleted": name}, f"deleted connector {name}")
+CONNECTORS.add_list_test_delete(
+    "Every connector: config file, environment, store (later wins).",
+    "Check a connector (SELECT 1, list + probe file, HEAD, metadata); exit 1 if it fails.",
+    "Remove a stored connector (not one from the config file or the environment).")
 
 
 @cli.group(name="datasource")
@@ -68,57 +43,34 @@ def datasource() -> None:
     """Datasources: a table, a query or a path read through a connector."""
 
 
-@datasource.command(name="create")
+def _preview(p: Any) -> tuple[dict[str, Any], list[str]]:
+    lines = table([f"{n} ({t})" for n, t in p.columns], [[json.dumps(v, default=str) for v in r] for r in p.rows]) \
+        if p.columns else []
+    return {"columns": p.columns, "rows": p.rows, "files": p.files}, lines + [f"  {path}  {size}" for path, size in p.files]
+
+
+DATASOURCES = RecordVerbs(datasource, "datasource", "datasources", DatasourceRegistry, ["NAME", "CONNECTOR", "READS"],
+                          lambda d: [d.name, d.connector, d.describe()],
+                          lambda d: f"{d.name} ({d.describe()} via {d.connector})", _preview)
+
+
+@DATASOURCES.create
 @click.argument("name")
 @click.option("--connector", "conn", required=True, help="connector name")
 @click.option("--table", help="SQL table")
 @click.option("--schema", help="SQL schema of the table")
 @click.option("--query", help="SQL query (run read-only)")
 @click.option("--path", help="file, folder or wildcard on a file-server or bucket connector")
-@verb
-@pass_settings
-def datasource_create(s: Settings, name: str, conn: str, table: str | None, schema: str | None, query: str | None,
-                      path: str | None) -> None:
+def datasource_create(reg: DatasourceRegistry, name: str, conn: str, table: str | None, schema: str | None,
+                      query: str | None, path: str | None) -> Any:
     """Store a datasource."""
-    d = DatasourceRegistry(s.store()).create(name, conn, table=table, schema=schema, query=query, path=path)
-    emit(s, d.to_dict(), f"created datasource {d.name} ({d.describe()} via {d.connector})")
+    return reg.create(name, conn, table=table, schema=schema, query=query, path=path)
 
 
-@datasource.command(name="list")
-@verb
-@pass_settings
-def datasource_list(s: Settings) -> None:
-    """Every stored datasource."""
-    ds = DatasourceRegistry(s.store()).list()
-    emit(s, [d.to_dict() for d in ds],
-         table(["NAME", "CONNECTOR", "READS"], [[d.name, d.connector, d.describe()] for d in ds]) if ds else "no datasources")
-
-
-@datasource.command(name="test")
-@click.argument("name")
-@verb
-@pass_settings
-def datasource_test(s: Settings, name: str) -> None:
-    """Connect and preview the first rows (with types) or the first files (with sizes)."""
-    p = DatasourceRegistry(s.store()).test(name)
-    doc = {"name": name, "ok": p.ok, "message": p.message, "columns": p.columns, "rows": p.rows, "files": p.files}
-    lines = [("ok: " if p.ok else "failed: ") + p.message]
-    if p.columns:
-        lines += table([f"{n} ({t})" for n, t in p.columns], [[json.dumps(v, default=str) for v in r] for r in p.rows])
-    lines += [f"  {path}  {size}" for path, size in p.files]
-    emit(s, doc, lines)
-    if not p.ok:
-        raise click.exceptions.Exit(1)
-
-
-@datasource.command(name="delete")
-@click.argument("name")
-@verb
-@pass_settings
-def datasource_delete(s: Settings, name: str) -> None:
-    """Remove a stored datasource (its versions stay)."""
-    DatasourceRegistry(s.store()).delete(name)
-    emit(s, {"deleted": name}, f"deleted datasource {name}")
+DATASOURCES.add_list_test_delete(
+    "Every stored datasource.",
+    "Connect and preview the first rows (with types) or the first files (with sizes).",
+    "Remove a stored datasource (its versions stay).")
 
 
 @datasource.command(name="pull")

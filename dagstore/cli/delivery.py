@@ -12,6 +12,7 @@ from ..delivery import Delivery, ExportMethods, list_deliveries
 from ..delivery.exporters import Exporters
 from ..delivery.sql_export import MODES
 from .app import Settings, by_ref, cli, emit, pass_settings, table, verb
+from .records import RecordVerbs
 
 
 def _delivery_line(d: Delivery) -> str:
@@ -22,11 +23,6 @@ def _delivery_line(d: Delivery) -> str:
     return f"{d.status}: {d.kind} {d.name!r} of {d.dataset_id} to {d.method} ({what}{d.attempts} attempt(s), id {d.id})"
 
 
-def _result(s: Settings, res: Any) -> int:
-    emit(s, {"ok": res.ok, "message": res.message}, f"{'ok' if res.ok else 'FAILED'}: {res.message}")
-    return 0 if res.ok else 1
-
-
 # -- export methods ------------------------------------------------------------------------------
 
 
@@ -35,45 +31,22 @@ def export_method() -> None:
     """Named destinations for selections: post (webhook), kafka, or a connector."""
 
 
-@export_method.command("create")
+METHODS = RecordVerbs(export_method, "export method", "export methods", ExportMethods,
+                      ["NAME", "TYPE", "DESTINATION", "FROM"], lambda m: [m.name, m.type, m.destination, m.source],
+                      lambda m: f"{m.name} ({m.type}, {m.destination})")
+
+
+@METHODS.create
 @click.argument("name")
 @click.argument("spec")
-@verb
-@pass_settings
-def em_create(s: Settings, name: str, spec: str) -> None:
+def em_create(reg: ExportMethods, name: str, spec: str) -> Any:
     """Store a method: NAME "post, <url>" | "kafka, <bootstrap>, <topic>" | "connector, <name>[, table=…]"."""
-    m = ExportMethods(s.store()).create(name, spec)
-    emit(s, m.to_dict(), f"created export method {m.name} ({m.type}, {m.destination})")
+    return reg.create(name, spec)
 
 
-@export_method.command("list")
-@verb
-@pass_settings
-def em_list(s: Settings) -> None:
-    """Every method (config file, environment, store)."""
-    methods = ExportMethods(s.store()).list()
-    emit(s, [m.to_dict() for m in methods],
-         table(["NAME", "TYPE", "DESTINATION", "FROM"], [[m.name, m.type, m.destination, m.source] for m in methods])
-         if methods else "no export methods")
-
-
-@export_method.command("test")
-@click.argument("name")
-@verb
-@pass_settings
-def em_test(s: Settings, name: str) -> int:
-    """Reach the destination without sending a payload."""
-    return _result(s, ExportMethods(s.store()).test(name))
-
-
-@export_method.command("delete")
-@click.argument("name")
-@verb
-@pass_settings
-def em_delete(s: Settings, name: str) -> None:
-    """Remove a method created through the API or CLI."""
-    ExportMethods(s.store()).delete(name)
-    emit(s, {"deleted": name}, f"deleted export method {name}")
+METHODS.add_list_test_delete("Every method (config file, environment, store; later wins).",
+                             "Reach the destination without sending a payload; exit 1 if it fails.",
+                             "Remove a method created through the API or CLI.")
 
 
 # -- selections ----------------------------------------------------------------------------------
@@ -121,50 +94,26 @@ def exporter() -> None:
     """Write versions through connectors: tables (SQL) or paths (file servers, buckets)."""
 
 
-@exporter.command("create")
+EXPORTERS = RecordVerbs(exporter, "exporter", "exporters", Exporters, ["NAME", "CONNECTOR", "TARGET", "MODE"],
+                        lambda e: [e.name, e.connector, e.where, e.mode],
+                        lambda e: f"{e.name}: {e.where} through {e.connector} (mode {e.mode})")
+
+
+@EXPORTERS.create
 @click.argument("name")
 @click.option("--connector", "-c", required=True, help="connector name")
 @click.option("--table", help="SQL table")
 @click.option("--schema", help="SQL schema of the table")
 @click.option("--path", help="path below the connector's root")
 @click.option("--mode", type=click.Choice(MODES), default="overwrite", show_default=True)
-@verb
-@pass_settings
-def ex_create(s: Settings, name: str, connector: str, table: str | None, schema: str | None, path: str | None,
-              mode: str) -> None:
+def ex_create(reg: Exporters, name: str, connector: str, table: str | None, schema: str | None, path: str | None,
+              mode: str) -> Any:
     """Store an exporter."""
-    e = Exporters(s.store()).create(name, connector, table=table, schema=schema, path=path, mode=mode)
-    emit(s, e.to_dict(), f"created exporter {e.name}: {e.where} through {e.connector} (mode {e.mode})")
+    return reg.create(name, connector, table=table, schema=schema, path=path, mode=mode)
 
 
-@exporter.command("list")
-@verb
-@pass_settings
-def ex_list(s: Settings) -> None:
-    """Every exporter."""
-    items = Exporters(s.store()).list()
-    emit(s, [e.to_dict() for e in items],
-         table(["NAME", "CONNECTOR", "TARGET", "MODE"], [[e.name, e.connector, e.where, e.mode] for e in items])
-         if items else "no exporters")
-
-
-@exporter.command("test")
-@click.argument("name")
-@verb
-@pass_settings
-def ex_test(s: Settings, name: str) -> int:
-    """Check the exporter's connector and whether its target exists."""
-    return _result(s, Exporters(s.store()).test(name))
-
-
-@exporter.command("delete")
-@click.argument("name")
-@verb
-@pass_settings
-def ex_delete(s: Settings, name: str) -> None:
-    """Remove an exporter."""
-    Exporters(s.store()).delete(name)
-    emit(s, {"deleted": name}, f"deleted exporter {name}")
+EXPORTERS.add_list_test_delete("Every exporter.", "Check the exporter's connector and whether its target exists.",
+                               "Remove an exporter.")
 
 
 @exporter.command("run")

@@ -1,13 +1,12 @@
 """Datasources: what to read through a connector (a SQL table or query, or a file path), and
 reading it into a local folder (one ``data.parquet``/``data.csv``, or the files).
 
-Stored in the store as ``datasources/<name>.json``; they name their connector, so they
-carry no secret.
+Stored as records ``datasources/<name>.json`` (``core.store.named``); they name their
+connector, so they carry no secret.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import queue
@@ -17,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from ..core import layout
-from ..errors import ConflictError
+from ..core.decode import expect
+from ..core.store.named import NamedRecords, RecordType
 from .base import TestResult, check_name, exc_line
 from .errors import ConnectorError, ConnectorNotFoundError
 from .files import FileConnector
@@ -96,52 +96,45 @@ def check_datasource(ds: Datasource, conn: Any) -> None:
         raise ConnectorError(f"datasource {ds.name!r}: connector {conn.name!r} ({conn.type}) cannot be read from")
 
 
+def _decode(name: str, doc: dict[str, Any]) -> Datasource:
+    what = f"datasource record {layout.named_key(layout.DATASOURCES, name)}"
+    values = [doc.get(k) for k in ("table", "schema", "query", "path")]
+    expect(doc["name"] == name and isinstance(doc["connector"], str), what, "its name or connector is not valid")
+    expect(all(v is None or isinstance(v, str) for v in values), what, "table, schema, query and path must be text")
+    return Datasource(name, doc["connector"], *values)
+
+
+RECORDS: RecordType[Datasource] = RecordType(
+    "datasource", layout.DATASOURCES, _decode, lambda name: check_name(name, "datasource"), known_format=FORMAT,
+    missing=lambda name, url: ConnectorNotFoundError(f"no datasource named {name!r} in {url}"))
+
+
 class DatasourceRegistry:
     """``Store.datasources``: create, list, get, delete and test datasources."""
 
     def __init__(self, store: Store):
         self.store = store
         self.connectors = ConnectorRegistry(store)
-
-    def _key(self, name: str) -> str:
-        return layout.datasource_key(check_name(name, "datasource"))
+        self.records = NamedRecords(store.backend, RECORDS)
 
     def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
                query: str | None = None, path: str | None = None) -> Datasource:
         """Define a datasource on an existing connector and store it."""
-        key = self._key(name)
+        check_name(name, "datasource")
         ds = Datasource(name, connector, table, schema, query, path)
         check_datasource(ds, self.connectors.get(connector))
-        doc = {"format": FORMAT, **ds.to_dict()}
-        if not self.store.backend.write_new(key, json.dumps(doc, indent=1, sort_keys=True).encode()):
-            raise ConflictError(f"datasource {name!r} already exists in {self.store.url}; delete it first")
+        self.records.create(name, {"format": FORMAT, **ds.to_dict()})
         return ds
 
     def list(self) -> list[Datasource]:
-        be = self.store.backend
-        out = [self._parse(k, d) for k, d in be.read_many(be.list(layout.DATASOURCES)).items()]
-        return sorted(out, key=lambda d: d.name)
-
-    def _parse(self, key: str, data: bytes) -> Datasource:
-        try:
-            doc = json.loads(data)
-            return Datasource(doc["name"], doc["connector"], doc.get("table"), doc.get("schema"), doc.get("query"),
-                              doc.get("path"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConnectorError(f"{self.store.url}: {key} is not a valid datasource: {exc}") from None
+        """Every stored datasource, by name (an unreadable one skipped with a warning)."""
+        return self.records.list()
 
     def get(self, name: str) -> Datasource:
-        key = self._key(name)
-        try:
-            return self._parse(key, self.store.backend.read(key))
-        except FileNotFoundError:
-            raise ConnectorNotFoundError(f"no datasource named {name!r} in {self.store.url}") from None
+        return self.records.get(name)
 
     def delete(self, name: str) -> None:
-        key = self._key(name)
-        if not self.store.backend.exists(key):
-            raise ConnectorNotFoundError(f"no datasource named {name!r} in {self.store.url}")
-        self.store.backend.delete([key])
+        self.records.delete(name)
 
     def test(self, name: str) -> Preview:
         """Connect and preview: the first rows with column names and types, or the first files

@@ -1,22 +1,20 @@
 """Connector types, and the connectors defined in the config file, the environment and the store.
 
-Later wins: ``[connectors.NAME]`` tables of the config file, then
+Later wins (``core.store.definitions``): ``[connectors.NAME]`` tables of the config file, then
 ``DAGSTORE_CONNECTOR_<NAME>=<type>, <where>[, key=value...]`` variables, then connectors
-created through the API (stored in the store as ``connectors/<name>.json``, secrets as
-references only).
+created through the API (records ``connectors/<name>.json``, secrets as references only).
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import config
 from ..core import layout
-from ..errors import ConflictError
+from ..core.decode import expect
+from ..core.store.definitions import Definitions
+from ..core.store.named import NamedRecords, RecordType
 from .base import BaseConnector, TestResult, check_name
 from .errors import ConnectorError, ConnectorNotFoundError, SecretError
 from .secrets import literal_secrets
@@ -101,91 +99,67 @@ def _coerce(value: str) -> Any:
     return value
 
 
+def _from_config(name: str, table: Any, source: str) -> BaseConnector:
+    if not isinstance(table, dict) or "type" not in table:
+        raise ConnectorError("needs a type")
+    spec = {k: v for k, v in table.items() if k != "type"}
+    bad = literal_secrets(spec)
+    if bad:
+        raise SecretError(f"has a literal secret in {', '.join(bad)}; write it as \"${{ENV_NAME}}\" and set that variable")
+    return make_connector(name, str(table["type"]), spec, source)
+
+
+def _from_env(name: str, value: Any, source: str) -> BaseConnector:
+    ctype, spec = parse_spec_string(str(value))
+    return make_connector(name, ctype, spec, source)
+
+
+def _make(name: str, raw: Any, source: str) -> BaseConnector:
+    return _from_config(name, raw, source) if source == "config" else _from_env(name, raw, source)
+
+
+def _decode(name: str, doc: dict[str, Any]) -> BaseConnector:
+    expect(doc["name"] == name and isinstance(doc["type"], str) and isinstance(doc["spec"], dict),
+           f"connector record {layout.named_key(layout.CONNECTORS, name)}", "its name, type or spec is not valid")
+    return make_connector(name, doc["type"], doc["spec"], "store")
+
+
+RECORDS: RecordType[BaseConnector] = RecordType(
+    "connector", layout.CONNECTORS, _decode, check_name, known_format=FORMAT,
+    missing=lambda name, url: ConnectorNotFoundError(f"no connector named {name!r} (config file, environment or {url})"))
+
+
 class ConnectorRegistry:
     """``Store.connectors``: create, list, get, delete and test connectors."""
 
     def __init__(self, store: Store):
         self.store = store
-
-    def _key(self, name: str) -> str:
-        return layout.connector_key(check_name(name))
-
-    def _from_config(self) -> dict[str, BaseConnector]:
-        out = {}
-        tables = config.load_file().get("connectors", {})
-        if not isinstance(tables, dict):
-            raise ConnectorError(f"{config.config_path()}: [connectors] must hold [connectors.NAME] tables")
-        for name, table in tables.items():
-            if not isinstance(table, dict) or "type" not in table:
-                raise ConnectorError(f"{config.config_path()}: [connectors.{name}] needs a type")
-            spec = {k: v for k, v in table.items() if k != "type"}
-            bad = literal_secrets(spec)
-            if bad:
-                raise SecretError(f"{config.config_path()}: [connectors.{name}] has a literal secret in "
-                                  f"{', '.join(bad)}; write it as \"${{ENV_NAME}}\" and set that variable")
-            out[name] = make_connector(name, str(table["type"]), spec, "config")
-        return out
-
-    def _from_env(self) -> dict[str, BaseConnector]:
-        out = {}
-        for var, value in sorted(os.environ.items()):
-            if var.startswith(ENV_PREFIX) and len(var) > len(ENV_PREFIX):
-                name = var[len(ENV_PREFIX):]
-                try:
-                    ctype, spec = parse_spec_string(value)
-                    out[name] = make_connector(name, ctype, spec, "env")
-                except ConnectorError as exc:
-                    raise ConnectorError(f"environment variable {var}: {exc}") from None
-        return out
-
-    def _from_store(self) -> dict[str, BaseConnector]:
-        out = {}
-        be = self.store.backend
-        for key, data in be.read_many(be.list(layout.CONNECTORS)).items():
-            try:
-                doc = json.loads(data)
-                out[doc["name"]] = make_connector(doc["name"], doc["type"], doc["spec"], "store")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConnectorError(f"{self.store.url}: {key} is not a valid connector: {exc}") from None
-        return out
-
-    def _all(self) -> dict[str, BaseConnector]:
-        return {**self._from_config(), **self._from_env(), **self._from_store()}
+        self.records = NamedRecords(store.backend, RECORDS)
+        self.defined = Definitions(self.records, ("connectors",), ENV_PREFIX, _make, ConnectorError)
 
     def create(self, name: str, type: str, **spec: Any) -> BaseConnector:
         """Define a connector and store it (shared by every host using this store). Secrets
         must be ``${ENV}`` references; a literal secret is refused."""
-        key = self._key(name)
+        check_name(name)
         conn = make_connector(name, type, spec, "store")
         bad = sorted(set(literal_secrets(spec)) | set(literal_secrets(conn.spec)))
         if bad:
             raise SecretError(f"connector {name!r}: a literal secret in {', '.join(bad)} is refused; "
                               "write it as \"${ENV_NAME}\" and set that variable where the connector is used")
-        doc = {"format": FORMAT, "name": name, "type": conn.type, "spec": conn.spec}
-        if not self.store.backend.write_new(key, json.dumps(doc, indent=1, sort_keys=True).encode()):
-            raise ConflictError(f"connector {name!r} already exists in {self.store.url}; delete it first")
+        self.records.create(name, {"format": FORMAT, "name": name, "type": conn.type, "spec": conn.spec})
         return conn
 
     def list(self) -> list[BaseConnector]:
         """Every connector (config file, environment, store; later wins), by name."""
-        return [c for _, c in sorted(self._all().items())]
+        return self.defined.list()
 
     def get(self, name: str) -> BaseConnector:
         """The connector called ``name``; ConnectorNotFoundError if there is none."""
-        found = self._all().get(name)
-        if found is None:
-            raise ConnectorNotFoundError(f"no connector named {name!r} (config file, environment or {self.store.url})")
-        return found
+        return self.defined.get(name)
 
     def delete(self, name: str) -> None:
         """Remove a stored connector. Those of the config file or the environment are refused."""
-        key = self._key(name)
-        if self.store.backend.exists(key):
-            self.store.backend.delete([key])
-            return
-        conn = self.get(name)
-        where = "the config file" if conn.source == "config" else f"the environment ({ENV_PREFIX}{name})"
-        raise ConnectorError(f"connector {name!r} is defined in {where}; remove it there")
+        self.defined.delete(name)
 
     def test(self, name: str) -> TestResult:
         """``get(name).test()``: a TestResult; raises only for an unknown name."""

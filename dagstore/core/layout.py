@@ -12,11 +12,18 @@
     index/<p2>/<pack id>               the header of each pack, for lookups
     objects/<h2>/<hash>                large blobs, one object each
     gc/<key>                           gc's mark on unreferenced content
-    connectors/<name>.json             a connector defined through the API (secrets as ${ENV} references)
-    datasources/<name>.json            a datasource (connector name + table/query/path)
+    connectors/<name>.json             named records (core/store/named.py), one folder per type: a
+    datasources/<name>.json            connector, a datasource, an export method, an exporter, a
+    export-methods/<name>.json         snapshot (put-if-absent), an export job (replaced by its
+    exporters/<name>.json              worker; its artifact is exports/<id>.zip), a delivery
+    snapshots/<name>.json              (<UTC stamp>-<id>); <name> is percent-quoted
+    exports/<id>.json
+    deliveries/<stamp>-<id>.json
 """
 
 from __future__ import annotations
+
+import urllib.parse
 
 from .hashing import hash_bytes
 
@@ -32,7 +39,13 @@ OBJECTS = "objects"
 GC = "gc"
 CONNECTORS = "connectors"
 DATASOURCES = "datasources"
-PREFIXES = (PACKS, INDEX, OBJECTS, MANIFESTS, VERSIONS, DRAFTS, NAMES, STATE, GC, CONNECTORS, DATASOURCES)
+EXPORT_METHODS = "export-methods"
+EXPORTERS = "exporters"
+SNAPSHOTS = "snapshots"
+EXPORTS = "exports"
+DELIVERIES = "deliveries"
+NAMED = (CONNECTORS, DATASOURCES, EXPORT_METHODS, EXPORTERS, SNAPSHOTS, EXPORTS, DELIVERIES)
+PREFIXES = (PACKS, INDEX, OBJECTS, MANIFESTS, VERSIONS, DRAFTS, NAMES, STATE, GC, *NAMED)
 _RECORD_SUFFIX = ".json"
 
 
@@ -121,9 +134,21 @@ def marked_key(mark: str) -> str:
     return mark[len(GC) + 1 :]
 
 
-def connector_key(name: str) -> str:
-    return f"{CONNECTORS}/{name}{_RECORD_SUFFIX}"
+def named_key(prefix: str, name: str) -> str:
+    """``<prefix>/<name>.json``, the name percent-quoted (letters, digits and ``_.-~`` stay as
+    they are, so the names of connectors, methods, jobs and deliveries are their own key)."""
+    return f"{prefix}/{urllib.parse.quote(name, safe='')}{_RECORD_SUFFIX}"
 
 
-def datasource_key(name: str) -> str:
-    return f"{DATASOURCES}/{name}{_RECORD_SUFFIX}"
+def is_named_key(key: str) -> bool:
+    return key.endswith(_RECORD_SUFFIX)
+
+
+def named_name(key: str) -> str:
+    """The name of a ``<prefix>/<name>.json`` key."""
+    return urllib.parse.unquote(leaf(key)[: -len(_RECORD_SUFFIX)])
+
+
+def export_artifact_key(job_id: str) -> str:
+    """A completed export job's zip, beside its record."""
+    return f"{EXPORTS}/{job_id}.zip"

@@ -1,16 +1,18 @@
 """The delivery log: one record per selection, annotation or exporter run, kept in the store
-(``deliveries/<time>-<id>.json``, written once) — no payload, no secret."""
+(records ``deliveries/<time>-<id>.json``, written once) — no payload, no secret."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
-PREFIX = "deliveries"
+from ..core import layout
+from ..core.decode import expect
+from ..core.store.named import NamedRecords, RecordType
+from ..errors import DagstoreError
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,24 @@ class Delivery:
         return self.status == "delivered"
 
 
+def _decode(name: str, doc: dict[str, Any]) -> Delivery:
+    what = f"delivery record {layout.named_key(layout.DELIVERIES, name)}"
+    d = Delivery.from_dict(doc)
+    expect(name.endswith(f"-{d.id}") and isinstance(d.time, str), what, "its id or time is not valid")
+    return d
+
+
+def _check(name: str) -> str:
+    if not name or not all(c.isalnum() or c == "-" for c in name):
+        raise DagstoreError(f"invalid delivery name {name!r}")
+    return name
+
+
+RECORDS: RecordType[Delivery] = RecordType(
+    "delivery", layout.DELIVERIES, _decode, _check, missing=lambda name, url: DagstoreError(
+        f"no delivery {name!r} in {url}"))
+
+
 def new_id() -> str:
     """A delivery's id, also its ``Idempotency-Key``."""
     return uuid.uuid4().hex
@@ -62,27 +82,19 @@ def started() -> tuple[str, float]:
 def record(store: Any, delivery: Delivery) -> Delivery:
     """Append a delivery to the store's log."""
     stamp = datetime.fromisoformat(delivery.time).strftime("%Y%m%dT%H%M%S%f")
-    store.backend.write(f"{PREFIX}/{stamp}-{delivery.id}.json", json.dumps(delivery.to_dict()).encode())
+    NamedRecords(store.backend, RECORDS).create(f"{stamp}-{delivery.id}", delivery.to_dict())
     return delivery
 
 
 def list_deliveries(store: Any, method: str | None = None, dataset_id: str | None = None,
                     status: str | None = None, limit: int | None = None) -> list[Delivery]:
     """Recorded deliveries, newest first, filtered by method/exporter name, version and status."""
-    be = store.backend
-    keys = sorted(be.list(PREFIX), reverse=True)
+    records = NamedRecords(store.backend, RECORDS)
     out: list[Delivery] = []
-    batch = 64 if limit else len(keys) or 1
-    for i in range(0, len(keys), batch):
-        chunk = keys[i:i + batch]
-        got = be.read_many(chunk)
-        for k in chunk:
-            if k not in got:
-                continue
-            d = Delivery.from_dict(json.loads(got[k]))
-            if (method is None or d.method == method) and (dataset_id is None or d.dataset_id == dataset_id) \
-                    and (status is None or d.status == status):
-                out.append(d)
-                if limit is not None and len(out) >= limit:
-                    return out
+    for d in records.iter(records.keys()[::-1], batch=64 if limit else 0):
+        if (method is None or d.method == method) and (dataset_id is None or d.dataset_id == dataset_id) \
+                and (status is None or d.status == status):
+            out.append(d)
+            if limit is not None and len(out) >= limit:
+                break
     return out

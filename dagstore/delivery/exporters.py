@@ -1,12 +1,11 @@
 """Exporters (Prevision's): write a version's data through a connector — a tabular file into a
 SQL table, or the files (or an export of them) to a file-server or object-store path — in mode
-``overwrite``, ``timestamp``, ``append`` or ``safe``. Stored in the store as
-``exporters/<name>.json``; they name their connector, so they carry no secret. Every run is
+``overwrite``, ``timestamp``, ``append`` or ``safe``. Stored as records ``exporters/<name>.json``
+(``core.store.named``); they name their connector, so they carry no secret. Every run is
 recorded in the delivery log."""
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import secrets as _random
@@ -17,13 +16,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import ConflictError, DagstoreError
+from ..core import layout
+from ..core.decode import expect
+from ..core.store.named import NamedRecords, RecordType
+from ..errors import DagstoreError
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError
 from .spec import check_name
 from .sql_export import MODES, timestamp_name, write_table
 
-PREFIX = "exporters"
 TABULAR = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
 _BATCH_ROWS = 100_000
 _CSV_BLOCK = 16 << 20  # column types are inferred from the first block
@@ -50,6 +51,20 @@ class Exporter:
         return f"path {self.path}"
 
 
+def _decode(name: str, doc: dict[str, Any]) -> Exporter:
+    what = f"exporter record {layout.named_key(layout.EXPORTERS, name)}"
+    expect(doc["name"] == name and isinstance(doc["connector"], str), what, "its name or connector is not valid")
+    expect(doc.get("mode", "overwrite") in MODES, what, f"unknown mode {doc.get('mode')!r}")
+    expect(all(doc.get(k) is None or isinstance(doc[k], str) for k in ("table", "schema", "path")), what,
+           "table, schema and path must be text")
+    return Exporter(**doc)
+
+
+RECORDS: RecordType[Exporter] = RecordType(
+    "exporter", layout.EXPORTERS, _decode, check_name,
+    missing=lambda name, _url: ExportMethodNotFoundError(f"no exporter named {name!r}"))
+
+
 def _connectors(store: Any) -> Any:
     try:
         from ..connectors import ConnectorRegistry
@@ -73,6 +88,7 @@ class Exporters:
 
     def __init__(self, store: Any):
         self._store = store
+        self.records = NamedRecords(store.backend, RECORDS)
 
     def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
                path: str | None = None, mode: str = "overwrite") -> Exporter:
@@ -93,24 +109,18 @@ class Exporters:
             raise ExportMethodError(f"exporter {name!r}: connector {connector!r} is {kind}; a path needs a file-server "
                                     "or object-store connector")
         exp = Exporter(name, connector, table=table, schema=schema, path=path, mode=mode)
-        if not self._store.backend.write_new(f"{PREFIX}/{name}.json", json.dumps(exp.to_dict()).encode()):
-            raise ConflictError(f"exporter {name!r} already exists; delete it first")
+        self.records.create(name, exp.to_dict())
         return exp
 
     def list(self) -> list[Exporter]:
-        be = self._store.backend
-        return sorted((Exporter(**json.loads(d)) for d in be.read_many(be.list(PREFIX)).values()), key=lambda e: e.name)
+        """Every exporter, by name (an unreadable one skipped with a warning)."""
+        return self.records.list()
 
     def get(self, name: str) -> Exporter:
-        try:
-            data = self._store.backend.read(f"{PREFIX}/{check_name(name)}.json")
-        except FileNotFoundError:
-            raise ExportMethodNotFoundError(f"no exporter named {name!r}") from None
-        return Exporter(**json.loads(data))
+        return self.records.get(name)
 
     def delete(self, name: str) -> None:
-        self.get(name)
-        self._store.backend.delete([f"{PREFIX}/{name}.json"])
+        self.records.delete(name)
 
     def test(self, name: str) -> Any:
         """The connector's test, plus whether the target exists (never raises for a failing one)."""

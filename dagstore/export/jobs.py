@@ -1,6 +1,6 @@
 """Asynchronous export jobs (Label Studio's create / poll / download flow), kept in the store.
 
-A job is a record ``exports/<id>.json`` and, once completed, an immutable zip
+A job is a record ``exports/<id>.json`` (``core.store.named``) and, once completed, an immutable zip
 ``exports/<id>.zip`` whose size and xxh3-128 are in the record; any process or host that
 reaches the store can poll and download it. A detached worker process runs the export and
 rewrites the record every ``HEARTBEAT_S`` seconds; a job whose heartbeat is older than
@@ -24,6 +24,9 @@ from typing import Any
 import xxhash
 
 from .._atomic import replace_file, rmtree, temp_path
+from ..core import layout
+from ..core.decode import expect
+from ..core.store.named import NamedRecords, RecordType
 from ..errors import DatasetNotFoundError, DraftError, IntegrityError, InvalidPathError, LockTimeoutError
 from .extract import safe_extract
 from .filters import normalize_filters
@@ -32,17 +35,29 @@ from .sinks import check_local_target
 
 log = logging.getLogger(__name__)
 
-PREFIX = "exports/"
 HEARTBEAT_S = 10.0
 STALE_S = 45.0
 STATUSES = ("created", "in_progress", "failed", "completed")
 _children: list[subprocess.Popen[bytes]] = []
 
 
-def _record_key(job_id: str) -> str:
-    if not job_id or not all(c in "0123456789abcdef" for c in job_id):
+def _check_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not job_id or not all(c in "0123456789abcdef" for c in job_id):
         raise DatasetNotFoundError(f"no export job {job_id!r}")
-    return f"{PREFIX}{job_id}.json"
+    return job_id
+
+
+def _decode(name: str, rec: dict[str, Any]) -> dict[str, Any]:
+    what = f"export job record {layout.named_key(layout.EXPORTS, name)}"
+    expect(rec["id"] == name and rec["status"] in STATUSES, what, "its id or status is not valid")
+    expect(all(isinstance(rec[k], str) for k in ("dataset_id", "format", "created")), what,
+           "dataset_id, format and created must be text")
+    return rec
+
+
+RECORDS: RecordType[dict[str, Any]] = RecordType(
+    "export job", layout.EXPORTS, _decode, _check_id, taken_hint="retry",
+    missing=lambda job_id, url: DatasetNotFoundError(f"no export job {job_id} in {url}"))
 
 
 def _hash_file(path: str) -> str:
@@ -164,14 +179,11 @@ class ExportJob:
 
 
 def _load(store: Any, job_id: str) -> dict[str, Any]:
-    try:
-        return json.loads(store.backend.read(_record_key(job_id)))
-    except FileNotFoundError:
-        raise DatasetNotFoundError(f"no export job {job_id} in {store.url}") from None
+    return NamedRecords(store.backend, RECORDS).get(job_id)
 
 
 def _save(store: Any, rec: dict[str, Any]) -> None:
-    store.backend.write(_record_key(rec["id"]), (json.dumps(rec, sort_keys=True) + "\n").encode())
+    NamedRecords(store.backend, RECORDS).put(rec["id"], rec)
 
 
 def create_export(
@@ -203,10 +215,8 @@ def get_export(store: Any, job_id: str) -> ExportJob:
 
 def list_exports(store: Any, dataset_id: str | None = None) -> list[ExportJob]:
     """Every job in the store (of one version with ``dataset_id``), oldest first."""
-    keys = [k for k in store.backend.list(PREFIX.rstrip("/")) if k.endswith(".json")]
-    recs = store.backend.read_many(keys)
-    jobs = [ExportJob(store, json.loads(v)) for v in recs.values()]
-    jobs = [j for j in jobs if dataset_id is None or j.dataset_id == dataset_id]
+    jobs = [ExportJob(store, rec) for rec in NamedRecords(store.backend, RECORDS).list()
+            if dataset_id is None or rec["dataset_id"] == dataset_id]
     return sorted(jobs, key=lambda j: (j.created, j.id))
 
 
@@ -260,7 +270,7 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
         zpath = os.path.join(tmpdir, "export.zip")
         report = export_view(dataset_view(ds), rec["format_arg"], zpath, filters=rec["filters"],
                              include_media=rec["include_media"], progress=Progress(), **rec["options"])
-        key = f"{PREFIX}{job_id}.zip"
+        key = layout.export_artifact_key(job_id)
         store.backend.put_file(zpath, key)
         art = {"key": key, "size": os.path.getsize(zpath), "xxh3": _hash_file(zpath)}
         with lock:

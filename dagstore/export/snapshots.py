@@ -1,26 +1,25 @@
 """Snapshots: a named, stored selection ``(version id, filters)`` of one final version, kept
-in the store as ``snapshots/<name>.json`` (put-if-absent: a name is taken once)."""
+in the store as records ``snapshots/<name>.json`` (put-if-absent: a name is taken once)."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import ConflictError, DatasetNotFoundError, DraftError, InvalidPathError
+from ..core import layout
+from ..core.decode import expect
+from ..core.store.named import NamedRecords, RecordType
+from ..errors import DatasetNotFoundError, DraftError, InvalidPathError
 from .filters import normalize_filters
 
-PREFIX = "snapshots/"
 
-
-def _key(name: str) -> str:
+def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip() or name != name.strip() or any(ord(c) < 32 for c in name):
         raise InvalidPathError(f"invalid snapshot name {name!r}")
-    return f"{PREFIX}{urllib.parse.quote(name, safe='')}.json"
+    return name
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,19 @@ class Snapshot:
         return create_export(self._dataset(), export_format, filters=self.filters, include_media=include_media, **options)
 
 
+def _decode(name: str, doc: dict[str, Any]) -> Snapshot:
+    what = f"snapshot record {layout.named_key(layout.SNAPSHOTS, name)}"
+    expect(doc["name"] == name and isinstance(doc["dataset_id"], str) and isinstance(doc["created"], str), what,
+           "its name, dataset_id or created is not valid")
+    expect(isinstance(doc["filters"], dict), what, "filters is not an object")
+    return Snapshot(name, doc["dataset_id"], doc["filters"], doc["created"])
+
+
+RECORDS: RecordType[Snapshot] = RecordType(
+    "snapshot", layout.SNAPSHOTS, _decode, _check_name, taken_hint="pass another name",
+    missing=lambda name, url: DatasetNotFoundError(f"no snapshot named {name!r} in {url}"))
+
+
 def create_snapshot(ds: Any, name: str | None = None, filters: Mapping[str, Any] | None = None) -> Snapshot:
     """Store a snapshot of the final version ``ds``; default name ``PROJECT-NAME-at-YYYY-MM-DD-HH-MM`` (UTC)."""
     if not ds.is_final():
@@ -64,22 +76,16 @@ def create_snapshot(ds: Any, name: str | None = None, filters: Mapping[str, Any]
     now = time.gmtime()
     snap = Snapshot(name or f"{ds.project}-{ds.name}-at-{time.strftime('%Y-%m-%d-%H-%M', now)}", ds.id,
                     normalize_filters(filters), time.strftime("%Y-%m-%dT%H:%M:%SZ", now), ds.store)
-    if not ds.store.backend.write_new(_key(snap.name), (json.dumps(snap.to_dict(), sort_keys=True) + "\n").encode()):
-        raise ConflictError(f"a snapshot named {snap.name!r} already exists; pass another name")
+    NamedRecords(ds.store.backend, RECORDS).create(snap.name, snap.to_dict())
     return snap
 
 
 def get_snapshot(store: Any, name: str) -> Snapshot:
-    try:
-        doc = json.loads(store.backend.read(_key(name)))
-    except FileNotFoundError:
-        raise DatasetNotFoundError(f"no snapshot named {name!r} in {store.url}") from None
-    return Snapshot(doc["name"], doc["dataset_id"], doc["filters"], doc["created"], store)
+    return replace(NamedRecords(store.backend, RECORDS).get(name), store=store)
 
 
 def list_snapshots(store: Any, dataset_id: str | None = None) -> list[Snapshot]:
     """Every snapshot (of one version with ``dataset_id``), oldest first."""
-    keys = [k for k in store.backend.list(PREFIX.rstrip("/")) if k.endswith(".json")]
-    snaps = [json.loads(v) for v in store.backend.read_many(keys).values()]
-    out = [Snapshot(d["name"], d["dataset_id"], d["filters"], d["created"], store) for d in snaps]
-    return sorted((s for s in out if dataset_id is None or s.dataset_id == dataset_id), key=lambda s: (s.created, s.name))
+    out = [replace(s, store=store) for s in NamedRecords(store.backend, RECORDS).list()
+           if dataset_id is None or s.dataset_id == dataset_id]
+    return sorted(out, key=lambda s: (s.created, s.name))

@@ -46,7 +46,7 @@ def test_create_test_delete_and_errors(version, webhook, monkeypatch):
     dag("export-method", "create", "hook", f"post, {webhook.url}/x, retries=0")
     assert dag("export-method", "test", "hook").out.startswith("ok:")
     dag("export-method", "create", "down", f"post, http://127.0.0.1:{closed_port()}/x, timeout=1")
-    assert dag("export-method", "test", "down", code=1).out.startswith("FAILED:")
+    assert dag("export-method", "test", "down", code=1).out.startswith("failed:")
     fails("export-method", "create", "bad", "post", message="post needs a URL")
     fails("export-method", "create", "leak", f"post, {webhook.url}/x, header.Authorization=Bearer lit-secret",
           message="literal secret")
