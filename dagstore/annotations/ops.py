@@ -272,7 +272,7 @@ def import_annotations(
         draft.delta.entries, draft.delta.removed, draft.pending = before[0], before[1], before[2]
         v.record = before[3]
         raise
-    report = ImportReport(ctx.format, skipped=list(ctx.skipped), classes_added=[n for n in merged.names if n not in cur], files_added=added)
+    report = ImportReport(ctx.format, skipped=list(ctx.skipped), classes_added=[n for n in merged.names if n not in cur], files_added=added, guessed=dict(ctx.guessed))
     for _, it in items:
         s = it.annotation.get("split") or ""
         report.counts[s] = report.counts.get(s, 0) + 1

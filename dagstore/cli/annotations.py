@@ -43,6 +43,7 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
     lines = [f"imported {plural(report.total, 'item')} ({counts}); {plural(report.files_added, 'file')} added or modified"]
     if report.classes_added:
         lines.append(f"classes added: {', '.join(report.classes_added)}")
+    lines += [f"guessed {k}: {g.get('value')} ({g.get('reason')})" for k, g in report.guessed.items()]
     lines += [f"skipped {sk['path']}: {sk['reason']}" for sk in report.skipped]
     emit(s, doc, [*lines, f"id: {ds.id}"])
 

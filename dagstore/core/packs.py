@@ -110,6 +110,7 @@ class PackWriter:
         self._pool = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="dagstore-pack")
         self._slots = threading.Semaphore(max_pending)
         self._futures: list[Future[None]] = []
+        self._spools: dict[Future[None], Spool] = {}  # each submitted pack, to abort if its commit never ran
 
     def add(self, blob_hash: str, stored: bytes, raw_length: int, codec: int) -> None:
         """Queue one blob, already encoded by ``encode_blob``."""
@@ -130,6 +131,7 @@ class PackWriter:
         """Start writing the current pack, if any."""
         if not self._blobs or self._spool is None:
             return
+        self._check_failures()  # while the spool is still ours: close() aborts it (no .tmp left)
         spool, blobs = self._spool, self._blobs
         header = encode_header(blobs)
         for piece in (header, TRAILER.pack(len(header)) + MAGIC):
@@ -137,11 +139,11 @@ class PackWriter:
             self._hash.update(piece)
         pack_id = self._hash.hexdigest()
         self._spool, self._blobs, self._size = None, [], 0
-        self._check_failures()
         self._slots.acquire()
         fut = self._pool.submit(self._commit, spool, pack_id, header, blobs)
         fut.add_done_callback(lambda _f: self._slots.release())
         self._futures.append(fut)
+        self._spools[fut] = spool
 
     def _commit(self, spool: Spool, pack_id: str, header: bytes, blobs: list[tuple[str, int, int, int, int]]) -> None:
         try:
@@ -167,6 +169,9 @@ class PackWriter:
             if self._spool is not None:  # a failure before the last flush
                 self._spool.abort()
             self._pool.shutdown(wait=True, cancel_futures=True)
+            for fut, spool in self._spools.items():
+                if fut.cancelled():  # queued behind a failure and never started: drop its temp file
+                    spool.abort()
 
 
 def pack_header(pack_id: str, data: bytes | memoryview) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 from ..errors import DatasetNotFoundError
@@ -36,6 +37,16 @@ def resolve_version(store: Any, dataset_id: str, dataset_version_id: str | None 
     return open_dataset(store, dataset_id=dataset_id)
 
 
+def _earlier_download(zip_path: str) -> bool:
+    """A zip kept by an earlier ``download_dataset`` (``remove_download_file=False``): an
+    export with its ``export.json``, which the next download may replace."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            return "export.json" in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def download_dataset(
     dataset_id: str,
     dataset_version_id: str | None = None,
@@ -50,14 +61,16 @@ def download_dataset(
 ) -> str:
     """Export a version (``export_format=None``: the native layout with ``annotations.jsonl``
     and ``classes.json``) of split ``split_id`` (``""`` = all) to ``download_file``, extract
-    it safely into ``extract_to_folder`` and return that folder. An existing zip or non-empty
-    folder is refused unless ``overwrite=True``; nothing is left behind on error."""
+    it safely into ``extract_to_folder`` and return that folder (``export_format=""`` is the
+    native layout too, as in SeeMe). A non-empty folder, or an existing zip that is not an
+    earlier download's, is refused unless ``overwrite=True``; nothing is left behind on error."""
     st = store if isinstance(store, Store) else (Store(store) if store else Store.default())
     ds = resolve_version(st, dataset_id, dataset_version_id)
     zip_path = os.path.abspath(download_file if download_file.lower().endswith(".zip") else f"{download_file}.zip")
     check_local_target(os.path.abspath(extract_to_folder), overwrite, want_dir=True)
-    export_view(dataset_view(ds), export_format, zip_path, splits=[split_id] if split_id else None,
-                overwrite=overwrite, **options)
+    replace_zip = overwrite or (os.path.isfile(zip_path) and not os.path.islink(zip_path) and _earlier_download(zip_path))
+    export_view(dataset_view(ds), export_format or None, zip_path, splits=[split_id] if split_id else None,
+                overwrite=replace_zip, **options)
     try:
         folder = safe_extract(zip_path, extract_to_folder, overwrite=overwrite)
     finally:

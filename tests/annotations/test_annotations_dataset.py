@@ -233,3 +233,59 @@ def test_set_annotations_validates_all_before_changing_any(tmp_path):
     assert child.set_annotations({"train/img0.jpg": good, "train/img2.jpg": None}) == 2
     assert Dataset.get(dataset_id=child.id).get_annotation("train/img2.jpg") is None
     assert child.list_modified_files() == ["train/img0.jpg", "train/img2.jpg"]
+
+
+def test_spacy_ner_round_trip_keeps_record_ids_and_the_split_order(tmp_path):
+    """SeeMe's records keep their ids and config.json keeps train, valid, test (issue 20)."""
+    import spacy
+
+    src = tmp_path / "seeme"
+    src.mkdir()
+    recs = {"train": [{"id": "a7f3", "name": "t/a.txt", "text": "Alice in Paris", "annotations": [{"start": 0, "end": 5, "label": "PER"}]},
+                      {"id": 42, "name": "t/b.txt", "text": "Bob", "annotations": [{"start": 0, "end": 3, "label": "PER"}]}],
+            "valid": [{"id": "v-9", "name": "v/c.txt", "text": "Paris", "annotations": [{"start": 0, "end": 5, "label": "LOC"}]}],
+            "test": [{"id": "t-1", "name": "x/d.txt", "text": "Zoë", "annotations": []}]}
+    for split, rows in recs.items():
+        (src / f"{split}.json").write_text(json.dumps(rows), encoding="utf-8")
+    (src / "config.json").write_text(json.dumps({"splits": ["train", "valid", "test"], "colors": {"PER": "#ff0000", "LOC": "#00ff00"}}), encoding="utf-8")
+    ds = Dataset.create("ner-ids", "text")
+    ds.import_annotations(src, "spacy_ner", show_progress=False)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    out = tmp_path / "out"
+    ds.export("SPACY_NER", out)
+    assert json.loads((out / "config.json").read_text())["splits"] == ["train", "valid", "test"]
+    nlp = spacy.blank("en")
+    for split, rows in recs.items():
+        got = json.loads((out / f"{split}.json").read_text())
+        assert [(r["id"], r["name"], r["text"]) for r in got] == [(r["id"], r["name"], r["text"]) for r in rows]
+        for r in got:
+            doc = nlp(r["text"])
+            assert [doc.char_span(a["start"], a["end"], label=a["label"]).text for a in r["annotations"]] == [r["text"][a["start"]:a["end"]] for a in r["annotations"]]
+
+
+def test_labelstudio_keypoints_keep_their_parent_and_merge_into_the_box_on_coco_export(tmp_path):
+    """The Label Studio SDK's keypoint export: three keypoints with parentID -> one COCO person
+    annotation carrying three keypoints (issue 20: parentID was dropped)."""
+    from pycocotools.coco import COCO
+
+    from annotation_helpers import DATA, image
+
+    media = tmp_path / "media"
+    image(media / "image1.jpg", 216, 174)
+    ds = Dataset.create("kp", "ls")
+    ds.import_annotations(DATA / "label-studio-sdk/test_export_yolo/data_keypoints.json", "labelstudio", media=media, show_progress=False)
+    regions = ds.get_annotation("image1.jpg")["regions"]
+    box = next(r for r in regions if r["type"] == "box")
+    assert box["id"] == "hplPm0Szvc"
+    assert [r["parent"] for r in regions if r["type"] == "keypoints"] == [box["id"]] * 3
+    ds.upload(show_progress=False)
+    ds.finalize()
+    ds.export("COCO", tmp_path / "coco")
+    gt = COCO(str(tmp_path / "coco/annotations/train.json"))
+    anns = gt.loadAnns(gt.getAnnIds())
+    assert len(anns) == 1 and gt.loadCats(anns[0]["category_id"])[0]["name"] == "person"
+    assert anns[0]["num_keypoints"] == 3 and len(anns[0]["keypoints"]) == 9
+    x, y, w, h = anns[0]["bbox"]
+    kx, ky = anns[0]["keypoints"][0:2]
+    assert x <= kx <= x + w and y <= ky <= y + h and abs(kx - 64.4444 * 2.16) < 0.01

@@ -251,6 +251,38 @@ def test_folders_imagenet_fixture_and_split_layout_with_metadata(tmp_path):
     assert ctx.items["valid/2.png"].annotation["split"] == "valid" and "labels" not in ctx.items["valid/2.png"].annotation
 
 
+def _seeme_text_layout(root):
+    """SeeMe's text classification folders (as its docs show, the IMDB layout): splits
+    ``train/ test/ unsup/``, each holding ``pos/ neg/`` class folders of .txt files."""
+    for split in ("train", "test", "unsup"):
+        for label in ("pos", "neg"):
+            (root / split / label).mkdir(parents=True)
+            (root / split / label / f"0_{label}.txt").write_text(f"a {label} review", encoding="utf-8")
+    return root
+
+
+def test_folders_recognises_seeme_text_split_folders_and_reports_the_guess(tmp_path):
+    root = _seeme_text_layout(tmp_path / "imdb")
+    ctx = load(root, "folders")
+    assert sorted(ctx.items) == [f"{s}/{lab}/0_{lab}.txt" for s in ("test", "train", "unsup") for lab in ("neg", "pos")]
+    assert ctx.items["unsup/pos/0_pos.txt"].annotation["split"] == "unsup"
+    assert ctx.items["unsup/pos/0_pos.txt"].annotation["labels"] == ["pos"]
+    assert set(ctx.classes.names) == {"pos", "neg"}
+    guess = ctx.guessed["split_level"]
+    assert guess["value"] is True and guess["splits"] == ["test", "train", "unsup"] and "split_level=False" in guess["reason"]
+    # the option overrides the guess: top folders as classes
+    ctx = load(root, "folders", split_level=False)
+    assert set(ctx.classes.names) == {"test", "train", "unsup"} and "split_level" not in ctx.guessed
+    with pytest.raises(ImportSourceError, match="split_level"):
+        load(root, "folders", split_level="maybe")
+    # class folders that hold files only stay classes, even when one is called "test"
+    flat = tmp_path / "flat"
+    image(flat / "test/1.png")
+    image(flat / "cat/1.png")
+    ctx = load(flat, "folders")
+    assert ctx.classes.names == ("cat", "test") and ctx.guessed["split_level"]["value"] is False
+
+
 def test_csv_seeme_with_config(tmp_path):
     root = tmp_path / "csv"
     image(root / "media/imgs/a.jpg")
@@ -484,3 +516,28 @@ def test_unexpected_shapes_deep_in_a_source_are_one_clear_error(tmp_path):
     write_json(js, doc)
     with pytest.raises(ImportSourceError, match="malformed coco source"):
         load(root, "coco")
+
+
+def test_voc_image_listed_in_a_split_without_xml_is_an_unannotated_item(tmp_path):
+    """Datumaro imports such an image as an item of its split with no annotations (issue 20)."""
+    import xmltodict
+
+    root = tmp_path / "voc"
+    image(root / "JPEGImages/a.jpg", 20, 10)
+    image(root / "JPEGImages/b.jpg", 30, 12)
+    (root / "Annotations").mkdir()
+    (root / "Annotations/a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><object><name>cat</name>"
+        "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>", encoding="utf-8")
+    assert xmltodict.parse((root / "Annotations/a.xml").read_text())["annotation"]["filename"] == "a.jpg"
+    (root / "ImageSets/Main").mkdir(parents=True)
+    (root / "ImageSets/Main/train.txt").write_text("a\n", encoding="utf-8")
+    (root / "ImageSets/Main/test.txt").write_text("b\nmissing\n", encoding="utf-8")
+    with pytest.raises(AnnotationError, match="missing: image: listed in test.txt but it has no XML and no image"):
+        load(root, "voc")
+    ctx = load(root, "voc", on_error="skip")
+    assert sorted(ctx.items) == ["a.jpg", "b.jpg"]
+    b = ctx.items["b.jpg"].annotation
+    assert b["split"] == "test" and "regions" not in b and b["media"]["width"] == 30
+    assert ctx.items["a.jpg"].annotation["split"] == "train"
+    assert [s["path"] for s in ctx.skipped] == ["ImageSets/Main/test.txt: missing"]

@@ -172,3 +172,17 @@ def test_a_draft_that_cannot_be_saved_keeps_its_previous_state(tmp_path: Path, s
     small_disk.release()
     assert Dataset.get(dataset_id=ds.id, store=Store(url, cache_dir=str(tmp_path / "c2"))).list_files() == ["a.txt"]
     assert _temps(small_disk.path) == []
+
+
+@pytest.mark.parametrize("free", [1050 * KiB, 1100 * KiB, 1150 * KiB], ids=lambda n: f"{n // KiB}KiB-free")
+def test_a_full_disk_between_packs_leaves_no_pack_temp_file(tmp_path: Path, small_disk: SmallDisk, free: int) -> None:
+    """Several 1 MB packs: the index of one fails while the next is being filled (issue 20:
+    a 1 MB ``packs/.tmp-*`` was left behind at ~1.1 MB free)."""
+    st = Store(str(small_disk.path / "store"), cache_dir=str(tmp_path / "cache"))
+    src = write_tree(tmp_path / "src", {f"s/{i:03d}.bin": os.urandom(60 * KiB) for i in range(60)})
+    small_disk.leave(free)
+    ds = Dataset.create(dataset_name="n", dataset_project="p", store=st)
+    ds.add_files(str(src), show_progress=False)
+    with pytest.raises(StorageError, match="No space left"):
+        ds.upload(show_progress=False, chunk_size=1)
+    assert _temps(small_disk.path) == []

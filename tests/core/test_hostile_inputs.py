@@ -213,6 +213,18 @@ def test_a_read_only_cache_folder_is_a_clear_error(tmp_path: Path, ro_mount: Pat
     assert read_tree(Dataset.get(dataset_id=ds.id, store=st).get_local_copy(show_progress=False)) == {"a.txt": b"a", "b/c.txt": b"c"}
 
 
+def test_a_read_only_cache_folder_is_one_line_on_the_command_line(tmp_path: Path, ro_mount: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """Not three `not caching records/… / states/…` warnings before the error (issue 20)."""
+    ds = _mini(Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "c0")), tmp_path)
+    monkeypatch.setenv("DAGSTORE_URL", str(tmp_path / "store"))
+    monkeypatch.setenv("DAGSTORE_CACHE_DIR", str(ro_mount / "cache"))
+    capfd.readouterr()
+    assert cli_main(["get", "--id", ds.id]) == 1
+    err = capfd.readouterr().err.strip()
+    assert err.startswith("dagstore: error:") and "\n" not in err and "read-only" in err.lower(), err
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # printed on stderr outside pytest
+
+
 @pytest.fixture
 def ro_mount(tmp_path: Path) -> Path:
     """A read-only tmpfs (root ignores permission bits, so chmod cannot make a folder read-only)."""

@@ -100,6 +100,21 @@ def test_download_dataset_native_layout_of_one_split(tmp_path: Path, monkeypatch
     assert Path(out, "annotations/train.json").is_file() and zipfile.is_zipfile(tmp_path / "keep.zip")
 
 
+def test_download_dataset_empty_format_is_the_default_and_a_kept_zip_does_not_block_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    labelled(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    first = download_dataset("vision/pets", split_id="test", export_format="", remove_download_file=False)  # SeeMe's own call
+    assert {p.name for p in Path(first).iterdir()} == {"a", "b", "annotations.jsonl", "classes.json", "export.json"}
+    second = download_dataset("vision/pets", split_id="train", extract_to_folder="other", remove_download_file=False)
+    assert Path(second, "annotations.jsonl").read_text().count("\n") == 4
+    with zipfile.ZipFile(tmp_path / "dataset.zip") as z:
+        assert "a/img0.jpg" in z.namelist()  # the kept zip now holds the second download
+    Path("mine.zip").write_bytes(b"not an earlier download")
+    with pytest.raises(InvalidPathError, match="already exists"):
+        download_dataset("vision/pets", extract_to_folder="third", download_file="mine.zip")
+    assert Path("mine.zip").read_bytes() == b"not an earlier download" and not Path("third").exists()
+
+
 def test_download_dataset_refuses_unknown_format_without_falling_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     labelled(tmp_path)
     monkeypatch.chdir(tmp_path)

@@ -101,6 +101,33 @@ def test_yolo_ultralytics_obb_and_segments(tmp_path: Path) -> None:
     assert seg[1] == "0 0.000000 0.000000 0.500000 0.000000 0.500000 0.500000"
 
 
+def _ultralytics_obb_line_ok(line: str) -> bool:
+    """Ultralytics' OBB label rule (docs.ultralytics.com/datasets/obb): ``class_index x1 y1 x2
+    y2 x3 y3 x4 y4``, four corners normalized to [0, 1]."""
+    parts = line.split()
+    return len(parts) == 9 and parts[0].isdigit() and all(0.0 <= float(v) <= 1.0 for v in parts[1:])
+
+
+def test_yolo_ultralytics_obb_every_line_has_four_corners(tmp_path: Path) -> None:
+    """Plain boxes, polygons and masks in an OBB file: four corners each, never a 4-value line (issue 20)."""
+    files = {"r.jpg": (image_bytes(100, 100), img_ann(100, 100, regions=[
+        {"id": "plain", "type": "box", "label": "a", "xywh": [10, 10, 20, 10]},
+        {"id": "quad", "type": "polygon", "label": "a", "points": [[0, 0], [50, 0], [50, 50], [0, 50]]},
+        {"id": "tri", "type": "polygon", "label": "a", "points": [[0, 0], [50, 0], [50, 50]]},
+        {"id": "m", "type": "mask", "label": "a", "xywh": [5, 5, 10, 10], "rle": {"size": [100, 100], "counts": "0"}},
+    ]))}
+    view = make_view(tmp_path / "src", files, ["a"])
+    rep = export_view(view, "yolo_ultralytics", tmp_path / "obb", obb=True)
+    lines = (tmp_path / "obb/labels/train/r.txt").read_text().splitlines()
+    assert len(lines) == 4 and all(_ultralytics_obb_line_ok(ln) for ln in lines), lines
+    assert lines[0] == "0 0.100000 0.100000 0.300000 0.100000 0.300000 0.200000 0.100000 0.200000"
+    assert lines[1] == "0 0.000000 0.000000 0.500000 0.000000 0.500000 0.500000 0.000000 0.500000"
+    assert [(s["region"], "envelope" in s["reason"]) for s in rep.skipped] == [("tri", True), ("m", True)]
+    with pytest.raises(ExportError, match="cannot be combined"):
+        export_view(view, "yolo_ultralytics", tmp_path / "both", obb=True, segments=True)
+    assert not (tmp_path / "both").exists()
+
+
 def test_yolo_darknet_layout(det, tmp_path: Path) -> None:
     rep = export_view(det, "yolo", tmp_path / "out")
     out = tmp_path / "out"
@@ -216,7 +243,7 @@ def test_spacy_ner_json(tmp_path: Path) -> None:
     assert rows[0]["name"] == "docs/1.txt" and rows[0]["text"] == TEXT
     assert rows[0]["annotations"][0] == {"start": 0, "end": 5, "label": "PER"}
     cfg = json.loads((tmp_path / "out/config.json").read_text())
-    assert cfg["splits"] == ["test", "train"] and set(cfg["colors"]) == {"PER", "LOC", "ORG"}
+    assert cfg["splits"] == ["train", "test"] and set(cfg["colors"]) == {"PER", "LOC", "ORG"}  # the dataset's order
     assert not (tmp_path / "out/docs").exists()
 
 

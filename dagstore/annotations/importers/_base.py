@@ -52,6 +52,7 @@ class ImportContext:
     classes: ClassList = field(default_factory=ClassList)
     skipped: list[dict[str, str]] = field(default_factory=list)
     cleanup: list[Path] = field(default_factory=list)  # temporary folders removed after the import
+    guessed: dict[str, Any] = field(default_factory=dict)  # what the importer inferred from the layout (reported)
     _real_roots: dict[Path, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,5 +1,7 @@
 """Class folders: ``<split>/<label>/<file>`` (SeeMe FOLDERS, Hugging Face ImageFolder) or
-``<label>/<file>``; files directly in ``<split>/`` are unlabeled. An optional
+``<label>/<file>``; files directly in ``<split>/`` are unlabeled. Which of the two a folder
+is, is guessed from its layout (reported in ``ImportReport.guessed``) or given as the
+``split_level`` option. An optional
 ``metadata.jsonl`` / ``metadata.csv`` (``file_name`` + columns, HF ``objects``) adds fields
 and boxes. Dataset paths are the files' paths relative to the source folder.
 """
@@ -33,15 +35,40 @@ def _read_metadata(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(f))
 
 
+def _has_subfolders(folder: Path) -> bool:
+    return any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())
+
+
+def split_level(tops: list[Path], option: Any, ctx: ImportContext) -> bool:
+    """Are the top folders splits (``<split>/<label>/<file>``) or classes? The ``split_level``
+    option decides; else the layout: every top folder a known split name, or at least one of
+    them and every top folder holding class folders (SeeMe's ``train/ test/ unsup/``, each
+    with ``pos/ neg/``). The guess and its reason go into the report."""
+    if option is not None:
+        if not isinstance(option, bool):
+            raise ImportSourceError("split_level", "split_level", f"must be true or false, not {option!r}")
+        return option
+    known = [p.name for p in tops if p.name.lower() in SPLIT_NAMES]
+    if tops and len(known) == len(tops):
+        why = "every top folder is a split name"
+    elif known and all(_has_subfolders(p) for p in tops):
+        why = f"{', '.join(known)} {'is a split name' if len(known) == 1 else 'are split names'} and every top folder holds class folders"
+    else:
+        ctx.guessed["split_level"] = {"value": False, "reason": "the top folders are not split folders: they are the classes (pass split_level=True if they are splits)"}
+        return False
+    ctx.guessed["split_level"] = {"value": True, "splits": [p.name for p in tops], "reason": why + " (pass split_level=False if they are classes)"}
+    return True
+
+
 class FoldersImporter:
     name = "folders"
-    options: tuple[str, ...] = ()
+    options: tuple[str, ...] = ("split_level",)
 
     def read(self, source: Path, ctx: ImportContext) -> None:  # noqa: C901 - one pass over the folder tree: class folders, split folders and metadata rows are read together
         if not source.is_dir():
             raise ImportSourceError(str(source), "", "the folders format needs a folder")
         tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
-        split_layout = bool(tops) and all(p.name.lower() in SPLIT_NAMES for p in tops)
+        split_layout = split_level(tops, ctx.options.get("split_level"), ctx)
         groups = [(p.name, p) for p in tops] if split_layout else [(None, source)]
         metadata: dict[str, dict[str, Any]] = {}
         for _, folder in groups:

@@ -100,13 +100,14 @@ class _Task:
         regions: list[dict[str, Any]] = []
         for i, res in enumerate(results or []):
             f = f"{field}.result[{i}]"
+            if isinstance(res, dict) and res.get("type") == "relation":  # relations carry no value
+                out.setdefault("relations", []).append({k: res.get(k) for k in ("from_id", "to_id", "direction", "labels") if k in res})
+                continue
             if not isinstance(res, dict) or not isinstance(res.get("value"), dict):
                 self.ctx.problem(self.where, f, "not a result object")
                 return None
             t, v = res.get("type"), res["value"]
-            if t == "relation":
-                out.setdefault("relations", []).append({k: res.get(k) for k in ("from_id", "to_id", "direction", "labels") if k in res})
-            elif t == "choices":
+            if t == "choices":
                 self._choices(out, v)
             elif t == "textarea":
                 self._textarea(out, v, res)
@@ -155,6 +156,8 @@ class _Task:
                     self._use(lab)
         if res.get("score") is not None:
             r["score"] = res["score"]
+        if res.get("parentID"):  # a keypoint (or region) drawn inside another: merged on COCO export
+            r["parent"] = str(res["parentID"])
         return r
 
     def _use(self, label: str) -> None:

@@ -26,6 +26,18 @@ def _num(el: ET.Element | None, tag: str) -> float | None:
     return float(node.text.strip())
 
 
+def _image(images: Path, name: str, where: str, field_: str, ctx: ImportContext) -> tuple[Path, dict[str, Any]] | None:
+    """The image file and its ``media`` header, or None after reporting why not."""
+    local = ctx.resolve_media(images, name, where, field_)
+    if local is None:
+        return None
+    media = ctx.media_info(local)
+    if media is None or "width" not in media:
+        ctx.problem(where, field_, f"{name} is not a readable image")
+        return None
+    return local, media
+
+
 class VocImporter:
     name = "voc"
     options: tuple[str, ...] = ()
@@ -55,19 +67,33 @@ class VocImporter:
                 raise ImportSourceError(str(xml), "", f"malformed XML: {exc}") from None
         for _xml, doc in parsed:  # classes by first use, after the labelmap
             ctx.add_classes([o.findtext("name", "").strip() for o in doc.iter("object") if o.findtext("name", "").strip()])
+        covered = set()
         for xml, doc in parsed:
+            covered |= {xml.stem, Path((doc.findtext("filename") or "").strip()).stem}
             self._item(xml, doc, images, splits, ctx)
+        for stem in sorted(set(splits) - covered):
+            self._unannotated(stem, splits[stem], images, ctx)
+
+    @staticmethod
+    def _unannotated(stem: str, split: str, images: Path, ctx: ImportContext) -> None:
+        """An image listed in ``ImageSets/Main/<split>.txt`` without an XML: an item of that
+        split with no regions (as Datumaro imports it), not a silent drop."""
+        where = f"ImageSets/Main/{split}.txt: {stem}"
+        found = sorted(p.name for p in images.glob(f"{stem}.*") if p.is_file()) if images.is_dir() else []
+        if not found:
+            ctx.problem(where, "image", f"listed in {split}.txt but it has no XML and no image under {images.name}/")
+            return
+        got = _image(images, found[0], where, "image", ctx)
+        if got is not None:
+            ctx.add(ImportItem(found[0], {"split": split, "media": got[1], "source": {"tool": "voc"}}, where, local=str(got[0])))
 
     def _item(self, xml: Path, doc: ET.Element, images: Path, splits: dict[str, str], ctx: ImportContext) -> None:
         where = f"Annotations/{xml.name}"
         fname = (doc.findtext("filename") or "").strip() or xml.stem + ".jpg"
-        local = ctx.resolve_media(images, fname, where, "filename")
-        if local is None:
+        got = _image(images, fname, where, "filename", ctx)
+        if got is None:
             return
-        media = ctx.media_info(local)
-        if media is None or "width" not in media:
-            ctx.problem(where, "filename", f"{fname} is not a readable image")
-            return
+        local, media = got
         ann: dict[str, Any] = {"media": media, "source": {"tool": "voc", "file": xml.name}}
         split = splits.get(xml.stem) or splits.get(Path(fname).stem)
         if split:

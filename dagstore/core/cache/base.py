@@ -64,6 +64,7 @@ class Cache(Versions):
         self._blobs = str(self.root / "blobs")
         self._added = 0
         self._size_lock = threading.Lock()
+        self._meta_warned = set()
 
 
 __all__ = ["Cache", "BlobSink", "parse_size", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_BYTES"]

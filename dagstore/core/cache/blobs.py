@@ -17,6 +17,7 @@ from .files import BLOB_MTIME_NS, _seal, _unlink, _write_new
 from .locks import Leases
 
 log = logging.getLogger("dagstore")
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
 
 
 class Blobs(Leases):
@@ -26,6 +27,7 @@ class Blobs(Leases):
     _blobs: str
     _added: int
     _size_lock: threading.Lock
+    _meta_warned: set[int | None]
 
     def read_immutable(self, kind: str, name: str) -> bytes | None:
         try:
@@ -40,7 +42,11 @@ class Blobs(Leases):
         try:
             atomic_write(self.root / "meta" / kind / name, data)
         except OSError as exc:
-            log.warning("not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
+            # a read-only or misplaced cache folder is the cache write's own one-line error
+            # later; a full one is said once per cache, not once per file
+            quiet = exc.errno in _UNWRITABLE or exc.errno in self._meta_warned
+            log.log(logging.DEBUG if quiet else logging.WARNING, "not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
+            self._meta_warned.add(exc.errno)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

@@ -78,9 +78,10 @@ def _keypoint_points(r: dict[str, Any]) -> list[list[Any]]:
     return [[float(p[0]), float(p[1]), int(p[2]) if len(p) > 2 else 2] for p in r["points"]]
 
 
-def _set_keypoints(ann: dict[str, Any], pts: list[list[Any]]) -> None:
-    ann["keypoints"] = [_r(c) if j % 3 < 2 else int(c) for p in pts for j, c in enumerate(p)]
-    ann["num_keypoints"] = sum(1 for p in pts if p[2] > 0)
+def _set_keypoints(ann: dict[str, Any], pts: list[list[Any]], add: bool = False) -> None:
+    """COCO keypoints of ``pts``; ``add`` appends them to those ``ann`` already has."""
+    ann["keypoints"] = (ann.get("keypoints", []) if add else []) + [_r(c) if j % 3 < 2 else int(c) for p in pts for j, c in enumerate(p)]
+    ann["num_keypoints"] = (ann.get("num_keypoints", 0) if add else 0) + sum(1 for p in pts if p[2] > 0)
 
 
 def _box(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, ann: dict[str, Any]) -> None:
@@ -171,12 +172,12 @@ def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) ->
         if ann is not None:
             by_region[str(r.get("id") or rid)] = ann
             out.append(ann)
-    for parent, kp in pending_kp:
+    for parent, kp in pending_kp:  # several keypoint regions of one parent (Label Studio: one point each) add up
         target = by_region.get(parent)
         if target is None:
             ctx.skip(item.path, f"keypoints whose parent region {parent!r} was not exported", kp["rid"])
             continue
-        _set_keypoints(target, kp["pts"])
+        _set_keypoints(target, kp["pts"], add=True)
     if (item.annotation or {}).get("labels"):
         ctx.skip(item.path, "item-level labels are not expressible in COCO instances")
     return out

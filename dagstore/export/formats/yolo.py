@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_size, region_box, region_id, regions, under_split, unique_names
+from ..errors import ExportError
 from ..view import Item
 
 _VAL_NAMES = {"valid", "val", "validation"}
@@ -55,6 +56,10 @@ def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, seg
         elif (obb or segments) and t == "box" and r.get("xywh"):
             x, y, bw, bh = (float(v) for v in r["xywh"])
             pts = box_corners(x, y, bw, bh, float(r.get("rotation") or 0.0))
+        elif obb:  # every line of an OBB label file has four corners (Ultralytics refuses others)
+            pts = _obb_corners(ctx, item, r, rid)
+            if pts is None:
+                continue
         else:
             pts = None
         if pts is not None:
@@ -71,6 +76,20 @@ def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, seg
         x1, y1 = min(x + bw, w), min(y + bh, h)
         lines.append(f"{cls} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}")
     return lines
+
+
+def _obb_corners(ctx: ExportContext, item: Item, r: Mapping[str, Any], rid: str) -> list[Any] | None:
+    """Four corners for a polygon (its own when it has four points, else its envelope) or a
+    mask with a box; what changed shape is reported."""
+    pts = r.get("points") or []
+    if r.get("type") == "polygon" and len(pts) == 4:
+        return [p[:2] for p in pts]
+    box = region_box(r)
+    if box is None:
+        ctx.skip(item.path, f"{r.get('type')} region without geometry", rid)
+        return None
+    ctx.skip(item.path, f"{r.get('type')} regions are not expressible as OBB: the envelope's four corners were written", rid)
+    return box_corners(*box, 0.0)
 
 
 def _placement(ctx: ExportContext, folder_of: Any) -> dict[str, str]:
@@ -107,6 +126,8 @@ class UltralyticsExporter(BaseExporter):
 
     def export(self, ctx: ExportContext) -> None:
         obb, segments = bool(ctx.options.get("obb")), bool(ctx.options.get("segments"))
+        if obb and segments:
+            raise ExportError("YOLO_ULTRALYTICS: obb=True and segments=True cannot be combined (an OBB label file holds only four-corner lines)")
         rows = [(it.path, posixpath.dirname(under_split(ctx.split(it), it.path)), it.hash) for it in ctx.items(final=False)]
         names = unique_names(rows, stem_only=True)  # a.jpg and a.png would share a.txt
         folders = {p: folder for p, folder, _ in rows}
