@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from dagstore import DagstoreError, DatasetNotFoundError, Store
 
-from . import pages_catalog, pages_files, pages_version
+from . import labelstudio, pages_admin, pages_catalog, pages_export, pages_files, pages_version
 from .context import UI, Options
 from .previews import Thumbnails
 from .security import guard
@@ -68,8 +68,10 @@ def create_app(store: Store | str | None = None, token: str | None = None, read_
         async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
             return await guard(ui, request, call_next)
 
-    routes: list[Any] = [Route("/", pages_catalog.home), *pages_catalog.ROUTES, *pages_version.ROUTES, *pages_files.ROUTES,
-                         Mount("/static", StaticFiles(packages=[("dagstore.ui", "static")]), name="static")]
+    routes: list[Any] = [Route("/", pages_catalog.home), *labelstudio.ROUTES, *pages_catalog.ROUTES, *pages_version.ROUTES,
+                         *pages_files.ROUTES, *pages_export.ROUTES,
+                         Mount("/static", StaticFiles(packages=[("dagstore.ui", "static")]), name="static"),
+                         *pages_admin.ROUTES]  # last: its /{kind} pages match any top-level name
     app = Starlette(routes=routes, middleware=[Middleware(Guard)],
                     exception_handlers={HTTPException: _http_error, DatasetNotFoundError: _not_found,
                                         DagstoreError: _damaged, Exception: _unexpected})

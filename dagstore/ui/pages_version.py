@@ -69,11 +69,11 @@ def files(request: Request) -> Response:
     rows = [row_doc(r, colors) for r in idx.page(f, sort, pager.offset, pager.size)]
     ctx = {"v": version_doc(ds), "rows": rows, "filters": f.items(), "sort": sort, "facets": fac, "pager": pager.doc(),
            "grid": grid, "previews": ui.previews(), "colors": colors,
-           "methods": [m.name for m in _methods(ui.store)]}
+           "methods": [m.name for m in methods_of(ui.store)]}
     return render(request, "files.html", ctx, {"files": rows, "filters": f.items(), "sort": sort, "facets": fac, **pager.doc()})
 
 
-def _methods(store: Any) -> list[Any]:
+def methods_of(store: Any) -> list[Any]:
     try:
         return list(store.export_methods.list())
     except Exception:  # delivery not installed or misconfigured: the grid still works

@@ -4,8 +4,8 @@
   needs it: ``Authorization: Token …`` (or ``Bearer``), or the cookie a browser gets after
   opening any page once with ``?token=…`` (the cookie holds an HMAC of the token, never the
   token). Without one, only loopback Host names are answered (no DNS rebinding).
-- A state-changing request (POST, PUT, PATCH, DELETE) needs the page's CSRF token (form field
-  ``csrf_token`` or header ``X-CSRF-Token``) or the API token; ``/api/`` calls without a
+- A state-changing request (POST, PUT, PATCH, DELETE) needs the page's CSRF token (field
+  ``csrf_token`` of a urlencoded form, or header ``X-CSRF-Token``) or the API token; ``/api/`` calls without a
   configured token need a JSON body or a non-form method (which a cross-site page cannot send
   without a CORS preflight, never granted). ``--read-only`` refuses them all.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -56,11 +56,10 @@ def _host_ok(ui: UI, request: Request) -> bool:
 async def _csrf_ok(ui: UI, request: Request) -> bool:
     if _same(request.headers.get("x-csrf-token"), ui.csrf):
         return True
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        value = form.get("csrf_token")
-        return _same(value if isinstance(value, str) else None, ui.csrf)
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        body = await request.body()  # cached: the route reads it again
+        values = parse_qs(body.decode("latin-1"), max_num_fields=10_000).get("csrf_token", [])
+        return len(values) == 1 and _same(values[0], ui.csrf)
     return False
 
 

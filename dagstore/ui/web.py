@@ -35,7 +35,7 @@ ENV.filters["qs"] = lambda d: urlencode({k: v for k, v in d.items() if v not in 
 
 def wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
-    return request.url.path.endswith(".json") or request.query_params.get("_format") == "json" \
+    return request.url.path.endswith(".json") or request.url.path.startswith("/api/") or request.query_params.get("_format") == "json" \
         or (accept.startswith("application/json") and "html" not in accept)
 
 

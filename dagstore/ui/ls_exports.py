@@ -1,0 +1,105 @@
+"""Label Studio export snapshots over dagstore snapshots and export jobs.
+
+A Label Studio project is a dataset (``catalog.project_id``), always its latest final version.
+A Label Studio export (``POST /api/projects/{id}/exports/``) is a dagstore snapshot of that
+version with the filters Label Studio's options map to, plus one export job per format
+(``JSON`` at once, others on ``convert``). Its record, ``ui/labelstudio/<project>/<pk>.json``
+in the store, is claimed put-if-absent, so two servers on one store never share a pk.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dagstore import ExportError, ExportFormat, Store
+
+PREFIX = "ui/labelstudio"
+STATUS = {"created": "created", "in_progress": "in_progress", "failed": "failed", "completed": "completed"}
+
+
+def ls_filters(body: dict[str, Any]) -> dict[str, Any]:
+    """dagstore export filters from Label Studio's task / annotation / serialization options."""
+    tf = body.get("task_filter_options") or {}
+    af = body.get("annotation_filter_options") or {}
+    so = body.get("serialization_options") or {}
+    out: dict[str, Any] = {}
+    if tf.get("annotated") == "only" or tf.get("only_with_annotations"):
+        out["tasks"] = "annotated"
+    if tf.get("reviewed") == "only":
+        out["tasks"] = "reviewed"
+    kinds = [k for k, on in (("annotations", af.get("usual", True)), ("ground_truth", af.get("ground_truth")),
+                             ("skipped", af.get("skipped"))) if on]
+    out["annotations"] = kinds or ["annotations"]
+    for key in ("predictions", "drafts"):
+        opt = so.get(key) or {}
+        if opt.get("only_id"):
+            out[key] = "ids"
+    if (so.get("annotations__completed_by") or {}).get("only_id"):
+        out["remove_user_details"] = True
+    return out
+
+
+def parse_type(export_type: str | None) -> str:
+    """Label Studio's export type name, checked against dagstore's formats."""
+    name = (export_type or "JSON").upper()
+    try:
+        return ExportFormat.parse(name).value
+    except (ExportError, ValueError):
+        raise ExportError(f"unknown export type {export_type!r}; see /api/projects/<id>/export/formats") from None
+
+
+def _key(pid: int, pk: int) -> str:
+    return f"{PREFIX}/{pid}/{pk}.json"
+
+
+def records(store: Store, pid: int) -> list[dict[str, Any]]:
+    keys = store.backend.list(f"{PREFIX}/{pid}")
+    docs = [json.loads(v) for v in store.backend.read_many(keys).values()]
+    return sorted(docs, key=lambda d: int(d["id"]))
+
+
+def record(store: Store, pid: int, pk: int) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(store.backend.read(_key(pid, pk))))
+    except FileNotFoundError:
+        return None
+
+
+def save(store: Store, pid: int, rec: dict[str, Any]) -> None:
+    store.backend.write(_key(pid, int(rec["id"])), json.dumps(rec, sort_keys=True).encode())
+
+
+def claim(store: Store, pid: int, rec: dict[str, Any]) -> dict[str, Any]:
+    """Store a new export record under the next free pk (put-if-absent, retried)."""
+    pk = max([int(r["id"]) for r in records(store, pid)], default=0) + 1
+    while True:
+        rec = dict(rec, id=pk)
+        if store.backend.write_new(_key(pid, pk), json.dumps(rec, sort_keys=True).encode()):
+            return rec
+        pk += 1
+
+
+def delete(store: Store, pid: int, pk: int) -> bool:
+    if record(store, pid, pk) is None:
+        return False
+    store.backend.delete([_key(pid, pk)])
+    return True
+
+
+def view(store: Store, rec: dict[str, Any]) -> dict[str, Any]:
+    """Label Studio's Export shape, statuses read from the jobs."""
+    converted = []
+    status = "created"
+    for i, (fmt, job_id) in enumerate(sorted(rec["jobs"].items(), key=lambda kv: kv[0] != "JSON"), start=1):
+        job = store.get_export(job_id)
+        st = STATUS.get(job.status, "created")
+        if fmt == "JSON":
+            status = st
+        converted.append({"id": i, "export_type": fmt, "status": st, "traceback": job.error})
+    return {"id": rec["id"], "title": rec["title"], "created_at": rec["created_at"], "finished_at": None,
+            "status": status, "md5": None, "counters": {"task_number": rec.get("task_number", 0)},
+            "converted_formats": converted, "task_filter_options": rec.get("task_filter_options"),
+            "annotation_filter_options": rec.get("annotation_filter_options"),
+            "serialization_options": rec.get("serialization_options"), "dataset_id": rec["version_id"],
+            "snapshot": rec["snapshot"]}

@@ -1,0 +1,162 @@
+"""Page 9: connectors, datasources, export methods and exporters: lists, test (with its
+result), create and delete (honouring the export-method creation / deletion switches),
+datasource pull and exporter run. Secrets are taken only as ``${ENV}`` references (the
+registries refuse literals) and every listing is the registries' redacted form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dagstore import Dataset, DatasetNotFoundError
+
+from .forms import error_line, form_of
+from .web import page, render, ui_of
+
+
+def _spec_lines(text: str) -> dict[str, Any]:
+    """``key=value`` lines (blank lines and ``#`` comments skipped); dotted keys fill tables."""
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"spec line {line!r} is not key=value")
+        *tables, last = key.strip().split(".")
+        node = out
+        for t in tables:
+            node = node.setdefault(t, {})
+        node[last] = value.strip()
+    return out
+
+
+def _opt(form: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: form[k] for k in keys if form.get(k)}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of named object on page 9 and how to reach its registry."""
+
+    title: str
+    registry: Callable[[Any], Any]
+    fields: tuple[str, ...]
+    create: Callable[[Any, dict[str, Any]], Any]
+    actions: tuple[str, ...] = ()
+
+
+def _pull(store: Any, name: str, form: dict[str, Any]) -> Any:
+    project, dataset = form.get("project") or None, form.get("dataset") or ""
+    if not dataset:
+        raise ValueError("give the dataset a name")
+    try:
+        Dataset.get(dataset_project=project, dataset_name=dataset, only_completed=True, store=store)
+    except DatasetNotFoundError:
+        ds = Dataset.create_from_datasource(name, dataset, dataset_project=project, store=store)
+    else:
+        ds = Dataset.sync_datasource(name, dataset, dataset_project=project, store=store)
+    return f"version {ds.version} of {ds.project}/{ds.name} ({ds.id})"
+
+
+def _run(store: Any, name: str, form: dict[str, Any]) -> Any:
+    if not form.get("version"):
+        raise ValueError("give the id of the version to export")
+    d = store.exporters.run(name, form["version"], dataset_path=form.get("dataset_path") or None)
+    return f"{d.status}: {d.count} written to {d.target or d.name}"
+
+
+KINDS = {
+    "connectors": Kind("Connectors", lambda s: s.connectors, ("name", "type", "spec"),
+                       lambda s, f: s.connectors.create(f.get("name", ""), f.get("type", ""), **_spec_lines(f.get("spec", "")))),
+    "datasources": Kind("Datasources", lambda s: s.datasources, ("name", "connector", "table", "schema", "query", "path"),
+                        lambda s, f: s.datasources.create(f.get("name", ""), f.get("connector", ""),
+                                                          **_opt(f, "table", "schema", "query", "path")), ("pull",)),
+    "export-methods": Kind("Export methods", lambda s: s.export_methods, ("name", "spec"),
+                           lambda s, f: s.export_methods.create(f.get("name", ""), f.get("spec", ""))),
+    "exporters": Kind("Exporters", lambda s: s.exporters, ("name", "connector", "table", "schema", "path", "mode"),
+                      lambda s, f: s.exporters.create(f.get("name", ""), f.get("connector", ""),
+                                                      **_opt(f, "table", "schema", "path", "mode")), ("run",)),
+}
+ACTIONS: dict[str, Callable[[Any, str, dict[str, Any]], Any]] = {"pull": _pull, "run": _run}
+
+
+def _kind(request: Request) -> tuple[str, Kind]:
+    name = str(request.path_params["kind"])
+    if name not in KINDS:
+        raise HTTPException(404, f"no page {name!r}")
+    return name, KINDS[name]
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
+
+
+def listing(request: Request, result: dict[str, Any] | None = None, status: int = 200) -> Response:
+    ui = ui_of(request)
+    slug, kind = _kind(request)
+    reg = kind.registry(ui.store)
+    error = None
+    try:
+        items = [x.to_dict() for x in reg.list()]
+    except Exception as exc:  # a broken config file: said on this page only
+        items, error = [], error_line(exc)
+    switches = {"creation": getattr(reg, "creation_enabled", True), "deletion": getattr(reg, "deletion_enabled", True)}
+    ctx = {"slug": slug, "kind": kind, "items": items, "result": result, "error": error, "switches": switches,
+           "types": _types() if slug == "connectors" else []}
+    return render(request, "admin.html", ctx, {"items": items, "result": result, "error": error, **switches}, status=status)
+
+
+def _types() -> list[str]:
+    try:
+        from dagstore.connectors.registry import connector_types
+
+        return sorted(connector_types())
+    except ImportError:
+        return []
+
+
+def _act(ui: Any, slug: str, kind: Kind, action: str, name: str, form: dict[str, Any]) -> dict[str, Any]:
+    reg = kind.registry(ui.store)
+    if action == "create":
+        kind.create(ui.store, form)
+        return {"ok": True, "action": action, "name": form.get("name", ""), "message": "created"}
+    if action == "delete":
+        reg.delete(name)
+        return {"ok": True, "action": action, "name": name, "message": "deleted"}
+    if action == "test":
+        res = reg.test(name)
+        doc = _plain(res) if is_dataclass(res) else {"ok": bool(getattr(res, "ok", res)), "message": str(getattr(res, "message", res))}
+        return {"action": action, "name": name, **doc}
+    if action in kind.actions:
+        return {"ok": True, "action": action, "name": name, "message": str(ACTIONS[action](ui.store, name, form))}
+    raise HTTPException(404, f"no action {action!r} on {slug}")
+
+
+async def act(request: Request) -> Response:
+    slug, kind = _kind(request)
+    form = await form_of(request)
+    action = str(request.path_params.get("action", "create"))
+    name = str(request.path_params.get("name", ""))
+    try:
+        result = await run_in_threadpool(_act, ui_of(request), slug, kind, action, name, form)
+        status = 200
+    except HTTPException:
+        raise
+    except Exception as exc:  # every refusal of a registry is shown on the page, as one line
+        result, status = {"ok": False, "action": action, "name": name or form.get("name", ""), "message": error_line(exc)}, 400
+    return await run_in_threadpool(listing, request, result, status)
+
+
+ROUTES = [*page("/{kind}", listing), Route("/{kind}/create", act, methods=["POST"]),
+          Route("/{kind}/{name}/{action}", act, methods=["POST"])]
