@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..config import redact_url
+from ..core.store import named
 from .errors import ConnectorError
 from .secrets import Scrubber, is_reference, is_secret_key, url_password
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SPEC_KEYS = frozenset({"url", "host", "port", "root", "username", "password", "key_file", "bootstrap_servers",
                        "topic", "headers", "storage_options", "read_only"})
 
@@ -50,9 +50,7 @@ class Connector(Protocol):
 
 
 def check_name(name: str, what: str = "connector") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ConnectorError(f"invalid {what} name {name!r}: use letters, digits and _ . - (up to 128)")
-    return name
+    return named.check_name(name, what, ConnectorError)
 
 
 def exc_line(exc: BaseException) -> str:

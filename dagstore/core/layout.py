@@ -3,6 +3,7 @@
 ::
 
     dagstore.json                      format marker
+    store_id.json                      the store's UUID, put-if-absent
     drafts/<id>                        a draft (zstd JSON), replaced while it is edited
     versions/<id>.json                 a final version's record, written once
     state/<id>/<revision>.json         label revisions of a final version, write-once each
@@ -28,6 +29,7 @@ import urllib.parse
 from .hashing import hash_bytes
 
 MARKER = "dagstore.json"
+STORE_ID = "store_id.json"  # the store's UUID (the delivery payloads' data_provider_id)
 DRAFTS = "drafts"
 VERSIONS = "versions"
 STATE = "state"

@@ -18,11 +18,10 @@ from typing import Any
 
 from ..core import layout
 from ..core.decode import expect
-from ..core.store.named import NamedRecords, RecordType
+from ..core.store.named import NamedRecords, RecordType, check_name
 from ..errors import DagstoreError
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError
-from .spec import check_name
 from .sql_export import MODES, timestamp_name, write_table
 
 TABULAR = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
@@ -61,7 +60,7 @@ def _decode(name: str, doc: dict[str, Any]) -> Exporter:
 
 
 RECORDS: RecordType[Exporter] = RecordType(
-    "exporter", layout.EXPORTERS, _decode, check_name,
+    "exporter", layout.EXPORTERS, _decode, lambda name: check_name(name, "exporter", ExportMethodError),
     missing=lambda name, _url: ExportMethodNotFoundError(f"no exporter named {name!r}"))
 
 
@@ -93,7 +92,7 @@ class Exporters:
     def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
                path: str | None = None, mode: str = "overwrite") -> Exporter:
         """Store an exporter; its connector must exist and suit ``table`` (SQL) or ``path`` (files)."""
-        check_name(name)
+        RECORDS.check(name)
         if mode not in MODES:
             raise ExportMethodError(f"exporter {name!r}: unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if bool(table) == bool(path):

@@ -8,9 +8,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import FormatError
+from ..core import layout
+from ..core.decode import decoding, parse_object
 
-KEY = "store_id.json"
+KEY = layout.STORE_ID
 
 
 def store_id(store: Any) -> str:
@@ -22,7 +23,7 @@ def store_id(store: Any) -> str:
         be.write_new(KEY, json.dumps({"id": str(uuid.uuid4()),
                                       "created": datetime.now(timezone.utc).isoformat()}).encode())
         data = be.read(KEY)  # ours, or the one another host wrote first
-    try:
-        return str(uuid.UUID(json.loads(data)["id"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FormatError(f"{store.url}: {KEY} holds no valid store id") from exc
+    what = f"store id {KEY}"
+    doc = parse_object(data, what)
+    with decoding(what):
+        return str(uuid.UUID(doc["id"]))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dagstore import ConflictError, DagstoreError, Store
+from dagstore.errors import FormatError
 from dagstore.delivery import (
     ExportMethodError,
     ExportMethodNotFoundError,
@@ -221,5 +222,5 @@ def test_store_id_written_once_put_if_absent(store):
     store.backend.write_new("store_id.json", json.dumps({"id": "0" * 8 + "-0000-4000-8000-" + "0" * 12}).encode())
     assert store_id(store) == "00000000-0000-4000-8000-000000000000"
     store.backend.write("store_id.json", b"{}")
-    with pytest.raises(DagstoreError, match="no valid store id"):
+    with pytest.raises(FormatError, match="store id store_id.json is corrupt"):
         store_id(store)

@@ -73,7 +73,12 @@ class Definitions(Generic[N]):
     def list(self) -> list[N]:
         """Every definition by name, later source winning; unusable ones skipped with a warning."""
         found: dict[str, N] = {}
-        for source, raws in (("config", self._config()), ("env", self._env())):
+        try:
+            configured = self._config()
+        except DagstoreError as exc:
+            configured = {}
+            skip(f"config file {config.config_path()} [{'.'.join(self.section)}]", exc)
+        for source, raws in (("config", configured), ("env", self._env())):
             for name, raw in raws.items():
                 try:
                     found[name] = self._made(name, raw, source)

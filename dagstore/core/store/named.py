@@ -11,6 +11,7 @@ the others.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -21,6 +22,16 @@ from ..backend import Backend
 from ..decode import decoding, parse_object, skip
 
 T = TypeVar("T")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_name(name: str, noun: str, error: type[DagstoreError] = DagstoreError) -> str:
+    """The one rule for names users give records (connectors, datasources, exporters, …):
+    letters, digits and ``_ . -``, starting with a letter or digit, at most 128."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise error(f"invalid {noun} name {name!r}: use letters, digits and _ . - "
+                    "(starting with a letter or digit, up to 128)")
+    return name
 
 
 @dataclass(frozen=True)
