@@ -7,6 +7,7 @@ created through the API (records ``connectors/<name>.json``, secrets as referenc
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,10 +39,15 @@ def register(cls: C) -> C:
     return cls
 
 
-def connector_types() -> dict[str, type[BaseConnector]]:
-    """Every known connector type, by name."""
+@functools.cache
+def _import_types() -> None:
     for mod in _MODULES:
         importlib.import_module(f"{__package__}.{mod}")
+
+
+def connector_types() -> dict[str, type[BaseConnector]]:
+    """Every known connector type, by name."""
+    _import_types()
     return dict(_TYPES)
 
 
