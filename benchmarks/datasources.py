@@ -2,7 +2,7 @@
 
     python -m benchmarks.datasources [--rows 2000000] [--repeat 3]
 
-Starts a PostgreSQL server (tests/connector_servers.py), generates the table, then runs each
+Starts a PostgreSQL server (tests/servers/sql.py), generates the table, then runs each
 step in its own child process (for its peak RSS), alternating the steps each round:
 
 - ``dagstore create_from_datasource``: the table into a final version (data.parquet), stored;
@@ -140,7 +140,7 @@ def main() -> None:
         run_child(args.child)
         return
     sys.path.insert(0, str(REPO / "tests"))
-    from connector_servers import start_postgres
+    from servers.sql import start_postgres
 
     from dagstore import Dataset, Store
     from dagstore.connectors.sql import run_sql

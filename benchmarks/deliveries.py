@@ -7,8 +7,8 @@ confluent-kafka produce+flush of it; and an exporter run into PostgreSQL (overwr
 
 Every case runs in its own child process (time of the operation, peak RSS of the child);
 medians of ``--repeat`` rounds, cases alternating within a round. The receiver and the broker
-are the test suite's (tests/targets_receiver.py, tests/targets_kafka.py); PostgreSQL is started
-from the system's binaries as in the test suite. Prints a table and one JSON line.
+are the test suite's, and so is PostgreSQL (tests/servers/: delivery.py, sql.py), started from
+the system's binaries. Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ def _version(tmp: str) -> tuple[Any, Any]:
 
 
 def case_dagstore(kind: str, target: str, n: int) -> dict[str, Any]:
-    from dagstore.delivery import ExportMethods, export_selection
-
     import confluent_kafka  # noqa: F401  imported before the clock, as in the baselines
     import requests  # noqa: F401
+
+    from dagstore.delivery import ExportMethods, export_selection
 
     with tempfile.TemporaryDirectory() as tmp:
         store, ds = _version(tmp)
@@ -204,52 +204,6 @@ def child(args: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- servers
-class _Proc:
-    def __init__(self, cmd: list[str], prefix: str, **kw: Any):
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kw)
-        line = self.p.stdout.readline() if self.p.stdout else ""
-        if not line.startswith(prefix + "="):
-            self.stop()
-            raise RuntimeError(f"{cmd[1]} did not start: {line!r}")
-        self.value = line.strip().split("=", 1)[1]
-
-    def stop(self, sig: int = 15) -> None:
-        self.p.send_signal(sig)
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-
-
-def _postgres() -> tuple[subprocess.Popen[bytes], str, str]:
-    import glob
-    import pwd
-    import socket
-
-    bindir = os.path.dirname(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))[-1])
-    base = tempfile.mkdtemp(prefix="bench-pg-")
-    kw: dict[str, Any] = {}
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": [],
-              "env": {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}}
-    subprocess.run([f"{bindir}/initdb", "-D", f"{base}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                    "--no-sync"], check=True, capture_output=True, **kw)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([f"{bindir}/postgres", "-D", f"{base}/data", "-p", str(port), "-h", "127.0.0.1", "-k", base,
-                             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    for _ in range(200):
-        if subprocess.run([f"{bindir}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
-            break
-        time.sleep(0.05)
-    return proc, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", base
-
-
 def _run(*args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     out = subprocess.run([sys.executable, "-m", "benchmarks.deliveries", "--child", *args], capture_output=True,
@@ -277,25 +231,30 @@ def main() -> None:
     only = set(a.only.split(","))
     results: dict[str, list[dict[str, Any]]] = {}
     folder = tempfile.mkdtemp(prefix="bench-receiver-")
-    procs: list[_Proc] = []
-    pg = None
+    sys.path.insert(0, str(TESTS))
+    from servers.delivery import start_kafka, start_receiver
+    from servers.sql import start_postgres
+
+    servers: list[Any] = []
     try:
         rounds: list[list[tuple[str, tuple[str, ...]]]] = []
         plan: list[tuple[str, tuple[str, ...]]] = []
         if "post" in only:
-            recv = _Proc([sys.executable, str(TESTS / "targets_receiver.py"), folder], "URL")
-            procs.append(recv)
-            plan += [("post dagstore", ("dagstore", "post", recv.value, str(a.ids))),
-                     ("post requests.post", ("requests", recv.value, str(a.ids))),
-                     ("post requests (bytes)", ("requests", recv.value, str(a.ids), "prebuilt"))]
+            recv, url = start_receiver(folder)
+            servers.append(recv)
+            plan += [("post dagstore", ("dagstore", "post", url, str(a.ids))),
+                     ("post requests.post", ("requests", url, str(a.ids))),
+                     ("post requests (bytes)", ("requests", url, str(a.ids), "prebuilt"))]
         if "kafka" in only:
-            broker = _Proc([sys.executable, str(TESTS / "targets_kafka.py"), "broker"], "BOOTSTRAP")
-            procs.append(broker)
-            plan += [("kafka dagstore", ("dagstore", "kafka", broker.value, str(a.ids))),
-                     ("kafka produce+flush", ("producer", broker.value, str(a.ids))),
-                     ("kafka produce (bytes)", ("producer", broker.value, str(a.ids), "prebuilt"))]
+            broker, bootstrap = start_kafka()
+            servers.append(broker)
+            plan += [("kafka dagstore", ("dagstore", "kafka", bootstrap, str(a.ids))),
+                     ("kafka produce+flush", ("producer", bootstrap, str(a.ids))),
+                     ("kafka produce (bytes)", ("producer", bootstrap, str(a.ids), "prebuilt"))]
         if "sql" in only:
-            pg, pg_url, pg_base = _postgres()
+            pg = start_postgres(auth="trust")
+            servers.append(pg)
+            pg_url = pg.info["url"]
             parquet = os.path.join(folder, "rows.parquet")
             _make_parquet(parquet, a.rows)
             plan += [("sql dagstore exporter", ("sql_dagstore", pg_url, parquet)),
@@ -308,12 +267,8 @@ def main() -> None:
                 for f in Path(folder).glob("*.body"):
                     f.unlink()
     finally:
-        for p in procs:
-            p.stop()
-        if pg is not None:
-            pg.send_signal(2)
-            pg.wait(30)
-            shutil.rmtree(pg_base, ignore_errors=True)
+        for srv in servers:
+            srv.stop()
         shutil.rmtree(folder, ignore_errors=True)
     summary = {label: {"seconds": round(_median(s, "seconds"), 3), "peak_rss_mb": round(_median(s, "peak_rss_mb"), 1),
                        **{k: v for k, v in s[0].items() if k not in ("seconds", "peak_rss_mb")}}

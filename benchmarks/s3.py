@@ -27,7 +27,7 @@ from .workloads import ensure
 REPO_ROOT = BENCH_DIR.parent
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from servers import set_env_hygiene, start_s3  # noqa: E402  (the test suite's server recipe)
+from servers.storage import set_env_hygiene, start_s3  # noqa: E402  (the test suite's server recipe)
 
 WORKER = r"""
 import json, os, sys, time

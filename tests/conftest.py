@@ -1,4 +1,5 @@
-"""Shared fixtures: real storage servers (started lazily, once per session) and `store_url`.
+"""Shared fixtures: `store_url` over the real storage servers, and every server fixture
+(tests/servers/fixtures.py, registered here once by `pytest_plugins`).
 
     def test_x(store_url):                # runs on local, s3, gcs and azure
         url, opts = store_url
@@ -14,13 +15,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import STARTERS, Server, set_env_hygiene  # noqa: E402
+from servers.storage import Server, set_env_hygiene  # noqa: E402
 
 set_env_hygiene()  # before anything imports gcsfs / botocore
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["connector_fixtures"]  # PostgreSQL, MariaDB, SFTP, FTP servers (connectors)
+# the one place server fixtures are registered: object stores, SQL and file servers, webhooks, Kafka
+pytest_plugins = ["servers.fixtures"]
 
 BACKENDS = ("local", "s3", "gcs", "azure")
 CLOUD = BACKENDS[1:]
@@ -69,32 +71,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-def _server(name: str) -> Iterator[Server]:
-    srv = STARTERS[name]()               # raises ServerStartError -> the test errors
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[Server]:
-    """moto S3 server: .protocol "s3", .storage_options, .env, .new_root()."""
-    yield from _server("s3")
-
-
-@pytest.fixture(scope="session")
-def gcs_server() -> Iterator[Server]:
-    """fake-gcs-server: .protocol "gs", .storage_options, .env, .new_root()."""
-    yield from _server("gcs")
-
-
-@pytest.fixture(scope="session")
-def azure_server() -> Iterator[Server]:
-    """Azurite blob server: .protocol "az", .storage_options, .env, .new_root()."""
-    yield from _server("azure")
 
 
 @pytest.fixture

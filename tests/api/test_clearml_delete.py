@@ -1,7 +1,7 @@
 """Deletes remove exactly what was asked for, as ClearML's do (issue #9).
 
 Every delete here runs in a real separate process (the `dagstore` command, or a Python child
-through tests/procs.py); afterwards the store must still hold, byte for byte, every version
+through tests/servers/children.py); afterwards the store must still hold, byte for byte, every version
 that was not asked to be deleted, and `verify` must find nothing wrong.
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from dagstore import ConflictError, Dataset, DatasetNotFoundError, InvalidPathError, Store
 from helpers import read_tree, write_tree
-from procs import Children
+from servers import Children
 
 DAGSTORE = shutil.which("dagstore", path=os.path.dirname(sys.executable)) or shutil.which("dagstore")
 FILES = {"a.txt": "alpha\n", "b/c.csv": "x,y\n1,2\n"}

@@ -11,7 +11,7 @@ import pytest
 
 from dagstore import Dataset
 from helpers import write_tree
-from targets_servers import closed_port, receiver, webhook  # noqa: F401
+from servers import closed_port
 from test_cli import dag, fails
 
 

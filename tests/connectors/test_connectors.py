@@ -15,17 +15,12 @@ from dagstore import Store
 from dagstore.connectors import (ConnectorError, ConnectorNotFoundError, SecretError, TestResult,
                                  connector_types, parse_spec_string)
 from dagstore.errors import ConflictError, DagstoreError
-from targets_servers import kafka  # noqa: F401  (librdkafka's mock cluster, a session fixture)
+from servers import closed_port
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(str(tmp_path / "store"))
-
-
-def closed_port() -> int:
-    from connector_servers import free_port
-    return free_port()  # nothing listens there once the probe socket is closed
 
 
 def assert_failed(res: TestResult, *needles: str, secret: str | None = None) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from dagstore import Dataset, Store
 from dagstore.connectors import ConnectorError, ConnectorNotFoundError
+from servers import closed_port
 
 
 @pytest.fixture
@@ -257,8 +258,7 @@ def test_wrong_password_no_version(store: Store, pg: Any, staging: Path, monkeyp
 
 
 def test_unreachable_host_no_version(store: Store, staging: Path) -> None:
-    from connector_servers import free_port
-    store.connectors.create("down", "sql", url=f"postgresql+psycopg://u@127.0.0.1:{free_port()}/x")
+    store.connectors.create("down", "sql", url=f"postgresql+psycopg://u@127.0.0.1:{closed_port()}/x")
     store.datasources.create("d", "down", table="t")
     check_failure(store, staging, "d", "'down'", "refused")
 

@@ -16,7 +16,7 @@ import pytest
 
 from dagstore import Dataset
 from helpers import read_tree, write_tree
-from procs import Children
+from servers import Children
 
 KB = 1024
 

@@ -1,6 +1,6 @@
 """Concurrency and crash safety with REAL processes (DESIGN.md part 1, "Guarantees").
 
-Every scenario runs dagstore in separate interpreters (tests/procs.py) against one local store
+Every scenario runs dagstore in separate interpreters (tests/servers/children.py) against one local store
 folder and (where the scenario is about sharing) one local cache folder:
 
 * several readers materialize the same version at once;
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procs import Children, wait_until  # noqa: E402
+from servers import Children, wait_until  # noqa: E402
 
 from dagstore import Dataset, Store  # noqa: E402
 from dagstore.core.cache import Cache  # noqa: E402

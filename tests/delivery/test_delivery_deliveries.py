@@ -18,7 +18,7 @@ from dagstore.delivery import (
     store_id,
 )
 from helpers import write_tree
-from targets_servers import blackhole, closed_port, consume, kafka, kafka_slow, receiver, webhook  # noqa: F401
+from servers import closed_port, consume
 
 IDS = [f"train/{c}/{i:03d}.jpg" for c in ("cat", "dog") for i in range(20)]
 

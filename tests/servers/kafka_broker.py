@@ -1,7 +1,7 @@
 """Kafka helper processes for the export-method tests (librdkafka's mock cluster, confluent-kafka).
 
-    python targets_kafka.py broker [RTT_MS]        prints "BOOTSTRAP=127.0.0.1:PORT", serves until SIGTERM
-    python targets_kafka.py consume BOOTSTRAP TOPIC N [TIMEOUT_S]
+    python kafka_broker.py broker [RTT_MS]        prints "BOOTSTRAP=127.0.0.1:PORT", serves until SIGTERM
+    python kafka_broker.py consume BOOTSTRAP TOPIC N [TIMEOUT_S]
         reads N messages of TOPIC from the beginning (all partitions, no consumer group) and
         prints them as one JSON list of {"partition", "offset", "key", "value", "headers"}
 

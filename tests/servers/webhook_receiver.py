@@ -1,6 +1,6 @@
 """A webhook receiver for the export-method tests, run as its own process on 127.0.0.1.
 
-    python targets_receiver.py DIR        prints "URL=http://127.0.0.1:PORT" then serves
+    python webhook_receiver.py DIR        prints "URL=http://127.0.0.1:PORT" then serves
 
 Every request to any path but ``/_control/...`` is recorded: its body goes to ``DIR/<n>.body``
 and its method, path, headers, body size and answer to the log returned by

@@ -1,9 +1,9 @@
-"""Real child processes for the concurrency and crash tests (tests/test_concurrency.py).
+"""Real child processes for the concurrency and crash tests (tests/core/test_concurrency.py).
 
 A child is ``sys.executable -c <prelude + script>``: a fresh interpreter that imports dagstore
 the way a user's job would, with its own ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR``. It reports
 back by printing one ``@@RESULT <json>`` line (``emit``); the parent can SIGKILL it at any time.
-Every child is stopped by its own pid (never by name) when the test ends.
+Every child is stopped by its own pid (never by name, with ``process.stop_process``) when the test ends.
 """
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from .process import stop_process
 
 RESULT = "@@RESULT "
 
@@ -101,9 +102,7 @@ class Child:
 
     def kill(self) -> None:
         """SIGKILL (no cleanup of any kind in the child) and reap."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
+        stop_process(self.proc, signal.SIGKILL, grace=30)
 
     def wait(self, timeout: float = 60.0) -> int:
         try:
@@ -147,15 +146,3 @@ class Children:
         for c in self.started:
             if c.alive():
                 c.kill()
-
-
-def wait_until(cond: Callable[[], Any], timeout: float, interval: float = 0.002, what: str = "condition") -> Any:
-    """Poll ``cond`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
