@@ -60,42 +60,51 @@ def split_level(tops: list[Path], option: Any, ctx: ImportContext) -> bool:
     return True
 
 
+def _groups(source: Path, ctx: ImportContext) -> list[tuple[str | None, Path]]:
+    """(split, folder) pairs: one per top folder when they are splits (``split_level``), else (None, source)."""
+    tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if split_level(tops, ctx.options.get("split_level"), ctx):
+        return [(p.name, p) for p in tops]
+    return [(None, source)]
+
+
+def _metadata(source: Path, groups: list[tuple[str | None, Path]]) -> dict[str, dict[str, Any]]:
+    """The metadata rows of every group, by the dataset path of their file."""
+    metadata: dict[str, dict[str, Any]] = {}
+    for _, folder in groups:
+        for m in _META:
+            if not (folder / m).is_file():
+                continue
+            for i, row in enumerate(_read_metadata(folder / m)):
+                fn = row.get("file_name")
+                if not isinstance(fn, str):
+                    raise ImportSourceError(str(folder / m), f"row {i + 1}.file_name", "missing")
+                metadata[(folder / fn).relative_to(source).as_posix() if ".." not in fn else fn] = row
+    return metadata
+
+
+def _media_files(folder: Path) -> list[Path]:
+    """The files of a group, without metadata files and hidden names."""
+    return [f for f in sorted(folder.rglob("*")) if not (f.name in _META or f.name.startswith(".") or f.is_dir())]
+
+
 class FoldersImporter:
     name = "folders"
     options: tuple[str, ...] = ("split_level",)
 
-    def read(self, source: Path, ctx: ImportContext) -> None:  # noqa: C901 - one pass over the folder tree: class folders, split folders and metadata rows are read together
+    def read(self, source: Path, ctx: ImportContext) -> None:
         if not source.is_dir():
             raise ImportSourceError(str(source), "", "the folders format needs a folder")
-        tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
-        split_layout = split_level(tops, ctx.options.get("split_level"), ctx)
-        groups = [(p.name, p) for p in tops] if split_layout else [(None, source)]
-        metadata: dict[str, dict[str, Any]] = {}
-        for _, folder in groups:
-            for m in _META:
-                if (folder / m).is_file():
-                    for i, row in enumerate(_read_metadata(folder / m)):
-                        fn = row.get("file_name")
-                        if not isinstance(fn, str):
-                            raise ImportSourceError(str(folder / m), f"row {i + 1}.file_name", "missing")
-                        metadata[(folder / fn).relative_to(source).as_posix() if ".." not in fn else fn] = row
+        groups = _groups(source, ctx)
+        metadata = _metadata(source, groups)
         labels: list[str] = []
         for split, folder in groups:
-            for f in sorted(folder.rglob("*")):
-                if f.name in _META or f.name.startswith(".") or f.is_dir():
-                    continue
+            for f in _media_files(folder):
                 rel = f.relative_to(source).as_posix()
                 local = ctx.resolve_media(source, rel, rel, "path")
                 if local is None:
                     continue
-                inner = f.relative_to(folder).parts
-                ann: dict[str, Any] = {}
-                if split:
-                    ann["split"] = split
-                if len(inner) > 1:
-                    ann["labels"] = [inner[0]]
-                    if inner[0] not in labels:
-                        labels.append(inner[0])
+                ann = self._annotation(split, f.relative_to(folder).parts, labels)
                 media = ctx.media_info(local)
                 if media:
                     ann["media"] = media
@@ -106,6 +115,18 @@ class FoldersImporter:
         for rel in sorted(metadata):
             ctx.problem(rel, "file_name", "listed in the metadata file but not found (or escapes the folder)")
         ctx.add_classes(labels)
+
+    @staticmethod
+    def _annotation(split: str | None, inner: tuple[str, ...], labels: list[str]) -> dict[str, Any]:
+        """split, and the class of a file inside a class folder (added to ``labels``)."""
+        ann: dict[str, Any] = {}
+        if split:
+            ann["split"] = split
+        if len(inner) > 1:
+            ann["labels"] = [inner[0]]
+            if inner[0] not in labels:
+                labels.append(inner[0])
+        return ann
 
     @staticmethod
     def _apply_row(row: dict[str, Any], ann: dict[str, Any], labels: list[str]) -> None:

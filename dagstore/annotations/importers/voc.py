@@ -38,6 +38,56 @@ def _image(images: Path, name: str, where: str, field_: str, ctx: ImportContext)
     return local, media
 
 
+def _split_order(s: str) -> tuple[int, str]:
+    return (_SPLIT_PRIORITY.index(s) if s in _SPLIT_PRIORITY else 9, s)
+
+
+def _splits(root: Path) -> dict[str, str]:
+    """Image stem -> split from ``ImageSets/Main/<split>.txt`` (the first split by priority wins)."""
+    splits: dict[str, str] = {}
+    main = root / "ImageSets" / "Main"
+    if not main.is_dir():
+        return splits
+    for split in sorted({p.stem for p in main.glob("*.txt") if "_" not in p.stem}, key=_split_order):
+        for ln in (main / f"{split}.txt").read_text(encoding="utf-8").splitlines():
+            if ln.strip():
+                splits.setdefault(ln.split()[0], split)
+    return splits
+
+
+def _parse(files: list[Path]) -> list[tuple[Path, ET.Element]]:
+    parsed = []
+    for xml in files:
+        try:
+            parsed.append((xml, ET.parse(xml).getroot()))
+        except ET.ParseError as exc:
+            raise ImportSourceError(str(xml), "", f"malformed XML: {exc}") from None
+    return parsed
+
+
+def _attrs(obj: ET.Element, where: str, ctx: ImportContext) -> dict[str, Any] | None:
+    """The object's flags (0/1), actions and pose; None (reported) when a flag is not a number."""
+    attrs: dict[str, Any] = {}
+    acts = obj.find("actions")
+    flags = [(k, obj.findtext(k)) for k in _FLAGS] + [(f"actions.{a.tag}", a.text) for a in (acts if acts is not None else ())]
+    for k, text in flags:
+        if text is None or not text.strip():
+            continue
+        try:
+            value = int(float(text))
+        except ValueError:
+            ctx.problem(where, k, f"must be 0 or 1, not {text.strip()!r}")
+            return None
+        if k.startswith("actions."):
+            attrs.setdefault("actions", {})[k[8:]] = value
+        else:
+            attrs[k] = value
+    pose = (obj.findtext("pose") or "").strip()
+    if pose:
+        attrs["pose"] = pose
+    return attrs
+
+
 class VocImporter:
     name = "voc"
     options: tuple[str, ...] = ()
@@ -52,19 +102,9 @@ class VocImporter:
         if labelmap.is_file():
             names = [ln.split(":", 1)[0].strip() for ln in labelmap.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
             ctx.add_classes(names)
-        splits: dict[str, str] = {}
-        main = root / "ImageSets" / "Main"
-        for split in sorted({p.stem for p in main.glob("*.txt") if "_" not in p.stem} if main.is_dir() else (), key=lambda s: (_SPLIT_PRIORITY.index(s) if s in _SPLIT_PRIORITY else 9, s)):
-            for ln in (main / f"{split}.txt").read_text(encoding="utf-8").splitlines():
-                if ln.strip():
-                    splits.setdefault(ln.split()[0], split)
+        splits = _splits(root)
         images = ctx.media or root / "JPEGImages"
-        parsed = []
-        for xml in files:
-            try:
-                parsed.append((xml, ET.parse(xml).getroot()))
-            except ET.ParseError as exc:
-                raise ImportSourceError(str(xml), "", f"malformed XML: {exc}") from None
+        parsed = _parse(files)
         for _xml, doc in parsed:  # classes by first use, after the labelmap
             ctx.add_classes([o.findtext("name", "").strip() for o in doc.iter("object") if o.findtext("name", "").strip()])
         covered = set()
@@ -100,40 +140,31 @@ class VocImporter:
             ann["split"] = split
         regions: list[dict[str, Any]] = []
         for i, obj in enumerate(doc.iter("object")):
-            r = self._box(obj, f"{where}: object[{i}]", ctx)
-            if r is None:
+            if not self._object(obj, f"{where}: object[{i}]", regions, ctx):
                 return
-            r["id"] = f"r{len(regions) + 1}"
-            attrs: dict[str, Any] = {}
-            acts = obj.find("actions")
-            flags = [(k, obj.findtext(k)) for k in _FLAGS] + [(f"actions.{a.tag}", a.text) for a in (acts if acts is not None else ())]
-            for k, text in flags:
-                if text is None or not text.strip():
-                    continue
-                try:
-                    value = int(float(text))
-                except ValueError:
-                    ctx.problem(f"{where}: object[{i}]", k, f"must be 0 or 1, not {text.strip()!r}")
-                    return
-                if k.startswith("actions."):
-                    attrs.setdefault("actions", {})[k[8:]] = value
-                else:
-                    attrs[k] = value
-            pose = (obj.findtext("pose") or "").strip()
-            if pose:
-                attrs["pose"] = pose
-            if attrs:
-                r["attrs"] = attrs
-            regions.append(r)
-            for j, part in enumerate(obj.findall("part")):
-                pr = self._box(part, f"{where}: object[{i}].part[{j}]", ctx, known=False)
-                if pr is None:
-                    return
-                pr.update(id=f"{r['id']}.p{j + 1}", parent=r["id"])
-                regions.append(pr)
         if regions:
             ann["regions"] = regions
         ctx.add(ImportItem(Path(fname).as_posix(), ann, where, local=str(local)))
+
+    def _object(self, obj: ET.Element, where: str, regions: list[dict[str, Any]], ctx: ImportContext) -> bool:
+        """Append the object's box and its parts' boxes to ``regions``; False (reported) on a bad one."""
+        r = self._box(obj, where, ctx)
+        if r is None:
+            return False
+        r["id"] = f"r{len(regions) + 1}"
+        attrs = _attrs(obj, where, ctx)
+        if attrs is None:
+            return False
+        if attrs:
+            r["attrs"] = attrs
+        regions.append(r)
+        for j, part in enumerate(obj.findall("part")):
+            pr = self._box(part, f"{where}.part[{j}]", ctx, known=False)
+            if pr is None:
+                return False
+            pr.update(id=f"{r['id']}.p{j + 1}", parent=r["id"])
+            regions.append(pr)
+        return True
 
     @staticmethod
     def _box(obj: ET.Element, where: str, ctx: ImportContext, known: bool = True) -> dict[str, Any] | None:

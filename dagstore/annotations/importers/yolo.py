@@ -39,6 +39,16 @@ def _is_image(p: Path) -> bool:
     return p.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _images_by_split(root: Path) -> list[tuple[str | None, list[Path]]]:
+    """Every image under ``root``, by split (``images/<split>/...``; None elsewhere), when no list names them."""
+    by_split: dict[str | None, list[Path]] = {}
+    for p in sorted(p for p in root.rglob("*") if _is_image(p)):
+        rel = p.relative_to(root).parts
+        split = rel[1] if len(rel) > 2 and rel[0] == "images" else None
+        by_split.setdefault(split, []).append(p)
+    return sorted(by_split.items(), key=lambda kv: kv[0] or "")
+
+
 class _Run:
     """One YOLO import (holds the per-import state)."""
 
@@ -98,16 +108,7 @@ class _Run:
         return names, splits
 
     def _darknet(self, root: Path) -> tuple[list[str], list[tuple[str | None, list[Path]]]]:
-        names_file = None
-        lists: list[tuple[str | None, Path]] = []
-        obj_data = root / "obj.data"
-        if obj_data.is_file():
-            kv = _kv_file(obj_data)
-            if "names" in kv:
-                names_file = self._darknet_path(root, kv["names"])
-            for key in ("train", "valid", "test"):
-                if key in kv:
-                    lists.append((key, self._darknet_path(root, kv[key])))
+        names_file, lists = self._obj_data(root)
         if names_file is None or not names_file.is_file():
             names_file = next((p for p in sorted(root.glob("*.names"))), None) or (root / "classes.txt" if (root / "classes.txt").is_file() else None)
         if names_file is None:
@@ -119,15 +120,21 @@ class _Run:
             if not lst.is_file():
                 raise ImportSourceError(str(lst), "", "image list not found")
             splits.append((split, [self._darknet_path(root, ln.strip()) for ln in lst.read_text(encoding="utf-8").splitlines() if ln.strip()]))
-        if not splits:
-            imgs = sorted(p for p in root.rglob("*") if _is_image(p))
-            by_split: dict[str | None, list[Path]] = {}
-            for p in imgs:
-                rel = p.relative_to(root).parts
-                split = rel[1] if len(rel) > 2 and rel[0] == "images" else None
-                by_split.setdefault(split, []).append(p)
-            splits = sorted(by_split.items(), key=lambda kv: kv[0] or "")
-        return _read_names(names_file), splits
+        return _read_names(names_file), splits or _images_by_split(root)
+
+    def _obj_data(self, root: Path) -> tuple[Path | None, list[tuple[str | None, Path]]]:
+        """(names file, split image lists) named by darknet's ``obj.data``, if there is one."""
+        names_file = None
+        lists: list[tuple[str | None, Path]] = []
+        obj_data = root / "obj.data"
+        if obj_data.is_file():
+            kv = _kv_file(obj_data)
+            if "names" in kv:
+                names_file = self._darknet_path(root, kv["names"])
+            for key in ("train", "valid", "test"):
+                if key in kv:
+                    lists.append((key, self._darknet_path(root, kv[key])))
+        return names_file, lists
 
     @staticmethod
     def _darknet_path(root: Path, entry: str) -> Path:

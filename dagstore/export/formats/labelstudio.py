@@ -35,6 +35,33 @@ def _pct(v: float, total: float) -> float:
     return float(v) * 100.0 / total
 
 
+_Result = tuple[str, str, str, dict[str, Any], bool]  # id, type, from_name, value, sized (image geometry)
+
+
+def _region_results(r: dict[str, Any], rid: str, w: float, h: float, text: str | None) -> list[_Result] | None:
+    """The results of one region (geometry in percent of w x h); None when not expressible."""
+    t, label = r.get("type"), r.get("label")
+    if t == "box" and r.get("xywh"):
+        x, y, bw, bh = (float(v) for v in r["xywh"])
+        return [(rid, "rectanglelabels", "label", {"x": _pct(x, w), "y": _pct(y, h), "width": _pct(bw, w), "height": _pct(bh, h),
+                                                    "rotation": float(r.get("rotation") or 0.0), "rectanglelabels": [label]}, True)]
+    if t == "polygon" and r.get("points"):
+        pts = [[_pct(p[0], w), _pct(p[1], h)] for p in r["points"]]
+        return [(rid, "polygonlabels", "polygon", {"points": pts, "closed": True, "polygonlabels": [label]}, True)]
+    if t == "keypoints" and r.get("points"):
+        return [(f"{rid}_{k}", "keypointlabels", "keypoint", {"x": _pct(p[0], w), "y": _pct(p[1], h), "width": 0.5, "keypointlabels": [label]}, True)
+                for k, p in enumerate(r["points"]) if not (len(p) > 2 and int(p[2]) == 0)]
+    if t == "span" and text is not None:
+        s, e = int(r["start"]), int(r["end"])
+        return [(rid, "labels", "label", {"start": _utf16(text, s), "end": _utf16(text, e), "text": text[s:e], "labels": [label]}, False)]
+    if t == "segment":
+        out: list[_Result] = [(rid, "labels", "label", {"start": float(r["start_s"]), "end": float(r["end_s"]), "labels": [label]}, False)]
+        if r.get("text") is not None:
+            out.append((rid, "textarea", "transcription", {"start": float(r["start_s"]), "end": float(r["end_s"]), "text": [r["text"]]}, False))
+        return out
+    return None
+
+
 def results(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, text: str | None) -> list[dict[str, Any]]:
     """Label Studio ``result`` items of one annotation object (this schema)."""
     media = ann.get("media") or ((item.annotation or {}).get("media") or {})
@@ -48,31 +75,16 @@ def results(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, t
         out.append(res)
 
     for i, r in enumerate(ann.get("regions") or []):
-        rid, t, label = region_id(r, i), r.get("type"), r.get("label")
+        rid, t = region_id(r, i), r.get("type")
         if t in ("box", "polygon", "keypoints") and not (w and h):
             ctx.skip(item.path, "boxes without image size (media.width/height) cannot be written in percent", rid)
             continue
-        if t == "box" and r.get("xywh"):
-            x, y, bw, bh = (float(v) for v in r["xywh"])
-            add(rid, "rectanglelabels", "label", {"x": _pct(x, w), "y": _pct(y, h), "width": _pct(bw, w), "height": _pct(bh, h),
-                                                  "rotation": float(r.get("rotation") or 0.0), "rectanglelabels": [label]}, True)
-        elif t == "polygon" and r.get("points"):
-            pts = [[_pct(p[0], w), _pct(p[1], h)] for p in r["points"]]
-            add(rid, "polygonlabels", "polygon", {"points": pts, "closed": True, "polygonlabels": [label]}, True)
-        elif t == "keypoints" and r.get("points"):
-            for k, p in enumerate(r["points"]):
-                if len(p) > 2 and int(p[2]) == 0:
-                    continue
-                add(f"{rid}_{k}", "keypointlabels", "keypoint", {"x": _pct(p[0], w), "y": _pct(p[1], h), "width": 0.5, "keypointlabels": [label]}, True)
-        elif t == "span" and text is not None:
-            s, e = int(r["start"]), int(r["end"])
-            add(rid, "labels", "label", {"start": _utf16(text, s), "end": _utf16(text, e), "text": text[s:e], "labels": [label]})
-        elif t == "segment":
-            add(rid, "labels", "label", {"start": float(r["start_s"]), "end": float(r["end_s"]), "labels": [label]})
-            if r.get("text") is not None:
-                add(rid, "textarea", "transcription", {"start": float(r["start_s"]), "end": float(r["end_s"]), "text": [r["text"]]})
-        else:
+        found = _region_results(r, rid, w, h, text)
+        if found is None:
             ctx.skip(item.path, f"{t} regions are not expressible in Label Studio JSON by dagstore", rid)
+            continue
+        for result in found:
+            add(*result)
     if ann.get("labels"):
         add("choice", "choices", "choice", {"choices": list(ann["labels"])})
     if ann.get("transcription") is not None:

@@ -21,6 +21,57 @@ def _n(v: float) -> str:
     return f"{0.0 if v < 0.0 else 1.0 if v > 1.0 else v:.6f}"
 
 
+def _box_line(cls: Any, box: Sequence[float], size: tuple[float, float]) -> str:
+    """``cls cx cy w h`` of a box clipped to the image, normalized."""
+    x, y, bw, bh = box
+    w, h = size
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    x1, y1 = min(x + bw, w), min(y + bh, h)
+    return f"{cls} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}"
+
+
+def _outline(r: Mapping[str, Any], t: Any, obb: bool, segments: bool) -> Sequence[Sequence[float]] | None:
+    """The points of a segment line (a polygon) or an OBB line (a box's corners), if one is wanted."""
+    if segments and t == "polygon" and r.get("points"):
+        return list(r["points"])
+    if (obb or segments) and t == "box" and r.get("xywh"):
+        x, y, bw, bh = (float(v) for v in r["xywh"])
+        return box_corners(x, y, bw, bh, float(r.get("rotation") or 0.0))
+    return None
+
+
+def _region_line(ctx: ExportContext, item: Item, r: Mapping[str, Any], rid: str, fmt: str,
+                 size: tuple[float, float] | None, obb: bool, segments: bool) -> str | None:
+    """The line of a region that is not a plain box; None (reported) when it cannot be written."""
+    label, t = r.get("label"), r.get("type")
+    ids = ctx.class_ids
+    if label not in ids:
+        ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
+        return None
+    if t not in ("box", "polygon") and not (t == "mask" and r.get("xywh")):
+        ctx.skip(item.path, f"{t} regions are not expressible in {fmt}", rid)
+        return None
+    if size is None:
+        ctx.skip(item.path, "boxes without image size (media.width/height) cannot be normalized", rid)
+        return None
+    w, h = size
+    cls = ids[label]
+    pts = _outline(r, t, obb, segments)
+    if pts is None and obb:  # every line of an OBB label file has four corners (Ultralytics refuses others)
+        pts = _obb_corners(ctx, item, r, rid)
+        if pts is None:
+            return None
+    if pts is not None:
+        return " ".join([str(cls)] + [f"{_n(float(p[0]) / w)} {_n(float(p[1]) / h)}" for p in pts])
+    box = region_box(r)
+    if box is None:
+        ctx.skip(item.path, f"{t} region without geometry", rid)
+        return None
+    if t == "box" and r.get("rotation"):
+        ctx.skip(item.path, "rotation is not expressible in plain YOLO boxes: the axis-aligned envelope was written (use obb=True)", rid)
+    return _box_line(cls, box, size)
+
+
 def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, segments: bool = False) -> list[str]:
     """The YOLO lines of one item (class index, normalized geometry); what cannot be written is reported."""
     regs = regions(item)
@@ -31,50 +82,12 @@ def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, seg
     lines: list[str] = []
     for i, r in enumerate(regs):
         label = r.get("label")
-        t = r.get("type")
-        if t == "box" and size is not None and label in ids and not r.get("rotation") and not (obb or segments):
-            x, y, bw, bh = r["xywh"]  # the common case, kept short: an axis-aligned box
-            w, h = size
-            x0, y0 = max(x, 0.0), max(y, 0.0)
-            x1, y1 = min(x + bw, w), min(y + bh, h)
-            lines.append(f"{ids[label]} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}")
+        if r.get("type") == "box" and size is not None and label in ids and not r.get("rotation") and not (obb or segments):
+            lines.append(_box_line(ids[label], r["xywh"], size))  # the common case: an axis-aligned box
             continue
-        rid = region_id(r, i)
-        if label not in ids:
-            ctx.skip(item.path, f"region label {label!r} is not in the class list", rid)
-            continue
-        if t not in ("box", "polygon") and not (t == "mask" and r.get("xywh")):
-            ctx.skip(item.path, f"{t} regions are not expressible in {fmt}", rid)
-            continue
-        if size is None:
-            ctx.skip(item.path, "boxes without image size (media.width/height) cannot be normalized", rid)
-            continue
-        w, h = size
-        cls = ids[label]
-        if segments and t == "polygon" and r.get("points"):
-            pts = r["points"]
-        elif (obb or segments) and t == "box" and r.get("xywh"):
-            x, y, bw, bh = (float(v) for v in r["xywh"])
-            pts = box_corners(x, y, bw, bh, float(r.get("rotation") or 0.0))
-        elif obb:  # every line of an OBB label file has four corners (Ultralytics refuses others)
-            pts = _obb_corners(ctx, item, r, rid)
-            if pts is None:
-                continue
-        else:
-            pts = None
-        if pts is not None:
-            lines.append(" ".join([str(cls)] + [f"{_n(float(p[0]) / w)} {_n(float(p[1]) / h)}" for p in pts]))
-            continue
-        box = region_box(r)
-        if box is None:
-            ctx.skip(item.path, f"{t} region without geometry", rid)
-            continue
-        if t == "box" and r.get("rotation"):
-            ctx.skip(item.path, "rotation is not expressible in plain YOLO boxes: the axis-aligned envelope was written (use obb=True)", rid)
-        x, y, bw, bh = box
-        x0, y0 = max(x, 0.0), max(y, 0.0)
-        x1, y1 = min(x + bw, w), min(y + bh, h)
-        lines.append(f"{cls} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}")
+        line = _region_line(ctx, item, r, region_id(r, i), fmt, size, obb, segments)
+        if line is not None:
+            lines.append(line)
     return lines
 
 
