@@ -13,7 +13,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from dagstore import Store
-from targets_servers import receiver, webhook  # noqa: F401
 from ui_world import World
 
 
