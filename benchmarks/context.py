@@ -25,6 +25,7 @@ class Context:
     hash_python: str | None = None
     peers_python: Path | None = None
     peers: dict[str, str] = field(default_factory=dict)  # peer name -> version, only those usable
+    compare_root: Path | None = None  # another checkout whose dagstore is measured as "before: ..."
     results: dict[str, dict[str, list[Sample]]] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .context import BENCH_DIR, Context
 from .measure import Sample, copytree, prepare, rmtree, run_timed
@@ -39,17 +41,19 @@ def probe(python: str, repo_root: Path) -> str | None:
     return None
 
 
-def run(ctx: Context, wl: Workload, rep: int) -> None:
-    """Version, incremental child (W1 only), get_local_copy cold/warm, mutable copy.
+def run(ctx: Context, wl: Workload, rep: int, root: Path | None = None, label: str = "dagstore") -> None:
+    """Version, incremental child (W1 only), get_local_copy cold/warm, mutable copy, with the
+    dagstore of ``root`` (default: this checkout), recorded as ``<label> <operation>``.
 
     Nothing is deleted until the end of the round (see ``measure.prepare``)."""
     python = ctx.dagstore_python
     assert python
-    base = ctx.fresh_dir(wl.name, "dagstore")
+    base = ctx.fresh_dir(wl.name, label.replace(" ", "-").replace(":", ""))
     store = base / "store"
+    ctx = _Labelled(ctx, label)
 
     def call(op: str, *args: str | Path, cache: Path) -> Sample:
-        env = worker_env(ctx.repo_root, store, cache)
+        env = worker_env(root or ctx.repo_root, store, cache)
         return run_timed([python, WORKER, op, *map(str, args)], env=env, json_out=True)
 
     # W1 gets a private copy because W1' later edits it in place; the others are read-only.
@@ -88,6 +92,19 @@ def run(ctx: Context, wl: Workload, rep: int) -> None:
     if mutable is not None:
         _check_count(ctx, wl, mutable)
     rmtree(base)
+
+
+class _Labelled:
+    """``ctx`` with its dagstore metrics renamed from ``dagstore ...`` to ``<label> ...``."""
+
+    def __init__(self, ctx: Context, label: str):
+        self._ctx, self._label = ctx, label
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def attempt(self, workload: str, metric: str, fn: Callable[[], Sample]) -> Sample | None:
+        return self._ctx.attempt(workload, metric.replace("dagstore", self._label, 1), fn)
 
 
 def _check_count(ctx: Context, wl: Workload, sample: Sample) -> None:

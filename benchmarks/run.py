@@ -41,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-peers", action="store_true", help="no peers at all (and no peers venv)")
     p.add_argument("--python", help="interpreter with dagstore's dependencies (default .venv/bin/python, else this one)")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench-out", help="workloads, venv, scratch and results")
+    p.add_argument("--compare", type=Path, help="another checkout (e.g. a worktree of the previous commit) whose dagstore is "
+                   "measured in the same rounds, before this one's, as 'before: dagstore ...'")
     args = p.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
     if unknown := set(args.only) - {*NAMES, "manifest"}:
@@ -83,6 +85,13 @@ def setup_interpreters(ctx: Context, args: argparse.Namespace) -> None:
 def groups(ctx: Context) -> list[tuple[str, Group, bool]]:
     """(name, function, is_peer) for everything measurable here, in round order."""
     out: list[tuple[str, Group, bool]] = [("physical refs", physical.run, False)]
+    if ctx.dagstore_python and ctx.compare_root:
+        root = ctx.compare_root
+
+        def before(c: Context, wl: Workload, rep: int) -> None:
+            dagstore_bench.run(c, wl, rep, root=root, label="before: dagstore")
+
+        out.append(("dagstore (before)", before, False))
     if ctx.dagstore_python:
         out.append(("dagstore", dagstore_bench.run, False))
     for name, fn in zip(PEERS, (peers.run_dvc, peers.run_clearml, peers.run_quilt3), strict=True):
@@ -158,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"$ {command}", flush=True)
     out_dir = args.out.resolve()
     ctx = Context(REPO_ROOT, out_dir, args.size, args.repeat, args.peer_repeat)
+    ctx.compare_root = args.compare.resolve() if args.compare else None
     if not can_drop_caches():
         ctx.note("page caches cannot be dropped here (not root?): cold/warm effects are not controlled")
 

@@ -70,7 +70,7 @@ def upload(
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
     for attempt in range(max(1, retries)):
         try:
-            res = transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress, avoid)
+            res = transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress, avoid, v.staged)
             break
         except OSError as exc:  # a dropped connection; not a full disk or a missing file
             if attempt + 1 >= max(1, retries) or isinstance(exc, (DagstoreError, FileNotFoundError, PermissionError)):
@@ -82,6 +82,9 @@ def upload(
     )
     draft.pending.clear()
     v.save()
+    if v.staged is not None:  # everything it held is in the store now
+        v.staged.close()
+        v.staged = None
     return res
 
 

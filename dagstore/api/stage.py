@@ -98,7 +98,7 @@ def add_files(
     """Hash and stage a file or folder; returns ``(added or modified, files seen)``."""
     v.require_draft()
     files = scan(path, wildcard, recursive, base=local_base_folder)
-    hashes = hash_files(files, v.store.cache.statcache, max_workers, show_progress)
+    hashes = hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content())
     prefix = dataset_prefix(dataset_path)
     check_fit(v, (f"{prefix}/{f.rel}" if prefix else f.rel for f in files))
     n = 0
@@ -174,7 +174,7 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
     if not os.path.isdir(local_path):
         raise InvalidPathError(f"{local_path}: not a folder")
     files = scan(local_path)
-    hashes = hash_files(files, v.store.cache.statcache, show_progress=show_progress)
+    hashes = hash_files(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content())
     prefix = dataset_prefix(dataset_path)
     wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
     current = v.current()

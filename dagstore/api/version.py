@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config import redact_url
 from ..core.manifest import Entry, apply_delta, merge_states
 from ..core.records import Draft, VersionRecord
+from ..core.scan import LocalFile
+from ..core.staging import Staged
 from ..core.store import Store
 from ..errors import DatasetFinalizedError, DraftError, InvalidPathError
 
@@ -54,6 +56,7 @@ class Version:
         self.parent_folders: set[str] | None = None  # folders of parent_state (path checks)
         self.state: dict[str, Entry] | None = None
         self.reader: Any = None
+        self.staged: Staged | None = None  # small files' content read by add_files, for upload
 
     @property
     def id(self) -> str:
@@ -87,6 +90,12 @@ class Version:
                 self.state = self.store.state(self.id)
             return self.state
         return apply_delta(dict(self.parents_state()), self.draft.delta, self.id)
+
+    def keep_content(self) -> Callable[[LocalFile, str, bytes], None]:
+        """Where the hashing pass hands small files' content, so that upload need not read them again."""
+        if self.staged is None:
+            self.staged = Staged()
+        return self.staged.keep
 
     def save(self) -> None:
         """Write the draft (with the current record) to the store."""

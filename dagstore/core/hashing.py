@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import xxhash
 
@@ -15,12 +16,15 @@ def hash_bytes(data: bytes | memoryview) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
+def hash_file(path: str, size_hint: int | None = None, keep: Callable[[str, bytes], None] | None = None) -> tuple[str, int]:
     """xxh3-128 and size of a file, streamed in chunks (never whole in memory). Files known
-    to be small are read with one system call."""
+    to be small are read with one system call, and ``keep(hash, content)`` gets their content."""
     if size_hint is not None and size_hint < SMALL_FILE:
         data = read_small(path, size_hint)
-        return xxhash.xxh3_128_hexdigest(data), len(data)
+        digest = xxhash.xxh3_128_hexdigest(data)
+        if keep is not None:
+            keep(digest, data)
+        return digest, len(data)
     h = xxhash.xxh3_128()
     size = 0
     buf = bytearray(_CHUNK)  # reused: a fresh 8 MiB object per read costs page faults

@@ -24,7 +24,7 @@ import zstandard
 
 from .backend import Backend, Spool
 from ..errors import FormatError, IntegrityError
-from .decode import expect, is_count, parse_object
+from .decode import expect, parse_object
 from .hashing import hash_bytes
 from .layout import index_key, pack_key
 
@@ -32,6 +32,7 @@ PACK_FORMAT = 1
 MAGIC = b"DAGPACK1"
 TRAILER = struct.Struct("<I")
 CODEC_RAW, CODEC_ZSTD = 0, 1
+_CODECS = (CODEC_RAW, CODEC_ZSTD)
 DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memory
 _MAX_RANGE = 8 << 20  # per read: bounds memory (workers x this) while keeping requests few
 _MAX_GAP = 1 << 20
@@ -58,29 +59,41 @@ def decode_header(pack_id: str, data: bytes) -> dict[str, BlobLocation]:
     """Blob locations from a pack header / index object (FormatError if it is malformed)."""
     what = f"index of pack {pack_id}"
     blobs = parse_object(data, what, compressed=True, known_format=PACK_FORMAT).get("blobs")
-    expect(isinstance(blobs, list) and all(_blob_row(b) for b in blobs), what, "a blob entry is not [hash, offset, length, size, codec]")
-    return {h: BlobLocation(pack_id, off, ln, raw, codec) for h, off, ln, raw, codec in cast("list[list[Any]]", blobs)}
-
-
-def _blob_row(b: object) -> bool:
-    return (isinstance(b, list) and len(b) == 5 and isinstance(b[0], str)
-            and is_count(b[1]) and is_count(b[2]) and is_count(b[3]) and b[4] in (CODEC_RAW, CODEC_ZSTD))
+    expect(isinstance(blobs, list), what, "its blobs are not a list")
+    out: dict[str, BlobLocation] = {}
+    for b in cast("list[Any]", blobs):  # one pass, no call per row: an index lists ~10,000 blobs
+        if not (type(b) is list and len(b) == 5 and type(b[0]) is str and type(b[1]) is int and type(b[2]) is int
+                and type(b[3]) is int and b[1] >= 0 and b[2] >= 0 and b[3] >= 0 and b[4] in _CODECS):
+            expect(False, what, "a blob entry is not [hash, offset, length, size, codec]")
+        out[b[0]] = BlobLocation(pack_id, b[1], b[2], b[3], b[4])
+    return out
 
 
 _local = threading.local()
 
 
-def encode_blob(data: bytes, level: int | None) -> tuple[bytes, int]:
-    """``(stored bytes, codec)``: zstd at ``level`` when it saves at least 10%, else raw.
-    Thread-safe (one compressor per thread and level)."""
-    if level is None or len(data) < 128:
-        return data, CODEC_RAW
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    """This thread's compressor for ``level`` (compressors are not thread-safe)."""
     cctx = getattr(_local, f"c{level}", None)
     if cctx is None:
         cctx = zstandard.ZstdCompressor(level=level)
         setattr(_local, f"c{level}", cctx)
-    c = cctx.compress(data)
-    return (c, CODEC_ZSTD) if len(c) <= len(data) * 0.9 else (data, CODEC_RAW)
+    return cast(zstandard.ZstdCompressor, cctx)
+
+
+def encode_blobs(blobs: Sequence[bytes], level: int | None) -> list[tuple[bytes, int]]:
+    """``(stored bytes, codec)`` of each blob: zstd at ``level`` when it saves at least 10%,
+    else raw. Thread-safe (one compressor per thread and level); the batch is compressed in
+    one call, so the GIL is released once per batch, not once per blob."""
+    out = [(b, CODEC_RAW) for b in blobs]
+    todo = [i for i, b in enumerate(blobs) if len(b) >= 128] if level is not None else []
+    if todo:
+        compressed = _compressor(cast(int, level)).multi_compress_to_buffer([blobs[i] for i in todo], threads=1)
+        for k, i in enumerate(todo):
+            zipped = compressed[k].tobytes()
+            if len(zipped) <= len(blobs[i]) * 0.9:
+                out[i] = (zipped, CODEC_ZSTD)
+    return out
 
 
 class PackWriter:
@@ -112,20 +125,31 @@ class PackWriter:
         self._futures: list[Future[None]] = []
         self._spools: dict[Future[None], Spool] = {}  # each submitted pack, to abort if its commit never ran
 
-    def add(self, blob_hash: str, stored: bytes, raw_length: int, codec: int) -> None:
-        """Queue one blob, already encoded by ``encode_blob``."""
-        if blob_hash in self._seen:
-            return
-        self._seen.add(blob_hash)
-        if self._spool is None:
-            self._spool = self._backend.open_spool("packs")
-            self._hash = xxhash.xxh3_128()
-        self._blobs.append((blob_hash, self._size, len(stored), raw_length, codec))
-        self._spool.write(stored)
-        self._hash.update(stored)
-        self._size += len(stored)
-        if self._size >= self._target:
-            self.flush()
+    def add_many(self, blobs: Iterable[tuple[str, bytes, int, int]]) -> None:
+        """Queue ``(hash, stored bytes, raw length, codec)`` blobs (encoded by ``encode_blobs``),
+        written in few large writes."""
+        pieces: list[bytes] = []
+        for blob_hash, stored, raw_length, codec in blobs:
+            if blob_hash in self._seen:
+                continue
+            self._seen.add(blob_hash)
+            if self._spool is None:
+                self._spool = self._backend.open_spool("packs")
+                self._hash = xxhash.xxh3_128()
+            self._blobs.append((blob_hash, self._size, len(stored), raw_length, codec))
+            pieces.append(stored)
+            self._size += len(stored)
+            if self._size >= self._target:
+                self._write(pieces)
+                pieces = []
+                self.flush()
+        self._write(pieces)
+
+    def _write(self, pieces: list[bytes]) -> None:
+        if pieces and self._spool is not None:
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            self._spool.write(data)
+            self._hash.update(data)
 
     def flush(self) -> None:
         """Start writing the current pack, if any."""
@@ -198,15 +222,15 @@ def read_stored(backend: Backend, key: str, start: int, end: int) -> bytes:
 
 def _ranges(locs: Iterable[tuple[str, BlobLocation]]) -> list[tuple[str, int, int, list[tuple[str, BlobLocation]]]]:
     """Coalesce blob reads into few ranged reads per pack (nearby blobs share one read)."""
-    by_pack: dict[str, list[tuple[str, BlobLocation]]] = {}
+    by_pack: dict[str, list[tuple[int, str, BlobLocation]]] = {}
     for h, loc in locs:
-        by_pack.setdefault(loc.pack, []).append((h, loc))
+        by_pack.setdefault(loc.pack, []).append((loc.offset, h, loc))
     out = []
     for pack, items in by_pack.items():
-        items.sort(key=lambda x: x[1].offset)
+        items.sort()  # by offset (a hash breaks ties between empty blobs)
         start = end = -1
         group: list[tuple[str, BlobLocation]] = []
-        for h, loc in items:
+        for _offset, h, loc in items:
             if group and (loc.offset - end > _MAX_GAP or loc.offset + loc.length - start > _MAX_RANGE):
                 out.append((pack, start, end, group))
                 group = []
@@ -219,10 +243,18 @@ def _ranges(locs: Iterable[tuple[str, BlobLocation]]) -> list[tuple[str, int, in
     return out
 
 
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (making one per blob costs more than decoding a small blob)."""
+    dctx = getattr(_local, "d", None)
+    if dctx is None:
+        dctx = _local.d = zstandard.ZstdDecompressor()
+    return cast(zstandard.ZstdDecompressor, dctx)
+
+
 def decode_blob(blob_hash: str, stored: bytes | memoryview, loc: BlobLocation) -> bytes:
     """Stored bytes of a blob to its content, checking the hash."""
     try:
-        data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
+        data = _decompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
     except zstandard.ZstdError:
         raise IntegrityError(f"blob {blob_hash} in pack {loc.pack} is corrupt (it does not decompress)") from None
     if len(data) != loc.raw_length or hash_bytes(data) != blob_hash:

@@ -12,9 +12,10 @@ import os
 import sqlite3
 import stat as statmod
 import threading
+from functools import partial
 from stat import S_ISREG
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ class LocalFile:
     mtime_ns: int
     dev: int
     ino: int
+    ctime_ns: int = 0  # 0: not known (then its content is never kept for upload)
 
     @property
     def key(self) -> tuple[int, int, int, int]:
@@ -90,7 +92,7 @@ def scan(
     if not statmod.S_ISDIR(st.st_mode):
         rel = _rel(root, base_dir)
         if matches_wildcard(rel, patterns):
-            out.append(LocalFile(root, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+            out.append(LocalFile(root, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns))
         return out
     seen_dirs = {(st.st_dev, st.st_ino)}
     root_rel = _rel(root, base_dir)
@@ -107,7 +109,7 @@ def scan(
             if S_ISREG(mode):
                 rel = prefix + e.name
                 if patterns is None or matches_wildcard(rel, patterns):
-                    out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino))
+                    out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino, est.st_ctime_ns))
                 continue
             if statmod.S_ISDIR(mode):
                 if not recursive:
@@ -186,9 +188,15 @@ class StatCache:
 
 
 def hash_files(
-    files: Sequence[LocalFile], cache: StatCache | None, max_workers: int | None = None, show_progress: bool = True
+    files: Sequence[LocalFile],
+    cache: StatCache | None,
+    max_workers: int | None = None,
+    show_progress: bool = True,
+    keep: Callable[[LocalFile, str, bytes], None] | None = None,
 ) -> dict[str, tuple[str, int]]:
-    """``{abs path: (hash, size)}`` for every file, using and refreshing the stat cache."""
+    """``{abs path: (hash, size)}`` for every file, using and refreshing the stat cache.
+    ``keep(file, hash, content)`` receives each small file's content read for hashing (so
+    that upload need not read it again)."""
     known = cache.lookup(files) if cache else {}
     todo = [f for f in files if f.path not in known]
     out = {f.path: (known[f.path], f.size) for f in files if f.path in known}
@@ -198,17 +206,17 @@ def hash_files(
         res = []
         for f in chunk:
             try:
-                h, size = hash_file(f.path, f.size)
+                h, size = hash_file(f.path, f.size, None if keep is None else partial(keep, f))
             except OSError as exc:
                 raise InvalidPathError(f"{f.path}: cannot read: {exc.strerror}") from None
             res.append((f, h, size))
             bar.relative_update(size)
         return res
 
-    total = sum(f.size for f in todo)
     # Threads pay only for large files (reads release the GIL); on small files they contend
     # for the GIL and one thread is fastest.
-    workers = max(1, min(max_workers or 4, len(todo), total // (64 << 20)))
+    large = sum(f.size for f in todo if f.size >= 64 << 10)
+    workers = max(1, min(max_workers or 4, len(todo), large // (64 << 20)))
     slices = [todo[i::workers] for i in range(workers)]
     try:
         if workers == 1:

@@ -16,8 +16,9 @@ from ..errors import IntegrityError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .manifest import Entry
 from .layout import object_key
-from .packs import BlobLocation, PackWriter, encode_blob, fetch_blobs
+from .packs import BlobLocation, PackWriter, encode_blobs, fetch_blobs
 from .progress import progress_bar
+from .staging import Staged
 
 DEFAULT_IO_WORKERS = 8
 ENCODE_THREADS = 2
@@ -60,11 +61,13 @@ def upload(
     max_workers: int | None = None,
     show_progress: bool = True,
     avoid_objects: set[str] | None = None,
+    staged: Staged | None = None,
 ) -> UploadResult:
     """Send the content of ``pending`` files that ``backend`` does not hold yet.
 
-    Small files are read, verified against their hash, compressed in worker threads and
-    packed; large files are streamed as their own objects. ``index`` (the reusable pack
+    Small files are packed from ``staged`` (their bytes kept by the pass that hashed them) when
+    unchanged since, else read, verified against their hash and compressed in worker threads;
+    large files are streamed as their own objects. ``index`` (the reusable pack
     indexes of the backend) and existing objects are used to skip content already stored, so a
     retried upload resends nothing; objects in ``avoid_objects`` (marked by gc) are rewritten.
     """
@@ -83,7 +86,7 @@ def upload(
     bar = progress_bar(total, "upload", show_progress)
     try:
         if small:
-            _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar)
+            _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar, staged)
         if large:
             _upload_large(backend, list(large.values()), workers, res, bar, avoid_objects or set())
     finally:
@@ -91,9 +94,23 @@ def upload(
     return res
 
 
-def _upload_small(backend: Backend, items: list[Pending], level: int | None, pack_size: int | None, workers: int, res: UploadResult, bar: fsspec.callbacks.Callback) -> None:
+def _upload_small(
+    backend: Backend, items: list[Pending], level: int | None, pack_size: int | None, workers: int, res: UploadResult,
+    bar: fsspec.callbacks.Callback, staged: Staged | None,
+) -> None:
+    kept: list[tuple[Pending, bytes, int]] = []
+    rest: list[Pending] = []
+    if staged is not None:
+        staged.settle()
+    for p in items:
+        blob = staged.take(p.local_path, p.hash, p.size, level) if staged is not None else None
+        if blob is None:
+            rest.append(p)
+        else:
+            kept.append((p, *blob))
+
     def encode(chunk: list[Pending]) -> list[tuple[Pending, bytes, int]]:
-        out = []
+        datas = []
         for p in chunk:
             try:
                 data = read_small(p.local_path, p.size)
@@ -101,23 +118,27 @@ def _upload_small(backend: Backend, items: list[Pending], level: int | None, pac
                 raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
             if len(data) != p.size or hash_bytes(data) != p.hash:
                 raise _changed(p)
-            stored, codec = encode_blob(data, level)
-            out.append((p, stored, codec))
-        return out
+            datas.append(data)
+        return [(p, stored, codec) for p, (stored, codec) in zip(chunk, encode_blobs(datas, level), strict=True)]
 
     def on_pack(pack_id: str, _locs: dict[str, BlobLocation]) -> None:
         res.packs.add(pack_id)
 
+    def put(batch: list[tuple[Pending, bytes, int]]) -> None:
+        writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
+        res.bytes_sent += sum(len(stored) for _p, stored, _c in batch)
+        res.blobs_sent += len(batch)
+        bar.relative_update(sum(p.size for p, _s, _c in batch))
+
     writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
     try:
-        slices = [items[i : i + _SLICE] for i in range(0, len(items), _SLICE)]
-        with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode") as pool:
-            for batch in _windowed(pool, encode, slices, 4):
-                for p, stored, codec in batch:
-                    writer.add(p.hash, stored, p.size, codec)
-                    res.bytes_sent += len(stored)
-                    res.blobs_sent += 1
-                    bar.relative_update(p.size)
+        for i in range(0, len(kept), _SLICE):  # already read, hashed and encoded by add_files
+            put(kept[i : i + _SLICE])
+        slices = [rest[i : i + _SLICE] for i in range(0, len(rest), _SLICE)]
+        if slices:
+            with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode") as pool:
+                for batch in _windowed(pool, encode, slices, 4):
+                    put(batch)
     finally:
         writer.close()
 

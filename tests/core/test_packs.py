@@ -24,20 +24,21 @@ def be(tmp_path: Path) -> LocalBackend:
 def write_packs(be: LocalBackend, blobs: list[bytes], target: int = packs.DEFAULT_PACK_SIZE, level: int | None = 1) -> dict[str, BlobLocation]:
     found: dict[str, BlobLocation] = {}
     w = PackWriter(be, lambda pid, locs: found.update(locs), target_size=target)
-    for data in blobs:
-        stored, codec = packs.encode_blob(data, level)
-        w.add(hash_bytes(data), stored, len(data), codec)
+    encoded = packs.encode_blobs(blobs, level)
+    w.add_many((hash_bytes(data), stored, len(data), codec) for data, (stored, codec) in zip(blobs, encoded))
     w.close()
     return found
 
 
 def test_blobs_are_compressed_only_when_it_saves_ten_percent() -> None:
     text = b"the same line again\n" * 200
-    assert packs.encode_blob(text, 1)[1] == CODEC_ZSTD
     noise = os.urandom(4096)
-    assert packs.encode_blob(noise, 1) == (noise, CODEC_RAW)
-    assert packs.encode_blob(b"tiny", 1) == (b"tiny", CODEC_RAW)
-    assert packs.encode_blob(text, None) == (text, CODEC_RAW)
+    (zipped, codec), raw, tiny = packs.encode_blobs([text, noise, b"tiny"], 1)
+    assert codec == CODEC_ZSTD and len(zipped) < len(text) // 10
+    assert packs.decode_blob(hash_bytes(text), zipped, BlobLocation("p", 0, len(zipped), len(text), codec)) == text
+    assert raw == (noise, CODEC_RAW) and tiny == (b"tiny", CODEC_RAW)
+    assert packs.encode_blobs([text], None) == [(text, CODEC_RAW)]
+    assert packs.encode_blobs([], 1) == []
 
 
 def test_a_pack_round_trips_and_is_named_by_the_hash_of_its_bytes(be: LocalBackend) -> None:

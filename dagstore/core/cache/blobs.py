@@ -6,14 +6,15 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ..._atomic import atomic_write
 from ...errors import DagstoreError, StorageError
 from ..scan import StatCache
-from .files import BLOB_MTIME_NS, _seal, _unlink, _write_new
+from .files import BLOB_MTIME_NS, _seal, _unlink, _write_sealed
 from .locks import Leases
 
 log = logging.getLogger("dagstore")
@@ -85,6 +86,29 @@ class Blobs(Leases):
             return False
         return st.st_size == size and st.st_mtime_ns == BLOB_MTIME_NS
 
+    def check_blobs(self, sizes: Mapping[str, int]) -> tuple[list[str], list[str]]:
+        """``(unchanged, changed)``: the blobs among ``sizes`` (name -> expected size) that are
+        cached as ``blob_ok`` says, and those cached but changed. One stat per blob whose
+        prefix folder exists; none at all in an empty cache."""
+        ok: list[str] = []
+        changed: list[str] = []
+        folders: dict[str, bool] = {}
+        for name, size in sizes.items():
+            prefix = name[:2]
+            if prefix not in folders:
+                folders[prefix] = os.path.isdir(f"{self._blobs}/{prefix}")
+            if not folders[prefix]:
+                continue
+            try:
+                st = os.lstat(self.blob_path(name))
+            except FileNotFoundError:
+                continue
+            if st.st_size == size and st.st_mtime_ns == BLOB_MTIME_NS and stat.S_ISREG(st.st_mode):
+                ok.append(name)
+            else:
+                changed.append(name)
+        return ok, changed
+
     def drop_blob(self, name: str) -> None:
         """Forget a cached blob found changed (folders linking it keep their copy until rebuilt)."""
         _unlink(self.blob_path(name))
@@ -99,8 +123,7 @@ class Blobs(Leases):
         """Store content (already verified against its hash) as a read-only blob, atomically."""
         tmp = self.blob_tmp(blob_hash)
         try:
-            _write_new(tmp, data)
-            _seal(tmp)
+            _write_sealed(tmp, data)
             os.replace(tmp, self.blob_path(blob_hash))
         except BaseException:
             _unlink(tmp)

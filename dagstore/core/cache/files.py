@@ -16,8 +16,9 @@ from pathlib import Path
 BLOB_MTIME_NS = 946_684_800 * 1_000_000_000
 
 
-def _seal(path: str) -> None:
-    """Give a new blob the cache's fixed mtime (its atime, used for eviction order, is now)."""
+def _seal(path: str | int) -> None:
+    """Give a new blob (a path or an open descriptor) the cache's fixed mtime (its atime,
+    used for eviction order, is now)."""
     os.utime(path, ns=(time.time_ns(), BLOB_MTIME_NS))
 
 
@@ -34,12 +35,16 @@ def _read_only_dir(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o222
 
 
-def _write_new(path: str, data: bytes) -> None:
+def _write_sealed(path: str, data: bytes) -> None:
+    """Create ``path`` (read-only, never an existing file) holding ``data``, sealed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view[: 1 << 30]) :]
+        written = os.write(fd, data)
+        if written < len(data):
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view[: 1 << 30]) :]
+        _seal(fd)
     finally:
         os.close(fd)
 

@@ -16,7 +16,7 @@ from ..manifest import Entry
 from ..progress import progress_bar
 from .blobs import Blobs
 from .eviction import Eviction
-from .files import _link_into_cache, _link_or_copy, _read_only_dir, _seal, _symlink, _write_new
+from .files import _link_into_cache, _link_or_copy, _read_only_dir, _symlink, _write_sealed
 from .locks import DEFAULT_LOCK_TIMEOUT
 
 log = logging.getLogger("dagstore")
@@ -136,13 +136,13 @@ class Versions(Eviction):
             name = blob_name(e)
             paths.setdefault(name, []).append(path)
             first.setdefault(name, e)
-        missing = {name: e for name, e in first.items() if not self.blob_ok(name, e.size)}
-        changed = [name for name in missing if os.path.lexists(self.blob_path(name))]
+        present, changed = self.check_blobs({name: e.size for name, e in first.items()})
+        cached = set(present)
+        missing = {name: e for name, e in first.items() if name not in cached}
         if changed:  # changed in place, or cached before blobs were sealed: never reuse them
             log.warning("%d cached files in %s differ from what the cache recorded; fetching them again", len(changed), self.root)
             for name in changed:
                 self.drop_blob(name)
-        present = [name for name in paths if name not in missing]
         if missing:
             fetch(list(missing.values()), _TreeSink(self, tmp, paths, soft))
         place = _link_or_copy if not soft else _symlink
@@ -184,8 +184,7 @@ class _TreeSink:
             return
         first, *rest = self._paths[name]
         dst = f"{self._tmp}/{first}"
-        _write_new(dst, data)
-        _seal(dst)
+        _write_sealed(dst, data)
         for p in rest:
             _link_or_copy(dst, f"{self._tmp}/{p}")
         blob = self._cache.blob_path(name)
