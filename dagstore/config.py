@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import platformdirs
 from .errors import DagstoreError
 
 KEYS = {"url": "DAGSTORE_URL", "cache_dir": "DAGSTORE_CACHE_DIR", "cache_max_size": "DAGSTORE_CACHE_MAX_SIZE"}
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "connection_string", "sas", "signature", "sig")
 
 
 def config_path() -> Path:
@@ -73,28 +71,3 @@ def storage_options() -> dict[str, Any]:
     if not isinstance(opts, dict):
         raise DagstoreError(f"storage_options in config file {config_path()} must be a table ([storage_options])")
     return dict(opts)
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """A copy safe to print: values under secret-looking keys are replaced by '***'."""
-    if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
-    if any(w in key.lower() for w in _SECRET_WORDS) and value not in (None, ""):
-        return "***"
-    return value
-
-
-def redact_url(url: str) -> str:
-    """The URL with a password and secret-looking query values shown as '***' (safe to print
-    or put in an error). Plain paths are returned as they are."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.scheme or len(parts.scheme) == 1:  # a plain path or a Windows drive
-        return url
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    if query:
-        redacted = [(k, redact(v, k)) for k, v in query]
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=urllib.parse.urlencode(redacted, safe="*")))
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)) if netloc != parts.netloc else url

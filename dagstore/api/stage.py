@@ -12,7 +12,7 @@ from typing import Any
 
 import fsspec
 
-from ..config import redact_url
+from ..secrets import redact_url
 from ..core import tree
 from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
 from ..core.scan import hash_files, matches_wildcard, scan

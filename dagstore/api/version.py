@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import redact_url
+from ..secrets import redact_url
 from ..core.manifest import Entry, apply_delta, merge_states
 from ..core.records import Draft, VersionRecord
 from ..core.scan import LocalFile

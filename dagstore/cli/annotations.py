@@ -8,6 +8,7 @@ import click
 
 from ..annotations.importers import importer_names
 from .app import Settings, cli, emit, id_option, name_options, open_dataset, pass_settings, plural, verb
+from .args import key_values
 
 
 @cli.command("import")
@@ -29,12 +30,8 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
     Formats: labelstudio, coco, yolo, voc, folders, csv, spacy_ner, conll2003. SOURCE is a
     local path, a .zip or any fsspec URL.
     """
-    kw: dict[str, object] = {}
-    for opt in options:
-        if "=" not in opt:
-            raise click.UsageError(f"--option {opt!r}: use KEY=VALUE")
-        k, v = opt.split("=", 1)
-        kw[k] = {"true": True, "false": False}.get(v.lower(), v)
+    kw: dict[str, object] = {k: {"true": True, "false": False}.get(v.lower(), v)
+                             for k, v in key_values(options, "--option").items()}
     ds = open_dataset(s, ref, draft=True)
     report = ds.import_annotations(source, fmt, media=media, dataset_path=dataset_folder, split=split, policy=policy,
                                    on_error="skip" if skip_errors else "raise", show_progress=not s.quiet, **kw)

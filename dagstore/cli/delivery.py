@@ -13,6 +13,7 @@ from ..delivery.exporters import Exporters
 from ..delivery.sql_export import MODES
 from .app import Settings, by_ref, cli, emit, pass_settings, table, verb
 from .records import RecordVerbs
+from .args import filter_args
 
 
 def _delivery_line(d: Delivery) -> str:
@@ -52,16 +53,6 @@ METHODS.add_list_test_delete("Every method (config file, environment, store; lat
 # -- selections ----------------------------------------------------------------------------------
 
 
-def _filters(items: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"--filter takes KEY=VALUE (e.g. wildcard='train/*'), not {item!r}")
-        out.setdefault(key.strip(), []).append(value)
-    return {k: v[0] if k in ("tasks",) else v for k, v in out.items()}
-
-
 @cli.command("select")
 @click.option("--method", "-m", "method", required=True, help="export method name")
 @click.option("--name", "-n", "selection", required=True, help="selection name")
@@ -82,7 +73,7 @@ def select(s: Settings, method: str, selection: str, ids: tuple[str, ...], filte
         raise click.UsageError(f"--annotation is not valid JSON: {exc}") from None
     ds = by_ref(s, version_id)
     d = ds.export_selection(selection, list(ids) or None, method, annotation=ann,
-                            filters=_filters(filters) if filters else None)
+                            filters=filter_args(filters) if filters else None)
     emit(s, d.to_dict(), _delivery_line(d))
 
 

@@ -13,37 +13,13 @@ from ..export import ExportReport, download_dataset
 from ..export.jobs import ExportJob, get_export, list_exports
 from ..export.snapshots import Snapshot, get_snapshot, list_snapshots
 from .app import Settings, by_ref, cli, emit, note, pass_settings, plural, table, verb
-
-
-def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"{what} takes KEY=VALUE, not {pair!r}")
-        out[key.strip()] = value
-    return out
-
-
-def _filters(pairs: Sequence[str], splits: Sequence[str] = ()) -> dict[str, Any]:
-    """``--filter labels=cat,dog --filter tasks=annotated`` → the filters dict."""
-    out: dict[str, Any] = {}
-    for key, value in _parse_pairs(pairs, "--filter").items():
-        if key in ("splits", "labels", "wildcard", "annotations"):
-            out[key] = [v for v in value.split(",") if v]
-        elif key == "remove_user_details":
-            out[key] = value.lower() in ("1", "true", "yes", "")
-        else:
-            out[key] = value
-    if splits:
-        out["splits"] = sorted(set(out.get("splits", [])) | set(splits))
-    return out
+from .args import filter_args, key_values
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
     """``--option obb=true`` → ``{"obb": True}`` (JSON values, else strings)."""
     out: dict[str, Any] = {}
-    for key, value in _parse_pairs(pairs, "--option").items():
+    for key, value in key_values(pairs, "--option").items():
         try:
             out[key] = json.loads(value)
         except ValueError:
@@ -115,7 +91,7 @@ def export_run(s: Settings, ref: str | None, ref_opt: str | None, fmt: str, spli
     ds = _dataset(s, ref or ref_opt)
     bar = progress_bar(0, f"export {fmt}", enabled=not s.quiet, unit="item")
     try:
-        rep = ds.export(fmt, target, filters=_filters(filters, splits), include_media=not no_media, overwrite=overwrite,
+        rep = ds.export(fmt, target, filters=filter_args(filters, splits), include_media=not no_media, overwrite=overwrite,
                         progress=bar, **_options(options))
     finally:
         bar.close()
@@ -145,7 +121,7 @@ def export_create(s: Settings, ref: str | None, ref_opt: str | None, fmt: str, s
                   options: tuple[str, ...], no_media: bool, wait: bool) -> None:
     """Start an export job in the store; prints the job id at once (poll with `export status`)."""
     ds = _dataset(s, ref or ref_opt)
-    job = ds.create_export(fmt, filters=_filters(filters, splits), include_media=not no_media, **_options(options))
+    job = ds.create_export(fmt, filters=filter_args(filters, splits), include_media=not no_media, **_options(options))
     if wait:
         _wait(s, job)
     emit(s, job.to_dict(), job.id if not wait else _job_lines(job))
@@ -241,7 +217,7 @@ def _snap_doc(snap: Snapshot) -> dict[str, Any]:
 @pass_settings
 def snapshot_create(s: Settings, ref: str | None, ref_opt: str | None, name: str | None, splits: tuple[str, ...], filters: tuple[str, ...]) -> None:
     """Store a snapshot of a final version."""
-    snap = _dataset(s, ref or ref_opt).create_snapshot(name=name, filters=_filters(filters, splits))
+    snap = _dataset(s, ref or ref_opt).create_snapshot(name=name, filters=filter_args(filters, splits))
     emit(s, _snap_doc(snap), f"snapshot {snap.name} of {snap.dataset_id}")
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from .. import config
-from ..config import redact_url
+from ..secrets import redact, redact_url
 from ..core.cache import Cache
 from ..core.store import default_store_url
 from .app import Settings, cli, emit, human_size, pass_settings, table, verb
@@ -53,7 +53,7 @@ def config_(s: Settings) -> None:
         "cache_max_size_source": config.source("cache_max_size", None),
         "config_file": str(path),
         "config_file_exists": path.is_file(),
-        "storage_options": config.redact(config.storage_options()),
+        "storage_options": redact(config.storage_options()),
     }
     opts = ", ".join(f"{k}={v}" for k, v in doc["storage_options"].items()) or "(none)"
     emit(s, doc, table(["SETTING", "VALUE", "FROM"], [

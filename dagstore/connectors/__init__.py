@@ -4,7 +4,8 @@ docs/connectors.md."""
 
 from .base import BaseConnector, Connector, TestResult
 from .datasources import Datasource, DatasourceRegistry, Preview
-from .errors import ConnectorError, ConnectorNotFoundError, SecretError
+from ..secrets import SecretError
+from .errors import ConnectorError, ConnectorNotFoundError
 from .files import FileConnector
 from .registry import ConnectorRegistry, connector_types, make_connector, parse_spec_string, register
 from .sql import SqlConnector

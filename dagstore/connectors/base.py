@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..config import redact_url
 from ..core.store import named
 from .errors import ConnectorError
-from .secrets import Scrubber, is_reference, is_secret_key, url_password
+from ..errors import DagstoreError
+from ..secrets import Scrubber, redact
 
 SPEC_KEYS = frozenset({"url", "host", "port", "root", "username", "password", "key_file", "bootstrap_servers",
                        "topic", "headers", "storage_options", "read_only"})
@@ -63,19 +63,6 @@ def exc_line(exc: BaseException) -> str:
     return text
 
 
-def redact_spec(value: Any, key: str = "") -> Any:
-    """The spec safe to show: literal values under secret keys (only possible for connectors
-    from the environment) and URL passwords become ***; references are kept."""
-    if isinstance(value, dict):
-        return {k: redact_spec(v, k) for k, v in value.items()}
-    if isinstance(value, str) and key == "url":
-        pw = url_password(value)
-        return value if pw is None or is_reference(pw) else redact_url(value)
-    if isinstance(value, str) and is_secret_key(key) and value and not is_reference(value):
-        return "***"
-    return value
-
-
 class BaseConnector:
     """Shared behaviour: spec validation, redacted repr, test() that never raises."""
 
@@ -107,11 +94,11 @@ class BaseConnector:
 
     def where(self) -> str:
         """Where this connector points, safe to print."""
-        return str(redact_spec(self.spec).get("url") or self.spec.get("host") or "")
+        return str(redact(self.spec).get("url") or self.spec.get("host") or "")
 
     def to_dict(self) -> dict[str, Any]:
         """name, type, source and the spec, safe to print and to store."""
-        return {"name": self.name, "type": self.type, "source": self.source, **redact_spec(self.spec)}
+        return {"name": self.name, "type": self.type, "source": self.source, **redact(self.spec)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.where()!r})"
@@ -127,7 +114,7 @@ class BaseConnector:
         sc = self.scrubber()
         try:
             return TestResult(True, sc.clean(self._test(sc)))
-        except ConnectorError as exc:
+        except DagstoreError as exc:  # ConnectorError, SecretError: already one clear line
             return TestResult(False, sc.clean(str(exc)))
         except Exception as exc:  # any driver error is a failed test, not a crash
             return TestResult(False, str(self.error(sc, "test failed", exc)))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..core import layout
 from ..core.decode import expect
 from ..core.store.named import NamedRecords, RecordType
+from ..errors import DagstoreError
 from .base import TestResult, check_name, exc_line
 from .errors import ConnectorError, ConnectorNotFoundError
 from .files import FileConnector
@@ -162,7 +163,7 @@ class DatasourceRegistry:
             files = [(rel, size) for _src, rel, size in found[:PREVIEW_ROWS]]
             return Preview(True, f"datasource {name!r}: {ds.describe()} via {conn.where()}: {len(found)} file(s)",
                            files=files)
-        except ConnectorError as exc:
+        except DagstoreError as exc:  # ConnectorError, SecretError
             return Preview(False, sc.clean(str(exc)))
         except Exception as exc:
             return Preview(False, str(conn.error(sc, f"datasource {name!r}", exc)))
@@ -228,7 +229,7 @@ def list_path(conn: FileConnector, fs: Any, ds: Datasource, sc: Any) -> list[tup
                 found = {full: info}
     except FileNotFoundError:
         raise conn.error(sc, f"read path {ds.path}", f"{full} does not exist") from None
-    except ConnectorError:
+    except DagstoreError:  # ConnectorError, SecretError
         raise
     except Exception as exc:
         raise conn.error(sc, f"read path {ds.path}", exc_line(exc)) from None

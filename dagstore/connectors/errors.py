@@ -11,8 +11,3 @@ class ConnectorError(DagstoreError):
 
 class ConnectorNotFoundError(ConnectorError, LookupError):
     """No connector or datasource has that name."""
-
-
-class SecretError(ConnectorError):
-    """A secret was given literally where a ``${ENV}`` reference is required, or a reference
-    names an environment variable that is not set."""

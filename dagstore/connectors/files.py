@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from .base import BaseConnector
 from .errors import ConnectorError
-from .secrets import Scrubber
+from ..errors import DagstoreError
+from ..secrets import Scrubber
 
 
 class FileConnector(BaseConnector):
@@ -69,7 +70,7 @@ class FileConnector(BaseConnector):
         sc = sc or self.scrubber()
         try:
             fs = self.open_fs(sc)
-        except ConnectorError:
+        except DagstoreError:  # ConnectorError, SecretError
             raise
         except Exception as exc:
             raise self.error(sc, "connect", exc) from None

@@ -6,7 +6,7 @@ from typing import Any
 
 from .files import FileConnector
 from .registry import register
-from .secrets import Scrubber
+from ..secrets import Scrubber
 
 TIMEOUT = 10
 

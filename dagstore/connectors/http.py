@@ -9,7 +9,7 @@ from ._extras import need
 from .base import BaseConnector
 from .errors import ConnectorError
 from .registry import register
-from .secrets import Scrubber
+from ..secrets import Scrubber
 
 TIMEOUT = 10
 

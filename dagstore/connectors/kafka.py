@@ -8,7 +8,7 @@ from typing import Any
 from ._extras import need
 from .base import BaseConnector
 from .registry import register
-from .secrets import Scrubber
+from ..secrets import Scrubber
 
 TIMEOUT = 10.0
 _SASL = {"security_protocol": "security.protocol", "sasl_mechanism": "sasl.mechanism",

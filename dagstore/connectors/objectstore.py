@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from ._extras import need
 from .errors import ConnectorError
 from .files import FileConnector
-from .secrets import Scrubber
+from ..secrets import Scrubber
 
 
 class BucketConnector(FileConnector):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import functools
 import importlib
-import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import spec_string
 from ..core import layout
 from ..core.decode import expect
 from ..core.store.definitions import Definitions
 from ..core.store.named import NamedRecords, RecordType
 from .base import BaseConnector, TestResult, check_name
-from .errors import ConnectorError, ConnectorNotFoundError, SecretError
-from .secrets import literal_secrets
+from ..secrets import refuse_literals
+from .errors import ConnectorError, ConnectorNotFoundError
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -28,7 +28,6 @@ FORMAT = 1
 # one module per type; each registers its class with @register
 _MODULES = ("sql", "ftp", "sftp", "s3", "gcs", "azure", "http", "kafka")
 _TYPES: dict[str, type[BaseConnector]] = {}
-_KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?)=(.*)$", re.S)
 
 C = TypeVar("C", bound=type[BaseConnector])
 
@@ -60,32 +59,19 @@ def make_connector(name: str, type: str, spec: dict[str, Any], source: str = "st
 
 
 def parse_spec_string(text: str) -> tuple[str, dict[str, Any]]:
-    """``"<type>, <where>[, key=value...]"`` -> (type, spec). ``where`` is the URL (``sql``,
-    ``http``, buckets, or a file server's URL), ``host[:port]`` of a file server, or the
-    bootstrap servers of ``kafka`` (commas allowed). Dotted keys fill tables:
-    ``headers.Authorization=Bearer ${TOKEN}``, ``storage_options.endpoint_url=...``."""
-    parts = [p.strip() for p in str(text).split(",")]
-    if len(parts) < 2 or not parts[0]:
-        raise ConnectorError(f"connector spec {text!r}: expected '<type>, <url or host:port>[, key=value...]'")
-    ctype = parts[0].lower()
-    where: list[str] = []
-    spec: dict[str, Any] = {}
-    for p in parts[1:]:
-        m = _KEY_VALUE.match(p) if "://" not in p.split("=", 1)[0] else None
-        if m and (spec or where):
-            key, value = m.group(1), _coerce(m.group(2).strip())
-            if "." in key:
-                table, sub = key.split(".", 1)
-                spec.setdefault(table, {})[sub] = value
-            else:
-                spec[key] = value
-        elif spec:
-            raise ConnectorError(f"connector spec {text!r}: {p!r} is not key=value")
-        elif p:
-            where.append(p)
-    if not where:
-        raise ConnectorError(f"connector spec {text!r}: where to connect is missing")
-    target = ",".join(where)
+    """``"<type>, <where>[, key=value...]"`` (the grammar of ``dagstore.spec_string``) ->
+    (type, spec). ``where`` is the URL (``sql``, ``http``, buckets, or a file server's URL),
+    ``host[:port]`` of a file server, or the bootstrap servers of ``kafka`` (commas allowed).
+    Dotted keys fill tables: ``headers.Authorization=Bearer ${TOKEN}``, ``storage_options.anon=true``."""
+    try:
+        parsed = spec_string.parse(text)
+    except spec_string.SpecStringError as exc:
+        raise ConnectorError(f"connector spec: {exc}") from None
+    if not parsed.positional:
+        raise ConnectorError("connector spec: where to connect is missing; expected "
+                             "'<type>, <url or host:port>[, key=value...]'")
+    ctype, target = parsed.type, ",".join(parsed.positional)
+    spec: dict[str, Any] = _coerce(parsed.options)
     if ctype == "kafka":
         spec.setdefault("bootstrap_servers", target)
     elif ctype in ("ftp", "sftp") and "://" not in target:
@@ -98,7 +84,10 @@ def parse_spec_string(text: str) -> tuple[str, dict[str, Any]]:
     return ctype, spec
 
 
-def _coerce(value: str) -> Any:
+def _coerce(value: Any) -> Any:
+    """``true`` / ``false`` as booleans, in tables too."""
+    if isinstance(value, dict):
+        return {k: _coerce(v) for k, v in value.items()}
     low = value.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -109,9 +98,7 @@ def _from_config(name: str, table: Any, source: str) -> BaseConnector:
     if not isinstance(table, dict) or "type" not in table:
         raise ConnectorError("needs a type")
     spec = {k: v for k, v in table.items() if k != "type"}
-    bad = literal_secrets(spec)
-    if bad:
-        raise SecretError(f"has a literal secret in {', '.join(bad)}; write it as \"${{ENV_NAME}}\" and set that variable")
+    refuse_literals(spec)
     return make_connector(name, str(table["type"]), spec, source)
 
 
@@ -148,10 +135,7 @@ class ConnectorRegistry:
         must be ``${ENV}`` references; a literal secret is refused."""
         check_name(name)
         conn = make_connector(name, type, spec, "store")
-        bad = sorted(set(literal_secrets(spec)) | set(literal_secrets(conn.spec)))
-        if bad:
-            raise SecretError(f"connector {name!r}: a literal secret in {', '.join(bad)} is refused; "
-                              "write it as \"${ENV_NAME}\" and set that variable where the connector is used")
+        refuse_literals({**spec, **conn.spec}, f"connector {name!r}")
         self.records.create(name, {"format": FORMAT, "name": name, "type": conn.type, "spec": conn.spec})
         return conn
 

@@ -7,7 +7,7 @@ from typing import Any
 from ._extras import need
 from .files import FileConnector
 from .registry import register
-from .secrets import Scrubber
+from ..secrets import Scrubber
 
 TIMEOUT = 10
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import BaseConnector, redact_spec
+from .base import BaseConnector
 from ._extras import need
 from .errors import ConnectorError
 from .registry import register
-from .secrets import Scrubber
+from ..secrets import Scrubber, redact
 
 CONNECT_TIMEOUT = 10
 
@@ -37,7 +37,7 @@ class SqlConnector(BaseConnector):
         return str(self.spec["url"]).split("://", 1)[0].split("+", 1)[0]
 
     def where(self) -> str:
-        return str(redact_spec(self.spec)["url"])
+        return str(redact(self.spec)["url"])
 
     def sa_url(self, sc: Scrubber) -> Any:
         """The resolved ``sqlalchemy.URL`` (its repr and str hide the password)."""

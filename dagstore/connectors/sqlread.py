@@ -20,7 +20,7 @@ from typing import Any
 
 from ._extras import need
 from .sql import SqlConnector, run_sql, set_read_only
-from .secrets import Scrubber
+from ..secrets import Scrubber
 
 BATCH_ROWS = 50_000
 Converter = Callable[[Any], Any] | None

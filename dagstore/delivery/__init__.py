@@ -6,7 +6,8 @@ Contract: DESIGN-connectors.md sections 1.4-1.7; user guide: docs/export-methods
 
 from .deliveries import Delivery, list_deliveries
 from .deliver import export_annotation, export_selection
-from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError, SecretError, SelectionError
+from ..secrets import SecretError
+from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError, SelectionError
 from .methods import ExportMethods
 from .spec import ExportMethod, TestResult
 from .selection import annotate, select

@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..errors import DagstoreError
+from ..secrets import Scrubber
 from . import kafka, payload, post
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, SelectionError
@@ -18,13 +19,14 @@ from .store_id import store_id
 log = logging.getLogger(__name__)
 
 
-def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], Sequence[Any]], store: Any,
+def _send(method: ExportMethod, sc: Scrubber, delivery_id: str, bodies: Callable[[int], Sequence[Any]], store: Any,
           meta: dict[str, Any]) -> tuple[int, int]:
     """Deliver; returns (attempts or messages acknowledged, parts). ``bodies(0)`` is the whole
-    Payload; ``bodies(limit)`` the messages of at most ``limit`` bytes."""
+    Payload; ``bodies(limit)`` the messages of at most ``limit`` bytes. Secrets are resolved
+    through ``sc``."""
     if method.type == "post":
         body = bodies(0)[0]
-        out = post.post(method.resolved_url(), body, method.resolved_headers(), idempotency_key=delivery_id,
+        out = post.post(method.resolved_url(sc), body, method.resolved_headers(sc), idempotency_key=delivery_id,
                         credentials=method.has_credentials, timeout=method.timeout, retries=method.retries,
                         total=method.total_timeout)
         return out.attempts, 1
@@ -33,7 +35,7 @@ def _send(method: ExportMethod, delivery_id: str, bodies: Callable[[int], Sequen
         messages = bodies(limit) if method.split else [bodies(0)[0].bytes()]
         acked = kafka.produce(str(method.bootstrap_servers), str(method.topic), messages, key=delivery_id.encode(),
                               headers={"Idempotency-Key": delivery_id, "content-type": "application/json"},
-                              timeout=method.timeout, max_message_bytes=limit, options=method.resolved_options())
+                              timeout=method.timeout, max_message_bytes=limit, options=method.resolved_options(sc))
         return acked, len(messages)
     from .connector_sink import send as send_connector
 
@@ -47,12 +49,13 @@ def _deliver(store: Any, kind: str, method_name: str, rec: Any, name: str, count
     method: ExportMethod | None = None
     attempts, parts = 0, 1
     failure: DagstoreError | None = None
+    sc = Scrubber(f"export method {method_name!r}")
     try:
         method = ExportMethods(store).get(method_name)
-        attempts, parts = _send(method, did, build(method), store, meta)
+        attempts, parts = _send(method, sc, did, build(method), store, meta)
         error, status = None, "delivered"
     except DagstoreError as exc:
-        failure, error, status = exc, str(exc), "failed"
+        failure, error, status = exc, sc.clean(str(exc)), "failed"
         attempts = getattr(exc, "attempts", attempts)
     delivery = record(store, Delivery(
         id=did, kind=kind, method=method_name, method_type=method.type if method else "", target=method.destination if method else "",

@@ -18,10 +18,6 @@ class ExportMethodNotFoundError(DagstoreError, LookupError):
     """No export method or exporter has that name."""
 
 
-class SecretError(DagstoreError, ValueError):
-    """A literal secret where only a ``${ENV}`` reference is allowed, or an unset reference."""
-
-
 class SelectionError(DagstoreError, ValueError):
     """Sample ids that are not in the version, or an empty selection."""
 

@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config import redact_url
+from ..secrets import redact_url
 from .errors import DeliveryError
 from .payload import Payload
 

@@ -6,9 +6,10 @@ environment (``DAGSTORE_EXPORT_METHOD_<name>``, the name kept whole) and the API
 ``[export_methods] creation / deletion`` and ``DAGSTORE_EXPORT_METHODS_CREATION_ENABLED`` /
 ``_DELETION_ENABLED`` (the environment wins) allow or refuse API creation and deletion.
 
-Spec forms (the string form is also the environment's)::
+Spec forms (the string form is also the environment's; its grammar is ``dagstore.spec_string``,
+shared with connectors; ``header.<Name>=`` is an alias of ``headers.<Name>=``)::
 
-    post, <url>[, timeout=30][, retries=4][, total_timeout=120][, header.<Name>=<value>]
+    post, <url>[, timeout=30][, retries=4][, total_timeout=120][, headers.<Name>=<value>]
     kafka, <bootstrap servers>, <topic>[, timeout=30][, max_message_bytes=1048576][, split=true]
            [, security_protocol=…][, sasl_mechanism=…][, sasl_username=…][, sasl_password=${ENV}]
     connector, <connector name>[, path=…][, table=…][, schema=…]
@@ -21,13 +22,13 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..config import redact_url
-from . import secrets
+from .. import spec_string
+from ..secrets import Scrubber, has_reference, is_secret_name, redact, redact_url, refuse_literals
 from .errors import ExportMethodError
 
 TYPES = ("post", "kafka", "connector")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_OPTION = re.compile(r"^[A-Za-z_][\w.\-]*\s*=")  # key=value (a URL has ':' before any '=')
+_POSITIONAL = {"post": ("url",), "kafka": ("bootstrap_servers", "topic"), "connector": ("connector",)}
 _NUMBERS = {"timeout": float, "total_timeout": float, "retries": int, "max_message_bytes": int}
 _KAFKA_OPTIONS = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password")
 _KEYS = {
@@ -68,16 +69,7 @@ class ExportMethod:
 
     def to_dict(self) -> dict[str, Any]:
         """Safe to print: the spec with URLs and literal secret values redacted."""
-        out: dict[str, Any] = {"name": self.name, "source": self.source}
-        for k, v in self.spec().items():
-            if k == "url":
-                v = redact_url(v)
-            elif k == "headers":
-                v = {h: secrets.redact_value(h, hv) for h, hv in v.items()}
-            else:
-                v = secrets.redact_value(k, v)
-            out[k] = v
-        return out
+        return {"name": self.name, "source": self.source, **redact(self.spec())}
 
     @property
     def destination(self) -> str:
@@ -92,22 +84,25 @@ class ExportMethod:
     def __repr__(self) -> str:
         return f"ExportMethod({self.name!r}, {self.type!r}, {self.destination!r}, source={self.source!r})"
 
-    # secrets are resolved here, at send time only
-    def resolved_url(self) -> str:
-        return secrets.resolve(f"export method {self.name!r}: url", self.url or "")
+    # secrets are resolved at send time only, through a Scrubber that cleans every message after
+    def scrubber(self) -> Scrubber:
+        return Scrubber(f"export method {self.name!r}")
 
-    def resolved_headers(self) -> dict[str, str]:
-        return {h: secrets.resolve(f"export method {self.name!r}: header {h}", v) for h, v in self.headers.items()}
+    def resolved_url(self, sc: Scrubber) -> str:
+        return str(sc.resolve(self.url or ""))
 
-    def resolved_options(self) -> dict[str, str]:
-        return {k: secrets.resolve(f"export method {self.name!r}: {k}", v) for k, v in self.options.items()}
+    def resolved_headers(self, sc: Scrubber) -> dict[str, str]:
+        return {h: str(sc.resolve(v)) for h, v in self.headers.items()}
+
+    def resolved_options(self, sc: Scrubber) -> dict[str, str]:
+        return {k: str(sc.resolve(v)) for k, v in self.options.items()}
 
     @property
     def has_credentials(self) -> bool:
         """Whether requests carry credentials (then no redirect to another host is followed)."""
         parts = urllib.parse.urlsplit(self.url or "")
         return bool(parts.username or parts.password) or any(
-            secrets.is_secret_name(h) or secrets.has_reference(v) for h, v in self.headers.items())
+            is_secret_name(h) or has_reference(v) for h, v in self.headers.items())
 
 
 @dataclass(frozen=True)
@@ -187,27 +182,18 @@ def _where(what: str, kind: str, data: dict[str, Any]) -> None:
 
 
 def _parse_string(what: str, spec: str) -> dict[str, Any]:
-    parts = [p.strip() for p in spec.split(",")]
-    kind = parts[0].lower()
-    if kind not in TYPES:
-        raise ExportMethodError(f"{what}: unknown type {kind!r}; use one of {', '.join(TYPES)}")
-    data: dict[str, Any] = {"type": kind}
-    positional = {"post": ["url"], "kafka": ["bootstrap_servers", "topic"], "connector": ["connector"]}.get(kind, [])
-    rest = parts[1:]
-    for key in positional:
-        if rest and rest[0] and not _OPTION.match(rest[0]):
-            data[key] = rest.pop(0)
-    for item in rest:
-        if not item:
-            continue
-        if "=" not in item:
-            raise ExportMethodError(f"{what}: cannot read {item!r}: options are key=value")
-        k, v = (s.strip() for s in item.split("=", 1))
-        if k.startswith("header."):
-            data.setdefault("headers", {})[k[len("header."):]] = v
-        else:
-            data[k] = v
-    return data
+    """The dict form of a spec string (the grammar of ``dagstore.spec_string``)."""
+    try:
+        parsed = spec_string.parse(spec)
+    except spec_string.SpecStringError as exc:
+        raise ExportMethodError(f"{what}: {exc}") from None
+    if parsed.type not in TYPES:
+        raise ExportMethodError(f"{what}: unknown type {parsed.type!r}; use one of {', '.join(TYPES)}")
+    names = _POSITIONAL[parsed.type]
+    if len(parsed.positional) > len(names):
+        raise ExportMethodError(f"{what}: {parsed.type} takes {len(names)} value(s) before its options; "
+                                "options are key=value")
+    return {"type": parsed.type, **dict(zip(names, parsed.positional)), **parsed.options}
 
 
 def _bool(what: str, key: str, value: Any) -> bool:
@@ -223,10 +209,5 @@ def _bool(what: str, key: str, value: Any) -> bool:
 
 def check_secrets(method: ExportMethod) -> None:
     """Refuse a method that holds a literal secret (only ``${ENV}`` references may be stored)."""
-    what = f"export method {method.name!r}"
-    if method.url:
-        secrets.check_url(what, method.url)
-    for h, v in method.headers.items():
-        secrets.check_value(what, f"header {h}", v)
-    for k, v in method.options.items():
-        secrets.check_value(what, k, v)
+    refuse_literals({"url": method.url or "", "headers": method.headers, **method.options},
+                    f"export method {method.name!r}")

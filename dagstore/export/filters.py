@@ -7,6 +7,7 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..spec_string import SpecStringError, key_value
 from .errors import ExportError
 from .view import Item
 
@@ -26,6 +27,30 @@ def _as_list(key: str, value: Any) -> list[str]:
     if isinstance(value, Sequence):
         return sorted({str(v) for v in value})
     raise ExportError(f"filter {key!r} takes a list of strings, not {type(value).__name__}")
+
+
+def parse_filters(items: Sequence[str], splits: Sequence[str] = ()) -> dict[str, Any]:
+    """Filters from ``KEY=VALUE`` strings (the CLI's ``--filter``), read the same way by every
+    verb: a comma separates several values of a list filter (``labels=cat,dog`` is two labels,
+    and repeating the key adds more); ``tasks``, ``predictions`` and ``drafts`` take one value;
+    ``remove_user_details`` is true when empty or ``1``/``true``/``yes``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        try:
+            key, value = key_value(item)
+        except SpecStringError:
+            raise ExportError(f"a filter is KEY=VALUE (e.g. labels=cat,dog or tasks=annotated), not {item!r}") from None
+        if key in _LISTS or key == "annotations":
+            out.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
+        elif key == "remove_user_details":
+            out[key] = value.lower() in ("1", "true", "yes", "")
+        elif key in out and out[key] != value:
+            raise ExportError(f"filter {key!r} takes one value, not {out[key]!r} and {value!r}")
+        else:
+            out[key] = value
+    if splits:
+        out["splits"] = [*out.get("splits", []), *splits]
+    return out
 
 
 def normalize_filters(filters: Mapping[str, Any] | None, splits: Sequence[str] | str | None = None) -> dict[str, Any]:

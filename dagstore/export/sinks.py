@@ -192,7 +192,7 @@ class FsspecSink:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None, overwrite: bool = False):
         import fsspec
 
-        from ..config import redact_url
+        from ..secrets import redact_url
 
         self.location = redact_url(url)
         self._fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
@@ -255,7 +255,7 @@ class FsspecSink:
 
 
 def _short(e: BaseException) -> str:
-    from ..config import redact_url
+    from ..secrets import redact_url
 
     return redact_url(str(e).splitlines()[0][:200]) if str(e) else ""
 

@@ -27,7 +27,7 @@ import pytest
 from dagstore import Dataset, Store
 from dagstore.api.history import render_graph
 from dagstore.cli.app import expand_multi_values
-from dagstore.config import redact_url
+from dagstore.secrets import redact_url
 from helpers import read_tree, write_tree
 
 DAGSTORE = shutil.which("dagstore", path=os.path.dirname(sys.executable)) or shutil.which("dagstore")

@@ -360,4 +360,7 @@ def test_stored_connector_bytes_hold_no_secret(store: Store, postgres_server: An
 
 
 def test_errors_are_dagstore_errors() -> None:
-    assert issubclass(ConnectorError, DagstoreError) and issubclass(SecretError, ConnectorError)
+    assert issubclass(ConnectorError, DagstoreError) and issubclass(SecretError, DagstoreError)
+    import dagstore.delivery
+    import dagstore.secrets
+    assert SecretError is dagstore.secrets.SecretError is dagstore.delivery.SecretError  # one error type

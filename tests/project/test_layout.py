@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[2] / "dagstore"
 
 # Lower rank = lower layer. A module may import its own top-level package and lower ranks.
 RANKS = {
-    "dagstore.errors": 0, "dagstore._atomic": 0, "dagstore._log": 0,
+    "dagstore.errors": 0, "dagstore._atomic": 0, "dagstore._log": 0, "dagstore.secrets": 0.5, "dagstore.spec_string": 0.5,
     "dagstore.config": 1, "dagstore.archive": 1,
     "dagstore.core": 2,
     "dagstore.refs": 3,

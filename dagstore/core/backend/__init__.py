@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...config import redact_url
+from ...secrets import redact_url
 from ...errors import InvalidPathError, StorageError
 from .base import Backend, Spool, check_key
 from .fsspec import FsspecBackend

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO
 
-from ...config import redact_url
+from ...secrets import redact_url
 from .base import Backend, check_key
 from .retry import retry_call
 
