@@ -17,6 +17,7 @@ from .errors import (
     StorageError,
 )
 from .archive import UnsafeArchiveError
+from .secrets import SecretError
 from .core.manifest import Diff
 from .core.store import GcReport, Store
 from .export import ExportError, ExportFormat, ExportJob, ExportReport, Snapshot, download_dataset
@@ -32,6 +33,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Dataset", "Store", "Diff", "GcReport", "FileEntry", "LinkEntry",
     "DagstoreError", "DatasetNotFoundError", "DatasetFinalizedError", "DraftError", "InvalidPathError",
-    "FormatError", "IntegrityError", "ConflictError", "LockTimeoutError", "StorageError", "UnsafeArchiveError",
+    "FormatError", "IntegrityError", "ConflictError", "LockTimeoutError", "StorageError", "UnsafeArchiveError", "SecretError",
     "ExportFormat", "ExportReport", "ExportJob", "Snapshot", "ExportError", "download_dataset",
 ]

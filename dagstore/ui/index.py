@@ -10,7 +10,6 @@ process (``python -m dagstore.ui.indexer``), so the server's peak memory stays t
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dagstore import Dataset, Store
+from dagstore._atomic import replace_file, temp_path
 
 INDEX_FORMAT = 1
 IN_PROCESS_MAX_FILES = 50_000  # above this a child process builds the index
@@ -100,9 +100,7 @@ def _rows(ds: Dataset, store: Store) -> Iterator[tuple[Any, ...]]:
 def build(store: Store, version_id: str, target: Path) -> None:
     """Write the index of a final version to ``target`` (atomically: a temp file renamed)."""
     ds = Dataset.get(dataset_id=version_id, store=store)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{target.name}")
-    tmp.unlink(missing_ok=True)
+    tmp = temp_path(target)
     db = sqlite3.connect(tmp)
     try:
         db.executescript(SCHEMA)
@@ -120,9 +118,12 @@ def build(store: Store, version_id: str, target: Path) -> None:
         meta = {"format": INDEX_FORMAT, "classes": ds.classes, "colors": ds.class_colors}
         db.executemany("INSERT INTO meta VALUES (?,?)", [(k, json.dumps(v)) for k, v in meta.items()])
         db.commit()
-    finally:
+    except BaseException:
         db.close()
-    os.replace(tmp, target)
+        tmp.unlink(missing_ok=True)
+        raise
+    db.close()
+    replace_file(tmp, target)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import pytest
 from dagstore.export.errors import ExportError
 from dagstore.export.filters import parse_filters
 from export_fixtures import labelled
-from targets_servers import receiver, webhook  # noqa: F401
 from test_cli import dag, fails
 
 
@@ -25,7 +24,7 @@ def test_comma_is_several_values_and_repeating_a_key_adds_more() -> None:
         parse_filters(["labels"])
 
 
-def test_select_and_export_select_the_same_items_for_labels_a_comma_b(tmp_path: Path, webhook) -> None:  # noqa: F811
+def test_select_and_export_select_the_same_items_for_labels_a_comma_b(tmp_path: Path, webhook) -> None:
     ds = labelled(tmp_path)
     with_cat_or_dog = sorted(p for p in ds.list_files() if ds.get_annotation(p).get("regions"))
     assert 0 < len(with_cat_or_dog) < len(ds.list_files())
