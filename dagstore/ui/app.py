@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dagstore import DagstoreError, DatasetNotFoundError, Store
+from dagstore import DagstoreError, DatasetNotFoundError, FormatError, IntegrityError, StorageError, Store
 
 from . import labelstudio, pages_admin, pages_catalog, pages_export, pages_files, pages_version
 from .context import UI, Options
@@ -43,9 +43,11 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return _error(request, 404, str(exc))
 
 
-async def _damaged(request: Request, exc: Exception) -> Response:
-    """A store object that cannot be read: an error on this page, the others keep working."""
-    return _error(request, 502, f"{type(exc).__name__}: {exc}")
+async def _refused(request: Request, exc: Exception) -> Response:
+    """A store object that cannot be read is a 502 on this page (the others keep working);
+    any other dagstore error is the request's fault (400)."""
+    damaged = isinstance(exc, (FormatError, IntegrityError, StorageError))
+    return _error(request, 502 if damaged else 400, f"{type(exc).__name__}: {exc}")
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -74,7 +76,7 @@ def create_app(store: Store | str | None = None, token: str | None = None, read_
                          *pages_admin.ROUTES]  # last: its /{kind} pages match any top-level name
     app = Starlette(routes=routes, middleware=[Middleware(Guard)],
                     exception_handlers={HTTPException: _http_error, DatasetNotFoundError: _not_found,
-                                        DagstoreError: _damaged, Exception: _unexpected})
+                                        DagstoreError: _refused, Exception: _unexpected})
     app.state.ui = ui
     app.state.thumbs = Thumbnails()
     return app
