@@ -3,9 +3,11 @@ Starlette's TestClient for the fast HTTP tests."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +42,41 @@ def ui_server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                                                          "UI_TEST_SECRET": SECRET})
     yield run
     run.stop()
+
+
+# -- the browser: Debian's chromium driven by Playwright, one per session ----------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (./dev test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests save screenshots: ``DAGSTORE_UI_SCREENSHOTS`` (docs/images to
+    refresh the user guide's pictures), else a temp folder."""
+    target = os.environ.get("DAGSTORE_UI_SCREENSHOTS")
+    folder = Path(target) if target else tmp_path_factory.mktemp("ui-shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -120,8 +120,13 @@ def test_connector_create_test_delete_and_no_literal_secret(client: TestClient, 
     client.post("/connectors/pg2/delete", data={"csrf_token": tok})
 
 
-def test_datasource_pull_and_exporter_run(client: TestClient, world: World, tmp_path) -> None:
+def test_datasource_pull_and_exporter_run(tmp_path) -> None:
+    """On a store of its own: the pull adds a dataset the other tests would see."""
     import sqlite3
+
+    from dagstore.ui import create_app
+
+    client = TestClient(create_app(Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache"))), base_url="http://127.0.0.1")
 
     db = tmp_path / "shop.db"
     with sqlite3.connect(db) as c:
