@@ -8,7 +8,7 @@ import click
 
 from ..annotations.importers import importer_names
 from .app import Settings, cli, emit, id_option, name_options, open_dataset, pass_settings, plural, verb
-from .args import key_values
+from .args import option_args
 
 
 @cli.command("import")
@@ -30,8 +30,7 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
     Formats: labelstudio, coco, yolo, voc, folders, csv, spacy_ner, conll2003. SOURCE is a
     local path, a .zip or any fsspec URL.
     """
-    kw: dict[str, object] = {k: {"true": True, "false": False}.get(v.lower(), v)
-                             for k, v in key_values(options, "--option").items()}
+    kw = option_args(options)
     ds = open_dataset(s, ref, draft=True)
     report = ds.import_annotations(source, fmt, media=media, dataset_path=dataset_folder, split=split, policy=policy,
                                    on_error="skip" if skip_errors else "raise", show_progress=not s.quiet, **kw)

@@ -3,6 +3,7 @@ each read one way (the grammar of ``dagstore.spec_string``, the filters of ``dag
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,18 @@ def key_values(pairs: Iterable[str], what: str) -> dict[str, str]:
         except SpecStringError:
             raise click.UsageError(f"{what} takes KEY=VALUE, not {pair!r}") from None
         out[key] = value
+    return out
+
+
+def option_args(pairs: Iterable[str]) -> dict[str, Any]:
+    """``--option obb=true`` → ``{"obb": True}``: JSON values (``true``, ``3``, ``[1, 2]``), else text;
+    the one reading of format and importer options."""
+    out: dict[str, Any] = {}
+    for key, value in key_values(pairs, "--option").items():
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -13,18 +12,7 @@ from ..export import ExportReport, download_dataset
 from ..export.jobs import ExportJob, get_export, list_exports
 from ..export.snapshots import Snapshot, get_snapshot, list_snapshots
 from .app import Settings, by_ref, cli, emit, note, pass_settings, plural, table, verb
-from .args import filter_args, key_values
-
-
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--option obb=true`` → ``{"obb": True}`` (JSON values, else strings)."""
-    out: dict[str, Any] = {}
-    for key, value in key_values(pairs, "--option").items():
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
+from .args import filter_args, option_args
 
 
 def _target(out: str | None, zip_path: str | None) -> str:
@@ -92,7 +80,7 @@ def export_run(s: Settings, ref: str | None, ref_opt: str | None, fmt: str, spli
     bar = progress_bar(0, f"export {fmt}", enabled=not s.quiet, unit="item")
     try:
         rep = ds.export(fmt, target, filters=filter_args(filters, splits), include_media=not no_media, overwrite=overwrite,
-                        progress=bar, **_options(options))
+                        progress=bar, **option_args(options))
     finally:
         bar.close()
     emit(s, {**rep.to_dict(), "path": rep.path}, _report_lines(rep))
@@ -121,7 +109,7 @@ def export_create(s: Settings, ref: str | None, ref_opt: str | None, fmt: str, s
                   options: tuple[str, ...], no_media: bool, wait: bool) -> None:
     """Start an export job in the store; prints the job id at once (poll with `export status`)."""
     ds = _dataset(s, ref or ref_opt)
-    job = ds.create_export(fmt, filters=filter_args(filters, splits), include_media=not no_media, **_options(options))
+    job = ds.create_export(fmt, filters=filter_args(filters, splits), include_media=not no_media, **option_args(options))
     if wait:
         _wait(s, job)
     emit(s, job.to_dict(), job.id if not wait else _job_lines(job))
@@ -244,5 +232,5 @@ def snapshot_list(s: Settings) -> None:
 def snapshot_export(s: Settings, name: str, fmt: str, out: str | None, zip_path: str | None, options: tuple[str, ...],
                     no_media: bool, overwrite: bool) -> None:
     """Export a snapshot (always the same items)."""
-    rep = get_snapshot(s.store(), name).export(fmt, _target(out, zip_path), include_media=not no_media, overwrite=overwrite, **_options(options))
+    rep = get_snapshot(s.store(), name).export(fmt, _target(out, zip_path), include_media=not no_media, overwrite=overwrite, **option_args(options))
     emit(s, {**rep.to_dict(), "path": rep.path}, _report_lines(rep))

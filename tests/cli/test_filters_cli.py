@@ -44,3 +44,14 @@ def test_a_malformed_filter_is_the_same_usage_error_for_both(tmp_path: Path) -> 
     fails("select", "--method", "m", "--name", "n", "--filter", "labels", "--", ds.id, code=2,
           message="--filter: a filter is KEY=VALUE")
     assert not (tmp_path / "c").exists()
+
+
+def test_option_values_are_json_else_text_for_every_verb() -> None:
+    import click
+
+    from dagstore.cli.args import option_args
+
+    assert option_args(["obb=true", "label_config=config.xml", "max=3", "x.y=[1, 2]"]) == {
+        "obb": True, "label_config": "config.xml", "max": 3, "x.y": [1, 2]}
+    with pytest.raises(click.UsageError, match="--option takes KEY=VALUE, not 'obb'"):
+        option_args(["obb"])
