@@ -19,10 +19,9 @@ from .errors import (
 from .archive import UnsafeArchiveError
 from .secrets import SecretError
 from .core.manifest import Diff
-from .core.store import GcReport, Store
+from .core.store import GcReport
+from .api.store import Store
 from .export import ExportError, ExportFormat, ExportJob, ExportReport, Snapshot, download_dataset
-from . import connectors as _connectors  # noqa: F401  provides Store.connectors/datasources, datasource methods
-from . import delivery as _delivery  # noqa: F401  provides Store.export_methods/exporters/deliveries
 
 import fsspec as _fsspec
 

@@ -21,7 +21,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from . import refs
 from .errors import DatasetNotFoundError
-from .core.manifest import decode_annotation
+from .core.manifest import decode_annotation, normalize_path
 from .core.reader import VersionReader
 from .core.store import Store
 
@@ -160,6 +160,13 @@ class DagstoreFileSystem(AbstractFileSystem):
     def ukey(self, path: str) -> str:
         reader, inner = self._split(path)
         return reader.entry(inner).hash or reader.entry(inner).url or inner
+
+
+def open_file(store: Store, version_id: str, path: str, mode: str = "rb", block_size: int | None = None) -> VersionFile:
+    """A seekable read-only file object for one file of a final version, read in place with
+    ranged reads (``Dataset.open``, ``describe``)."""
+    f: VersionFile = DagstoreFileSystem(store=store).open(f"{version_id}/{normalize_path(path)}", mode, block_size=block_size)
+    return f
 
 
 class VersionFile(AbstractBufferedFile):

@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..api import origin
-from ..api.stage import stage
-from ..api.version import Version
+from ..core.ops import lookup, origin
+from ..core.ops.stage import stage
+from ..core.version import Version
 from ..core.hashing import hash_bytes
 from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
 from ..core.reader import VersionReader
@@ -52,6 +52,17 @@ def adopt(v: Version, meta: dict[str, Any]) -> None:
     if meta:
         v.record = replace(v.record, annotations=meta)
         v.save()
+
+
+def new_draft(st: Store, name: str, project: str | None, tags: Sequence[str] | None = None, parents: Sequence[str] = (),
+              version: str | None = None, content_url: str | None = None, description: str | None = None,
+              classes: Sequence[str] | None = None, origin: str | None = None) -> Version:
+    """A new draft (``lookup.new_draft``) that inherits its parents' class list (``classes``
+    chooses it when they disagree; a conflict raises before anything is written)."""
+    meta = child_meta(st, [p for p in parents if st.exists(p)], classes)
+    v = lookup.new_draft(st, name, project, tags, parents, version, content_url, description, origin)
+    adopt(v, meta)
+    return v
 
 
 def splits(v: Version) -> list[str]:

@@ -1,9 +1,10 @@
 """The ClearML-Data-compatible porcelain: ``Dataset``.
 
-Thin: each method checks its arguments and delegates to one operation module
-(``lookup``, ``stage``, ``commit``, ``query``, ``checkout``, ``labels``, ``admin``);
-none touches storage directly. Subsystems add their methods in the marked sections below,
-each one line of delegation into their own package.
+Thin: each method checks its arguments and delegates to one operation module over the
+version it wraps (``core.ops``: ``lookup``, ``stage``, ``commit``, ``query``, ``checkout``,
+``labels``, ``admin``); none touches storage directly. Each subsystem's methods are in its
+marked section below, each one line of delegation down into its package, which takes the
+``Version`` (never the ``Dataset``).
 """
 
 # shape: over 400 lines because it is the whole ClearML Dataset surface, each method with its
@@ -14,22 +15,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._log import report
-from ..core.manifest import Diff, normalize_path
-from ..core.records import Draft, VersionRecord
-from ..core import extensions
-from ..core.store import Store
-from ..errors import DraftError
-from . import admin, checkout, commit, labels, lookup, origin, query, stage
-from ..annotations import ops as annotation_ops  # the facade delegates up to the subsystems (docs/architecture.md)
+from ..annotations import ops as annotation_ops
 from ..annotations.report import ImportReport
-from .version import Version, resolve_store
-from .. import delivery  # the facade delegates up to the subsystems (docs/architecture.md)
-
-if TYPE_CHECKING:
-    from ..fs import VersionFile
+from ..connectors import archive, describe, pull
+from ..core.manifest import Diff
+from ..core.ops import admin, checkout, commit, labels, lookup, origin, query, stage
+from ..core.records import Draft, VersionRecord
+from ..core.store import Store as CoreStore
+from ..core.version import Version
+from ..delivery import Delivery, selection
+from ..errors import DraftError
+from ..export import ExportJob, ExportReport, Snapshot
+from ..export import jobs, snapshots, source
+from ..fs import VersionFile, open_file
+from .store import Store, resolve_store
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ class Dataset:
     optional ``store`` (a ``Store`` or URL) and otherwise uses ``DAGSTORE_URL``.
     """
 
-    def __init__(self, store: Store, record: VersionRecord, draft: Draft | None = None):
-        self._v = Version(store, record, draft)
+    def __init__(self, store: CoreStore | str | None, record: VersionRecord, draft: Draft | None = None):
+        self._v = Version(resolve_store(store), record, draft)
 
     @classmethod
     def _of(cls, v: Version) -> Dataset:
@@ -113,7 +115,7 @@ class Dataset:
 
     @property
     def store(self) -> Store:
-        return self._v.store
+        return Store.of(self._v.store)
 
     @property
     def record(self) -> VersionRecord:
@@ -141,7 +143,7 @@ class Dataset:
         output_uri: str | None = None,
         description: str | None = None,
         use_current_task: bool = False,
-        store: Store | str | None = None,
+        store: CoreStore | str | None = None,
         classes: Sequence[str] | None = None,
         origin: str | None = None,
     ) -> Dataset:
@@ -150,13 +152,9 @@ class Dataset:
         ``use_current_task`` has no effect (there are no tasks).
         ``origin`` (``upload``, ``datasource``, ``pipeline``, ``import``, ``zip``) defaults to
         what fills the draft (``upload`` for add_files)."""
-        parents = [p.id if isinstance(p, Dataset) else str(p) for p in parent_datasets or []]
-        st = resolve_store(store)
-        meta = annotation_ops.child_meta(st, [p for p in parents if st.exists(p)], classes)  # raises before anything is written
-        v = lookup.new_draft(st, dataset_name, dataset_project, dataset_tags, parents, dataset_version, output_uri, description,
-                             origin)
-        annotation_ops.adopt(v, meta)
-        return cls._of(v)
+        return cls._of(annotation_ops.new_draft(resolve_store(store), dataset_name, dataset_project, dataset_tags,
+                                                _ids(parent_datasets), dataset_version, output_uri, description,
+                                                classes, origin))
 
     @classmethod
     def get(
@@ -174,7 +172,7 @@ class Dataset:
         overridable: bool = False,
         shallow_search: bool = False,
         include_archived: bool = True,
-        store: Store | str | None = None,
+        store: CoreStore | str | None = None,
     ) -> Dataset:
         """A version by id, or the highest version of project/name and/or carrying
         ``dataset_tags`` (filtered by exact version, completion, publication).
@@ -393,9 +391,7 @@ class Dataset:
         """A seekable read-only file object for one file of this final version, read in place
         with ranged reads (nothing is downloaded to the local cache)."""
         self._v.require_final("open()")
-        from ..fs import DagstoreFileSystem
-
-        return DagstoreFileSystem(store=self.store).open(f"{self.id}/{normalize_path(path)}", mode, block_size=block_size)
+        return open_file(self.store, self.id, path, mode, block_size)
 
     def read_bytes(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
         """Bytes ``[start, end)`` of one file of this final version, read in place."""
@@ -440,7 +436,7 @@ class Dataset:
         dataset_ids: Sequence[str | Dataset] | None = None,
         dataset_project_name_pairs: Sequence[tuple[str, str]] | None = None,
         output_url: str | None = None,
-        store: Store | str | None = None,
+        store: CoreStore | str | None = None,
     ) -> Dataset:
         """One final, parentless version: of a single input, its whole content; of several,
         each input's own changes (adds, modifications, removals) applied in order."""
@@ -461,7 +457,7 @@ class Dataset:
         shallow_search: bool = False,
         delete_files: bool = True,
         delete_external_files: bool = False,
-        store: Store | str | None = None,
+        store: CoreStore | str | None = None,
     ) -> int:
         """Delete one version: by id, or the only version of project/name (or its
         ``dataset_version``); several matches are refused ("Multiple datasets found") and
@@ -477,12 +473,12 @@ class Dataset:
                             entire_dataset, force, delete_files, delete_external_files)
 
     @classmethod
-    def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str, store: Store | str | None = None) -> int:
+    def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str, store: CoreStore | str | None = None) -> int:
         """Rename every version of project/name."""
         return admin.relabel(resolve_store(store), dataset_project, dataset_name, dataset_project, new_dataset_name)
 
     @classmethod
-    def move_to_project(cls, new_dataset_project: str, dataset_project: str, dataset_name: str, store: Store | str | None = None) -> int:
+    def move_to_project(cls, new_dataset_project: str, dataset_project: str, dataset_name: str, store: CoreStore | str | None = None) -> int:
         """Move every version of project/name to another project."""
         return admin.relabel(resolve_store(store), dataset_project, dataset_name, new_dataset_project, dataset_name)
 
@@ -496,7 +492,7 @@ class Dataset:
         only_completed: bool = True,
         recursive_project_search: bool = True,
         include_archived: bool = True,
-        store: Store | str | None = None,
+        store: CoreStore | str | None = None,
         origin: str | None = None,
     ) -> list[dict[str, Any]]:
         """Versions as dicts (id, name, project, version, tags, ``created`` as a datetime,
@@ -555,32 +551,24 @@ class Dataset:
         return annotation_ops.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error, **options)
 
     # --- exports (dagstore.export) ---
-    # Export / download / snapshot methods go here, each delegating into dagstore.export.
 
     def export(self, export_format: str | None, target: str | os.PathLike[str], splits: Sequence[str] | None = None,
                filters: dict[str, Any] | None = None, include_media: bool = True, overwrite: bool = False,
-               storage_options: dict[str, Any] | None = None, progress: Any = None, **options: Any) -> Any:
+               storage_options: dict[str, Any] | None = None, progress: Any = None, **options: Any) -> ExportReport:
         """Write this final version in ``export_format`` to a folder, a ``.zip`` or an fsspec URL; returns an ``ExportReport``."""
-        from ..export.source import export_dataset
-
-        return export_dataset(self, export_format, target, splits, filters, include_media, overwrite, storage_options, progress, **options)
+        return source.export_version(self._v, export_format, target, splits, filters, include_media, overwrite,
+                                     storage_options, progress, **options)
 
     def create_export(self, export_format: str | None, splits: Sequence[str] | None = None, filters: dict[str, Any] | None = None,
-                      include_media: bool = True, **options: Any) -> Any:
+                      include_media: bool = True, **options: Any) -> ExportJob:
         """Start an export into the store and return its ``ExportJob`` at once."""
-        from ..export.jobs import create_export
+        return jobs.create_export(self._v, export_format, splits, filters, include_media, **options)
 
-        return create_export(self, export_format, splits, filters, include_media, **options)
-
-    def create_snapshot(self, name: str | None = None, filters: dict[str, Any] | None = None) -> Any:
+    def create_snapshot(self, name: str | None = None, filters: dict[str, Any] | None = None) -> Snapshot:
         """Store a named selection of this final version (a ``Snapshot``)."""
-        from ..export.snapshots import create_snapshot
-
-        return create_snapshot(self, name, filters)
+        return snapshots.create_snapshot(self._v, name, filters)
 
     # --- datasources (dagstore.connectors) ---
-    # Datasource / connector methods go here, each delegating into dagstore.connectors
-    # (looked up through core.extensions: api never imports a higher layer).
 
     @property
     def origin(self) -> str:
@@ -594,46 +582,42 @@ class Dataset:
     @classmethod
     def create_from_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
                                file_format: str = "parquet", parent_datasets: Sequence[str | Dataset] | None = None,
-                               store: Store | str | None = None) -> Dataset:
+                               store: CoreStore | str | None = None) -> Dataset:
         """Read a datasource (``Store.datasources``) into a new final version: a SQL result as
         one ``data.parquet``/``data.csv`` (types kept, streamed), a path as its files."""
-        return extensions.lookup("connectors.create_from_datasource")(cls, resolve_store(store), datasource, dataset_name,
-                                                                     dataset_project, file_format, parent_datasets)
+        return cls._of(pull.create_from_datasource(resolve_store(store), datasource, dataset_name, dataset_project,
+                                                   file_format, _ids(parent_datasets)))
 
     @classmethod
     def sync_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
-                        store: Store | str | None = None) -> Dataset:
+                        store: CoreStore | str | None = None) -> Dataset:
         """A child of the latest version when the datasource's data changed, else that version."""
-        return extensions.lookup("connectors.sync_datasource")(cls, resolve_store(store), datasource, dataset_name,
-                                                              dataset_project)
+        return cls._of(pull.sync_datasource(resolve_store(store), datasource, dataset_name, dataset_project))
 
     def add_zip(self, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
         """Add a zip's files to this draft; a hostile archive (``..``, absolute paths, links,
         bombs; with ``only_images`` any non-image) is refused whole. Returns the files added."""
-        return int(extensions.lookup("connectors.add_zip")(self, path, dataset_path, only_images))
+        return archive.add_zip(self._v, path, dataset_path, only_images)
 
     def describe(self, dataset_path: str | None = None) -> dict[str, Any]:
         """Statistics of a tabular file (Parquet, CSV, TSV, JSON lines) of this final version:
         rows, per-column nulls/distinct/min/max/mean/std/histogram or top, correlations, sample."""
-        return dict(extensions.lookup("connectors.describe")(self, dataset_path))
+        return describe.describe_version(self._v, dataset_path)
 
     # --- selections (dagstore.delivery) ---
+
     def export_selection(self, selection_name: str, sample_ids: Sequence[str] | None = None, export_method: str | None = None,
-                         annotation: Any = None, filters: dict[str, Any] | None = None) -> Any:
+                         annotation: Any = None, filters: dict[str, Any] | None = None) -> Delivery:
         """Send dataset paths of this final version (or those ``filters`` select) through an
         export method; the recorded ``Delivery`` once the destination confirmed it, else an error
         (recorded too). Unknown ids are refused before anything is sent."""
-        return delivery.select(self, selection_name, sample_ids, export_method or "", annotation, filters)
+        return selection.select(self._v, selection_name, sample_ids, export_method or "", annotation, filters)
 
-    def export_annotation(self, annotation_name: str, annotation: Any, export_method: str) -> Any:
+    def export_annotation(self, annotation_name: str, annotation: Any, export_method: str) -> Delivery:
         """Send one free-form annotation (a range, a 2-D box...) of this final version."""
-        return delivery.annotate(self, annotation_name, annotation, export_method)
+        return selection.annotate(self._v, annotation_name, annotation, export_method)
 
 
-def _register_with_subsystems() -> None:
-    from ..export.source import use_facade
-
-    use_facade(Dataset)
-
-
-_register_with_subsystems()
+def _ids(datasets: Sequence[str | Dataset] | None) -> list[str]:
+    """Version ids of ``Dataset`` objects or ids."""
+    return [d.id if isinstance(d, Dataset) else str(d) for d in datasets or []]

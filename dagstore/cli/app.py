@@ -24,7 +24,7 @@ from .._atomic import atomic_write
 from ..api.dataset import Dataset
 from ..errors import DagstoreError, InvalidPathError
 from ..core.manifest import Diff
-from ..core.store import Store
+from ..api.store import Store
 
 # Options that take several values, as in clearml-data (``--files a b c``); main() rewrites
 # them to click's repeated form (``--files a --files b --files c``).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..api import history
-from ..api.version import status
+from ..core.ops import history
+from ..core.version import status
 from ..api.dataset import Dataset
 from ..core.records import VersionRecord
 from .app import Settings, by_ref, cli, emit, id_option, name_options, open_dataset, pass_settings, plural, summary, title, verb

@@ -8,29 +8,30 @@ import shutil
 import tempfile
 from typing import Any
 
-from ..api import origin
 from ..archive import extract_zip
+from ..core.ops import commit, origin, stage
+from ..core.version import Version
 
 
-def add_zip(ds: Any, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
+def add_zip(v: Version, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
     """``Dataset.add_zip``: check the whole archive, extract it into a private folder, add and
     upload its files, mark the draft's origin ``zip``. Nothing is added when it is refused."""
-    ds._v.require_draft()
+    v.require_draft()
     staging = tempfile.mkdtemp(prefix="dagstore-zip-")
     try:
         rels = extract_zip(os.fspath(path), staging, only_images)
         if not rels:
             return 0
-        n = ds.add_files(staging, dataset_path=dataset_path)
+        n, _seen = stage.add_files(v, staging, None, None, dataset_path, True, None, True)
         try:
-            ds.upload(show_progress=False)  # the staged files are removed below
+            commit.upload(v, False, None, None, None, None, 3)  # the staged files are removed below
         except BaseException:
             prefix = (dataset_path or "").strip("/")
             for rel in rels:
-                ds.remove_files(f"{prefix}/{rel}" if prefix else rel)
+                stage.remove_files(v, f"{prefix}/{rel}" if prefix else rel, True)
             raise
-        origin.mark(ds._v, "zip")
-        return int(n)
+        origin.mark(v, "zip")
+        return n
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..core.hashing import hash_bytes
+from ..core.ops import query
+from ..core.version import Version
 from ..errors import FormatError, InvalidPathError
+from ..fs import open_file
 from ._extras import need
 
 DESCRIBE_FORMAT = 1
@@ -267,28 +270,28 @@ def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
             "correlation": pearson.result() if pearson and pearson.names else {}, "sample": sample}
 
 
-def describe_version(ds: Any, dataset_path: str | None = None) -> dict[str, Any]:
+def describe_version(v: Version, dataset_path: str | None = None) -> dict[str, Any]:
     """``Dataset.describe``: statistics of one tabular file of a final version, cached in the
     local cache per version and path (a final version never changes)."""
-    ds._v.require_final("describe()")
-    files = ds.list_files()
+    v.require_final("describe()")
+    files = query.list_files(v, None, True, None)
     if dataset_path is None:
         tabular = [p for p in files if tabular_format(p)]
         if len(tabular) != 1:
-            raise FormatError(f"version {ds.id} holds {len(tabular)} tabular files"
+            raise FormatError(f"version {v.id} holds {len(tabular)} tabular files"
                               f"{' (' + ', '.join(tabular[:5]) + ')' if tabular else ''}: give dataset_path")
         dataset_path = tabular[0]
     path = dataset_path.strip("/")
     if path not in files:
-        raise InvalidPathError(f"{dataset_path}: no such file in version {ds.id}")
+        raise InvalidPathError(f"{dataset_path}: no such file in version {v.id}")
     fmt = tabular_format(path)
     if fmt is None:
         raise FormatError(f"{path} is not a tabular file (Parquet, CSV, TSV or JSON lines)")
-    cache = ds.store.cache
-    key = f"{ds.id}-{hash_bytes(f'{DESCRIBE_FORMAT}:{path}'.encode())}"
+    cache = v.store.cache
+    key = f"{v.id}-{hash_bytes(f'{DESCRIBE_FORMAT}:{path}'.encode())}"
     hit = cache.read_immutable("describe", key)
     if hit is not None:
         return dict(json.loads(hit))
-    out = describe_file(lambda: ds.open(path), fmt)
+    out = describe_file(lambda: open_file(v.store, v.id, path), fmt)
     cache.write_immutable("describe", key, json.dumps(out).encode())
     return out

@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from ..errors import DatasetNotFoundError
+from ..annotations.ops import new_draft
 from ..core.hashing import hash_file
+from ..core.ops import commit, labels, lookup, stage
+from ..core.store import Store
+from ..core.version import Version
 from .datasources import Datasource, DatasourceRegistry, Fetched
-
-if TYPE_CHECKING:
-    from ..core.store import Store
-
-Dataset = Any  # the facade class, passed in as ``cls`` (importing it here would be a cycle)
 
 METADATA_NAME = "datasource"
 
@@ -42,26 +40,26 @@ def _staging() -> str:
     return tempfile.mkdtemp(prefix="dagstore-datasource-")
 
 
-def _new_version(cls: Any, st: Store, staging: str, meta: dict[str, Any], dataset_name: str,
-                 dataset_project: str | None, parents: Sequence[Any] | None, replace: bool) -> Dataset:
-    ds = cls.create(dataset_name, dataset_project, parent_datasets=parents, store=st, origin="datasource")
+def _new_version(st: Store, staging: str, meta: dict[str, Any], dataset_name: str,
+                 dataset_project: str | None, parents: Sequence[str], replace: bool) -> Version:
+    v = new_draft(st, dataset_name, dataset_project, parents=parents, origin="datasource")
     try:
         if replace:
-            ds.sync_folder(staging)
+            stage.sync_folder(v, staging, None, True)
         else:
-            ds.add_files(staging)
-        ds.set_metadata(meta, metadata_name=METADATA_NAME)
-        ds.upload(show_progress=False)
-        ds.finalize()
+            stage.add_files(v, staging, None, None, None, True, None, True)
+        labels.set_metadata(v, meta, METADATA_NAME)
+        commit.upload(v, False, None, None, None, None, 3)
+        commit.finalize(v)
     except BaseException:
-        st.delete_version(ds.id)
+        st.delete_version(v.id)
         raise
-    return ds
+    return v
 
 
-def create_from_datasource(cls: Any, st: Store, datasource: str | Datasource, dataset_name: str,
+def create_from_datasource(st: Store, datasource: str | Datasource, dataset_name: str,
                            dataset_project: str | None = None, file_format: str = "parquet",
-                           parent_datasets: Sequence[Any] | None = None) -> Dataset:
+                           parents: Sequence[str] = ()) -> Version:
     """Read the datasource into a new final version (see ``Dataset.create_from_datasource``)."""
     reg = DatasourceRegistry(st)
     ds = _datasource(reg, datasource)
@@ -69,31 +67,30 @@ def create_from_datasource(cls: Any, st: Store, datasource: str | Datasource, da
     try:
         fetched = reg.fetch(ds, staging, file_format)
         meta = _metadata(reg, ds, fetched, file_format)
-        return _new_version(cls, st, staging, meta, dataset_name, dataset_project, parent_datasets, replace=False)
+        return _new_version(st, staging, meta, dataset_name, dataset_project, parents, replace=False)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def sync_datasource(cls: Any, st: Store, datasource: str | Datasource, dataset_name: str,
-                    dataset_project: str | None = None) -> Dataset:
+def sync_datasource(st: Store, datasource: str | Datasource, dataset_name: str,
+                    dataset_project: str | None = None) -> Version:
     """A child of the latest version when the data changed, else the latest version itself
     (the first call creates the dataset)."""
     reg = DatasourceRegistry(st)
     ds = _datasource(reg, datasource)
-    try:
-        latest = cls.get(dataset_project=dataset_project, dataset_name=dataset_name, only_completed=True, store=st)
-    except DatasetNotFoundError:
-        return create_from_datasource(cls, st, ds, dataset_name, dataset_project)
-    before = latest.get_metadata(METADATA_NAME) or {}
+    latest = lookup.find(st, None, dataset_project, dataset_name, None, True, False, None)
+    if latest is None:
+        return create_from_datasource(st, ds, dataset_name, dataset_project)
+    before = labels.get_metadata(latest, METADATA_NAME) or {}
     file_format = before.get("file_format", "parquet") if isinstance(before, dict) else "parquet"
     staging = _staging()
     try:
         fetched = reg.fetch(ds, staging, file_format)
         now = {rel: hash_file(os.path.join(staging, *rel.split("/")))[0] for rel in fetched.files}
-        current = {p: e.hash for p, e in latest.file_entries_dict.items()}
+        current = {p: e.hash for p, e in latest.current().items() if e.url is None}
         if now == current:
             return latest
         meta = _metadata(reg, ds, fetched, file_format)
-        return _new_version(cls, st, staging, meta, dataset_name, latest.project, [latest.id], replace=True)
+        return _new_version(st, staging, meta, dataset_name, latest.project, [latest.id], replace=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

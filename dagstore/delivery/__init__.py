@@ -12,13 +12,7 @@ from .methods import ExportMethods
 from .spec import ExportMethod, TestResult
 from .selection import annotate, select
 from .store_id import store_id
-from ..core import extensions as _extensions
 from .exporters import Exporters
-
-# Store.export_methods, Store.exporters and Store.deliveries look these up (core.extensions).
-_extensions.provide("delivery.export_methods", ExportMethods)
-_extensions.provide("delivery.exporters", Exporters)
-_extensions.provide("delivery.deliveries", list_deliveries)
 
 __all__ = [
     "Delivery", "DeliveryError", "ExportMethod", "ExportMethodError", "ExportMethodNotFoundError",

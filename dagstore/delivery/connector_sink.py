@@ -9,21 +9,18 @@ import posixpath
 import re
 from typing import Any
 
+from ..connectors import ConnectorRegistry, FileConnector, SqlConnector
 from ..errors import DagstoreError
 from .errors import DeliveryError, ExportMethodError
 from .spec import ExportMethod, TestResult
 
 
 def _connector(store: Any, method: ExportMethod) -> Any:
-    from ..connectors import ConnectorRegistry
-
     return ConnectorRegistry(store).get(str(method.connector))
 
 
 def send(store: Any, method: ExportMethod, delivery_id: str, body: bytes, meta: dict[str, Any]) -> int:
     """Deliver to the connector; returns 1 (one write, confirmed by the server)."""
-    from ..connectors import FileConnector, SqlConnector
-
     conn = _connector(store, method)
     sc = conn.scrubber()
     try:

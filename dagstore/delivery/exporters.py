@@ -10,16 +10,21 @@ import os
 import posixpath
 import secrets as _random
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..connectors import ConnectorRegistry, FileConnector, SqlConnector, TestResult
 from ..core import layout
 from ..core.decode import expect
+from ..core.ops import checkout, lookup
 from ..core.store.named import NamedRecords, RecordType, check_name
+from ..core.version import Version
 from ..errors import DagstoreError
+from ..export.source import export_version
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError
 from .sql_export import MODES, timestamp_name, write_table
@@ -64,17 +69,11 @@ RECORDS: RecordType[Exporter] = RecordType(
     missing=lambda name, _url: ExportMethodNotFoundError(f"no exporter named {name!r}"))
 
 
-def _connectors(store: Any) -> Any:
-    try:
-        from ..connectors import ConnectorRegistry
-    except ImportError:
-        raise ExportMethodError("exporters need dagstore.connectors, which this installation lacks") from None
+def _connectors(store: Any) -> ConnectorRegistry:
     return ConnectorRegistry(store)
 
 
 def _kind(conn: Any) -> str:
-    from ..connectors import FileConnector, SqlConnector
-
     if isinstance(conn, SqlConnector):
         return "sql"
     if isinstance(conn, FileConnector):
@@ -123,8 +122,6 @@ class Exporters:
 
     def test(self, name: str) -> Any:
         """The connector's test, plus whether the target exists (never raises for a failing one)."""
-        from ..connectors import TestResult
-
         exp = self.get(name)
         try:
             conn = _connectors(self._store).get(exp.connector)
@@ -184,10 +181,7 @@ def _target_exists(conn: Any, exp: Exporter) -> bool:
 
 def _local_copy(store: Any, version_id: str, files: list[str] | None) -> str:
     """A cached local folder of the version (or of ``files``)."""
-    from ..api.checkout import local_copy
-    from ..api.version import Version
-
-    return local_copy(Version(store, store.record(version_id)), None, None, None, None, files, False)
+    return checkout.local_copy(Version(store, store.record(version_id)), None, None, None, None, files, False)
 
 
 def tabular_file(paths: list[str], dataset_path: str | None, version_id: str) -> str:
@@ -286,12 +280,8 @@ def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_pa
 
 def _export_folder(store: Any, version_id: str, export_format: str) -> tuple[str, list[str]]:
     """An export of the version in ``export_format`` (dagstore.export) in a local temp folder."""
-    import tempfile
-
-    from ..export.source import export_dataset, open_dataset
-
     out = os.path.join(tempfile.mkdtemp(prefix="dagstore-exporter-"), "export")
-    export_dataset(open_dataset(store, dataset_id=version_id), export_format, out)
+    export_version(lookup.get(store, version_id), export_format, out)
     files = sorted(os.path.relpath(os.path.join(d, f), out).replace(os.sep, "/") for d, _, fs in os.walk(out) for f in fs)
     return out, files
 

@@ -7,34 +7,36 @@ import zipfile
 from typing import Any
 
 from ..errors import DatasetNotFoundError
+from ..core.ops.lookup import get
 from ..core.store import Store
+from ..core.version import Version
 from .extract import safe_extract
 from .run import export_view
 from .sinks import check_local_target
-from .source import dataset_view, open_dataset
+from .source import version_view
 
 
 def _is_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
-def resolve_version(store: Any, dataset_id: str, dataset_version_id: str | None = None) -> Any:
-    """The ``Dataset`` for a version id or ``project/name`` and an optional version id or
+def resolve_version(store: Store, dataset_id: str, dataset_version_id: str | None = None) -> Version:
+    """The version for a version id or ``project/name`` and an optional version id or
     version string (default: the latest final version)."""
     if "/" in dataset_id:
         project, name = dataset_id.rsplit("/", 1)
         if dataset_version_id and _is_id(dataset_version_id) and store.exists(dataset_version_id):
-            ds = open_dataset(store, dataset_id=dataset_version_id)
-            if (ds.project, ds.name) != (project, name):
+            v = get(store, dataset_version_id)
+            if (v.project, v.name) != (project, name):
                 raise DatasetNotFoundError(f"version {dataset_version_id} is not a version of {dataset_id}")
-            return ds
-        return open_dataset(store, dataset_project=project, dataset_name=name, dataset_version=dataset_version_id or None, only_completed=True)
+            return v
+        return get(store, project=project, name=name, version=dataset_version_id or None, only_completed=True)
     if dataset_version_id:
-        base = open_dataset(store, dataset_id=dataset_id)
+        base = get(store, dataset_id)
         if _is_id(dataset_version_id) and store.exists(dataset_version_id):
-            return open_dataset(store, dataset_id=dataset_version_id)
-        return open_dataset(store, dataset_project=base.project, dataset_name=base.name, dataset_version=dataset_version_id, only_completed=True)
-    return open_dataset(store, dataset_id=dataset_id)
+            return get(store, dataset_version_id)
+        return get(store, project=base.project, name=base.name, version=dataset_version_id, only_completed=True)
+    return get(store, dataset_id)
 
 
 def _earlier_download(zip_path: str) -> bool:
@@ -65,11 +67,11 @@ def download_dataset(
     native layout too, as in SeeMe). A non-empty folder, or an existing zip that is not an
     earlier download's, is refused unless ``overwrite=True``; nothing is left behind on error."""
     st = store if isinstance(store, Store) else (Store(store) if store else Store.default())
-    ds = resolve_version(st, dataset_id, dataset_version_id)
+    v = resolve_version(st, dataset_id, dataset_version_id)
     zip_path = os.path.abspath(download_file if download_file.lower().endswith(".zip") else f"{download_file}.zip")
     check_local_target(os.path.abspath(extract_to_folder), overwrite, want_dir=True)
     replace_zip = overwrite or (os.path.isfile(zip_path) and not os.path.islink(zip_path) and _earlier_download(zip_path))
-    export_view(dataset_view(ds), export_format or None, zip_path, splits=[split_id] if split_id else None,
+    export_view(version_view(v), export_format or None, zip_path, splits=[split_id] if split_id else None,
                 overwrite=replace_zip, **options)
     try:
         folder = safe_extract(zip_path, extract_to_folder, overwrite=overwrite)

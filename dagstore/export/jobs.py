@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,12 +27,15 @@ import xxhash
 from .._atomic import replace_file, rmtree, temp_path
 from ..core import layout
 from ..core.decode import expect
+from ..core.ops import lookup
 from ..core.store.named import NamedRecords, RecordType
+from ..core.version import Version
 from ..errors import DatasetNotFoundError, DraftError, IntegrityError, InvalidPathError, LockTimeoutError
 from .extract import safe_extract
 from .filters import normalize_filters
-from .run import resolve_options
+from .run import export_view, resolve_options
 from .sinks import check_local_target
+from .source import version_view
 
 log = logging.getLogger(__name__)
 
@@ -187,26 +191,27 @@ def _save(store: Any, rec: dict[str, Any]) -> None:
 
 
 def create_export(
-    ds: Any,
+    v: Version,
     export_format: str | None,
     splits: Sequence[str] | str | None = None,
     filters: Mapping[str, Any] | None = None,
     include_media: bool = True,
     **options: Any,
 ) -> ExportJob:
-    """Start an export of the final version ``ds`` into the store; returns at once."""
-    if not ds.is_final():
-        raise DraftError(f"export needs a finalized version; dataset {ds.id} is still a draft (finalize/close it first)")
+    """Start an export of the final version ``v`` into the store; returns at once."""
+    if not v.is_final():
+        raise DraftError(f"export needs a finalized version; dataset {v.id} is still a draft (finalize/close it first)")
     exporter, opts = resolve_options(export_format, options)
     now = time.time()
-    rec = {"schema": "dagstore.export-job/1", "id": uuid.uuid4().hex, "dataset_id": ds.id, "format": exporter.name,
+    job_id = uuid.uuid4().hex
+    rec = {"schema": "dagstore.export-job/1", "id": job_id, "dataset_id": v.id, "format": exporter.name,
            "format_arg": export_format if export_format is None else str(export_format), "options": dict(options),
            "filters": normalize_filters(filters, splits), "include_media": bool(include_media), "status": "created",
            "progress": [0, 0], "error": None, "attempt": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
            "heartbeat": now}
-    _save(ds.store, rec)
-    _spawn(ds.store, rec["id"], 1)
-    return ExportJob(ds.store, rec)
+    _save(v.store, rec)
+    _spawn(v.store, job_id, 1)
+    return ExportJob(v.store, rec)
 
 
 def get_export(store: Any, job_id: str) -> ExportJob:
@@ -237,9 +242,6 @@ def _spawn(store: Any, job_id: str, attempt: int) -> None:
 
 def run_job(store: Any, job_id: str, attempt: int) -> None:
     """The worker's side: run the export, keep the heartbeat, store the artifact and the outcome."""
-    from .run import export_view
-    from .source import dataset_view, open_dataset
-
     rec = _load(store, job_id)
     if rec.get("attempt") != attempt or rec["status"] != "created":
         return
@@ -266,9 +268,9 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
     hb.start()
     tmpdir = tempfile.mkdtemp(prefix="dagstore-export-")
     try:
-        ds = open_dataset(store, dataset_id=rec["dataset_id"])
+        v = lookup.get(store, rec["dataset_id"])
         zpath = os.path.join(tmpdir, "export.zip")
-        report = export_view(dataset_view(ds), rec["format_arg"], zpath, filters=rec["filters"],
+        report = export_view(version_view(v), rec["format_arg"], zpath, filters=rec["filters"],
                              include_media=rec["include_media"], progress=Progress(), **rec["options"])
         key = layout.export_artifact_key(job_id)
         store.backend.put_file(zpath, key)
@@ -288,6 +290,4 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
             raise
     finally:
         stop.set()
-        import shutil
-
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -11,9 +11,14 @@ from typing import Any
 
 from ..core import layout
 from ..core.decode import expect
+from ..core.ops import lookup
 from ..core.store.named import NamedRecords, RecordType
+from ..core.version import Version
 from ..errors import DatasetNotFoundError, DraftError, InvalidPathError
 from .filters import normalize_filters
+from .jobs import ExportJob, create_export
+from .run import export_view
+from .source import version_view
 
 
 def _check_name(name: str) -> str:
@@ -35,25 +40,18 @@ class Snapshot:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dataset_id": self.dataset_id, "filters": self.filters, "created": self.created}
 
-    def _dataset(self) -> Any:
-        from .source import open_dataset
-
-        return open_dataset(self.store, dataset_id=self.dataset_id)
+    def _version(self) -> Version:
+        return lookup.get(self.store, self.dataset_id)
 
     def export(self, export_format: str | None, target: str | os.PathLike[str], include_media: bool = True,
                overwrite: bool = False, **options: Any) -> Any:
         """``Dataset.export`` of the snapshot's version with its filters."""
-        from .run import export_view
-        from .source import dataset_view
-
-        return export_view(dataset_view(self._dataset()), export_format, target, filters=self.filters,
+        return export_view(version_view(self._version()), export_format, target, filters=self.filters,
                            include_media=include_media, overwrite=overwrite, **options)
 
-    def create_export(self, export_format: str | None, include_media: bool = True, **options: Any) -> Any:
+    def create_export(self, export_format: str | None, include_media: bool = True, **options: Any) -> ExportJob:
         """An asynchronous export job of the snapshot."""
-        from .jobs import create_export
-
-        return create_export(self._dataset(), export_format, filters=self.filters, include_media=include_media, **options)
+        return create_export(self._version(), export_format, filters=self.filters, include_media=include_media, **options)
 
 
 def _decode(name: str, doc: dict[str, Any]) -> Snapshot:
@@ -69,14 +67,14 @@ RECORDS: RecordType[Snapshot] = RecordType(
     missing=lambda name, url: DatasetNotFoundError(f"no snapshot named {name!r} in {url}"))
 
 
-def create_snapshot(ds: Any, name: str | None = None, filters: Mapping[str, Any] | None = None) -> Snapshot:
-    """Store a snapshot of the final version ``ds``; default name ``PROJECT-NAME-at-YYYY-MM-DD-HH-MM`` (UTC)."""
-    if not ds.is_final():
-        raise DraftError(f"a snapshot needs a finalized version; dataset {ds.id} is still a draft")
+def create_snapshot(v: Version, name: str | None = None, filters: Mapping[str, Any] | None = None) -> Snapshot:
+    """Store a snapshot of the final version ``v``; default name ``PROJECT-NAME-at-YYYY-MM-DD-HH-MM`` (UTC)."""
+    if not v.is_final():
+        raise DraftError(f"a snapshot needs a finalized version; dataset {v.id} is still a draft")
     now = time.gmtime()
-    snap = Snapshot(name or f"{ds.project}-{ds.name}-at-{time.strftime('%Y-%m-%d-%H-%M', now)}", ds.id,
-                    normalize_filters(filters), time.strftime("%Y-%m-%dT%H:%M:%SZ", now), ds.store)
-    NamedRecords(ds.store.backend, RECORDS).create(snap.name, snap.to_dict())
+    snap = Snapshot(name or f"{v.project}-{v.name}-at-{time.strftime('%Y-%m-%d-%H-%M', now)}", v.id,
+                    normalize_filters(filters), time.strftime("%Y-%m-%dT%H:%M:%SZ", now), v.store)
+    NamedRecords(v.store.backend, RECORDS).create(snap.name, snap.to_dict())
     return snap
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.api import stage
+from dagstore.core.ops import lookup, stage
 from dagstore.core.manifest import Entry
 
 
@@ -34,9 +34,10 @@ def test_adding_a_folder_writes_the_draft_once(tmp_path: Path, saves: list[str])
 
 
 def test_stage_many_writes_the_draft_once(tmp_path: Path, saves: list[str]) -> None:
-    ds = Dataset.create("links", "p", store=str(tmp_path / "store"))
+    st = Store(str(tmp_path / "store"))
+    v = lookup.new_draft(st, "links", "p", None, [], None, None, None)
     saves.clear()
     items = [(f"l/{i}.bin", Entry("", i, f"https://example.org/{i}.bin"), None) for i in range(500)]
-    assert stage.stage_many(ds._v, items) == 500
-    assert saves == [ds.id]
-    assert len(Dataset.get(dataset_id=ds.id, store=ds.store).list_files()) == 500
+    assert stage.stage_many(v, items) == 500
+    assert saves == [v.id]
+    assert len(Dataset.get(dataset_id=v.id, store=st).list_files()) == 500

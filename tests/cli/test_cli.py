@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.api.history import render_graph
+from dagstore.core.ops.history import render_graph
 from dagstore.cli.app import expand_multi_values
 from dagstore.secrets import redact_url
 from helpers import read_tree, write_tree

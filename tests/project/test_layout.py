@@ -13,19 +13,24 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "dagstore"
 
-# Lower rank = lower layer. A module may import its own top-level package and lower ranks.
+# Lower rank = lower layer (docs/architecture.md, "Layers and the import rule"). A module may import its own
+# top-level package and strictly lower ranks, with no exception: two packages of one rank never import each other.
 RANKS = {
-    "dagstore.errors": 0, "dagstore._atomic": 0, "dagstore._log": 0, "dagstore.secrets": 0.5, "dagstore.spec_string": 0.5,
-    "dagstore.config": 1, "dagstore.archive": 1,
-    "dagstore.core": 2,
-    "dagstore.refs": 3,
-    "dagstore.fs": 4,
+    # floor 0: one module per hazard
+    "dagstore.errors": 0, "dagstore._log": 0, "dagstore._atomic": 0,
+    "dagstore.secrets": 0.1, "dagstore.spec_string": 0.1, "dagstore.config": 0.1, "dagstore.archive": 0.1,
+    # floor 1: the storage engine and the version state, then references and dagstore://
+    "dagstore.core": 1, "dagstore.refs": 1.1, "dagstore.fs": 1.2,
+    # floors 2-4: the subsystems, which take a core Version
+    "dagstore.annotations": 2, "dagstore.tables": 2,
+    "dagstore.export": 3, "dagstore.connectors": 3,
+    "dagstore.delivery": 4,
+    # floor 5: the facades (Dataset, the public Store), then the package's public names
     "dagstore.api": 5,
-    "dagstore.annotations": 6, "dagstore.connectors": 6,
-    "dagstore.export": 7, "dagstore.delivery": 7.5,  # targets may use export (architecture.md, "Where new things go")
-    "dagstore": 8,  # __init__.py: the public API (re-exports only)
-    "dagstore.ui": 8.5,  # the web UI: a face over the public API, like cli (which launches it: `dagstore ui`)
-    "dagstore.cli": 9, "dagstore.demo": 9,  # clients of the public API
+    "dagstore": 5.5,  # __init__.py: the public API (re-exports only)
+    # floor 6: the faces, clients of the public API
+    "dagstore.ui": 6,
+    "dagstore.cli": 6.5, "dagstore.demo": 6.5,  # the CLI also launches the UI (`dagstore ui`); the UI never imports the CLI
 }
 
 
@@ -70,11 +75,6 @@ def layer(mod: str) -> tuple[str, int]:
     raise AssertionError(f"{mod} is in no layer: add it to RANKS in tests/project/test_layout.py and docs/architecture.md")
 
 
-# The Dataset facade delegates its marked sections up into the subsystem packages (see
-# docs/architecture.md, "Where new things go"); nothing else in api may.
-FACADE_DELEGATES = {"dagstore.api.dataset": {"dagstore.annotations", "dagstore.export", "dagstore.connectors", "dagstore.delivery"}}
-
-
 def upward_imports(g: dict[str, set[str]]) -> list[str]:
     """Imports of a layer that is not strictly below the importer's (its own package excepted)."""
     bad = []
@@ -82,8 +82,6 @@ def upward_imports(g: dict[str, set[str]]) -> list[str]:
         top, rank = layer(mod)
         for dep in sorted(deps):
             dep_top, dep_rank = layer(dep)
-            if dep_top in FACADE_DELEGATES.get(mod, ()):
-                continue
             if dep_top != top and dep_rank >= rank:
                 bad.append(f"{mod} imports {dep} ({dep_top} is not below {top})")
     return bad
@@ -131,5 +129,15 @@ def test_the_checks_catch_an_upward_import_and_a_cycle() -> None:
     g = {"dagstore.core.store.base": {"dagstore.api.dataset"}, "dagstore.api.dataset": {"dagstore.core.store.base"}}
     assert upward_imports(g) == ["dagstore.core.store.base imports dagstore.api.dataset (dagstore.api is not below dagstore.core)"]
     assert cycles(g) == [["dagstore.core.store.base", "dagstore.api.dataset", "dagstore.core.store.base"]]
+
+
+def test_no_subsystem_may_reach_the_facade_or_a_sibling() -> None:
+    g = {"dagstore.connectors.pull": {"dagstore.api.dataset", "dagstore.export.source"},
+         "dagstore.api.dataset": {"dagstore.delivery.selection", "dagstore.cli.app"}}
+    assert upward_imports(g) == [
+        "dagstore.connectors.pull imports dagstore.api.dataset (dagstore.api is not below dagstore.connectors)",
+        "dagstore.connectors.pull imports dagstore.export.source (dagstore.export is not below dagstore.connectors)",
+        "dagstore.api.dataset imports dagstore.cli.app (dagstore.cli is not below dagstore.api)",
+    ]
     with pytest.raises(AssertionError, match="no layer"):
         layer("dagstore.newpackage.x")

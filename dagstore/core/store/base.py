@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any
+from typing import Any, Self
 
 import platformdirs
 
 from ... import config
 from ...errors import FormatError
 from ..decode import parse_object
-from .. import extensions, layout
+from .. import layout
 from ..backend import Backend, open_backend
 from ..cache import Cache
 from ._root import now_iso
@@ -37,13 +37,14 @@ def default_store_url() -> str:
 
 class Store(Maintenance):
     """One store root (a local folder or any fsspec URL) plus the local cache used with it.
+    Storage members only: ``dagstore.Store`` (``api.store``) adds the subsystems' members.
 
     ``Store()`` uses ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR`` or their defaults; pass ``url``,
     ``storage_options`` (credentials, endpoints; never persisted) and ``cache_dir`` to use
     several stores in one process.
     """
 
-    _defaults: dict[tuple[str, str | None], Store] = {}
+    _defaults: dict[tuple[type, str, str | None], Store] = {}
     _defaults_lock = threading.Lock()
 
     def __init__(self, url: str | None = None, storage_options: dict[str, Any] | None = None, cache_dir: str | None = None):
@@ -59,69 +60,18 @@ class Store(Maintenance):
         self._init_marker()
 
     @classmethod
-    def default(cls) -> Store:
-        """The process-wide store for the current ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR``."""
-        key = (default_store_url(), config.setting("cache_dir"))
+    def default(cls) -> Self:
+        """The process-wide store (of this class) for the current ``DAGSTORE_URL`` / ``DAGSTORE_CACHE_DIR``."""
+        key = (cls, default_store_url(), config.setting("cache_dir"))
         with cls._defaults_lock:
-            if key not in cls._defaults:
-                cls._defaults[key] = cls()
-            return cls._defaults[key]
+            store = cls._defaults.get(key)
+            if store is None:
+                store = cls._defaults[key] = cls()
+            assert isinstance(store, cls)
+            return store
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
-
-    @property
-    def connectors(self) -> Any:
-        """This store's connectors: ``create/list/get/delete/test`` (dagstore.connectors)."""
-        return extensions.lookup("connectors.registry")(self)
-
-    @property
-    def datasources(self) -> Any:
-        """This store's datasources: ``create/list/get/delete/test`` (dagstore.connectors)."""
-        return extensions.lookup("connectors.datasources")(self)
-
-    # Entry points of the export subsystem (dagstore.export provides them; see core.extensions).
-    def download_dataset(self, dataset_id: str, dataset_version_id: str | None = None, split_id: str = "",
-                         extract_to_folder: str = "data", download_file: str = "dataset.zip",
-                         remove_download_file: bool = True, export_format: str | None = None,
-                         overwrite: bool = False, **options: Any) -> str:
-        """SeeMe's ``download_dataset`` on this store (see ``dagstore.download_dataset``)."""
-        return str(extensions.lookup("export.download_dataset")(
-            dataset_id, dataset_version_id, split_id, extract_to_folder, download_file, remove_download_file,
-            export_format, store=self, overwrite=overwrite, **options))
-
-    def get_export(self, job_id: str) -> Any:
-        """The export job ``job_id`` (created by any process or host using this store)."""
-        return extensions.lookup("export.get_export")(self, job_id)
-
-    def list_exports(self, dataset_id: str | None = None) -> list[Any]:
-        """Every export job in this store (of one version with ``dataset_id``), oldest first."""
-        return list(extensions.lookup("export.list_exports")(self, dataset_id))
-
-    def get_snapshot(self, name: str) -> Any:
-        """The snapshot called ``name``."""
-        return extensions.lookup("export.get_snapshot")(self, name)
-
-    def list_snapshots(self, dataset_id: str | None = None) -> list[Any]:
-        """Every snapshot in this store (of one version with ``dataset_id``), oldest first."""
-        return list(extensions.lookup("export.list_snapshots")(self, dataset_id))
-
-    # Entry points of the targets subsystem (dagstore.delivery provides them).
-    @property
-    def export_methods(self) -> Any:
-        """Export methods: ``list/get/create/delete/test`` (dagstore.delivery)."""
-        return extensions.lookup("delivery.export_methods")(self)
-
-    @property
-    def exporters(self) -> Any:
-        """Exporters: ``create/list/get/delete/test/run`` (dagstore.delivery)."""
-        return extensions.lookup("delivery.exporters")(self)
-
-    def deliveries(self, method: str | None = None, dataset_id: str | None = None, status: str | None = None,
-                   limit: int | None = None) -> list[Any]:
-        """Recorded deliveries (selections, annotations, exporter runs), newest first."""
-        return list(extensions.lookup("delivery.deliveries")(self, method=method, dataset_id=dataset_id,
-                                                             status=status, limit=limit))
 
     def _init_marker(self) -> None:
         try:

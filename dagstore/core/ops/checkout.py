@@ -8,12 +8,12 @@ import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._atomic import new_folder
-from ..core import transfer
-from ..core.hashing import hash_bytes, hash_file
-from ..core.manifest import Entry, match_path, normalize_path
-from ..errors import InvalidPathError
-from .version import Version, as_list
+from ..._atomic import new_folder
+from .. import transfer
+from ..hashing import hash_bytes, hash_file
+from ..manifest import Entry, match_path, normalize_path
+from ...errors import InvalidPathError
+from ..version import Version, as_list
 
 
 def selection_key(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> str:
@@ -101,7 +101,7 @@ def copy_tree(src: str, target: str) -> str:
 def read_bytes(v: Version, path: str, start: int | None, end: int | None) -> bytes:
     """Bytes ``[start, end)`` of one file of a final version, read in place."""
     v.require_final("read_bytes()")
-    from ..core.reader import VersionReader
+    from ..reader import VersionReader
 
     if v.reader is None:
         v.reader = VersionReader(v.store, v.id)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..core import transfer
-from ..core.manifest import Entry, diff_states
-from ..core import layout
-from ..core import tree
-from ..errors import ConflictError, DagstoreError, DraftError, InvalidPathError
-from .version import Version, check_content_url
+from .. import transfer
+from ..manifest import Entry, diff_states
+from .. import layout
+from .. import tree
+from ...errors import ConflictError, DagstoreError, DraftError, InvalidPathError
+from ..version import Version, check_content_url
 
 
 def compression_level(compression: bool | int | str | None) -> int | None:

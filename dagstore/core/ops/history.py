@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..core.records import VersionRecord
-from ..core.store import Store
-from ..errors import DatasetNotFoundError
+from ..records import VersionRecord
+from ..store import Store
+from ...errors import DatasetNotFoundError
 
 
 def with_ancestors(st: Store, seeds: Iterable[VersionRecord]) -> dict[str, VersionRecord]:

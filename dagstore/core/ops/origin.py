@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..core.records import check_origin
+from ..records import check_origin
 from .lookup import origin_of
-from .version import Version
+from ..version import Version
 
 
 def mark(v: Version, origin: str, save: bool = True) -> None:

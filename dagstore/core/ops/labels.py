@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..core.records import check_version
-from ..errors import InvalidPathError
-from .version import Version, as_list
+from ..records import check_version
+from ...errors import InvalidPathError
+from ..version import Version, as_list
 
 
 def set_metadata(v: Version, metadata: Any, metadata_name: str) -> None:

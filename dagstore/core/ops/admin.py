@@ -9,13 +9,13 @@ from typing import Any
 
 import fsspec
 
-from ..core import layout, transfer
-from ..core.manifest import Delta, Entry
-from ..core.records import version_key
-from ..core.store import Store
-from ..errors import ConflictError, DatasetNotFoundError, InvalidPathError
+from .. import layout, transfer
+from ..manifest import Delta, Entry
+from ..records import version_key
+from ..store import Store
+from ...errors import ConflictError, DatasetNotFoundError, InvalidPathError
 from . import commit, lookup, query
-from .version import Version
+from ..version import Version
 
 log = logging.getLogger("dagstore")
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..core.records import Draft, VersionRecord, check_name, check_origin, check_version, version_key
-from ..core.store import Store, now_iso
-from ..errors import DatasetNotFoundError, DraftError
-from .version import DEFAULT_PROJECT, Version, as_list, check_content_url, status
+from ..records import Draft, VersionRecord, check_name, check_origin, check_version, version_key
+from ..store import Store, now_iso
+from ...errors import DatasetNotFoundError, DraftError
+from ..version import DEFAULT_PROJECT, Version, as_list, check_content_url, status
 
 
 def new_draft(
@@ -120,6 +120,15 @@ def not_found(st: Store, dataset_id: str | None, project: str | None, name: str 
     if tags and not dataset_id:
         what += f" with tags {', '.join(as_list(tags))}"
     return DatasetNotFoundError(f"no dataset matches {what} in {st.url}")
+
+
+def get(st: Store, dataset_id: str | None = None, project: str | None = None, name: str | None = None,
+        version: str | None = None, only_completed: bool = False) -> Version:
+    """``find`` by id or project/name (and version), raising ``not_found`` when nothing matches."""
+    v = find(st, dataset_id, project, name, None, only_completed, False, version)
+    if v is None:
+        raise not_found(st, dataset_id, project, name, version)
+    return v
 
 
 def origin_of(rec: VersionRecord) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..core.manifest import Diff, Entry, diff_states, match_path
-from .version import Version
+from ..manifest import Diff, Entry, diff_states, match_path
+from ..version import Version
 
 
 def list_files(v: Version, dataset_path: str | None, recursive: bool, dataset_id: str | None) -> list[str]:

@@ -1,4 +1,5 @@
-"""The state behind one ``Dataset`` object, shared by the operation modules, and small helpers."""
+"""The state of one version, which the operations (``core.ops``), the subsystems and the
+``Dataset`` facade share, and small helpers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..secrets import redact_url
-from ..core.manifest import Entry, apply_delta, merge_states
-from ..core.records import Draft, VersionRecord
-from ..core.scan import LocalFile
-from ..core.staging import Staged
-from ..core.store import Store
+from .manifest import Entry, apply_delta, merge_states
+from .records import Draft, VersionRecord
+from .scan import LocalFile
+from .staging import Staged
+from .store import Store
 from ..errors import DatasetFinalizedError, DraftError, InvalidPathError
 
 DEFAULT_PROJECT = "default"
@@ -19,15 +20,6 @@ DEFAULT_PROJECT = "default"
 def status(record: VersionRecord, is_draft: bool) -> str:
     """ClearML's status names: draft, completed or published."""
     return "draft" if is_draft else "published" if record.published else "completed"
-
-
-def resolve_store(store: Store | str | None) -> Store:
-    """A ``Store`` from a store, a URL, or None (``DAGSTORE_URL`` / the config / the default)."""
-    if store is None:
-        return Store.default()
-    if isinstance(store, Store):
-        return store
-    return Store(store)
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -61,6 +53,14 @@ class Version:
     @property
     def id(self) -> str:
         return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def project(self) -> str:
+        return self.record.project
 
     def is_final(self) -> bool:
         return self.draft is None

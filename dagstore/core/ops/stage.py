@@ -12,12 +12,12 @@ from typing import Any
 
 import fsspec
 
-from ..secrets import redact_url
-from ..core import tree
-from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
-from ..core.scan import hash_files, matches_wildcard, scan
-from ..errors import InvalidPathError
-from .version import Version, as_list
+from ...secrets import redact_url
+from .. import tree
+from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
+from ..scan import hash_files, matches_wildcard, scan
+from ...errors import InvalidPathError
+from ..version import Version, as_list
 
 Local = tuple[str, int]  # (local path, mtime_ns) of content still to upload
 
