@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import config
-from ..core.store import Store
+from ..api.store import Store
 from .app import Settings, cli, emit, pass_settings, verb
 
 
