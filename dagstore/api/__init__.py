@@ -1,1 +1,2 @@
-"""The Python API: the ClearML-compatible ``Dataset`` facade and the operation modules it delegates to."""
+"""The facades: the ClearML-compatible ``Dataset`` (over a ``core.version.Version``), the public
+``Store`` (the core store composed with its subsystem members) and sync-if-changed."""
