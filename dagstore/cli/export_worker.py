@@ -7,11 +7,11 @@ import json
 import logging
 import sys
 
+from ..core.store import Store
+from ..export.jobs import run_job
+
 
 def main() -> int:
-    from .. import Store  # the public API: also registers the Dataset facade with dagstore.export
-    from ..export.jobs import run_job
-
     cfg = json.loads(sys.stdin.read())
     logging.basicConfig(level=logging.WARNING)
     store = Store(cfg["url"], cfg.get("storage_options") or None, cache_dir=cfg.get("cache_dir"))

@@ -24,6 +24,7 @@ from .errors import ConnectorError, ConnectorNotFoundError
 from .files import FileConnector
 from .registry import ConnectorRegistry
 from .sql import SqlConnector
+from .sqlread import SqlStream, open_sql, value_repr
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -146,8 +147,6 @@ class DatasourceRegistry:
         try:
             check_datasource(ds, conn)
             if isinstance(conn, SqlConnector):
-                from .sqlread import SqlStream, open_sql, value_repr
-
                 with open_sql(conn, sc, ds.table, ds.schema, ds.query, limit=PREVIEW_ROWS,
                               batch_rows=PREVIEW_ROWS) as opened:
                     stream = cast(SqlStream, opened)  # fast=False: always the row path
@@ -249,8 +248,6 @@ def _fetch_sql(conn: SqlConnector, sc: Any, ds: Datasource, folder: str, file_fo
     """Stream the result into one file. Batches are written by a second thread (Parquet
     encoding and compression release the GIL) through a 2-slot queue: reading and writing
     overlap and at most three batches are in memory."""
-    from .sqlread import open_sql
-
     make_writer = _parquet_writer if file_format == "parquet" else _csv_writer
     path = os.path.join(folder, f"data.{file_format}")
     rows = 0

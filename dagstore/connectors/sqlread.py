@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._extras import need
+from .errors import ConnectorError
 from .sql import SqlConnector, run_sql, set_read_only
 from ..secrets import Scrubber
 
@@ -324,8 +325,6 @@ def open_sql(conn_: SqlConnector, sc: Scrubber, table: str | None = None, schema
             except Exception as exc:
                 if isinstance(exc, GeneratorExit):
                     raise
-                from .errors import ConnectorError
-
                 if isinstance(exc, ConnectorError):
                     raise
                 raise conn_.error(sc, doing, exc) from None

@@ -13,6 +13,7 @@ from ..connectors import ConnectorRegistry, FileConnector, SqlConnector
 from ..errors import DagstoreError
 from .errors import DeliveryError, ExportMethodError
 from .spec import ExportMethod, TestResult
+from .sql_export import write_table
 
 
 def _connector(store: Any, method: ExportMethod) -> Any:
@@ -42,8 +43,6 @@ def send(store: Any, method: ExportMethod, delivery_id: str, body: bytes, meta: 
 
 def _rows(conn: Any, sc: Any, method: ExportMethod, delivery_id: str, meta: dict[str, Any]) -> None:
     import pyarrow as pa
-
-    from .sql_export import write_table
 
     rec = meta["record"]
     ids = meta["ids"] or [None]

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import DagstoreError
 from ..secrets import Scrubber
 from . import kafka, payload, post
+from .connector_sink import send as send_connector
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, SelectionError
 from .methods import ExportMethods
@@ -37,8 +38,6 @@ def _send(method: ExportMethod, sc: Scrubber, delivery_id: str, bodies: Callable
                               headers={"Idempotency-Key": delivery_id, "content-type": "application/json"},
                               timeout=method.timeout, max_message_bytes=limit, options=method.resolved_options(sc))
         return acked, len(messages)
-    from .connector_sink import send as send_connector
-
     return send_connector(store, method, delivery_id, bodies(0)[0].bytes(), meta), 1
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import DagstoreError
 from . import kafka, post
+from .connector_sink import test as test_connector
 from .spec import ExportMethod, TestResult
 
 
@@ -26,8 +27,6 @@ def test_method(store: Any, method: ExportMethod) -> TestResult:
             return TestResult(True, f"{method.destination}: " + kafka.metadata(
                 str(method.bootstrap_servers), str(method.topic), min(method.timeout or 10.0, 10.0),
                 method.resolved_options(sc)))
-        from .connector_sink import test as test_connector
-
         return test_connector(store, method)
     except DagstoreError as exc:
         return TestResult(False, sc.clean(f"{method.destination}: {exc}"))

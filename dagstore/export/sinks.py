@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .._atomic import replace_file, replace_folder, rmtree, temp_path
 from ..errors import InvalidPathError, StorageError
+from ..secrets import redact_url
 from .view import VersionView
 
 SUCCESS_MARKER = "_SUCCESS"
@@ -192,8 +193,6 @@ class FsspecSink:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None, overwrite: bool = False):
         import fsspec
 
-        from ..secrets import redact_url
-
         self.location = redact_url(url)
         self._fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self._root = root.rstrip("/")
@@ -255,8 +254,6 @@ class FsspecSink:
 
 
 def _short(e: BaseException) -> str:
-    from ..secrets import redact_url
-
     return redact_url(str(e).splitlines()[0][:200]) if str(e) else ""
 
 

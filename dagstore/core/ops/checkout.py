@@ -11,6 +11,7 @@ from typing import Any
 from ..._atomic import new_folder
 from .. import transfer
 from ..hashing import hash_bytes, hash_file
+from ..reader import VersionReader
 from ..manifest import Entry, match_path, normalize_path
 from ...errors import InvalidPathError
 from ..version import Version, as_list
@@ -101,8 +102,6 @@ def copy_tree(src: str, target: str) -> str:
 def read_bytes(v: Version, path: str, start: int | None, end: int | None) -> bytes:
     """Bytes ``[start, end)`` of one file of a final version, read in place."""
     v.require_final("read_bytes()")
-    from ..reader import VersionReader
-
     if v.reader is None:
         v.reader = VersionReader(v.store, v.id)
     return v.reader.read(normalize_path(path), start or 0, end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..base import ExportFormat, FormatWriter
 from ..errors import ExportError
+from ..native import NativeExporter
 from . import asr, brush, coco, conll, csvfmt, folders, labelstudio, spacy_docbin, spacy_ner, voc, yolo
 
 REGISTRY: dict[ExportFormat, type[FormatWriter]] = {
@@ -29,8 +30,6 @@ REGISTRY: dict[ExportFormat, type[FormatWriter]] = {
 def get_format_writer(export_format: str | ExportFormat | None) -> FormatWriter:
     """A new exporter for the named format (any case); None is dagstore's native layout."""
     if export_format is None:
-        from ..native import NativeExporter
-
         return NativeExporter()
     fmt = ExportFormat.parse(export_format)
     try:
