@@ -30,8 +30,9 @@ def export_form(request: Request, error: str | None = None, status: int = 200) -
     ui = ui_of(request)
     ds = final_version(request)
     f = Filters.from_query(request.query_params)
-    ctx = {"v": version_doc(ds), "formats": [x.value for x in ExportFormat], "filters": f.items(),
-           "export_filters": export_filters(f), "splits": ds.splits, "error": error,
+    v = version_doc(ds, ui.index(ds))
+    ctx = {"v": v, "formats": [x.value for x in ExportFormat], "filters": f.items(),
+           "export_filters": export_filters(f), "splits": v["splits"], "error": error,
            "snapshots": [s.to_dict() for s in ui.store.list_snapshots(ds.id)]}
     return render(request, "export.html", ctx, status=status)
 

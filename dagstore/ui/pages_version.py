@@ -14,18 +14,20 @@ from dagstore import Dataset
 from .catalog import project_id, status_of
 from .diff import diff
 from .facets import facets
-from .index import SORTS, FileRow, Filters
+from .index import SORTS, FileRow, Filters, VersionIndex
 from .overlay import overlay
 from .web import Pager, page, render, ui_of
 
 
-def version_doc(ds: Dataset) -> dict[str, Any]:
+def version_doc(ds: Dataset, idx: VersionIndex | None = None) -> dict[str, Any]:
+    """What the pages say about a version (its splits come from its index: a version's
+    state is never loaded by the server)."""
     r = ds.record
     return {"id": ds.id, "project": ds.project, "name": ds.name, "version": ds.version,
             "status": status_of(r, not ds.is_final()), "created": r.created, "finalized": r.finalized,
             "parents": ds.parents, "tags": ds.tags, "description": ds.description, "origin": r.origin or "upload",
             "stats": dict(r.stats), "metadata_keys": sorted(r.metadata), "dataset_id": project_id(ds.project, ds.name),
-            "classes": ds.classes if ds.is_final() else [], "splits": ds.splits if ds.is_final() else []}
+            "classes": ds.classes, "splits": list(idx.meta.get("splits", [])) if idx is not None else []}
 
 
 def row_doc(row: FileRow, colors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -48,8 +50,9 @@ def final_version(request: Request) -> Dataset:
 def version(request: Request) -> Response:
     ui = ui_of(request)
     ds = ui.dataset(str(request.path_params["vid"]))
-    doc = version_doc(ds)
-    fac = facets(ui.index(ds), Filters()) if ds.is_final() else None
+    idx = ui.index(ds) if ds.is_final() else None
+    doc = version_doc(ds, idx)
+    fac = facets(idx, Filters()) if idx is not None else None
     return render(request, "version.html", {"v": doc, "facets": fac, "previews": ui.previews()}, {**doc, "facets": fac})
 
 
@@ -67,7 +70,7 @@ def files(request: Request) -> Response:
     pager = Pager(request, fac["total"], default_size=100 if grid else 50)
     colors = idx.meta.get("colors", {})
     rows = [row_doc(r, colors) for r in idx.page(f, sort, pager.offset, pager.size)]
-    ctx = {"v": version_doc(ds), "rows": rows, "filters": f.items(), "sort": sort, "facets": fac, "pager": pager.doc(),
+    ctx = {"v": version_doc(ds, idx), "rows": rows, "filters": f.items(), "sort": sort, "facets": fac, "pager": pager.doc(),
            "grid": grid, "previews": ui.previews(), "colors": colors,
            "methods": [m.name for m in methods_of(ui.store)]}
     return render(request, "files.html", ctx, {"files": rows, "filters": f.items(), "sort": sort, "facets": fac, **pager.doc()})
