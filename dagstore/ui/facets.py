@@ -3,49 +3,88 @@
 The one place facets are computed (over the UI's SQLite index today; a columnar state with
 its own facet API can take over here without touching the pages). Each facet is counted with
 its own filter left out, so clicking a value narrows and the other values stay visible.
+
+The index stores two small cubes built once with it: file counts by (split, annotated, kind)
+and file counts by (class, split, annotated, kind). Any filter on those four is answered
+from them without reading the files; a path search (``q``) first selects its files into a
+temporary table (one index range scan for a prefix, one scan for a glob).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from typing import Any
-
-import sqlite3
 
 from .index import Filters, VersionIndex
 
 MAX_VALUES = 100  # a facet lists at most this many values (the most frequent)
+COLUMNS = ("split", "label", "annotated", "kind")
 
 
-def _counts(db: sqlite3.Connection, f: Filters, column: str) -> list[tuple[str, int]]:
-    where, args = f.where()
-    if column == "label":
-        sql = (f"SELECT label, count(*) FROM labels WHERE file IN (SELECT id FROM files WHERE {where}) "
-               "GROUP BY label ORDER BY count(*) DESC, label LIMIT ?") if where != "1" else \
-              "SELECT label, count(*) FROM labels GROUP BY label ORDER BY count(*) DESC, label LIMIT ?"
-    else:
-        sql = f"SELECT {column}, count(*) FROM files WHERE {where} GROUP BY {column} ORDER BY count(*) DESC LIMIT ?"
-    rows = db.execute(sql, [*args, MAX_VALUES]).fetchall()
+def _conds(f: Filters, label_col: bool) -> tuple[str, list[Any]]:
+    """Conditions of ``f`` but ``q`` on a cube or a selection (bound parameters only)."""
+    conds: list[str] = []
+    args: list[Any] = []
+    if f.split:
+        conds.append("split IS NULL" if f.split == "(none)" else "split = ?")
+        args += [] if f.split == "(none)" else [f.split]
+    if f.annotated in ("yes", "no"):
+        conds.append("annotated = ?")
+        args.append(1 if f.annotated == "yes" else 0)
+    if f.kind:
+        conds.append("kind = ?")
+        args.append(f.kind)
+    if f.label and label_col:
+        conds.append("label = ?")
+        args.append(f.label)
+    return " AND ".join(conds) or "1", args
+
+
+def _shape(column: str, rows: list[Any]) -> list[tuple[str, int]]:
     if column == "annotated":
         return [("yes" if v else "no", int(n)) for v, n in rows]
     return [("(none)" if v is None else str(v), int(n)) for v, n in rows]
 
 
-COLUMNS = ("split", "label", "annotated", "kind")
+def _counts(db: sqlite3.Connection, f: Filters, column: str, selection: str | None) -> list[tuple[str, int]]:
+    """Counts of ``column`` under ``f`` (its ``q`` already applied by ``selection``, if any)."""
+    if selection is None:  # from the cubes
+        table = "cube_labels" if column == "label" or f.label else "cube_files"
+        where, args = _conds(f, table == "cube_labels")
+        sql = f"SELECT {column}, sum(n) FROM {table} WHERE {where} GROUP BY {column} ORDER BY sum(n) DESC, 1 LIMIT ?"
+    elif column == "label" or f.label:
+        where, args = _conds(f, True)
+        sql = (f"SELECT {column}, count(*) FROM (SELECT l.label, s.* FROM labels l JOIN {selection} s ON s.id = l.file) "
+               f"WHERE {where} GROUP BY {column} ORDER BY count(*) DESC, 1 LIMIT ?")
+    else:
+        where, args = _conds(f, False)
+        sql = f"SELECT {column}, count(*) FROM {selection} WHERE {where} GROUP BY {column} ORDER BY count(*) DESC, 1 LIMIT ?"
+    return _shape(column, db.execute(sql, [*args, MAX_VALUES]).fetchall())
 
 
-def unfiltered(db: sqlite3.Connection) -> dict[str, Any]:
-    """The facets of the whole version (stored in the index when it is built)."""
-    return {**{c: _counts(db, Filters(), c) for c in COLUMNS}, "total": db.execute("SELECT count(*) FROM files").fetchone()[0]}
+def _total(db: sqlite3.Connection, f: Filters, selection: str | None) -> int:
+    if selection is None:
+        table = "cube_labels" if f.label else "cube_files"
+        where, args = _conds(f, bool(f.label))
+        return int(db.execute(f"SELECT coalesce(sum(n), 0) FROM {table} WHERE {where}", args).fetchone()[0])
+    where, args = _conds(f, bool(f.label))
+    src = f"(SELECT l.label, s.* FROM labels l JOIN {selection} s ON s.id = l.file)" if f.label else selection
+    return int(db.execute(f"SELECT count(*) FROM {src} WHERE {where}", args).fetchone()[0])
 
 
 def facets(idx: VersionIndex, f: Filters) -> dict[str, Any]:
-    """``{"split": [(value, count)…], "label": …, "annotated": …, "kind": …, "total": n}``;
-    a facet whose filter (its own left out) is empty comes from the index's stored counts."""
-    whole = idx.meta.get("facets")
-    out: dict[str, Any] = {}
-    for c in COLUMNS:
-        rest = replace(f, **{c: ""})
-        out[c] = [tuple(x) for x in whole[c]] if whole and not rest.items() else _counts(idx.db(), rest, c)
-    out["total"] = whole["total"] if whole and not f.items() else idx.count(f)
-    return out
+    """``{"split": [(value, count)…], "label": …, "annotated": …, "kind": …, "total": n}``."""
+    db = idx.db()
+    selection = None
+    if f.q:
+        where, args = Filters(q=f.q).where()
+        db.execute(f"CREATE TEMP TABLE sel AS SELECT id, split, annotated, kind FROM files WHERE {where}", args)
+        selection = "temp.sel"
+    try:
+        out: dict[str, Any] = {c: _counts(db, replace(f, **{c: ""}), c, selection) for c in COLUMNS}
+        out["total"] = _total(db, f, selection)
+        return out
+    finally:
+        if selection:
+            db.execute("DROP TABLE temp.sel")

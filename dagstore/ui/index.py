@@ -22,7 +22,7 @@ from typing import Any
 from dagstore import Dataset, Store
 from dagstore._atomic import replace_file, temp_path
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # in the file name: an index of another format is rebuilt
 IN_PROCESS_MAX_FILES = 50_000  # above this a child process builds the index
 KINDS = {
     "image": (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"),
@@ -44,6 +44,9 @@ CREATE INDEX files_size ON files(size, id);
 CREATE INDEX files_split ON files(split, id);
 CREATE INDEX labels_by ON labels(label, file);
 CREATE INDEX labels_of ON labels(file);
+CREATE TABLE cube_files AS SELECT split, annotated, kind, count(*) AS n FROM files GROUP BY 1, 2, 3;
+CREATE TABLE cube_labels AS SELECT l.label, f.split, f.annotated, f.kind, count(*) AS n
+  FROM labels l JOIN files f ON f.id = l.file GROUP BY 1, 2, 3, 4;
 """
 
 
@@ -77,24 +80,30 @@ def _locations(store: Store, version_id: str) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def _rows(ds: Dataset, store: Store) -> Iterator[tuple[Any, ...]]:
-    anns = dict(ds.iter_annotations())
+def _rows(ds: Dataset, store: Store) -> Iterator[tuple[tuple[Any, ...], set[str]]]:
+    """(row of ``files``, its labels) in path order; annotations are streamed (a million
+    decoded annotations would not fit beside the state)."""
+    anns = ds.iter_annotations()  # path order, annotated files only
+    pending = next(anns, None)
     locs = _locations(store, ds.id)
     files = ds.file_entries_dict
     links = ds.link_entries_dict
     for i, path in enumerate(sorted({*files, *links})):
-        ann = anns.pop(path, None)
+        ann: dict[str, Any] | None = None
+        if pending is not None and pending[0] == path:
+            ann, pending = pending[1], next(anns, None)
         n = len(ann.get("regions") or []) if ann else 0
         split = ann.get("split") if ann else None
         text = json.dumps(ann, sort_keys=True, separators=(",", ":")) if ann else None
+        tail = (kind_of(path, ann), split, int(bool(ann)), n, text)
         if path in links:
             ln = links[path]
-            yield (i, path, ln.size, ln.hash, ln.link, None, None, None, None, None, None, kind_of(path, ann), split, int(bool(ann)), n, text)
+            yield (i, path, ln.size, ln.hash, ln.link, None, None, None, None, None, None, *tail), labels_of(ann or {})
             continue
         fe = files[path]
         src, loc = locs.get(fe.hash, (None, None))
         pack = (loc.pack, loc.offset, loc.length, loc.raw_length, loc.codec) if loc is not None else (None,) * 5
-        yield (i, path, fe.size, fe.hash, None, src, *pack, kind_of(path, ann), split, int(bool(ann)), n, text)
+        yield (i, path, fe.size, fe.hash, None, src, *pack, *tail), labels_of(ann or {})
 
 
 def build(store: Store, version_id: str, target: Path) -> None:
@@ -104,18 +113,16 @@ def build(store: Store, version_id: str, target: Path) -> None:
     db = sqlite3.connect(tmp)
     try:
         db.executescript(SCHEMA)
+        rows: list[tuple[Any, ...]] = []
         labels: list[tuple[int, str]] = []
-
-        def files() -> Iterator[tuple[Any, ...]]:
-            for row in _rows(ds, store):
-                if row[15]:
-                    labels.extend((row[0], lab) for lab in sorted(labels_of(json.loads(row[15]))))
-                yield row
-
-        db.executemany("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", files())
-        db.executemany("INSERT INTO labels VALUES (?,?)", labels)
+        for row, labs in _rows(ds, store):
+            rows.append(row)
+            labels.extend((row[0], lab) for lab in sorted(labs))
+            if len(rows) >= 20_000:  # bounded batches
+                _flush(db, rows, labels)
+        _flush(db, rows, labels)
         db.executescript(INDEXES)
-        meta = {"format": INDEX_FORMAT, "classes": ds.classes, "colors": ds.class_colors}
+        meta = {"format": INDEX_FORMAT, "classes": ds.classes, "colors": ds.class_colors, "splits": ds.splits}
         db.executemany("INSERT INTO meta VALUES (?,?)", [(k, json.dumps(v)) for k, v in meta.items()])
         db.commit()
     except BaseException:
@@ -124,6 +131,13 @@ def build(store: Store, version_id: str, target: Path) -> None:
         raise
     db.close()
     replace_file(tmp, target)
+
+
+def _flush(db: sqlite3.Connection, rows: list[tuple[Any, ...]], labels: list[tuple[int, str]]) -> None:
+    db.executemany("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.executemany("INSERT INTO labels VALUES (?,?)", labels)
+    rows.clear()
+    labels.clear()
 
 
 @dataclass(frozen=True)
@@ -266,7 +280,7 @@ class Indexes:
             with self._lock:
                 if ds.id in self._open:
                     return self._open[ds.id]
-            target = self.root / f"{ds.id}.sqlite"
+            target = self.root / f"{ds.id}.v{INDEX_FORMAT}.sqlite"
             if not target.exists():
                 if int(ds.record.stats.get("files", 0)) > IN_PROCESS_MAX_FILES:
                     self._build_in_child(ds.id, target)

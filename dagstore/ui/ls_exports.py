@@ -9,10 +9,10 @@ in the store, is claimed put-if-absent, so two servers on one store never share 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from dagstore import ExportError, ExportFormat, Store
+from dagstore import ConflictError, DatasetNotFoundError, ExportError, ExportFormat, Store
+from dagstore.core.store.named import NamedRecords, RecordType
 
 PREFIX = "ui/labelstudio"
 STATUS = {"created": "created", "in_progress": "in_progress", "failed": "failed", "completed": "completed"}
@@ -49,41 +49,49 @@ def parse_type(export_type: str | None) -> str:
         raise ExportError(f"unknown export type {export_type!r}; see /api/projects/<id>/export/formats") from None
 
 
-def _key(pid: int, pk: int) -> str:
-    return f"{PREFIX}/{pid}/{pk}.json"
+def _check(name: str) -> str:
+    if not name.isdigit():
+        raise DatasetNotFoundError(f"no Label Studio export {name!r}")
+    return name
+
+
+def _records(store: Store, pid: int) -> NamedRecords[dict[str, Any]]:
+    """The project's export records: ``ui/labelstudio/<project>/<pk>.json`` (core's one
+    registry of named records: put-if-absent create, a malformed record skipped in listings)."""
+    return NamedRecords(store.backend, RecordType(
+        "Label Studio export", f"{PREFIX}/{pid}", lambda name, doc: doc, _check,
+        lambda name, url: DatasetNotFoundError(f"no export {name} in project {pid}")))
 
 
 def records(store: Store, pid: int) -> list[dict[str, Any]]:
-    keys = store.backend.list(f"{PREFIX}/{pid}")
-    docs = [json.loads(v) for v in store.backend.read_many(keys).values()]
-    return sorted(docs, key=lambda d: int(d["id"]))
+    return sorted(_records(store, pid).iter(), key=lambda d: int(d["id"]))
 
 
 def record(store: Store, pid: int, pk: int) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(store.backend.read(_key(pid, pk))))
-    except FileNotFoundError:
-        return None
+    return _records(store, pid).find(str(pk))
 
 
 def save(store: Store, pid: int, rec: dict[str, Any]) -> None:
-    store.backend.write(_key(pid, int(rec["id"])), json.dumps(rec, sort_keys=True).encode())
+    _records(store, pid).put(str(rec["id"]), rec)
 
 
 def claim(store: Store, pid: int, rec: dict[str, Any]) -> dict[str, Any]:
     """Store a new export record under the next free pk (put-if-absent, retried)."""
+    named = _records(store, pid)
     pk = max([int(r["id"]) for r in records(store, pid)], default=0) + 1
     while True:
-        rec = dict(rec, id=pk)
-        if store.backend.write_new(_key(pid, pk), json.dumps(rec, sort_keys=True).encode()):
-            return rec
-        pk += 1
+        try:
+            named.create(str(pk), dict(rec, id=pk))
+            return dict(rec, id=pk)
+        except ConflictError:
+            pk += 1
 
 
 def delete(store: Store, pid: int, pk: int) -> bool:
-    if record(store, pid, pk) is None:
+    named = _records(store, pid)
+    if not named.exists(str(pk)):
         return False
-    store.backend.delete([_key(pid, pk)])
+    named.delete(str(pk))
     return True
 
 

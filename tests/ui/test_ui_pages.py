@@ -53,6 +53,7 @@ def test_dataset_page_has_versions_and_a_lineage_svg(client: TestClient, world: 
 def test_version_page_shows_metadata_and_facets(client: TestClient, world: World) -> None:
     doc = client.get(f"/versions/{world.first}.json").json()
     assert doc["stats"]["files"] == 17 and doc["classes"] == ["cat", "dog", "bird"] and doc["status"] == "final"
+    assert doc["splits"] == ["train", "test"]
     assert dict(doc["facets"]["split"]) == {"train": 8, "test": 4, "(none)": 5}
     assert dict(doc["facets"]["label"]) == {"cat": 4, "dog": 6, "bird": 6}
     html = client.get(f"/versions/{world.draft}").text
