@@ -39,7 +39,7 @@ def _set_meta(v: Version, cl: ClassList) -> None:
     v.record = replace(v.record, annotations={**v.record.annotations, **cl.to_dict()})
 
 
-def child_meta(st: Store, parents: Sequence[str], explicit: Sequence[str] | None) -> dict[str, Any]:
+def _child_meta(st: Store, parents: Sequence[str], explicit: Sequence[str] | None) -> dict[str, Any]:
     """The annotation metadata a new draft inherits: its parents' class lists merged
     (append-only; ``explicit`` chooses the list when they disagree)."""
     recs = [st.record(p) for p in parents]
@@ -47,8 +47,8 @@ def child_meta(st: Store, parents: Sequence[str], explicit: Sequence[str] | None
     return cl.to_dict() if cl.names or cl.colors else {}
 
 
-def adopt(v: Version, meta: dict[str, Any]) -> None:
-    """Give a new draft the annotation metadata computed by ``child_meta``."""
+def _adopt(v: Version, meta: dict[str, Any]) -> None:
+    """Give a new draft the annotation metadata computed by ``_child_meta``."""
     if meta:
         v.record = replace(v.record, annotations=meta)
         v.save()
@@ -59,9 +59,9 @@ def new_draft(st: Store, name: str, project: str | None, tags: Sequence[str] | N
               classes: Sequence[str] | None = None, origin: str | None = None) -> Version:
     """A new draft (``lookup.new_draft``) that inherits its parents' class list (``classes``
     chooses it when they disagree; a conflict raises before anything is written)."""
-    meta = child_meta(st, [p for p in parents if st.exists(p)], classes)
+    meta = _child_meta(st, [p for p in parents if st.exists(p)], classes)
     v = lookup.new_draft(st, name, project, tags, parents, version, content_url, description, origin)
-    adopt(v, meta)
+    _adopt(v, meta)
     return v
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dagstore import Dataset
+from dagstore import Dataset, Store
 from dagstore.core import staging, transfer
+from dagstore.core.ops import commit, lookup, stage
 from dagstore.errors import InvalidPathError
 from helpers import read_tree, write_tree
 
@@ -39,7 +40,14 @@ def test_upload_packs_what_add_files_read_without_reading_again(tmp_path: Path, 
     ds.finalize()
     assert reads == []
     assert read_tree(Dataset.get(dataset_id=ds.id, store=str(tmp_path / "store")).get_local_copy()) == read_tree(src)
-    assert ds._v.staged is None  # the kept bytes are released once uploaded
+
+
+def test_upload_releases_the_bytes_add_files_kept(tmp_path: Path, reads: list[str]) -> None:
+    v = lookup.new_draft(Store(str(tmp_path / "store")), "once", "p", None, [], None, None, None)
+    stage.add_files(v, write_tree(tmp_path / "src", TREE), None, None, None, True, None, False)
+    assert v.staged is not None
+    commit.upload(v, False, None, None, None, None, 3)
+    assert v.staged is None and reads == []
 
 
 def test_a_file_changed_after_add_files_is_refused_even_with_its_size_and_mtime_restored(tmp_path: Path, reads: list[str]) -> None:
