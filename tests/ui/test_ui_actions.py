@@ -62,7 +62,7 @@ def test_export_errors_are_one_line_on_the_dialog_and_change_nothing(client: Tes
     assert client.get("/exports/" + "f" * 32).status_code == 404 and client.get("/exports/../etc").status_code == 404
 
 
-def test_selection_of_ticked_items_reaches_the_webhook_and_the_log(client: TestClient, world: World, webhook) -> None:  # noqa: F811
+def test_selection_of_ticked_items_reaches_the_webhook_and_the_log(client: TestClient, world: World, webhook) -> None:
     Store(world.url, cache_dir=world.cache_dir).export_methods.create("ui-hook", f"post, {webhook.url}/hook")
     ids = ["images/img_01.jpg", "images/img_02.jpg"]
     r = client.post(f"/versions/{world.first}/select", data={"csrf_token": csrf(client), "name": "hard cases", "scope": "ticked",
@@ -81,7 +81,7 @@ def test_selection_of_ticked_items_reaches_the_webhook_and_the_log(client: TestC
     assert body["count"] == 3 and {s["id"] for s in body["sample_ids"]} == {"images/img_08.jpg", "images/img_10.jpg", "images/img_11.jpg"}
 
 
-def test_selection_refusals_are_shown_and_nothing_is_sent(client: TestClient, world: World, webhook) -> None:  # noqa: F811
+def test_selection_refusals_are_shown_and_nothing_is_sent(client: TestClient, world: World, webhook) -> None:
     for data, text in (({"name": "x", "scope": "ticked", "method": "ui-hook"}, "nothing selected"),
                        ({"name": "x", "ids": ["no/such.jpg"], "method": "ui-hook"}, "no/such.jpg"),
                        ({"name": "", "ids": ["images/img_01.jpg"], "method": "ui-hook"}, "give the selection a name"),

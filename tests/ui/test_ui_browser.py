@@ -15,7 +15,6 @@ import pytest
 
 from dagstore import Store
 from dagstore.ui.catalog import project_id
-from targets_servers import receiver, webhook  # noqa: F401
 from ui_server import Running, start_ui
 from ui_world import World, build
 
@@ -139,7 +138,7 @@ def test_export_dialog_job_progress_and_download(page: Any, ui_server: Running, 
     assert "browser-train" in page.inner_text("#snapshots")
 
 
-def test_selection_from_the_grid_reaches_the_webhook(page: Any, ui_server: Running, world: World, webhook, shots: Path) -> None:  # noqa: F811
+def test_selection_from_the_grid_reaches_the_webhook(page: Any, ui_server: Running, world: World, webhook, shots: Path) -> None:
     page.goto(f"{ui_server.url}/export-methods")
     page.fill("#create input[name=name]", "browser-hook")
     page.fill("#create input[name=spec]", f"post, {webhook.url}/labelling")

@@ -4,7 +4,6 @@ with the worktree's code first on PYTHONPATH; stopped by its own PID."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from servers.process import free_port
+
 SECRET = "pw-Zq8x-UI-SECRET-93kd"  # must never appear in any served byte or log line
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTORE = Path(sys.executable).with_name("dagstore")
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
