@@ -120,6 +120,7 @@ def measure(store_url: str, vid: str, root: Path, repeat: int) -> dict[str, Any]
         urls = {"table first page": f"{base}/versions/{vid}/files", "grid first page": f"{base}/versions/{vid}/grid",
                 "table page 5000 (offset 249,950)": f"{base}/versions/{vid}/files?page=5000",
                 "facets, filter split=val": f"{base}/versions/{vid}/files.json?split=val&size=25",
+                "facets, filter split=train (80% of the files)": f"{base}/versions/{vid}/files.json?split=train&size=25",
                 "facets, filter class=dog + prefix cam07/": f"{base}/versions/{vid}/files.json?label=dog&q=cam07/&size=25",
                 "glob search *f00012*.jpg": f"{base}/versions/{vid}/files.json?q=*f00012*.jpg&size=25"}
         for name, url in urls.items():
