@@ -28,7 +28,7 @@ _REFERENCE_FORM = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]* )?(?:\$\{[A-Za-z_][A-Za
 SECRET_WORDS = ("passw", "secret", "token", "key", "credential", "connection_string", "signature", "auth",
                 "cookie", "session")
 _SECRET_NAME = re.compile("|".join(SECRET_WORDS) + r"|^sas(?!l)|_sas(?!l)|^sig$|_sig$", re.I)
-_NOT_SECRET_SUFFIXES = ("_file", "_path", "_mechanism")
+_NOT_SECRET_SUFFIXES = ("_file", "_path", "_mechanism", "_fingerprint")  # a host key fingerprint is public
 # values that name a credential *mechanism*, not a credential (gcsfs token=..., etc.)
 _MECHANISMS = {"anon", "google_default", "cache", "cloud", "browser", "none", "false", "true"}
 HIDDEN = "***"

@@ -282,18 +282,21 @@ def local_paths(paths: Iterable[str]) -> list[str]:
 
 def expand_multi_values(args: Sequence[str]) -> list[str]:
     """``--files a b c`` -> ``--files a --files b --files c`` for MULTI_VALUE_OPTIONS, so the
-    clearml-data spelling works; values starting with '-' need ``--files=VALUE``."""
+    clearml-data spelling works; values starting with '-' need ``--files=VALUE``. Once an
+    option's first value is ``KEY=VALUE`` (``--filter splits=test``), a word without ``=``
+    ends its values (``select … --filter splits=test VERSION`` keeps VERSION)."""
     out: list[str] = []
-    opt, n = None, 0
+    opt, n, pairs = None, 0, False
     for i, a in enumerate(args):
         if a == "--":
             out.extend(args[i:])
             break
-        if opt and not a.startswith("-"):
+        if opt and not a.startswith("-") and not (n and pairs and "=" not in a):
             out += [opt, a] if n else [a]
+            pairs = pairs or (n == 0 and "=" in a)
             n += 1
             continue
-        opt, n = (a, 0) if a in MULTI_VALUE_OPTIONS else (None, 0)
+        opt, n, pairs = (a, 0, False) if a in MULTI_VALUE_OPTIONS else (None, 0, False)
         out.append(a)
     return out
 

@@ -20,7 +20,8 @@ def connector() -> None:
 
 
 CONNECTORS = RecordVerbs(connector, "connector", "connectors", ConnectorRegistry, ["NAME", "TYPE", "FROM", "WHERE"],
-                         lambda c: [c.name, c.type, c.source, c.where()], lambda c: f"{c.name} ({c.type}, {c.where()})")
+                         lambda c: [c.name, c.type, c.source, c.where()], lambda c: f"{c.name} ({c.type}, {c.where()})",
+                         force_delete="delete it even though datasources, exporters or export methods use it")
 
 
 @CONNECTORS.create
@@ -32,10 +33,33 @@ def connector_create(reg: ConnectorRegistry, name: str, spec: str) -> Any:
     return reg.create(name, ctype, **kw)
 
 
+@connector.command(name="update")
+@click.argument("name")
+@click.argument("fields", nargs=-1, required=True, metavar="KEY=VALUE...")
+@verb
+@pass_settings
+def connector_update(s: Settings, name: str, fields: tuple[str, ...]) -> None:
+    """Change a stored connector's fields (as in create: url=…, password=${ENV}, type=…; KEY=
+    with nothing removes a field). Datasources and exporters using it follow."""
+    kw: dict[str, Any] = {}
+    for f in fields:
+        key, eq, value = f.partition("=")
+        if not eq or not key:
+            raise click.UsageError(f"{f!r}: use KEY=VALUE")
+        table, _, sub = key.partition(".")
+        val: Any = {"true": True, "false": False}.get(value.lower(), value) if value else None
+        if sub:
+            kw.setdefault(table, dict(ConnectorRegistry(s.store()).get(name).spec.get(table) or {}))[sub] = val
+        else:
+            kw[key] = val
+    c = ConnectorRegistry(s.store()).update(name, **kw)
+    emit(s, c.to_dict(), f"updated connector {c.name} ({c.type}, {c.where()})")
+
+
 CONNECTORS.add_list_test_delete(
     "Every connector: config file, environment, store (later wins).",
     "Check a connector (SELECT 1, list + probe file, HEAD, metadata); exit 1 if it fails.",
-    "Remove a stored connector (not one from the config file or the environment).")
+    "Remove a stored connector (not one from the config file or the environment, nor one in use unless --force).")
 
 
 @cli.group(name="datasource")

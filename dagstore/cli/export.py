@@ -52,6 +52,14 @@ class _ExportGroup(click.Group):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The direct export's options (the hidden ``run`` verb) beside the job verbs."""
+        run = self.commands["run"]
+        rows = [rec for p in run.get_params(ctx) if (rec := p.get_help_record(ctx)) is not None]
+        with formatter.section("Export options (dagstore export [ID|project/name] --format F (--out DIR | --zip FILE))"):
+            formatter.write_dl(rows)
+        self.format_commands(ctx, formatter)
+
 
 @cli.group("export", cls=_ExportGroup)
 def export_group() -> None:
@@ -215,7 +223,7 @@ def snapshot_create(s: Settings, ref: str | None, ref_opt: str | None, name: str
 def snapshot_list(s: Settings) -> None:
     """Snapshots in the store, oldest first."""
     snaps = list_snapshots(s.store())
-    rows = [[x.name, x.dataset_id[:12], x.created, json.dumps({k: v for k, v in x.filters.items() if k in ("splits", "labels", "wildcard", "tasks")})] for x in snaps]
+    rows = [[x.name, x.dataset_id[:12], x.created, json.dumps(x.filters)] for x in snaps]
     emit(s, [_snap_doc(x) for x in snaps], table(["NAME", "DATASET", "CREATED", "FILTERS"], rows) if rows else "no snapshots")
 
 

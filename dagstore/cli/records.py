@@ -31,6 +31,7 @@ class RecordVerbs:
     row: Callable[[Any], list[str]]
     created: Callable[[Any], str]
     test_extra: Callable[[Any], tuple[dict[str, Any], list[str]]] = _no_extra
+    force_delete: str | None = None  # help of a ``delete --force`` (the registry's ``delete(name, force=)``)
 
     def create(self, fn: Callable[..., Any]) -> click.Command:
         """The ``create`` verb: ``fn(registry, **arguments)`` returns the created item (its
@@ -63,9 +64,13 @@ class RecordVerbs:
 
         @click.argument("name")
         @pass_settings
-        def delete(s: Settings, name: str) -> None:
-            self.registry(s.store()).delete(name)
+        def delete(s: Settings, name: str, force: bool = False) -> None:
+            reg = self.registry(s.store())
+            reg.delete(name, force=True) if force else reg.delete(name)
             emit(s, {"deleted": name}, f"deleted {self.noun} {name}")
+
+        if self.force_delete:
+            delete = click.option("--force", is_flag=True, help=self.force_delete)(delete)
 
         for name, fn, help_text in (("list", list_, list_help), ("test", test, test_help),
                                     ("delete", delete, delete_help)):

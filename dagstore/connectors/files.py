@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import urllib.parse
 import uuid
@@ -15,10 +16,30 @@ from ..errors import DagstoreError
 from ..secrets import Scrubber
 
 
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
+@contextmanager
+def _quiet(names: tuple[str, ...]) -> Iterator[None]:
+    """Silence these loggers while an operation runs (gcsfs logs a whole traceback when it
+    gives up retrying; the operation's own error says what failed, in one line)."""
+    loggers = [logging.getLogger(n) for n in names]
+    for lg in loggers:
+        lg.addFilter(_drop)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(_drop)
+
+
 class FileConnector(BaseConnector):
     """A folder on a file server or in a bucket: ``filesystem()`` gives (fsspec fs, root)."""
 
     schemes: ClassVar[tuple[str, ...]] = ()
+    # libraries that log a traceback for a failure this connector reports as its one-line error
+    quiet_loggers: ClassVar[tuple[str, ...]] = ()
 
     def normalize(self) -> None:
         url = self.spec.get("url")
@@ -68,19 +89,20 @@ class FileConnector(BaseConnector):
     def filesystem(self, sc: Scrubber | None = None) -> Iterator[tuple[Any, str]]:
         """(filesystem, root path) for one operation; the connection is closed afterwards."""
         sc = sc or self.scrubber()
-        try:
-            fs = self.open_fs(sc)
-        except DagstoreError:  # ConnectorError, SecretError
-            raise
-        except Exception as exc:
-            raise self.error(sc, "connect", exc) from None
-        try:
-            yield fs, self.root
-        finally:
+        with _quiet(self.quiet_loggers):
             try:
-                self.close_fs(fs)
-            except Exception:  # closing a broken connection
-                pass
+                fs = self.open_fs(sc)
+            except DagstoreError:  # ConnectorError, SecretError
+                raise
+            except Exception as exc:
+                raise self.error(sc, "connect", exc) from None
+            try:
+                yield fs, self.root
+            finally:
+                try:
+                    self.close_fs(fs)
+                except Exception:  # closing a broken connection
+                    pass
 
     def join(self, path: str) -> str:
         """``path`` under the root; refuses ``..`` escapes."""

@@ -12,3 +12,4 @@ class GcsConnector(BucketConnector):
     schemes = ("gs", "gcs")
     protocol = "gs"
     module = "gcsfs"
+    quiet_loggers = ("gcsfs",)

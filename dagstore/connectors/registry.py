@@ -122,6 +122,21 @@ RECORDS: RecordType[BaseConnector] = RecordType(
     missing=lambda name, url: ConnectorNotFoundError(f"no connector named {name!r} (config file, environment or {url})"))
 
 
+_URL_PARTS = ("host", "port", "root")  # what a file server's url stands for
+_USERS = ((layout.DATASOURCES, "datasource"), (layout.EXPORTERS, "exporter"), (layout.EXPORT_METHODS, "export method"))
+
+
+def _checked(name: str, type: str, spec: dict[str, Any]) -> BaseConnector:
+    """A connector to store: valid, with secrets as references only."""
+    conn = make_connector(name, type, spec, "store")
+    refuse_literals({**spec, **conn.spec}, f"connector {name!r}")
+    return conn
+
+
+def _doc(conn: BaseConnector) -> dict[str, Any]:
+    return {"format": FORMAT, "name": conn.name, "type": conn.type, "spec": conn.spec}
+
+
 class ConnectorRegistry:
     """``Store.connectors``: create, list, get, delete and test connectors."""
 
@@ -134,9 +149,25 @@ class ConnectorRegistry:
         """Define a connector and store it (shared by every host using this store). Secrets
         must be ``${ENV}`` references; a literal secret is refused."""
         check_name(name)
-        conn = make_connector(name, type, spec, "store")
-        refuse_literals({**spec, **conn.spec}, f"connector {name!r}")
-        self.records.create(name, {"format": FORMAT, "name": name, "type": conn.type, "spec": conn.spec})
+        conn = _checked(name, type, spec)
+        self.records.create(name, _doc(conn))
+        return conn
+
+    def update(self, name: str, **fields: Any) -> BaseConnector:
+        """Change a stored connector: the same fields as ``create`` (``type`` too; ``None``
+        removes a field; a new ``url`` replaces the host, port and root it stands for). The
+        datasources, exporters and export methods using it follow, since they name it."""
+        source = self.defined.source(name)
+        if source is None:
+            raise self.records.type.missing(name, self.store.backend.url)
+        if source != "store":
+            raise ConnectorError(f"cannot update connector {name!r}: it is defined in the "
+                                 f"{self.defined.where(name, source)}; change it there")
+        cur = self.records.get(name)
+        spec = {k: v for k, v in cur.spec.items() if not ("url" in fields and k in _URL_PARTS)}
+        spec.update(fields)
+        conn = _checked(name, str(spec.pop("type", cur.type)), {k: v for k, v in spec.items() if v is not None})
+        self.records.put(name, _doc(conn))
         return conn
 
     def list(self) -> list[BaseConnector]:
@@ -147,8 +178,24 @@ class ConnectorRegistry:
         """The connector called ``name``; ConnectorNotFoundError if there is none."""
         return self.defined.get(name)
 
-    def delete(self, name: str) -> None:
-        """Remove a stored connector. Those of the config file or the environment are refused."""
+    def users(self, name: str) -> list[str]:
+        """The stored datasources, exporters and export methods that use connector ``name``
+        (``"datasource orders"``, …)."""
+        found = []
+        for prefix, noun in _USERS:
+            raw: RecordType[dict[str, Any]] = RecordType(noun, prefix, lambda n, doc: {**doc, "name": n}, str,
+                                                         missing=lambda n, _u: ConnectorError(n))
+            found += [f"{noun} {doc.get('name')}" for doc in NamedRecords(self.store.backend, raw).iter()
+                      if doc.get("connector") == name]
+        return found
+
+    def delete(self, name: str, force: bool = False) -> None:
+        """Remove a stored connector. Those of the config file or the environment are refused;
+        so is one that datasources, exporters or export methods use, unless ``force``."""
+        users = [] if force else self.users(name)
+        if users and self.defined.source(name) == "store":
+            raise ConnectorError(f"connector {name!r} is used by {', '.join(users)}; delete or change "
+                                 "those first, or force the deletion (--force)")
         self.defined.delete(name)
 
     def test(self, name: str) -> TestResult:

@@ -72,12 +72,17 @@ class SqlConnector(BaseConnector):
         finally:
             eng.dispose()
 
-    def check_sqlite_file(self, sc: Scrubber) -> None:
-        """SQLite creates a missing file on connect: refuse a missing database instead."""
+    def missing_sqlite_file(self, sc: Scrubber) -> str | None:
+        """The SQLite database file this connector names when it does not exist (else None)."""
         if self.dialect != "sqlite":
-            return
+            return None
         db = self.sa_url(sc).database
-        if db and db != ":memory:" and not db.startswith("file:") and not os.path.exists(db):
+        return db if db and db != ":memory:" and not db.startswith("file:") and not os.path.exists(db) else None
+
+    def check_sqlite_file(self, sc: Scrubber) -> None:
+        """SQLite creates a missing file on connect: refuse a missing database instead (reads)."""
+        db = self.missing_sqlite_file(sc)
+        if db:
             raise self.error(sc, "connect", f"database file {db} does not exist")
 
     def _test(self, sc: Scrubber) -> str:

@@ -127,6 +127,9 @@ class Exporters:
             conn = _connectors(self._store).get(exp.connector)
         except DagstoreError as exc:
             return TestResult(False, f"exporter {name!r}: {exc}")
+        new_db = _new_sqlite_file(conn, exp)
+        if new_db is not None:  # as run does: SQLite creates the file (when its folder can hold it)
+            return TestResult(*new_db)
         res = conn.test()
         if not res.ok:
             return TestResult(False, f"exporter {name!r}: {res.message}")
@@ -168,6 +171,18 @@ class Exporters:
 
 
 # ---------------------------------------------------------------- SQL
+def _new_sqlite_file(conn: Any, exp: Exporter) -> tuple[bool, str] | None:
+    """For a table exporter whose SQLite database file does not exist yet: (ok, message),
+    ok when its folder exists and is writable, since ``run`` then creates it. Else None."""
+    db = conn.missing_sqlite_file(conn.scrubber()) if exp.table and hasattr(conn, "missing_sqlite_file") else None
+    if db is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(db))
+    if os.path.isdir(folder) and os.access(folder, os.W_OK):
+        return True, f"exporter {exp.name!r}: database file {db} does not exist yet; run creates it ({exp.where}, mode {exp.mode})"
+    return False, f"exporter {exp.name!r}: database file {db} cannot be created: folder {folder} is missing or not writable"
+
+
 def _target_exists(conn: Any, exp: Exporter) -> bool:
     sc = conn.scrubber()
     if exp.table:

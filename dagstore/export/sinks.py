@@ -62,7 +62,7 @@ def check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
         raise InvalidPathError(f"{target} is a folder, not a .zip file")
     empty = want_dir and not os.listdir(target)
     if not empty and not overwrite:
-        raise InvalidPathError(f"{target} already exists; pass overwrite=True to replace it")
+        raise InvalidPathError(f"{target} already exists; pass overwrite=True (--overwrite on the command line) to replace it")
 
 
 def _temp_sibling(target: str, overwrite: bool, want_dir: bool) -> tuple[str, str]:
@@ -205,7 +205,7 @@ class FsspecSink:
             raise StorageError(f"cannot list {self.location}: {type(e).__name__}") from None
         if existing:
             if not overwrite:
-                raise InvalidPathError(f"{self.location} already exists; pass overwrite=True to replace it")
+                raise InvalidPathError(f"{self.location} already exists; pass overwrite=True (--overwrite on the command line) to replace it")
             self._guard(lambda: self._fs.rm(f"{self._root}/{SUCCESS_MARKER}") if self._fs.exists(f"{self._root}/{SUCCESS_MARKER}") else None)
             self._guard(lambda: self._fs.rm(self._root, recursive=True))
 

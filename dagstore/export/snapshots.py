@@ -14,7 +14,7 @@ from ..core.decode import expect
 from ..core.ops import lookup
 from ..core.store.named import NamedRecords, RecordType
 from ..core.version import Version
-from ..errors import DatasetNotFoundError, DraftError, InvalidPathError
+from ..errors import ConflictError, DatasetNotFoundError, DraftError, InvalidPathError
 from .filters import normalize_filters
 from .jobs import ExportJob, create_export
 from .run import export_view
@@ -68,14 +68,24 @@ RECORDS: RecordType[Snapshot] = RecordType(
 
 
 def create_snapshot(v: Version, name: str | None = None, filters: Mapping[str, Any] | None = None) -> Snapshot:
-    """Store a snapshot of the final version ``v``; default name ``PROJECT-NAME-at-YYYY-MM-DD-HH-MM`` (UTC)."""
+    """Store a snapshot of the final version ``v``; default name ``PROJECT-NAME-at-YYYY-MM-DD-HH-MM``
+    (UTC), with ``-2``, ``-3``… when that minute's name is taken."""
     if not v.is_final():
         raise DraftError(f"a snapshot needs a finalized version; dataset {v.id} is still a draft")
     now = time.gmtime()
-    snap = Snapshot(name or f"{v.project}-{v.name}-at-{time.strftime('%Y-%m-%d-%H-%M', now)}", v.id,
-                    normalize_filters(filters), time.strftime("%Y-%m-%dT%H:%M:%SZ", now), v.store)
-    NamedRecords(v.store.backend, RECORDS).create(snap.name, snap.to_dict())
-    return snap
+    base = name or f"{v.project}-{v.name}-at-{time.strftime('%Y-%m-%d-%H-%M', now)}"
+    records = NamedRecords(v.store.backend, RECORDS)
+    n = 1
+    while True:
+        snap = Snapshot(base if n == 1 else f"{base}-{n}", v.id, normalize_filters(filters),
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", now), v.store)
+        try:
+            records.create(snap.name, snap.to_dict())
+            return snap
+        except ConflictError:
+            if name:  # a name the caller chose is taken once; a default one gets -2, -3, ...
+                raise
+        n += 1
 
 
 def get_snapshot(store: Any, name: str) -> Snapshot:

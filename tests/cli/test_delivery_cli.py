@@ -42,6 +42,15 @@ def test_env_method_select_and_log(version, webhook, monkeypatch):
     assert "delivered" in human.out and "hard negatives" in human.out
 
 
+def test_select_by_filter_keeps_the_version_argument(version, webhook, monkeypatch):
+    """`select … --filter splits=train VERSION`: VERSION was swallowed into the filter (issue 20)."""
+    monkeypatch.setenv("DAGSTORE_EXPORT_METHOD_hook", f"post, {webhook.url}/export")
+    out = dag("select", "--method", "hook", "--name", "cats", "--filter", "wildcard=train/*", version.id)
+    assert out.last.startswith("delivered: selection 'cats'")
+    body = json.loads(webhook.requests()[-1]["body"])
+    assert [s["id"] for s in body["sample_ids"]] == ["train/cat/001.jpg", "train/dog/007.jpg"]
+
+
 def test_create_test_delete_and_errors(version, webhook, monkeypatch):
     dag("export-method", "create", "hook", f"post, {webhook.url}/x, retries=0")
     assert dag("export-method", "test", "hook").out.startswith("ok:")

@@ -52,3 +52,24 @@ def test_export_jobs_and_snapshots_from_the_command_line(tmp_path: Path) -> None
     r = dag("snapshot", "export", "test-set", "--format", "csv", "--zip", tmp_path / "s.zip", "--json")
     assert json.loads(r.out)["counts"] == {"test": 2}
     fails("snapshot", "create", "vision/pets", "--name", "test-set", message="already exists")
+
+
+def test_export_help_error_and_snapshots_as_users_expect(tmp_path: Path) -> None:
+    """Issue 20: `export --help` hid the direct-export options; the error said `overwrite=True`;
+    two default-named snapshots in one minute collided; `snapshot list` showed part of the filters."""
+    labelled(tmp_path)
+    help_text = dag("export", "--help").out
+    for opt in ("--format", "--out DIR", "--zip FILE", "--split", "--filter", "--no-media", "--overwrite", "create", "status"):
+        assert opt in help_text, opt
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken/f").write_text("x")
+    fails("export", "vision/pets", "--format", "coco", "--out", tmp_path / "taken", message="--overwrite")
+    dag("export", "vision/pets", "--format", "coco", "--out", tmp_path / "taken", "--overwrite")
+    one = json.loads(dag("snapshot", "create", "vision/pets", "--split", "test", "--json").out)
+    two = json.loads(dag("snapshot", "create", "vision/pets", "--filter", "labels=dog", "--filter", "predictions=ids", "--json").out)
+    if one["created"][:16] == two["created"][:16]:  # the same minute: the second gets -2
+        assert two["name"] == one["name"] + "-2"
+    assert one["name"] != two["name"] and one["name"].startswith("vision-pets-at-")
+    listed = dag("snapshot", "list").out
+    row = next(ln for ln in listed.splitlines() if ln.startswith(two["name"] + " "))
+    assert json.loads(row[row.index("{"):]) == two["filters"] and '"predictions": "ids"' in row

@@ -49,3 +49,53 @@ def test_a_bad_connector_record_hides_no_other(tmp_path: Path) -> None:
     fails("connector", "test", "broken", message="connector record connectors/broken.json is corrupt")
     dag("connector", "delete", "broken")
     assert "connectors/broken.json" not in dag("connector", "list").err
+
+
+def test_connector_update_and_a_connector_in_use_is_not_deleted(tmp_path: Path) -> None:
+    """Edit a connector without deleting it; its datasource follows; deleting it while in use is
+    refused naming the users, or forced (issue 20)."""
+    old, new = tmp_path / "old.db", tmp_path / "new.db"
+    for db, value in ((old, 1), (new, 2)):
+        with sqlite3.connect(db) as c:
+            c.execute("CREATE TABLE t (x INTEGER)")
+            c.execute("INSERT INTO t VALUES (?)", (value,))
+    dag("connector", "create", "wh", f"sql, sqlite:///{old}")
+    dag("datasource", "create", "rows", "--connector", "wh", "--table", "t")
+    dag("exporter", "create", "back", "--connector", "wh", "--table", "t2")
+    assert dag("datasource", "test", "rows").out.splitlines()[2].strip() == "1"
+    out = dag("connector", "update", "wh", f"url=sqlite:///{new}").out
+    assert out.strip() == f"updated connector wh (sql, sqlite:///{new})"
+    assert dag("datasource", "test", "rows").out.splitlines()[2].strip() == "2"  # the datasource follows
+    fails("connector", "update", "wh", "url=", message="needs url")
+    fails("connector", "update", "nope", "url=x", message="no connector named 'nope'")
+    fails("connector", "delete", "wh", message="connector 'wh' is used by datasource rows, exporter back")
+    assert "wh" in dag("connector", "list").out
+    assert dag("connector", "delete", "wh", "--force").out.strip() == "deleted connector wh"
+    assert dag("connector", "list").out.strip() == "no connectors"
+
+
+def test_gcs_connector_test_is_one_line_without_gcsfs_traceback(tmp_path: Path) -> None:
+    """A GCS endpoint answering 503: gcsfs retries (~35 s of its backoff), logs a traceback when it
+    gives up, and `connector test` printed it before its one-line failure (issue 20)."""
+    import http.server
+    import threading
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        dag("connector", "create", "g", f"gcs, gs://bucket/x, storage_options.endpoint_url=http://127.0.0.1:{srv.server_port}, "
+            "storage_options.token=anon")
+        r = dag("connector", "test", "g", code=1)  # dag() asserts no traceback on stderr
+        assert r.err.strip() == "" and r.out.strip().startswith("failed: connector 'g' (gcs, gs://bucket/x): list bucket/x:"), r
+        assert len(r.out.strip().splitlines()) == 1
+    finally:
+        srv.shutdown()

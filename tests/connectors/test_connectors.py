@@ -67,6 +67,25 @@ def test_api_connectors_are_stored_with_references_and_listed(store: Store) -> N
         again.connectors.test("Warehouse_PG")
 
 
+def test_update_changes_a_stored_connector_in_place(store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    store.connectors.create("drop", "sftp", url="sftp://bob@old.example:2222/in", password="${DROP_PW}")
+    c = store.connectors.update("drop", url="sftp://bob@new.example/out")
+    assert (c.spec["host"], c.spec.get("port"), c.spec["root"], c.spec["password"]) == ("new.example", None, "/out", "${DROP_PW}")
+    assert Store(store.url).connectors.get("drop").spec == c.spec  # stored, seen by every host
+    with pytest.raises(SecretError, match="literal secret"):
+        store.connectors.update("drop", password="hunter2secret")
+    assert store.connectors.get("drop").spec["password"] == "${DROP_PW}"  # nothing changed
+    with pytest.raises(ConnectorError, match="unknown key"):
+        store.connectors.update("drop", colour="red")
+    assert store.connectors.update("drop", type="ftp", password=None).type == "ftp"
+    assert "password" not in store.connectors.get("drop").spec
+    with pytest.raises(ConnectorNotFoundError):
+        store.connectors.update("nope", host="h")
+    monkeypatch.setenv("DAGSTORE_CONNECTOR_envc", "ftp, h:21")
+    with pytest.raises(ConnectorError, match="defined in the environment variable DAGSTORE_CONNECTOR_envc; change it there"):
+        store.connectors.update("envc", host="other")
+
+
 @pytest.mark.parametrize("spec", [
     {"type": "sql", "url": "postgresql+psycopg://app:hunter2secret@db/wh"},
     {"type": "sql", "url": "postgresql+psycopg://app@db/wh", "password": "hunter2secret"},
@@ -234,6 +253,44 @@ def test_sftp_wrong_key_and_missing_root(store: Store, sshd_server: Any, tmp_pat
     store.connectors.create("noroot", "sftp", host=i["host"], port=i["port"], username=i["username"],
                             key_file=i["key_file"], root=i["root"] + "/missing")
     assert_failed(store.connectors.test("noroot"), "list", "missing")
+
+
+def test_sftp_refuses_an_unknown_host_key(store: Store, sshd_session: Any, tmp_path: Path) -> None:
+    """Not in ~/.ssh/known_hosts: refused, saying so (issue 20: it was accepted silently)."""
+    i = sshd_session.info
+    store.connectors.create("sd", "sftp", host=i["host"], port=i["port"], username=i["username"],
+                            key_file=i["key_file"], root=i["root"])
+    assert_failed(store.connectors.test("sd"), "'sd'", "host key of [127.0.0.1]", "is unknown", "known_hosts", "refused")
+    assert os.listdir(i["root"]) == []
+    from dagstore import Dataset
+    store.datasources.create("files", "sd", path="x.txt")
+    with pytest.raises(ConnectorError, match="is unknown"):  # a datasource read is refused the same way
+        Dataset.create_from_datasource("files", "f", dataset_project="p", store=store)
+
+
+def test_sftp_refuses_a_changed_host_key_and_takes_a_known_hosts_path_or_fingerprint(
+        store: Store, sshd_session: Any, tmp_path: Path) -> None:
+    import subprocess
+    i = sshd_session.info
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(tmp_path / "impostor")], check=True)
+    kind, key = (tmp_path / "impostor.pub").read_text().split()[:2]
+    ssh = Path(os.environ["HOME"]) / ".ssh"
+    ssh.mkdir()
+    (ssh / "known_hosts").write_text(f"[127.0.0.1]:{i['port']} {kind} {key}\n")  # another key for this host
+    store.connectors.create("sd", "sftp", host=i["host"], port=i["port"], username=i["username"],
+                            key_file=i["key_file"], root=i["root"])
+    assert_failed(store.connectors.test("sd"), "host key of [127.0.0.1]", "has changed", "man-in-the-middle", "ssh-keygen -R")
+    # the right key in a known_hosts file the connector names
+    (tmp_path / "kh").write_text(i["known_hosts"] + "\n")
+    store.connectors.update("sd", known_hosts=str(tmp_path / "kh"))
+    assert store.connectors.test("sd").ok
+    # a fingerprint, as `ssh-keygen -lf` prints it
+    fp = subprocess.run(["ssh-keygen", "-lf", "/dev/stdin"], input=i["known_hosts"].split(" ", 1)[1], capture_output=True,
+                        text=True, check=True).stdout.split()[1]
+    store.connectors.update("sd", known_hosts=None, host_key_fingerprint=fp)
+    assert store.connectors.test("sd").ok
+    store.connectors.update("sd", host_key_fingerprint="SHA256:" + "A" * 43)
+    assert_failed(store.connectors.test("sd"), "does not match the connector's host_key_fingerprint", fp)
 
 
 def test_sftp_password_ok_and_wrong(store: Store, sftp_password_server: Any,

@@ -221,6 +221,26 @@ def test_several_tabular_files_need_dataset_path(store, sql, tmp_path):
         ex.run("to_wh", v.id, dataset_path="readme.txt")
 
 
+def test_exporter_test_and_run_agree_on_a_missing_sqlite_file(store, tmp_path):
+    """`exporter test` said a missing SQLite file fails while `exporter run` creates it (issue 20)."""
+    v = _version(tmp_path, "t", {"data.parquet": (2, "v1")})
+    ConnectorRegistry(store).create("lite", "sql", url=f"sqlite:///{tmp_path / 'new.db'}")
+    ConnectorRegistry(store).create("nodir", "sql", url=f"sqlite:///{tmp_path / 'missing-dir' / 'new.db'}")
+    ex = Exporters(store)
+    ex.create("to_lite", "lite", table="items")
+    ex.create("to_nodir", "nodir", table="items")
+    res = ex.test("to_lite")
+    assert res.ok and "does not exist yet; run creates it" in res.message, res
+    assert not (tmp_path / "new.db").exists()  # testing wrote nothing
+    ex.run("to_lite", v.id)
+    assert _rows(sa.create_engine(f"sqlite:///{tmp_path / 'new.db'}"), "items")
+    assert ex.test("to_lite").ok
+    res = ex.test("to_nodir")
+    assert not res.ok and "cannot be created" in res.message, res
+    with pytest.raises(DeliveryError):
+        ex.run("to_nodir", v.id)
+
+
 # ---------------------------------------------------------------- registry and errors
 def test_exporter_registry(store, tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"

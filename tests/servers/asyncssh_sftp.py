@@ -1,6 +1,6 @@
 """An asyncssh SFTP server with password auth, chrooted to ROOT (a helper process of files.py).
 
-    python asyncssh_sftp.py PORT ROOT USER        (the password in $ASFTP_PASSWORD)
+    python asyncssh_sftp.py PORT ROOT USER        (the password in $ASFTP_PASSWORD, the host key file in $ASFTP_HOST_KEY)
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def main(port: str, root: str, user: str) -> None:
         for s in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(s, stop.set)
         srv = await asyncssh.create_server(
-            Server, "127.0.0.1", int(port), server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+            Server, "127.0.0.1", int(port), server_host_keys=[asyncssh.read_private_key(os.environ["ASFTP_HOST_KEY"])],
             allow_scp=False, sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root.encode()))
         await stop.wait()
         srv.close()

@@ -1,5 +1,6 @@
 """Real file servers for the connector and exporter tests: OpenSSH sshd (SFTP, key auth), an
-asyncssh SFTP server (password auth, run by ``asyncssh_sftp.py``) and pyftpdlib (FTP)."""
+asyncssh SFTP server (password auth, run by ``asyncssh_sftp.py``) and pyftpdlib (FTP). The SSH
+servers' ``info["known_hosts"]`` is their line for a user's ``~/.ssh/known_hosts``."""
 from __future__ import annotations
 
 import getpass
@@ -42,8 +43,15 @@ def start_sshd() -> ServerProcess:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privsep dir; sshd exits without it
     srv = start("sshd", [sshd, "-D", "-e", "-f", f"{base}/sshd_config"], lambda: ssh_banner(port), base)
     srv.info = {"host": "127.0.0.1", "port": port, "username": user, "key_file": f"{base}/client_key",
-                "root": f"{base}/files"}
+                "root": f"{base}/files", "known_hosts": known_hosts_line(port, f"{base}/host_key.pub")}
     return srv
+
+
+def known_hosts_line(port: int, pub_file: str) -> str:
+    """The server's line in a user's ~/.ssh/known_hosts (``[127.0.0.1]:PORT type key``)."""
+    with open(pub_file) as f:
+        kind, key = f.read().split()[:2]
+    return f"[127.0.0.1]:{port} {kind} {key}"
 
 
 def start_asyncssh() -> ServerProcess:
@@ -53,11 +61,13 @@ def start_asyncssh() -> ServerProcess:
     local = os.path.join(base, "root")
     os.makedirs(local)
     port, password = free_port(), secrets.token_hex(12)
-    env = {**os.environ, "ASFTP_PASSWORD": password}
+    keygen = need(shutil.which("ssh-keygen"), "ssh-keygen")
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", f"{base}/host_key"], check=True)
+    env = {**os.environ, "ASFTP_PASSWORD": password, "ASFTP_HOST_KEY": f"{base}/host_key"}
     cmd = [sys.executable, os.path.join(HERE, "asyncssh_sftp.py"), str(port), local, "tester"]
     srv = start("asyncssh-sftp", cmd, lambda: ssh_banner(port), base, env=env)
     srv.info = {"host": "127.0.0.1", "port": port, "username": "tester", "password": password,
-                "root": "/", "local": local}
+                "root": "/", "local": local, "known_hosts": known_hosts_line(port, f"{base}/host_key.pub")}
     return srv
 
 

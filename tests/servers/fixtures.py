@@ -5,8 +5,10 @@ cannot start makes its tests error, never skip. Test modules request these by na
 """
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -61,15 +63,36 @@ def mariadb_server() -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
-def sshd_server() -> Iterator[ServerProcess]:
-    """OpenSSH sshd serving SFTP with key auth."""
+def sshd_session() -> Iterator[ServerProcess]:
+    """OpenSSH sshd serving SFTP with key auth (its host key not yet known to the test's user)."""
     yield from _serve(start_sshd)
 
 
 @pytest.fixture(scope="session")
-def sftp_password_server() -> Iterator[ServerProcess]:
-    """asyncssh SFTP server with password auth (chrooted)."""
+def sftp_password_session() -> Iterator[ServerProcess]:
+    """asyncssh SFTP server with password auth (chrooted; host key not yet known)."""
     yield from _serve(start_asyncssh)
+
+
+def _trust(srv: ServerProcess) -> ServerProcess:
+    """Add the server's host key to the test's ~/.ssh/known_hosts, as its user would."""
+    ssh = Path(os.environ["HOME"]) / ".ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    with open(ssh / "known_hosts", "a") as f:
+        f.write(srv.info["known_hosts"] + "\n")
+    return srv
+
+
+@pytest.fixture
+def sshd_server(isolated_env: Path, sshd_session: ServerProcess) -> ServerProcess:
+    """The sshd, its host key in this test's ~/.ssh/known_hosts."""
+    return _trust(sshd_session)
+
+
+@pytest.fixture
+def sftp_password_server(isolated_env: Path, sftp_password_session: ServerProcess) -> ServerProcess:
+    """The asyncssh server, its host key in this test's ~/.ssh/known_hosts."""
+    return _trust(sftp_password_session)
 
 
 @pytest.fixture(scope="session")

@@ -83,7 +83,7 @@ def check_copy_target(target: str, overwrite: bool) -> None:
     if os.path.exists(target) and not os.path.isdir(target):
         raise InvalidPathError(f"{target} exists and is not a folder")
     if os.path.isdir(target) and os.listdir(target) and not overwrite:
-        raise InvalidPathError(f"{target} is not empty; pass overwrite=True to replace its content")
+        raise InvalidPathError(f"{target} is not empty; pass overwrite=True (--overwrite on the command line) to replace its content")
 
 
 def copy_tree(src: str, target: str) -> str:
