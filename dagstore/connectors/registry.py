@@ -7,8 +7,10 @@ created through the API (records ``connectors/<name>.json``, secrets as referenc
 
 from __future__ import annotations
 
+import builtins
 import functools
 import importlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import spec_string
@@ -133,6 +135,14 @@ def _checked(name: str, type: str, spec: dict[str, Any]) -> BaseConnector:
     return conn
 
 
+def _raw_records(store: Store, prefix: str, noun: str) -> Iterator[dict[str, Any]]:
+    """The stored records under ``prefix`` as plain objects (with their ``name``); a malformed
+    one is skipped with a warning naming it, as every listing does."""
+    raw: RecordType[dict[str, Any]] = RecordType(noun, prefix, lambda n, doc: {**doc, "name": n}, str,
+                                                 missing=lambda n, _u: ConnectorError(n))
+    return NamedRecords(store.backend, raw).iter()
+
+
 def _doc(conn: BaseConnector) -> dict[str, Any]:
     return {"format": FORMAT, "name": conn.name, "type": conn.type, "spec": conn.spec}
 
@@ -178,16 +188,11 @@ class ConnectorRegistry:
         """The connector called ``name``; ConnectorNotFoundError if there is none."""
         return self.defined.get(name)
 
-    def users(self, name: str) -> list[str]:
+    def users(self, name: str) -> builtins.list[str]:
         """The stored datasources, exporters and export methods that use connector ``name``
         (``"datasource orders"``, …)."""
-        found = []
-        for prefix, noun in _USERS:
-            raw: RecordType[dict[str, Any]] = RecordType(noun, prefix, lambda n, doc: {**doc, "name": n}, str,
-                                                         missing=lambda n, _u: ConnectorError(n))
-            found += [f"{noun} {doc.get('name')}" for doc in NamedRecords(self.store.backend, raw).iter()
-                      if doc.get("connector") == name]
-        return found
+        return [f"{noun} {doc['name']}" for prefix, noun in _USERS for doc in _raw_records(self.store, prefix, noun)
+                if doc.get("connector") == name]
 
     def delete(self, name: str, force: bool = False) -> None:
         """Remove a stored connector. Those of the config file or the environment are refused;
