@@ -7,12 +7,14 @@ import os
 import shutil
 from functools import partial
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
 
 from ..core.ops import lookup, origin
 from ..core.ops.stage import stage
 from ..core.version import Version
+from ..core.ops.commit import send_files
 from ..core.hashing import hash_bytes
 from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
 from ..core.reader import VersionReader
@@ -234,10 +236,12 @@ def import_annotations(
     policy: str = "ground_truth",
     on_error: str = "raise",
     show_progress: bool = True,
+    executor: Executor | None = None,
     **options: Any,
 ) -> ImportReport:
     """Read a labelled dataset and stage its media and annotations into the draft in one
-    step. Everything is parsed, validated and hashed before the draft changes."""
+    step. Everything is parsed, validated and hashed before the draft changes (with
+    ``executor``, hashed and uploaded by its workers)."""
     draft = v.require_draft()
     cur = classes(v)
     ctx, stack = read_source(source, format, media, split, policy, on_error, cur.names, **options)
@@ -249,7 +253,10 @@ def import_annotations(
             if it.local is not None:
                 st = os.stat(it.local)
                 local_files.append(LocalFile(os.path.abspath(it.local), os.path.basename(it.local), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
-        hashes = hash_files(local_files, v.store.cache.statcache, show_progress=show_progress)
+        if executor is None:
+            hashes = hash_files(local_files, v.store.cache.statcache, show_progress=show_progress)
+        else:
+            hashes = send_files(v, executor, local_files)
         temporary = _is_temporary(source) or (media is not None and _is_temporary(media))
         staged: list[tuple[str, Entry, tuple[str, int] | None]] = []
         for path, it in items:
@@ -277,6 +284,10 @@ def import_annotations(
     try:
         _set_meta(v, merged)
         added = sum(stage(v, p, e, local) for p, e, local in staged)
+        if executor is not None:  # the workers sent the media files; inline data is still pending
+            for path, it in items:
+                if it.local is not None and it.data is None and it.url is None:
+                    draft.pending.pop(path, None)
         origin.mark(v, "import", save=False)  # the version's origin (connectors owns origins)
         v.save()
     except BaseException:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,10 +211,13 @@ class Dataset:
         verbose: bool = False,
         max_workers: int | None = None,
         show_progress: bool = True,
+        executor: Executor | None = None,
     ) -> int:
         """Add a file or folder; returns how many files were added or modified. Content is
-        hashed now and sent by ``upload()``. Nothing changes if any file is bad."""
-        n, count = stage.add_files(self._v, path, wildcard, local_base_folder, dataset_path, recursive, max_workers, show_progress)
+        hashed now and sent by ``upload()``. Nothing changes if any file is bad. With
+        ``executor`` (any ``concurrent.futures.Executor``, e.g. a Dask client's
+        ``get_executor()``) its workers hash and upload the files now (docs/scale.md)."""
+        n, count = stage.add_files(self._v, path, wildcard, local_base_folder, dataset_path, recursive, max_workers, show_progress, executor)
         report(f"added or modified {n} of {count} files", verbose)
         return n
 
@@ -238,11 +242,13 @@ class Dataset:
         return n
 
     def sync_folder(
-        self, local_path: str | os.PathLike[str], dataset_path: str | None = None, verbose: bool = False, show_progress: bool = True
+        self, local_path: str | os.PathLike[str], dataset_path: str | None = None, verbose: bool = False, show_progress: bool = True,
+        executor: Executor | None = None,
     ) -> tuple[int, int, int]:
         """Make the dataset subtree at ``dataset_path`` equal the local folder.
-        Returns ``(removed, added, modified)``; unchanged files are not re-hashed (stat cache)."""
-        removed, added, modified = stage.sync_folder(self._v, local_path, dataset_path, show_progress)
+        Returns ``(removed, added, modified)``; unchanged files are not re-hashed (stat cache).
+        With ``executor`` its workers hash and upload the files now."""
+        removed, added, modified = stage.sync_folder(self._v, local_path, dataset_path, show_progress, executor)
         report(f"sync: {removed} removed, {added} added, {modified} modified", verbose)
         return removed, added, modified
 
@@ -258,12 +264,14 @@ class Dataset:
         max_workers: int | None = None,
         retries: int = 3,
         preview: bool = True,
+        executor: Executor | None = None,
     ) -> None:
         """Send pending content to the store (or to ``output_url``): small files packed and
         compressed, large files as their own objects. Safe to retry; resends nothing stored.
         ``chunk_size`` is the pack size in MB (-1: one pack for all the small files);
-        ``preview`` has no effect (there is no UI to show previews in)."""
-        res = commit.upload(self._v, show_progress, output_url, compression, chunk_size, max_workers, retries)
+        ``preview`` has no effect (there is no UI to show previews in). With ``executor`` its
+        workers send the content."""
+        res = commit.upload(self._v, show_progress, output_url, compression, chunk_size, max_workers, retries, executor)
         report(f"uploaded {res.blobs_sent} blobs ({res.bytes_sent} bytes stored)", verbose)
 
     def finalize(self, verbose: bool = False, raise_on_error: bool = True, auto_upload: bool = False) -> bool:
@@ -545,19 +553,23 @@ class Dataset:
 
     def import_annotations(self, source: str | os.PathLike[str], format: str, media: str | os.PathLike[str] | None = None,
                            dataset_path: str | None = None, split: str | None = None, policy: str = "ground_truth",
-                           on_error: str = "raise", **options: Any) -> ImportReport:
+                           on_error: str = "raise", executor: Executor | None = None, **options: Any) -> ImportReport:
         """Add a labelled dataset (media + annotations) in ``format`` from a path, zip or fsspec
-        URL to a draft in one step; nothing changes on error (``on_error="skip"`` reports bad items)."""
-        return annotation_ops.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error, **options)
+        URL to a draft in one step; nothing changes on error (``on_error="skip"`` reports bad items).
+        With ``executor`` its workers hash and upload the media."""
+        return annotation_ops.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error,
+                                                 executor=executor, **options)
 
     # --- exports (dagstore.export) ---
 
     def export(self, export_format: str | None, target: str | os.PathLike[str], splits: Sequence[str] | None = None,
                filters: dict[str, Any] | None = None, include_media: bool = True, overwrite: bool = False,
-               storage_options: dict[str, Any] | None = None, progress: Any = None, **options: Any) -> ExportReport:
-        """Write this final version in ``export_format`` to a folder, a ``.zip`` or an fsspec URL; returns an ``ExportReport``."""
+               storage_options: dict[str, Any] | None = None, progress: Any = None, executor: Executor | None = None,
+               **options: Any) -> ExportReport:
+        """Write this final version in ``export_format`` to a folder, a ``.zip`` or an fsspec URL; returns an
+        ``ExportReport``. With ``executor``, slices are written by its workers (docs/scale.md)."""
         return source.export_version(self._v, export_format, target, splits, filters, include_media, overwrite,
-                                     storage_options, progress, **options)
+                                     storage_options, progress, executor, **options)
 
     def create_export(self, export_format: str | None, splits: Sequence[str] | None = None, filters: dict[str, Any] | None = None,
                       include_media: bool = True, **options: Any) -> ExportJob:

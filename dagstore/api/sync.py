@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ..core.store import Store
@@ -40,13 +41,13 @@ def child_of_latest(st: Store, project: str | None, name: str, version: str | No
 
 def sync_into(ds: Dataset, folder: str, dataset_folder: str | None, close: bool, show_progress: bool,
               upload_storage: str | None = None, chunk_size: int | None = None, max_workers: int | None = None,
-              created: bool = False, latest: Dataset | None = None) -> SyncResult:
+              created: bool = False, latest: Dataset | None = None, executor: Executor | None = None) -> SyncResult:
     """Sync ``folder`` into draft ``ds``; upload and finalize it when ``close``. A draft this
     call ``created`` is deleted again when nothing changed or anything fails."""
     if not os.path.isdir(folder):
         raise InvalidPathError(f"{folder}: not a folder")
     try:
-        removed, added, modified = ds.sync_folder(folder, dataset_path=dataset_folder, show_progress=show_progress)
+        removed, added, modified = ds.sync_folder(folder, dataset_path=dataset_folder, show_progress=show_progress, executor=executor)
         res = SyncResult(ds, latest, removed, added, modified)
         if created and not res.changed:
             ds.store.delete_version(ds.id)
@@ -54,7 +55,8 @@ def sync_into(ds: Dataset, folder: str, dataset_folder: str | None, close: bool,
             return res
         if close:
             if ds.is_dirty() or upload_storage:
-                ds.upload(show_progress=show_progress, output_url=upload_storage, chunk_size=chunk_size, max_workers=max_workers)
+                ds.upload(show_progress=show_progress, output_url=upload_storage, chunk_size=chunk_size, max_workers=max_workers,
+                          executor=executor)
             ds.finalize()
     except BaseException:
         if created and not ds.is_final():  # leave nothing behind
@@ -66,7 +68,7 @@ def sync_into(ds: Dataset, folder: str, dataset_folder: str | None, close: bool,
 def sync_new_version(st: Store, project: str | None, name: str, folder: str, dataset_folder: str | None = None,
                      version: str | None = None, tags: Sequence[str] = (), storage: str | None = None,
                      close: bool = True, show_progress: bool = True, chunk_size: int | None = None,
-                     max_workers: int | None = None, parents: Sequence[str] = ()) -> SyncResult:
+                     max_workers: int | None = None, parents: Sequence[str] = (), executor: Executor | None = None) -> SyncResult:
     """A child of the highest version of project/name (or of ``parents``) equal to ``folder``
     (the first version if there is none), uploaded and finalized when ``close``; nothing is
     created if nothing changed."""
@@ -77,4 +79,5 @@ def sync_new_version(st: Store, project: str | None, name: str, folder: str, dat
                                     dataset_version=version, output_uri=storage, store=st), None
     else:
         ds, latest = child_of_latest(st, project, name, version, tags, storage)
-    return sync_into(ds, folder, dataset_folder, close, show_progress, None, chunk_size, max_workers, created=True, latest=latest)
+    return sync_into(ds, folder, dataset_folder, close, show_progress, None, chunk_size, max_workers, created=True, latest=latest,
+                     executor=executor)

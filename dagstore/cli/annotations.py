@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Executor
 
 import click
 
 from ..annotations.importers import importer_names
-from .app import Settings, cli, emit, id_option, name_options, open_dataset, pass_settings, plural, verb
+from .app import Settings, cli, emit, fanout_options, id_option, name_options, open_dataset, pass_settings, plural, verb
 from .args import option_args
 
 
@@ -23,8 +24,9 @@ from .args import option_args
 @click.argument("source")
 @verb
 @pass_settings
+@fanout_options
 def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_folder: str | None, split: str | None,
-            policy: str, skip_errors: bool, options: tuple[str, ...], source: str) -> None:
+            policy: str, skip_errors: bool, options: tuple[str, ...], source: str, executor: Executor | None) -> None:
     """Import a labelled dataset (media + annotations) into a draft, as `add` does.
 
     Formats: labelstudio, coco, yolo, voc, folders, csv, spacy_ner, conll2003. SOURCE is a
@@ -33,7 +35,7 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
     kw = option_args(options)
     ds = open_dataset(s, ref, draft=True)
     report = ds.import_annotations(source, fmt, media=media, dataset_path=dataset_folder, split=split, policy=policy,
-                                   on_error="skip" if skip_errors else "raise", show_progress=not s.quiet, **kw)
+                                   on_error="skip" if skip_errors else "raise", show_progress=not s.quiet, executor=executor, **kw)
     doc = {"id": ds.id, **report.to_dict()}
     counts = ", ".join(f"{k or '(no split)'}: {v}" for k, v in sorted(report.counts.items())) or "nothing"
     lines = [f"imported {plural(report.total, 'item')} ({counts}); {plural(report.files_added, 'file')} added or modified"]

@@ -7,6 +7,7 @@ dagstore error, 2 for a usage error); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -24,6 +25,7 @@ from .._atomic import atomic_write
 from ..api.dataset import Dataset
 from ..errors import DagstoreError, InvalidPathError
 from ..core.manifest import Diff
+from ..core.fanout import open_executor
 from ..api.store import Store
 
 # Options that take several values, as in clearml-data (``--files a b c``); main() rewrites
@@ -260,6 +262,18 @@ def _chunk_size(_ctx: click.Context, _param: click.Parameter, value: int | None)
 
 chunk_option = click.option("--chunk-size", type=int, callback=_chunk_size, metavar="MB", help="pack size in MB (-1: one chunk)")
 workers_option = click.option("--max-workers", type=click.IntRange(min=1), metavar="N", help="parallel hashing / transfer threads")
+
+
+def fanout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--workers N`` / ``--scheduler ADDRESS``: the verb gets ``executor`` (None without them)."""
+    @click.option("--workers", type=click.IntRange(min=1), metavar="N", help="fan the work out over N local worker processes")
+    @click.option("--scheduler", metavar="ADDRESS", help="fan the work out over a Dask scheduler (tcp://host:8786; docs/scale.md)")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, workers: int | None = None, scheduler: str | None = None, **kwargs: Any) -> Any:
+        with open_executor(workers, scheduler) as executor:
+            return fn(*args, executor=executor, **kwargs)
+
+    return wrapper
 
 
 def local_paths(paths: Iterable[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Executor
 from typing import Any
 
 import click
@@ -11,7 +12,7 @@ from ..core.progress import progress_bar
 from ..export import ExportReport, download_dataset
 from ..export.jobs import ExportJob, get_export, list_exports
 from ..export.snapshots import Snapshot, get_snapshot, list_snapshots
-from .app import Settings, by_ref, cli, emit, note, pass_settings, plural, table, verb
+from .app import Settings, by_ref, cli, emit, fanout_options, note, pass_settings, plural, table, verb
 from .args import filter_args, option_args
 
 
@@ -81,14 +82,16 @@ def export_group() -> None:
 @click.option("--overwrite", is_flag=True, help="replace an existing target")
 @verb
 @pass_settings
+@fanout_options
 def export_run(s: Settings, ref: str | None, ref_opt: str | None, fmt: str, splits: tuple[str, ...], filters: tuple[str, ...],
-               options: tuple[str, ...], no_media: bool, out: str | None, zip_path: str | None, overwrite: bool) -> None:
+               options: tuple[str, ...], no_media: bool, out: str | None, zip_path: str | None, overwrite: bool,
+               executor: Executor | None) -> None:
     target = _target(out, zip_path)
     ds = _dataset(s, ref or ref_opt)
     bar = progress_bar(0, f"export {fmt}", enabled=not s.quiet, unit="item")
     try:
         rep = ds.export(fmt, target, filters=filter_args(filters, splits), include_media=not no_media, overwrite=overwrite,
-                        progress=bar, **option_args(options))
+                        progress=bar, executor=executor, **option_args(options))
     finally:
         bar.close()
     emit(s, {**rep.to_dict(), "path": rep.path}, _report_lines(rep))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor
 
 import click
 
@@ -10,7 +11,7 @@ from ..api import sync as sync_api
 from ..api.dataset import Dataset
 from ..errors import InvalidPathError
 from .app import (Settings, by_ref, chunk_option, cli, emit, human_size, id_option, last_draft, local_paths, open_dataset,
-                  pass_settings, plural, remember_draft, storage_option, summary, title, verb, workers_option)
+                  pass_settings, plural, remember_draft, storage_option, summary, title, verb, workers_option, fanout_options)
 
 # -- writing versions -----------------------------------------------------------------------------
 
@@ -49,8 +50,9 @@ def create(s: Settings, project: str | None, name: str, version: str | None, par
 @workers_option
 @verb
 @pass_settings
+@fanout_options
 def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[str, ...], links: tuple[str, ...],
-        dataset_folder: str | None, non_recursive: bool, max_workers: int | None) -> None:
+        dataset_folder: str | None, non_recursive: bool, max_workers: int | None, executor: Executor | None) -> None:
     """Add files or external links to a draft.
 
     Local files are hashed now and sent by `upload` or `close`; --links registers remote
@@ -63,7 +65,7 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
     globs = list(wildcard) or None
     recursive = not non_recursive
     n = sum(ds.add_files(f, globs, dataset_path=dataset_folder, recursive=recursive, max_workers=max_workers,
-                         show_progress=not s.quiet) for f in paths)
+                         show_progress=not s.quiet, executor=executor) for f in paths)
     k = sum(ds.add_external_files(u, globs, dataset_path=dataset_folder, recursive=recursive, max_workers=max_workers)
             for u in links)
     lines = [f"added or modified {plural(n, 'file')}"] if files else []
@@ -84,11 +86,12 @@ def remove(s: Settings, ref: str | None, files: tuple[str, ...], non_recursive: 
     emit(s, {"id": ds.id, "removed": n}, [f"removed {plural(n, 'file')}", f"id: {ds.id}"])
 
 
-def _upload(s: Settings, ds: Dataset, storage: str | None, chunk_size: int | None, max_workers: int | None) -> bool:
+def _upload(s: Settings, ds: Dataset, storage: str | None, chunk_size: int | None, max_workers: int | None,
+            executor: Executor | None) -> bool:
     """Send a draft's pending content; returns whether anything was pending."""
     dirty = ds.is_dirty()
     if dirty or storage:
-        ds.upload(show_progress=not s.quiet, output_url=storage, chunk_size=chunk_size, max_workers=max_workers)
+        ds.upload(show_progress=not s.quiet, output_url=storage, chunk_size=chunk_size, max_workers=max_workers, executor=executor)
     return dirty
 
 
@@ -99,13 +102,15 @@ def _upload(s: Settings, ds: Dataset, storage: str | None, chunk_size: int | Non
 @workers_option
 @verb
 @pass_settings
-def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None) -> None:
+@fanout_options
+def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None,
+           executor: Executor | None) -> None:
     """Upload a draft's pending content.
 
     Safe to retry: content already in the store is not sent again.
     """
     ds = open_dataset(s, ref, draft=True)
-    sent = _upload(s, ds, storage, chunk_size, max_workers)
+    sent = _upload(s, ds, storage, chunk_size, max_workers, executor)
     emit(s, {"id": ds.id, "uploaded": sent}, ["uploaded pending content" if sent else "nothing to upload", f"id: {ds.id}"])
 
 
@@ -117,15 +122,16 @@ def upload(s: Settings, ref: str | None, storage: str | None, chunk_size: int | 
 @click.option("--disable-upload", is_flag=True, help="do not upload; fail if content is still pending")
 @verb
 @pass_settings
+@fanout_options
 def close(s: Settings, ref: str | None, storage: str | None, chunk_size: int | None, max_workers: int | None,
-          disable_upload: bool) -> None:
+          disable_upload: bool, executor: Executor | None) -> None:
     """Upload pending content and finalize a draft.
 
     A final version never changes; make a child version to change it.
     """
     ds = open_dataset(s, ref, draft=True)
     if not disable_upload:
-        _upload(s, ds, storage, chunk_size, max_workers)
+        _upload(s, ds, storage, chunk_size, max_workers, executor)
     ds.finalize()
     if last_draft(s) == ds.id:
         remember_draft(s, None)
@@ -163,9 +169,10 @@ def publish(s: Settings, ref: str | None) -> None:
 @click.option("--skip-close", is_flag=True, help="leave the version a draft (not uploaded, not closed)")
 @verb
 @pass_settings
+@fanout_options
 def sync(s: Settings, ref: str | None, project: str | None, name: str | None, parents: tuple[str, ...], folder: str,
          dataset_folder: str | None, version: str | None, tags: tuple[str, ...], storage: str | None,
-         chunk_size: int | None, max_workers: int | None, skip_close: bool) -> None:
+         chunk_size: int | None, max_workers: int | None, skip_close: bool, executor: Executor | None) -> None:
     """Make a version equal a local folder, then upload and close it.
 
     With --project/--name a child of the highest version (or of --parents) is created --
@@ -183,10 +190,11 @@ def sync(s: Settings, ref: str | None, project: str | None, name: str | None, pa
     created = bool(name)
     if name:
         res = sync_api.sync_new_version(s.store(), project, name, folder, dataset_folder, version, tags, storage,
-                                        not skip_close, show, chunk_size, max_workers, [by_ref(s, p).id for p in parents])
+                                        not skip_close, show, chunk_size, max_workers, [by_ref(s, p).id for p in parents],
+                                        executor)
     else:
         res = sync_api.sync_into(open_dataset(s, ref, draft=True), folder, dataset_folder, not skip_close, show, storage,
-                                 chunk_size, max_workers)
+                                 chunk_size, max_workers, executor=executor)
     counts = {"removed": res.removed, "added": res.added, "modified": res.modified}
     ds, latest = res.dataset, res.latest
     if ds is not None and not skip_close and last_draft(s) == ds.id:

@@ -59,9 +59,16 @@ class FormatWriter(Protocol):
 
     carries_media: ClassVar[bool]
     options: ClassVar[Mapping[str, Any]]
+    parallel: ClassVar[bool]
 
     @property
     def name(self) -> str: ...
+
+    def merged(self, relpath: str) -> bool:
+        """Whether every part of a fanned-out export may write ``relpath``."""
+
+    def merge(self, relpath: str, parts: Sequence[bytes]) -> bytes:
+        """One file from the parts' versions of it, in part order."""
 
     def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
         """The id the format gives each class."""
@@ -79,6 +86,7 @@ class ExportContext:
     include_media: bool
     select: Callable[[Item], Item | None]
     tick: Callable[[int], None] = lambda n: None
+    part: tuple[int, int] | None = None  # [start, end) of the selected items this worker writes (docs/scale.md)
     counts: Counter[str] = field(default_factory=Counter)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -98,11 +106,20 @@ class ExportContext:
 
     def items(self, final: bool = True) -> Iterator[Item]:
         """The selected items in path order (filters applied). Exporters that look at the items
-        twice pass ``final=False`` on the first pass so progress counts the writing pass only."""
+        twice pass ``final=False`` on the first pass so progress counts the writing pass only.
+        In a part of a fanned-out export the writing pass yields only the part's items (a first
+        pass still sees them all, so names and class ids agree across parts)."""
+        start, end = self.part if final and self.part is not None else (0, -1)
+        n = -1
         for item in self.view.items():
             sel = self.select(item)
             if sel is None:
                 continue
+            n += 1
+            if n < start:
+                continue
+            if n == end:
+                return
             yield sel
             if final:
                 self.tick(1)
@@ -250,6 +267,17 @@ class BaseExporter:
     format: ClassVar[ExportFormat]
     carries_media: ClassVar[bool] = True
     options: ClassVar[Mapping[str, Any]] = {}
+    parallel: ClassVar[bool] = False  # can run as parts on workers (merge below); docs/scale.md
+
+    def merged(self, relpath: str) -> bool:
+        """Whether every part may write ``relpath`` (lists, class files), so the driver merges
+        it; other files belong to one item and are written in place. Default: top-level files."""
+        return "/" not in relpath
+
+    def merge(self, relpath: str, parts: Sequence[bytes]) -> bytes:
+        """One merged file from the parts' versions, in part order: the same bytes once
+        (class files), else concatenated (lists of items)."""
+        return parts[0] if all(p == parts[0] for p in parts) else b"".join(parts)
 
     @property
     def name(self) -> str:

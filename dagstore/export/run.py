@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 from fsspec.callbacks import Callback, NoOpCallback
+
+from . import parallel
 
 from .base import COMMON_OPTIONS, ExportContext, FormatWriter, ExportFormat
 from .errors import ExportError
@@ -47,10 +50,13 @@ def export_to_sink(
     filters: Mapping[str, Any] | None = None,
     include_media: bool = True,
     progress: Callback | None = None,
+    executor: Executor | None = None,
+    part_views: parallel.PartViews | None = None,
     **options: Any,
 ) -> ExportReport:
     """Export the selection of ``view`` into the sink ``sink_factory()`` makes (called only
-    once the selection is known to be non-empty); commits it, or aborts it on any error."""
+    once the selection is known to be non-empty); commits it, or aborts it on any error. With
+    ``executor`` (and ``part_views``: how workers see the version) slices run on workers."""
     exporter, opts = resolve_options(export_format, options)
     flt = normalize_filters(filters, splits)
     select = selector(flt, str(opts.get("default_split") or "train"))
@@ -64,7 +70,10 @@ def export_to_sink(
     sink: Sink = sink_factory()
     try:
         ctx = ExportContext(view, sink, opts, bool(include_media) and exporter.carries_media, select, cb.relative_update)
-        exporter.export(ctx)
+        if executor is not None and part_views is not None and parallel.can_fan_out(exporter, sink):
+            parallel.export_parts(executor, part_views, view.version_id, exporter, opts, flt, ctx.include_media, total, sink, ctx)
+        else:
+            exporter.export(ctx)
         if not ctx.counts:
             first = ctx.skipped[0]["reason"] if ctx.skipped else "no item has data this format holds"
             raise ExportError(f"nothing of version {view.version_id} is expressible in {exporter.name}: {len(ctx.skipped)} skipped (first: {first})")
@@ -92,12 +101,14 @@ def export_view(
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
     progress: Callback | None = None,
+    executor: Executor | None = None,
+    part_views: parallel.PartViews | None = None,
     **options: Any,
 ) -> ExportReport:
     """Export the selection of ``view`` to ``target``: a local folder, a ``.zip`` path, or an fsspec URL."""
     resolve_options(export_format, options)
     return export_to_sink(view, export_format, lambda: open_sink(target, overwrite, storage_options),
-                          splits, filters, include_media, progress, **options)
+                          splits, filters, include_media, progress, executor, part_views, **options)
 
 
 def _describe(flt: Mapping[str, Any]) -> str:

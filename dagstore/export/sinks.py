@@ -75,11 +75,19 @@ def _temp_sibling(target: str, overwrite: bool, want_dir: bool) -> tuple[str, st
 class FolderSink:
     """A local folder, written as a sibling temporary folder and renamed into place."""
 
-    def __init__(self, target: str, overwrite: bool = False):
-        self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=True)
-        os.mkdir(self._tmp)
+    def __init__(self, target: str, overwrite: bool = False, into: str | None = None):
+        if into is None:
+            self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=True)
+            os.mkdir(self._tmp)
+        else:  # a part of a fanned-out export: files go straight into ``into`` (the driver commits)
+            self.location, self._tmp = into, into
         self._link = True
         self._dirs: set[str] = {self._tmp}
+
+    @property
+    def staging(self) -> str:
+        """The folder being written (renamed into place on ``commit``)."""
+        return self._tmp
 
     def _dest(self, relpath: str) -> str:
         dest = os.path.join(self._tmp, *_check_rel(relpath))
@@ -164,6 +172,17 @@ class ZipSink:
             info = self._info(relpath, size, False)
             with self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
                 shutil.copyfileobj(r, w, 1 << 20)
+
+    def add_local(self, relpath: str, src: str, media: bool) -> None:
+        """A local file's bytes at ``relpath``: media stored, anything else deflated (as
+        ``add_media`` and ``write`` store them), for a zip assembled from parts."""
+        if not media:
+            with open(src, "rb") as f:
+                self.write(relpath, f.read())
+            return
+        size = os.path.getsize(src)
+        with open(src, "rb") as r, self._zip.open(self._info(relpath, size, False), "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
+            shutil.copyfileobj(r, w, 1 << 20)
 
     def commit(self) -> None:
         self._zip.close()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from ..annotations import ClassList
 from ..annotations.ops import iter_annotations
-from ..core.ops import checkout
+from ..core.fanout import StoreRef
+from ..core.ops import checkout, lookup
 from ..core.version import Version
 from ..errors import DraftError
 from .report import ExportReport
 from .run import export_view
-from .view import LocalView, class_infos
+from .parallel import PartViews
+from .view import Item, LocalView, class_infos
 
 
 def version_view(v: Version) -> LocalView:
@@ -31,9 +36,22 @@ def version_view(v: Version) -> LocalView:
     )
 
 
+def slice_view(store: Any, version_id: str, select: Callable[[Item], Item | None], start: int, end: int) -> LocalView:
+    """The view an export worker uses: every item (names and ids agree across parts), and
+    only the content of selected items ``[start, end)`` fetched into its cache."""
+    v = lookup.get(store, version_id)
+    view = version_view(v)
+    selected = (it.path for it in view.items() if select(it) is not None)
+    paths = list(itertools.islice(selected, start, end))
+    view.root = lambda: checkout.subset_copy(v, paths)
+    return view
+
+
 def export_version(v: Version, export_format: str | None, target: Any, splits: Any = None, filters: Any = None,
                    include_media: bool = True, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
-                   progress: Any = None, **options: Any) -> ExportReport:
-    """``Dataset.export``: the final version ``v`` in ``export_format`` to ``target``."""
+                   progress: Any = None, executor: Executor | None = None, **options: Any) -> ExportReport:
+    """``Dataset.export``: the final version ``v`` in ``export_format`` to ``target`` (with
+    ``executor``, slices of it written by that executor's workers)."""
+    views = PartViews(StoreRef(v.store.url, v.store.storage_options), slice_view) if executor is not None else None
     return export_view(version_view(v), export_format, target, splits, filters, include_media, overwrite,
-                       storage_options, progress, **options)
+                       storage_options, progress, executor=executor, part_views=views, **options)

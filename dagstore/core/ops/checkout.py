@@ -62,7 +62,23 @@ def local_copy(
     done = cache.cached_version(key)
     if done:
         return done
-    entries = select(v, part, num_parts, files)
+    return _build(v, key, select(v, part, num_parts, files), bool(use_soft_links), max_workers, show_progress)
+
+
+def subset_copy(v: Version, paths: Sequence[str], show_progress: bool = False) -> str:
+    """A cached read-only folder of exactly ``paths`` of a final version (an export worker's
+    slice); keyed ``-f`` + the hash of the paths (prefixed, so never a ``files=`` pattern key)."""
+    v.require_final("get_local_copy()")
+    key = v.id + "-f" + hash_bytes(("\x01" + "\x00".join(sorted(paths))).encode())[:16]
+    done = v.store.cache.cached_version(key)
+    if done:
+        return done
+    state = v.current()
+    return _build(v, key, {p: state[p] for p in paths}, False, None, show_progress)
+
+
+def _build(v: Version, key: str, entries: dict[str, Entry], soft: bool, max_workers: int | None, show_progress: bool) -> str:
+    """Materialize ``entries`` as ``versions/<key>``, fetching what the blob cache lacks."""
     locations: dict[str, Any] = {}
 
     def locate(h: str) -> Any:
@@ -73,7 +89,7 @@ def local_copy(
     def fetch(missing: list[Entry], sink: Any) -> None:
         transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options)
 
-    return cache.materialize(key, entries, transfer.blob_name, fetch, bool(use_soft_links), show_progress=show_progress)
+    return v.store.cache.materialize(key, entries, transfer.blob_name, fetch, soft, show_progress=show_progress)
 
 
 def check_copy_target(target: str, overwrite: bool) -> None:

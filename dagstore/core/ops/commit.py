@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import replace
 
-from .. import transfer
+from .. import fanout, transfer
+from ..scan import LocalFile
 from ..manifest import Entry, diff_states
 from .. import layout
 from .. import tree
@@ -45,13 +48,22 @@ def upload(
     chunk_size: int | None,
     max_workers: int | None,
     retries: int,
+    executor: Executor | None = None,
 ) -> transfer.UploadResult:
-    """Send pending content to the store (or to ``output_url``); safe to retry, resends nothing stored."""
+    """Send pending content to the store (or to ``output_url``); safe to retry, resends nothing
+    stored. With ``executor``, the workers of that executor send it (docs/scale.md)."""
     draft = v.require_draft()
     if output_url and check_content_url(output_url) != v.record.content_url:
         if v.record.packs or v.record.objects:
             raise ConflictError("this draft already uploaded content elsewhere; output_url must stay the same")
         v.record = replace(v.record, content_url=output_url)
+    if executor is not None:
+        items = [(local, e.size, mtime, e.hash) for p, (local, mtime) in sorted(draft.pending.items())
+                 if (e := draft.delta.entries.get(p)) is not None and e.url is None]
+        frag = fan_out(v, executor, items, compression, chunk_size)
+        draft.pending.clear()
+        v.save()
+        return transfer.UploadResult(frag.packs, frag.objects, frag.bytes_sent, frag.blobs_sent)
     level = compression_level(compression)
     pack_size = pack_bytes(chunk_size)
     st = v.store
@@ -86,6 +98,31 @@ def upload(
         v.staged.close()
         v.staged = None
     return res
+
+
+def fan_out(v: Version, executor: Executor, items: Sequence[tuple[str, int, int, str]],
+            compression: bool | int | str | None = None, chunk_size: float | None = None) -> fanout.Fragment:
+    """Hash (where no hash is given) and upload ``(local path, size, mtime_ns, hash)`` items on
+    the executor's workers; the draft's record gains the packs and objects they wrote."""
+    st = v.store
+    be = st.content_backend(v.record)
+    marked = frozenset(st.gc_marks() if be is st.backend else ())
+    ref = fanout.StoreRef(st.url, st.storage_options, v.record.content_url)
+    frag = fanout.ingest_all(executor, ref, items, compression_level(compression), pack_bytes(chunk_size), marked)
+    v.record = replace(v.record, packs=tuple(sorted(set(v.record.packs) | frag.packs)),
+                       objects=tuple(sorted(set(v.record.objects) | frag.objects)))
+    return frag
+
+
+def send_files(v: Version, executor: Executor, files: Sequence[LocalFile]) -> dict[str, tuple[str, int]]:
+    """``{path: (hash, size)}`` of local files hashed and uploaded by the executor's workers
+    (a hash the stat cache knows is not recomputed; new ones are remembered)."""
+    cache = v.store.cache.statcache
+    known = cache.lookup(files)
+    frag = fan_out(v, executor, [(f.path, f.size, f.mtime_ns, known.get(f.path, "")) for f in files])
+    out = {f.path: hs for f, hs in zip(files, frag.hashes)}
+    cache.store((f, out[f.path][0]) for f in files if f.path not in known and out[f.path][1] == f.size)
+    return out
 
 
 def finalize(v: Version) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import fsspec
@@ -17,6 +18,7 @@ from .. import tree
 from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
 from ..scan import hash_files, matches_wildcard, scan
 from ...errors import InvalidPathError
+from .commit import send_files
 from ..version import Version, as_list
 
 Local = tuple[str, int]  # (local path, mtime_ns) of content still to upload
@@ -94,17 +96,23 @@ def add_files(
     recursive: bool,
     max_workers: int | None,
     show_progress: bool,
+    executor: Executor | None = None,
 ) -> tuple[int, int]:
-    """Hash and stage a file or folder; returns ``(added or modified, files seen)``."""
-    v.require_draft()
+    """Hash and stage a file or folder; returns ``(added or modified, files seen)``. With
+    ``executor`` its workers hash and upload the files (nothing is left pending)."""
+    draft = v.require_draft()
     files = scan(path, wildcard, recursive, base=local_base_folder)
-    hashes = hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content())
     prefix = dataset_prefix(dataset_path)
     check_fit(v, (f"{prefix}/{f.rel}" if prefix else f.rel for f in files))
+    hashes = (hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content()) if executor is None
+              else send_files(v, executor, files))
     n = 0
     for f in files:  # scan yields canonical relative paths
         h, size = hashes[f.path]
-        n += stage(v, f"{prefix}/{f.rel}" if prefix else f.rel, Entry(h, size), (f.path, f.mtime_ns))
+        dp = f"{prefix}/{f.rel}" if prefix else f.rel
+        n += stage(v, dp, Entry(h, size), (f.path, f.mtime_ns))
+        if executor is not None:
+            draft.pending.pop(dp, None)  # its content is in the store already
     count = len(files)
     del files, hashes  # before the draft is serialized: lower peak memory
     v.save()
@@ -167,14 +175,17 @@ def _link_matches(url: str, pattern: str, recursive: bool) -> bool:
     return "://" in pattern and (fnmatch.fnmatchcase(url, pattern) or (recursive and url.startswith(pattern.rstrip("/") + "/")))
 
 
-def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: str | None, show_progress: bool) -> tuple[int, int, int]:
+def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: str | None, show_progress: bool,
+                executor: Executor | None = None) -> tuple[int, int, int]:
     """Make the dataset subtree at ``dataset_path`` equal the local folder; returns
-    ``(removed, added, modified)``. Unchanged files are not re-hashed (stat cache)."""
-    v.require_draft()
+    ``(removed, added, modified)``. Unchanged files are not re-hashed (stat cache). With
+    ``executor`` its workers hash and upload the files (nothing is left pending)."""
+    draft = v.require_draft()
     if not os.path.isdir(local_path):
         raise InvalidPathError(f"{local_path}: not a folder")
     files = scan(local_path)
-    hashes = hash_files(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content())
+    hashes = (hash_files(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content()) if executor is None
+              else send_files(v, executor, files))
     prefix = dataset_prefix(dataset_path)
     wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
     current = v.current()
@@ -195,5 +206,7 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
                 modified += 1
             else:
                 added += 1
+        if executor is not None:
+            draft.pending.pop(dp, None)
     v.save()
     return len(gone), added, modified

@@ -5,6 +5,7 @@ The JSON is streamed: images and annotations go to scratch files, assembled per 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -183,8 +184,44 @@ def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) ->
     return out
 
 
+_IMAGES, _ANNS, _CATS = '"images":[', '\n],\n"annotations":[', '\n],\n"categories":['
+_IMAGE_ID = re.compile(r'^\{"id":(\d+),')
+_ANN_IDS = re.compile(r'^\{"id":(\d+),"image_id":(\d+),')
+
+
+def _rows(block: str) -> list[str]:
+    """The entries of a streamed JSON array body (``\n`` + one entry per line, comma-separated)."""
+    return [line.removesuffix(",") for line in block.split("\n")[1:]]
+
+
+def merge_coco(parts: Sequence[bytes]) -> bytes:
+    """One split's ``annotations/<split>.json`` from the parts' files, in part order: image and
+    annotation ids offset by the counts of the parts before (entries are one line each: JSON
+    escapes newlines), so the bytes equal a single-process export's."""
+    head = cats = ""
+    images: list[str] = []
+    anns: list[str] = []
+    for data in parts:
+        head, rest = data.decode("utf-8").split(_IMAGES, 1)
+        imgs, rest = rest.split(_ANNS, 1)
+        ann_block, cats = rest.split(_CATS, 1)
+        img_off, ann_off = len(images), len(anns)
+        images += [_IMAGE_ID.sub(lambda m: f'{{"id":{int(m[1]) + img_off},', r, 1) for r in _rows(imgs)]
+        anns += [_ANN_IDS.sub(lambda m: f'{{"id":{int(m[1]) + ann_off},"image_id":{int(m[2]) + img_off},', r, 1)
+                 for r in _rows(ann_block)]
+    body = ",".join("\n" + r for r in images) + _ANNS + ",".join("\n" + r for r in anns)
+    return (head + _IMAGES + body + _CATS + cats).encode("utf-8")
+
+
 class CocoExporter(BaseExporter):
     format = ExportFormat.COCO
+    parallel = True
+
+    def merged(self, relpath: str) -> bool:
+        return relpath.startswith("annotations/")
+
+    def merge(self, relpath: str, parts: Sequence[bytes]) -> bytes:
+        return merge_coco(parts)
 
     def class_map(self, classes: Sequence[ClassInfo]) -> dict[str, int]:
         return coco_category_ids(classes)

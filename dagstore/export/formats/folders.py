@@ -20,6 +20,7 @@ def _label(item: Item) -> str | None:
 
 class FoldersExporter(BaseExporter):
     format = ExportFormat.FOLDERS
+    parallel = True
 
     def _placement(self, ctx: ExportContext) -> dict[str, str]:
         check_folder_labels([c.name for c in ctx.classes])
@@ -48,6 +49,9 @@ class ImageFolderExporter(FoldersExporter):
     ``objects`` (pixel ``bbox`` + ``categories`` = class ids) when the selection has boxes."""
 
     format = ExportFormat.IMAGEFOLDER
+
+    def merged(self, relpath: str) -> bool:
+        return relpath.endswith("/metadata.jsonl")
 
     def export(self, ctx: ExportContext) -> None:
         placed = self._placement(ctx)

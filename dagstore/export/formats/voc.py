@@ -64,6 +64,10 @@ def voc_xml(ctx: ExportContext, item: Item, name: str) -> bytes:
 
 class VocExporter(BaseExporter):
     format = ExportFormat.VOC
+    parallel = True
+
+    def merged(self, relpath: str) -> bool:
+        return relpath.startswith("ImageSets/") or relpath == "labelmap.txt"
 
     def export(self, ctx: ExportContext) -> None:
         names = unique_names([(it.path, "", it.hash) for it in ctx.items(final=False)], stem_only=True)

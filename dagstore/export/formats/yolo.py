@@ -116,6 +116,7 @@ def _stem(name: str) -> str:
 
 class DarknetExporter(BaseExporter):
     format = ExportFormat.YOLO
+    parallel = True
 
     def export(self, ctx: ExportContext) -> None:
         names = _placement(ctx, lambda s: s)
@@ -136,18 +137,20 @@ class DarknetExporter(BaseExporter):
 class UltralyticsExporter(BaseExporter):
     format = ExportFormat.YOLO_ULTRALYTICS
     options: ClassVar[Mapping[str, Any]] = {"obb": False, "segments": False}
+    parallel = True
 
     def export(self, ctx: ExportContext) -> None:
         obb, segments = bool(ctx.options.get("obb")), bool(ctx.options.get("segments"))
         if obb and segments:
             raise ExportError("YOLO_ULTRALYTICS: obb=True and segments=True cannot be combined (an OBB label file holds only four-corner lines)")
-        rows = [(it.path, posixpath.dirname(under_split(ctx.split(it), it.path)), it.hash) for it in ctx.items(final=False)]
+        rows, splits = [], set()
+        for it in ctx.items(final=False):
+            splits.add(ctx.split(it))  # of every item, so that each part writes the same data.yaml
+            rows.append((it.path, posixpath.dirname(under_split(ctx.split(it), it.path)), it.hash))
         names = unique_names(rows, stem_only=True)  # a.jpg and a.png would share a.txt
         folders = {p: folder for p, folder, _ in rows}
-        splits: set[str] = set()
         for item in ctx.items():
             split = ctx.split(item)
-            splits.add(split)
             rel = f"{folders[item.path]}/{names[item.path]}"
             lines = label_lines(ctx, item, "YOLO_ULTRALYTICS", obb=obb, segments=segments)
             ctx.add_media(f"images/{rel}", item)

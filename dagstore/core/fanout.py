@@ -1,0 +1,215 @@
+"""Work fanned out over any ``concurrent.futures.Executor`` (a local process pool, Dask's
+``Client.get_executor()``, ...): split into tasks, run them, merge their fragments.
+
+The pattern is Lance's distributed write: each task carries only picklable data (the store
+URL and its ``storage_options``, file paths and sizes), reopens the store in the worker,
+reads, hashes, packs and uploads its share (content-addressed, put-if-absent: a retried
+task rewrites nothing another attempt stored) and returns a small ``Fragment``; the driver
+merges the fragments and writes the one record that makes a version visible. Workers never
+write records, drafts or claims.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..secrets import redact_url
+from ..errors import DagstoreError, StorageError
+from . import layout, transfer
+from .scan import LocalFile, hash_files
+from .staging import Staged
+
+TASK_FILES = 10_000  # files per task: the scheduler's per-task overhead (~ms) stays negligible
+TASK_BYTES = 256 << 20  # bytes per task: a failed task costs little to redo
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@contextmanager
+def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor | None]:
+    """The executor of ``--workers N`` (a pool of N local processes, spawned: no inherited
+    threads or locks) or ``--scheduler ADDRESS`` (a Dask distributed scheduler), or None."""
+    if workers and scheduler:
+        raise DagstoreError("give --workers or --scheduler, not both")
+    if workers:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool
+        return
+    if not scheduler:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise DagstoreError("--scheduler needs Dask distributed: pip install 'dagstore[dask]'") from None
+    try:
+        client = Client(scheduler, timeout=30)
+    except OSError as exc:
+        raise StorageError(f"cannot reach the Dask scheduler at {redact_url(scheduler)}: {exc}") from None
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()
+
+
+def split(items: Sequence[T], size_of: Callable[[T], int], max_items: int | None = None, max_bytes: int | None = None) -> list[list[T]]:
+    """Contiguous tasks of at most ``max_items`` items and about ``max_bytes`` bytes (an item
+    larger than that is a task of its own), in input order (defaults: ``TASK_FILES``, ``TASK_BYTES``)."""
+    max_items = max_items or TASK_FILES
+    max_bytes = max_bytes or TASK_BYTES
+    tasks: list[list[T]] = []
+    cur: list[T] = []
+    size = 0
+    for it in items:
+        n = size_of(it)
+        if cur and (len(cur) >= max_items or size + n > max_bytes):
+            tasks.append(cur)
+            cur, size = [], 0
+        cur.append(it)
+        size += n
+    if cur:
+        tasks.append(cur)
+    return tasks
+
+
+def run(executor: Executor, fn: Callable[[T], R], tasks: Sequence[T], what: str) -> list[R]:
+    """``fn`` over ``tasks`` on ``executor``, results in task order. The first failure cancels
+    what has not started and is raised once: a ``DagstoreError`` as the worker raised it,
+    anything else as one ``StorageError`` naming the task."""
+    futures: list[Future[R]] = [executor.submit(fn, t) for t in tasks]
+    try:
+        return [f.result() for f in futures]
+    except DagstoreError:
+        _cancel(futures)
+        raise
+    except Exception as exc:  # noqa: BLE001 - a worker's failure of any kind becomes one clear error
+        _cancel(futures)
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        raise StorageError(f"{what} failed on a worker: {type(exc).__name__}: {redact_url(first)}") from None
+
+
+def _cancel(futures: Iterable[Future[Any]]) -> None:
+    for f in futures:
+        f.cancel()
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """How a worker reopens the store: its URL, ``storage_options`` (as the caller gave them;
+    credentials are best left to the workers' environment) and where content goes."""
+
+    url: str
+    storage_options: dict[str, Any]
+    content_url: str | None = None
+
+
+_stores: dict[tuple[str, str], Any] = {}
+
+
+def open_store(ref: StoreRef) -> tuple[Any, Any]:
+    """The worker's ``Store`` (one per process and URL) and the content backend."""
+    from .store import Store
+
+    key = (ref.url, repr(sorted(ref.storage_options.items())))
+    st = _stores.get(key)
+    if st is None:
+        st = _stores[key] = Store(ref.url, ref.storage_options or None)
+    if not ref.content_url or ref.content_url == st.url:
+        return st, st.backend
+    from .backend import open_backend
+
+    return st, open_backend(ref.content_url, ref.storage_options or None)
+
+
+@dataclass(frozen=True)
+class IngestTask:
+    """One worker's share: ``files`` as ``(local path, size, mtime_ns, hash or "")``; a file
+    without a hash is hashed first. Packs and objects gc has marked are never reused."""
+
+    store: StoreRef
+    files: tuple[tuple[str, int, int, str], ...]
+    level: int | None
+    pack_size: int | None
+    marked: frozenset[str] = frozenset()
+
+
+@dataclass
+class Fragment:
+    """What a task returns: ``(hash, size)`` per file in task order, the packs and objects
+    holding them, and what it cost."""
+
+    hashes: list[tuple[str, int]] = field(default_factory=list)
+    packs: set[str] = field(default_factory=set)
+    objects: set[str] = field(default_factory=set)
+    bytes_sent: int = 0
+    blobs_sent: int = 0
+    seconds: float = 0.0
+
+
+def ingest(task: IngestTask) -> Fragment:
+    """Worker side: hash what has no hash (the driver keeps the stat cache), then upload what
+    the store does not hold yet. Idempotent: a retry finds its content through the indexes."""
+    t0 = time.perf_counter()
+    st, be = open_store(task.store)
+    staged = Staged(task.level)  # one read per small file: hashing keeps its bytes for the pack
+    try:
+        todo = [_local(p, size, mtime) for p, size, mtime, h in task.files if not h]
+        hashed = hash_files(todo, None, show_progress=False, keep=staged.keep) if todo else {}
+        out = Fragment()
+        pending = []
+        for p, size, mtime, h in task.files:
+            h, size = (h, size) if h else hashed[p]
+            out.hashes.append((h, size))
+            pending.append(transfer.Pending(h, size, p, mtime))
+        index = {h: loc for h, loc in st.pack_index(be).items() if layout.pack_key(loc.pack) not in task.marked}
+        avoid = {layout.leaf(k) for k in task.marked if layout.kind(k) == layout.OBJECTS}
+        res = transfer.upload(be, index, pending, task.level, task.pack_size, show_progress=False, avoid_objects=avoid,
+                              staged=staged)
+    finally:
+        staged.close()
+    out.packs, out.objects, out.bytes_sent, out.blobs_sent = res.packs, res.objects, res.bytes_sent, res.blobs_sent
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _local(path: str, size: int, mtime_ns: int) -> LocalFile:
+    """The file as this worker sees it (its own device, inode and ctime: what ``Staged`` checks)."""
+    try:
+        s = os.stat(path)
+    except OSError:
+        return LocalFile(path, "", size, mtime_ns, 0, 0)  # hashing it reports the error
+    return LocalFile(path, "", size, mtime_ns, s.st_dev, s.st_ino, s.st_ctime_ns)
+
+
+def ingest_all(
+    executor: Executor,
+    ref: StoreRef,
+    files: Sequence[tuple[str, int, int, str]],
+    level: int | None = 1,
+    pack_size: int | None = None,
+    marked: frozenset[str] = frozenset(),
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+) -> Fragment:
+    """Driver side: split ``files`` into tasks, run ``ingest`` on each, merge the fragments
+    (hashes in input order, the union of packs and objects)."""
+    tasks = [IngestTask(ref, tuple(t), level, pack_size, marked)
+             for t in split(files, lambda f: f[1], max_files, max_bytes)]
+    merged = Fragment()
+    for frag in run(executor, ingest, tasks, "ingestion"):
+        merged.hashes.extend(frag.hashes)
+        merged.packs |= frag.packs
+        merged.objects |= frag.objects
+        merged.bytes_sent += frag.bytes_sent
+        merged.blobs_sent += frag.blobs_sent
+        merged.seconds += frag.seconds
+    return merged

@@ -1,0 +1,61 @@
+"""Exports fanned out over a real LocalCluster: the same bytes as a single-process export."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagstore import Dataset
+from dagstore.core import fanout
+from dagstore.export import ExportError
+from export_fixtures import labelled
+from scale_trees import tree_bytes
+
+pytestmark = pytest.mark.usefixtures("small_slices")
+
+
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "TASK_FILES", 5)  # 22 items: 5 slices
+
+
+@pytest.fixture
+def pets(tmp_path: Path) -> Dataset:
+    return labelled(tmp_path, n=22)
+
+
+@pytest.mark.parametrize("fmt", ["COCO", "YOLO", "YOLO_ULTRALYTICS", "VOC", "IMAGEFOLDER"])
+def test_folder_export_on_workers_has_the_bytes_of_one_process(pets: Dataset, tmp_path: Path, executor: Any, fmt: str) -> None:
+    one = pets.export(fmt, tmp_path / "one")
+    many = pets.export(fmt, tmp_path / "many", executor=executor)
+    assert many.counts == one.counts and many.skipped == one.skipped
+    got, want = tree_bytes(tmp_path / "many"), tree_bytes(tmp_path / "one")
+    assert sorted(got) == sorted(want)
+    assert got == want
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]  # the parts' folders are gone
+
+
+@pytest.mark.parametrize("fmt", ["COCO", "YOLO"])
+def test_zip_export_on_workers_is_assembled_with_the_bytes_of_one_process(pets: Dataset, tmp_path: Path, executor: Any, fmt: str) -> None:
+    pets.export(fmt, tmp_path / "one.zip")
+    pets.export(fmt, tmp_path / "many.zip", executor=executor)
+    assert (tmp_path / "many.zip").read_bytes() == (tmp_path / "one.zip").read_bytes()
+
+
+def test_coco_ids_are_offset_at_the_merge(pets: Dataset, tmp_path: Path, executor: Any) -> None:
+    import json
+
+    pets.export("COCO", tmp_path / "many", executor=executor)
+    doc = json.loads((tmp_path / "many" / "annotations" / "train.json").read_text())
+    ids = [im["id"] for im in doc["images"]]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) > 5  # several slices, one id sequence
+    assert [a["id"] for a in doc["annotations"]] == list(range(1, len(doc["annotations"]) + 1))
+    assert {a["image_id"] for a in doc["annotations"]} <= set(ids)
+
+
+def test_a_failing_part_leaves_no_export_and_no_parts(pets: Dataset, tmp_path: Path, executor: Any) -> None:
+    with pytest.raises(ExportError, match="obb=True and segments=True cannot be combined"):
+        pets.export("YOLO_ULTRALYTICS", tmp_path / "out", executor=executor, obb=True, segments=True)
+    assert os.listdir(tmp_path) == ["pets"]  # neither the target nor a staging or part folder

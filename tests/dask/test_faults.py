@@ -1,0 +1,142 @@
+"""Faults on a real LocalCluster: a worker SIGKILLed mid-task, a killed driver, a worker that
+cannot reach the store."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagstore import Dataset, Store
+from dagstore.core import fanout
+from dagstore.errors import StorageError
+from scale_trees import tree_bytes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def big_tree(root: Path, tasks: int, per_task: int = 8, size: int = 1 << 20) -> Path:
+    """``tasks * per_task`` small-file-path files of ``size`` random bytes (slow enough to kill)."""
+    for i in range(tasks * per_task):
+        p = root / f"t{i // per_task:02d}" / f"f{i:03d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(size))
+    return root
+
+
+def _files(folder: Path) -> list[Path]:
+    return [f for f in folder.rglob("*") if f.is_file()] if folder.exists() else []
+
+
+def _running(client: Any) -> dict[str, int]:
+    """Worker address -> number of tasks it is processing."""
+    return {w: len(ts) for w, ts in client.processing().items()}
+
+
+def test_a_worker_killed_mid_task_is_retried_and_the_version_is_correct(tmp_path: Path, client: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "TASK_FILES", 8)
+    src = big_tree(tmp_path / "src", tasks=8)
+    st = Store(str(tmp_path / "store"))
+    ds = Dataset.create("data", "faults", store=st)
+    pids = client.run(os.getpid)
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            ds.add_files(src, show_progress=False, executor=client.get_executor())
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    t = threading.Thread(target=add)
+    t.start()
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        busy = [w for w, n in _running(client).items() if n]
+        if busy:
+            victim = busy[0]
+        else:
+            time.sleep(0.01)
+    assert victim is not None, "no task ever started"
+    os.kill(pids[victim], signal.SIGKILL)  # mid-task: the worker was processing one
+    t.join(timeout=240)
+    assert not t.is_alive() and not errors, errors
+    ds.finalize()
+    assert tree_bytes(ds.get_local_copy(show_progress=False)) == tree_bytes(src)
+    assert st.verify(read_data=True) == []
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next tests
+
+
+DRIVER = """
+import sys
+from distributed import Client
+from dagstore import Dataset, Store
+from dagstore.core import fanout
+fanout.TASK_FILES = 8
+st = Store(sys.argv[2])
+ds = Dataset.create("data", "faults", store=st)
+print("draft", ds.id, flush=True)
+with Client(sys.argv[1]) as c:
+    ds.add_files(sys.argv[3], show_progress=False, executor=c.get_executor())
+    ds.finalize()
+print("finished", flush=True)
+"""
+
+
+def test_a_killed_driver_leaves_no_version_and_only_garbage_gc_collects(tmp_path: Path, client: Any, cluster: Any) -> None:
+    src = big_tree(tmp_path / "src", tasks=10)
+    store = tmp_path / "store"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.scheduler_address, str(store), str(src)],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not _files(store / "index"):
+            time.sleep(0.02)
+        assert _files(store / "index"), "no worker finished a pack before the deadline"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while any(_running(client).values()) and time.monotonic() < deadline:  # tasks already running finish
+        time.sleep(0.1)
+    st = Store(str(store))
+    assert _files(store / "versions") == []
+    assert Dataset.list_datasets(store=st, only_completed=True) == []
+    report = st.gc(min_age_seconds=0)
+    assert report.packs, "the workers' packs were garbage"
+    assert _files(store / "packs") + _files(store / "index") + _files(store / "objects") == []
+    assert st.verify() == []
+
+
+def test_a_worker_that_cannot_reach_the_store_fails_the_whole_operation_once(tmp_path: Path, s3_server: Any,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client, LocalCluster
+
+    for k, v in s3_server.env.items():  # the driver reaches the store through its environment
+        monkeypatch.setenv(k, v)
+    url = s3_server.new_root("unreachable")
+    st = Store(url)
+    ds = Dataset.create("data", "faults", store=st)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a" * 2000)
+    # port 9: nothing listens; one attempt per request, so the test is quick
+    dead = {**s3_server.env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1", "PYTHONPATH": str(REPO)}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", env=dead,
+                      silence_logs=40) as cl, Client(cl) as c:
+        t0 = time.monotonic()
+        with pytest.raises(StorageError) as exc:
+            ds.add_files(src, show_progress=False, executor=c.get_executor())
+        assert time.monotonic() - t0 < 120
+    msg = str(exc.value)
+    assert msg.startswith("ingestion failed on a worker: EndpointConnectionError") and "127.0.0.1:9" in msg
+    assert "\n" not in msg and "testing" not in msg  # one line, no credentials
+    assert Dataset.get(ds.id, store=st).list_files() == []  # nothing changed
