@@ -30,13 +30,46 @@ def selection_key(v: Version, part: int | None, num_parts: int | None, files: st
     return key
 
 
+def part_bounds(units: Sequence[str], part: int, num_parts: int) -> tuple[int, int]:
+    """``[start, end)`` of part ``part`` of the sorted paths whose content is read from
+    ``units`` (a pack id, or one large object or link each): the equal-count cut points
+    ``k * n // num_parts``, each moved to the nearest boundary between two units (the earlier
+    on a tie) when that is at most half a part away and leaves no part empty. So parts read
+    disjoint packs, and differ in size by at most about one part's half (docs/scale.md)."""
+    n = len(units)
+    slack = n // (2 * num_parts)
+    cuts = [0]
+    for k in range(1, num_parts):
+        ideal = k * n // num_parts
+        lo = hi = ideal
+        while 0 < lo < n and units[lo - 1] == units[lo]:
+            lo -= 1
+        while 0 < hi < n and units[hi - 1] == units[hi]:
+            hi += 1
+        cut = lo if ideal - lo <= hi - ideal else hi
+        cuts.append(cut if cuts[-1] < cut < n and abs(cut - ideal) <= slack else max(ideal, cuts[-1]))
+    cuts.append(n)
+    return cuts[part], cuts[part + 1]
+
+
+def _units(v: Version, entries: Sequence[Entry]) -> list[str]:
+    """What each entry's content is read from: its pack, else the large object or the link."""
+    where = v.store.locations(v.store.chain(v.id))
+    out = []
+    for e in entries:
+        loc = where.get(e.hash, (None, None))[1] if e.url is None else None
+        out.append(loc.pack if loc is not None else f"{e.hash}:{e.url or ''}")
+    return out
+
+
 def select(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> dict[str, Entry]:
-    """The entries of shard ``part`` of ``num_parts`` (deterministic), filtered by ``files``."""
+    """The entries of shard ``part`` of ``num_parts`` (deterministic, cut at pack boundaries:
+    see ``part_bounds``), filtered by ``files``."""
     state = v.current()
     paths = sorted(state)
-    if num_parts is not None and part is not None:
-        n = len(paths)
-        paths = paths[part * n // num_parts : (part + 1) * n // num_parts]
+    if num_parts is not None and part is not None and num_parts > 1:
+        start, end = part_bounds(_units(v, [state[p] for p in paths]), part, num_parts)
+        paths = paths[start:end]
     pats = as_list(files)
     if pats:
         paths = [p for p in paths if any(match_path(p, pat) for pat in pats)]
