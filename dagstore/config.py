@@ -21,7 +21,8 @@ import platformdirs
 
 from .errors import DagstoreError
 
-KEYS = {"url": "DAGSTORE_URL", "cache_dir": "DAGSTORE_CACHE_DIR", "cache_max_size": "DAGSTORE_CACHE_MAX_SIZE"}
+KEYS = {"url": "DAGSTORE_URL", "cache_dir": "DAGSTORE_CACHE_DIR", "cache_max_size": "DAGSTORE_CACHE_MAX_SIZE",
+        "debiai_config": "DAGSTORE_DEBIAI_CONFIG"}
 
 
 def config_path() -> Path:

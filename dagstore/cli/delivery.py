@@ -77,6 +77,23 @@ def select(s: Settings, method: str, selection: str, ids: tuple[str, ...], filte
     emit(s, d.to_dict(), _delivery_line(d))
 
 
+@cli.command("export-annotation")
+@click.option("--method", "-m", "method", required=True, help="export method name")
+@click.option("--name", "-n", "annotation_name", required=True, help="annotation name")
+@click.option("--annotation", "value", required=True, metavar="JSON", help='the annotation, e.g. \'{"type": "range", "min": 0.2}\'')
+@click.argument("version_id")
+@verb
+@pass_settings
+def export_annotation(s: Settings, method: str, annotation_name: str, value: str, version_id: str) -> None:
+    """Send an annotation (free-form JSON, DebiAI's widget annotations) of VERSION_ID through an export method."""
+    try:
+        ann = json.loads(value)
+    except ValueError as exc:
+        raise click.UsageError(f"--annotation is not valid JSON: {exc}") from None
+    d = by_ref(s, version_id).export_annotation(annotation_name, ann, method)
+    emit(s, d.to_dict(), _delivery_line(d))
+
+
 # -- exporters -----------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from . import kafka, payload, post
 from .connector_sink import send as send_connector
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, SelectionError
-from .methods import ExportMethods
+from .methods import ExportMethods, payload_origin
 from .spec import ExportMethod
 from .store_id import store_id
 
@@ -33,7 +33,8 @@ def _send(method: ExportMethod, sc: Scrubber, delivery_id: str, bodies: Callable
         return out.attempts, 1
     if method.type == "kafka":
         limit = method.max_message_bytes or kafka.MAX_MESSAGE_BYTES
-        messages = bodies(limit) if method.split else [bodies(0)[0].bytes()]
+        # a split selection comes as bytes already; a whole payload (an annotation) as a Payload
+        messages = [m if isinstance(m, bytes) else m.bytes() for m in (bodies(limit) if method.split else bodies(0)[:1])]
         acked = kafka.produce(str(method.bootstrap_servers), str(method.topic), messages, key=delivery_id.encode(),
                               headers={"Idempotency-Key": delivery_id, "content-type": "application/json"},
                               timeout=method.timeout, max_message_bytes=limit, options=method.resolved_options(sc))
@@ -56,23 +57,25 @@ def _deliver(store: Any, kind: str, method_name: str, rec: Any, name: str, count
     except DagstoreError as exc:
         failure, error, status = exc, sc.clean(str(exc)), "failed"
         attempts = getattr(exc, "attempts", attempts)
+    except Exception as exc:  # whatever fails, the attempt is recorded (then reported as a DeliveryError)
+        error, status = sc.clean(f"{type(exc).__name__}: {' '.join(str(exc).split())}"), "failed"
     delivery = record(store, Delivery(
         id=did, kind=kind, method=method_name, method_type=method.type if method else "", target=method.destination if method else "",
         dataset_id=rec.id, name=name, count=count(), status=status, attempts=attempts, error=error, time=when,
         duration=round(time.monotonic() - t0, 3), parts=parts))
     if error is not None:
         log.info("%s %r of %s to %s failed: %s", kind, name, rec.id, method_name, error)
-        if not isinstance(failure, DeliveryError):  # refused before sending: keep its type
-            failure.delivery = delivery  # type: ignore[union-attr]
-            raise failure  # type: ignore[misc]
+        if failure is not None and not isinstance(failure, DeliveryError):  # refused before sending: keep its type
+            failure.delivery = delivery  # type: ignore[attr-defined]
+            raise failure
         raise DeliveryError(f"{kind} {name!r} to export method {method_name!r} failed: {error}", delivery)
     log.info("%s %r of %s delivered to %s (%d ids)", kind, name, rec.id, method_name, delivery.count)
     return delivery
 
 
-def _head(store: Any, rec: Any, kind: str, name: str) -> dict[str, Any]:
+def _head(store: Any, rec: Any, kind: str, name: str, method: ExportMethod) -> dict[str, Any]:
     return payload.envelope(kind, project=rec.project, provider_id=store_id(store), dataset_id=rec.id,
-                            dataset_name=rec.name, dataset_version=rec.version, name=name)
+                            dataset_name=rec.name, dataset_version=rec.version, name=name, origin=payload_origin(method))
 
 
 def checked_ids(sample_ids: Sequence[str] | str, known: Collection[str], version_id: str) -> list[str]:
@@ -105,7 +108,7 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
         ids[:] = checked_ids(sample_ids, known(), rec.id)
 
         def bodies(max_bytes: int) -> Sequence[Any]:
-            head = _head(store, rec, "selection", selection_name)
+            head = _head(store, rec, "selection", selection_name, method)
             encoded = payload.encode_ids(ids)
             if max_bytes:
                 return payload.split_selection(head, encoded, len(ids), annotation, max_bytes)
@@ -120,7 +123,7 @@ def export_selection(store: Any, rec: Any, selection_name: str, sample_ids: Sequ
 def export_annotation(store: Any, rec: Any, annotation_name: str, annotation: Any, export_method: str) -> Delivery:
     """Send one annotation (free-form JSON) of version ``rec``."""
     def build(method: ExportMethod) -> Callable[[int], Sequence[Any]]:
-        return lambda _max: [payload.annotation(_head(store, rec, "annotation", annotation_name), annotation)]
+        return lambda _max: [payload.annotation(_head(store, rec, "annotation", annotation_name, method), annotation)]
 
     meta = {"kind": "annotation", "name": annotation_name, "ids": [], "annotation": annotation, "record": rec}
     return _deliver(store, "annotation", export_method, rec, annotation_name, lambda: 0, build, meta)

@@ -18,6 +18,7 @@ from ..core import layout
 from ..core.store.definitions import Definitions
 from ..core.store.named import NamedRecords, RecordType
 from ..errors import ConflictError
+from . import debiai
 from .errors import ExportMethodError, ExportMethodNotFoundError
 from .probe import test_method
 from .spec import ExportMethod, TestResult, _bool, check_name, check_secrets, parse_spec
@@ -25,6 +26,21 @@ from .spec import ExportMethod, TestResult, _bool, check_name, check_secrets, pa
 ENV_PREFIX = "DAGSTORE_EXPORT_METHOD_"
 ENV_CREATION = "DAGSTORE_EXPORT_METHODS_CREATION_ENABLED"
 ENV_DELETION = "DAGSTORE_EXPORT_METHODS_DELETION_ENABLED"
+ENV_ORIGIN = "DAGSTORE_EXPORT_ORIGIN"
+
+
+def payload_origin(method: ExportMethod) -> str:
+    """The payload's ``origin``: the method's own, else ``DAGSTORE_EXPORT_ORIGIN``, else the
+    config file's ``[export_methods] origin``, else ``dagstore``."""
+    if method.origin:
+        return method.origin
+    if os.environ.get(ENV_ORIGIN, "").strip():
+        return os.environ[ENV_ORIGIN].strip()
+    table = config.load_file().get("export_methods", {})
+    value = table.get("origin") if isinstance(table, dict) else None
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ExportMethodError(f"config file {config.config_path()}: [export_methods] origin must be a non-empty text")
+    return value or "dagstore"
 RECORDS: RecordType[ExportMethod] = RecordType(
     "export method", layout.EXPORT_METHODS, lambda name, doc: parse_spec(name, doc, source="store"), check_name,
     missing=lambda name, _url: ExportMethodNotFoundError(f"no export method named {name!r}"))
@@ -37,14 +53,20 @@ class ExportMethods:
         self._store = store
         self.records = NamedRecords(store.backend, RECORDS)
         self.defined = Definitions(self.records, ("export_methods", "list"), ENV_PREFIX,
-                                   lambda name, spec, source: parse_spec(name, spec, source=source), ExportMethodError)
+                                   lambda name, spec, source: parse_spec(name, spec, source=source), ExportMethodError,
+                                   layers=debiai.LAYERS)
 
     def _switch(self, key: str, env: str) -> bool:
+        """``DAGSTORE_…`` variable, else DebiAI's variable, else the config file's
+        ``[export_methods]``, else DebiAI's config.ini, else true."""
         if os.environ.get(env, "").strip():
             return _bool(f"environment variable {env}", "value", os.environ[env])
         table = config.load_file().get("export_methods", {})
         if not isinstance(table, dict):
             raise ExportMethodError("config file: [export_methods] must be a table")
+        theirs = debiai.switch(key)
+        if theirs is not None and (theirs[1].startswith("environment") or key not in table):
+            return theirs[0]
         return _bool(f"config file [export_methods] {key}", key, table.get(key, True))
 
     @property

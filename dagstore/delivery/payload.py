@@ -60,10 +60,11 @@ class _Reader:
 
 
 def envelope(kind: str, *, project: str, provider_id: str, dataset_id: str, dataset_name: str,
-             dataset_version: str, name: str, when: datetime | None = None) -> dict[str, Any]:
-    """The keys every payload starts with; ``kind`` is ``selection`` or ``annotation``."""
+             dataset_version: str, name: str, when: datetime | None = None, origin: str = "dagstore") -> dict[str, Any]:
+    """The keys every payload starts with; ``kind`` is ``selection`` or ``annotation``;
+    ``origin`` is configurable (receivers that check for DebiAI's ``"DebiAI"``)."""
     when = when or datetime.now(timezone.utc)
-    return {"origin": "dagstore", "type": kind, "project_id": project, "data_provider_id": provider_id,
+    return {"origin": origin, "type": kind, "project_id": project, "data_provider_id": provider_id,
             "dataset_id": dataset_id, "dataset_name": dataset_name, "dataset_version": dataset_version,
             f"{kind}_name": name,
             "date": when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "date_epoch": when.timestamp()}

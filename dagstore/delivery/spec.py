@@ -32,15 +32,16 @@ _POSITIONAL = {"post": ("url",), "kafka": ("bootstrap_servers", "topic"), "conne
 _NUMBERS = {"timeout": float, "total_timeout": float, "retries": int, "max_message_bytes": int}
 _KAFKA_OPTIONS = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password")
 _KEYS = {
-    "post": {"url", "headers", "timeout", "retries", "total_timeout"},
-    "kafka": {"bootstrap_servers", "topic", "timeout", "max_message_bytes", "split", *_KAFKA_OPTIONS},
-    "connector": {"connector", "path", "table", "schema"},
+    "post": {"url", "headers", "timeout", "retries", "total_timeout", "origin"},
+    "kafka": {"bootstrap_servers", "topic", "timeout", "max_message_bytes", "split", "origin", *_KAFKA_OPTIONS},
+    "connector": {"connector", "path", "table", "schema", "origin"},
 }
 
 
 @dataclass(frozen=True)
 class ExportMethod:
-    """One destination. ``source`` is where it was defined: ``config``, ``env`` or ``store``."""
+    """One destination. ``source`` is where it was defined: ``config``, ``env``, ``store``, or
+    DebiAI's own ``debiai-config`` (its config.ini) / ``debiai-env`` (``DEBIAI_…`` variables)."""
 
     name: str
     type: str
@@ -57,6 +58,7 @@ class ExportMethod:
     total_timeout: float | None = None
     max_message_bytes: int | None = None
     split: bool = True
+    origin: str | None = None  # the payload's "origin" (default: [export_methods] origin, else "dagstore")
     options: dict[str, str] = field(default_factory=dict)
     source: str = "store"
 

@@ -79,3 +79,20 @@ def test_header_reference_resolved_at_send_time(version, webhook, monkeypatch):
     assert webhook.requests()[0]["headers"]["Authorization"] == "Bearer tok-from-env"
     shown = dag("export-method", "list").out
     assert "tok-from-env" not in shown
+
+
+def test_export_annotation_verb_and_where_methods_come_from(version, webhook, monkeypatch, tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(f"[EXPORT_METHODS_LIST]\nMy_PostHTTP_export_method1 = post, {webhook.url}/ann\n")
+    monkeypatch.setenv("DAGSTORE_DEBIAI_CONFIG", str(ini))
+    monkeypatch.setenv("DEBIAI_EXPORT_METHOD_debiai_env", f"post, {webhook.url}/e")
+    rows = dag("export-method", "list").out.splitlines()
+    assert any(r.split()[0] == "My_PostHTTP_export_method1" and r.split()[-1] == "debiai-config" for r in rows), rows
+    assert any(r.split()[0] == "debiai_env" and r.split()[-1] == "debiai-env" for r in rows), rows
+    out = dag("export-annotation", "--method", "My_PostHTTP_export_method1", "--name", "region",
+              "--annotation", '{"type": "box", "x": [0.1, 0.5]}', version.id)
+    assert out.last.startswith("delivered: annotation 'region'")
+    body = json.loads(webhook.requests()[-1]["body"])
+    assert body["annotation"] == {"type": "box", "x": [0.1, 0.5]} and body["annotation_name"] == "region"
+    fails("export-annotation", "--method", "My_PostHTTP_export_method1", "--name", "x", "--annotation", "{bad", version.id,
+          code=2, message="--annotation is not valid JSON")

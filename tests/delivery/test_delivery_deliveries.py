@@ -356,3 +356,101 @@ def test_select_by_filters(version, store, webhook):
     with pytest.raises(SelectionError, match="not both"):
         version.export_selection("both", IDS[:1], "hook", filters={"wildcard": ["*"]})
     assert len(webhook.requests()) == 1
+
+
+# ---------------------------------------------------------------- issue 20: DebiAI users, annotations through Kafka
+def test_kafka_delivers_an_annotation_and_records_it(version, store, kafka, request):
+    """export_annotation through Kafka crashed (TypeError: bytes vs Payload) and left no record."""
+    topic = _topic(request)
+    methods(store).create("q", f"kafka, {kafka}, {topic}")
+    box = {"type": "box", "x": [0.1, 0.5], "y": [0.2, 0.7]}
+    d = version.export_annotation("suspicious region", box, "q")
+    assert (d.kind, d.status, d.parts) == ("annotation", "delivered", 1)
+    got = consume(kafka, topic, 1)
+    body = json.loads(got[0]["value"])
+    assert body["type"] == "annotation" and body["annotation"] == box and got[0]["key"] == d.id
+    assert store.deliveries()[0].id == d.id
+
+
+def test_every_attempt_is_recorded_whatever_fails(version, store, webhook):
+    """An annotation that cannot be encoded as JSON fails inside the send: still a failed
+    delivery record, then a DeliveryError."""
+    methods(store).create("hook", f"post, {webhook.url}/x")
+    with pytest.raises(DeliveryError, match="failed: TypeError"):
+        version.export_annotation("odd", {"value": {1, 2}}, "hook")
+    rec = store.deliveries()[0]
+    assert (rec.kind, rec.name, rec.status) == ("annotation", "odd", "failed") and "TypeError" in rec.error
+    assert webhook.requests() == []
+
+
+def test_payload_origin_is_configurable(version, store, webhook, tmp_path, monkeypatch):
+    """Receivers that check DebiAI's "origin": "DebiAI" keep working."""
+    methods(store).create("own", f"post, {webhook.url}/a, origin=DebiAI")
+    methods(store).create("plain", f"post, {webhook.url}/b")
+    send(version, "own")
+    send(version, "plain")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[export_methods]\norigin = "my-tool"\n')
+    monkeypatch.setenv("DAGSTORE_CONFIG", str(cfg))
+    send(version, "plain")
+    monkeypatch.setenv("DAGSTORE_EXPORT_ORIGIN", "DebiAI")
+    send(version, "plain")
+    assert [json.loads(r["body"])["origin"] for r in webhook.requests()] == ["DebiAI", "dagstore", "my-tool", "DebiAI"]
+
+
+DEBIAI_INI = """\
+[EXPORT_METHODS_CONFIG]
+# Configure what a user is allowed to do with export methods
+# Allow or not the creation of export methods from the web interface
+# (true/false), default is true
+creation = true
+# Allow or not the deletion of export methods from the web interface
+# (true/false), default is true
+deletion = false
+
+[EXPORT_METHODS_LIST]
+# Post HTTP export method:
+My_PostHTTP_export_method1 = post, {url}/export/
+My_PostHTTP_export_method2 = post, http://localhost:5000/annotation/
+
+# Kafka export method:
+My_Kafka_export_method = kafka, kafka.svc.local:9092, My_Kafka_topic
+"""
+
+
+def test_debiai_config_ini_and_variables_are_honoured(version, store, webhook, tmp_path, monkeypatch):
+    """DebiAI's config.ini (the sections of its documentation, verbatim), named by dagstore's
+    config or DAGSTORE_DEBIAI_CONFIG, and DEBIAI_EXPORT_METHOD_* / _ENABLED variables."""
+    ini = tmp_path / "config.ini"
+    ini.write_text(DEBIAI_INI.format(url=webhook.url))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'debiai_config = "{ini}"\n')
+    monkeypatch.setenv("DAGSTORE_CONFIG", str(cfg))
+    monkeypatch.setenv("DEBIAI_EXPORT_METHOD_my_post_export_method1", f"post, {webhook.url}/env")
+    monkeypatch.setenv("DEBIAI_EXPORT_METHOD_My_Kafka_export_method", "kafka, other.svc:9092, Other_topic")
+    listed = {m.name: (m.type, m.source) for m in methods(store).list()}
+    assert listed == {"My_PostHTTP_export_method1": ("post", "debiai-config"), "My_PostHTTP_export_method2": ("post", "debiai-config"),
+                      "My_Kafka_export_method": ("kafka", "debiai-env"), "my_post_export_method1": ("post", "debiai-env")}
+    assert methods(store).get("My_Kafka_export_method").topic == "Other_topic"  # the variable wins over config.ini
+    send(version, "My_PostHTTP_export_method1")
+    send(version, "my_post_export_method1")
+    assert [r["path"] for r in webhook.requests()] == ["/export/", "/env"]
+    # switches: config.ini says deletion = false; DebiAI's variable (only "false" disables) and dagstore's win over it
+    assert methods(store).creation_enabled and not methods(store).deletion_enabled
+    monkeypatch.setenv("DEBIAI_EXPORT_METHODS_CREATION_ENABLED", "False")
+    assert not methods(store).creation_enabled
+    with pytest.raises(DagstoreError, match="creation is disabled"):
+        methods(store).create("new", f"post, {webhook.url}/n")
+    monkeypatch.setenv("DAGSTORE_EXPORT_METHODS_CREATION_ENABLED", "true")
+    assert methods(store).creation_enabled
+    monkeypatch.setenv("DEBIAI_EXPORT_METHODS_DELETION_ENABLED", "yes")
+    assert methods(store).deletion_enabled
+    with pytest.raises(DagstoreError, match="DebiAI config file .*config.ini"):
+        methods(store).delete("My_PostHTTP_export_method2")  # defined there: removed there
+    # the same file through the environment variable; a missing one is a clear error
+    cfg.write_text("")
+    monkeypatch.setenv("DAGSTORE_DEBIAI_CONFIG", str(ini))
+    assert "My_PostHTTP_export_method2" in {m.name for m in methods(store).list()}
+    monkeypatch.setenv("DAGSTORE_DEBIAI_CONFIG", str(tmp_path / "nope.ini"))
+    with pytest.raises(DagstoreError, match="DebiAI config file .*nope.ini .*not found"):
+        methods(store).get("My_PostHTTP_export_method2")

@@ -1,5 +1,6 @@
 """Things a user defines by name in three places, later wins: the config file, then the
-environment, then the store (connectors, export methods). The one resolver of that precedence.
+environment, then the store (connectors, export methods). The one resolver of that precedence
+(with optional ``Layer``s under the first two: another product's config file or variables).
 
 - config file: the table at ``section`` (``[connectors.NAME]``, ``[export_methods.list] NAME = …``);
 - environment: ``<env_prefix><NAME>`` (the name is everything after the prefix, case kept);
@@ -12,7 +13,8 @@ and is the error when it is asked for by name, so one bad definition never hides
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from ... import config
@@ -30,17 +32,40 @@ N = TypeVar("N", bound=Named)
 SOURCES = ("config", "env", "store")
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One more place definitions come from (a product's own config file or variables, read
+    beside dagstore's): ``load()`` gives ``{name: raw}``, ``where(name)`` says where one is
+    written; ``before`` is the standard source (``config`` or ``env``) it yields to."""
+
+    source: str
+    load: Callable[[], dict[str, Any]]
+    where: Callable[[str], str]
+    before: str
+
+
 class Definitions(Generic[N]):
     """Definitions of one kind: ``make(name, raw, source)`` builds one from its config-file
-    value or environment string (the store's records decode themselves)."""
+    value or environment string (the store's records decode themselves). ``layers`` add
+    sources under the standard ones (DebiAI's ``config.ini`` under the config file, its
+    ``DEBIAI_…`` variables under dagstore's)."""
 
     def __init__(self, records: NamedRecords[N], section: tuple[str, ...], env_prefix: str,
-                 make: Callable[[str, Any, str], N], error: type[DagstoreError]):
+                 make: Callable[[str, Any, str], N], error: type[DagstoreError], layers: Sequence[Layer] = ()):
         self.records = records
         self.section = section
         self.env_prefix = env_prefix
         self.make = make
         self.error = error
+        self.layers = tuple(layers)
+
+    def _sources(self) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+        """Every source but the store, lowest precedence first."""
+        out: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        for std, load in (("config", self._config), ("env", self._env)):
+            out += [(layer.source, layer.load) for layer in self.layers if layer.before == std]
+            out.append((std, load))
+        return out
 
     def _config(self) -> dict[str, Any]:
         table: Any = config.load_file()
@@ -58,6 +83,9 @@ class Definitions(Generic[N]):
 
     def where(self, name: str, source: str) -> str:
         """Where a definition is written, for messages."""
+        for layer in self.layers:
+            if layer.source == source:
+                return layer.where(name)
         if source == "env":
             return f"environment variable {self.env_prefix}{name}"
         if source == "config":
@@ -73,12 +101,12 @@ class Definitions(Generic[N]):
     def list(self) -> list[N]:
         """Every definition by name, later source winning; unusable ones skipped with a warning."""
         found: dict[str, N] = {}
-        try:
-            configured = self._config()
-        except DagstoreError as exc:
-            configured = {}
-            skip(f"config file {config.config_path()} [{'.'.join(self.section)}]", exc)
-        for source, raws in (("config", configured), ("env", self._env())):
+        for source, load in self._sources():
+            try:
+                raws = load()
+            except DagstoreError as exc:
+                skip(f"config file {config.config_path()} [{'.'.join(self.section)}]" if source == "config" else source, exc)
+                continue
             for name, raw in raws.items():
                 try:
                     found[name] = self._made(name, raw, source)
@@ -91,19 +119,19 @@ class Definitions(Generic[N]):
         """Where the winning definition of ``name`` is (``store``, ``env``, ``config``), or None."""
         if self.records.is_name(name) and self.records.exists(name):
             return "store"
-        if name in self._env():
-            return "env"
-        return "config" if name in self._config() else None
+        for source, load in reversed(self._sources()):
+            if name in load():
+                return source
+        return None
 
     def find(self, name: str) -> N | None:
         """The winning definition of ``name`` (its error if it cannot be made), or None."""
         source = self.source(name)
         if source == "store":
             return self.records.find(name)
-        if source == "env":
-            return self._made(name, self._env()[name], "env")
-        if source == "config":
-            return self._made(name, self._config()[name], "config")
+        for src, load in self._sources():
+            if src == source:
+                return self._made(name, load()[name], source)
         return None
 
     def get(self, name: str) -> N:
