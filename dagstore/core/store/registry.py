@@ -178,7 +178,9 @@ class Registry(StoreRoot):
                 return version
             if rec.version_explicit:
                 raise ConflictError(f"version {version} of {rec.project}/{rec.name} already exists (id {owner or 'unreadable, ' + key})")
-            version = bump_version(max([version, *self.claimed_versions(rec.project, rec.name)], key=version_key))
+            # past every number claimed (names only: one listing, no reads, so 64 writers racing stay fast)
+            taken = [layout.leaf(k) for k in self.backend.list(layout.claims_prefix(rec.project, rec.name))]
+            version = bump_version(max([version, *taken], key=version_key))
         raise ConflictError(f"could not claim a version number for {rec.project}/{rec.name}")
 
     # -- labels --------------------------------------------------------------------------
