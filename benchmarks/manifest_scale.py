@@ -1,4 +1,5 @@
-"""Synthetic manifest scale: serialize / load / merge-with-parent / diff of a 1M-entry state.
+"""Synthetic manifest scale: serialize / load / merge-with-parent / diff of a 1M-entry state
+(the columnar API of dagstore.core.state when present, else the earlier dict-based one).
 
 Run as a child under dagstore's interpreter: ``manifest_scale.py [N]``; prints one JSON line.
 This is a hook on dagstore's internal manifest module, whose API may change: every phase is
@@ -88,6 +89,37 @@ def _bench_states(m: Any, n: int) -> dict[str, Any]:
     }
 
 
+def _bench_columnar(n: int) -> dict[str, Any]:
+    """dagstore.core.state (columnar states, format 3): the same phases on its API."""
+    import gc
+
+    from dagstore.core import columns
+    from dagstore.core import manifest as m
+    from dagstore.core.state import State
+
+    phases: dict[str, float] = {}
+    built = _timed(phases, "build", lambda: {_path(i): m.Entry(_hash(i), 1024 + i % 7168, origin="parent") for i in range(n)})
+    blob = _timed(phases, "serialize", lambda: State(columns.entries_table(built, origins=["parent"]), ["parent"]).to_bytes())
+    del built
+    gc.collect()
+    _reset_peak_rss()
+    parent = _timed(phases, "load", lambda: State.from_bytes(blob))
+    if len(parent) != n:
+        raise AssertionError(f"loaded {len(parent)} entries, expected {n}")
+    k = max(1, n // 100)
+    delta = m.Delta(
+        entries={
+            **{_path(i): m.Entry(_hash(i + n), 2048) for i in range(0, k)},
+            **{f"new/{_path(n + i)}": m.Entry(_hash(n + i), 4096) for i in range(k)},
+        },
+        removed={_path(i) for i in range(k, 2 * k)},
+    )
+    stored = _timed(phases, "delta serialize", lambda: columns.delta_bytes(delta))
+    child = _timed(phases, "merge with parent", lambda: parent.apply(columns.read_manifest(stored, "delta"), "child"))
+    diff = _timed(phases, "diff", lambda: parent.diff(child))
+    return {"api": "columnar", "manifest_bytes": len(blob), "diff": [len(diff.added), len(diff.removed), len(diff.modified)], "phases": phases}
+
+
 def bench_manifest_1m(n: int = 1_000_000) -> dict[str, Any]:
     """Time the manifest operations at ``n`` entries; report what is not available."""
     try:
@@ -95,7 +127,11 @@ def bench_manifest_1m(n: int = 1_000_000) -> dict[str, Any]:
     except Exception as exc:  # the package may not exist or import yet
         return {"available": False, "reason": f"import dagstore.core.manifest: {exc!r}"}
     try:
-        if all(hasattr(m, a) for a in STATE_API):
+        import importlib.util
+
+        if importlib.util.find_spec("dagstore.core.state") is not None:
+            result = _bench_columnar(n)
+        elif all(hasattr(m, a) for a in STATE_API):
             result = _bench_states(m, n)
         else:
             return {"available": False, "reason": "dagstore.core.manifest API not recognised (adapt benchmarks/manifest_scale.py)"}

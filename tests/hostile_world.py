@@ -125,7 +125,30 @@ class World:
         return self.store_dir / self.record(key)["manifest"]
 
     def manifest(self, key: str) -> dict[str, Any]:
-        return json.loads(zstandard.ZstdDecompressor().decompress(self.manifest_path(key).read_bytes()))
+        """The version's manifest as the JSON document of format 1/2 (what earlier releases
+        wrote; forged manifests are written in it, so these cases test the JSON reader)."""
+        from dagstore.core import columns, manifest
+
+        delta = columns.to_delta(columns.read_manifest(self.manifest_path(key).read_bytes(), "manifest"))
+        cols = manifest._columns(delta.entries)
+        return {"format": manifest._format_of(cols), "kind": "delta", **cols, "removed": sorted(delta.removed)}
+
+    def arrow_manifest(self, key: str) -> Any:
+        """The version's stored columnar manifest (format 3) as an Arrow table."""
+        import pyarrow as pa
+
+        raw = zstandard.ZstdDecompressor().decompress(self.manifest_path(key).read_bytes())
+        return pa.ipc.open_file(pa.py_buffer(raw)).read_all()
+
+    def forge_arrow(self, key: str, table: Any, truncate: bool = False) -> None:
+        """Point the version at a forged columnar manifest (an Arrow table, zstd-compressed)."""
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        raw = sink.getvalue().to_pybytes()
+        self.forge_manifest(key, zstandard.ZstdCompressor().compress(raw[: len(raw) // 2] if truncate else raw))
 
     def forge_manifest(self, key: str, doc: Any) -> None:
         """Point the version at a new, hash-consistent manifest (a hostile or buggy writer)."""
@@ -261,6 +284,45 @@ def _tree_conflict(doc: dict[str, Any]) -> None:
     doc["paths"], doc["hashes"], doc["sizes"] = (list(x) for x in zip(*rows))
 
 
+def _arrow(change: Callable[[Any], Any], truncate: bool = False) -> Callable[[World], None]:
+    """A case that forges the victim's columnar manifest: ``change`` maps its table to another."""
+    return lambda w: w.forge_arrow("V", change(w.arrow_manifest("V")), truncate)
+
+
+def _column(table: Any, name: str, values: Any) -> Any:
+    return table.set_column(table.schema.get_field_index(name), name, values)
+
+
+def _swap_rows(table: Any) -> Any:
+    import pyarrow as pa
+
+    return table.take(pa.array([1, 0, *range(2, table.num_rows)]))
+
+
+def _folder_out_of_range(table: Any) -> Any:
+    import pyarrow as pa
+
+    folder = table["folder"].combine_chunks()
+    bad = pa.DictionaryArray.from_arrays(pa.array([99] * len(folder), pa.int32()), folder.dictionary, safe=False)
+    return _column(table, "folder", bad)
+
+
+def _hash_width(table: Any) -> Any:
+    import pyarrow as pa
+
+    return _column(table, "hash", pa.array([b"x" * 20] * table.num_rows, pa.binary(20)))
+
+
+def _arrow_meta(meta: dict[str, Any] | None) -> Callable[[Any], Any]:
+    return lambda t: t.replace_schema_metadata(None if meta is None else {"dagstore": json.dumps(meta)})
+
+
+def _unsafe_name(table: Any) -> Any:
+    import pyarrow as pa
+
+    return _column(table, "name", pa.array([".."] + table["name"].to_pylist()[1:], pa.string()))
+
+
 def _zst(doc: Any) -> bytes:
     return zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
 
@@ -388,6 +450,17 @@ CASES: list[Case] = [
     Case("manifest-small-size-lie", _size_lie("v/small.bin", 100), error=IntegrityError, listed=True),
     Case("manifest-large-size-lie", _size_lie("v/large.bin", 100), error=IntegrityError, listed=True),
     Case("manifest-large-size-short", _size_lie("v/large.bin", -100), error=IntegrityError, listed=True),
+    # columnar manifests (format 3)
+    Case("arrow-truncated", _arrow(lambda t: t, truncate=True), listed=True),
+    Case("arrow-size-text", _arrow(lambda t: _column(t, "size", t["size"].cast("string"))), listed=True),
+    Case("arrow-no-hash-column", _arrow(lambda t: t.drop_columns(["hash"])), listed=True),
+    Case("arrow-unsorted", _arrow(_swap_rows), listed=True),
+    Case("arrow-duplicated", _arrow(lambda t: t.take([0, *range(t.num_rows)])), listed=True),
+    Case("arrow-folder-index-out-of-range", _arrow(_folder_out_of_range), listed=True),
+    Case("arrow-hash-width", _arrow(_hash_width), listed=True),
+    Case("arrow-unsafe-name", _arrow(_unsafe_name), listed=True),
+    Case("arrow-newer-format", _arrow(_arrow_meta({"format": 9, "kind": "delta"})), listed=True),
+    Case("arrow-no-metadata", _arrow(_arrow_meta(None)), listed=True),
     # packs and their indexes
     Case("pack-truncated", _pack_truncate, error=IntegrityError, listed=True),
     Case("pack-empty", lambda w: w.pack_path("V").write_bytes(b""), error=IntegrityError, listed=True),

@@ -25,7 +25,7 @@ from .classes import ClassList, merge_class_lists
 from .errors import AnnotationError
 from .importers import read_source
 from .report import ImportReport
-from .schema import decode, encode, top_labels, validate
+from .schema import decode, encode, validate
 
 KNOWN_SPLITS = ("train", "training", "valid", "val", "validation", "dev", "test", "testing")
 
@@ -69,7 +69,7 @@ def new_draft(st: Store, name: str, project: str | None, tags: Sequence[str] | N
 
 def splits(v: Version) -> list[str]:
     """The split names the version's annotations use, in a stable order."""
-    return splits_in(v.current())
+    return order_splits(v.current().facets()["splits"])
 
 
 def add_classes(v: Version, names: Sequence[str] | str, colors: dict[str, str] | None = None) -> list[str]:
@@ -173,22 +173,15 @@ def iter_annotations(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(path, annotation)`` in path order, filtered by split, labels (item or region) and
     wildcard; files without an annotation yield ``{}`` when ``include_unannotated``."""
-    splits = {split} if isinstance(split, str) else set(split) if split is not None else None
-    want = {labels} if isinstance(labels, str) else set(labels) if labels is not None else None
     pats = [wildcard] if isinstance(wildcard, str) else list(wildcard or [])
-    state = v.current()
-    for path in sorted(state):
-        text = state[path].annotation
+    state = v.current().filter(split=split, label=labels)  # on the split and class columns
+    for path, e in state.items():
+        text = e.annotation
         if text is None and not include_unannotated:
             continue
         if pats and not any(match_path(path, p) for p in pats):
             continue
-        ann = decode(text) if text is not None else {}
-        if splits is not None and ann.get("split") not in splits:
-            continue
-        if want is not None and not (want & top_labels(ann)):
-            continue
-        yield path, ann
+        yield path, decode(text) if text is not None else {}
 
 
 def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard: str | Sequence[str] | None = None) -> int:
@@ -210,17 +203,6 @@ def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard:
         n += _put(v, path, e._replace(annotation=encode(ann), origin=None))
     v.save()
     return n
-
-
-def splits_in(state: dict[str, Entry]) -> list[str]:
-    """The split names used by the annotations of a state (for the version record)."""
-    found = set()
-    for e in state.values():
-        if e.annotation is not None and "split" in e.annotation:
-            s = decode(e.annotation).get("split")
-            if isinstance(s, str):
-                found.add(s)
-    return order_splits(found)
 
 
 # -- imports -----------------------------------------------------------------------------------

@@ -538,6 +538,17 @@ class Dataset:
         """Set many annotations (``{path: annotation or None}``), validated first, written once."""
         return annotation_ops.set_annotations(self._v, annotations)
 
+    def facets(self) -> dict[str, Any]:
+        """Counts for browsing, from the version's columns: ``files``, ``annotated``, files per
+        ``splits``, per ``classes`` (item or region label) and per ``region_types``."""
+        return self._v.current().facets()
+
+    def filter_files(self, split: str | Sequence[str] | None = None, label: str | Sequence[str] | None = None,
+                     region_type: str | Sequence[str] | None = None, dataset_path: str | None = None) -> list[str]:
+        """Sorted paths in any of the splits ``split``, with any of the classes ``label`` and
+        any of the region types ``region_type``, under folder ``dataset_path``."""
+        return query.filter_files(self._v, split, label, region_type, dataset_path)
+
     def get_annotation(self, dataset_path: str) -> dict[str, Any] | None:
         """The annotation of one file (any version), or None."""
         return annotation_ops.get_annotation(self._v, dataset_path)

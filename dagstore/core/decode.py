@@ -1,6 +1,6 @@
 """Decoding stored objects: the one place where malformed bytes become a clear FormatError.
 
-Every object read from a store (records, drafts, claims, labels, manifests, pack headers,
+Every object read from a store (records, drafts, claims, labels, manifests (JSON or Arrow), pack headers,
 the store marker) goes through ``decoding(what)`` and the small type checks below, so that a
 truncated, hand-edited or hostile object fails with one line naming it instead of a raw
 ``KeyError`` / ``TypeError`` / ``ZstdError`` / ``RecursionError`` deep in the code.
@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
 import zstandard
 
 from ..errors import DagstoreError, FormatError
 
 log = logging.getLogger("dagstore")
 
-_RAW = (zstandard.ZstdError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, MemoryError)
+_RAW = (zstandard.ZstdError, pa.ArrowException, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, MemoryError)
 
 
 @contextmanager

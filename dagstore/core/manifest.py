@@ -14,16 +14,14 @@ import posixpath
 from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
-from operator import add, itemgetter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-import zstandard
 
 from ..errors import FormatError, InvalidPathError
-from .decode import decoding, expect, parse_object
+from .decode import expect
 
-MANIFEST_FORMAT = 2  # the newest format this code reads and writes
+MANIFEST_FORMAT = 2  # the newest JSON format (drafts; manifests of earlier releases); core.columns has format 3
 PLAIN_FORMAT = 1  # written when no entry carries an annotation, so older readers still read it
 ANNOTATED_FORMAT = 2  # manifests with the annotation column (older readers refuse them)
 
@@ -125,16 +123,6 @@ class Delta:
 
     entries: dict[str, Entry] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
-
-    def to_bytes(self) -> bytes:
-        cols = _columns(self.entries)
-        return _dump({"format": _format_of(cols), "kind": "delta", **cols, "removed": sorted(self.removed)})
-
-    @classmethod
-    def from_bytes(cls, data: bytes, what: str = "manifest") -> Delta:
-        doc = _load(data, "delta", what)
-        with _gc_paused(), decoding(what):
-            return cls(entries=_entries(doc, what=what), removed=set(_check_paths(list(doc.get("removed", [])))))
 
 
 def _columns(entries: Mapping[str, Entry], sort: bool = True) -> dict[str, Any]:
@@ -249,10 +237,6 @@ def _check_paths(paths: list[str]) -> list[str]:
     return paths
 
 
-def _dump(doc: dict[str, Any]) -> bytes:
-    return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc, separators=(",", ":")).encode())
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Building millions of tuples triggers many useless GC passes (they form no cycles)."""
@@ -263,44 +247,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def _load(data: bytes, kind: str, what: str = "manifest") -> dict[str, Any]:
-    doc = parse_object(data, what, compressed=True, known_format=MANIFEST_FORMAT)
-    if doc.get("kind") != kind:
-        raise FormatError(f"{what} is not a dagstore {kind} manifest")
-    return doc
-
-
-def state_to_bytes(state: Mapping[str, Entry]) -> bytes:
-    """Serialize a merged state (with origins), e.g. for the local cache (unsorted: fast)."""
-    cols = _columns(state, sort=False)
-    return _dump({"format": _format_of(cols), "kind": "state", **cols})
-
-
-def state_from_bytes(data: bytes) -> dict[str, Entry]:
-    """Load a merged state written by ``state_to_bytes``. States are derived locally from
-    deltas that were validated when read from the store, so paths are not checked again."""
-    with _gc_paused():
-        return _entries(_load(data, "state"), check=False)
-
-
-def apply_delta(base: dict[str, Entry], delta: Delta, origin: str) -> dict[str, Entry]:
-    """Apply a version's delta on top of ``base`` in place, stamping new entries with ``origin``
-    (C-level iteration: deltas may hold millions of entries)."""
-    for p in delta.removed:
-        base.pop(p, None)
-    content = map(itemgetter(0, 1, 2, 3, 4), delta.entries.values())
-    base.update(zip(delta.entries.keys(), map(_new_entry, repeat(Entry), map(add, content, repeat((origin,))))))
-    return base
-
-
-def merge_states(states: Iterable[Mapping[str, Entry]]) -> dict[str, Entry]:
-    """Merge parent states in list order: a later parent wins on the same path."""
-    out: dict[str, Entry] = {}
-    for s in states:
-        out.update(s)
-    return out
 
 
 @dataclass(frozen=True)
@@ -320,19 +266,3 @@ class Diff:
 def same_content(a: Entry, b: Entry) -> bool:
     """Same bytes, link, metadata and annotation (the origin does not matter)."""
     return a is b or a[:5] == b[:5]
-
-
-def diff_states(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> Diff:
-    """What changed from ``old`` to ``new``."""
-    added = sorted(new.keys() - old.keys())
-    removed = sorted(old.keys() - new.keys())
-    get = old.get
-    modified = sorted(p for p, e in new.items() if (o := get(p)) is not None and o is not e and o[:5] != e[:5])
-    annotation_only = [p for p in modified if old[p][:4] == new[p][:4]]
-    return Diff(added, removed, modified, annotation_only)
-
-
-def delta_between(base: Mapping[str, Entry], target: Mapping[str, Entry]) -> Delta:
-    """The delta that turns ``base`` into ``target``."""
-    d = diff_states(base, target)
-    return Delta(entries={p: target[p]._replace(origin=None) for p in (*d.added, *d.modified)}, removed=set(d.removed))

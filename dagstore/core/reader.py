@@ -25,7 +25,7 @@ class VersionReader:
     def __init__(self, store: Store, version_id: str):
         self.store = store
         self.version_id = version_id
-        self.state: dict[str, Entry] = store.state(version_id)
+        self.state = store.state(version_id)
         self._locations: dict[str, tuple[Backend, BlobLocation | None]] | None = None
         self._blobs: OrderedDict[str, bytes] = OrderedDict()  # small read-through cache
         self._blob_bytes = 0

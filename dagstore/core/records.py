@@ -13,7 +13,7 @@ from ..errors import InvalidPathError
 from .decode import check_format, decoding, expect, is_hex, is_str_list, parse_object
 from .manifest import MANIFEST_FORMAT, Delta, _columns, _entries, _format_of
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: the version's manifest is columnar (format 3); dagstore before it refuses the record
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MANIFEST_KEY = re.compile(r"^manifests/[0-9a-f]{32}$")

@@ -47,10 +47,11 @@ def length_problem(paths: Collection[str]) -> str | None:
 def conflict(paths: Collection[str]) -> str | None:
     """A path that is both a file and a folder among ``paths`` (a set, or a dict's keys), or None."""
     both = [d for d in folders(paths) if d in paths]
-    if both:
-        d = min(both)
-        return f"{d!r} is both a file and a folder ({d}/...); a checkout cannot hold both"
-    return None
+    return both_problem(min(both)) if both else None
+
+
+def both_problem(d: str) -> str:
+    return f"{d!r} is both a file and a folder ({d}/...); a checkout cannot hold both"
 
 
 def problem(paths: Collection[str]) -> str | None:

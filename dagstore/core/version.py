@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..secrets import redact_url
-from .manifest import Entry, apply_delta, merge_states
+from .columns import entries_table
 from .records import Draft, VersionRecord
 from .scan import LocalFile
 from .staging import Staged
+from .state import State
 from .store import Store
 from ..errors import DatasetFinalizedError, DraftError, InvalidPathError
 
@@ -44,9 +45,9 @@ class Version:
         self.store = store
         self.record = record
         self.draft = draft
-        self.parent_state: dict[str, Entry] | None = None
+        self.parent_state: State | None = None
         self.parent_folders: set[str] | None = None  # folders of parent_state (path checks)
-        self.state: dict[str, Entry] | None = None
+        self.state: State | None = None
         self.reader: Any = None
         self.staged: Staged | None = None  # small files' content read by add_files, for upload
 
@@ -78,18 +79,18 @@ class Version:
         if self.draft is not None:
             raise DraftError(f"{what} needs a finalized version; dataset {self.id} is still a draft (finalize/close it first)")
 
-    def parents_state(self) -> dict[str, Entry]:
+    def parents_state(self) -> State:
         if self.parent_state is None:
-            self.parent_state = merge_states(self.store.state(p) for p in self.record.parents)
+            self.parent_state = State.merge(self.store.state(p) for p in self.record.parents)
         return self.parent_state
 
-    def current(self) -> dict[str, Entry]:
+    def current(self) -> State:
         """Full content of this version (for a draft: parents plus the pending delta)."""
         if self.draft is None:
             if self.state is None:
                 self.state = self.store.state(self.id)
             return self.state
-        return apply_delta(dict(self.parents_state()), self.draft.delta, self.id)
+        return self.parents_state().apply(entries_table(self.draft.delta.entries, self.draft.delta.removed), self.id)
 
     def keep_content(self) -> Callable[[LocalFile, str, bytes], None]:
         """Where the hashing pass hands small files' content, so that upload need not read them again."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from dagstore import Dataset, FormatError, InvalidPathError
+from dagstore import Dataset, FormatError, InvalidPathError, Store
 from dagstore.annotations import AnnotationError, ClassListError, ImportSourceError
 from helpers import read_tree
 from annotation_helpers import coco_set, image
@@ -141,28 +141,22 @@ def test_annotations_survive_merge_squash_and_sync(tmp_path):
     assert synced.get_annotation("train/img1.jpg")["split"] == "test"
 
 
-def test_manifest_with_annotations_is_refused_by_an_older_reader(tmp_path, monkeypatch):
-    from dagstore.core import manifest
+def test_a_version_with_annotations_is_columnar_and_refused_by_an_older_reader(tmp_path, monkeypatch):
+    import zstandard
+
+    from dagstore.core import columns, records
 
     ds = imported(tmp_path)
-    raw = ds.store.backend.read(ds.record.manifest) if hasattr(ds.store, "backend") else None
-    doc = manifest._load(raw, "delta")
-    assert doc["format"] == 2 and "annotations" in doc
-    monkeypatch.setattr(manifest, "MANIFEST_FORMAT", 1)
+    raw = ds.store.backend.read(ds.record.manifest)
+    table = columns.read_manifest(raw, "manifest")
+    assert zstandard.ZstdDecompressor().decompress(raw)[:6] == b"ARROW1"
+    assert table["annotation"].null_count < table.num_rows and "split" in table.column_names
+    monkeypatch.setattr(records, "RECORD_FORMAT", 1)  # the release before format 3
     with pytest.raises(FormatError, match="newer than this dagstore"):
-        manifest.Delta.from_bytes(raw)
-
-
-def test_plain_manifests_stay_at_format_1(tmp_path):
-    from dagstore.core import manifest
-
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src/a.txt").write_text("x")
-    ds = Dataset.create("plain", "p")
-    ds.add_files(tmp_path / "src", show_progress=False)
-    ds.upload(show_progress=False)
-    ds.finalize()
-    assert manifest._load(ds.store.backend.read(ds.record.manifest), "delta")["format"] == 1
+        Dataset.get(dataset_id=ds.id, store=Store(ds.store.url))
+    monkeypatch.setattr(columns, "COLUMNAR_FORMAT", 2)
+    with pytest.raises(FormatError, match="manifest format 3 is newer"):
+        columns.read_manifest(raw, "manifest")
 
 
 def test_dagstore_fs_info_shows_the_annotation(tmp_path):

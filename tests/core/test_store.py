@@ -10,6 +10,7 @@ import pytest
 import zstandard
 
 from dagstore import Dataset, FormatError, IntegrityError, InvalidPathError, Store
+from dagstore.core import columns
 from dagstore.core.manifest import Delta, Entry
 from helpers import read_tree, write_tree
 
@@ -49,7 +50,7 @@ def test_a_record_from_a_newer_format_is_refused(store):
 def _rewrite_manifest(store: Store, ds: Dataset, delta: Delta) -> None:
     """Replace a version's manifest in place (simulating a corrupt store)."""
     path = Path(store.url) / ds.record.manifest
-    path.write_bytes(delta.to_bytes() if isinstance(delta, Delta) else delta)
+    path.write_bytes(columns.delta_bytes(delta) if isinstance(delta, Delta) else delta)
 
 
 def _forge_manifest(store: Store, ds: Dataset, doc: dict) -> None:

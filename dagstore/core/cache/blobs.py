@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 
-from ..._atomic import atomic_write
+from ..._atomic import atomic_write, write_temp
 from ...errors import DagstoreError, StorageError
 from ..scan import StatCache
 from .files import BLOB_MTIME_NS, _seal, _unlink, _write_sealed
@@ -48,6 +48,25 @@ class Blobs(Leases):
             quiet = exc.errno in _UNWRITABLE or exc.errno in self._meta_warned
             log.log(logging.DEBUG if quiet else logging.WARNING, "not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
             self._meta_warned.add(exc.errno)
+
+    def immutable_path(self, kind: str, name: str) -> str:
+        return str(self.root / "meta" / kind / name)
+
+    def write_sealed(self, kind: str, name: str, data: bytes) -> None:
+        """Like ``write_immutable``, for files that are memory-mapped: read-only, with the
+        cache's fixed mtime set before the rename, so a later change in place is detected."""
+        target = self.root / "meta" / kind / name
+        try:
+            tmp = write_temp(target, [data])
+            try:
+                os.chmod(tmp, 0o444)
+                _seal(str(tmp))
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink(str(tmp))
+                raise
+        except OSError as exc:
+            log.warning("not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

@@ -8,9 +8,8 @@ from dataclasses import replace
 
 from .. import fanout, transfer
 from ..scan import LocalFile
-from ..manifest import Entry, diff_states
+from ..manifest import Entry
 from .. import layout
-from .. import tree
 from ...errors import ConflictError, DagstoreError, DraftError, InvalidPathError
 from ..version import Version, check_content_url
 
@@ -131,7 +130,7 @@ def finalize(v: Version) -> None:
     st = v.store
     be = st.content_backend(v.record)
     index = st.pack_index(be, v.record.packs)
-    parents = v.parents_state()
+    parents = v.parents_state().pick(draft.delta.entries)
     # content a parent already has at the same path (an annotation-only change) is stored
     needed = {e.hash for p, e in draft.delta.entries.items() if e.url is None and not _in_parent(parents.get(p), e)}
     packs = {index[h].pack for h in needed if h in index}
@@ -140,13 +139,13 @@ def finalize(v: Version) -> None:
     if missing:
         raise DraftError(f"dataset {v.id}: content of {len(missing)} files is not in the store; call upload()")
     state = v.current()
-    problem = tree.problem(state)  # never publish a version that cannot be checked out
+    problem = state.tree_problem()  # never publish a version that cannot be checked out
     if problem:
         raise InvalidPathError(f"dataset {v.id} cannot be finalized: {problem}")
-    d = diff_states(v.parents_state(), state)
+    d = v.parents_state().diff(state)
     stats = {
         "files": len(state),
-        "bytes": sum(e.size for e in state.values()),
+        "bytes": state.total_size(),
         "added": len(d.added),
         "modified": len(d.modified),
         "removed": len(d.removed),

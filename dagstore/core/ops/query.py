@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..manifest import Diff, Entry, diff_states, match_path
+from collections.abc import Sequence
+
+from ..manifest import Diff, Entry, dataset_prefix, match_path
 from ..version import Version
 
 
@@ -11,21 +13,44 @@ def list_files(v: Version, dataset_path: str | None, recursive: bool, dataset_id
     ``dataset_id``, only those whose content that version introduced (ClearML's filter on
     ``parent_dataset_id``)."""
     state = v.current()
-    paths = [p for p, e in state.items() if e.origin == dataset_id] if dataset_id else list(state)
+    folder = _folder(dataset_path) if recursive else None
+    if folder is not None:  # the file of that name and the folder's rows (a slice of the sorted rows)
+        under = state.under(folder)
+        paths = under.origin_paths(dataset_id) if dataset_id else under.paths()
+        exact = dataset_path is not None and not dataset_path.endswith("/") and folder in state
+        return ([folder] if exact and (not dataset_id or state[folder].origin == dataset_id) else []) + paths
+    paths = state.origin_paths(dataset_id) if dataset_id else state.paths()
     if dataset_path is None:
-        return sorted(paths)
-    return sorted(p for p in paths if match_path(p, dataset_path, recursive))
+        return paths
+    return [p for p in paths if match_path(p, dataset_path, recursive)]
+
+
+def _folder(pattern: str | None) -> str | None:
+    """The folder a pattern names when ``match_path`` matches it as "that path or under it":
+    canonical, with a '/', no glob characters."""
+    if pattern is None or any(c in pattern for c in "*?["):
+        return None
+    pat = pattern.strip("/")
+    parts = pat.split("/")
+    return pat if len(parts) > 1 and not {"", ".", ".."} & set(parts) else None
+
+
+def filter_files(v: Version, split: str | Sequence[str] | None, label: str | Sequence[str] | None,
+                 region_type: str | Sequence[str] | None, dataset_path: str | None) -> list[str]:
+    """Paths matching the annotation columns (split, class, region type) under a folder."""
+    prefix = dataset_prefix(dataset_path)
+    return v.current().filter(split=split, label=label, region_type=region_type, prefix=prefix or None).paths()
 
 
 def diff_against(v: Version, dataset_id: str | None) -> Diff:
     """What changed from version ``dataset_id`` (default: the merged parents) to ``v``."""
     base = v.store.state(dataset_id) if dataset_id else v.parents_state()
-    return diff_states(base, v.current())
+    return base.diff(v.current())
 
 
 def diff(v: Version, other_id: str) -> Diff:
     """What changed from ``other_id`` to ``v`` (any two versions, related or not)."""
-    return diff_states(v.store.state(other_id), v.current())
+    return v.store.state(other_id).diff(v.current())
 
 
 def own_changes(v: Version) -> dict[str, Entry | None]:

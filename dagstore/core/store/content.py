@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
+import pyarrow as pa
+
 from ...errors import FormatError, IntegrityError
-from .. import layout, tree
+from .. import columns, layout
 from ..decode import skip
 from ..backend import Backend, open_backend
 from ..hashing import hash_bytes
-from ..manifest import Delta, Diff, Entry, apply_delta, diff_states, merge_states, state_from_bytes, state_to_bytes
+from ..manifest import Delta, Diff
 from ..packs import BlobLocation, decode_header
 from ..records import VersionRecord
+from ..state import State
 from .registry import Registry
+
+log = logging.getLogger("dagstore")
 
 
 class Content(Registry):
@@ -36,8 +43,9 @@ class Content(Registry):
             self._content_backends[rec.content_url] = open_backend(rec.content_url, self.storage_options)
         return self._content_backends[rec.content_url]
 
-    def delta(self, rec: VersionRecord) -> Delta:
-        """A final version's own changes (its manifest), checked against the manifest's hash."""
+    def delta_table(self, rec: VersionRecord) -> pa.Table:
+        """A final version's own changes (its manifest, any format) as a delta table, checked
+        against the manifest's hash."""
         name = layout.leaf(rec.manifest)
         cached = self.cache.read_immutable("manifests", name)
         if cached is None:
@@ -48,28 +56,44 @@ class Content(Registry):
             if hash_bytes(cached) != name:
                 raise IntegrityError(f"manifest of version {rec.id} does not match its hash")
             self.cache.write_immutable("manifests", name, cached)
-        return Delta.from_bytes(cached, f"manifest {rec.manifest} of version {rec.id}")
+        return columns.read_manifest(cached, f"manifest {rec.manifest} of version {rec.id}")
 
-    def state(self, version_id: str, _children: tuple[str, ...] = ()) -> dict[str, Entry]:
+    def delta(self, rec: VersionRecord) -> Delta:
+        """A final version's own changes as Python entries (for code that walks them)."""
+        return columns.to_delta(self.delta_table(rec))
+
+    def state(self, version_id: str, _children: tuple[str, ...] = ()) -> State:
         """The full content of a final version (parents merged, own delta applied), cached
-        locally. FormatError if its parents form a cycle or its paths cannot be checked out."""
-        cached = self.cache.read_immutable("states", version_id)
+        locally as a memory-mapped columnar file. FormatError if its parents form a cycle or
+        its paths cannot be checked out."""
+        cached = self._cached_state(version_id)
         if cached is not None:
-            return state_from_bytes(cached)
+            return cached
         if version_id in _children:
             raise FormatError(f"version {_children[0]}: its parents form a cycle through {version_id}")
         rec = self.content_record(version_id)
-        base = merge_states(self.state(p, (*_children, version_id)) for p in rec.parents)
-        st = apply_delta(base, self.delta(rec), rec.id)
-        problem = tree.problem(st)
+        base = State.merge(self.state(p, (*_children, version_id)) for p in rec.parents)
+        st = base.apply(self.delta_table(rec), rec.id)
+        problem = st.tree_problem()
         if problem:
             raise FormatError(f"version {version_id} cannot be checked out: {problem}")
-        self.cache.write_immutable("states", version_id, state_to_bytes(st))
+        self.cache_state(version_id, st)
         return st
 
-    def cache_state(self, version_id: str, state: dict[str, Entry]) -> None:
-        """Remember the merged state of a version just finalized (computed by its writer)."""
-        self.cache.write_immutable("states", version_id, state_to_bytes(state))
+    def _cached_state(self, version_id: str) -> State | None:
+        path = self.cache.immutable_path("states", f"{version_id}.arrow")
+        try:
+            st = State.open(path)
+        except FormatError as exc:
+            log.warning("rebuilding the cached state of version %s: %s", version_id, exc)
+            return None
+        if st is None and os.path.exists(path):
+            log.warning("rebuilding the cached state of version %s: %s was changed after it was written", version_id, path)
+        return st
+
+    def cache_state(self, version_id: str, state: State) -> None:
+        """Remember the merged state of a version (computed once: it never changes)."""
+        self.cache.write_sealed("states", f"{version_id}.arrow", state.to_bytes())
 
     def chain(self, version_id: str) -> list[VersionRecord]:
         """The version and all its ancestors, each once (content records: no labels)."""
@@ -123,4 +147,4 @@ class Content(Registry):
 
     def diff(self, old_id: str, new_id: str) -> Diff:
         """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""
-        return diff_states(self.state(old_id), self.state(new_id))
+        return self.state(old_id).diff(self.state(new_id))

@@ -16,6 +16,7 @@ from ..decode import parse_object
 from ..hashing import hash_bytes, hash_file
 from ..packs import decode_blob, decode_header, pack_header
 from ..records import VersionRecord
+from ..state import State
 from .content import Content
 
 
@@ -241,6 +242,7 @@ class Maintenance(Content):
                 object_sizes[h] = be.size(layout.object_key(h))
             except FileNotFoundError:
                 problems.append(f"version {rec.id}: object {h} is missing")
+        unlisted: dict[str, str] = {}
         for path, e in delta.entries.items():
             if e.url is not None:
                 continue
@@ -255,8 +257,17 @@ class Maintenance(Content):
                 if object_sizes[e.hash] != e.size:
                     problems.append(f"version {rec.id}: {path}: the manifest says {e.size} bytes, object {e.hash} holds {object_sizes[e.hash]}")
             elif e.hash not in rec.objects:
-                problems.append(f"version {rec.id}: {path}: content {e.hash} is not in its packs or objects")
-        return problems
+                unlisted[path] = e.hash
+        return problems + self._not_inherited(rec, unlisted)
+
+    def _not_inherited(self, rec: VersionRecord, unlisted: dict[str, str]) -> list[str]:
+        """Problems with entries whose content is in none of the version's packs or objects:
+        fine for an annotation-only change (the parents hold that content at that path)."""
+        if not unlisted:
+            return []
+        inherited = State.merge(self.state(p) for p in rec.parents).pick(unlisted)
+        return [f"version {rec.id}: {path}: content {h} is not in its packs or objects"
+                for path, h in sorted(unlisted.items()) if path not in inherited or inherited[path].hash != h]
 
     def _verify_registry(self) -> list[str]:
         """Claims, label revisions and drafts that cannot be read."""

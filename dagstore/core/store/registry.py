@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from ...errors import ConflictError, DagstoreError, DatasetNotFoundError
-from .. import layout
+from .. import columns, layout
 from ..decode import expect, is_str_list, parse_object, skip
 from ..hashing import hash_bytes
 from ..records import Draft, VersionRecord, bump_version, check_name, version_key
@@ -152,7 +152,7 @@ class Registry(StoreRoot):
     def finalize(self, draft: Draft) -> VersionRecord:
         """Make a fully uploaded draft a final version, atomically (the record is written last)."""
         rec = draft.record
-        manifest_bytes = draft.delta.to_bytes()
+        manifest_bytes = columns.delta_bytes(draft.delta)
         manifest = layout.manifest_key(hash_bytes(manifest_bytes))
         self.backend.write(manifest, manifest_bytes)  # rewritten, not reused: a fresh copy gc will not sweep
         self.backend.delete([layout.gc_mark_key(manifest)])

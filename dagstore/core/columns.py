@@ -1,0 +1,295 @@
+"""Columnar manifests (format 3): Arrow tables of file entries, their store and cache encodings.
+
+In memory a manifest is a ``pyarrow.Table`` sorted by ``path`` (one row per file; a delta
+also has ``removed`` rows). In the store it is an Arrow IPC file, folders dictionary-encoded
+and the whole file zstd-compressed; in the local cache a state is an uncompressed Arrow IPC
+file that is memory-mapped. ``docs/format.md`` ("Manifests, format 3") is the specification.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import zstandard
+
+from ..errors import FormatError
+from .decode import check_format, decoding, expect, parse_object
+from .manifest import MANIFEST_FORMAT, Delta, Entry, _check_paths, _entries, _gc_paused
+
+COLUMNAR_FORMAT = 3
+MAGIC = b"ARROW1"
+HASH = pa.binary(16)
+LABELS = pa.list_(pa.string())
+
+# Columns every table has, in memory, in the store and in the cache (in this order).
+ENTRY_FIELDS = [
+    pa.field("hash", HASH),  # null for an external link
+    pa.field("size", pa.uint64(), nullable=False),
+    pa.field("url", pa.string()),  # external links only
+    pa.field("meta", pa.string()),  # per-file metadata as JSON text
+    pa.field("annotation", pa.string()),  # dagstore.annotation/1 as canonical JSON text
+    pa.field("split", pa.string()),  # typed columns derived from the annotation:
+    pa.field("classes", LABELS),  # item and region labels, each once, sorted
+    pa.field("region_types", LABELS),  # region types, each once, sorted
+    pa.field("width", pa.float64()),  # media size
+    pa.field("height", pa.float64()),
+]
+PATH = pa.field("path", pa.string(), nullable=False)
+ORIGIN = pa.field("origin", pa.int32(), nullable=False)  # index into the "origins" list (states)
+REMOVED = pa.field("removed", pa.bool_(), nullable=False)  # a removal row (deltas)
+DELTA = pa.schema([PATH, *ENTRY_FIELDS, REMOVED])
+STATE = pa.schema([PATH, *ENTRY_FIELDS, ORIGIN])
+FOLDER = pa.field("folder", pa.dictionary(pa.int32(), pa.string()), nullable=False)
+NAME = pa.field("name", pa.string(), nullable=False)
+SPLIT_STORED = pa.field("split", pa.dictionary(pa.int32(), pa.string()))
+STORED_DELTA = pa.schema([FOLDER, NAME, *(SPLIT_STORED if f.name == "split" else f for f in ENTRY_FIELDS), REMOVED])
+_SWAP = str.maketrans({'"': "'", "'": '"'})  # Entry.annotation keeps format 2's quote swap
+
+
+def _labels(ann: Any) -> tuple[Any, list[str], list[str], Any, Any]:
+    """(split, classes, region types, width, height) of one annotation object."""
+    if not isinstance(ann, dict):
+        return None, [], [], None, None
+    split, labels, regions, media = (ann.get(k) for k in ("split", "labels", "regions", "media"))
+    labels = labels if isinstance(labels, list) else []
+    regions = [r for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
+    classes = {x for x in labels if isinstance(x, str)} | {r["label"] for r in regions if isinstance(r.get("label"), str)}
+    types = {r["type"] for r in regions if isinstance(r.get("type"), str)}
+    media = media if isinstance(media, dict) else {}
+    size = [media.get(k) if type(media.get(k)) in (int, float) else None for k in ("width", "height")]
+    split = split if isinstance(split, str) else None
+    return split, sorted(classes), sorted(types), size[0], size[1]
+
+
+def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
+    """The typed columns (split, classes, region types, media size) of canonical JSON texts."""
+    types = {"split": pa.string(), "classes": LABELS, "region_types": LABELS, "width": pa.float64(), "height": pa.float64()}
+    where = [i for i, t in enumerate(texts) if t is not None]
+    if not where:
+        return {k: pa.nulls(len(texts), t) for k, t in types.items()}
+    parsed = list(zip(*(_labels(json.loads(t)) for t in texts if t is not None)))
+    rows = np.full(len(texts), -1, dtype=np.int64)
+    rows[where] = np.arange(len(where))
+    index = pc.if_else(pc.less(rows, 0), None, rows)  # null where there is no annotation
+    return {k: pa.array(col, t).take(index) for (k, t), col in zip(types.items(), parsed)}
+
+
+def hashes_to_array(hashes: list[str]) -> pa.Array:
+    """32-hex-digit hashes as 16-byte binary ("" for a link: null)."""
+    links = [not h for h in hashes]
+    raw = bytes.fromhex("".join(h or "0" * 32 for h in hashes))
+    arr = pa.Array.from_buffers(HASH, len(hashes), [None, pa.py_buffer(raw)])
+    return pc.if_else(pa.array(links, pa.bool_()), pa.nulls(len(hashes), HASH), arr) if any(links) else arr
+
+
+def hashes_to_hex(arr: pa.Array | pa.ChunkedArray) -> list[str]:
+    """16-byte binary hashes as 32-hex-digit text ("" for null)."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if not len(arr):
+        return []
+    filled = arr.fill_null(b"\0" * 16) if arr.null_count else arr
+    hx = bytes(filled.buffers()[1])[filled.offset * 16 : (filled.offset + len(filled)) * 16].hex()
+    out = [hx[i : i + 32] for i in range(0, len(hx), 32)]
+    if arr.null_count:
+        for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)):
+            out[i] = ""
+    return out
+
+
+def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), origins: list[str] | None = None) -> pa.Table:
+    """A sorted table of Python entries (plus removal rows); with ``origins``, a state table
+    whose ``origin`` column indexes it (every entry's origin must be listed)."""
+    gone = sorted(set(removed) - entries.keys())
+    paths = sorted(entries)
+    es = [entries[p] for p in paths]
+    texts = [e[4].translate(_SWAP) if e[4] is not None else None for e in es]
+    cols: dict[str, Any] = {
+        "path": pa.array(paths + gone, pa.string()),
+        "hash": hashes_to_array([e[0] for e in es] + [""] * len(gone)),
+        "size": pa.array([e[1] for e in es] + [0] * len(gone), pa.uint64()),
+        "url": pa.array([e[2] for e in es] + [None] * len(gone), pa.string()),
+        "meta": pa.array([json.dumps(e[3], sort_keys=True) if e[3] else None for e in es] + [None] * len(gone), pa.string()),
+        "annotation": pa.array(texts + [None] * len(gone), pa.string()),
+        **annotation_columns(texts + [None] * len(gone)),
+    }
+    if origins is None:
+        cols["removed"] = pa.array([False] * len(paths) + [True] * len(gone), pa.bool_())
+        table = _table(cols, DELTA)
+        return table.take(pc.sort_indices(table["path"])) if gone else table
+    ix: dict[str | None, int] = {o: i for i, o in enumerate(origins)}
+    cols["origin"] = pa.array([ix[e[5]] for e in es], pa.int32())
+    return _table(cols, STATE)
+
+
+def _table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
+    """A table of ``schema`` from named columns (``pa.table`` of a dict would import pandas)."""
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+
+def row_entries(table: pa.Table, origins: list[str] | None = None) -> list[Entry]:
+    """The rows of an entry table as ``Entry`` objects (one Python object each: only on request)."""
+    n = table.num_rows
+    hashes = hashes_to_hex(table["hash"])
+    sizes = table["size"].to_pylist()
+    urls = table["url"].to_pylist() if table["url"].null_count < n else [None] * n
+    metas = [json.loads(m) if m is not None else None for m in table["meta"].to_pylist()] if table["meta"].null_count < n else [None] * n
+    anns = [t.translate(_SWAP) if t is not None else None for t in table["annotation"].to_pylist()] if table["annotation"].null_count < n else [None] * n
+    if origins is not None and "origin" in table.column_names:
+        owners = [origins[i] for i in table["origin"].to_pylist()]
+    else:
+        owners = [None] * n
+    return [Entry(*row) for row in zip(hashes, sizes, urls, metas, anns, owners)]
+
+
+def to_delta(table: pa.Table) -> Delta:
+    """A delta table as a Python ``Delta`` (for code that walks entries one by one)."""
+    removed = table["removed"].to_numpy(zero_copy_only=False)
+    paths = table["path"].to_pylist()
+    kept = table.filter(pa.array(~removed))
+    entries = dict(zip((p for p, r in zip(paths, removed) if not r), row_entries(kept)))
+    return Delta(entries=entries, removed={p for p, r in zip(paths, removed) if r})
+
+
+# -- the store encoding --------------------------------------------------------------------------
+
+
+def _ipc(table: pa.Table, meta: dict[str, Any]) -> bytes:
+    sink = pa.BufferOutputStream()
+    table = table.replace_schema_metadata({"dagstore": json.dumps(meta)})
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def split_paths(paths: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """(folder, name) of each path: folder dictionary-encoded, "" for the root."""
+    cut = pc.extract_regex(paths, r"^(?P<folder>(?:.*/)?)(?P<name>[^/]*)$")
+    cut = cut.combine_chunks() if isinstance(cut, pa.ChunkedArray) else cut
+    folders = pc.utf8_rtrim(cut.field("folder"), "/")
+    return pc.dictionary_encode(folders), cut.field("name")
+
+
+def join_paths(folder: pa.Array, name: pa.Array) -> pa.Array:
+    """Full paths from a dictionary-encoded folder column and a name column."""
+    dictionary = folder.dictionary.to_pylist()
+    prefixed = pa.array([f"{d}/" if d else "" for d in dictionary], pa.string())
+    return pc.binary_join_element_wise(prefixed.take(folder.indices), name, "")
+
+
+def encode_delta(table: pa.Table) -> bytes:
+    """A delta table as stored: Arrow IPC (folders and splits dictionary-encoded), zstd-compressed."""
+    folder, name = split_paths(table["path"])
+    cols: dict[str, Any] = {"folder": folder, "name": name}
+    for f in ENTRY_FIELDS:
+        cols[f.name] = pc.dictionary_encode(table["split"]).combine_chunks() if f.name == "split" else table[f.name]
+    cols["removed"] = table["removed"]
+    stored = _table(cols, STORED_DELTA)
+    return zstandard.ZstdCompressor(level=3).compress(_ipc(stored, {"format": COLUMNAR_FORMAT, "kind": "delta"}))
+
+
+def is_columnar(raw: bytes) -> bool:
+    """Whether decompressed manifest bytes are an Arrow IPC file (format 3) rather than JSON."""
+    return raw[:6] == MAGIC
+
+
+def read_ipc(source: Any, what: str, kind: str, full: bool = True) -> tuple[pa.Table, dict[str, Any]]:
+    """An Arrow IPC file (bytes or a memory map) and its dagstore metadata, validated; ``full``
+    checks every offset, UTF-8 text and dictionary index (a crafted file must not reach native
+    code unchecked); cached files, derived locally, get the structural check only."""
+    with decoding(what):
+        table = pa.ipc.open_file(pa.py_buffer(source) if isinstance(source, bytes) else source).read_all()
+        table.validate(full=full)
+        meta = json.loads((table.schema.metadata or {}).get(b"dagstore", b"null"))
+    expect(isinstance(meta, dict), what, "no dagstore metadata")
+    check_format(meta, what, COLUMNAR_FORMAT)
+    expect(meta.get("kind") == kind, what, f"not a dagstore {kind} manifest")
+    return table, meta
+
+
+def _check_types(table: pa.Table, schema: pa.Schema, what: str) -> None:
+    for f in schema:
+        expect(f.name in table.column_names, what, f"no column {f.name}")
+        got = table.schema.field(f.name).type
+        expect(got == f.type, what, f"column {f.name} is {got}, not {f.type}")
+        expect(f.nullable or table[f.name].null_count == 0, what, f"column {f.name} has nulls")
+
+
+def check_paths(paths: pa.Array, what: str) -> None:
+    """Paths sorted, unique and safe: relative, '/'-separated, no empty, '.' or '..' part, no NUL."""
+    if len(paths) > 1:
+        expect(pc.all(pc.less(paths.slice(0, len(paths) - 1), paths.slice(1))).as_py(), what, "paths are not sorted and unique")
+    bad = pc.or_(pc.match_substring_regex(paths, r"(^|/)\.{0,2}(/|$)"), pc.match_substring(paths, "\x00"))
+    if len(paths) and pc.any(bad).as_py():
+        raise FormatError(f"{what} names an unsafe path {paths.filter(bad)[0].as_py()!r}")
+
+
+def _check_rows(table: pa.Table, what: str) -> None:
+    live = pc.invert(table["removed"]) if "removed" in table.column_names else None
+    link_mismatch = pc.not_equal(table["hash"].is_null(), table["url"].is_valid())
+    if live is not None:
+        link_mismatch = pc.and_(link_mismatch, live)
+    expect(not pc.any(link_mismatch).as_py(), what, "a row is neither stored content nor a link")
+
+
+def decode_delta(raw: bytes, what: str) -> pa.Table:
+    """A stored columnar delta (already decompressed) as an in-memory delta table."""
+    table, _meta = read_ipc(raw, what, "delta")
+    _check_types(table, STORED_DELTA, what)
+    with decoding(what):
+        folder = table["folder"].combine_chunks()
+        paths = join_paths(folder, table["name"].combine_chunks())
+    expect(not pc.any(pc.match_substring(table["name"], "/")).as_py() if table.num_rows else True, what, "a name holds '/'")
+    check_paths(paths, what)
+    cols = {"path": paths, **{f.name: table[f.name] for f in ENTRY_FIELDS}, "removed": table["removed"]}
+    cols["split"] = table["split"].cast(pa.string())
+    out = _table(cols, DELTA)
+    _check_rows(out, what)
+    return out
+
+
+def read_manifest(data: bytes, what: str) -> pa.Table:
+    """A stored delta manifest of any format as a delta table: format 3 (Arrow) or the JSON
+    formats 1 and 2 that earlier releases wrote (converted on reading)."""
+    with decoding(what):
+        raw = zstandard.ZstdDecompressor().decompress(data)
+    if is_columnar(raw):
+        return decode_delta(raw, what)
+    doc = parse_object(raw, what, known_format=MANIFEST_FORMAT)
+    expect(doc.get("kind") == "delta", what, "not a dagstore delta manifest")
+    with _gc_paused(), decoding(what):
+        entries = _entries(doc, what=what)
+        expect(isinstance(doc.get("removed", []), list), what, "removed is not a list")
+        removed = _check_paths(list(doc.get("removed", [])))
+    return entries_table(entries, removed)
+
+
+def delta_bytes(delta: Delta) -> bytes:
+    """A Python delta (a draft's) as a stored manifest, format 3."""
+    return encode_delta(entries_table(delta.entries, delta.removed))
+
+
+def empty_state() -> pa.Table:
+    return STATE.empty_table()
+
+
+def cache_bytes(table: pa.Table, origins: list[str]) -> bytes:
+    """A state table as the cache keeps it: uncompressed Arrow IPC, paths in full."""
+    return _ipc(table.combine_chunks(), {"format": COLUMNAR_FORMAT, "kind": "state", "origins": origins})
+
+
+def read_cached_state(source: Any, what: str) -> tuple[pa.Table, list[str]]:
+    """A cached state (bytes or memory map) and its origins list. Cached states are derived
+    locally from validated deltas; their structure is still checked (a truncated file)."""
+    table, meta = read_ipc(source, what, "state", full=False)
+    _check_types(table, STATE, what)
+    origins = meta.get("origins")
+    if not (isinstance(origins, list) and all(isinstance(o, str) for o in origins)):
+        raise FormatError(f"{what} is corrupt (origins is not a list of ids)")
+    if table.num_rows:
+        expect(pc.max(table["origin"]).as_py() < len(origins) and pc.min(table["origin"]).as_py() >= 0, what, "origin index out of range")
+    return table, origins
