@@ -79,6 +79,35 @@ def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
     return {k: pa.array(col, t).take(index) for (k, t), col in zip(types.items(), parsed)}
 
 
+def bits(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean array as numpy booleans, null as False (``to_numpy`` of a boolean
+    array goes through pandas, whose import costs more than the whole operation)."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if arr.null_count:
+        arr = arr.fill_null(False)
+    if not len(arr):
+        return np.zeros(0, dtype=bool)
+    raw = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
+    return raw[arr.offset : arr.offset + len(arr)].astype(bool)
+
+
+def strings(values: list[str]) -> pa.Array:
+    """Python strings as an Arrow string array, built from buffers (see ``bits``)."""
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]).cast(pa.string())
+
+
+def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow integer array without nulls as a numpy view (no pandas, see ``bits``)."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    dtype = np.dtype(arr.type.to_pandas_dtype())
+    if not len(arr):
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)]
+
+
 def hashes_to_array(hashes: list[str]) -> pa.Array:
     """32-hex-digit hashes as 16-byte binary ("" for a link: null)."""
     links = [not h for h in hashes]
@@ -96,7 +125,7 @@ def hashes_to_hex(arr: pa.Array | pa.ChunkedArray) -> list[str]:
     hx = bytes(filled.buffers()[1])[filled.offset * 16 : (filled.offset + len(filled)) * 16].hex()
     out = [hx[i : i + 32] for i in range(0, len(hx), 32)]
     if arr.null_count:
-        for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)):
+        for i in np.flatnonzero(bits(arr.is_null())):
             out[i] = ""
     return out
 
@@ -148,7 +177,7 @@ def row_entries(table: pa.Table, origins: list[str] | None = None) -> list[Entry
 
 def to_delta(table: pa.Table) -> Delta:
     """A delta table as a Python ``Delta`` (for code that walks entries one by one)."""
-    removed = table["removed"].to_numpy(zero_copy_only=False)
+    removed = bits(table["removed"])
     paths = table["path"].to_pylist()
     kept = table.filter(pa.array(~removed))
     entries = dict(zip((p for p, r in zip(paths, removed) if not r), row_entries(kept)))
@@ -177,7 +206,7 @@ def split_paths(paths: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
 def join_paths(folder: pa.Array, name: pa.Array) -> pa.Array:
     """Full paths from a dictionary-encoded folder column and a name column."""
     dictionary = folder.dictionary.to_pylist()
-    prefixed = pa.array([f"{d}/" if d else "" for d in dictionary], pa.string())
+    prefixed = strings([f"{d}/" if d else "" for d in dictionary])
     return pc.binary_join_element_wise(prefixed.take(folder.indices), name, "")
 
 

@@ -38,7 +38,7 @@ def _combined(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _differ(a: Any, b: Any) -> np.ndarray:
     """Element-wise "not the same value" (two nulls are the same)."""
     same = pc.or_kleene(pc.fill_null(pc.equal(a, b), False), pc.and_(a.is_null(), b.is_null()))
-    return ~same.to_numpy(zero_copy_only=False)
+    return ~cols.bits(same)
 
 
 def _ints(a: np.ndarray, type: pa.DataType = pa.int64()) -> pa.Array:
@@ -50,14 +50,6 @@ def _ints(a: np.ndarray, type: pa.DataType = pa.int64()) -> pa.Array:
 def _bools(a: np.ndarray) -> pa.Array:
     """A numpy boolean array as an Arrow boolean array (bit-packed)."""
     return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
-
-
-def _strings(values: list[str]) -> pa.Array:
-    """Python strings as an Arrow string array (large_string past 2 GiB is not needed here)."""
-    data = [v.encode() for v in values]
-    offsets = np.zeros(len(data) + 1, dtype=np.int32)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
 class _Guard:
@@ -122,7 +114,7 @@ class State(Mapping[str, Entry]):
             self.as_dict()
         if self._py is not None:
             return 0 if path in self._py else None
-        i = int(pc.search_sorted(self._path, pa.scalar(path, pa.string())).as_py())
+        i = int(pc.search_sorted(self._path, cols.strings([path]))[0].as_py())
         return i if i < len(self._path) and self._path[i].as_py() == path else None
 
     def as_dict(self) -> dict[str, Entry]:
@@ -153,7 +145,7 @@ class State(Mapping[str, Entry]):
         """(offset, length) of the rows under folder ``prefix`` (rows are sorted by path)."""
         if not prefix:
             return 0, len(self._path)
-        lo, hi = (int(pc.search_sorted(self._path, pa.scalar(prefix.rstrip("/") + s, pa.string())).as_py()) for s in ("/", "0"))
+        lo, hi = pc.search_sorted(self._path, cols.strings([prefix.rstrip("/") + "/", prefix.rstrip("/") + "0"])).to_pylist()
         return lo, hi - lo  # "0" follows "/" in byte order: [prefix/, prefix0) is the folder
 
     def under(self, prefix: str) -> State:
@@ -171,7 +163,7 @@ class State(Mapping[str, Entry]):
 
     def missing(self, paths: Iterable[str]) -> list[str]:
         """Which of ``paths`` this version does not have (a selection check, in one pass)."""
-        wanted = _strings(sorted(set(paths)))
+        wanted = cols.strings(sorted(set(paths)))
         if not len(wanted):
             return []
         found = pc.is_in(wanted, value_set=self._path)
@@ -179,7 +171,7 @@ class State(Mapping[str, Entry]):
 
     def pick(self, paths: Iterable[str]) -> dict[str, Entry]:
         """The entries of those of ``paths`` this version has (one pass, no other entry made)."""
-        wanted = _strings(sorted(set(paths)))
+        wanted = cols.strings(sorted(set(paths)))
         found, pos = _matches(self._path, wanted)
         rows = self.table.take(_ints(pos[found]))
         return self._served(dict(zip(wanted.filter(_bools(found)).to_pylist(), cols.row_entries(rows, self.origins))))
@@ -211,13 +203,13 @@ class State(Mapping[str, Entry]):
         t = part.table
         keep = np.ones(t.num_rows, dtype=bool)
         if split is not None:
-            keep &= pc.fill_null(pc.is_in(t["split"], value_set=_strings(_as_list(split))), False).to_numpy(zero_copy_only=False)
+            keep &= cols.bits(pc.is_in(t["split"], value_set=cols.strings(_as_list(split))))
         for column, wanted in (("classes", label), ("region_types", region_type)):
             if wanted is not None:
                 lists = _combined(t[column])
-                hit = pc.is_in(pc.list_flatten(lists), value_set=_strings(_as_list(wanted))).to_numpy(zero_copy_only=False)
+                hit = cols.bits(pc.is_in(pc.list_flatten(lists), value_set=cols.strings(_as_list(wanted))))
                 rows = np.zeros(t.num_rows, dtype=bool)
-                rows[pc.list_parent_indices(lists).to_numpy()[hit]] = True
+                rows[cols.numbers(pc.list_parent_indices(lists))[hit]] = True
                 keep &= rows
         return State(t.filter(_bools(keep)), self.origins, self._guard)
 
@@ -226,7 +218,7 @@ class State(Mapping[str, Entry]):
     def apply(self, delta: pa.Table, origin: str) -> State:
         """This state with a delta table applied (removals, then entries stamped ``origin``)."""
         origins = self.origins if origin in self.origins else [*self.origins, origin]
-        removed = delta["removed"].to_numpy(zero_copy_only=False)
+        removed = cols.bits(delta["removed"])
         top = delta.drop_columns(["removed"]).append_column(cols.ORIGIN, _ints(np.full(delta.num_rows, origins.index(origin)), pa.int32()))
         return self._served(State(_overlay(self.table, top, removed), origins))
 
@@ -256,8 +248,8 @@ class State(Mapping[str, Entry]):
         both = np.flatnonzero(hit)
         mine = {o: i for i, o in enumerate(self.origins) if o}
         remap = np.array([mine.get(o, -1) for o in new.origins] or [-1], dtype=np.int64)
-        theirs = remap[_combined(new.table["origin"]).to_numpy()[both]]
-        both = both[theirs != _combined(self.table["origin"]).to_numpy()[pos[both]]]
+        theirs = remap[cols.numbers(new.table["origin"])[both]]
+        both = both[theirs != cols.numbers(self.table["origin"])[pos[both]]]
         o = self.table.select(_COMPARED).take(_ints(pos[both]))
         n = new.table.select(_COMPARED).take(_ints(both))
         content = np.zeros(len(both), dtype=bool)
@@ -305,7 +297,7 @@ class State(Mapping[str, Entry]):
         file is missing or was changed after it was written (its sealed mtime differs)."""
         try:
             guard = _Guard(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         if not guard.sealed:
             return None
@@ -315,11 +307,11 @@ class State(Mapping[str, Entry]):
 
 def _matches(values: pa.Array, needles: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(found, position) of each sorted needle in sorted ``values``."""
-    pos = pc.search_sorted(values, needles).to_numpy().astype(np.int64)
+    pos = cols.numbers(pc.search_sorted(values, needles)).astype(np.int64)
     if not len(values):
         return np.zeros(len(needles), dtype=bool), pos
     clipped = np.minimum(pos, len(values) - 1)
-    found = pc.equal(values.take(_ints(clipped)), needles).to_numpy(zero_copy_only=False)
+    found = cols.bits(pc.equal(values.take(_ints(clipped)), needles))
     return found & (pos < len(values)), pos
 
 
