@@ -150,7 +150,8 @@ DATUMARO = _RSS + textwrap.dedent(
 MANIFEST = _RSS + textwrap.dedent(
     """
     import gc, json, sys, time
-    from dagstore.core import manifest as m
+    from dagstore.core import columns, manifest as m
+    from dagstore.core.state import State
     mode, path, n, annotated = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
     def ann(i):
         return m.encode_annotation({"split": "train", "media": {"kind": "image", "width": 640, "height": 480},
@@ -159,7 +160,7 @@ MANIFEST = _RSS + textwrap.dedent(
     if mode == "write":
         st = {f"d{i % 100:02d}/s{(i // 100) % 50:02d}/f{i:07d}.jpg": m.Entry(f"{i * 0x9E3779B97F4A7C15:032x}"[-32:], 1024 + i % 7168, annotation=ann(i), origin="parent")
               for i in range(n)}
-        data = m.state_to_bytes(st)
+        data = State(columns.entries_table(st, origins=["parent"]), ["parent"]).to_bytes()
         open(path, "wb").write(data)
         print(json.dumps({"bytes": len(data)}))
     else:
@@ -167,7 +168,7 @@ MANIFEST = _RSS + textwrap.dedent(
         gc.collect()
         _reset_peak()
         t0 = time.perf_counter()
-        st = m.state_from_bytes(data)
+        st = State.from_bytes(data)
         dt = time.perf_counter() - t0
         assert len(st) == n
         print(json.dumps({"seconds": dt, "rss_mb": _peak_mb(), "entries": len(st)}))
