@@ -73,22 +73,33 @@ def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
     if not where:
         return {k: pa.nulls(len(texts), t) for k, t in types.items()}
     parsed = list(zip(*(_labels(json.loads(t)) for t in texts if t is not None)))
-    rows = np.full(len(texts), -1, dtype=np.int64)
+    rows = np.zeros(len(texts), dtype=np.int64)
     rows[where] = np.arange(len(where))
-    index = pc.if_else(pc.less(rows, 0), None, rows)  # null where there is no annotation
+    present = np.zeros(len(texts), dtype=bool)
+    present[where] = True
+    index = pa.Array.from_buffers(pa.int64(), len(texts), [pa.py_buffer(np.packbits(present, bitorder="little")), pa.py_buffer(rows)])
     return {k: pa.array(col, t).take(index) for (k, t), col in zip(types.items(), parsed)}
+
+
+def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array (no copy when there is one chunk: a mapped file's pages stay unread)."""
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    return arr
 
 
 def bits(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow boolean array as numpy booleans, null as False (``to_numpy`` of a boolean
     array goes through pandas, whose import costs more than the whole operation)."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if arr.null_count:
-        arr = arr.fill_null(False)
+    arr = one_array(arr)
     if not len(arr):
         return np.zeros(0, dtype=bool)
-    raw = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
-    return raw[arr.offset : arr.offset + len(arr)].astype(bool)
+
+    def unpack(buf: pa.Buffer) -> np.ndarray:
+        return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
+
+    values = unpack(arr.buffers()[1])
+    return values & unpack(arr.buffers()[0]) if arr.null_count else values
 
 
 def strings(values: list[str]) -> pa.Array:
@@ -101,7 +112,7 @@ def strings(values: list[str]) -> pa.Array:
 
 def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow integer array without nulls as a numpy view (no pandas, see ``bits``)."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    arr = one_array(arr)
     dtype = np.dtype(arr.type.to_pandas_dtype())
     if not len(arr):
         return np.zeros(0, dtype=dtype)
@@ -110,19 +121,18 @@ def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def hashes_to_array(hashes: list[str]) -> pa.Array:
     """32-hex-digit hashes as 16-byte binary ("" for a link: null)."""
-    links = [not h for h in hashes]
     raw = bytes.fromhex("".join(h or "0" * 32 for h in hashes))
-    arr = pa.Array.from_buffers(HASH, len(hashes), [None, pa.py_buffer(raw)])
-    return pc.if_else(pa.array(links, pa.bool_()), pa.nulls(len(hashes), HASH), arr) if any(links) else arr
+    stored = np.array([bool(h) for h in hashes], dtype=bool)
+    validity = None if stored.all() else pa.py_buffer(np.packbits(stored, bitorder="little"))
+    return pa.Array.from_buffers(HASH, len(hashes), [validity, pa.py_buffer(raw)])
 
 
 def hashes_to_hex(arr: pa.Array | pa.ChunkedArray) -> list[str]:
     """16-byte binary hashes as 32-hex-digit text ("" for null)."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if not len(arr):
-        return []
-    filled = arr.fill_null(b"\0" * 16) if arr.null_count else arr
-    hx = bytes(filled.buffers()[1])[filled.offset * 16 : (filled.offset + len(filled)) * 16].hex()
+    arr = one_array(arr)
+    if not len(arr) or arr.buffers()[1] is None:
+        return [""] * len(arr)
+    hx = bytes(arr.buffers()[1])[arr.offset * 16 : (arr.offset + len(arr)) * 16].hex()  # null slots: any bytes
     out = [hx[i : i + 32] for i in range(0, len(hx), 32)]
     if arr.null_count:
         for i in np.flatnonzero(bits(arr.is_null())):
@@ -179,7 +189,7 @@ def to_delta(table: pa.Table) -> Delta:
     """A delta table as a Python ``Delta`` (for code that walks entries one by one)."""
     removed = bits(table["removed"])
     paths = table["path"].to_pylist()
-    kept = table.filter(pa.array(~removed))
+    kept = table.filter(pa.Array.from_buffers(pa.bool_(), len(removed), [None, pa.py_buffer(np.packbits(~removed, bitorder="little"))]))
     entries = dict(zip((p for p, r in zip(paths, removed) if not r), row_entries(kept)))
     return Delta(entries=entries, removed={p for p, r in zip(paths, removed) if r})
 
@@ -207,7 +217,7 @@ def join_paths(folder: pa.Array, name: pa.Array) -> pa.Array:
     """Full paths from a dictionary-encoded folder column and a name column."""
     dictionary = folder.dictionary.to_pylist()
     prefixed = strings([f"{d}/" if d else "" for d in dictionary])
-    return pc.binary_join_element_wise(prefixed.take(folder.indices), name, "")
+    return pc.binary_join_element_wise(prefixed.take(folder.indices), name, strings([""])[0])
 
 
 def encode_delta(table: pa.Table) -> bytes:

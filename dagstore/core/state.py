@@ -31,14 +31,9 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
     return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
-def _combined(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
 def _differ(a: Any, b: Any) -> np.ndarray:
     """Element-wise "not the same value" (two nulls are the same)."""
-    same = pc.or_kleene(pc.fill_null(pc.equal(a, b), False), pc.and_(a.is_null(), b.is_null()))
-    return ~cols.bits(same)
+    return ~(cols.bits(pc.equal(a, b)) | (cols.bits(a.is_null()) & cols.bits(b.is_null())))
 
 
 def _ints(a: np.ndarray, type: pa.DataType = pa.int64()) -> pa.Array:
@@ -82,7 +77,7 @@ class State(Mapping[str, Entry]):
         self.table = cols.empty_state() if table is None else table
         self.origins = list(origins)
         self._guard = guard
-        self._path = _combined(self.table["path"])
+        self._path = cols.one_array(self.table["path"])
         self._py: dict[str, Entry] | None = None
         self._lookups = 0
 
@@ -159,7 +154,8 @@ class State(Mapping[str, Entry]):
         """Paths whose content version ``version_id`` introduced."""
         if version_id not in self.origins:
             return []
-        return self._served(self._path.filter(pc.equal(self.table["origin"], self.origins.index(version_id))).to_pylist())
+        mine = cols.numbers(self.table["origin"]) == self.origins.index(version_id)
+        return self._served(self._path.filter(_bools(mine)).to_pylist())
 
     def missing(self, paths: Iterable[str]) -> list[str]:
         """Which of ``paths`` this version does not have (a selection check, in one pass)."""
@@ -184,7 +180,7 @@ class State(Mapping[str, Entry]):
         t = self.table
 
         def counts(arr: Any) -> dict[str, int]:
-            vc = pc.value_counts(_combined(arr))
+            vc = pc.value_counts(cols.one_array(arr))
             return {v: c for v, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()) if v is not None}
 
         return self._served({
@@ -206,7 +202,7 @@ class State(Mapping[str, Entry]):
             keep &= cols.bits(pc.is_in(t["split"], value_set=cols.strings(_as_list(split))))
         for column, wanted in (("classes", label), ("region_types", region_type)):
             if wanted is not None:
-                lists = _combined(t[column])
+                lists = cols.one_array(t[column])
                 hit = cols.bits(pc.is_in(pc.list_flatten(lists), value_set=cols.strings(_as_list(wanted))))
                 rows = np.zeros(t.num_rows, dtype=bool)
                 rows[cols.numbers(pc.list_parent_indices(lists))[hit]] = True
@@ -266,8 +262,9 @@ class State(Mapping[str, Entry]):
 
     def tree_problem(self) -> str | None:
         """Why this state cannot be checked out as a folder tree (see ``core.tree``), or None."""
-        if len(self._path) and pc.max(pc.binary_length(self._path)).as_py() > tree.MAX_COMPONENT:
-            found = tree.length_problem(self._path.filter(pc.greater(pc.binary_length(self._path), tree.MAX_COMPONENT)).to_pylist())
+        long = cols.numbers(pc.binary_length(self._path)) > tree.MAX_COMPONENT
+        if long.any():
+            found = tree.length_problem(self._path.filter(_bools(long)).to_pylist())
             if found:
                 return found
         folders = self.folders()
@@ -318,7 +315,7 @@ def _matches(values: pa.Array, needles: pa.Array) -> tuple[np.ndarray, np.ndarra
 def _overlay(base: pa.Table, top: pa.Table, drop_only: np.ndarray) -> pa.Table:
     """``base`` with ``top``'s rows put over it (both sorted by path, same columns): a top row
     replaces the base row of its path, or only removes it where ``drop_only``. One gather."""
-    bp, tp = _combined(base["path"]), _combined(top["path"])
+    bp, tp = cols.one_array(base["path"]), cols.one_array(top["path"])
     hit, pos = _matches(bp, tp)
     dropped = np.zeros(len(bp), dtype=bool)
     dropped[pos[hit]] = True
