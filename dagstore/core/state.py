@@ -157,6 +157,12 @@ class State(Mapping[str, Entry]):
         mine = cols.numbers(self.table["origin"]) == self.origins.index(version_id)
         return self._served(self._path.filter(_bools(mine)).to_pylist())
 
+    def contents(self) -> dict[str, tuple[str, int]]:
+        """``{path: (hash, size)}`` of every entry ("" for a link's hash), straight from the
+        columns (what an export view needs; no ``Entry`` is made)."""
+        sizes = self.table["size"].to_pylist()
+        return self._served(dict(zip(self.paths(), zip(cols.hashes_to_hex(self.table["hash"]), sizes))))
+
     def missing(self, paths: Iterable[str]) -> list[str]:
         """Which of ``paths`` this version does not have (a selection check, in one pass)."""
         wanted = cols.strings(sorted(set(paths)))

@@ -24,7 +24,7 @@ def version_view(v: Version) -> LocalView:
     cache (materialized only when a format writer first reads or links a file)."""
     if not v.is_final():
         raise DraftError(f"export needs a finalized version; dataset {v.id} is still a draft (finalize/close it first)")
-    entries = {p: (e.hash, e.size) for p, e in v.current().items()}
+    entries = v.current().contents()
     return LocalView(
         v.id,
         lambda: checkout.local_copy(v, None, None, None, None, None, False),

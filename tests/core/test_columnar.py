@@ -80,6 +80,7 @@ def test_prefix_facets_filters_and_selection() -> None:
     assert st.filter(split="val", label=["a", "b"], region_type="box").paths() == sorted(
         p for p, a in anns.items() if a["split"] == "val" and set(a["labels"]) & {"a", "b"})
     assert st.filter(region_type="polygon").paths() == []
+    assert st.contents() == {p: (e.hash, e.size) for p, e in sorted(base.items())}
     picked = r.sample(sorted(base), 10)
     assert st.missing([*picked, "no/such"]) == ["no/such"] and st.pick([*picked, "x"]) == {p: base[p] for p in picked}
 

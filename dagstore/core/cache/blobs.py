@@ -43,11 +43,14 @@ class Blobs(Leases):
         try:
             atomic_write(self.root / "meta" / kind / name, data)
         except OSError as exc:
-            # a read-only or misplaced cache folder is the cache write's own one-line error
-            # later; a full one is said once per cache, not once per file
-            quiet = exc.errno in _UNWRITABLE or exc.errno in self._meta_warned
-            log.log(logging.DEBUG if quiet else logging.WARNING, "not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
-            self._meta_warned.add(exc.errno)
+            self._not_cached(kind, name, exc)
+
+    def _not_cached(self, kind: str, name: str, exc: OSError) -> None:
+        # a read-only or misplaced cache folder is the cache write's own one-line error
+        # later; a full one is said once per cache, not once per file
+        quiet = exc.errno in _UNWRITABLE or exc.errno in self._meta_warned
+        log.log(logging.DEBUG if quiet else logging.WARNING, "not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
+        self._meta_warned.add(exc.errno)
 
     def immutable_path(self, kind: str, name: str) -> str:
         return str(self.root / "meta" / kind / name)
@@ -66,7 +69,7 @@ class Blobs(Leases):
                 _unlink(str(tmp))
                 raise
         except OSError as exc:
-            log.warning("not caching %s/%s in %s: %s", kind, name, self.root, exc.strerror or exc)
+            self._not_cached(kind, name, exc)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
