@@ -47,7 +47,13 @@ def _shape(column: str, rows: list[Any]) -> list[tuple[str, int]]:
     return [("(none)" if v is None else str(v), int(n)) for v, n in rows]
 
 
-def _counts(db: sqlite3.Connection, f: Filters, column: str, selection: str | None) -> list[tuple[str, int]]:
+def _joined(selection: str, small: bool) -> str:
+    """The selection's files with their labels: a small selection looks its labels up by file
+    (CROSS JOIN keeps that order in SQLite), a large one is matched while scanning the labels."""
+    return f"(SELECT l.label, s.* FROM {selection} s {'CROSS JOIN' if small else 'JOIN'} labels l ON l.file = s.id)"
+
+
+def _counts(db: sqlite3.Connection, f: Filters, column: str, selection: str | None, small: bool = True) -> list[tuple[str, int]]:
     """Counts of ``column`` under ``f`` (its ``q`` already applied by ``selection``, if any)."""
     if selection is None:  # from the cubes
         table = "cube_labels" if column == "label" or f.label else "cube_files"
@@ -55,21 +61,20 @@ def _counts(db: sqlite3.Connection, f: Filters, column: str, selection: str | No
         sql = f"SELECT {column}, sum(n) FROM {table} WHERE {where} GROUP BY {column} ORDER BY sum(n) DESC, 1 LIMIT ?"
     elif column == "label" or f.label:
         where, args = _conds(f, True)
-        sql = (f"SELECT {column}, count(*) FROM (SELECT l.label, s.* FROM labels l JOIN {selection} s ON s.id = l.file) "
-               f"WHERE {where} GROUP BY {column} ORDER BY count(*) DESC, 1 LIMIT ?")
+        sql = f"SELECT {column}, count(*) FROM {_joined(selection, small)} WHERE {where} GROUP BY {column} ORDER BY count(*) DESC, 1 LIMIT ?"
     else:
         where, args = _conds(f, False)
         sql = f"SELECT {column}, count(*) FROM {selection} WHERE {where} GROUP BY {column} ORDER BY count(*) DESC, 1 LIMIT ?"
     return _shape(column, db.execute(sql, [*args, MAX_VALUES]).fetchall())
 
 
-def _total(db: sqlite3.Connection, f: Filters, selection: str | None) -> int:
+def _total(db: sqlite3.Connection, f: Filters, selection: str | None, small: bool = True) -> int:
     if selection is None:
         table = "cube_labels" if f.label else "cube_files"
         where, args = _conds(f, bool(f.label))
         return int(db.execute(f"SELECT coalesce(sum(n), 0) FROM {table} WHERE {where}", args).fetchone()[0])
     where, args = _conds(f, bool(f.label))
-    src = f"(SELECT l.label, s.* FROM labels l JOIN {selection} s ON s.id = l.file)" if f.label else selection
+    src = _joined(selection, small) if f.label else selection
     return int(db.execute(f"SELECT count(*) FROM {src} WHERE {where}", args).fetchone()[0])
 
 
@@ -77,13 +82,16 @@ def facets(idx: VersionIndex, f: Filters) -> dict[str, Any]:
     """``{"split": [(value, count)…], "label": …, "annotated": …, "kind": …, "total": n}``."""
     db = idx.db()
     selection = None
+    small = True
     if f.q:
         where, args = Filters(q=f.q).where()
-        db.execute(f"CREATE TEMP TABLE sel AS SELECT id, split, annotated, kind FROM files WHERE {where}", args)
+        db.execute("CREATE TEMP TABLE sel (id INTEGER PRIMARY KEY, split TEXT, annotated INTEGER, kind TEXT)")
+        n = db.execute(f"INSERT INTO temp.sel SELECT id, split, annotated, kind FROM files WHERE {where}", args).rowcount
+        small = n < 0.2 * db.execute("SELECT sum(n) FROM cube_files").fetchone()[0]
         selection = "temp.sel"
     try:
-        out: dict[str, Any] = {c: _counts(db, replace(f, **{c: ""}), c, selection) for c in COLUMNS}
-        out["total"] = _total(db, f, selection)
+        out: dict[str, Any] = {c: _counts(db, replace(f, **{c: ""}), c, selection, small) for c in COLUMNS}
+        out["total"] = _total(db, f, selection, small)
         return out
     finally:
         if selection:
