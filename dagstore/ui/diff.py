@@ -4,6 +4,7 @@ and the class-count and split deltas."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from .index import VersionIndex
@@ -28,16 +29,16 @@ def _deltas(new: VersionIndex, old: VersionIndex, sql: str) -> list[dict[str, An
 
 def diff(new: VersionIndex, old: VersionIndex, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """``{kind: {"count": n, "paths": [...]}}`` for each kind, plus ``classes`` and ``splits`` deltas."""
-    db = new.db()
-    db.execute("ATTACH DATABASE ? AS o", [f"file:{old.path}?mode=ro&immutable=1"])
+    db = sqlite3.connect(f"file:{new.path}?mode=ro&immutable=1", uri=True)  # its own: ATTACH stays private
     try:
+        db.execute("ATTACH DATABASE ? AS o", [f"file:{old.path}?mode=ro&immutable=1"])
         out: dict[str, Any] = {}
         for kind, sql in KINDS.items():
-            count = int(db.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])
+            count = int(db.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
             paths = [p for (p,) in db.execute(f"{sql} ORDER BY 1 LIMIT ? OFFSET ?", [limit, offset])]
             out[kind] = {"count": count, "paths": paths}
     finally:
-        db.execute("DETACH DATABASE o")
+        db.close()
     out["classes"] = _deltas(new, old, "SELECT label, count(*) FROM labels GROUP BY label")
     out["splits"] = _deltas(new, old, "SELECT split, count(*) FROM files GROUP BY split")
     return out
