@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -85,7 +86,7 @@ def test_a_taken_port_is_one_clear_line(ui_server: Running, world: World) -> Non
     assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr
 
 
-def _env(world: World) -> dict[str, str]:
+def _env(world: Any) -> dict[str, str]:
     import os
 
     return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DAGSTORE_CACHE_DIR": world.cache_dir}
@@ -149,3 +150,23 @@ def _csrf(run: Running) -> str:
     m = re.search(r'name="csrf-token" content="([^"]+)"', requests.get(f"{run.url}/datasets", timeout=10).text)
     assert m
     return m.group(1)
+
+
+def test_previews_can_be_turned_off_per_store_and_per_server(tmp_path: Path) -> None:
+    from ui_world import build
+
+    w = build(tmp_path / "w", str(tmp_path / "w" / "store"))
+    with TestClient(create_app(w.store(), previews=False), base_url="http://127.0.0.1") as c:
+        assert 'id="previews-off"' in c.get(f"/versions/{w.first}/preview?path=docs/readme.txt").text
+        assert c.get(f"/versions/{w.first}/thumb?path=images/img_01.jpg").status_code == 403
+    proc = subprocess.run([str(DAGSTORE), "--store", w.url, "ui-previews", "off"], capture_output=True, text=True, timeout=120,
+                          env=_env(w))
+    assert proc.returncode == 0 and "previews off" in proc.stdout
+    with TestClient(create_app(w.store()), base_url="http://127.0.0.1") as c:  # every UI on that store
+        page = c.get(f"/versions/{w.first}/preview?path=docs/readme.txt").text
+        assert 'id="previews-off"' in page and "hello dagstore" not in page
+        assert c.get(f"/versions/{w.first}/raw?path=docs/readme.txt").status_code == 403
+        assert "/thumb?" not in c.get(f"/versions/{w.first}/grid").text
+    subprocess.run([str(DAGSTORE), "--store", w.url, "ui-previews", "on"], check=True, capture_output=True, timeout=120, env=_env(w))
+    with TestClient(create_app(w.store()), base_url="http://127.0.0.1") as c:
+        assert "hello dagstore" in c.get(f"/versions/{w.first}/preview?path=docs/readme.txt").text
