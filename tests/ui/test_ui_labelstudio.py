@@ -74,6 +74,9 @@ def test_sdk_easy_export_and_as_json(ls: LabelStudio) -> None:
 def test_plain_requests_as_curl_sends_them(ui_server: Running) -> None:
     h = {"Authorization": f"Token {API_KEY}"}
     assert requests.get(f"{ui_server.url}/api/version", headers=h, timeout=10).json()["edition"] == "Community"
+    assert requests.get(f"{ui_server.url}/api/version/", headers=h, timeout=10).json()["release"]
+    one = requests.get(f"{ui_server.url}/api/projects/{pets()}/", headers=h, timeout=10).json()
+    assert one["id"] == pets() and one["title"] == "vision/pets" and one["task_number"] == 16
     page = requests.get(f"{ui_server.url}/api/projects/?page_size=1", headers=h, timeout=10).json()
     assert page["count"] == 2 and len(page["results"]) == 1 and page["next"].endswith("page=2") and page["previous"] is None
     r = requests.get(f"{ui_server.url}/api/projects/{pets()}/export?exportType=CSV&download_all_tasks=true", headers=h, timeout=60)

@@ -79,6 +79,7 @@ def test_file_table_pages_sorts_and_searches_on_the_server(client: TestClient, w
 def test_pagination_never_sends_more_than_a_page(client: TestClient, world: World) -> None:
     p1 = client.get(f"/versions/{world.first}/files.json?size=25&page=1&kind=image").json()
     assert p1["pages"] == 1
+    assert client.get(f"/versions/{world.first}/files.json?size=100000").json()["size"] == 50  # never more than a page
     r = client.get(f"/versions/{world.first}/files.json?size=3&kind=image")  # 3 is no page size: the default
     assert len(r.json()["files"]) == 12
     html = client.get(f"/versions/{world.first}/grid?kind=image").text
