@@ -622,10 +622,12 @@ class Dataset:
         bombs; with ``only_images`` any non-image) is refused whole. Returns the files added."""
         return archive.add_zip(self._v, path, dataset_path, only_images)
 
-    def describe(self, dataset_path: str | None = None) -> dict[str, Any]:
+    def describe(self, dataset_path: str | None = None, separator: str | None = None,
+                 decimal: str | None = None) -> dict[str, Any]:
         """Statistics of a tabular file (Parquet, CSV, TSV, JSON lines) of this final version:
-        rows, per-column nulls/distinct/min/max/mean/std/histogram or top, correlations, sample."""
-        return describe.describe_version(self._v, dataset_path)
+        rows, per-column nulls/distinct/min/max/mean/std/histogram or top, correlations, sample.
+        A CSV's ``separator`` (``,`` ``;`` tab ``|``) and ``decimal`` mark are guessed unless given."""
+        return describe.describe_version(self._v, dataset_path, separator, decimal)
 
     # --- selections (dagstore.delivery) ---
 

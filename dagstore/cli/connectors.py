@@ -128,11 +128,13 @@ def datasource_pull(s: Settings, name: str, project: str | None, dataset_name: s
 @cli.command()
 @click.option("--id", "ref", required=True, metavar="ID", help="dataset id (or unique prefix, or project/name@version)")
 @click.option("--path", "dataset_path", help="the tabular file (needed when the version holds several)")
+@click.option("--separator", metavar="SEP", help="CSV field separator: , ; tab | (default: guessed)")
+@click.option("--decimal", metavar="MARK", help="decimal mark: . or , (default: guessed)")
 @verb
 @pass_settings
-def describe(s: Settings, ref: str, dataset_path: str | None) -> None:
+def describe(s: Settings, ref: str, dataset_path: str | None, separator: str | None, decimal: str | None) -> None:
     """Statistics of a tabular file (Parquet, CSV, TSV, JSON lines) of a version."""
-    d = by_ref(s, ref).describe(dataset_path)
+    d = by_ref(s, ref).describe(dataset_path, separator=separator, decimal=decimal)
     emit(s, d, _describe_lines(d))
 
 
@@ -144,10 +146,39 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def _spark(counts: list[int]) -> str:
+    """A histogram as one line of block characters."""
+    top = max(counts) if counts else 0
+    return "".join(_BARS[round(c / top * (len(_BARS) - 1))] if top else " " for c in counts)
+
+
+def _distribution(c: dict[str, Any]) -> str:
+    hist = c.get("histogram")
+    if hist and hist.get("counts"):
+        return f"{_fmt(hist['edges'][0])} {_spark(hist['counts'])} {_fmt(hist['edges'][-1])}"
+    return ", ".join(f"{t['value']}:{t['count']}" for t in c.get("top", [])[:3])
+
+
 def _describe_lines(d: dict[str, Any]) -> list[str]:
+    """The statistics as a user reads them in a terminal: the columns with their
+    distributions, the correlation matrix, and the sample rows."""
     rows = [[c["name"], c["type"], _fmt(c["nulls"]), _fmt(c["distinct"]), _fmt(c["min"]), _fmt(c["max"]),
-             _fmt(c["mean"]), _fmt(c["std"]),
-             ", ".join(f"{t['value']}:{t['count']}" for t in c.get("top", [])[:3])] for c in d["columns"]]
-    lines = [f"{d['rows']} rows, {len(d['columns'])} columns"]
-    lines += table(["COLUMN", "TYPE", "NULLS", "DISTINCT", "MIN", "MAX", "MEAN", "STD", "TOP"], rows)
+             _fmt(c["mean"]), _fmt(c["std"]), _distribution(c)] for c in d["columns"]]
+    dialect = d.get("dialect")
+    how = f" (separator {dialect['separator']!r}, decimal {dialect['decimal']!r}{', guessed' if dialect['guessed'] else ''})" if dialect else ""
+    lines = [f"{d['rows']} rows, {len(d['columns'])} columns{how}"]
+    lines += table(["COLUMN", "TYPE", "NULLS", "DISTINCT", "MIN", "MAX", "MEAN", "STD", "DISTRIBUTION (histogram or top values)"], rows)
+    corr = d.get("correlation") or {}
+    if corr:
+        names = list(corr)
+        lines += ["", "correlation (Pearson)"]
+        lines += table(["", *names], [[a, *(("%.2f" % corr[a][b]) if corr[a].get(b) is not None else "-" for b in names)] for a in names])
+    sample = d.get("sample") or []
+    if sample:
+        cols = list(sample[0])
+        lines += ["", f"first {len(sample)} rows"]
+        lines += table(cols, [[_fmt(r.get(k)) for k in cols] for r in sample])
     return lines

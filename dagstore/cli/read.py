@@ -135,19 +135,20 @@ def diff(s: Settings, a: str, b: str) -> None:
 @click.option("--ids", multiple=True, metavar="ID...", help="only these ids")
 @click.option("--not-only-completed", is_flag=True, help="include drafts")
 @click.option("--non-recursive-project-search", is_flag=True, help="--project matches only itself, not sub-projects")
+@click.option("--origin", metavar="ORIGIN", help="only versions of this origin (upload, datasource, pipeline, import, zip)")
 @verb
 @pass_settings
 def search(s: Settings, project: str | None, name: str | None, tags: tuple[str, ...], ids: tuple[str, ...],
-           not_only_completed: bool, non_recursive_project_search: bool) -> None:
+           not_only_completed: bool, non_recursive_project_search: bool, origin: str | None) -> None:
     """List versions, newest first."""
     st = s.store()
     found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
                                   ids=[refs.expand_id(st, i) for i in ids] or None, only_completed=not not_only_completed,
-                                  recursive_project_search=not non_recursive_project_search, store=st)
+                                  recursive_project_search=not non_recursive_project_search, store=st, origin=origin)
     rows = [[d["id"], f"{d['project']}/{d['name']}", d["version"], d["status"], d["created"].strftime("%Y-%m-%d %H:%M:%S"),
-             ",".join(d["tags"])] for d in found]
+             d["origin"], ",".join(d["tags"])] for d in found]
     doc = [{**d, "created": d["created"].isoformat(timespec="milliseconds")} for d in found]
-    emit(s, doc, table(["ID", "DATASET", "VERSION", "STATUS", "CREATED (UTC)", "TAGS"], rows) if rows else "no datasets found")
+    emit(s, doc, table(["ID", "DATASET", "VERSION", "STATUS", "CREATED (UTC)", "ORIGIN", "TAGS"], rows) if rows else "no datasets found")
 
 
 @cli.command()

@@ -40,6 +40,20 @@ def create(s: Settings, project: str | None, name: str, version: str | None, par
     emit(s, summary(ds), [f"created draft {title(ds)}{based}", f"id: {ds.id}"])
 
 
+@cli.command("add-zip")
+@id_option("draft id (default: the draft of the last `dagstore create`)")
+@click.option("--dataset-folder", metavar="PATH", help="folder inside the dataset to add under")
+@click.option("--only-images", is_flag=True, help="refuse the archive unless every file is an image (by its content)")
+@click.argument("zip_path", metavar="ZIP")
+@verb
+@pass_settings
+def add_zip(s: Settings, ref: str | None, dataset_folder: str | None, only_images: bool, zip_path: str) -> None:
+    """Add a zip's files to a draft; a hostile archive (.., absolute paths, links, bombs) is refused whole."""
+    ds = open_dataset(s, ref, draft=True)
+    n = ds.add_zip(zip_path, dataset_path=dataset_folder, only_images=only_images)
+    emit(s, {"id": ds.id, "added": n}, [f"added {plural(n, 'file')} from {zip_path}", f"id: {ds.id}"])
+
+
 @cli.command()
 @id_option("draft id (default: the draft of the last `dagstore create`)")
 @click.option("--files", multiple=True, metavar="PATH...", help="local files or folders to add")

@@ -22,9 +22,10 @@ from ..core.ops import query
 from ..core.version import Version
 from ..errors import FormatError, InvalidPathError
 from ..fs import open_file
+from ..tables.dialect import SNIFF_BYTES, Dialect, sniff
 from ._extras import need
 
-DESCRIBE_FORMAT = 1
+DESCRIBE_FORMAT = 2  # 2: CSV dialect detection
 TABULAR = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
            ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
@@ -41,11 +42,22 @@ def tabular_format(path: str) -> str | None:
     return TABULAR.get(posixpath.splitext(path.lower())[1])
 
 
-def batches(open_file: Opener, fmt: str) -> Iterator[Any]:
-    """Record batches of a tabular file, streamed."""
+def dialect_of(open_file: Opener, fmt: str, separator: str | None = None, decimal: str | None = None) -> Dialect:
+    """The separator and decimal mark of a CSV / TSV file: given, else guessed from its start."""
+    if separator is not None and decimal is not None:
+        return sniff(b"", separator=separator, decimal=decimal)
+    with open_file() as f:
+        head = f.read(SNIFF_BYTES)
+    return sniff(head, "\t" if fmt == "tsv" else ",", separator, decimal)
+
+
+def batches(open_file: Opener, fmt: str, dialect: Dialect | None = None) -> Iterator[Any]:
+    """Record batches of a tabular file, streamed (CSV / TSV in ``dialect``, else guessed)."""
     need("pyarrow", "tabular")
     import pyarrow as pa
 
+    if fmt in ("csv", "tsv") and dialect is None:
+        dialect = dialect_of(open_file, fmt)
     f = open_file()
     try:
         if fmt == "parquet":
@@ -55,8 +67,10 @@ def batches(open_file: Opener, fmt: str) -> Iterator[Any]:
         elif fmt in ("csv", "tsv"):
             import pyarrow.csv as pcsv
 
-            parse = pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
-            yield from pcsv.open_csv(f, parse_options=parse, read_options=pcsv.ReadOptions(block_size=4 << 20))
+            assert dialect is not None
+            yield from pcsv.open_csv(f, parse_options=pcsv.ParseOptions(delimiter=dialect.separator),
+                                     convert_options=pcsv.ConvertOptions(decimal_point=dialect.decimal),
+                                     read_options=pcsv.ReadOptions(block_size=4 << 20))
         elif fmt == "jsonl":
             import pyarrow.json as pjson
 
@@ -199,14 +213,14 @@ class _Pearson:
         return out
 
 
-def _first_pass(open_file: Opener, fmt: str) -> tuple[list[_Col], int, list[dict[str, Any]], _Pearson | None]:
+def _first_pass(open_file: Opener, fmt: str, dialect: Dialect | None) -> tuple[list[_Col], int, list[dict[str, Any]], _Pearson | None]:
     """(columns with counts, nulls, distinct values, min/max, mean and variance; rows; sample
     rows; Pearson sums) in one pass over the record batches."""
     cols: list[_Col] = []
     rows = 0
     sample: list[dict[str, Any]] = []
     pearson: _Pearson | None = None
-    for batch in batches(open_file, fmt):
+    for batch in batches(open_file, fmt, dialect):
         if not cols:
             cols = [_Col(f.name, f.type, _numeric(f.type)) for f in batch.schema]
             pearson = _Pearson([c.name for c in cols if c.numeric])
@@ -220,7 +234,7 @@ def _first_pass(open_file: Opener, fmt: str) -> tuple[list[_Col], int, list[dict
     return cols, rows, sample, pearson
 
 
-def _histograms(open_file: Opener, fmt: str, cols: list[_Col]) -> None:
+def _histograms(open_file: Opener, fmt: str, cols: list[_Col], dialect: Dialect | None) -> None:
     """Second pass: the histograms of the numeric columns over their [min, max]."""
     import numpy as np
     import pyarrow as pa
@@ -230,7 +244,7 @@ def _histograms(open_file: Opener, fmt: str, cols: list[_Col]) -> None:
     if not numeric:
         return
     idx = [i for i, c in enumerate(cols) if c in numeric]
-    for batch in batches(open_file, fmt):
+    for batch in batches(open_file, fmt, dialect):
         for i in idx:
             c = cols[i]
             x = pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
@@ -261,16 +275,20 @@ def _column_stats(c: _Col) -> dict[str, Any]:
     return d
 
 
-def describe_file(open_file: Opener, fmt: str) -> dict[str, Any]:
-    """Statistics of one tabular file (see docs/connectors.md for the fields)."""
+def describe_file(open_file: Opener, fmt: str, separator: str | None = None, decimal: str | None = None) -> dict[str, Any]:
+    """Statistics of one tabular file (see docs/connectors.md for the fields); a CSV / TSV's
+    separator and decimal mark are guessed unless given (the result says which, as ``dialect``)."""
     need("numpy", "tabular")
-    cols, rows, sample, pearson = _first_pass(open_file, fmt)
-    _histograms(open_file, fmt, cols)
-    return {"rows": rows, "columns": [_column_stats(c) for c in cols],
+    dialect = dialect_of(open_file, fmt, separator, decimal) if fmt in ("csv", "tsv") else None
+    cols, rows, sample, pearson = _first_pass(open_file, fmt, dialect)
+    _histograms(open_file, fmt, cols, dialect)
+    extra = {"dialect": dialect.to_dict()} if dialect else {}
+    return {**extra, "rows": rows, "columns": [_column_stats(c) for c in cols],
             "correlation": pearson.result() if pearson and pearson.names else {}, "sample": sample}
 
 
-def describe_version(v: Version, dataset_path: str | None = None) -> dict[str, Any]:
+def describe_version(v: Version, dataset_path: str | None = None, separator: str | None = None,
+                     decimal: str | None = None) -> dict[str, Any]:
     """``Dataset.describe``: statistics of one tabular file of a final version, cached in the
     local cache per version and path (a final version never changes)."""
     v.require_final("describe()")
@@ -288,10 +306,10 @@ def describe_version(v: Version, dataset_path: str | None = None) -> dict[str, A
     if fmt is None:
         raise FormatError(f"{path} is not a tabular file (Parquet, CSV, TSV or JSON lines)")
     cache = v.store.cache
-    key = f"{v.id}-{hash_bytes(f'{DESCRIBE_FORMAT}:{path}'.encode())}"
+    key = f"{v.id}-{hash_bytes(f'{DESCRIBE_FORMAT}:{path}:{separator}:{decimal}'.encode())}"
     hit = cache.read_immutable("describe", key)
     if hit is not None:
         return dict(json.loads(hit))
-    out = describe_file(lambda: open_file(v.store, v.id, path), fmt)
+    out = describe_file(lambda: open_file(v.store, v.id, path), fmt, separator, decimal)
     cache.write_immutable("describe", key, json.dumps(out).encode())
     return out

@@ -151,7 +151,10 @@ def list_datasets(
     origin: str | None = None,
 ) -> list[dict[str, Any]]:
     """Versions as dicts (id, name, project, version, tags, created as a datetime, status,
-    parents, origin), newest first; ``origin`` keeps only versions of that origin."""
+    parents, origin), newest first; ``origin`` keeps only versions of that origin (an unknown
+    origin is an error, not an empty list)."""
+    if origin is not None:
+        check_origin(origin)
     recs: list[tuple[VersionRecord, str]] = [(r, status(r, False)) for r in st.records(ids)]
     if not only_completed:
         recs += [(d.record, "draft") for d in st.drafts() if ids is None or d.record.id in ids]
