@@ -134,7 +134,7 @@ def _facets(st: Any) -> Any:
 
 def _filter(st: Any) -> int:
     if _columnar():
-        return len(st.filter(label="c3").paths())
+        return len(st.filter_paths(label="c3"))
     return len([p for p, e in st.items() if e.annotation is not None and "c3" in _labels_of(e.annotation)[1]])
 
 

@@ -24,7 +24,8 @@ from .cache.files import BLOB_MTIME_NS
 from .manifest import Diff, Entry
 
 _COMPARED = ["hash", "size", "url", "meta", "annotation"]  # what makes two entries differ (not origin)
-_LOOKUPS_BEFORE_INDEX = 256  # point lookups answered by binary search before entries are made
+_LOOKUPS_BEFORE_INDEX = 256
+_MATCH_SLICE = 1 << 20  # needles searched at a time (bounds the memory of a diff of 10M paths)  # point lookups answered by binary search before entries are made
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -202,7 +203,19 @@ class State(Mapping[str, Entry]):
         """The entries in any of the splits ``split``, having any of the classes ``label`` and
         any of the region types ``region_type``, under folder ``prefix`` (None: no condition)."""
         part = self.under(prefix) if prefix else self
-        t = part.table
+        if split is None and label is None and region_type is None:
+            return part
+        return State(part.table.filter(_bools(part._matching(split, label, region_type))), self.origins, self._guard)
+
+    def filter_paths(self, split: str | Sequence[str] | None = None, label: str | Sequence[str] | None = None,
+                     region_type: str | Sequence[str] | None = None, prefix: str | None = None) -> list[str]:
+        """The sorted paths ``filter`` keeps (reads only the typed columns and the paths)."""
+        part = self.under(prefix) if prefix else self
+        return self._served(part._path.filter(_bools(part._matching(split, label, region_type))).to_pylist())
+
+    def _matching(self, split: str | Sequence[str] | None, label: str | Sequence[str] | None,
+                  region_type: str | Sequence[str] | None) -> np.ndarray:
+        t = self.table
         keep = np.ones(t.num_rows, dtype=bool)
         if split is not None:
             keep &= cols.bits(pc.is_in(t["split"], value_set=cols.strings(_as_list(split))))
@@ -213,7 +226,7 @@ class State(Mapping[str, Entry]):
                 rows = np.zeros(t.num_rows, dtype=bool)
                 rows[cols.numbers(pc.list_parent_indices(lists))[hit]] = True
                 keep &= rows
-        return State(t.filter(_bools(keep)), self.origins, self._guard)
+        return keep
 
     # -- merges and diffs ----------------------------------------------------------------------
 
@@ -309,13 +322,18 @@ class State(Mapping[str, Entry]):
 
 
 def _matches(values: pa.Array, needles: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(found, position) of each sorted needle in sorted ``values``."""
-    pos = cols.numbers(pc.search_sorted(values, needles)).astype(np.int64)
-    if not len(values):
-        return np.zeros(len(needles), dtype=bool), pos
-    clipped = np.minimum(pos, len(values) - 1)
-    found = cols.bits(pc.equal(values.take(_ints(clipped)), needles))
-    return found & (pos < len(values)), pos
+    """(found, position) of each sorted needle in sorted ``values``, a slice of needles at a
+    time (the paths compared are gathered per slice, not for all of them at once)."""
+    found = np.zeros(len(needles), dtype=bool)
+    pos = np.zeros(len(needles), dtype=np.int64)
+    for start in range(0, len(needles), _MATCH_SLICE):
+        part = needles.slice(start, _MATCH_SLICE)
+        at = cols.numbers(pc.search_sorted(values, part)).astype(np.int64)
+        pos[start : start + len(part)] = at
+        if len(values):
+            same = cols.bits(pc.equal(values.take(_ints(np.minimum(at, len(values) - 1))), part))
+            found[start : start + len(part)] = same & (at < len(values))
+    return found, pos
 
 
 def _overlay(base: pa.Table, top: pa.Table, drop_only: np.ndarray) -> pa.Table:

@@ -76,7 +76,7 @@ def test_prefix_facets_filters_and_selection() -> None:
     assert f["splits"] == {s: sum(a["split"] == s for a in anns.values()) for s in ("train", "val") if any(a["split"] == s for a in anns.values())}
     for label in "abcd":
         want = sorted(p for p, a in anns.items() if label in a["labels"] or label == a["regions"][0]["label"])
-        assert st.filter(label=label).paths() == want and f["classes"].get(label, 0) == len(want)
+        assert st.filter(label=label).paths() == want == st.filter_paths(label=label) and f["classes"].get(label, 0) == len(want)
     assert st.filter(split="val", label=["a", "b"], region_type="box").paths() == sorted(
         p for p, a in anns.items() if a["split"] == "val" and set(a["labels"]) & {"a", "b"})
     assert st.filter(region_type="polygon").paths() == []

@@ -39,7 +39,7 @@ def filter_files(v: Version, split: str | Sequence[str] | None, label: str | Seq
                  region_type: str | Sequence[str] | None, dataset_path: str | None) -> list[str]:
     """Paths matching the annotation columns (split, class, region type) under a folder."""
     prefix = dataset_prefix(dataset_path)
-    return v.current().filter(split=split, label=label, region_type=region_type, prefix=prefix or None).paths()
+    return v.current().filter_paths(split=split, label=label, region_type=region_type, prefix=prefix or None)
 
 
 def diff_against(v: Version, dataset_id: str | None) -> Diff:
