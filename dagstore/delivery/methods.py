@@ -89,7 +89,8 @@ class ExportMethods:
         when the name is defined anywhere already)."""
         if not self.creation_enabled:
             raise ExportMethodError(f"cannot create export method {name!r}: creation is disabled "
-                                    f"([export_methods] creation / {ENV_CREATION})")
+                                    f"([export_methods] creation / {ENV_CREATION}, or DebiAI's "
+                                    f"[EXPORT_METHODS_CONFIG] creation / {debiai.ENV_SWITCH['creation']})")
         method = parse_spec(check_name(name), spec, source="store")
         check_secrets(method)
         source = self.defined.source(name)
@@ -103,7 +104,8 @@ class ExportMethods:
         config file or the environment)."""
         if not self.deletion_enabled:
             raise ExportMethodError(f"cannot delete export method {name!r}: deletion is disabled "
-                                    f"([export_methods] deletion / {ENV_DELETION})")
+                                    f"([export_methods] deletion / {ENV_DELETION}, or DebiAI's "
+                                    f"[EXPORT_METHODS_CONFIG] deletion / {debiai.ENV_SWITCH['deletion']})")
         self.defined.delete(name)
 
     def test(self, name: str) -> TestResult:
