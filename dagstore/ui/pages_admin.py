@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dagstore import Dataset, DatasetNotFoundError
+from dagstore.connectors.registry import connector_types
 
 from .forms import error_line, form_of
 from .web import page, render, ui_of
@@ -118,12 +119,7 @@ def listing(request: Request, result: dict[str, Any] | None = None, status: int 
 
 
 def _types() -> list[str]:
-    try:
-        from dagstore.connectors.registry import connector_types
-
-        return sorted(connector_types())
-    except ImportError:
-        return []
+    return sorted(connector_types())
 
 
 def _act(ui: Any, slug: str, kind: Kind, action: str, name: str, form: dict[str, Any]) -> dict[str, Any]:
