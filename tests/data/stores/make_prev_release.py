@@ -36,6 +36,6 @@ out = {}
 for ds in (a, b, c):
     d = Dataset.get(dataset_id=ds.id, store=st)
     out[ds.id] = {"files": d.list_files(), "annotations": dict(d.iter_annotations()),
-                  "hashes": {p: e.hash for p, e in d.file_entries_dict.items()}, "parents": list(d._v.record.parents)}
+                  "hashes": {p: e.hash for p, e in d.file_entries_dict.items()}, "parents": list(d.parents)}
 (root.parent / (root.name + ".expected.json")).write_text(json.dumps(out, indent=1, sort_keys=True))
 print(json.dumps({k: len(v["files"]) for k, v in out.items()}))
