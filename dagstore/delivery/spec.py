@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import spec_string
+from ..core.store import named
 from ..secrets import Scrubber, has_reference, is_secret_name, redact, redact_url, refuse_literals
 from .errors import ExportMethodError
 
 TYPES = ("post", "kafka", "connector")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _POSITIONAL = {"post": ("url",), "kafka": ("bootstrap_servers", "topic"), "connector": ("connector",)}
 _NUMBERS = {"timeout": float, "total_timeout": float, "retries": int, "max_message_bytes": int}
 _KAFKA_OPTIONS = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password")
@@ -120,10 +120,8 @@ class TestResult:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ExportMethodError(f"invalid export method name {name!r}: use letters, digits, '_', '.', '-' "
-                                "(starting with a letter or digit, at most 128)")
-    return name
+    """The one name rule of named records (``core.store.named``), with this package's error."""
+    return named.check_name(name, "export method", ExportMethodError)
 
 
 def parse_spec(name: str, spec: str | dict[str, Any], source: str = "store") -> ExportMethod:
