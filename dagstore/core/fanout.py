@@ -52,7 +52,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
     except ImportError:
         raise DagstoreError("--scheduler needs Dask distributed: pip install 'dagstore[dask]'") from None
     try:
-        client = Client(scheduler, timeout=30)
+        client = Client(scheduler, timeout=10)
     except OSError as exc:
         raise StorageError(f"cannot reach the Dask scheduler at {redact_url(scheduler)}: {exc}") from None
     try:

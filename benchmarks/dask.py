@@ -1,0 +1,171 @@
+"""Fan-out benchmark (issue 22): ingestion and exports on a Dask LocalCluster vs one process.
+
+    python -m benchmarks.dask [--files 200000] [--images 50000] [--workers 2] [--work DIR]
+
+- **ingest**: W1's generator (benchmarks/generate.py) scaled to ``--files`` small files
+  (1-8 KiB); ``add_files + upload + finalize`` in one process, then ``add_files(executor=)
+  + finalize`` on a LocalCluster of ``--workers`` worker processes (1 thread each); each into
+  a fresh local store and fresh caches. Reports the speed-up, the tasks, the workers' own
+  seconds per file and the scheduler's overhead per task (empty tasks through the same
+  executor).
+- **export**: ``--images`` small JPEG-named files with one box each into a version, then a
+  COCO export to a folder on a cluster of 1 worker and of ``--workers`` workers (cold worker
+  caches both times), and in one process.
+
+Prints one JSON document; the figures go to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.generate import w1_content, w1_path
+
+
+def _noop(_x: int) -> int:
+    return 0
+
+
+def gen_files(root: Path, n: int) -> int:
+    """W1's files 0..n-1 (cached: a tree with a ``<root>.done`` marker beside it is reused)."""
+    done = root.with_name(root.name + ".done")
+    if done.exists():
+        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    shutil.rmtree(root, ignore_errors=True)
+    total = 0
+    for i in range(n):
+        p = root / w1_path(i)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        data = w1_content(i)
+        p.write_bytes(data)
+        total += len(data)
+    done.touch()
+    return total
+
+
+def _cluster(workers: int, cache: Path) -> Any:
+    from distributed import LocalCluster
+
+    env = {"DAGSTORE_CACHE_DIR": str(cache), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", env=env,
+                        silence_logs=40)
+
+
+def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
+    from distributed import Client
+
+    from dagstore import Dataset, Store
+    from dagstore.core import fanout
+
+    st1 = Store(str(work / "store-one"), cache_dir=str(work / "cache-one"))
+    t0 = time.perf_counter()
+    ds = Dataset.create("w1", "bench", store=st1)
+    ds.add_files(src, show_progress=False)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    one = time.perf_counter() - t0
+
+    st2 = Store(str(work / "store-many"), cache_dir=str(work / "cache-driver"))
+    with _cluster(workers, work / "cache-workers") as cl, Client(cl) as client:
+        ex = client.get_executor()
+        t0 = time.perf_counter()
+        n_noop = 200
+        fanout.run(ex, _noop, list(range(n_noop)), "noop")
+        per_task = (time.perf_counter() - t0) / n_noop
+        seen: list[fanout.Fragment] = []
+        real = fanout.ingest_all
+
+        def spy(*a: Any, **k: Any) -> fanout.Fragment:
+            frag = real(*a, **k)
+            seen.append(frag)
+            return frag
+
+        fanout.ingest_all = spy  # type: ignore[assignment]
+        try:
+            t0 = time.perf_counter()
+            ds2 = Dataset.create("w1", "bench", store=st2)
+            ds2.add_files(src, show_progress=False, executor=ex)
+            t_add = time.perf_counter() - t0
+            ds2.finalize()
+            many = time.perf_counter() - t0
+        finally:
+            fanout.ingest_all = real  # type: ignore[assignment]
+    assert ds2.record.manifest == ds.record.manifest, "the versions differ"
+    files = ds.record.stats["files"]
+    tasks = -(-files // fanout.TASK_FILES)
+    worker_s = seen[0].seconds if seen else 0.0
+    return {"files": files, "one_process_s": round(one, 2), "workers": workers, "cluster_s": round(many, 2),
+            "cluster_add_files_s": round(t_add, 2), "speedup": round(one / many, 2), "tasks": tasks,
+            "worker_seconds_total": round(worker_s, 2), "worker_us_per_file": round(worker_s / files * 1e6, 1),
+            "scheduler_ms_per_task": round(per_task * 1e3, 2), "same_manifest": True}
+
+
+def export(work: Path, n: int, workers: int) -> dict[str, Any]:
+    from distributed import Client
+
+    from dagstore import Dataset, Store
+
+    src = work / "images"
+    if not src.with_name("images.done").exists():
+        shutil.rmtree(src, ignore_errors=True)
+        for i in range(n):
+            p = src / f"s{i % 100:02d}" / f"img{i:06d}.jpg"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(os.urandom(2048 + i % 2048))
+        src.with_name("images.done").touch()
+    st = Store(str(work / "store-images"), cache_dir=str(work / "cache-images"))
+    ds = Dataset.create("images", "bench", store=st)
+    ds.add_files(src, wildcard="*.jpg", show_progress=False)
+    ds.add_classes(["cat", "dog"])
+    ds.set_annotations({p: {"split": "train" if i % 5 else "val", "media": {"kind": "image", "width": 64, "height": 48},
+                            "regions": [{"type": "box", "label": ("cat", "dog")[i % 2], "xywh": [1.0, 2.0, 10.0, 8.0]}]}
+                        for i, p in enumerate(sorted(ds.list_files()))})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    out: dict[str, Any] = {"images": n}
+    t0 = time.perf_counter()
+    Dataset.get(ds.id, store=Store(st.url, cache_dir=str(work / "cache-export-one"))).export("COCO", work / "coco-one")
+    out["one_process_s"] = round(time.perf_counter() - t0, 2)
+    for w in (1, workers):
+        with _cluster(w, work / f"cache-export-{w}w") as cl, Client(cl) as client:
+            t0 = time.perf_counter()
+            ds.export("COCO", work / f"coco-{w}w", executor=client.get_executor())
+            out[f"cluster_{w}w_s"] = round(time.perf_counter() - t0, 2)
+    out["speedup_vs_1_worker"] = round(out["cluster_1w_s"] / out[f"cluster_{workers}w_s"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--files", type=int, default=200_000)
+    p.add_argument("--images", type=int, default=50_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--work", type=Path, default=None, help="work folder (kept; generated files are reused)")
+    p.add_argument("--only", choices=["ingest", "export"], default=None)
+    a = p.parse_args(argv)
+    work = a.work or Path(tempfile.mkdtemp(prefix="dagstore-bench-dask-"))
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("store-*"):
+        shutil.rmtree(old)
+    for old in list(work.glob("cache-*")) + list(work.glob("coco-*")):
+        shutil.rmtree(old)
+    doc: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    if a.only in (None, "ingest"):
+        src = work / f"w1-{a.files}"
+        doc["bytes"] = gen_files(src, a.files)
+        doc["ingest"] = ingest(work, src, a.workers)
+    if a.only in (None, "export"):
+        doc["export"] = export(work, a.images, a.workers)
+    doc["load_after"] = os.getloadavg()[0]
+    print(json.dumps(doc, indent=2))
+
+
+if __name__ == "__main__":
+    main()
