@@ -83,7 +83,9 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
         real = fanout.ingest_all
 
         def spy(*a: Any, **k: Any) -> fanout.Fragment:
+            t = time.perf_counter()
             frag = real(*a, **k)
+            frag.wall = time.perf_counter() - t  # type: ignore[attr-defined]
             seen.append(frag)
             return frag
 
@@ -101,10 +103,12 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
     files = ds.record.stats["files"]
     tasks = -(-files // fanout.TASK_FILES)
     worker_s = seen[0].seconds if seen else 0.0
+    fan_wall = getattr(seen[0], "wall", 0.0) if seen else 0.0
     return {"files": files, "one_process_s": round(one, 2), "workers": workers, "cluster_s": round(many, 2),
             "cluster_add_files_s": round(t_add, 2), "speedup": round(one / many, 2), "tasks": tasks,
             "worker_seconds_total": round(worker_s, 2), "worker_us_per_file": round(worker_s / files * 1e6, 1),
-            "scheduler_ms_per_task": round(per_task * 1e3, 2), "same_manifest": True}
+            "scheduler_ms_per_task": round(per_task * 1e3, 2), "fanout_wall_s": round(fan_wall, 2),
+            "driver_serial_s": round(many - fan_wall, 2), "same_manifest": True}
 
 
 def export(work: Path, n: int, workers: int) -> dict[str, Any]:

@@ -61,6 +61,27 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
         client.close()
 
 
+def worker_count(executor: Executor) -> int:
+    """How many tasks ``executor`` runs at once, where it says (a process pool, a Dask client's
+    executor), else 1: used to give every worker the same number of slices."""
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - a count is only a hint
+            return 1
+    return max(1, int(getattr(executor, "_max_workers", 1) or 1))
+
+
+def slices(total: int, executor: Executor) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges over ``total`` items: about ``TASK_FILES`` each, their number a
+    multiple of the executor's workers so that each gets the same share."""
+    workers = worker_count(executor)
+    n = max(1, -(-total // TASK_FILES))
+    n = min(total, -(-n // workers) * workers) or 1
+    return [(k * total // n, (k + 1) * total // n) for k in range(n)]
+
+
 def split(items: Sequence[T], size_of: Callable[[T], int], max_items: int | None = None, max_bytes: int | None = None) -> list[list[T]]:
     """Contiguous tasks of at most ``max_items`` items and about ``max_bytes`` bytes (an item
     larger than that is a task of its own), in input order (defaults: ``TASK_FILES``, ``TASK_BYTES``)."""

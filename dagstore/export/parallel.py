@@ -149,8 +149,7 @@ def export_parts(executor: Executor, views: PartViews, version_id: str, exporter
                  filters: Mapping[str, Any], include_media: bool, total: int, sink: Sink, ctx: ExportContext) -> None:
     """Driver side: run the slices on ``executor``, merge into ``sink`` and fill ``ctx``'s
     counts, skipped items and info (the caller writes ``export.json`` and commits)."""
-    size = fanout.TASK_FILES
-    slices = [(i, min(i + size, total)) for i in range(0, total, size)]
+    slices = fanout.slices(total, executor)
     shared = sink.staging if isinstance(sink, FolderSink) else None
     owns = [str(temp_path(sink.location)) for _ in slices]
     try:
