@@ -58,4 +58,4 @@ def test_64_concurrent_writers_into_one_s3_store_lose_nothing_and_duplicate_noth
         assert files == sorted([f"writer-{k:02d}.txt", "shared.txt"])  # each version holds exactly its writer's files
     assert Dataset.get(results[0][1], store=st).read_bytes(f"writer-{results[0][0]:02d}.txt").startswith(b"written by writer")
     assert st.verify() == []
-    assert elapsed < 90, f"{WRITERS} writers took {elapsed:.0f} s"
+    assert elapsed < 240, f"{WRITERS} writers took {elapsed:.0f} s"  # ~40 s at load 15 on 2 cores; 150 s at load 25
