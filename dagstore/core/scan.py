@@ -17,8 +17,8 @@ from stat import S_ISREG
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import InvalidPathError
 from .hashing import hash_file
@@ -27,9 +27,10 @@ from .progress import progress_bar
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
 
 
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    """A regular file found by a scan. ``rel`` is '/'-separated, relative to the scan base."""
+class LocalFile(NamedTuple):
+    """A regular file found by a scan. ``rel`` is '/'-separated, relative to the scan base.
+    (A tuple: a scan makes one per file, and a tuple is made several times faster than a
+    frozen dataclass.)"""
 
     path: str
     rel: str
