@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_benchmark_suite_runs_at_smoke_size(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--size", "smoke", "--no-peers", "--python", sys.executable, "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.run", "--size", "smoke", "--no-peers", "--python", sys.executable, "--out", str(out),
+         "--compare", str(REPO)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -25,6 +26,7 @@ def test_benchmark_suite_runs_at_smoke_size(tmp_path):
                  "dagstore get_local_copy warm", "dagstore get_mutable_local_copy"):
         assert w1[step]["median"] > 0, step
     assert "dagstore version" in doc["results"]["w2"]
+    assert w1["before: dagstore version"]["median"] > 0  # --compare: another checkout in the same rounds
     assert any("load" in k for k in doc["results"]["manifest"])
 
 
