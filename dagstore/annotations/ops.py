@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from functools import partial
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
@@ -23,7 +23,7 @@ from ..core.store import Store
 from ..errors import InvalidPathError
 from .classes import ClassList, merge_class_lists
 from .errors import AnnotationError
-from .importers import read_source
+from .importers import ImportItem, read_source
 from .report import ImportReport
 from .schema import decode, encode, validate
 
@@ -208,6 +208,40 @@ def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard:
 # -- imports -----------------------------------------------------------------------------------
 
 
+def _local_files(items: Iterable[ImportItem]) -> list[LocalFile]:
+    """The local media files of the imported items, for hashing."""
+    out = []
+    for it in items:
+        if it.local is not None:
+            st = os.stat(it.local)
+            out.append(LocalFile(os.path.abspath(it.local), os.path.basename(it.local), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+    return out
+
+
+def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]], temporary: bool,
+                  cleanup: Sequence[Any]) -> tuple[Entry, tuple[str, int] | None]:
+    """(entry, (content file, mtime) or None for an external link) of one imported item. Inline
+    data, and files of a temporary source (downloads, zips), are copied into the cache first."""
+    text = encode(it.annotation)
+    if it.url is not None:
+        return Entry("", 0, it.url, None, text), None
+    if it.data is not None:
+        h = hash_bytes(it.data)
+        if not v.store.cache.has_blob(h):
+            v.store.cache.put_blob(h, it.data)
+        blob = v.store.cache.blob_path(h)
+        return Entry(h, len(it.data), None, None, text), (blob, os.stat(blob).st_mtime_ns)
+    local = os.path.abspath(it.local or "")
+    h, size = hashes[local]
+    if temporary or any(local.startswith(str(t) + os.sep) for t in cleanup):
+        if not v.store.cache.has_blob(h):
+            tmp = v.store.cache.blob_tmp(h)
+            shutil.copyfile(local, tmp)
+            v.store.cache.adopt_blob(h, tmp)
+        local = v.store.cache.blob_path(h)
+    return Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)
+
+
 def import_annotations(
     v: Version,
     source: str | os.PathLike[str],
@@ -230,37 +264,13 @@ def import_annotations(
     with stack:
         merged = cur.extend(ctx.classes.names, colors=dict(ctx.classes.colors), coco_ids=dict(ctx.classes.coco_ids))
         items = [(join_dataset_path(dataset_path, it.path), it) for it in ctx.items.values()]
-        local_files = []
-        for _, it in items:
-            if it.local is not None:
-                st = os.stat(it.local)
-                local_files.append(LocalFile(os.path.abspath(it.local), os.path.basename(it.local), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+        local_files = _local_files(it for _, it in items)
         if executor is None:
             hashes = hash_files(local_files, v.store.cache.statcache, show_progress=show_progress)
         else:
             hashes = send_files(v, executor, local_files)
         temporary = _is_temporary(source) or (media is not None and _is_temporary(media))
-        staged: list[tuple[str, Entry, tuple[str, int] | None]] = []
-        for path, it in items:
-            text = encode(it.annotation)
-            if it.url is not None:
-                staged.append((path, Entry("", 0, it.url, None, text), None))
-            elif it.data is not None:
-                h = hash_bytes(it.data)
-                if not v.store.cache.has_blob(h):
-                    v.store.cache.put_blob(h, it.data)
-                blob = v.store.cache.blob_path(h)
-                staged.append((path, Entry(h, len(it.data), None, None, text), (blob, os.stat(blob).st_mtime_ns)))
-            else:
-                local = os.path.abspath(it.local or "")
-                h, size = hashes[local]
-                if temporary or any(local.startswith(str(t) + os.sep) for t in ctx.cleanup):
-                    if not v.store.cache.has_blob(h):
-                        tmp = v.store.cache.blob_tmp(h)
-                        shutil.copyfile(local, tmp)
-                        v.store.cache.adopt_blob(h, tmp)
-                    local = v.store.cache.blob_path(h)
-                staged.append((path, Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)))
+        staged = [(path, *_staged_entry(v, it, hashes, temporary, ctx.cleanup)) for path, it in items]
     # nothing above touched the draft: from here on it only changes in memory, then is saved once
     before = (dict(draft.delta.entries), set(draft.delta.removed), dict(draft.pending), v.record)
     try:

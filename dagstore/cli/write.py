@@ -168,6 +168,24 @@ def publish(s: Settings, ref: str | None) -> None:
     emit(s, summary(ds), [f"published {title(ds)}", f"id: {ds.id}"])
 
 
+def _check_sync_args(folder: str, ref: str | None, project: str | None, name: str | None, version: str | None,
+                     tags: tuple[str, ...], parents: tuple[str, ...]) -> None:
+    """A folder to sync, and either --id (a draft) or --name (a new version) with its options."""
+    if not os.path.isdir(folder):
+        raise InvalidPathError(f"{folder}: not a folder")
+    if ref and (project or name or version or tags or parents):
+        raise click.UsageError("--id syncs into an existing draft; --project/--name/--parents/--version/--tags make a new version")
+    if not name and (project or version or tags or parents):
+        raise click.UsageError("--project/--parents/--version/--tags make a new version: give --name too")
+
+
+def _emit_unchanged(s: Settings, folder: str, latest: Dataset | None, parents: bool, counts: dict[str, int]) -> None:
+    """The result of a sync that created nothing: the folder matches the latest version (or its parents)."""
+    base = f"{title(latest)} (id {latest.id})" if latest else ("its parents" if parents else "an empty dataset")
+    emit(s, {"id": None, "created": False, "latest": latest.id if latest else None, **counts},
+         f"no changes: {folder} matches {base}; nothing created")
+
+
 @cli.command()
 @id_option("draft to sync into (default, without --name: the draft of the last `dagstore create`)")
 @click.option("--project", help="project of the dataset to make a new version of")
@@ -194,12 +212,7 @@ def sync(s: Settings, ref: str | None, project: str | None, name: str | None, pa
     draft (by default the one of the last `dagstore create`) is synced in place.
     Unchanged files are not re-hashed.
     """
-    if not os.path.isdir(folder):
-        raise InvalidPathError(f"{folder}: not a folder")
-    if ref and (project or name or version or tags or parents):
-        raise click.UsageError("--id syncs into an existing draft; --project/--name/--parents/--version/--tags make a new version")
-    if not name and (project or version or tags or parents):
-        raise click.UsageError("--project/--parents/--version/--tags make a new version: give --name too")
+    _check_sync_args(folder, ref, project, name, version, tags, parents)
     show = not s.quiet
     created = bool(name)
     if name:
@@ -214,9 +227,7 @@ def sync(s: Settings, ref: str | None, project: str | None, name: str | None, pa
     if ds is not None and not skip_close and last_draft(s) == ds.id:
         remember_draft(s, None)  # closed: forgotten, as by `close`
     if ds is None:
-        base = f"{title(latest)} (id {latest.id})" if latest else ("its parents" if parents else "an empty dataset")
-        emit(s, {"id": None, "created": False, "latest": latest.id if latest else None, **counts},
-             f"no changes: {folder} matches {base}; nothing created")
+        _emit_unchanged(s, folder, latest, bool(parents), counts)
         return
     if skip_close and created:
         remember_draft(s, ds.id)

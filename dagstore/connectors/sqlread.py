@@ -275,6 +275,29 @@ class CopyStream:
                     yield pa.RecordBatch.from_arrays([pa.array([], c.type) for c in self.columns], schema=schema)
 
 
+def _table_select(conn_: SqlConnector, sc: Scrubber, conn: Any, doing: str, table: str, schema: str | None,
+                  limit: int | None) -> tuple[Any, list[tuple[Any, Converter]]]:
+    """(SELECT of the table ordered by its primary key, the arrow types of its columns)."""
+    sa = need("sqlalchemy", "sql")
+    if not sa.inspect(conn).has_table(table, schema=schema):
+        raise conn_.error(sc, doing, f"table {(schema + '.') if schema else ''}{table} does not exist")
+    t = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
+    stmt: Any = sa.select(t).order_by(*t.primary_key.columns)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return stmt, [arrow_type(c.type, conn.dialect.name) for c in t.columns]
+
+
+def _result_columns(conn: Any, result: Any, types: list[tuple[Any, Converter]] | None) -> list[Column]:
+    """The result's columns, typed by the table or else by the cursor description (untyped when they disagree)."""
+    if types is None:
+        types = described_types(conn.dialect.name, result.cursor.description)
+    names = list(result.keys())
+    if len(types) != len(names):
+        types = [(None, None)] * len(names)
+    return [Column(n, t, cv) for n, (t, cv) in zip(names, types)]
+
+
 @contextmanager
 def open_sql(conn_: SqlConnector, sc: Scrubber, table: str | None = None, schema: str | None = None,
              query: str | None = None, limit: int | None = None, batch_rows: int | None = None,
@@ -282,7 +305,7 @@ def open_sql(conn_: SqlConnector, sc: Scrubber, table: str | None = None, schema
     """Run the table read (ordered by its primary key: the same data gives the same file) or the
     query, read-only, and yield the open stream. Every failure is a ConnectorError naming the
     connector, redacted."""
-    sa = need("sqlalchemy", "sql")
+    need("sqlalchemy", "sql")
     need("pyarrow", "sql")
     batch = batch_rows or BATCH_ROWS
     conn_.check_sqlite_file(sc)
@@ -295,26 +318,11 @@ def open_sql(conn_: SqlConnector, sc: Scrubber, table: str | None = None, schema
             doing = f"read table {table}" if table else "run query"
             try:
                 set_read_only(conn)
-                if table:
-                    if not sa.inspect(conn).has_table(table, schema=schema):
-                        raise conn_.error(sc, doing, f"table {(schema + '.') if schema else ''}{table} does not exist")
-                    t = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
-                    stmt: Any = sa.select(t).order_by(*t.primary_key.columns)
-                    if limit is not None:
-                        stmt = stmt.limit(limit)
-                    types = [arrow_type(c.type, conn.dialect.name) for c in t.columns]
-                else:
-                    stmt = None
-                    types = None
+                stmt, types = _table_select(conn_, sc, conn, doing, table, schema, limit) if table else (None, None)
                 streaming = conn.execution_options(stream_results=True, max_row_buffer=batch, yield_per=batch)
                 # a query runs as written: exec_driver_sql does not parse ':name' as bind parameters
                 result = streaming.execute(stmt) if stmt is not None else run_sql(streaming, str(query))
-                if types is None:
-                    types = described_types(conn.dialect.name, result.cursor.description)
-                names = list(result.keys())
-                if len(types) != len(names):
-                    types = [(None, None)] * len(names)
-                cols = [Column(n, t, cv) for n, (t, cv) in zip(names, types)]
+                cols = _result_columns(conn, result, types)
                 if fast and conn.dialect.driver == "psycopg" and all(_copy_safe(c) for c in cols):
                     result.close()
                     sql = (str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))

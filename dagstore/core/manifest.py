@@ -130,6 +130,17 @@ def _columns(entries: Mapping[str, Entry], sort: bool = True) -> dict[str, Any]:
     paths = sorted(entries) if sort else list(entries)
     es = [entries[p] for p in paths] if sort else list(entries.values())
     cols: dict[str, Any] = {"paths": paths, "hashes": [e[0] for e in es], "sizes": [e[1] for e in es]}
+    _add_sparse_columns(cols, es)
+    origins = list(dict.fromkeys(e[5] for e in es))
+    if origins and None not in origins:
+        ix = {o: i for i, o in enumerate(origins)}
+        cols["origins"] = origins
+        cols["origin"] = [ix[e[5]] for e in es]
+    return cols
+
+
+def _add_sparse_columns(cols: dict[str, Any], es: list[Entry]) -> None:
+    """urls, meta and annotations, keyed by entry index, when any entry has one."""
     urls = {str(i): e[2] for i, e in enumerate(es) if e[2] is not None}
     metas = {str(i): e[3] for i, e in enumerate(es) if e[3]}
     ann_ix = [i for i, e in enumerate(es) if e[4] is not None]
@@ -139,12 +150,6 @@ def _columns(entries: Mapping[str, Entry], sort: bool = True) -> dict[str, Any]:
         cols["meta"] = metas
     if ann_ix:  # sparse: entry indices and their annotations' canonical JSON text
         cols["annotations"] = {"index": ann_ix, "text": [es[i][4] for i in ann_ix]}
-    origins = list(dict.fromkeys(e[5] for e in es))
-    if origins and None not in origins:
-        ix = {o: i for i, o in enumerate(origins)}
-        cols["origins"] = origins
-        cols["origin"] = [ix[e[5]] for e in es]
-    return cols
 
 
 def _format_of(cols: Mapping[str, Any]) -> int:

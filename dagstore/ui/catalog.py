@@ -90,9 +90,9 @@ class Node:
     status: str
 
 
-def lineage(info: DatasetInfo, lookup: dict[str, Any]) -> dict[str, Any]:
-    """Nodes (one row per version, oldest at the top; lanes like ``git log --graph``) and edges
-    from parent to child. Parents from other datasets are drawn as external nodes."""
+def _lineage_rows(info: DatasetInfo, lookup: dict[str, Any]) -> list[tuple[Any, str, bool]]:
+    """(record or None, status or missing id, external) per row, oldest first; a parent from
+    another dataset gets its row just before its first child."""
     recs = [(r, s) for r, s in sorted(info.versions, key=lambda rs: (rs[0].created, version_key(rs[0].version)))]
     own = {r.id for r, _ in recs}
     rows: list[tuple[Any, str, bool]] = []
@@ -102,6 +102,13 @@ def lineage(info: DatasetInfo, lookup: dict[str, Any]) -> dict[str, Any]:
                 ext = lookup.get(p)
                 rows.append((ext, "external", True) if ext is not None else (None, p, True))
         rows.append((r, s, False))
+    return rows
+
+
+def lineage(info: DatasetInfo, lookup: dict[str, Any]) -> dict[str, Any]:
+    """Nodes (one row per version, oldest at the top; lanes like ``git log --graph``) and edges
+    from parent to child. Parents from other datasets are drawn as external nodes."""
+    rows = _lineage_rows(info, lookup)
     lane_of: dict[str, int] = {}
     continued: set[str] = set()  # parents whose lane a child already took
     lanes = 0

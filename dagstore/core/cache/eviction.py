@@ -60,6 +60,15 @@ class Eviction(Blobs):
         total = sum(st.st_size for _, st in blobs)
         if total <= limit:
             return []
+        removed = self._evict_versions(blobs, total, limit)
+        with self._flock("building", exclusive=True, blocking=False) as idle:
+            if idle:  # a build may hold cached blobs it has not linked yet: not now
+                self._evict_blobs(limit)
+        return removed
+
+    def _evict_versions(self, blobs: list[tuple[Path, os.stat_result]], total: int, limit: int) -> list[str]:
+        """Remove least recently used unleased versions until what they free (blobs left with no
+        folder linking or soft-linking to them) brings ``total`` under ``limit``; their keys."""
         soft = self._soft_link_targets_by_key()
         pinned = Counter(t for targets in soft.values() for t in targets)
         links = {st.st_ino: _Blob(st.st_nlink, st.st_size, str(path)) for path, st in blobs}
@@ -73,32 +82,21 @@ class Eviction(Blobs):
             if inodes is None:
                 continue
             removed.append(key)
-            for ino in inodes:
-                blob = links.get(ino)
-                if blob is not None:
-                    blob.links -= 1
-                    if blob.links == 1 and blob.path not in pinned:
-                        free += blob.size
-            for target in soft.get(key, ()):
-                pinned[target] -= 1
-                if pinned[target] <= 0:
-                    del pinned[target]
-                    blob = by_path.get(target)
-                    if blob is not None and blob.links == 1:
-                        free += blob.size
-        with self._flock("building", exclusive=True, blocking=False) as idle:
-            if not idle:  # a build may hold cached blobs it has not linked yet: not now
-                return removed
-            in_use = self._soft_link_targets()
-            blobs = sorted(self._blob_stats(), key=lambda b: b[1].st_atime)
-            total = sum(st.st_size for _, st in blobs)
-            for path, st in blobs:
-                if total <= limit:
-                    break
-                if st.st_nlink == 1 and str(path) not in in_use:
-                    path.unlink(missing_ok=True)
-                    total -= st.st_size
+            free += _freed_by_unlinking(links, inodes, pinned)
+            free += _freed_by_unpinning(soft.get(key, ()), pinned, by_path)
         return removed
+
+    def _evict_blobs(self, limit: int) -> None:
+        """Delete blobs no folder uses, oldest access first, until the cache is under ``limit``."""
+        in_use = self._soft_link_targets()
+        blobs = sorted(self._blob_stats(), key=lambda b: b[1].st_atime)
+        total = sum(st.st_size for _, st in blobs)
+        for path, st in blobs:
+            if total <= limit:
+                break
+            if st.st_nlink == 1 and str(path) not in in_use:
+                path.unlink(missing_ok=True)
+                total -= st.st_size
 
     def _soft_link_targets(self) -> set[str]:
         """Blobs that soft-linked folders point to (symlinks do not raise a blob's link count)."""
@@ -229,6 +227,31 @@ def _older(e: os.DirEntry[str], cutoff: float) -> bool:
         return e.stat(follow_symlinks=False).st_mtime <= cutoff
     except FileNotFoundError:
         return False
+
+
+def _freed_by_unlinking(links: dict[int, _Blob], inodes: Iterable[int], pinned: Counter[str]) -> int:
+    """Bytes freed when a removed version's hardlinks to these inodes are gone."""
+    freed = 0
+    for ino in inodes:
+        blob = links.get(ino)
+        if blob is not None:
+            blob.links -= 1
+            if blob.links == 1 and blob.path not in pinned:
+                freed += blob.size
+    return freed
+
+
+def _freed_by_unpinning(targets: Iterable[str], pinned: Counter[str], by_path: dict[str, _Blob]) -> int:
+    """Bytes freed when a removed soft-linked version no longer points at these blobs."""
+    freed = 0
+    for target in targets:
+        pinned[target] -= 1
+        if pinned[target] <= 0:
+            del pinned[target]
+            blob = by_path.get(target)
+            if blob is not None and blob.links == 1:
+                freed += blob.size
+    return freed
 
 
 @dataclass(slots=True)

@@ -32,41 +32,52 @@ def _merged_annotation_meta(inputs: list[Version]) -> dict[str, Any]:
     return {"classes": list(classes.values()), "colors": colors} if classes or colors else {}
 
 
-def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) -> Version:
-    """One final, parentless version: of a single input its whole content (as ClearML); of
-    several, each input's own changes (adds, modifications, removals) applied in order."""
-    if not inputs:
-        raise InvalidPathError("squash needs dataset_ids or dataset_project_name_pairs")
-    state: dict[str, Entry] = {}
+def _squashed_state(inputs: list[Version]) -> dict[str, Entry]:
+    """Of a single input its whole content; of several, each input's own changes applied in order."""
     if len(inputs) == 1:
-        state = {p: e._replace(origin=None) for p, e in inputs[0].current().items()}
-    for v in inputs if len(inputs) > 1 else ():
+        return {p: e._replace(origin=None) for p, e in inputs[0].current().items()}
+    state: dict[str, Entry] = {}
+    for v in inputs:
         for p, e in query.own_changes(v).items():
             if e is None:
                 state.pop(p, None)
             else:
                 state[p] = e._replace(origin=None)
+    return state
+
+
+def _bring_content(st: Store, out: Version, chain: list[Any], state: dict[str, Entry]) -> None:
+    """Content stored elsewhere than the output: fetch it through the local blob cache and upload it."""
+    draft = out.require_draft()
+    locs = st.locations(chain)
+    stored = [e for e in state.values() if e.url is None]
+    transfer.fetch(st.cache, [e for e in stored if not st.cache.has_blob(e.hash)], locs.__getitem__, show_progress=False,
+                   link_options=st.link_options)
+    for p, e in state.items():
+        if e.url is None:
+            blob = st.cache.blob_path(e.hash)
+            draft.pending[p] = (blob, os.stat(blob).st_mtime_ns)
+    out.save()
+    commit.upload(out, False, None, None, None, None, 3)
+
+
+def squash(st: Store, name: str, inputs: list[Version], output_url: str | None) -> Version:
+    """One final, parentless version: of a single input its whole content (as ClearML); of
+    several, each input's own changes (adds, modifications, removals) applied in order."""
+    if not inputs:
+        raise InvalidPathError("squash needs dataset_ids or dataset_project_name_pairs")
+    state = _squashed_state(inputs)
     out = lookup.new_draft(st, name, inputs[0].record.project, None, (), None, output_url, None)
     out.record = replace(out.record, annotations=_merged_annotation_meta(inputs))
-    draft = out.require_draft()
-    draft.delta = Delta(entries=state)
+    out.require_draft().delta = Delta(entries=state)
     chain = [r for v in inputs for r in st.chain(v.id)]
     target = st.content_backend(out.record)
     if all(st.content_backend(r) is target for r in chain):
         index = st.pack_index(target, {p for r in chain for p in r.packs})
         out.record = replace(out.record, packs=tuple(sorted({index[e.hash].pack for e in state.values() if e.hash in index})),
                              objects=tuple(sorted({o for r in chain for o in r.objects})))
-    else:  # content lives elsewhere: bring it through the local blob cache
-        locs = st.locations(chain)
-        stored = [e for e in state.values() if e.url is None]
-        transfer.fetch(st.cache, [e for e in stored if not st.cache.has_blob(e.hash)], locs.__getitem__, show_progress=False,
-                       link_options=st.link_options)
-        for p, e in state.items():
-            if e.url is None:
-                blob = st.cache.blob_path(e.hash)
-                draft.pending[p] = (blob, os.stat(blob).st_mtime_ns)
-        out.save()
-        commit.upload(out, False, None, None, None, None, 3)
+    else:
+        _bring_content(st, out, chain, state)
     commit.finalize(out)
     return out
 
@@ -78,12 +89,7 @@ def delete(st: Store, dataset_id: str | None, project: str | None, name: str | N
         raise InvalidPathError("give a dataset_id, or a dataset_project and dataset_name, of the dataset to delete")
     if dataset_id and (project or name):
         raise InvalidPathError("give either dataset_id or dataset_project/dataset_name, not both")
-    if dataset_id:
-        if not st.exists(dataset_id) and st.load_draft(dataset_id) is None:
-            raise DatasetNotFoundError(f"no dataset matches {dataset_id} in {st.url}")
-        ids = [dataset_id]
-    else:
-        ids = _targets(st, project, name, version, entire, force)
+    ids = _by_id(st, dataset_id) if dataset_id else _targets(st, project, name, version, entire, force)
     drafts = {d.record.id: d for d in st.drafts() if d.record.id in ids}
     gone = [*st.records([i for i in ids if i not in drafts]), *(d.record for d in drafts.values())]
     links = {e.url for r in gone for e in Version(st, r, drafts.get(r.id)).current().values()
@@ -91,19 +97,30 @@ def delete(st: Store, dataset_id: str | None, project: str | None, name: str | N
     for vid in ids:  # children first
         st.delete_version(vid, force=force)
     if delete_files:
-        st.mark_unreferenced([k for r in gone if st.content_backend(r) is st.backend
-                              for k in (r.manifest, *map(layout.pack_key, r.packs), *map(layout.object_key, r.objects)) if k])
+        st.mark_unreferenced(_stored_keys(st, gone))
     if links:
         _delete_link_targets(st, links)
     return len(ids)
+
+
+def _by_id(st: Store, dataset_id: str) -> list[str]:
+    if not st.exists(dataset_id) and st.load_draft(dataset_id) is None:
+        raise DatasetNotFoundError(f"no dataset matches {dataset_id} in {st.url}")
+    return [dataset_id]
+
+
+def _stored_keys(st: Store, gone: list[Any]) -> list[str]:
+    """Manifest, pack and object keys of deleted versions whose content is in this store."""
+    return [k for r in gone if st.content_backend(r) is st.backend
+            for k in (r.manifest, *map(layout.pack_key, r.packs), *map(layout.object_key, r.objects)) if k]
 
 
 def _targets(st: Store, project: str | None, name: str | None, version: str | None, entire: bool, force: bool) -> list[str]:
     """The ids a delete by project/name means, children first; refuses when that is ambiguous."""
     if entire and not force:
         raise InvalidPathError("Can only delete entire dataset if force is True (entire_dataset deletes every version)")
-    recs = [r for r in st.records() if (not name or r.name == name) and (project is None or r.project == project)]
-    recs += [d.record for d in st.drafts() if (not name or d.record.name == name) and (project is None or d.record.project == project)]
+    recs = [r for r in st.records() if lookup.named(project, name, r)]
+    recs += [d.record for d in st.drafts() if lookup.named(project, name, d.record)]
     recs = sorted((r for r in recs if version is None or r.version == version), key=lambda r: version_key(r.version))
     what = f"{project or '*'}/{name or '*'}" + (f" version {version}" if version else "")
     if not recs:

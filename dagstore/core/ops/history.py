@@ -66,6 +66,13 @@ def _edges(moves: Sequence[tuple[int, int]]) -> list[str]:
     return lines
 
 
+def _join_lanes(lanes: list[str], cols: list[int]) -> tuple[list[str], list[str]]:
+    """(edge lines, remaining lanes) merging the lanes ``cols`` into the first of them."""
+    keep = [i for i in range(len(lanes)) if i not in cols[1:]]
+    new_col = {old: new for new, old in enumerate(keep)}
+    return _edges([(i, new_col[cols[0] if i in cols else i]) for i in range(len(lanes))]), [lanes[i] for i in keep]
+
+
 def render_graph(nodes: Sequence[tuple[str, Sequence[str], str]]) -> list[str]:
     """An ASCII DAG like ``git log --graph --oneline``. ``nodes`` are (id, parent ids, label),
     every child before its parents."""
@@ -76,10 +83,8 @@ def render_graph(nodes: Sequence[tuple[str, Sequence[str], str]]) -> list[str]:
         parents = list(dict.fromkeys(p for p in node_parents if p in known))
         cols = [i for i, lane in enumerate(lanes) if lane == node]
         if len(cols) > 1:  # several children meet at this node: join their lanes first
-            keep = [i for i in range(len(lanes)) if i not in cols[1:]]
-            new_col = {old: new for new, old in enumerate(keep)}
-            out += _edges([(i, new_col[cols[0] if i in cols else i]) for i in range(len(lanes))])
-            lanes = [lanes[i] for i in keep]
+            joins, lanes = _join_lanes(lanes, cols)
+            out += joins
         if not cols:
             lanes.append(node)
         c = cols[0] if cols else len(lanes) - 1

@@ -69,7 +69,8 @@ def _by_id(st: Store, dataset_id: str, only_completed: bool, only_published: boo
     return None if only_published and not v.record.published else v
 
 
-def _named(project: str | None, name: str | None, rec: VersionRecord) -> bool:
+def named(project: str | None, name: str | None, rec: VersionRecord) -> bool:
+    """Whether ``rec`` is of project/name (None or '' for either: any)."""
     return (not name or rec.name == name) and (project is None or rec.project == project)
 
 
@@ -79,10 +80,10 @@ def _candidates(st: Store, project: str | None, name: str | None,
     if name and project is not None:
         finals = st.versions_of(project, name)
     else:
-        finals = [r for r in st.records() if _named(project, name, r)]
+        finals = [r for r in st.records() if named(project, name, r)]
     cands: list[tuple[VersionRecord, Draft | None]] = [(r, None) for r in finals]
     if with_drafts:
-        cands += [(d.record, d) for d in st.drafts() if _named(project, name, d.record)]
+        cands += [(d.record, d) for d in st.drafts() if named(project, name, d.record)]
     return cands
 
 

@@ -133,24 +133,34 @@ class Maintenance(Content):
         marks = {layout.marked_key(k): _mark_time(k, v, now) for k, v in be.read_many(be.list(layout.GC)).items()}
         packs = set(be.list(layout.PACKS))
         candidates = [k for k in (*sorted(packs), *be.list(layout.OBJECTS), *be.list(layout.MANIFESTS)) if k not in referenced and old(k)]
+        self._sort_candidates(plan, candidates, marks, min_age_seconds <= 0)
+        present = packs | set(be.list(layout.OBJECTS)) | set(be.list(layout.MANIFESTS))
+        plan.unmark = [layout.gc_mark_key(k) for k in marks if k in referenced or k not in present]
+        plan.orphan_indexes = [k for k in be.list(layout.INDEX) if layout.pack_key(layout.leaf(k)) not in packs and old(k)]
+        self._stale_claims(report, live_ids, old)
+        self._stale_temps(report, old)
+        return plan
+
+    def _sort_candidates(self, plan: GcPlan, candidates: list[str], marks: dict[str, float], at_once: bool) -> None:
+        """Unreferenced keys marked before the cutoff (all of them ``at_once``) are due for the
+        sweep; unmarked ones are to be marked now."""
+        report = plan.report
         lists = {layout.PACKS: report.packs, layout.OBJECTS: report.objects, layout.MANIFESTS: report.manifests}
         for key in candidates:
             at = marks.get(key)
-            if min_age_seconds <= 0 or (at is not None and at <= plan.cutoff):
-                report.bytes += be.size(key)
+            if at_once or (at is not None and at <= plan.cutoff):
+                report.bytes += self.backend.size(key)
                 kind = layout.kind(key)
                 lists[kind].append(layout.leaf(key) if kind == layout.PACKS else key)
             elif at is None:
                 report.marked.append(key)
-        present = packs | set(be.list(layout.OBJECTS)) | set(be.list(layout.MANIFESTS))
-        plan.unmark = [layout.gc_mark_key(k) for k in marks if k in referenced or k not in present]
-        plan.orphan_indexes = [k for k in be.list(layout.INDEX) if layout.pack_key(layout.leaf(k)) not in packs and old(k)]
-        for key, data in be.read_many(be.list(layout.NAMES)).items():
+
+    def _stale_claims(self, report: GcReport, live_ids: set[str], old: Callable[[str], bool]) -> None:
+        """Name claims, older than the cutoff, whose owner is no version or draft."""
+        for key, data in self.backend.read_many(self.backend.list(layout.NAMES)).items():
             owner = self._claim_owner(key, data, warn=False)  # an unreadable claim is left for verify to report
             if owner is not None and owner not in live_ids and old(key):
                 report.claims.append(key)
-        self._stale_temps(report, old)
-        return plan
 
     def _older_than(self, cutoff: float) -> Callable[[str], bool]:
         be = self.backend
