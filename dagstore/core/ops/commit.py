@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 
@@ -39,6 +39,29 @@ def pack_bytes(chunk_size: float | None) -> int | None:
     return int(chunk_size * (1 << 20))
 
 
+def _with_retries(send: Callable[[], transfer.UploadResult], retries: int) -> transfer.UploadResult:
+    """``send()``, again after a dropped connection (not a full disk or a missing file), ``retries`` tries in all."""
+    for _ in range(max(1, retries) - 1):
+        try:
+            return send()
+        except OSError as exc:
+            if isinstance(exc, (DagstoreError, FileNotFoundError, PermissionError)):
+                raise
+    return send()
+
+
+def _upload_on_workers(v: Version, executor: Executor, compression: bool | int | str | None,
+                       chunk_size: int | None) -> transfer.UploadResult:
+    """``upload`` with ``executor``: its workers send the pending content."""
+    draft = v.require_draft()
+    items = [(local, e.size, mtime, e.hash) for p, (local, mtime) in sorted(draft.pending.items())
+             if (e := draft.delta.entries.get(p)) is not None and e.url is None]
+    frag = fan_out(v, executor, items, compression, chunk_size)
+    draft.pending.clear()
+    v.save()
+    return transfer.UploadResult(frag.packs, frag.objects, frag.bytes_sent, frag.blobs_sent)
+
+
 def upload(
     v: Version,
     show_progress: bool,
@@ -57,12 +80,7 @@ def upload(
             raise ConflictError("this draft already uploaded content elsewhere; output_url must stay the same")
         v.record = replace(v.record, content_url=output_url)
     if executor is not None:
-        items = [(local, e.size, mtime, e.hash) for p, (local, mtime) in sorted(draft.pending.items())
-                 if (e := draft.delta.entries.get(p)) is not None and e.url is None]
-        frag = fan_out(v, executor, items, compression, chunk_size)
-        draft.pending.clear()
-        v.save()
-        return transfer.UploadResult(frag.packs, frag.objects, frag.bytes_sent, frag.blobs_sent)
+        return _upload_on_workers(v, executor, compression, chunk_size)
     level = compression_level(compression)
     pack_size = pack_bytes(chunk_size)
     st = v.store
@@ -79,13 +97,8 @@ def upload(
         v.record = replace(v.record, packs=tuple(sorted({*v.record.packs, *reused})))
         v.save()
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
-    for attempt in range(max(1, retries)):
-        try:
-            res = transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress, avoid, v.staged)
-            break
-        except OSError as exc:  # a dropped connection; not a full disk or a missing file
-            if attempt + 1 >= max(1, retries) or isinstance(exc, (DagstoreError, FileNotFoundError, PermissionError)):
-                raise
+    res = _with_retries(lambda: transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress,
+                                                 avoid, v.staged), retries)
     v.record = replace(
         v.record,
         packs=tuple(sorted(set(v.record.packs) | res.packs)),
