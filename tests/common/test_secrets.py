@@ -4,7 +4,6 @@ and export methods alike; ``${ENV}`` references; one scrubber cleaning every mes
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import dagstore.delivery
 from dagstore import Dataset, Store
 from dagstore.secrets import (Scrubber, SecretError, is_reference, is_secret_name, literal_secrets, redact,
                               redact_url)
+from servers import closed_port
 
 
 @pytest.mark.parametrize("name,secret", [
@@ -72,12 +72,6 @@ def test_scrubber_resolves_and_removes_every_resolved_value(monkeypatch: pytest.
         Scrubber("thing 'x'").resolve("${DS_TEST_TOKEN}")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_failed_delivery_never_shows_or_stores_a_resolved_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "path-secret-4711"
     monkeypatch.setenv("DS_HOOK_PATH", secret)
@@ -86,7 +80,7 @@ def test_a_failed_delivery_never_shows_or_stores_a_resolved_secret(tmp_path: Pat
     ds = Dataset.create("d", "p", store=store)
     ds.add_files(str(tmp_path / "a.txt"))
     ds.finalize(auto_upload=True)
-    store.export_methods.create("down", f"post, http://127.0.0.1:{_closed_port()}/${{DS_HOOK_PATH}}/x, retries=0")
+    store.export_methods.create("down", f"post, http://127.0.0.1:{closed_port()}/${{DS_HOOK_PATH}}/x, retries=0")
     with pytest.raises(dagstore.delivery.DeliveryError) as ei:
         ds.export_selection("sel", ["a.txt"], "down")
     assert secret not in str(ei.value) and "***" in str(ei.value)
