@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -189,10 +189,7 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
     prefix = dataset_prefix(dataset_path)
     wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
     current = v.current()
-    gone = [p for p in current if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
-    problem = tree.problem({p: None for p in current if p not in gone} | dict.fromkeys(wanted))
-    if problem:
-        raise InvalidPathError(problem)
+    gone = _removed_from_folder(current, prefix, wanted)
     for p in gone:
         unstage(v, p)
     added = modified = 0
@@ -210,3 +207,13 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
             draft.pending.pop(dp, None)
     v.save()
     return len(gone), added, modified
+
+
+def _removed_from_folder(current: Mapping[str, Any], prefix: str, wanted: Mapping[str, Any]) -> list[str]:
+    """Paths under ``prefix`` the folder no longer has; InvalidPathError when the resulting tree
+    would not check out (a file where a folder is, ...)."""
+    gone = [p for p in current if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
+    problem = tree.problem({p: None for p in current if p not in gone} | dict.fromkeys(wanted))
+    if problem:
+        raise InvalidPathError(problem)
+    return gone
