@@ -1,18 +1,18 @@
 """`dagstore ui` as a subprocess on 127.0.0.1, started as a user would (the console script),
-with the worktree's code first on PYTHONPATH; stopped by its own PID."""
+with the worktree's code first on PYTHONPATH; started, waited for and stopped by its own PID
+with the servers.process helpers."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from servers.process import free_port
+from servers.process import free_port, stop_process, wait_until
 
 SECRET = "pw-Zq8x-UI-SECRET-93kd"  # must never appear in any served byte or log line
 
@@ -31,14 +31,19 @@ class Running:
     env: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        """Stop it by its PID; its log."""
+        stop_process(self.proc)
         return self.log.read_text(errors="replace")
+
+    def answers(self) -> bool:
+        """Serving (its stylesheet answers); RuntimeError if it exited."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"dagstore ui exited with {self.proc.returncode}: {self.log.read_text(errors='replace')[-2000:]}")
+        try:
+            OPENER.open(f"{self.url}/static/ui.css", timeout=2).close()
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
 
 
 def start_ui(store_url: str, cache_dir: str, log: Path, args: tuple[str, ...] = (), env: dict[str, str] | None = None,
@@ -50,16 +55,9 @@ def start_ui(store_url: str, cache_dir: str, log: Path, args: tuple[str, ...] = 
     proc = subprocess.Popen([str(DAGSTORE), "ui", "--port", str(port), "--store", store_url, *args], env=full_env,
                             stdout=out, stderr=subprocess.STDOUT)
     run = Running(f"http://127.0.0.1:{port}", proc, log, full_env)
-    deadline = time.monotonic() + 30
-    while wait:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dagstore ui exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+    if wait:
         try:
-            OPENER.open(f"{run.url}/static/ui.css", timeout=2).close()
-            break
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                run.stop()
-                raise RuntimeError(f"dagstore ui did not answer in 30 s: {log.read_text(errors='replace')[-2000:]}") from None
-            time.sleep(0.1)
+            wait_until(run.answers, 30, interval=0.1, what="dagstore ui to answer")
+        except AssertionError:
+            raise RuntimeError(f"dagstore ui did not answer in 30 s: {run.stop()[-2000:]}") from None
     return run
