@@ -21,7 +21,8 @@ from typing import Any
 from .._log import report
 from ..annotations import ops as annotation_ops
 from ..annotations.report import ImportReport
-from ..connectors import archive, describe, pull
+from ..connectors import archive, pull
+from ..tables import describe
 from ..core.manifest import Diff
 from ..core.ops import admin, checkout, commit, labels, lookup, origin, query, stage
 from ..core.records import Draft, VersionRecord

@@ -165,11 +165,13 @@ def _distribution(c: dict[str, Any]) -> str:
 def _describe_lines(d: dict[str, Any]) -> list[str]:
     """The statistics as a user reads them in a terminal: the columns with their
     distributions, the correlation matrix, and the sample rows."""
-    rows = [[c["name"], c["type"], _fmt(c["nulls"]), _fmt(c["distinct"]), _fmt(c["min"]), _fmt(c["max"]),
+    rows = [[c["name"], c["type"], _fmt(c["nulls"]), ("~" if c.get("distinct_approximate") else "") + _fmt(c["distinct"]), _fmt(c["min"]), _fmt(c["max"]),
              _fmt(c["mean"]), _fmt(c["std"]), _distribution(c)] for c in d["columns"]]
     dialect = d.get("dialect")
     how = f" (separator {dialect['separator']!r}, decimal {dialect['decimal']!r}{', guessed' if dialect['guessed'] else ''})" if dialect else ""
     lines = [f"{d['rows']} rows, {len(d['columns'])} columns{how}"]
+    if any(c.get("distinct_approximate") for c in d["columns"]):
+        lines.append("~ distinct: approximate (estimated past the exact bound)")
     lines += table(["COLUMN", "TYPE", "NULLS", "DISTINCT", "MIN", "MAX", "MEAN", "STD", "DISTRIBUTION (histogram or top values)"], rows)
     corr = d.get("correlation") or {}
     if corr:

@@ -189,7 +189,7 @@ WRITERS = {
 
 @pytest.mark.parametrize("name", list(WRITERS))
 def test_describe_matches_pandas(store: Store, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dagstore.connectors import describe as D
+    from dagstore.tables import describe as D
     monkeypatch.setattr(D, "BATCH_ROWS", 1000)  # several batches even for Parquet
     df = frame()
     ds = version_with(store, tmp_path, {name: WRITERS[name](df)})
@@ -215,7 +215,7 @@ def test_describe_matches_pandas(store: Store, tmp_path: Path, name: str, monkey
 
 
 def test_describe_is_cached_per_version(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dagstore.connectors import describe as D
+    from dagstore.tables import describe as D
     ds = version_with(store, tmp_path, {"t.parquet": WRITERS["t.parquet"](frame(100))})
     first = ds.describe()
 

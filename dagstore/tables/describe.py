@@ -1,9 +1,13 @@
 """Statistics of a tabular file (Parquet, CSV, TSV, JSON lines), computed streaming.
 
-Two passes over record batches, memory bounded by the batch size and by each column's
-distinct values (not the row count): the first gathers counts, nulls, distinct values,
-min/max, mean and variance (Chan's parallel update), value counts of non-numeric columns and
-the Pearson sums; the second fills the numeric histograms, whose bins need the min and max.
+Memory bounded by the batch size and by ``EXACT_DISTINCT`` values per column (not the row
+count). One pass gathers counts, nulls, distinct values (exact up to ``EXACT_DISTINCT``, then a
+k-minimum-values estimate marked ``distinct_approximate``), min/max, mean and variance (Chan's
+parallel update), value counts of non-numeric columns, the Pearson sums and the numeric
+histograms. A Parquet file's column statistics give min/max/nulls up front (the column says
+``from_statistics``), so its histograms fill in that same pass; a column whose range is not
+known up front (CSV / TSV / JSON lines, Parquet without statistics) takes a second pass for
+its histogram.
 """
 
 from __future__ import annotations
@@ -22,17 +26,17 @@ from ..core.ops import query
 from ..core.version import Version
 from ..errors import FormatError, InvalidPathError
 from ..fs import open_file
-from ..tables.dialect import SNIFF_BYTES, Dialect, sniff
-from ._extras import need
+from .dialect import SNIFF_BYTES, Dialect, sniff
+from .sketch import Distinct
 
-DESCRIBE_FORMAT = 2  # 2: CSV dialect detection
+DESCRIBE_FORMAT = 3  # 2: CSV dialect detection; 3: Parquet statistics, approximate distinct
 TABULAR = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
            ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
 BINS = 10
 TOP = 10
 SAMPLE_ROWS = 5
-DISTINCT_LIMIT = 5_000_000  # distinct values tracked per column; beyond it "distinct" is None
+EXACT_DISTINCT = 100_000  # exact distinct counts up to this many values per column, then an estimate
 
 Opener = Callable[[], IO[bytes]]
 
@@ -53,7 +57,6 @@ def dialect_of(open_file: Opener, fmt: str, separator: str | None = None, decima
 
 def batches(open_file: Opener, fmt: str, dialect: Dialect | None = None) -> Iterator[Any]:
     """Record batches of a tabular file, streamed (CSV / TSV in ``dialect``, else guessed)."""
-    need("pyarrow", "tabular")
     import pyarrow as pa
 
     if fmt in ("csv", "tsv") and dialect is None:
@@ -117,24 +120,53 @@ class _Col:
     hi: Any = None
     uniques: Any = None  # pyarrow array of distinct values (numeric)
     counts: dict[Any, int] = field(default_factory=dict)  # value counts (non-numeric)
-    overflow: bool = False
+    overflow: bool = False  # past EXACT_DISTINCT: ``sketch`` estimates the distinct count
+    sketch: Distinct | None = None
+    stats: bool = False  # min/max/nulls from the Parquet file's statistics
     hist: list[int] = field(default_factory=lambda: [0] * BINS)
 
 
-def _update(c: _Col, arr: Any) -> None:
+def _distinct(c: _Col, valid: Any) -> None:
+    """Track the distinct values exactly up to EXACT_DISTINCT, then in a sketch."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    c.nulls += arr.null_count
+    if c.overflow:
+        assert c.sketch is not None
+        c.sketch.add(valid)
+        return
+    if c.numeric:
+        u = pc.unique(valid)
+        c.uniques = u if c.uniques is None else pc.unique(pa.concat_arrays([c.uniques, u]))
+        size = len(c.uniques)
+    else:
+        vc = pc.value_counts(valid)
+        for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
+            c.counts[v] = c.counts.get(v, 0) + k
+        size = len(c.counts)
+    if size > EXACT_DISTINCT:
+        c.overflow, c.sketch = True, Distinct()
+        c.sketch.add(c.uniques if c.numeric else pa.array(list(c.counts), type=valid.type))
+        c.uniques, c.counts = None, {}
+
+
+def _update(c: _Col, arr: Any) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not c.stats:
+        c.nulls += arr.null_count
     valid = arr.drop_null() if arr.null_count else arr
     if len(valid) == 0:
         return
     if pa.types.is_dictionary(valid.type):
         valid = valid.dictionary_decode()
-    mm = pc.min_max(valid)
-    lo, hi = mm["min"].as_py(), mm["max"].as_py()
-    c.lo = lo if c.lo is None or (lo is not None and lo < c.lo) else c.lo
-    c.hi = hi if c.hi is None or (hi is not None and hi > c.hi) else c.hi
+    if not c.stats:
+        mm = pc.min_max(valid)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        c.lo = lo if c.lo is None or (lo is not None and lo < c.lo) else c.lo
+        c.hi = hi if c.hi is None or (hi is not None and hi > c.hi) else c.hi
     if c.numeric:
         x = pc.cast(valid, pa.float64())
         nb = len(x)
@@ -145,20 +177,44 @@ def _update(c: _Col, arr: Any) -> None:
         c.mean += delta * nb / tot
         c.m2 += m2b + delta * delta * c.n * nb / tot
         c.n = tot
-        if not c.overflow:
-            u = pc.unique(valid)
-            c.uniques = u if c.uniques is None else pc.unique(pa.concat_arrays([c.uniques, u]))
-            c.overflow = len(c.uniques) > DISTINCT_LIMIT
-            if c.overflow:
-                c.uniques = None
+        if c.stats and c.lo is not None:
+            _add_histogram(c, np.asarray(x.to_numpy(zero_copy_only=False)))
     else:
         c.n += len(valid)
-        if not c.overflow:
-            vc = pc.value_counts(valid)
-            for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
-                c.counts[v] = c.counts.get(v, 0) + k
-            if len(c.counts) > DISTINCT_LIMIT:
-                c.overflow, c.counts = True, {}
+    _distinct(c, valid)
+
+
+def _add_histogram(c: _Col, x: Any) -> None:
+    import numpy as np
+
+    lo, hi = float(c.lo), float(c.hi)
+    counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
+    c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
+
+
+def _parquet_stats(open_file: Opener, cols: list[_Col]) -> None:
+    """Min/max/nulls of flat Parquet columns from the file's statistics, where every row group
+    has them (then ``stats`` is set and the pass does not recompute them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_file() as f:
+        meta = pq.ParquetFile(f).metadata
+    if meta.num_columns != len(cols):
+        return  # nested columns: leaves do not map one to one
+    for i, c in enumerate(cols):
+        if pa.types.is_string(c.type) or pa.types.is_large_string(c.type) or pa.types.is_binary(c.type):
+            continue  # writers may truncate text statistics
+        sts = [meta.row_group(g).column(i).statistics for g in range(meta.num_row_groups)]
+        if not sts or any(s is None or not s.has_min_max or not s.has_null_count for s in sts):
+            continue
+        try:
+            los, his = [s.min for s in sts], [s.max for s in sts]
+            c.lo, c.hi = min(los), max(his)
+        except TypeError:
+            c.lo = c.hi = None
+            continue
+        c.nulls, c.stats = sum(s.null_count for s in sts), True
 
 
 class _Pearson:
@@ -214,8 +270,8 @@ class _Pearson:
 
 
 def _first_pass(open_file: Opener, fmt: str, dialect: Dialect | None) -> tuple[list[_Col], int, list[dict[str, Any]], _Pearson | None]:
-    """(columns with counts, nulls, distinct values, min/max, mean and variance; rows; sample
-    rows; Pearson sums) in one pass over the record batches."""
+    """(columns with counts, nulls, distinct values, min/max, mean and variance, histograms
+    where the range is known up front; rows; sample rows; Pearson sums) in one pass."""
     cols: list[_Col] = []
     rows = 0
     sample: list[dict[str, Any]] = []
@@ -224,6 +280,8 @@ def _first_pass(open_file: Opener, fmt: str, dialect: Dialect | None) -> tuple[l
         if not cols:
             cols = [_Col(f.name, f.type, _numeric(f.type)) for f in batch.schema]
             pearson = _Pearson([c.name for c in cols if c.numeric])
+            if fmt == "parquet":
+                _parquet_stats(open_file, cols)
         rows += batch.num_rows
         if len(sample) < SAMPLE_ROWS:
             sample += [{k: _py(v) for k, v in r.items()} for r in batch.slice(0, SAMPLE_ROWS - len(sample)).to_pylist()]
@@ -235,31 +293,29 @@ def _first_pass(open_file: Opener, fmt: str, dialect: Dialect | None) -> tuple[l
 
 
 def _histograms(open_file: Opener, fmt: str, cols: list[_Col], dialect: Dialect | None) -> None:
-    """Second pass: the histograms of the numeric columns over their [min, max]."""
-    import numpy as np
+    """Second pass, only for numeric columns whose [min, max] was not known up front."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    numeric = [c for c in cols if c.numeric and c.n and c.lo is not None]
+    numeric = [c for c in cols if c.numeric and c.n and c.lo is not None and not c.stats]
     if not numeric:
         return
     idx = [i for i, c in enumerate(cols) if c in numeric]
     for batch in batches(open_file, fmt, dialect):
         for i in idx:
             c = cols[i]
-            x = pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
-            lo, hi = float(c.lo), float(c.hi)
-            counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
-            c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
+            _add_histogram(c, pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False))
 
 
 def _column_stats(c: _Col) -> dict[str, Any]:
     """One column's entry of the result."""
     d: dict[str, Any] = {"name": c.name, "type": str(c.type), "nulls": c.nulls}
-    if c.numeric:
-        d["distinct"] = None if c.overflow else (len(c.uniques) if c.uniques is not None else 0)
+    if c.sketch is not None:
+        d["distinct"] = c.sketch.estimate()
     else:
-        d["distinct"] = None if c.overflow else len(c.counts)
+        d["distinct"] = (len(c.uniques) if c.uniques is not None else 0) if c.numeric else len(c.counts)
+    d["distinct_approximate"] = c.sketch is not None
+    d["from_statistics"] = c.stats
     d["min"], d["max"] = _py(c.lo), _py(c.hi)
     if c.numeric:
         d["mean"] = c.mean if c.n else None
@@ -278,7 +334,6 @@ def _column_stats(c: _Col) -> dict[str, Any]:
 def describe_file(open_file: Opener, fmt: str, separator: str | None = None, decimal: str | None = None) -> dict[str, Any]:
     """Statistics of one tabular file (see docs/connectors.md for the fields); a CSV / TSV's
     separator and decimal mark are guessed unless given (the result says which, as ``dialect``)."""
-    need("numpy", "tabular")
     dialect = dialect_of(open_file, fmt, separator, decimal) if fmt in ("csv", "tsv") else None
     cols, rows, sample, pearson = _first_pass(open_file, fmt, dialect)
     _histograms(open_file, fmt, cols, dialect)
