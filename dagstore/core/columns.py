@@ -84,6 +84,8 @@ def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
 def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One array (no copy when there is one chunk: a mapped file's pages stay unread)."""
     if isinstance(arr, pa.ChunkedArray):
+        if arr.num_chunks == 0:
+            return pa.nulls(0, arr.type)  # combine_chunks() of no chunks imports pandas
         return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     return arr
 
@@ -313,7 +315,7 @@ def delta_bytes(delta: Delta) -> bytes:
 
 
 def empty_state() -> pa.Table:
-    return STATE.empty_table()
+    return pa.Table.from_batches([], schema=STATE)  # Schema.empty_table() imports pandas
 
 
 def cache_bytes(table: pa.Table, origins: list[str]) -> bytes:
