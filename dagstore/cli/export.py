@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import Executor
 from typing import Any
 
@@ -127,8 +128,6 @@ def export_create(s: Settings, ref: str | None, ref_opt: str | None, fmt: str, s
 
 
 def _wait(s: Settings, job: ExportJob) -> None:
-    import time
-
     bar = progress_bar(0, f"export job {job.id[:8]}", enabled=not s.quiet, unit="item")
     shown = 0
     try:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from typing import Any
 
+from .. import archive
 from ..archive import extract_zip
 from ..core.ops import commit, origin, stage
 from ..core.version import Version
@@ -39,11 +41,7 @@ def add_zip(v: Version, path: str, dataset_path: str | None = None, only_images:
 def __getattr__(name: str) -> Any:
     """``UnsafeArchiveError`` was importable from here: a deprecated alias of ``dagstore.UnsafeArchiveError``."""
     if name == "UnsafeArchiveError":
-        import warnings
-
-        from ..archive import UnsafeArchiveError
-
         warnings.warn("dagstore.connectors.archive.UnsafeArchiveError is deprecated; use dagstore.UnsafeArchiveError",
                       DeprecationWarning, stacklevel=2)
-        return UnsafeArchiveError
+        return archive.UnsafeArchiveError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

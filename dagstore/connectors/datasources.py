@@ -15,6 +15,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
 from ..core import layout
 from ..core.decode import expect
 from ..core.store.named import NamedRecords, RecordType
@@ -288,12 +291,8 @@ def _fetch_sql(conn: SqlConnector, sc: Any, ds: Datasource, folder: str, file_fo
 
 
 def _parquet_writer(path: str, schema: Any) -> Any:
-    import pyarrow.parquet as pq
-
     return pq.ParquetWriter(path, schema, compression="zstd")
 
 
 def _csv_writer(path: str, schema: Any) -> Any:
-    import pyarrow.csv as pcsv
-
     return pcsv.CSVWriter(path, schema)

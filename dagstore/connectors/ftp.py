@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fsspec.implementations.ftp import FTPFileSystem
+
 from .files import FileConnector
 from .registry import register
 from ..secrets import Scrubber
@@ -18,8 +20,6 @@ class FtpConnector(FileConnector):
     required = ("host",)
 
     def open_fs(self, sc: Scrubber) -> Any:
-        from fsspec.implementations.ftp import FTPFileSystem
-
         password = sc.resolve(self.spec.get("password") or "")
         sc.add(password)
         return FTPFileSystem(host=self.spec["host"], port=int(self.spec.get("port") or 21),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, ClassVar
 
+import fsspec
+
 from ._extras import need
 from .errors import ConnectorError
 from .files import FileConnector
@@ -52,7 +54,5 @@ class BucketConnector(FileConnector):
 
     def open_fs(self, sc: Scrubber) -> Any:
         need(self.module, self.type)
-        import fsspec
-
         opts = sc.resolve(dict(self.spec.get("storage_options", {})))
         return fsspec.filesystem(self.protocol, skip_instance_cache=True, **opts)

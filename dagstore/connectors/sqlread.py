@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
 from ._extras import need
 from .errors import ConnectorError
 from .sql import SqlConnector, run_sql, set_read_only
@@ -43,8 +46,6 @@ def _text(v: Any) -> Any:
 
 
 def _decimal(precision: int | None, scale: int | None) -> tuple[Any, Converter]:
-    import pyarrow as pa
-
     if precision is None or precision <= 0 or scale is None or scale < 0:
         return pa.string(), _text  # unconstrained NUMERIC: kept exactly, as text
     if precision <= 38:
@@ -54,7 +55,6 @@ def _decimal(precision: int | None, scale: int | None) -> tuple[Any, Converter]:
 
 def arrow_type(t: Any, dialect: str) -> tuple[Any, Converter]:  # noqa: C901 - one branch per SQL type family; a flat table of the type mapping reads best in one place
     """(pyarrow type, per-value converter or None) for a SQLAlchemy column type."""
-    import pyarrow as pa
     import sqlalchemy.types as st
 
     if isinstance(t, st.Boolean):
@@ -101,8 +101,6 @@ _MY = {1: "int64", 2: "int64", 3: "int64", 8: "int64", 9: "int64", 13: "int16", 
 
 
 def _named(kind: str) -> tuple[Any, Converter]:
-    import pyarrow as pa
-
     return {"bool": (pa.bool_(), None), "int16": (pa.int16(), None), "int32": (pa.int32(), None),
             "int64": (pa.int64(), None), "float32": (pa.float32(), None), "float64": (pa.float64(), None),
             "string": (pa.string(), None), "date32": (pa.date32(), None), "ts": (pa.timestamp("us"), None),
@@ -149,13 +147,9 @@ class SqlStream:
     batch_rows: int
 
     def schema(self) -> Any:
-        import pyarrow as pa
-
         return pa.schema([(c.name, c.type) for c in self.columns])
 
     def _infer(self, values: list[Any]) -> None:
-        import pyarrow as pa
-
         for c, col in zip(self.columns, values):
             if c.type is None:
                 inferred = pa.array(col, from_pandas=False).type if col else pa.null()
@@ -166,8 +160,6 @@ class SqlStream:
 
     def batches(self) -> Iterator[Any]:
         """Record batches of at most ``batch_rows`` rows (at least one, possibly empty)."""
-        import pyarrow as pa
-
         first = True
         for rows in self.result.partitions(self.batch_rows):
             values = list(zip(*rows)) if rows else [() for _ in self.columns]
@@ -182,8 +174,6 @@ class SqlStream:
 
 
 def _array(values: Any, col: Column) -> Any:
-    import pyarrow as pa
-
     if col.convert is not None:
         values = [col.convert(v) for v in values]
     try:
@@ -224,8 +214,6 @@ class _CopyReader(io.RawIOBase):
 
 def _copy_safe(col: Column) -> bool:
     """Types whose PostgreSQL text form pyarrow's CSV reader parses exactly."""
-    import pyarrow as pa
-
     t = col.type
     return t is not None and (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
                               or pa.types.is_string(t) or pa.types.is_decimal(t) or pa.types.is_date32(t)
@@ -244,14 +232,9 @@ class CopyStream:
     block_size: int = 4 << 20
 
     def schema(self) -> Any:
-        import pyarrow as pa
-
         return pa.schema([(c.name, c.type) for c in self.columns])
 
     def batches(self) -> Iterator[Any]:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
         raw = self.conn.connection.driver_connection
         names = [f"c{i}" for i in range(len(self.columns))]  # result names may repeat
         convert = pcsv.ConvertOptions(column_types={n: c.type for n, c in zip(names, self.columns)},

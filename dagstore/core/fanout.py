@@ -11,6 +11,7 @@ write records, drafts or claims.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,8 +23,10 @@ from typing import Any, TypeVar
 from ..secrets import redact_url
 from ..errors import DagstoreError, StorageError
 from . import layout, transfer
+from .backend import open_backend
 from .scan import LocalFile, hash_files
 from .staging import Staged
+from .store import Store
 
 TASK_FILES = 10_000  # files per task: the scheduler's per-task overhead (~ms) stays negligible
 TASK_BYTES = 256 << 20  # bytes per task: a failed task costs little to redo
@@ -39,8 +42,6 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
     if workers and scheduler:
         raise DagstoreError("give --workers or --scheduler, not both")
     if workers:
-        import multiprocessing
-
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield pool
         return
@@ -138,16 +139,12 @@ _stores: dict[tuple[str, str], Any] = {}
 
 def open_store(ref: StoreRef) -> tuple[Any, Any]:
     """The worker's ``Store`` (one per process and URL) and the content backend."""
-    from .store import Store
-
     key = (ref.url, repr(sorted(ref.storage_options.items())))
     st = _stores.get(key)
     if st is None:
         st = _stores[key] = Store(ref.url, ref.storage_options or None)
     if not ref.content_url or ref.content_url == st.url:
         return st, st.backend
-    from .backend import open_backend
-
     return st, open_backend(ref.content_url, ref.storage_options or None)
 
 

@@ -9,6 +9,8 @@ import posixpath
 import re
 from typing import Any
 
+import pyarrow as pa
+
 from ..connectors import ConnectorRegistry, FileConnector, SqlConnector
 from ..errors import DagstoreError
 from .errors import DeliveryError, ExportMethodError
@@ -42,8 +44,6 @@ def send(store: Any, method: ExportMethod, delivery_id: str, body: bytes, meta: 
 
 
 def _rows(conn: Any, sc: Any, method: ExportMethod, delivery_id: str, meta: dict[str, Any]) -> None:
-    import pyarrow as pa
-
     rec = meta["record"]
     ids = meta["ids"] or [None]
     n = len(ids)

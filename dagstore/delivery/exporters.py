@@ -17,6 +17,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
 from ..connectors import ConnectorRegistry, FileConnector, SqlConnector, TestResult
 from ..core import layout
 from ..core.decode import expect
@@ -219,23 +224,15 @@ def tabular_file(paths: list[str], dataset_path: str | None, version_id: str) ->
 
 def read_batches(local: str) -> tuple[Any, Iterator[Any]]:
     """(arrow schema, record batches) of a local tabular file, streamed."""
-    import pyarrow as pa
-
     low = local.lower()
     try:
         if low.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
             pf = pq.ParquetFile(local)
             return pf.schema_arrow, pf.iter_batches(batch_size=_BATCH_ROWS)
         if low.endswith((".csv", ".tsv")):
-            import pyarrow.csv as pcsv
-
             reader = pcsv.open_csv(local, read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
                                    parse_options=pcsv.ParseOptions(delimiter="\t" if low.endswith(".tsv") else ","))
             return reader.schema, iter(reader)
-        import pyarrow.json as pjson
-
         table = pjson.read_json(local)
         return table.schema, iter(table.to_batches(max_chunksize=_BATCH_ROWS))
     except (pa.ArrowInvalid, OSError) as exc:
@@ -243,8 +240,6 @@ def read_batches(local: str) -> tuple[Any, Iterator[Any]]:
 
 
 def _checked(batches: Iterator[Any], name: str) -> Iterator[Any]:
-    import pyarrow as pa
-
     try:
         yield from batches
     except pa.ArrowInvalid as exc:  # a later CSV block that does not fit the inferred types

@@ -22,6 +22,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
 from .errors import DeliveryError
 
 MODES = ("overwrite", "timestamp", "append", "safe")
@@ -35,7 +38,6 @@ class ExportTableError(DeliveryError):
 
 def sa_type(t: Any) -> Any:
     """The SQLAlchemy column type for a pyarrow type."""
-    import pyarrow as pa
     import sqlalchemy as sa
 
     if pa.types.is_boolean(t):
@@ -117,8 +119,6 @@ def _table(name: str, arrow_schema: Any, schema: str | None) -> Any:
 
 
 def _copy_ok(conn: Any, arrow_schema: Any) -> bool:
-    import pyarrow as pa
-
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
         return False
     return not any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_nested(f.type)
@@ -129,8 +129,6 @@ def _load(conn: Any, table: Any, batches: Iterable[Any], arrow_schema: Any) -> i
     """Insert every batch into ``table``; returns the row count."""
     rows = 0
     if _copy_ok(conn, arrow_schema):
-        import pyarrow.csv as pcsv
-
         prep = conn.dialect.identifier_preparer
         cols = ", ".join(prep.quote(c.name) for c in table.columns)
         sql = f"COPY {prep.format_table(table)} ({cols}) FROM STDIN (FORMAT csv)"

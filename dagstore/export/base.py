@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from functools import cached_property
 import posixpath
 from collections import Counter
@@ -174,8 +175,6 @@ def region_id(region: Mapping[str, Any], index: int) -> str:
 
 def box_corners(x: float, y: float, w: float, h: float, rotation: float) -> list[tuple[float, float]]:
     """The four corners of a box rotated clockwise by ``rotation`` degrees around its top-left."""
-    import math
-
     if not rotation:
         return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
     a = math.radians(rotation)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from .errors import ExportError
 
 
@@ -67,8 +69,6 @@ def bbox(rle: Mapping[str, Any]) -> list[float]:
 
 def to_array(rle: Mapping[str, Any]) -> Any:
     """A dense ``uint8`` array (height, width) with 1 where the mask is set."""
-    import numpy as np
-
     h, w = (int(v) for v in rle["size"])
     counts = counts_of(rle)
     flat = np.zeros(h * w, dtype=np.uint8)
@@ -84,8 +84,6 @@ def to_array(rle: Mapping[str, Any]) -> Any:
 
 def encode(mask: Any) -> dict[str, Any]:
     """The uncompressed RLE (``{"size": [h, w], "counts": [...]}``) of a 2-D 0/1 array."""
-    import numpy as np
-
     h, w = mask.shape
     flat = np.asarray(mask, dtype=np.uint8).T.reshape(-1)
     edges = np.flatnonzero(np.diff(flat)) + 1

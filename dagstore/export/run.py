@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fsspec.callbacks import Callback, NoOpCallback
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("dagstore")
     except PackageNotFoundError:

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Protocol
 
+import fsspec
+
 from .._atomic import replace_file, replace_folder, rmtree, temp_path
 from ..errors import InvalidPathError, StorageError
 from ..secrets import redact_url
@@ -210,8 +212,6 @@ class FsspecSink:
     written."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None, overwrite: bool = False):
-        import fsspec
-
         self.location = redact_url(url)
         self._fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self._root = root.rstrip("/")

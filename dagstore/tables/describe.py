@@ -21,6 +21,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
 from ..core.hashing import hash_bytes
 from ..core.ops import query
 from ..core.version import Version
@@ -57,26 +64,18 @@ def dialect_of(open_file: Opener, fmt: str, separator: str | None = None, decima
 
 def batches(open_file: Opener, fmt: str, dialect: Dialect | None = None) -> Iterator[Any]:
     """Record batches of a tabular file, streamed (CSV / TSV in ``dialect``, else guessed)."""
-    import pyarrow as pa
-
     if fmt in ("csv", "tsv") and dialect is None:
         dialect = dialect_of(open_file, fmt)
     f = open_file()
     try:
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
             yield from pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS)
         elif fmt in ("csv", "tsv"):
-            import pyarrow.csv as pcsv
-
             assert dialect is not None
             yield from pcsv.open_csv(f, parse_options=pcsv.ParseOptions(delimiter=dialect.separator),
                                      convert_options=pcsv.ConvertOptions(decimal_point=dialect.decimal),
                                      read_options=pcsv.ReadOptions(block_size=4 << 20))
         elif fmt == "jsonl":
-            import pyarrow.json as pjson
-
             yield from pjson.open_json(f, read_options=pjson.ReadOptions(block_size=4 << 20))
         else:
             raise FormatError(f"not a tabular format: {fmt}")
@@ -87,8 +86,6 @@ def batches(open_file: Opener, fmt: str, dialect: Dialect | None = None) -> Iter
 
 
 def _numeric(t: Any) -> bool:
-    import pyarrow as pa
-
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
@@ -128,9 +125,6 @@ class _Col:
 
 def _distinct(c: _Col, valid: Any) -> None:
     """Track the distinct values exactly up to EXACT_DISTINCT, then in a sketch."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if c.overflow:
         assert c.sketch is not None
         c.sketch.add(valid)
@@ -151,10 +145,6 @@ def _distinct(c: _Col, valid: Any) -> None:
 
 
 def _update(c: _Col, arr: Any) -> None:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if not c.stats:
         c.nulls += arr.null_count
     valid = arr.drop_null() if arr.null_count else arr
@@ -185,8 +175,6 @@ def _update(c: _Col, arr: Any) -> None:
 
 
 def _add_histogram(c: _Col, x: Any) -> None:
-    import numpy as np
-
     lo, hi = float(c.lo), float(c.hi)
     counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
     c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
@@ -195,9 +183,6 @@ def _add_histogram(c: _Col, x: Any) -> None:
 def _parquet_stats(open_file: Opener, cols: list[_Col]) -> None:
     """Min/max/nulls of flat Parquet columns from the file's statistics, where every row group
     has them (then ``stats`` is set and the pass does not recompute them)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     with open_file() as f:
         meta = pq.ParquetFile(f).metadata
     if meta.num_columns != len(cols):
@@ -222,8 +207,6 @@ class _Pearson:
     first batch's means for numerical stability)."""
 
     def __init__(self, names: list[str]):
-        import numpy as np
-
         k = len(names)
         self.names = names
         self.shift: Any = None
@@ -235,10 +218,6 @@ class _Pearson:
         self.sxy = np.zeros((k, k))
 
     def update(self, cols: list[Any]) -> None:
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         x = np.column_stack([pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False) for a in cols])
         if self.shift is None:
             self.shift = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
@@ -294,9 +273,6 @@ def _first_pass(open_file: Opener, fmt: str, dialect: Dialect | None) -> tuple[l
 
 def _histograms(open_file: Opener, fmt: str, cols: list[_Col], dialect: Dialect | None) -> None:
     """Second pass, only for numeric columns whose [min, max] was not known up front."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     numeric = [c for c in cols if c.numeric and c.n and c.lo is not None and not c.stats]
     if not numeric:
         return

@@ -9,6 +9,8 @@ import threading
 import webbrowser
 from typing import Any
 
+import uvicorn
+
 from dagstore import DagstoreError, Store
 
 from .app import create_app
@@ -39,8 +41,6 @@ def check_bind(host: str, token: str | None) -> None:
 def serve(store: Store, host: str = "127.0.0.1", port: int = 8484, token: str | None = None, read_only: bool = False,
           previews: bool = True, open_browser: bool = False, announce: Any = print) -> None:
     """Run the UI until interrupted."""
-    import uvicorn
-
     check_bind(host, token)
     allowed = None if token else ("127.0.0.1", "localhost", "[::1]", host)
     app = create_app(store, token=token, read_only=read_only, previews=previews, allowed_hosts=allowed)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
 
 from .context import UI
 
@@ -79,8 +80,6 @@ class Pager:
 
 def page(path: str, endpoint: Any, methods: list[str] | None = None) -> list[Any]:
     """Routes for ``path`` and its ``.json`` twin (the twin first: ``{id}`` would swallow it)."""
-    from starlette.routing import Route
-
     return [Route(path + ".json", endpoint, methods=methods), Route(path, endpoint, methods=methods)]
 
 

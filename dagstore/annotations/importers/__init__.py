@@ -16,6 +16,8 @@ from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import fsspec
+
 from ...archive import UnsafeArchiveError, extract_zip
 from ..errors import AnnotationError, ImportSourceError
 from ..schema import validate
@@ -73,8 +75,6 @@ def local_source(source: str | os.PathLike[str], storage_options: dict[str, Any]
     is_url = "://" in src and not src.startswith("file://")
     with contextlib.ExitStack() as stack:
         if is_url:
-            import fsspec
-
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dagstore-import-")))
             fs, _, paths = fsspec.get_fs_token_paths(src, storage_options=storage_options or {})
             rpath = paths[0]

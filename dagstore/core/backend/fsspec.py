@@ -7,7 +7,11 @@ retried with backoff); ``open`` returns a lazy file whose reads fsspec itself re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, BinaryIO
+
+import fsspec
+from fsspec.callbacks import Callback
 
 from ...secrets import redact_url
 from .base import Backend, check_key
@@ -20,8 +24,6 @@ class FsspecBackend(Backend):
     upload with ``overwrite=False``; each raises ``FileExistsError`` when the object exists."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
-        import fsspec
-
         self.url = redact_url(url)
         # Other hosts write to the same store: a cached listing would hide their objects.
         opts = {**(storage_options or {}), "use_listings_cache": False, "skip_instance_cache": True}
@@ -112,8 +114,6 @@ class FsspecBackend(Backend):
             if isinstance(v, (int, float)):
                 return float(v)
             if isinstance(v, str):
-                from datetime import datetime
-
                 return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
             return v.timestamp()
         return 0.0
@@ -152,8 +152,6 @@ class FsspecBackend(Backend):
 def _byte_callback(advance: Callable[[int], None] | None) -> Any:
     """An fsspec Callback that forwards byte increments to ``advance`` and ignores per-file sizes,
     so one overall progress bar can span many transfers."""
-    from fsspec.callbacks import Callback
-
     class _Forward(Callback):
         _sent = 0
 

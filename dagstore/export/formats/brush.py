@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from typing import Any, ClassVar
 
+import numpy as np
+
 from .. import rle as rlemod
 from ..base import BaseExporter, ExportContext, ExportFormat, check_folder_labels, region_id, regions
 from ..errors import ExportError
@@ -13,8 +15,6 @@ from ..view import Item
 
 
 def _mask_array(ctx: ExportContext, item: Item, r: dict[str, Any]) -> Any:
-    import numpy as np
-
     if r.get("rle"):
         return rlemod.to_array(r["rle"])
     from PIL import Image
@@ -32,9 +32,9 @@ class BrushPngExporter(BaseExporter):
 
     def export(self, ctx: ExportContext) -> None:
         try:
-            import numpy  # noqa: F401
+            import PIL  # noqa: F401
         except ImportError:
-            raise ExportError(f"{self.format.value} needs numpy and Pillow: pip install 'dagstore[export]'") from None
+            raise ExportError(f"{self.format.value} needs Pillow: pip install 'dagstore[export]'") from None
         check_folder_labels([c.name for c in ctx.classes], "file")
         for item in ctx.items():
             masks: dict[str, Any] = {}
@@ -67,8 +67,6 @@ class BrushNumpyExporter(BrushPngExporter):
     suffix = "npy"
 
     def encode(self, arr: Any) -> bytes:
-        import numpy as np
-
         buf = io.BytesIO()
         np.save(buf, arr.astype(np.uint8), allow_pickle=False)
         return buf.getvalue()

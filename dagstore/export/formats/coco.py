@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import rle as rlemod
 from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions, under_split
 from ..view import ClassInfo, Item
@@ -41,7 +43,6 @@ def _dump(obj: Any) -> str:
 
 
 def _mask_file_rle(ctx: ExportContext, path: str) -> dict[str, Any]:
-    import numpy as np
     from PIL import Image
 
     with ctx.view.open(path) as f:
