@@ -94,11 +94,12 @@ def _lineage_rows(info: DatasetInfo, lookup: dict[str, Any]) -> list[tuple[Any, 
     """(record or None, status or missing id, external) per row, oldest first; a parent from
     another dataset gets its row just before its first child."""
     recs = [(r, s) for r, s in sorted(info.versions, key=lambda rs: (rs[0].created, version_key(rs[0].version)))]
-    own = {r.id for r, _ in recs}
+    seen = {r.id for r, _ in recs}  # this dataset's versions, then each outside parent once
     rows: list[tuple[Any, str, bool]] = []
     for r, s in recs:
         for p in r.parents:
-            if p not in own and all(x[0].id != p for x in rows):
+            if p not in seen:
+                seen.add(p)
                 ext = lookup.get(p)
                 rows.append((ext, "external", True) if ext is not None else (None, p, True))
         rows.append((r, s, False))
