@@ -614,9 +614,11 @@ class Dataset:
 
     @classmethod
     def sync_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
-                        store: CoreStore | str | None = None) -> Dataset:
-        """A child of the latest version when the datasource's data changed, else that version."""
-        return cls._of(pull.sync_datasource(resolve_store(store), datasource, dataset_name, dataset_project))
+                        store: CoreStore | str | None = None, file_format: str = "parquet") -> Dataset:
+        """A child of the latest version when the datasource's data changed, else that version
+        (the first call creates the dataset, a SQL result as ``file_format``; later calls keep it)."""
+        return cls._of(pull.sync_datasource(resolve_store(store), datasource, dataset_name, dataset_project,
+                                            file_format))
 
     def add_zip(self, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
         """Add a zip's files to this draft; a hostile archive (``..``, absolute paths, links,

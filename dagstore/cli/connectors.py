@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
+from ..api import records
 from ..api.dataset import Dataset
-from ..connectors import DatasourceRegistry, ConnectorRegistry, parse_spec_string
+from ..connectors import ConnectorRegistry, parse_spec_string
 from ..errors import DatasetNotFoundError
 from .app import Settings, by_ref, cli, emit, pass_settings, summary, table, title, verb
 from .records import RecordVerbs
@@ -19,7 +20,7 @@ def connector() -> None:
     """Connectors: where and with which credentials (secrets as ${ENV} references)."""
 
 
-CONNECTORS = RecordVerbs(connector, "connector", "connectors", ConnectorRegistry, ["NAME", "TYPE", "FROM", "WHERE"],
+CONNECTORS = RecordVerbs(connector, records.CONNECTORS, ["NAME", "TYPE", "FROM", "WHERE"],
                          lambda c: [c.name, c.type, c.source, c.where()], lambda c: f"{c.name} ({c.type}, {c.where()})",
                          force_delete="delete it even though datasources, exporters or export methods use it")
 
@@ -27,10 +28,10 @@ CONNECTORS = RecordVerbs(connector, "connector", "connectors", ConnectorRegistry
 @CONNECTORS.create
 @click.argument("name")
 @click.argument("spec")
-def connector_create(reg: ConnectorRegistry, name: str, spec: str) -> Any:
+def connector_create(name: str, spec: str) -> tuple[str, dict[str, Any]]:
     """Store a connector, e.g. NAME "sql, postgresql+psycopg://app@db:5432/wh, password=${PGPASSWORD}"."""
     ctype, kw = parse_spec_string(spec)
-    return reg.create(name, ctype, **kw)
+    return name, {**kw, "type": ctype}
 
 
 @connector.command(name="update")
@@ -73,7 +74,7 @@ def _preview(p: Any) -> tuple[dict[str, Any], list[str]]:
     return {"columns": p.columns, "rows": p.rows, "files": p.files}, lines + [f"  {path}  {size}" for path, size in p.files]
 
 
-DATASOURCES = RecordVerbs(datasource, "datasource", "datasources", DatasourceRegistry, ["NAME", "CONNECTOR", "READS"],
+DATASOURCES = RecordVerbs(datasource, records.DATASOURCES, ["NAME", "CONNECTOR", "READS"],
                           lambda d: [d.name, d.connector, d.describe()],
                           lambda d: f"{d.name} ({d.describe()} via {d.connector})", _preview)
 
@@ -85,10 +86,10 @@ DATASOURCES = RecordVerbs(datasource, "datasource", "datasources", DatasourceReg
 @click.option("--schema", help="SQL schema of the table")
 @click.option("--query", help="SQL query (run read-only)")
 @click.option("--path", help="file, folder or wildcard on a file-server or bucket connector")
-def datasource_create(reg: DatasourceRegistry, name: str, conn: str, table: str | None, schema: str | None,
-                      query: str | None, path: str | None) -> Any:
+def datasource_create(name: str, conn: str, table: str | None, schema: str | None, query: str | None,
+                      path: str | None) -> tuple[str, dict[str, Any]]:
     """Store a datasource."""
-    return reg.create(name, conn, table=table, schema=schema, query=query, path=path)
+    return name, {"connector": conn, "table": table, "schema": schema, "query": query, "path": path}
 
 
 DATASOURCES.add_list_test_delete(
@@ -113,11 +114,7 @@ def datasource_pull(s: Settings, name: str, project: str | None, dataset_name: s
                                          store=st).id
     except DatasetNotFoundError:
         before = None
-    if before is None:
-        ds = Dataset.create_from_datasource(name, dataset_name, dataset_project=project,
-                                            file_format=file_format or "parquet", store=st)
-    else:
-        ds = Dataset.sync_datasource(name, dataset_name, dataset_project=project, store=st)
+    ds = Dataset.sync_datasource(name, dataset_name, dataset_project=project, store=st, file_format=file_format or "parquet")
     changed = ds.id != before
     meta = ds.get_metadata("datasource") or {}
     rows = f", {meta['rows']} rows" if "rows" in meta else f", {meta.get('files', 0)} files"

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ..delivery import Delivery, ExportMethods, list_deliveries
+from ..api import records
+from ..delivery import Delivery, list_deliveries
 from ..delivery.exporters import Exporters
 from ..delivery.sql_export import MODES
 from .app import Settings, by_ref, cli, emit, pass_settings, table, verb
@@ -32,17 +33,16 @@ def export_method() -> None:
     """Named destinations for selections: post (webhook), kafka, or a connector."""
 
 
-METHODS = RecordVerbs(export_method, "export method", "export methods", ExportMethods,
-                      ["NAME", "TYPE", "DESTINATION", "FROM"], lambda m: [m.name, m.type, m.destination, m.source],
+METHODS = RecordVerbs(export_method, records.EXPORT_METHODS, ["NAME", "TYPE", "DESTINATION", "FROM"], lambda m: [m.name, m.type, m.destination, m.source],
                       lambda m: f"{m.name} ({m.type}, {m.destination})")
 
 
 @METHODS.create
 @click.argument("name")
 @click.argument("spec")
-def em_create(reg: ExportMethods, name: str, spec: str) -> Any:
+def em_create(name: str, spec: str) -> tuple[str, dict[str, Any]]:
     """Store a method: NAME "post, <url>" | "kafka, <bootstrap>, <topic>" | "connector, <name>[, table=…]"."""
-    return reg.create(name, spec)
+    return name, {"spec": spec}
 
 
 METHODS.add_list_test_delete("Every method (config file, environment, store; later wins).",
@@ -102,7 +102,7 @@ def exporter() -> None:
     """Write versions through connectors: tables (SQL) or paths (file servers, buckets)."""
 
 
-EXPORTERS = RecordVerbs(exporter, "exporter", "exporters", Exporters, ["NAME", "CONNECTOR", "TARGET", "MODE"],
+EXPORTERS = RecordVerbs(exporter, records.EXPORTERS, ["NAME", "CONNECTOR", "TARGET", "MODE"],
                         lambda e: [e.name, e.connector, e.where, e.mode],
                         lambda e: f"{e.name}: {e.where} through {e.connector} (mode {e.mode})")
 
@@ -114,10 +114,10 @@ EXPORTERS = RecordVerbs(exporter, "exporter", "exporters", Exporters, ["NAME", "
 @click.option("--schema", help="SQL schema of the table")
 @click.option("--path", help="path below the connector's root")
 @click.option("--mode", type=click.Choice(MODES), default="overwrite", show_default=True)
-def ex_create(reg: Exporters, name: str, connector: str, table: str | None, schema: str | None, path: str | None,
-              mode: str) -> Any:
+def ex_create(name: str, connector: str, table: str | None, schema: str | None, path: str | None,
+              mode: str) -> tuple[str, dict[str, Any]]:
     """Store an exporter."""
-    return reg.create(name, connector, table=table, schema=schema, path=path, mode=mode)
+    return name, {"connector": connector, "table": table, "schema": schema, "path": path, "mode": mode}
 
 
 EXPORTERS.add_list_test_delete("Every exporter.", "Check the exporter's connector and whether its target exists.",

@@ -1,5 +1,6 @@
 """The create / list / test / delete verbs of a kind of named record (connectors, datasources,
-export methods, exporters), written once: each verb group says only what differs."""
+export methods, exporters), written once over the kind's one description (``api/records.py``,
+shared with the UI's admin page): each verb group says only how it prints."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..api.records import RecordKind
 from .app import Settings, emit, pass_settings, table, verb
 
 
@@ -19,28 +21,28 @@ def _no_extra(res: Any) -> tuple[dict[str, Any], list[str]]:
 
 @dataclass(frozen=True)
 class RecordVerbs:
-    """``registry(store)`` is the kind's registry (``create/list/test/delete``); ``row`` gives a
-    listed item's cells under ``columns``; ``created`` the words after ``created <noun>``;
-    ``test_extra`` what a test result adds to the JSON document and to the lines."""
+    """The verbs of ``kind`` in ``group``: ``row`` gives a listed item's cells under ``columns``;
+    ``created`` the words after ``created <noun>``; ``test_extra`` what a test result adds to
+    the JSON document and to the lines; ``force_delete`` the help of ``delete --force`` (kinds
+    whose records others use)."""
 
     group: click.Group
-    noun: str
-    plural: str
-    registry: Callable[[Any], Any]
+    kind: RecordKind
     columns: Sequence[str]
     row: Callable[[Any], list[str]]
     created: Callable[[Any], str]
     test_extra: Callable[[Any], tuple[dict[str, Any], list[str]]] = _no_extra
-    force_delete: str | None = None  # help of a ``delete --force`` (the registry's ``delete(name, force=)``)
+    force_delete: str | None = None
 
     def create(self, fn: Callable[..., Any]) -> click.Command:
-        """The ``create`` verb: ``fn(registry, **arguments)`` returns the created item (its
-        arguments and options are declared on ``fn``; its docstring is the help)."""
+        """The ``create`` verb: ``fn(**arguments)`` returns the name and the kind's fields
+        (``RecordKind.create``); its arguments and options are declared on ``fn``, its docstring
+        is the help."""
 
         @functools.wraps(fn)
         def run(s: Settings, **kw: Any) -> None:
-            item = fn(self.registry(s.store()), **kw)
-            emit(s, item.to_dict(), f"created {self.noun} {self.created(item)}")
+            item = self.kind.create(s.store(), *fn(**kw))
+            emit(s, item.to_dict(), f"created {self.kind.noun} {self.created(item)}")
 
         return self.group.command(name="create")(verb(pass_settings(run)))
 
@@ -49,14 +51,14 @@ class RecordVerbs:
 
         @pass_settings
         def list_(s: Settings) -> None:
-            items = self.registry(s.store()).list()
+            items = self.kind.registry(s.store()).list()
             emit(s, [i.to_dict() for i in items],
-                 table(list(self.columns), [self.row(i) for i in items]) if items else f"no {self.plural}")
+                 table(list(self.columns), [self.row(i) for i in items]) if items else f"no {self.kind.plural}")
 
         @click.argument("name")
         @pass_settings
         def test(s: Settings, name: str) -> int:
-            res = self.registry(s.store()).test(name)
+            res = self.kind.registry(s.store()).test(name)
             doc, lines = self.test_extra(res)
             emit(s, {"name": name, "ok": res.ok, "message": res.message, **doc},
                  [("ok: " if res.ok else "failed: ") + res.message, *lines])
@@ -65,9 +67,8 @@ class RecordVerbs:
         @click.argument("name")
         @pass_settings
         def delete(s: Settings, name: str, force: bool = False) -> None:
-            reg = self.registry(s.store())
-            reg.delete(name, force=True) if force else reg.delete(name)
-            emit(s, {"deleted": name}, f"deleted {self.noun} {name}")
+            self.kind.delete(s.store(), name, force)
+            emit(s, {"deleted": name}, f"deleted {self.kind.noun} {name}")
 
         if self.force_delete:
             delete = click.option("--force", is_flag=True, help=self.force_delete)(delete)

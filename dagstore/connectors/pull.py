@@ -73,14 +73,14 @@ def create_from_datasource(st: Store, datasource: str | Datasource, dataset_name
 
 
 def sync_datasource(st: Store, datasource: str | Datasource, dataset_name: str,
-                    dataset_project: str | None = None) -> Version:
+                    dataset_project: str | None = None, file_format: str = "parquet") -> Version:
     """A child of the latest version when the data changed, else the latest version itself
-    (the first call creates the dataset)."""
+    (the first call creates the dataset, a SQL result as ``file_format``; later calls keep it)."""
     reg = DatasourceRegistry(st)
     ds = _datasource(reg, datasource)
     latest = lookup.find(st, None, dataset_project, dataset_name, None, True, False, None)
     if latest is None:
-        return create_from_datasource(st, ds, dataset_name, dataset_project)
+        return create_from_datasource(st, ds, dataset_name, dataset_project, file_format)
     before = labels.get_metadata(latest, METADATA_NAME) or {}
     file_format = before.get("file_format", "parquet") if isinstance(before, dict) else "parquet"
     staging = _staging()

@@ -6,7 +6,7 @@ registries refuse literals) and every listing is the registries' redacted form."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dagstore import Dataset, DatasetNotFoundError
+from dagstore import Dataset
+from dagstore.api.records import KINDS, RecordKind
 from dagstore.connectors.registry import connector_types
 
 from .forms import error_line, form_of
@@ -40,31 +41,11 @@ def _spec_lines(text: str) -> dict[str, Any]:
     return out
 
 
-def _opt(form: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: form[k] for k in keys if form.get(k)}
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of named object on page 9 and how to reach its registry."""
-
-    title: str
-    registry: Callable[[Any], Any]
-    fields: tuple[str, ...]
-    create: Callable[[Any, dict[str, Any]], Any]
-    actions: tuple[str, ...] = ()
-
-
 def _pull(store: Any, name: str, form: dict[str, Any]) -> Any:
     project, dataset = form.get("project") or None, form.get("dataset") or ""
     if not dataset:
         raise ValueError("give the dataset a name")
-    try:
-        Dataset.get(dataset_project=project, dataset_name=dataset, only_completed=True, store=store)
-    except DatasetNotFoundError:
-        ds = Dataset.create_from_datasource(name, dataset, dataset_project=project, store=store)
-    else:
-        ds = Dataset.sync_datasource(name, dataset, dataset_project=project, store=store)
+    ds = Dataset.sync_datasource(name, dataset, dataset_project=project, store=store)
     return f"version {ds.version} of {ds.project}/{ds.name} ({ds.id})"
 
 
@@ -75,22 +56,10 @@ def _run(store: Any, name: str, form: dict[str, Any]) -> Any:
     return f"{d.status}: {d.count} written to {d.target or d.name}"
 
 
-KINDS = {
-    "connectors": Kind("Connectors", lambda s: s.connectors, ("name", "type", "spec"),
-                       lambda s, f: s.connectors.create(f.get("name", ""), f.get("type", ""), **_spec_lines(f.get("spec", "")))),
-    "datasources": Kind("Datasources", lambda s: s.datasources, ("name", "connector", "table", "schema", "query", "path"),
-                        lambda s, f: s.datasources.create(f.get("name", ""), f.get("connector", ""),
-                                                          **_opt(f, "table", "schema", "query", "path")), ("pull",)),
-    "export-methods": Kind("Export methods", lambda s: s.export_methods, ("name", "spec"),
-                           lambda s, f: s.export_methods.create(f.get("name", ""), f.get("spec", ""))),
-    "exporters": Kind("Exporters", lambda s: s.exporters, ("name", "connector", "table", "schema", "path", "mode"),
-                      lambda s, f: s.exporters.create(f.get("name", ""), f.get("connector", ""),
-                                                      **_opt(f, "table", "schema", "path", "mode")), ("run",)),
-}
 ACTIONS: dict[str, Callable[[Any, str, dict[str, Any]], Any]] = {"pull": _pull, "run": _run}
 
 
-def _kind(request: Request) -> tuple[str, Kind]:
+def _kind(request: Request) -> tuple[str, RecordKind]:
     name = str(request.path_params["kind"])
     if name not in KINDS:
         raise HTTPException(404, f"no page {name!r}")
@@ -122,10 +91,13 @@ def _types() -> list[str]:
     return sorted(connector_types())
 
 
-def _act(ui: Any, slug: str, kind: Kind, action: str, name: str, form: dict[str, Any]) -> dict[str, Any]:
+def _act(ui: Any, slug: str, kind: RecordKind, action: str, name: str, form: dict[str, Any]) -> dict[str, Any]:
     reg = kind.registry(ui.store)
     if action == "create":
-        kind.create(ui.store, form)
+        values = {k: form.get(k) for k in kind.fields[1:]}
+        if kind.spec:  # a connector's settings, as key=value lines
+            values.update(_spec_lines(values.pop("spec") or ""))
+        kind.create(ui.store, form.get("name", ""), values)
         return {"ok": True, "action": action, "name": form.get("name", ""), "message": "created"}
     if action == "delete":
         reg.delete(name)
