@@ -50,9 +50,17 @@ class Store(CoreStore):
         """Every export job in this store (of one version with ``dataset_id``), oldest first."""
         return list(jobs.list_exports(self, dataset_id))
 
+    def delete_export(self, job_id: str) -> None:
+        """Remove the export job ``job_id``: its record and its zip."""
+        jobs.delete_export(self, job_id)
+
     def get_snapshot(self, name: str) -> Snapshot:
         """The snapshot called ``name``."""
         return snapshots.get_snapshot(self, name)
+
+    def delete_snapshot(self, name: str) -> None:
+        """Remove the snapshot called ``name`` (its version and the exports made of it stay)."""
+        snapshots.delete_snapshot(self, name)
 
     def list_snapshots(self, dataset_id: str | None = None) -> list[Snapshot]:
         """Every snapshot in this store (of one version with ``dataset_id``), oldest first."""

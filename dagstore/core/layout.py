@@ -20,6 +20,8 @@
     snapshots/<name>.json              (<UTC stamp>-<id>); <name> is percent-quoted
     exports/<id>.json
     deliveries/<stamp>-<id>.json
+    ui/settings.json                   the web UI's named records: its per-store switches and the
+    ui/labelstudio/<project>/<pk>.json Label Studio exports made through it
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ EXPORTERS = "exporters"
 SNAPSHOTS = "snapshots"
 EXPORTS = "exports"
 DELIVERIES = "deliveries"
+UI = "ui"  # the web UI's records (dagstore/ui)
+UI_SETTINGS = "settings"  # ui/settings.json
 NAMED = (CONNECTORS, DATASOURCES, EXPORT_METHODS, EXPORTERS, SNAPSHOTS, EXPORTS, DELIVERIES)
 PREFIXES = (PACKS, INDEX, OBJECTS, MANIFESTS, VERSIONS, DRAFTS, NAMES, STATE, GC, *NAMED)
 _RECORD_SUFFIX = ".json"
@@ -149,6 +153,11 @@ def is_named_key(key: str) -> bool:
 def named_name(key: str) -> str:
     """The name of a ``<prefix>/<name>.json`` key."""
     return urllib.parse.unquote(leaf(key)[: -len(_RECORD_SUFFIX)])
+
+
+def ls_exports_prefix(project_id: int) -> str:
+    """The folder of one Label Studio project's export records (``ui/labelstudio/<project>``)."""
+    return f"{UI}/labelstudio/{int(project_id)}"
 
 
 def export_artifact_key(job_id: str) -> str:

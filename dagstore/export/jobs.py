@@ -115,6 +115,11 @@ class ExportJob:
         return self._rec.get("error")
 
     @property
+    def finished(self) -> str | None:
+        """When the job completed or failed (UTC, ISO 8601); None while it runs."""
+        return self._rec.get("finished")
+
+    @property
     def report(self) -> dict[str, Any] | None:
         """The ``export.json`` of a completed job."""
         return self._rec.get("report")
@@ -128,7 +133,7 @@ class ExportJob:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "dataset_id": self.dataset_id, "format": self.format, "status": self.status,
-                "progress": list(self.progress), "error": self.error, "created": self.created,
+                "progress": list(self.progress), "error": self.error, "created": self.created, "finished": self.finished,
                 "options": self._rec.get("options"), "filters": self._rec.get("filters"),
                 "artifact": self._rec.get("artifact")}
 
@@ -174,7 +179,7 @@ class ExportJob:
         self.refresh()
         if self.status != "failed":
             raise DraftError(f"export job {self.id} is {self.status}; only a failed job can be retried")
-        rec = dict(self._rec, status="created", error=None, progress=[0, 0], attempt=int(self._rec.get("attempt", 1)) + 1,
+        rec = dict(self._rec, status="created", error=None, finished=None, progress=[0, 0], attempt=int(self._rec.get("attempt", 1)) + 1,
                    heartbeat=time.time())
         _save(self.store, rec)
         self._rec = rec
@@ -188,6 +193,25 @@ def _load(store: Any, job_id: str) -> dict[str, Any]:
 
 def _save(store: Any, rec: dict[str, Any]) -> None:
     NamedRecords(store.backend, RECORDS).put(rec["id"], rec)
+
+
+def _update(store: Any, rec: dict[str, Any]) -> bool:
+    """The worker's rewrite of its record; False, writing nothing, once the job was deleted."""
+    named = NamedRecords(store.backend, RECORDS)
+    if not named.exists(rec["id"]):
+        return False
+    named.put(rec["id"], rec)
+    return True
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def delete_export(store: Any, job_id: str) -> None:
+    """Remove a job's record and its zip; a worker still running it stops writing either."""
+    NamedRecords(store.backend, RECORDS).delete(job_id)
+    store.backend.delete([layout.export_artifact_key(job_id)])
 
 
 def create_export(
@@ -248,13 +272,15 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
     lock = threading.Lock()
     stop = threading.Event()
     rec.update(status="in_progress", heartbeat=time.time(), pid=os.getpid())
-    _save(store, rec)
+    if not _update(store, rec):
+        return
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_S):
             with lock:
                 rec["heartbeat"] = time.time()
-                _save(store, rec)
+                if not _update(store, rec):
+                    stop.set()
 
     class Progress:
         def set_size(self, total: int) -> None:
@@ -277,15 +303,16 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
         art = {"key": key, "size": os.path.getsize(zpath), "xxh3": _hash_file(zpath)}
         with lock:
             stop.set()
-            rec.update(status="completed", artifact=art, report=report.to_dict(), heartbeat=time.time())
+            rec.update(status="completed", artifact=art, report=report.to_dict(), heartbeat=time.time(), finished=_now())
             rec["progress"][0] = rec["progress"][1]
-            _save(store, rec)
+            if not _update(store, rec):  # deleted while it ran
+                store.backend.delete([key])
     except BaseException as e:  # noqa: BLE001 - every failure is recorded in the job
         with lock:
             stop.set()
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            rec.update(status="failed", error=f"{type(e).__name__}: {msg}", heartbeat=time.time())
-            _save(store, rec)
+            rec.update(status="failed", error=f"{type(e).__name__}: {msg}", heartbeat=time.time(), finished=_now())
+            _update(store, rec)
         if not isinstance(e, Exception):
             raise
     finally:

@@ -92,6 +92,11 @@ def get_snapshot(store: Any, name: str) -> Snapshot:
     return replace(NamedRecords(store.backend, RECORDS).get(name), store=store)
 
 
+def delete_snapshot(store: Any, name: str) -> None:
+    """Remove the snapshot called ``name`` (its version and the exports made of it stay)."""
+    NamedRecords(store.backend, RECORDS).delete(name)
+
+
 def list_snapshots(store: Any, dataset_id: str | None = None) -> list[Snapshot]:
     """Every snapshot (of one version with ``dataset_id``), oldest first."""
     out = [replace(s, store=store) for s in NamedRecords(store.backend, RECORDS).list()

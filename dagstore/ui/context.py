@@ -3,7 +3,6 @@ security settings, the per-store preview switch, and short-lived caches of versi
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
@@ -12,12 +11,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagstore import Dataset, DatasetNotFoundError, Store
+from dagstore import Dataset, DatasetNotFoundError, FormatError, Store
+from dagstore.core import layout
+from dagstore.core.decode import expect, skip
+from dagstore.core.store.named import NamedRecords, RecordType
 
 from .blobs import BlobReader
 from .index import Indexes, VersionIndex
 
-SETTINGS_KEY = "ui/settings.json"  # the per-store switches (docs/format.md)
 VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -32,18 +33,38 @@ class Options:
     storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def _settings_doc(name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    expect(isinstance(doc.get("previews", True), bool), f"UI settings record {layout.named_key(layout.UI, name)}",
+           "previews is not true or false")
+    return {"previews": doc.get("previews", True)}
+
+
+def _only_settings(name: str) -> str:
+    if name != layout.UI_SETTINGS:
+        raise DatasetNotFoundError(f"no UI record {name!r}")
+    return name
+
+
+SETTINGS: RecordType[dict[str, Any]] = RecordType(  # ui/settings.json, the per-store switches (docs/format.md)
+    "UI settings", layout.UI, _settings_doc, _only_settings,
+    missing=lambda name, url: DatasetNotFoundError(f"no UI settings in {url}"))
+
+
 def store_settings(store: Store) -> dict[str, Any]:
-    """The store's UI switches (``{"previews": bool}``); defaults when never set."""
+    """The store's UI switches (``{"previews": bool}``); the defaults when never set, or when
+    the record is unreadable (with a warning naming it)."""
+    records = NamedRecords(store.backend, SETTINGS)
     try:
-        doc = json.loads(store.backend.read(SETTINGS_KEY))
-    except (FileNotFoundError, ValueError):
-        return {"previews": True}
-    return {"previews": bool(doc.get("previews", True)) if isinstance(doc, dict) else True}
+        found = records.find(layout.UI_SETTINGS)
+    except FormatError as exc:
+        skip(records.key(layout.UI_SETTINGS), exc)
+        found = None
+    return found or {"previews": True}
 
 
 def set_store_previews(store: Store, enabled: bool) -> None:
     """Turn previews on or off for every UI opened on this store."""
-    store.backend.write(SETTINGS_KEY, json.dumps({"previews": enabled}).encode())
+    NamedRecords(store.backend, SETTINGS).put(layout.UI_SETTINGS, {"previews": bool(enabled)})
 
 
 class UI:

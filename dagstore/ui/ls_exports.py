@@ -9,12 +9,14 @@ in the store, is claimed put-if-absent, so two servers on one store never share 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from dagstore import ConflictError, DatasetNotFoundError, ExportError, ExportFormat, Store
+from dagstore.core import layout
+from dagstore.core.decode import expect
 from dagstore.core.store.named import NamedRecords, RecordType
 
-PREFIX = "ui/labelstudio"
 STATUS = {"created": "created", "in_progress": "in_progress", "failed": "failed", "completed": "completed"}
 
 
@@ -55,11 +57,24 @@ def _check(name: str) -> str:
     return name
 
 
+def _decode(prefix: str) -> Any:
+    def decode(name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        what = f"Label Studio export record {layout.named_key(prefix, name)}"
+        expect(doc["id"] == int(name) and isinstance(doc["jobs"], dict), what, "its id or jobs are not valid")
+        expect(all(isinstance(doc[k], str) for k in ("title", "created_at", "version_id", "snapshot")), what,
+               "title, created_at, version_id and snapshot must be text")
+        expect(all(isinstance(k, str) and isinstance(v, str) for k, v in doc["jobs"].items()), what,
+               "jobs must map export types to job ids")
+        return doc
+    return decode
+
+
 def _records(store: Store, pid: int) -> NamedRecords[dict[str, Any]]:
     """The project's export records: ``ui/labelstudio/<project>/<pk>.json`` (core's one
     registry of named records: put-if-absent create, a malformed record skipped in listings)."""
+    prefix = layout.ls_exports_prefix(pid)
     return NamedRecords(store.backend, RecordType(
-        "Label Studio export", f"{PREFIX}/{pid}", lambda name, doc: doc, _check,
+        "Label Studio export", prefix, _decode(prefix), _check,
         lambda name, url: DatasetNotFoundError(f"no export {name} in project {pid}")))
 
 
@@ -88,24 +103,33 @@ def claim(store: Store, pid: int, rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete(store: Store, pid: int, pk: int) -> bool:
+    """Remove an export as Label Studio does (the export and every converted file): its record,
+    then its snapshot and its jobs with their zips. False when there is no such export."""
     named = _records(store, pid)
-    if not named.exists(str(pk)):
+    rec = named.find(str(pk))
+    if rec is None:
         return False
     named.delete(str(pk))
+    for job_id in rec["jobs"].values():
+        with contextlib.suppress(DatasetNotFoundError):  # already gone
+            store.delete_export(job_id)
+    if rec["snapshot"]:
+        with contextlib.suppress(DatasetNotFoundError):
+            store.delete_snapshot(rec["snapshot"])
     return True
 
 
 def view(store: Store, rec: dict[str, Any]) -> dict[str, Any]:
     """Label Studio's Export shape, statuses read from the jobs."""
     converted = []
-    status = "created"
+    status, finished = "created", None
     for i, (fmt, job_id) in enumerate(sorted(rec["jobs"].items(), key=lambda kv: kv[0] != "JSON"), start=1):
         job = store.get_export(job_id)
         st = STATUS.get(job.status, "created")
         if fmt == "JSON":
-            status = st
+            status, finished = st, job.finished
         converted.append({"id": i, "export_type": fmt, "status": st, "traceback": job.error})
-    return {"id": rec["id"], "title": rec["title"], "created_at": rec["created_at"], "finished_at": None,
+    return {"id": rec["id"], "title": rec["title"], "created_at": rec["created_at"], "finished_at": finished,
             "status": status, "md5": None, "counters": {"task_number": rec.get("task_number", 0)},
             "converted_formats": converted, "task_filter_options": rec.get("task_filter_options"),
             "annotation_filter_options": rec.get("annotation_filter_options"),
