@@ -8,6 +8,7 @@ guarded, and an API it does not recognise gives ``{"available": false, "reason":
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import sys
@@ -56,29 +57,38 @@ def _timed(phases: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
     return out
 
 
-def _bench_states(m: Any, n: int) -> dict[str, Any]:
-    """dagstore.manifest as of its first version: Entry, Delta and the state functions."""
-    import gc
-
-    phases: dict[str, float] = {}
+def _parent(phases: dict[str, float], n: int, m: Any, serialize: Callable[[Any], bytes],
+            load: Callable[[bytes], Any]) -> tuple[bytes, Any]:
+    """Build n entries, serialize them, drop them and load the bytes back: what a reader holds
+    (one loaded state) is what the peak RSS measures from here on."""
     built = _timed(phases, "build", lambda: {_path(i): m.Entry(_hash(i), 1024 + i % 7168, origin="parent") for i in range(n)})
-    blob = _timed(phases, "serialize", lambda: m.state_to_bytes(built))
-    del built  # what follows is what a reader holds: one loaded state, its child, the diff
+    blob = _timed(phases, "serialize", lambda: serialize(built))
+    del built
     gc.collect()
     _reset_peak_rss()
-    parent = _timed(phases, "load", lambda: m.state_from_bytes(blob))
+    parent = _timed(phases, "load", lambda: load(blob))
     if len(parent) != n:
         raise AssertionError(f"loaded {len(parent)} entries, expected {n}")
-    # A W1'-like child: 1% modified, 1% removed, 1% added.
+    return blob, parent
+
+
+def _child_delta(m: Any, n: int) -> Any:
+    """A W1'-like child of n entries: 1% modified, 1% removed, 1% added."""
     k = max(1, n // 100)
-    delta = m.Delta(
+    return m.Delta(
         entries={
             **{_path(i): m.Entry(_hash(i + n), 2048) for i in range(0, k)},
             **{f"new/{_path(n + i)}": m.Entry(_hash(n + i), 4096) for i in range(k)},
         },
         removed={_path(i) for i in range(k, 2 * k)},
     )
-    delta = m.Delta.from_bytes(_timed(phases, "delta serialize", delta.to_bytes))
+
+
+def _bench_states(m: Any, n: int) -> dict[str, Any]:
+    """dagstore.manifest as of its first version: Entry, Delta and the state functions."""
+    phases: dict[str, float] = {}
+    blob, parent = _parent(phases, n, m, m.state_to_bytes, m.state_from_bytes)
+    delta = m.Delta.from_bytes(_timed(phases, "delta serialize", _child_delta(m, n).to_bytes))
     child = _timed(phases, "merge with parent", lambda: m.apply_delta(m.merge_states([parent]), delta, "child"))
     diff = _timed(phases, "diff", lambda: m.diff_states(parent, child))
     return {
@@ -91,29 +101,14 @@ def _bench_states(m: Any, n: int) -> dict[str, Any]:
 
 def _bench_columnar(n: int) -> dict[str, Any]:
     """dagstore.core.state (columnar states, format 3): the same phases on its API."""
-    import gc
-
     from dagstore.core import columns
     from dagstore.core import manifest as m
     from dagstore.core.state import State
 
     phases: dict[str, float] = {}
-    built = _timed(phases, "build", lambda: {_path(i): m.Entry(_hash(i), 1024 + i % 7168, origin="parent") for i in range(n)})
-    blob = _timed(phases, "serialize", lambda: State(columns.entries_table(built, origins=["parent"]), ["parent"]).to_bytes())
-    del built
-    gc.collect()
-    _reset_peak_rss()
-    parent = _timed(phases, "load", lambda: State.from_bytes(blob))
-    if len(parent) != n:
-        raise AssertionError(f"loaded {len(parent)} entries, expected {n}")
-    k = max(1, n // 100)
-    delta = m.Delta(
-        entries={
-            **{_path(i): m.Entry(_hash(i + n), 2048) for i in range(0, k)},
-            **{f"new/{_path(n + i)}": m.Entry(_hash(n + i), 4096) for i in range(k)},
-        },
-        removed={_path(i) for i in range(k, 2 * k)},
-    )
+    blob, parent = _parent(phases, n, m, lambda built: State(columns.entries_table(built, origins=["parent"]), ["parent"]).to_bytes(),
+                           State.from_bytes)
+    delta = _child_delta(m, n)
     stored = _timed(phases, "delta serialize", lambda: columns.delta_bytes(delta))
     child = _timed(phases, "merge with parent", lambda: parent.apply(columns.read_manifest(stored, "delta"), "child"))
     diff = _timed(phases, "diff", lambda: parent.diff(child))

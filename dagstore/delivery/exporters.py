@@ -324,27 +324,27 @@ def _write_files(fs: Any, base: str, mode: str, local_root: str, files: list[str
     return target, len(files)
 
 
-def _move(fs: Any, src: str, dst: str, files: list[str]) -> None:
-    """Move the uploaded files from ``src`` to ``dst`` one by one (a rename on file servers,
-    copy + delete on object stores), then remove ``src``."""
+def _under(fs: Any, dest: str, files: list[str]) -> Iterator[tuple[str, str]]:
+    """``(rel, dest/rel)`` for each file, its folder made first (once per folder)."""
     made: set[str] = set()
     for rel in files:
-        target = posixpath.join(dst, rel)
+        target = posixpath.join(dest, rel)
         folder = posixpath.dirname(target)
         if folder not in made:
             fs.makedirs(folder, exist_ok=True)
             made.add(folder)
+        yield rel, target
+
+
+def _move(fs: Any, src: str, dst: str, files: list[str]) -> None:
+    """Move the uploaded files from ``src`` to ``dst`` one by one (a rename on file servers,
+    copy + delete on object stores), then remove ``src``."""
+    for rel, target in _under(fs, dst, files):
         fs.mv(posixpath.join(src, rel), target)
     if fs.exists(src):
         fs.rm(src, recursive=True)
 
 
 def _put_all(fs: Any, local_root: str, files: list[str], dest: str) -> None:
-    made: set[str] = set()
-    for rel in files:
-        remote = posixpath.join(dest, rel)
-        folder = posixpath.dirname(remote)
-        if folder not in made:
-            fs.makedirs(folder, exist_ok=True)
-            made.add(folder)
+    for rel, remote in _under(fs, dest, files):
         fs.put_file(os.path.join(local_root, *rel.split("/")), remote)
