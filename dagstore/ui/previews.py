@@ -12,6 +12,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from PIL import Image
+
 from .index import FileRow
 
 HEAD_BYTES = 64 << 10
@@ -61,8 +63,6 @@ class Thumbnails:
             return hit
 
     def make(self, key: str, data: bytes) -> tuple[bytes, str]:
-        from PIL import Image
-
         with Image.open(io.BytesIO(data)) as im:
             im.draft("RGB", (THUMB_PX, THUMB_PX))  # JPEG: decode at a reduced scale
             im.thumbnail((THUMB_PX, THUMB_PX))
