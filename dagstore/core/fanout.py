@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..secrets import redact_url
-from ..errors import DagstoreError, StorageError
+from ..errors import DagstoreError, FormatError, StorageError
 from . import layout, transfer
 from .backend import open_backend
 from .scan import LocalFile, hash_files
@@ -162,15 +163,18 @@ class IngestTask:
 
 @dataclass
 class Fragment:
-    """What a task returns: ``(hash, size)`` per file in task order, the packs and objects
-    holding them, and what it cost."""
+    """What a task returns: ``(hash, size)`` per file in task order (or, for a folder, a
+    table of its files), the packs and objects holding them, and what it cost."""
 
     hashes: list[tuple[str, int]] = field(default_factory=list)
     packs: set[str] = field(default_factory=set)
     objects: set[str] = field(default_factory=set)
     bytes_sent: int = 0
     blobs_sent: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the tasks' own time, summed
+    table: Any = None  # a folder's fragment: a pyarrow table of path, hash, size (fanscan)
+    wall: float = 0.0  # the driver's time from the split to the merged fragment
+    tasks: int = 0  # how many tasks made it
 
 
 def ingest(task: IngestTask) -> Fragment:
@@ -188,15 +192,44 @@ def ingest(task: IngestTask) -> Fragment:
             h, size = (h, size) if h else hashed[p]
             out.hashes.append((h, size))
             pending.append(transfer.Pending(h, size, p, mtime))
-        index = {h: loc for h, loc in st.pack_index(be).items() if layout.pack_key(loc.pack) not in task.marked}
-        avoid = {layout.leaf(k) for k in task.marked if layout.kind(k) == layout.OBJECTS}
-        res = transfer.upload(be, index, pending, task.level, task.pack_size, show_progress=False, avoid_objects=avoid,
-                              staged=staged)
+        send(st, be, pending, task.level, task.pack_size, task.marked, staged, out)
     finally:
         staged.close()
-    out.packs, out.objects, out.bytes_sent, out.blobs_sent = res.packs, res.objects, res.bytes_sent, res.blobs_sent
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def send(st: Any, be: Any, pending: list[transfer.Pending], level: int | None, pack_size: int | None,
+          marked: frozenset[str], staged: Staged, out: Fragment) -> None:
+    """Upload what the store does not hold yet; ``out`` gains the packs, objects and bytes."""
+    index = reusable(st, be, marked)
+    avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
+    res = transfer.upload(be, index, pending, level, pack_size, show_progress=False, avoid_objects=avoid, staged=staged)
+    out.packs, out.objects, out.bytes_sent, out.blobs_sent = res.packs, res.objects, res.bytes_sent, res.blobs_sent
+
+
+_indexes: dict[tuple[str, str], tuple[dict[str, Any], set[str]]] = {}
+_indexes_lock = threading.Lock()
+
+
+def reusable(st: Any, be: Any, marked: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``{hash: location}`` of the blobs the store's packs hold (packs gc marked left out).
+    Each pack's index is decoded once per worker process: later tasks decode only new packs
+    (one listing of the index folder per task; a pack gone since starts the index afresh)."""
+    with _indexes_lock:  # tasks may share a process (a thread pool)
+        index, seen = _indexes.setdefault((st.url, str(getattr(be, "url", ""))), ({}, set()))
+        listed = {layout.leaf(k) for k in be.list(layout.INDEX)}
+        if seen - listed:
+            index.clear()
+            seen.clear()
+        new = sorted(listed - seen)
+        if new:
+            try:
+                index.update(st.pack_index(be, new))
+            except FormatError:  # an unreadable index: the listing of every pack skips it, with a warning
+                index.update(st.pack_index(be))
+            seen.update(new)
+        return dict(index) if not marked else {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
 
 
 def _local(path: str, size: int, mtime_ns: int) -> LocalFile:
@@ -231,3 +264,4 @@ def ingest_all(
         merged.blobs_sent += frag.blobs_sent
         merged.seconds += frag.seconds
     return merged
+

@@ -12,7 +12,7 @@ the same. Until the commit nothing is visible; the parts' folders are removed ei
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -27,18 +27,23 @@ from .sinks import FolderSink, Sink, ZipSink
 from .view import Item, LocalView, VersionView
 
 
+PartItems = Callable[[], Iterable[Item]]
+
+
 @dataclass(frozen=True)
 class PartViews:
     """How a worker sees the version: the store to reopen and a module-level function
-    ``open(store, version_id, select, start, end) -> LocalView`` (picklable by reference)."""
+    ``open(store, version_id, paths) -> (view of every item, the items at paths)``
+    (picklable by reference)."""
 
     store: fanout.StoreRef
-    open: Callable[[Any, str, Callable[[Item], Item | None], int, int], LocalView]
+    open: Callable[[Any, str, Sequence[str]], tuple[LocalView, PartItems]]
 
 
 @dataclass(frozen=True)
 class PartTask:
-    """One worker's slice ``[start, end)`` of the selected items, and where it writes."""
+    """One worker's slice of the selected items (their paths, given by the driver: the part
+    walks no other item's annotation), and where it writes."""
 
     views: PartViews
     version_id: str
@@ -46,10 +51,27 @@ class PartTask:
     options: dict[str, Any]
     filters: dict[str, Any]
     include_media: bool
-    start: int
-    end: int
+    paths: tuple[str, ...]
     shared: str | None  # the staging folder (folder targets), or None: everything goes to ``own``
     own: str
+
+
+@dataclass
+class PartContext(ExportContext):
+    """A part's context: its writing pass yields only its own items; a first pass
+    (``final=False``) still sees every item, so names and class ids agree across parts."""
+
+    own_items: PartItems = tuple
+
+    def items(self, final: bool = True) -> Iterator[Item]:
+        if not final:
+            yield from super().items(final=False)
+            return
+        for item in self.own_items():
+            sel = self.select(item)
+            if sel is not None:
+                yield sel
+                self.tick(1)
 
 
 @dataclass
@@ -107,9 +129,9 @@ def export_part(task: PartTask) -> PartResult:
     st, _be = fanout.open_store(task.views.store)
     exporter = get_format_writer(task.format)
     select = selector(task.filters, str(task.options.get("default_split") or "train"))
-    view = task.views.open(st, task.version_id, select, task.start, task.end)
+    view, own = task.views.open(st, task.version_id, task.paths)
     sink = PartSink(task.shared, task.own, exporter.merged)
-    ctx = ExportContext(view, sink, dict(task.options), task.include_media, select, part=(task.start, task.end))
+    ctx = PartContext(view, sink, dict(task.options), task.include_media, select, own_items=own)
     exporter.export(ctx)
     return PartResult(sink.order, dict(ctx.counts), ctx.skipped, ctx.info)
 
@@ -149,13 +171,14 @@ def export_parts(executor: Executor, views: PartViews, version_id: str, exporter
                  filters: Mapping[str, Any], include_media: bool, total: int, sink: Sink, ctx: ExportContext) -> None:
     """Driver side: run the slices on ``executor``, merge into ``sink`` and fill ``ctx``'s
     counts, skipped items and info (the caller writes ``export.json`` and commits)."""
+    paths = selected(ctx, total)
     slices = fanout.slices(total, executor)
     shared = sink.staging if isinstance(sink, FolderSink) else None
     owns = [str(temp_path(sink.location)) for _ in slices]
     try:
         for d in owns:
             os.mkdir(d)
-        tasks = [PartTask(views, version_id, exporter.name, dict(options), dict(filters), include_media, a, b, shared, own)
+        tasks = [PartTask(views, version_id, exporter.name, dict(options), dict(filters), include_media, tuple(paths[a:b]), shared, own)
                  for (a, b), own in zip(slices, owns)]
         results = fanout.run(executor, export_part, tasks, "the export")
         if isinstance(sink, ZipSink):
@@ -175,6 +198,18 @@ def export_parts(executor: Executor, views: PartViews, version_id: str, exporter
     finally:
         for d in owns:
             rmtree(d)
+
+
+def selected(ctx: ExportContext, total: int) -> list[str]:
+    """The paths of the selected items, once, in the driver: every path when all ``total``
+    are selected (no annotation is read), else those the selection keeps."""
+    count = getattr(ctx.view, "count", lambda: None)()
+    state, entries = getattr(ctx.view, "state", None), getattr(ctx.view, "entries", None)
+    if count == total and state is not None:
+        return list(state.paths())
+    if count == total and entries is not None:
+        return sorted(entries)
+    return [it.path for it in ctx.items(final=False)]
 
 
 def _read(path: str) -> bytes:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from ..annotations import ClassList
+from ..annotations import ClassList, decode
 from ..annotations.ops import iter_annotations
 from ..core.fanout import StoreRef
 from ..core.ops import checkout, lookup
@@ -36,15 +36,27 @@ def version_view(v: Version) -> LocalView:
     )
 
 
-def slice_view(store: Any, version_id: str, select: Callable[[Item], Item | None], start: int, end: int) -> LocalView:
-    """The view an export worker uses: every item (names and ids agree across parts), and
-    only the content of selected items ``[start, end)`` fetched into its cache."""
-    v = lookup.get(store, version_id)
-    view = version_view(v)
-    selected = (it.path for it in view.items() if select(it) is not None)
-    paths = list(itertools.islice(selected, start, end))
-    view.root = lambda: checkout.subset_copy(v, paths)
-    return view
+_opened: dict[tuple[str, str], tuple[Version, LocalView]] = {}
+
+
+def slice_view(store: Any, version_id: str, paths: Sequence[str]) -> tuple[LocalView, Callable[[], Iterator[Item]]]:
+    """What an export worker uses: the view of every item (for formats' first passes), whose
+    content is only that of ``paths`` fetched into its cache, and the items at ``paths``
+    (their annotations only). The version and its view are kept for the worker's next tasks."""
+    key = (store.url, version_id)
+    if key not in _opened:
+        v = lookup.get(store, version_id)
+        if len(_opened) >= 4:
+            _opened.pop(next(iter(_opened)))
+        _opened[key] = (v, version_view(v))
+    v, whole = _opened[key]
+    view = dataclasses.replace(whole, root=lambda: checkout.subset_copy(v, paths))
+
+    def items() -> Iterator[Item]:
+        for path, e in v.current().pick(paths).items():
+            yield Item(path, decode(e.annotation) if e.annotation is not None else {}, e.hash, e.size)
+
+    return view, items
 
 
 def export_version(v: Version, export_format: str | None, target: Any, splits: Any = None, filters: Any = None,

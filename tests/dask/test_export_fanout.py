@@ -59,3 +59,26 @@ def test_a_failing_part_leaves_no_export_and_no_parts(pets: Dataset, tmp_path: P
     with pytest.raises(ExportError, match="obb=True and segments=True cannot be combined"):
         pets.export("YOLO_ULTRALYTICS", tmp_path / "out", executor=executor, obb=True, segments=True)
     assert os.listdir(tmp_path) == ["pets"]  # neither the target nor a staging or part folder
+
+
+@pytest.mark.parametrize("fmt", ["COCO", "YOLO"])
+def test_a_filtered_export_on_workers_has_the_bytes_of_one_process(pets: Dataset, tmp_path: Path, executor: Any, fmt: str) -> None:
+    one = pets.export(fmt, tmp_path / "one", splits=["train", "test"], filters={"labels": ["cat"]})
+    many = pets.export(fmt, tmp_path / "many", splits=["train", "test"], filters={"labels": ["cat"]}, executor=executor)
+    assert many.counts == one.counts == {"train": 7, "test": 7}  # 14 of 22 items have a cat box: the driver walks once
+    assert tree_bytes(tmp_path / "many") == tree_bytes(tmp_path / "one")
+
+
+def test_a_part_is_given_its_paths_and_reads_no_other_item(pets: Dataset, tmp_path: Path) -> None:
+    from dagstore.core.store import Store as CoreStore
+    from dagstore.export.source import slice_view
+
+    st = CoreStore(pets.store.url)
+    paths = sorted(pets.list_files())[7:12]
+    view, items = slice_view(st, pets.id, paths)
+    got = list(items())
+    assert [it.path for it in got] == paths
+    assert got[0].annotation == pets.get_annotation(paths[0]) and got[0].size == len(pets.read_bytes(paths[0]))
+    assert len(list(view.items())) == 22  # a format's first pass still sees every item
+    again, _ = slice_view(st, pets.id, paths[:1])
+    assert again.entries is view.entries  # the version is opened once per worker process

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 
-from .. import fanout, transfer
+from .. import fanout, fanscan, transfer
 from ..scan import LocalFile
 from ..manifest import Entry
 from .. import layout
@@ -112,18 +112,35 @@ def upload(
     return res
 
 
+def _workers_store(v: Version) -> tuple[fanout.StoreRef, frozenset[str]]:
+    """How workers reopen the draft's store, and what gc has marked there (never reused)."""
+    st = v.store
+    be = st.content_backend(v.record)
+    return fanout.StoreRef(st.url, st.storage_options, v.record.content_url), frozenset(st.gc_marks() if be is st.backend else ())
+
+
+def _gain(v: Version, frag: fanout.Fragment) -> fanout.Fragment:
+    """The draft's record gains the packs and objects the workers wrote."""
+    v.record = replace(v.record, packs=tuple(sorted(set(v.record.packs) | frag.packs)),
+                       objects=tuple(sorted(set(v.record.objects) | frag.objects)))
+    return frag
+
+
 def fan_out(v: Version, executor: Executor, items: Sequence[tuple[str, int, int, str]],
             compression: bool | int | str | None = None, chunk_size: float | None = None) -> fanout.Fragment:
     """Hash (where no hash is given) and upload ``(local path, size, mtime_ns, hash)`` items on
     the executor's workers; the draft's record gains the packs and objects they wrote."""
-    st = v.store
-    be = st.content_backend(v.record)
-    marked = frozenset(st.gc_marks() if be is st.backend else ())
-    ref = fanout.StoreRef(st.url, st.storage_options, v.record.content_url)
-    frag = fanout.ingest_all(executor, ref, items, compression_level(compression), pack_bytes(chunk_size), marked)
-    v.record = replace(v.record, packs=tuple(sorted(set(v.record.packs) | frag.packs)),
-                       objects=tuple(sorted(set(v.record.objects) | frag.objects)))
-    return frag
+    ref, marked = _workers_store(v)
+    return _gain(v, fanout.ingest_all(executor, ref, items, compression_level(compression), pack_bytes(chunk_size), marked))
+
+
+def fan_out_folder(v: Version, executor: Executor, root: str, rel: str, wildcard: Sequence[str] | None, recursive: bool,
+                   dataset_prefix: str) -> fanout.Fragment:
+    """A folder scanned, hashed and uploaded by the executor's workers (``core.fanscan``); its
+    fragment's table lists the files at their dataset paths."""
+    ref, marked = _workers_store(v)
+    return _gain(v, fanscan.ingest_folder(executor, ref, root, rel, wildcard, recursive, dataset_prefix,
+                                          compression_level(None), None, marked))
 
 
 def send_files(v: Version, executor: Executor, files: Sequence[LocalFile]) -> dict[str, tuple[str, int]]:

@@ -12,13 +12,14 @@ from concurrent.futures import Executor
 from typing import Any
 
 import fsspec
+import pyarrow as pa
 
 from ...secrets import redact_url
-from .. import tree
+from .. import columns as cols, fanscan, tree
 from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
 from ..scan import hash_files, matches_wildcard, scan
 from ...errors import InvalidPathError
-from .commit import send_files
+from .commit import fan_out_folder, send_files
 from ..version import Version, as_list
 
 Local = tuple[str, int]  # (local path, mtime_ns) of content still to upload
@@ -101,8 +102,10 @@ def add_files(
     """Hash and stage a file or folder; returns ``(added or modified, files seen)``. With
     ``executor`` its workers hash and upload the files (nothing is left pending)."""
     draft = v.require_draft()
-    files = scan(path, wildcard, recursive, base=local_base_folder)
     prefix = dataset_prefix(dataset_path)
+    if executor is not None and os.path.isdir(path):
+        return _add_folder_on_workers(v, executor, path, wildcard, local_base_folder, prefix, recursive)
+    files = scan(path, wildcard, recursive, base=local_base_folder)
     check_fit(v, (f"{prefix}/{f.rel}" if prefix else f.rel for f in files))
     hashes = (hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content()) if executor is None
               else send_files(v, executor, files))
@@ -117,6 +120,48 @@ def add_files(
     del files, hashes  # before the draft is serialized: lower peak memory
     v.save()
     return n, count
+
+
+def _add_folder_on_workers(v: Version, executor: Executor, path: str | os.PathLike[str], wildcard: str | Sequence[str] | None,
+                           base: str | os.PathLike[str] | None, prefix: str, recursive: bool) -> tuple[int, int]:
+    """``add_files`` of a folder whose sub-trees the workers scan, hash and upload; the rows
+    they return are staged in bulk and the draft is written once."""
+    root = os.path.abspath(os.fspath(path))
+    rel = os.path.relpath(root, os.path.abspath(os.fspath(base))) if base else "."
+    if rel == ".." or rel.startswith(".." + os.sep):
+        raise InvalidPathError(f"{root} is not inside local_base_folder {os.path.abspath(os.fspath(base or root))}")
+    frag = fan_out_folder(v, executor, root, "" if rel == "." else rel.replace(os.sep, "/") + "/", as_list(wildcard),
+                          recursive, prefix)
+    n = stage_rows(v, frag.table)
+    v.save()
+    return n, frag.table.num_rows
+
+
+def stage_rows(v: Version, rows: pa.Table) -> int:
+    """Stage files whose content the store holds, in bulk: ``rows`` (path, hash, size; sorted,
+    as ``core.fanscan`` returns them). Refuses, changing nothing, what could not be checked
+    out; paths neither the draft nor its parents have are added without a loop over them.
+    Returns how many added or changed content."""
+    draft = v.require_draft()
+    problem = v.current().apply(fanscan.delta_rows(rows), v.id).tree_problem()
+    if problem:
+        raise InvalidPathError(problem)
+    paths = rows["path"].to_pylist()
+    entries = map(Entry, cols.hashes_to_hex(rows["hash"]), rows["size"].to_pylist())
+    delta, parents = draft.delta, v.parents_state()
+    if not len(parents) and not delta.entries and not delta.removed:
+        delta.entries.update(zip(paths, entries))
+        return len(paths)
+    known = set(parents.pick(paths)) | (delta.entries.keys() | delta.removed)
+    n = 0
+    for p, e in zip(paths, entries):
+        if p not in known:
+            delta.entries[p] = e
+            n += 1
+            continue
+        n += stage(v, p, e, ("", 0))  # as a file added again: it keeps its annotation
+        draft.pending.pop(p, None)  # its content is in the store already
+    return n
 
 
 def _external_items(url: str, recursive: bool, options: dict[str, Any]) -> list[tuple[str, str, int]]:
