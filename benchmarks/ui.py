@@ -6,10 +6,13 @@ directly (the way ``manifest_scale.py`` builds states: ``Entry`` tuples, no file
 entries pointing at the 200 real images so every thumbnail is a real ranged read of a pack.
 Then ``dagstore ui`` is started as a subprocess, as a user would, and timed over HTTP:
 
-- the one-time indexing of the version (a child process of the server),
+- the indexing child alone (``python -m dagstore.ui.indexer`` on a fresh cache: the version's
+  columnar state built from its manifest, then the UI's derived index), its time and peak RSS,
+- the one-time indexing of the version by the server (the same child, another fresh cache),
 - the first page of the file table and of the grid, facet counts under a filter,
 - a thumbnail of a packed image cold (ranged read + decode + resize) and warm,
-- the server's peak RSS (VmHWM) after all of it, and the largest response (never the manifest).
+- the server's peak RSS (VmHWM) after all of it, and the largest response (never the manifest),
+- the size of the index file.
 
 Prints one JSON document (and writes it to ``<out>/ui.json``).
 """
@@ -96,6 +99,25 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def indexer_alone(store_url: str, vid: str, root: Path) -> dict[str, Any]:
+    """The indexing child as the server starts it, on a cache of its own: wall time, peak RSS."""
+    cache = root / "indexer-cache"
+    settings = {"url": store_url, "storage_options": {}, "cache_dir": str(cache), "version_id": vid,
+                "target": str(cache / "alone.arrow")}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dagstore.ui.indexer"], stdin=subprocess.PIPE, env=env)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(settings).encode())
+    proc.stdin.close()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"the indexer failed ({proc.returncode})")
+    return {"indexing child alone s": time.perf_counter() - t0, "indexing child alone peak RSS MB": usage.ru_maxrss / 1024,
+            "index file MB": (cache / "alone.arrow").stat().st_size / 1e6}
+
+
 def measure(store_url: str, vid: str, root: Path, repeat: int) -> dict[str, Any]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -150,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     store_url, vid = build_store(root, args.files)
-    result = {"files": args.files, **measure(store_url, vid, root, args.repeat)}
+    result = {"files": args.files, **indexer_alone(store_url, vid, root), **measure(store_url, vid, root, args.repeat)}
     (root / "ui.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0

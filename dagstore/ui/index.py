@@ -1,143 +1,49 @@
-"""The UI's per-version file index: one SQLite file per final version in the local cache.
+"""The UI's view of a final version: its columnar state and a small derived index, both
+memory-mapped, queried with numpy and pyarrow compute.
 
 A version's state can hold millions of entries; the pages only ever need one page of them, a
-few counts and one file's location. The index is built once per version (a final version never
-changes) into ``<cache>/ui/index/<version id>.sqlite`` and queried with ``LIMIT``/``OFFSET``, so
-the server never holds a version's manifest in memory. Big versions are indexed by a child
-process (``python -m dagstore.ui.indexer``), so the server's peak memory stays that of a page.
+few counts and one file's location. The state (``core.state``, cached by the store as a
+memory-mapped Arrow file) gives the paths, sizes, hashes and annotations of the rows a page
+shows; the derived index (``derive.py``: a facet cell and class codes per row, the size
+order, content locations) is built once per version (a final version never changes) into
+``<cache>/ui/index/<version id>.v3.arrow``. Big versions are indexed by a child process
+(``python -m dagstore.ui.indexer``), so the server's peak memory stays that of a page.
+Index files are evicted least recently used first beyond ``DAGSTORE_UI_INDEX_MB`` megabytes.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
+import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagstore import Dataset, Store
-from dagstore._atomic import replace_file, temp_path
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-INDEX_FORMAT = 2  # in the file name: an index of another format is rebuilt
+from dagstore import DagstoreError, Dataset, IntegrityError, Store
+from dagstore.core import columns as cols
+
+from .derive import INDEX_FORMAT, KIND_NAMES, arrow, build, cell_count
+
 IN_PROCESS_MAX_FILES = 50_000  # above this a child process builds the index
-KINDS = {
-    "image": (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"),
-    "audio": (".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus"),
-    "table": (".parquet", ".csv", ".tsv", ".jsonl"),
-    "json": (".json",),
-    "text": (".txt", ".md", ".log", ".xml", ".yaml", ".yml", ".conll", ".srt"),
-}
-SCHEMA = """
-CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, hash TEXT NOT NULL,
-  url TEXT, src TEXT, pack TEXT, off INTEGER, len INTEGER, raw INTEGER, codec INTEGER,
-  kind TEXT NOT NULL, split TEXT, annotated INTEGER NOT NULL, nregions INTEGER NOT NULL, ann TEXT);
-CREATE TABLE labels(file INTEGER NOT NULL, label TEXT NOT NULL);
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-INDEXES = """
-CREATE UNIQUE INDEX files_path ON files(path);
-CREATE INDEX files_size ON files(size, id);
-CREATE INDEX files_split ON files(split, id);
-CREATE INDEX labels_by ON labels(label, file);
-CREATE INDEX labels_of ON labels(file);
-CREATE TABLE cube_files AS SELECT split, annotated, kind, count(*) AS n FROM files GROUP BY 1, 2, 3;
-CREATE TABLE cube_labels AS SELECT l.label, f.split, f.annotated, f.kind, count(*) AS n
-  FROM labels l JOIN files f ON f.id = l.file GROUP BY 1, 2, 3, 4;
-"""
+INDEX_MB_ENV = "DAGSTORE_UI_INDEX_MB"
+DEFAULT_INDEX_MB = 1024  # index files kept on disk (a 1,000,000-file version's is ~50 MB)
+OPEN_MAX = 8  # versions kept open (mapped) by one server
+GLOBS_KEPT = 4  # glob searches remembered per open version (one byte per file each)
+SORTS = ("path", "-path", "size", "-size")
 
 
-def kind_of(path: str, ann: dict[str, Any] | None) -> str:
-    """image, audio, table, json, text or other: the annotation's media kind, else the extension."""
-    media = (ann or {}).get("media")
-    if isinstance(media, dict) and media.get("kind") in ("image", "audio", "text"):
-        return str(media["kind"])
-    low = path.lower()
-    return next((k for k, exts in KINDS.items() if low.endswith(exts)), "other")
-
-
-def labels_of(ann: dict[str, Any]) -> set[str]:
-    """Item labels and region labels of an annotation."""
-    out = {str(x) for x in ann.get("labels") or [] if isinstance(x, str)}
-    for r in ann.get("regions") or []:
-        if isinstance(r, dict) and isinstance(r.get("label"), str):
-            out.add(r["label"])
-    return out
-
-
-def _locations(store: Store, version_id: str) -> dict[str, tuple[str, Any]]:
-    """``{blob hash: (id of the version whose content holds it, pack location or None)}``."""
-    out: dict[str, tuple[str, Any]] = {}
-    for rec in store.chain(version_id):
-        be = store.content_backend(rec)
-        for h, loc in store.pack_index(be, rec.packs).items():
-            out.setdefault(h, (rec.id, loc))
-        for h in rec.objects:
-            out.setdefault(h, (rec.id, None))
-    return out
-
-
-def _rows(ds: Dataset, store: Store) -> Iterator[tuple[tuple[Any, ...], set[str]]]:
-    """(row of ``files``, its labels) in path order; annotations are streamed (a million
-    decoded annotations would not fit beside the state)."""
-    anns = ds.iter_annotations()  # path order, annotated files only
-    pending = next(anns, None)
-    locs = _locations(store, ds.id)
-    files = ds.file_entries_dict
-    links = ds.link_entries_dict
-    for i, path in enumerate(sorted({*files, *links})):
-        ann: dict[str, Any] | None = None
-        if pending is not None and pending[0] == path:
-            ann, pending = pending[1], next(anns, None)
-        n = len(ann.get("regions") or []) if ann else 0
-        split = ann.get("split") if ann else None
-        text = json.dumps(ann, sort_keys=True, separators=(",", ":")) if ann else None
-        tail = (kind_of(path, ann), split, int(bool(ann)), n, text)
-        if path in links:
-            ln = links[path]
-            yield (i, path, ln.size, ln.hash, ln.link, None, None, None, None, None, None, *tail), labels_of(ann or {})
-            continue
-        fe = files[path]
-        src, loc = locs.get(fe.hash, (None, None))
-        pack = (loc.pack, loc.offset, loc.length, loc.raw_length, loc.codec) if loc is not None else (None,) * 5
-        yield (i, path, fe.size, fe.hash, None, src, *pack, *tail), labels_of(ann or {})
-
-
-def build(store: Store, version_id: str, target: Path) -> None:
-    """Write the index of a final version to ``target`` (atomically: a temp file renamed)."""
-    ds = Dataset.get(dataset_id=version_id, store=store)
-    tmp = temp_path(target)
-    db = sqlite3.connect(tmp)
-    try:
-        db.executescript(SCHEMA)
-        rows: list[tuple[Any, ...]] = []
-        labels: list[tuple[int, str]] = []
-        for row, labs in _rows(ds, store):
-            rows.append(row)
-            labels.extend((row[0], lab) for lab in sorted(labs))
-            if len(rows) >= 20_000:  # bounded batches
-                _flush(db, rows, labels)
-        _flush(db, rows, labels)
-        db.executescript(INDEXES)
-        meta = {"format": INDEX_FORMAT, "classes": ds.classes, "colors": ds.class_colors, "splits": ds.splits}
-        db.executemany("INSERT INTO meta VALUES (?,?)", [(k, json.dumps(v)) for k, v in meta.items()])
-        db.commit()
-    except BaseException:
-        db.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    db.close()
-    replace_file(tmp, target)
-
-
-def _flush(db: sqlite3.Connection, rows: list[tuple[Any, ...]], labels: list[tuple[int, str]]) -> None:
-    db.executemany("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    db.executemany("INSERT INTO labels VALUES (?,?)", labels)
-    rows.clear()
-    labels.clear()
+class BadInput(DagstoreError):
+    """A search pattern or an index setting that cannot be used (a 400 page, a one-line error)."""
 
 
 @dataclass(frozen=True)
@@ -158,40 +64,31 @@ class Filters:
     def items(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
 
-    def where(self) -> tuple[str, list[Any]]:
-        """SQL condition on ``files`` (bound parameters only) and its arguments."""
-        conds: list[str] = []
-        args: list[Any] = []
-        if self.q:
-            if any(c in self.q for c in "*?["):
-                conds.append("path GLOB ?")
-                args.append(self.q.lstrip("/"))
-            else:
-                q = self.q.lstrip("/")
-                conds.append("path >= ? AND path < ?")
-                args += [q, q + "\U0010ffff"]
-        if self.split:
-            conds.append("split IS NULL" if self.split == "(none)" else "split = ?")
-            args += [] if self.split == "(none)" else [self.split]
-        if self.label:
-            conds.append("id IN (SELECT file FROM labels WHERE label = ?)")
-            args.append(self.label)
-        if self.annotated in ("yes", "no"):
-            conds.append("annotated = ?")
-            args.append(1 if self.annotated == "yes" else 0)
-        if self.kind:
-            conds.append("kind = ?")
-            args.append(self.kind)
-        return (" AND ".join(conds) or "1"), args
+    def is_glob(self) -> bool:
+        return any(c in self.q for c in "*?[")
 
 
-SORTS = {"path": "id", "-path": "id DESC", "size": "size, id", "-size": "size DESC, id DESC"}
-COLUMNS = "id, path, size, hash, url, src, pack, off, len, raw, codec, kind, split, annotated, nregions, ann"
+def glob_regex(pattern: str) -> str:
+    """A glob (``*`` any text, ``/`` included; ``?`` one character; ``[a-z]``, ``[^…]`` a set;
+    case-sensitive, as SQLite's GLOB) as an anchored RE2 expression."""
+    out, i = ["(?s)^"], 0
+    while i < len(pattern):
+        c = pattern[i]
+        end = pattern.find("]", i + 2 + (pattern[i + 1:i + 2] == "^")) if c == "[" else -1
+        if c == "[" and end > 0:
+            body = pattern[i + 1:end]
+            neg = body.startswith("^")
+            out.append("[" + "^" * neg + "".join(ch if ch == "-" else re.escape(ch) for ch in body[neg:]) + "]")
+            i = end
+        else:
+            out.append({"*": ".*", "?": "."}.get(c) or re.escape(c))
+        i += 1
+    return "".join(out) + "$"
 
 
 @dataclass(frozen=True)
 class FileRow:
-    """One file of a version as the index holds it."""
+    """One file of a version as the pages show it."""
 
     id: int
     path: str
@@ -214,59 +111,169 @@ class FileRow:
         return dict(json.loads(self.ann)) if self.ann else {}
 
 
-class VersionIndex:
-    """Queries over one version's index (a read-only SQLite connection per thread)."""
+@dataclass(frozen=True)
+class Selection:
+    """Rows ``lo`` to ``hi`` of a version, those of ``mask`` (over that range) when given."""
 
-    def __init__(self, version_id: str, path: Path):
+    lo: int
+    hi: int
+    mask: np.ndarray | None = None
+
+
+class VersionIndex:
+    """Queries over one version: its state and derived index (both read-only, thread-safe)."""
+
+    def __init__(self, version_id: str, path: Path, state: Any):
         self.version_id = version_id
         self.path = path
-        self._local = threading.local()
-        self.meta = {k: json.loads(v) for k, v in self.db().execute("SELECT key, value FROM meta")}
+        self.state = state
+        table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        meta = json.loads((table.schema.metadata or {})[b"dagstore-ui"])
+        if meta.get("format") != INDEX_FORMAT or meta.get("version") != version_id or table.num_rows != len(state):
+            raise ValueError(f"index {path} does not belong to version {version_id}")
+        self.meta: dict[str, Any] = meta
+        self.n = table.num_rows
+        self._cell = cols.numbers(table["cell"])
+        self._order = cols.numbers(table["order"])
+        lists = cols.one_array(table["labels"])
+        self._offsets = cols.numbers(lists.offsets)
+        self._codes = cols.numbers(lists.values)
+        self._where = {c: cols.numbers(table[c]) for c in ("src", "pack", "off", "len", "raw", "codec")}
+        self._paths = cols.one_array(state.table["path"])
+        self.shape = (len(meta["splits"]) + 1, 2, len(KIND_NAMES))
+        self.cubes = self.cube(Selection(0, self.n))
+        self._globs: OrderedDict[str, np.ndarray] = OrderedDict()  # the last glob searches' rows
+        self._lock = threading.Lock()
 
-    def db(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-            conn.execute("PRAGMA cache_size=-16000")  # 16 MB of pages per thread
-            self._local.conn = conn
-        return conn
+    # -- selections --------------------------------------------------------------------------
 
-    def count(self, f: Filters = Filters()) -> int:
-        where, args = f.where()
-        return int(self.db().execute(f"SELECT count(*) FROM files WHERE {where}", args).fetchone()[0])
+    def select(self, f: Filters) -> Selection:
+        """The rows of the path search ``f.q`` (a range for a prefix, a mask for a glob)."""
+        q = f.q.lstrip("/")
+        if not q:
+            return Selection(0, self.n)
+        if not f.is_glob():
+            lo, hi = pc.search_sorted(self._paths, cols.strings([q, q + "\U0010ffff"])).to_pylist()
+            return Selection(lo, hi)
+        with self._lock:
+            hit = self._globs.get(q)
+        if hit is None:  # one scan of the paths per pattern: the facets and the page ask for it in turn
+            try:
+                hit = cols.bits(pc.match_substring_regex(self._paths, glob_regex(q)))
+            except pa.ArrowInvalid as exc:
+                raise BadInput(f"bad search pattern {f.q!r}: {str(exc).splitlines()[0]}") from None
+            with self._lock:
+                self._globs[q] = hit
+                while len(self._globs) > GLOBS_KEPT:
+                    self._globs.popitem(last=False)
+        return Selection(0, self.n, hit)
+
+    def axes(self, f: Filters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which splits, annotated values and kinds ``f`` keeps (each a boolean vector)."""
+        split = np.ones(self.shape[0], dtype=bool)
+        if f.split:
+            split[:] = False
+            names = self.meta["splits"]
+            if f.split == "(none)":
+                split[0] = True
+            elif f.split in names:
+                split[names.index(f.split) + 1] = True
+        annotated = np.array([f.annotated != "yes", f.annotated != "no"])
+        kind = np.array([not f.kind or f.kind == k for k in KIND_NAMES])
+        return split, annotated, kind
+
+    def label_code(self, f: Filters) -> int | None:
+        """The class code ``f.label`` names (-1: a class no file has), None when not filtered."""
+        if not f.label:
+            return None
+        names = self.meta["labels"]
+        return names.index(f.label) if f.label in names else -1
+
+    def mask(self, f: Filters) -> Selection:
+        """The rows ``f`` keeps; ``mask`` None when every row of the range is kept."""
+        sel = self.select(f)
+        keep = sel.mask
+        split, annotated, kind = self.axes(f)
+        if not (split.all() and annotated.all() and kind.all()):
+            allowed = (split[:, None, None] & annotated[None, :, None] & kind[None, None, :]).ravel()
+            hit = allowed[self._cell[sel.lo:sel.hi]]
+            keep = hit if keep is None else keep & hit
+        code = self.label_code(f)
+        if code is not None:
+            hit = np.zeros(sel.hi - sel.lo, dtype=bool)
+            a, b = self._offsets[sel.lo], self._offsets[sel.hi]
+            at = np.flatnonzero(self._codes[a:b] == code) + a
+            hit[np.searchsorted(self._offsets, at, side="right") - 1 - sel.lo] = True
+            keep = hit if keep is None else keep & hit
+        return Selection(sel.lo, sel.hi, keep)
+
+    def cube(self, sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+        """File counts of the selection by (split, annotated, kind), and by (class, split,
+        annotated, kind): what every facet and total is summed from."""
+        cells = self._cell[sel.lo:sel.hi]
+        lens = np.diff(self._offsets[sel.lo:sel.hi + 1])
+        codes = self._codes[self._offsets[sel.lo]:self._offsets[sel.hi]]
+        if sel.mask is not None:
+            codes = codes[np.repeat(sel.mask, lens)]
+            cells, lens = cells[sel.mask], lens[sel.mask]
+        ncell, nlab = cell_count(self.shape[0] - 1), len(self.meta["labels"])
+        files = np.bincount(cells, minlength=ncell).reshape(self.shape)
+        pairs = codes.astype(np.int64) * ncell + np.repeat(cells, lens)
+        labels = np.bincount(pairs, minlength=nlab * ncell).reshape((nlab, *self.shape))
+        return files, labels
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def rows(self, f: Filters, sort: str = "path") -> np.ndarray:
+        """Every row ``f`` keeps, in the order of ``sort`` (path or size, ``-`` descending)."""
+        sel = self.mask(f)
+        if sort.endswith("size"):
+            order = self._order
+            if sel.lo or sel.hi < self.n:
+                order = order[(order >= sel.lo) & (order < sel.hi)]
+            out = order if sel.mask is None else order[sel.mask[order - sel.lo]]
+        else:
+            out = np.arange(sel.lo, sel.hi) if sel.mask is None else np.flatnonzero(sel.mask) + sel.lo
+        return out[::-1] if sort.startswith("-") else out
 
     def page(self, f: Filters, sort: str = "path", offset: int = 0, limit: int = 50) -> list[FileRow]:
-        where, args = f.where()
-        order = SORTS.get(sort, "id")
-        sql = f"SELECT {COLUMNS} FROM files WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
-        return [FileRow(*r) for r in self.db().execute(sql, [*args, limit, offset])]
+        return self.fetch(self.rows(f, sort)[offset:offset + limit])
 
     def paths(self, f: Filters) -> Iterator[str]:
-        where, args = f.where()
-        for (p,) in self.db().execute(f"SELECT path FROM files WHERE {where} ORDER BY id", args):
-            yield str(p)
+        rows = self.rows(f)
+        for start in range(0, len(rows), 65536):
+            yield from self._paths.take(arrow(rows[start:start + 65536])).to_pylist()
 
     def get(self, path: str) -> FileRow | None:
-        r = self.db().execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", [path]).fetchone()
-        return FileRow(*r) if r else None
+        at = int(pc.search_sorted(self._paths, cols.strings([path]))[0].as_py())
+        return self.fetch(np.array([at]))[0] if at < self.n and self._paths[at].as_py() == path else None
 
-    def existing(self, paths: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        db = self.db()
-        for p in paths:
-            if db.execute("SELECT 1 FROM files WHERE path = ?", [p]).fetchone():
-                found.add(p)
-        return found
+    def fetch(self, rows: np.ndarray) -> list[FileRow]:
+        """The rows as ``FileRow``s (only these rows of the state are read)."""
+        t = self.state.table.select(["path", "size", "hash", "url", "annotation", "split"]).take(arrow(rows.astype(np.int64)))
+        return [self._row(r, d, h) for r, d, h in zip(rows.tolist(), t.to_pylist(), cols.hashes_to_hex(t["hash"]))]
+
+    def _row(self, r: int, d: dict[str, Any], hash: str) -> FileRow:
+        w = {c: int(v[r]) for c, v in self._where.items()}
+        src = self.meta["srcs"][w["src"]] if w["src"] >= 0 else None
+        pack = self.meta["packs"][w["pack"]] if src is not None and w["pack"] >= 0 else None
+        place = (w["off"], w["len"], w["raw"], w["codec"]) if pack is not None else (None, None, None, None)
+        ann = json.loads(d["annotation"]) if d["annotation"] else {}
+        regions = ann.get("regions") if isinstance(ann, dict) else None
+        return FileRow(r, d["path"], d["size"], hash, d["url"], src, pack, *place, KIND_NAMES[int(self._cell[r]) % len(KIND_NAMES)],
+                       d["split"], int(d["annotation"] is not None), len(regions) if isinstance(regions, list) else 0, d["annotation"])
 
 
 class Indexes:
-    """Open indexes of one store, built on first use (one build per version at a time)."""
+    """The open versions of one store, indexed on first use (one build per version at a time);
+    index files beyond ``max_bytes`` are removed, least recently used first."""
 
-    def __init__(self, store: Store, storage_options: dict[str, Any] | None = None):
+    def __init__(self, store: Store, storage_options: dict[str, Any] | None = None, max_bytes: int | None = None):
         self.store = store
         self.storage_options = storage_options or {}
         self.root = Path(store.cache.root) / "ui" / "index"
-        self._open: dict[str, VersionIndex] = {}
+        self.max_bytes = index_limit() if max_bytes is None else max_bytes
+        self._open: OrderedDict[str, VersionIndex] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -274,22 +281,54 @@ class Indexes:
         """The index of the final version ``ds`` (built now if missing)."""
         with self._lock:
             if ds.id in self._open:
+                self._open.move_to_end(ds.id)
                 return self._open[ds.id]
             lock = self._locks.setdefault(ds.id, threading.Lock())
         with lock:
             with self._lock:
                 if ds.id in self._open:
                     return self._open[ds.id]
-            target = self.root / f"{ds.id}.v{INDEX_FORMAT}.sqlite"
-            if not target.exists():
-                if int(ds.record.stats.get("files", 0)) > IN_PROCESS_MAX_FILES:
-                    self._build_in_child(ds.id, target)
-                else:
-                    build(self.store, ds.id, target)
-            idx = VersionIndex(ds.id, target)
+            idx = self._load(ds)
             with self._lock:
                 self._open[ds.id] = idx
+                while len(self._open) > OPEN_MAX:
+                    self._open.popitem(last=False)
             return idx
+
+    def _load(self, ds: Dataset) -> VersionIndex:
+        target = self.root / f"{ds.id}.v{INDEX_FORMAT}.arrow"
+        if target.exists():
+            try:
+                os.utime(target)  # recently used
+                return VersionIndex(ds.id, target, self.store.state(ds.id))
+            except (OSError, ValueError, KeyError, pa.ArrowException):
+                target.unlink(missing_ok=True)  # damaged or stale: built again
+        self.root.mkdir(parents=True, exist_ok=True)
+        if int(ds.record.stats.get("files", 0)) > IN_PROCESS_MAX_FILES:
+            self._build_in_child(ds.id, target)
+        else:
+            build(self.store, ds.id, target)
+        self.evict(keep=target)
+        return VersionIndex(ds.id, target, self.store.state(ds.id))
+
+    def evict(self, keep: Path | None = None) -> list[Path]:
+        """Remove index files, least recently used first, until they fit in ``max_bytes``
+        (never ``keep``); files of other index formats are removed first. Returns the removed."""
+        found = []
+        for p in self.root.iterdir() if self.root.is_dir() else []:
+            fresh = p.name.endswith(f".v{INDEX_FORMAT}.arrow")
+            if fresh or p.name.endswith((".sqlite", ".arrow")):  # not the temp files of a build under way
+                st = p.stat()
+                found.append((fresh, st.st_mtime, p, st.st_size))
+        total = sum(f[3] for f in found)
+        removed = []
+        for fresh, _mtime, p, size in sorted(found):
+            if total <= self.max_bytes and fresh or p == keep:
+                continue
+            p.unlink(missing_ok=True)
+            total -= size
+            removed.append(p)
+        return removed
 
     def _build_in_child(self, version_id: str, target: Path) -> None:
         settings = {"url": self.store.url, "storage_options": self.storage_options, "cache_dir": str(self.store.cache.root),
@@ -298,4 +337,14 @@ class Indexes:
                               capture_output=True, timeout=3600)
         if proc.returncode != 0 or not target.exists():
             lines = (proc.stderr or "").strip().splitlines()
-            raise RuntimeError(f"indexing version {version_id} failed: {lines[-1] if lines else proc.returncode}")
+            raise IntegrityError(f"indexing version {version_id} failed: {lines[-1] if lines else proc.returncode}")
+
+
+def index_limit() -> int:
+    """The bytes of index files kept: ``DAGSTORE_UI_INDEX_MB`` megabytes (default 1024)."""
+    raw = os.environ.get(INDEX_MB_ENV, "").strip()
+    if not raw:
+        return DEFAULT_INDEX_MB << 20
+    if not raw.isdigit():
+        raise BadInput(f"{INDEX_MB_ENV} must be a whole number of megabytes, not {raw!r}")
+    return int(raw) << 20

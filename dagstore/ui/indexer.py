@@ -1,5 +1,5 @@
-"""The child process that indexes a big version: settings as JSON on stdin (never argv,
-which other users can read), the index written atomically; errors as one line on stderr."""
+"""The child process that indexes a big version (``derive.build``): settings as JSON on stdin
+(never argv, which other users can read), the index written atomically; errors as one line on stderr."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagstore import DagstoreError, Store
 
-from .index import build
+from .derive import build
 
 
 def main() -> int:
