@@ -257,11 +257,12 @@ class VersionIndex:
         w = {c: int(v[r]) for c, v in self._where.items()}
         src = self.meta["srcs"][w["src"]] if w["src"] >= 0 else None
         pack = self.meta["packs"][w["pack"]] if src is not None and w["pack"] >= 0 else None
-        place = (w["off"], w["len"], w["raw"], w["codec"]) if pack is not None else (None, None, None, None)
+        off, length, raw, codec = (w["off"], w["len"], w["raw"], w["codec"]) if pack is not None else (None, None, None, None)
         ann = json.loads(d["annotation"]) if d["annotation"] else {}
         regions = ann.get("regions") if isinstance(ann, dict) else None
-        return FileRow(r, d["path"], d["size"], hash, d["url"], src, pack, *place, KIND_NAMES[int(self._cell[r]) % len(KIND_NAMES)],
-                       d["split"], int(d["annotation"] is not None), len(regions) if isinstance(regions, list) else 0, d["annotation"])
+        return FileRow(r, d["path"], d["size"], hash, d["url"], src, pack, off, length, raw, codec,
+                       KIND_NAMES[int(self._cell[r]) % len(KIND_NAMES)], d["split"], int(d["annotation"] is not None),
+                       len(regions) if isinstance(regions, list) else 0, d["annotation"])
 
 
 class Indexes:
