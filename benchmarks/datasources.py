@@ -1,6 +1,6 @@
 """Datasources benchmark: a generated 12-column PostgreSQL table into a version, beside pandas.
 
-    python -m benchmarks.datasources [--rows 2000000] [--repeat 3]
+    python -m benchmarks.datasources [--rows 2000000] [--repeat 3] [--steps describe,compute,...]
 
 Starts a PostgreSQL server (tests/servers/sql.py), generates the table, then runs each
 step in its own child process (for its peak RSS), alternating the steps each round:
@@ -12,7 +12,12 @@ step in its own child process (for its peak RSS), alternating the steps each rou
 - ``dagstore sync_datasource (no change)``: an unchanged refresh (reads, hashes, no version);
 - ``dagstore describe``: statistics of the version's Parquet (cache cleared each time);
 - ``pyarrow compute pass``: the peer, the same Parquet read whole and each column's nulls,
-  min/max, mean, std, distinct (and value counts for text) computed by pyarrow.compute.
+  min/max, mean, std, distinct (and value counts for text) computed by pyarrow.compute
+  (describe does more: histograms, correlations, sample rows);
+- ``dagstore describe (CSV)`` and ``pyarrow compute pass (CSV)``: the same, on a version
+  holding the same table as ``data.csv`` (written by pyarrow from the Parquet).
+
+``--steps`` runs a subset (the setup is the same).
 
 Medians over ``--repeat`` rounds; ratios are dagstore / peer (lower is better).
 """
@@ -34,6 +39,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE = "bench_items"
+STEPS = ["create", "pandas", "stream", "sync", "describe", "compute", "describe_csv", "compute_csv"]
+NAMES = {"create": "dagstore create_from_datasource", "pandas": "pandas read_sql + to_parquet",
+         "stream": "stream once (datasource -> local Parquet)", "sync": "dagstore sync_datasource, no change",
+         "describe": "dagstore describe", "compute": "pyarrow compute pass",
+         "describe_csv": "dagstore describe (CSV)", "compute_csv": "pyarrow compute pass (CSV)"}
+RATIOS = [("create vs pandas (x faster)", "pandas", "create"), ("no-change sync / stream once", "sync", "stream"),
+          ("describe / pyarrow compute", "describe", "compute"),
+          ("describe / pyarrow compute (CSV)", "describe_csv", "compute_csv")]
 
 GENERATE = f"""
 CREATE TABLE {TABLE} AS SELECT
@@ -64,14 +77,20 @@ def child(step: str, env: dict[str, str]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _cpu() -> float:
+    """CPU seconds of this process, all threads (steadier than wall time on a loaded machine)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(step: str) -> None:
     """The child side: imports first (not timed), then the operation alone."""
-    import pyarrow  # noqa: F401
-    import pyarrow.compute as pc
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
     import sqlalchemy  # noqa: F401
 
@@ -80,6 +99,7 @@ def run_child(step: str) -> None:
     st = Store(os.environ["BENCH_STORE"])
     work = Path(os.environ["BENCH_WORK"])
     info: dict[str, Any] = {}
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     if step == "create":
         ds = Dataset.create_from_datasource("items", f"items-{time.time_ns()}", dataset_project="bench", store=st)
@@ -108,11 +128,31 @@ def run_child(step: str) -> None:
         ds = Dataset.get(dataset_project="bench", dataset_name="items", store=st)
         d = ds.describe()
         info["rows"] = d["rows"]
+    elif step in ("describe_csv", "compute_csv"):
+        ds = Dataset.get(dataset_project="bench", dataset_name="items-csv", store=st)
+        if step == "describe_csv":
+            info["rows"] = ds.describe()["rows"]
+        else:
+            with ds.open("data.csv") as f:
+                info["rows"] = compute_pass(pcsv.read_csv(f))
     elif step == "compute":
         ds = Dataset.get(dataset_project="bench", dataset_name="items", store=st)
         with ds.open("data.parquet") as f:
-            t = pq.read_table(f)
-        for col in t.columns:
+            info["rows"] = compute_pass(pq.read_table(f))
+    else:
+        raise SystemExit(f"unknown step {step}")
+    info["op"] = time.perf_counter() - t0
+    info["cpu"] = _cpu() - cpu0
+    info["rss_mb"] = round(_peak_mb(), 1)
+    print(json.dumps(info))
+
+
+def compute_pass(t: Any) -> int:
+    """The peer of describe: each column's statistics by pyarrow.compute over the whole table."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    for col in t.columns:
             col.null_count
             pc.min_max(col)
             pc.count_distinct(col)
@@ -122,18 +162,14 @@ def run_child(step: str) -> None:
                 pc.stddev(x, ddof=1)
             else:
                 pc.value_counts(col)
-        info["rows"] = t.num_rows
-    else:
-        raise SystemExit(f"unknown step {step}")
-    info["op"] = time.perf_counter() - t0
-    info["rss_mb"] = round(_peak_mb(), 1)
-    print(json.dumps(info))
+    return int(t.num_rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of: " + ", ".join(STEPS))
     ap.add_argument("--child")
     args = ap.parse_args()
     if args.child:
@@ -163,31 +199,57 @@ def main() -> None:
         print(f"generated {args.rows:,} rows x 12 columns in {time.perf_counter() - t0:.1f} s", flush=True)
         st.datasources.create("items", "pg", table=TABLE)
         Dataset.create_from_datasource("items", "items", dataset_project="bench", store=st)  # the one sync/describe use
-        steps = ["create", "pandas", "stream", "sync", "describe", "compute"]
+        steps = [x for x in STEPS if x in args.steps.split(",")]
+        if {"describe_csv", "compute_csv"} & set(steps):
+            csv_version(st, work)
         got: dict[str, list[dict[str, Any]]] = {s: [] for s in steps}
         for r in range(args.repeat):
             for s in steps if r % 2 == 0 else list(reversed(steps)):
-                if s == "describe":
+                if s.startswith("describe"):
                     shutil.rmtree(work / "cache" / "meta" / "describe", ignore_errors=True)
                 got[s].append(child(s, env))
-                print(f"  round {r + 1} {s}: {got[s][-1]['op']:.2f} s, peak RSS {got[s][-1]['rss_mb']:.0f} MB", flush=True)
-        med = {s: statistics.median(x["op"] for x in v) for s, v in got.items()}
-        rss = {s: max(x["rss_mb"] for x in v) for s, v in got.items()}
-        assert all(x["unchanged"] for x in got["sync"]), "a no-change sync made a new version"
-        print(f"\n{args.rows:,} rows x 12 columns, median of {args.repeat} (peak RSS = max over rounds)")
-        names = {"create": "dagstore create_from_datasource", "pandas": "pandas read_sql + to_parquet",
-                 "stream": "stream once (datasource -> local Parquet)", "sync": "dagstore sync_datasource, no change",
-                 "describe": "dagstore describe", "compute": "pyarrow compute pass"}
-        for s in steps:
-            print(f"  {names[s]:45s} {med[s]:8.2f} s   peak RSS {rss[s]:6.0f} MB")
-        print(f"  create vs pandas: {med['pandas'] / med['create']:.2f}x faster, RSS {rss['create']:.0f} vs "
-              f"{rss['pandas']:.0f} MB")
-        print(f"  no-change sync / stream once: {med['sync'] / med['stream']:.2f}x")
-        print(f"  describe / pyarrow compute: {med['describe'] / med['compute']:.2f}x")
-        print(json.dumps({"rows": args.rows, "median_s": med, "peak_rss_mb": rss}))
+                print(f"  round {r + 1} {s}: {got[s][-1]['op']:.2f} s (CPU {got[s][-1]['cpu']:.2f} s), "
+                      f"peak RSS {got[s][-1]['rss_mb']:.0f} MB", flush=True)
+        report(args, got)
     finally:
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def csv_version(st: Any, work: Path) -> None:
+    """A version ``items-csv`` holding the datasource's table as ``data.csv``."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from dagstore import Dataset
+
+    src = Dataset.get(dataset_project="bench", dataset_name="items", store=st)
+    folder = work / "csv"
+    folder.mkdir()
+    with src.open("data.parquet") as f:
+        pcsv.write_csv(pq.read_table(f), folder / "data.csv")
+    ds = Dataset.create("items-csv", dataset_project="bench", store=st)
+    ds.add_files(str(folder))
+    ds.finalize(auto_upload=True)
+    print(f"data.csv: {(folder / 'data.csv').stat().st_size / 1e6:.0f} MB", flush=True)
+    shutil.rmtree(folder)
+
+
+def report(args: Any, got: dict[str, list[dict[str, Any]]]) -> None:
+    """Medians, peak RSS and the ratios of the steps that ran."""
+    med = {s: statistics.median(x["op"] for x in v) for s, v in got.items()}
+    cpu = {s: statistics.median(x["cpu"] for x in v) for s, v in got.items()}
+    rss = {s: max(x["rss_mb"] for x in v) for s, v in got.items()}
+    assert all(x["unchanged"] for x in got.get("sync", [])), "a no-change sync made a new version"
+    print(f"\n{args.rows:,} rows x 12 columns, median of {args.repeat} (peak RSS = max over rounds), "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for s in got:
+        print(f"  {NAMES[s]:45s} {med[s]:8.2f} s  CPU {cpu[s]:6.2f} s  peak RSS {rss[s]:6.0f} MB  (all: "
+              f"{', '.join('%.2f' % x['op'] for x in got[s])})")
+    for label, a, b in RATIOS:
+        if a in med and b in med:
+            print(f"  {label}: {med[a] / med[b]:.2f}x (CPU {cpu[a] / cpu[b]:.2f}x)")
+    print(json.dumps({"rows": args.rows, "median_s": med, "cpu_s": cpu, "peak_rss_mb": rss}))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,27 @@
-"""Statistics of a tabular file (Parquet, CSV, TSV, JSON lines), computed streaming.
+"""Statistics of a tabular file (Parquet, CSV, TSV, JSON lines), computed streaming in one pass.
 
-Memory bounded by the batch size and by ``EXACT_DISTINCT`` values per column (not the row
-count). One pass gathers counts, nulls, distinct values (exact up to ``EXACT_DISTINCT``, then a
-k-minimum-values estimate marked ``distinct_approximate``), min/max, mean and variance (Chan's
-parallel update), value counts of non-numeric columns, the Pearson sums and the numeric
-histograms. A Parquet file's column statistics give min/max/nulls up front (the column says
-``from_statistics``), so its histograms fill in that same pass; a column whose range is not
-known up front (CSV / TSV / JSON lines, Parquet without statistics) takes a second pass for
-its histogram.
+Memory bounded by the batch size and by a few times ``EXACT_DISTINCT`` values per column
+(not the row count). One pass gathers, per column (``columns.Column``), counts, nulls,
+distinct values (exact up to ``EXACT_DISTINCT``, then a k-minimum-values estimate marked
+``distinct_approximate``), min/max, mean and variance, value counts of non-numeric columns
+and the numeric histograms, and the Pearson sums of the numeric columns. A Parquet file's
+column statistics give min/max/nulls up front (the column says ``from_statistics``), so its
+histograms fill in during the pass; a numeric column whose range is not known up front (CSV /
+TSV / JSON lines, Parquet without statistics) spills its values to a temporary file for its
+histogram instead of a second read of the file.
 """
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import json
 import math
 import posixpath
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
@@ -33,15 +31,13 @@ from ..core.ops import query
 from ..core.version import Version
 from ..errors import FormatError, InvalidPathError
 from ..fs import open_file
+from .columns import Column, py
 from .dialect import SNIFF_BYTES, Dialect, sniff
-from .sketch import Distinct
 
-DESCRIBE_FORMAT = 3  # 2: CSV dialect detection; 3: Parquet statistics, approximate distinct
+DESCRIBE_FORMAT = 4  # 2: CSV dialect detection; 3: Parquet statistics, approximate distinct; 4: vectorised hashes
 TABULAR = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
            ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
-BINS = 10
-TOP = 10
 SAMPLE_ROWS = 5
 EXACT_DISTINCT = 100_000  # exact distinct counts up to this many values per column, then an estimate
 
@@ -85,102 +81,7 @@ def batches(open_file: Opener, fmt: str, dialect: Dialect | None = None) -> Iter
         f.close()
 
 
-def _numeric(t: Any) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-
-
-def _py(v: Any) -> Any:
-    """A JSON-friendly scalar."""
-    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
-        return v.isoformat()
-    if isinstance(v, datetime.timedelta):
-        return v.total_seconds()
-    if isinstance(v, decimal.Decimal):
-        return float(v)
-    if isinstance(v, bytes):
-        return v[:64].hex()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-@dataclass
-class _Col:
-    name: str
-    type: Any
-    numeric: bool
-    nulls: int = 0
-    n: int = 0  # non-null values
-    mean: float = 0.0
-    m2: float = 0.0
-    lo: Any = None
-    hi: Any = None
-    uniques: Any = None  # pyarrow array of distinct values (numeric)
-    counts: dict[Any, int] = field(default_factory=dict)  # value counts (non-numeric)
-    overflow: bool = False  # past EXACT_DISTINCT: ``sketch`` estimates the distinct count
-    sketch: Distinct | None = None
-    stats: bool = False  # min/max/nulls from the Parquet file's statistics
-    hist: list[int] = field(default_factory=lambda: [0] * BINS)
-
-
-def _distinct(c: _Col, valid: Any) -> None:
-    """Track the distinct values exactly up to EXACT_DISTINCT, then in a sketch."""
-    if c.overflow:
-        assert c.sketch is not None
-        c.sketch.add(valid)
-        return
-    if c.numeric:
-        u = pc.unique(valid)
-        c.uniques = u if c.uniques is None else pc.unique(pa.concat_arrays([c.uniques, u]))
-        size = len(c.uniques)
-    else:
-        vc = pc.value_counts(valid)
-        for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
-            c.counts[v] = c.counts.get(v, 0) + k
-        size = len(c.counts)
-    if size > EXACT_DISTINCT:
-        c.overflow, c.sketch = True, Distinct()
-        c.sketch.add(c.uniques if c.numeric else pa.array(list(c.counts), type=valid.type))
-        c.uniques, c.counts = None, {}
-
-
-def _update(c: _Col, arr: Any) -> None:
-    if not c.stats:
-        c.nulls += arr.null_count
-    valid = arr.drop_null() if arr.null_count else arr
-    if len(valid) == 0:
-        return
-    if pa.types.is_dictionary(valid.type):
-        valid = valid.dictionary_decode()
-    if not c.stats:
-        mm = pc.min_max(valid)
-        lo, hi = mm["min"].as_py(), mm["max"].as_py()
-        c.lo = lo if c.lo is None or (lo is not None and lo < c.lo) else c.lo
-        c.hi = hi if c.hi is None or (hi is not None and hi > c.hi) else c.hi
-    if c.numeric:
-        x = pc.cast(valid, pa.float64())
-        nb = len(x)
-        mb = pc.mean(x).as_py()
-        m2b = (pc.variance(x, ddof=0).as_py() or 0.0) * nb
-        tot = c.n + nb
-        delta = mb - c.mean
-        c.mean += delta * nb / tot
-        c.m2 += m2b + delta * delta * c.n * nb / tot
-        c.n = tot
-        if c.stats and c.lo is not None:
-            _add_histogram(c, np.asarray(x.to_numpy(zero_copy_only=False)))
-    else:
-        c.n += len(valid)
-    _distinct(c, valid)
-
-
-def _add_histogram(c: _Col, x: Any) -> None:
-    lo, hi = float(c.lo), float(c.hi)
-    counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
-    c.hist = [a + int(b) for a, b in zip(c.hist, counts)]
-
-
-def _parquet_stats(open_file: Opener, cols: list[_Col]) -> None:
+def _parquet_stats(open_file: Opener, cols: list[Column]) -> None:
     """Min/max/nulls of flat Parquet columns from the file's statistics, where every row group
     has them (then ``stats`` is set and the pass does not recompute them)."""
     with open_file() as f:
@@ -194,12 +95,10 @@ def _parquet_stats(open_file: Opener, cols: list[_Col]) -> None:
         if not sts or any(s is None or not s.has_min_max or not s.has_null_count for s in sts):
             continue
         try:
-            los, his = [s.min for s in sts], [s.max for s in sts]
-            c.lo, c.hi = min(los), max(his)
+            lo, hi = min(s.min for s in sts), max(s.max for s in sts)
         except TypeError:
-            c.lo = c.hi = None
             continue
-        c.nulls, c.stats = sum(s.null_count for s in sts), True
+        c.use_statistics(lo, hi, sum(s.null_count for s in sts))
 
 
 class _Pearson:
@@ -218,19 +117,23 @@ class _Pearson:
         self.sxy = np.zeros((k, k))
 
     def update(self, cols: list[Any]) -> None:
-        x = np.column_stack([pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False) for a in cols])
+        """Add one batch: each numeric column as float64, NaN for nulls."""
+        x = np.stack(cols)  # k x rows
         if self.shift is None:
-            self.shift = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
-        x = x - self.shift
+            self.shift = np.nan_to_num(np.nanmean(x, axis=1)) if x.shape[1] else np.zeros(len(cols))
+        x -= self.shift[:, None]
         ok = ~np.isnan(x)
         z = np.where(ok, x, 0.0)
-        m = ok.astype(np.float64)
-        self.n += m.T @ m
-        self.sx += z.T @ m  # sx[i, j]: sum of x_i where both i and j are present
-        self.sy += m.T @ z
-        self.sxx += (z * z).T @ m
-        self.syy += m.T @ (z * z)
-        self.sxy += z.T @ z
+        a = np.concatenate([z, z * z, ok.astype(np.float64)])
+        g = a @ a.T  # one symmetric product (numpy's syrk) holds every sum: [x, x^2, present] pairs
+        k = len(cols)
+        x_, sq, present = slice(0, k), slice(k, 2 * k), slice(2 * k, 3 * k)
+        self.n += g[present, present]
+        self.sx += g[x_, present]  # sx[i, j]: sum of x_i where both i and j are present
+        self.sy += g[present, x_]
+        self.sxx += g[sq, present]
+        self.syy += g[present, sq]
+        self.sxy += g[x_, x_]
 
     def result(self) -> dict[str, dict[str, float | None]]:
         out: dict[str, dict[str, float | None]] = {}
@@ -248,73 +151,57 @@ class _Pearson:
         return out
 
 
-def _first_pass(open_file: Opener, fmt: str, dialect: Dialect | None) -> tuple[list[_Col], int, list[dict[str, Any]], _Pearson | None]:
-    """(columns with counts, nulls, distinct values, min/max, mean and variance, histograms
-    where the range is known up front; rows; sample rows; Pearson sums) in one pass."""
-    cols: list[_Col] = []
-    rows = 0
-    sample: list[dict[str, Any]] = []
-    pearson: _Pearson | None = None
-    for batch in batches(open_file, fmt, dialect):
-        if not cols:
-            cols = [_Col(f.name, f.type, _numeric(f.type)) for f in batch.schema]
-            pearson = _Pearson([c.name for c in cols if c.numeric])
-            if fmt == "parquet":
-                _parquet_stats(open_file, cols)
-        rows += batch.num_rows
-        if len(sample) < SAMPLE_ROWS:
-            sample += [{k: _py(v) for k, v in r.items()} for r in batch.slice(0, SAMPLE_ROWS - len(sample)).to_pylist()]
-        for c, arr in zip(cols, batch.columns):
-            _update(c, arr)
-        if pearson and pearson.names:
-            pearson.update([arr for c, arr in zip(cols, batch.columns) if c.numeric])
-    return cols, rows, sample, pearson
+def _read_ahead(it: Iterator[Any]) -> Iterator[Any]:
+    """The items of ``it``, each next one read in a worker thread while the caller works on
+    the current one (pyarrow's readers and kernels release the GIL: reading and statistics
+    overlap on two cores)."""
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="describe-read") as pool:
+        fut = pool.submit(next, it, end)
+        try:
+            while (item := fut.result()) is not end:
+                fut = pool.submit(next, it, end)
+                yield item
+        finally:
+            if not fut.done():
+                fut.cancel() or fut.exception()  # let a running read finish before closing
+            close = getattr(it, "close", None)
+            if close:
+                close()
 
 
-def _histograms(open_file: Opener, fmt: str, cols: list[_Col], dialect: Dialect | None) -> None:
-    """Second pass, only for numeric columns whose [min, max] was not known up front."""
-    numeric = [c for c in cols if c.numeric and c.n and c.lo is not None and not c.stats]
-    if not numeric:
-        return
-    idx = [i for i, c in enumerate(cols) if c in numeric]
-    for batch in batches(open_file, fmt, dialect):
-        for i in idx:
-            c = cols[i]
-            _add_histogram(c, pc.cast(batch.column(i).drop_null(), pa.float64()).to_numpy(zero_copy_only=False))
-
-
-def _column_stats(c: _Col) -> dict[str, Any]:
-    """One column's entry of the result."""
-    d: dict[str, Any] = {"name": c.name, "type": str(c.type), "nulls": c.nulls}
-    if c.sketch is not None:
-        d["distinct"] = c.sketch.estimate()
-    else:
-        d["distinct"] = (len(c.uniques) if c.uniques is not None else 0) if c.numeric else len(c.counts)
-    d["distinct_approximate"] = c.sketch is not None
-    d["from_statistics"] = c.stats
-    d["min"], d["max"] = _py(c.lo), _py(c.hi)
-    if c.numeric:
-        d["mean"] = c.mean if c.n else None
-        d["std"] = math.sqrt(c.m2 / (c.n - 1)) if c.n > 1 else None
-        if c.n:
-            lo, hi = float(c.lo), float(c.hi)
-            width = (hi - lo) / BINS if hi > lo else 1.0 / BINS
-            d["histogram"] = {"edges": [lo + k * width for k in range(BINS + 1)], "counts": c.hist}
-    else:
-        d["mean"] = d["std"] = None
-        top = sorted(c.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
-        d["top"] = [{"value": _py(v), "count": k} for v, k in top]
-    return d
+def _first_rows(batch: Any, sample: list[dict[str, Any]]) -> None:
+    if len(sample) < SAMPLE_ROWS:
+        sample += [{k: py(v) for k, v in r.items()} for r in batch.slice(0, SAMPLE_ROWS - len(sample)).to_pylist()]
 
 
 def describe_file(open_file: Opener, fmt: str, separator: str | None = None, decimal: str | None = None) -> dict[str, Any]:
-    """Statistics of one tabular file (see docs/connectors.md for the fields); a CSV / TSV's
-    separator and decimal mark are guessed unless given (the result says which, as ``dialect``)."""
+    """Statistics of one tabular file (see docs/connectors.md for the fields), in one pass over
+    it; a CSV / TSV's separator and decimal mark are guessed unless given (the result says
+    which, as ``dialect``)."""
     dialect = dialect_of(open_file, fmt, separator, decimal) if fmt in ("csv", "tsv") else None
-    cols, rows, sample, pearson = _first_pass(open_file, fmt, dialect)
-    _histograms(open_file, fmt, cols, dialect)
+    cols: list[Column] = []
+    rows = 0
+    sample: list[dict[str, Any]] = []
+    pearson: _Pearson | None = None
+    try:
+        for batch in _read_ahead(batches(open_file, fmt, dialect)):
+            if not cols:
+                cols = [Column(f.name, f.type, EXACT_DISTINCT) for f in batch.schema]
+                pearson = _Pearson([c.name for c in cols if c.numeric])
+                if fmt == "parquet":
+                    _parquet_stats(open_file, cols)
+            rows += batch.num_rows
+            _first_rows(batch, sample)
+            floats = [c.update(arr) for c, arr in zip(cols, batch.columns)]
+            if pearson and pearson.names:
+                pearson.update([x for c, x in zip(cols, floats) if c.numeric])
+        columns = [c.result() for c in cols]
+    finally:
+        for c in cols:
+            c.close()
     extra = {"dialect": dialect.to_dict()} if dialect else {}
-    return {**extra, "rows": rows, "columns": [_column_stats(c) for c in cols],
+    return {**extra, "rows": rows, "columns": columns,
             "correlation": pearson.result() if pearson and pearson.names else {}, "sample": sample}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagstore.cli.connectors import _describe_lines
+from dagstore.errors import FormatError
 from dagstore.tables import describe as D
+from dagstore.tables import sketch
+from dagstore.tables.columns import BINS
 
 
 def parquet(table: pa.Table, **kw: Any) -> D.Opener:
@@ -54,17 +58,18 @@ def test_parquet_uses_statistics_in_one_pass(monkeypatch: pytest.MonkeyPatch) ->
     assert not cols["s"]["from_statistics"]  # text statistics may be truncated by writers
     assert cols["x"]["nulls"] == t.column("x").null_count == len(x) - len(ok)
     assert cols["x"]["min"] == ok.min() and cols["x"]["max"] == ok.max()
-    expected, _ = np.histogram(ok, bins=D.BINS, range=(ok.min(), ok.max()))
+    expected, _ = np.histogram(ok, bins=BINS, range=(ok.min(), ok.max()))
     assert cols["x"]["histogram"]["counts"] == expected.tolist()
     assert cols["k"]["distinct"] == 40 and not cols["k"]["distinct_approximate"]
 
 
-def test_parquet_without_statistics_scans_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parquet_without_statistics_reads_once_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(D, "BATCH_ROWS", 1000)
     t = table()
     with_stats = D.describe_file(parquet(t), "parquet")
     calls = counting(monkeypatch)
     without = D.describe_file(parquet(t, write_statistics=False), "parquet")
-    assert len(calls) == 2  # the histograms' range is not known up front
+    assert len(calls) == 1  # the histograms' values are spilled, not read again
     for a, b in zip(with_stats["columns"], without["columns"]):
         assert not b["from_statistics"]
         assert {k: v for k, v in a.items() if k != "from_statistics"} == \
@@ -93,3 +98,71 @@ def test_distinct_exact_when_under_bound_for_text(tmp_path: Path) -> None:
     d = D.describe_file(lambda: open(p, "rb"), "csv")
     assert [(c["distinct"], c["distinct_approximate"]) for c in d["columns"]] == [(5, False), (3000, False)]
     assert "~" not in "\n".join(_describe_lines(d)).split("\n")[2]
+
+
+def test_csv_is_read_once_and_its_histograms_are_exact(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 1, 400_000)  # ~8 MB of CSV: two of the reader's 4 MiB blocks
+    p = tmp_path / "t.csv"
+    p.write_text("x,k\n" + "".join(f"{v!r},{i % 7}\n" for i, v in enumerate(x.tolist())))
+    calls = counting(monkeypatch)
+    d = D.describe_file(lambda: open(p, "rb"), "csv")
+    assert len(calls) == 1
+    col = d["columns"][0]
+    assert not col["from_statistics"] and col["min"] == x.min() and col["max"] == x.max()
+    assert col["histogram"]["counts"] == np.histogram(x, bins=BINS, range=(x.min(), x.max()))[0].tolist()
+    assert col["mean"] == pytest.approx(x.mean(), rel=1e-9) and col["std"] == pytest.approx(x.std(ddof=1), rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["int", "text", "timestamp"])
+def test_the_estimate_starts_just_past_the_bound(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    monkeypatch.setattr(D, "EXACT_DISTINCT", 500)
+    monkeypatch.setattr(D, "BATCH_ROWS", 64)  # the bound is crossed across many small batches
+
+    def column(n: int) -> pa.Array:
+        k = np.arange(10 * n) % n  # n distinct values, each ten times: several flushes of pending rows
+        if kind == "text":
+            return pa.array([f"v{i}" for i in k])
+        if kind == "timestamp":
+            return pa.array(k * 1_000_000_000 + 7, pa.timestamp("ns"))
+        return pa.array(k)
+
+    at, past = (D.describe_file(parquet(pa.table({"c": column(n)})), "parquet")["columns"][0] for n in (500, 501))
+    assert (at["distinct"], at["distinct_approximate"]) == (500, False)
+    assert (past["distinct"], past["distinct_approximate"]) == (501, True)  # below the sketch's K: still exact
+    if kind != "int":
+        assert at["top"][0]["count"] == 10 and past["top"] == []  # top values are only reported while exact
+
+
+def test_estimates_use_every_bit_of_big_integers_and_timestamps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(D, "EXACT_DISTINCT", 1000)
+    n = 50_000
+    k = np.arange(n, dtype=np.int64)
+    t = pa.table({"big": 2**60 + k, "ns": pa.array(1_700_000_000_000_000_000 + k, pa.timestamp("ns")),
+                  "day": pa.array((k % 20_000).astype(np.int32), pa.date32())})
+    cols = {c["name"]: c for c in D.describe_file(parquet(t), "parquet")["columns"]}
+    for name, true in (("big", n), ("ns", n), ("day", 20_000)):  # as float64, 2**60 + k would be ~200 values
+        assert cols[name]["distinct_approximate"]
+        assert abs(cols[name]["distinct"] - true) / true < 0.06, (name, cols[name]["distinct"])
+
+
+def test_text_hashes_depend_on_the_value_only() -> None:
+    long = "x" * (sketch._CHUNK + 10)  # longer than a chunk of the hashed bytes
+    values = ["", "a", "a\x00", "ab", "ba", long, long + "y"]
+    h = sketch.hashes(pa.array(values))
+    assert len(set(h.tolist())) == len(values)
+    padded = pa.array(["pad"] * 70_000 + values)  # the same values after a chunk boundary, sliced
+    assert sketch.hashes(padded.slice(70_000)).tolist() == h.tolist()
+    assert sketch.hashes(pa.array(values, pa.large_string())).tolist() == h.tolist()
+    assert sketch.hashes(pa.array(values, pa.string_view())).tolist() == h.tolist()
+    assert len(sketch._POWERS[0]) == sketch._CHUNK + 1  # a long value leaves no large cache
+
+
+def test_a_malformed_file_fails_in_one_line_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text("x,y\n" + "1.5,2\n" * 1_000_000 + "1,2,3\n")  # the bad row is past the first block
+    fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(FormatError, match="cannot read csv data: .*Expected 2 columns, got 3") as err:
+        D.describe_file(lambda: open(p, "rb"), "csv")
+    assert "\n" not in str(err.value)
+    assert len(os.listdir("/proc/self/fd")) == fds
