@@ -6,9 +6,11 @@ directly (the way ``manifest_scale.py`` builds states: ``Entry`` tuples, no file
 entries pointing at the 200 real images so every thumbnail is a real ranged read of a pack.
 Then ``dagstore ui`` is started as a subprocess, as a user would, and timed over HTTP:
 
-- the indexing child alone (``python -m dagstore.ui.indexer`` on a fresh cache: the version's
-  columnar state built from its manifest, then the UI's derived index), its time and peak RSS,
-- the one-time indexing of the version by the server (the same child, another fresh cache),
+- on a fresh cache, the version's columnar state built from its manifest (``Store.state``, the
+  store's job), then the UI's indexing child (``python -m dagstore.ui.indexer``) on it: time
+  and peak RSS of each,
+- the one-time indexing of the version by the server on another fresh cache (both steps, in
+  its child),
 - the first page of the file table and of the grid, facet counts under a filter,
 - a thumbnail of a packed image cold (ranged read + decode + resize) and warm,
 - the server's peak RSS (VmHWM) after all of it, and the largest response (never the manifest),
@@ -99,22 +101,30 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def indexer_alone(store_url: str, vid: str, root: Path) -> dict[str, Any]:
-    """The indexing child as the server starts it, on a cache of its own: wall time, peak RSS."""
-    cache = root / "indexer-cache"
-    settings = {"url": store_url, "storage_options": {}, "cache_dir": str(cache), "version_id": vid,
-                "target": str(cache / "alone.arrow")}
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+HWM = "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
+
+
+def _child(code: str, args: list[str], stdin: bytes) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of a Python child running ``code`` (it prints its own VmHWM:
+    a forked child's ``ru_maxrss`` would include this process's)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dagstore.ui.indexer"], stdin=subprocess.PIPE, env=env)
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(settings).encode())
-    proc.stdin.close()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", f"{code}\n{HWM}", *args], input=stdin, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
     if proc.returncode:
-        raise RuntimeError(f"the indexer failed ({proc.returncode})")
-    return {"indexing child alone s": time.perf_counter() - t0, "indexing child alone peak RSS MB": usage.ru_maxrss / 1024,
+        raise RuntimeError(f"{code} failed: {proc.stderr.decode()[-2000:]}")
+    return time.perf_counter() - t0, int(proc.stdout.split()[-1]) / 1024
+
+
+def indexer_alone(store_url: str, vid: str, root: Path) -> dict[str, Any]:
+    """On a cache of their own: the version's columnar state built from its manifest (the
+    store's job, shared with every command), then the UI's indexing child on that cache."""
+    cache = root / "indexer-cache"
+    state = "import sys; from dagstore import Store; Store(sys.argv[1], cache_dir=sys.argv[2]).state(sys.argv[3])"
+    s_time, s_rss = _child(state, [store_url, str(cache), vid], b"")
+    settings = {"url": store_url, "storage_options": {}, "cache_dir": str(cache), "version_id": vid, "target": str(cache / "alone.arrow")}
+    i_time, i_rss = _child("from dagstore.ui.indexer import main; assert main() == 0", [], json.dumps(settings).encode())
+    return {"state build (store.state, once per cache) s": s_time, "state build peak RSS MB": s_rss,
+            "indexing child on a built state s": i_time, "indexing child peak RSS MB": i_rss,
             "index file MB": (cache / "alone.arrow").stat().st_size / 1e6}
 
 

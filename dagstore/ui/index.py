@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from dagstore import DagstoreError, Dataset, IntegrityError, Store
 from dagstore.core import columns as cols
 
-from .derive import INDEX_FORMAT, KIND_NAMES, arrow, build, cell_count
+from .derive import INDEX_FORMAT, KIND_NAMES, SLICE, arrow, build, cell_count
 
 IN_PROCESS_MAX_FILES = 50_000  # above this a child process builds the index
 INDEX_MB_ENV = "DAGSTORE_UI_INDEX_MB"
@@ -209,35 +209,46 @@ class VersionIndex:
 
     def cube(self, sel: Selection) -> tuple[np.ndarray, np.ndarray]:
         """File counts of the selection by (split, annotated, kind), and by (class, split,
-        annotated, kind): what every facet and total is summed from."""
-        cells = self._cell[sel.lo:sel.hi]
-        lens = np.diff(self._offsets[sel.lo:sel.hi + 1])
-        codes = self._codes[self._offsets[sel.lo]:self._offsets[sel.hi]]
-        if sel.mask is not None:
-            codes = codes[np.repeat(sel.mask, lens)]
-            cells, lens = cells[sel.mask], lens[sel.mask]
+        annotated, kind): what every facet and total is summed from (counted a slice at a time)."""
         ncell, nlab = cell_count(self.shape[0] - 1), len(self.meta["labels"])
-        files = np.bincount(cells, minlength=ncell).reshape(self.shape)
-        pairs = codes.astype(np.int64) * ncell + np.repeat(cells, lens)
-        labels = np.bincount(pairs, minlength=nlab * ncell).reshape((nlab, *self.shape))
-        return files, labels
+        files = np.zeros(ncell, dtype=np.int64)
+        labels = np.zeros(nlab * ncell, dtype=np.int64)
+        for a in range(sel.lo, sel.hi, SLICE):
+            b = min(a + SLICE, sel.hi)
+            cells, lens = self._cell[a:b], np.diff(self._offsets[a:b + 1])
+            codes = self._codes[self._offsets[a]:self._offsets[b]]
+            if sel.mask is not None:
+                keep = sel.mask[a - sel.lo:b - sel.lo]
+                codes = codes[np.repeat(keep, lens)]
+                cells, lens = cells[keep], lens[keep]
+            files += np.bincount(cells, minlength=ncell)
+            labels += np.bincount(codes.astype(np.int64) * ncell + np.repeat(cells, lens), minlength=nlab * ncell)
+        return files.reshape(self.shape), labels.reshape((nlab, *self.shape))
 
     # -- rows --------------------------------------------------------------------------------
 
-    def rows(self, f: Filters, sort: str = "path") -> np.ndarray:
-        """Every row ``f`` keeps, in the order of ``sort`` (path or size, ``-`` descending)."""
+    def rows(self, f: Filters, sort: str = "path", offset: int = 0, limit: int | None = None) -> np.ndarray:
+        """The rows ``f`` keeps in the order of ``sort`` (path or size, ``-`` descending), from
+        the ``offset``-th, at most ``limit`` of them."""
         sel = self.mask(f)
+        desc = sort.startswith("-")
         if sort.endswith("size"):
-            order = self._order
+            out = self._order
             if sel.lo or sel.hi < self.n:
-                order = order[(order >= sel.lo) & (order < sel.hi)]
-            out = order if sel.mask is None else order[sel.mask[order - sel.lo]]
-        else:
-            out = np.arange(sel.lo, sel.hi) if sel.mask is None else np.flatnonzero(sel.mask) + sel.lo
-        return out[::-1] if sort.startswith("-") else out
+                out = out[(out >= sel.lo) & (out < sel.hi)]
+            if sel.mask is not None:
+                out = out[sel.mask[out - sel.lo]]
+        elif sel.mask is not None:
+            out = np.flatnonzero(sel.mask) + sel.lo
+        else:  # path order is row order: positions in the range itself
+            n = sel.hi - sel.lo
+            picked = np.arange(offset, n if limit is None else min(n, offset + limit))
+            return sel.hi - 1 - picked if desc else sel.lo + picked
+        out = out[::-1] if desc else out
+        return out[offset:] if limit is None else out[offset:offset + limit]
 
     def page(self, f: Filters, sort: str = "path", offset: int = 0, limit: int = 50) -> list[FileRow]:
-        return self.fetch(self.rows(f, sort)[offset:offset + limit])
+        return self.fetch(self.rows(f, sort, offset, limit))
 
     def paths(self, f: Filters) -> Iterator[str]:
         rows = self.rows(f)

@@ -79,6 +79,19 @@ def test_pages_and_facets_match_the_entries_for_every_filter(world: World, tmp_p
     assert by_size == sorted(by_size, reverse=True) and len(by_size) == 12
 
 
+def test_every_sort_and_offset_pages_like_the_sorted_list(world: World, tmp_path: Path) -> None:
+    store = _fresh(world, tmp_path)
+    idx = Indexes(store).get(Dataset.get(dataset_id=world.first, store=store))
+    state = store.state(world.first)
+    for f in (Filters(), Filters(q="images/"), Filters(split="train"), Filters(q="*.txt")):
+        paths = _expected(_entries(store, world.first), f)
+        by = {"path": paths, "size": sorted(paths, key=lambda p: (state[p].size, p))}
+        for sort in ("path", "-path", "size", "-size"):
+            want = by[sort.lstrip("-")][::-1] if sort.startswith("-") else by[sort.lstrip("-")]
+            for offset in (0, 3, 16, 40):
+                assert [r.path for r in idx.page(f, sort, offset, 5)] == want[offset:offset + 5], (f, sort, offset)
+
+
 def test_rows_carry_what_previews_need(world: World, tmp_path: Path) -> None:
     store = _fresh(world, tmp_path)
     ds = Dataset.get(dataset_id=world.child, store=store)
