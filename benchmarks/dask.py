@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -62,6 +63,16 @@ def _warm() -> int:
     return os.getpid()
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _workers_cpu(client: Any) -> float:
+    return float(sum(client.run(_cpu).values()))
+
+
 def _cluster(workers: int, cache: Path) -> Any:
     from distributed import LocalCluster
 
@@ -77,12 +88,12 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
     from dagstore.core import fanout, fanscan
 
     st1 = Store(str(work / "store-one"), cache_dir=str(work / "cache-one"))
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     ds = Dataset.create("w1", "bench", store=st1)
     ds.add_files(src, show_progress=False)
     ds.upload(show_progress=False)
     ds.finalize()
-    one = time.perf_counter() - t0
+    one, one_cpu = time.perf_counter() - t0, _cpu() - c0
 
     st2 = Store(str(work / "store-many"), cache_dir=str(work / "cache-driver"))
     with _cluster(workers, work / "cache-workers") as cl, Client(cl) as client:
@@ -92,6 +103,11 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
         n_noop = 200
         fanout.run(ex, _noop, list(range(n_noop)), "noop")
         per_task = (time.perf_counter() - t0) / n_noop
+        t0 = time.perf_counter()
+        for i in range(50):  # one at a time: the round trip a task costs at the least
+            ex.submit(_noop, i).result()
+        round_trip = (time.perf_counter() - t0) / 50
+        c0, w0 = _cpu(), _workers_cpu(client)
         seen: list[fanout.Fragment] = []
         real = fanscan.ingest_folder
 
@@ -99,7 +115,7 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
             seen.append(real(*a, **k))
             return seen[-1]
 
-        fanscan.ingest_folder = spy  # type: ignore[assignment]
+        fanscan.ingest_folder = spy
         try:
             t0 = time.perf_counter()
             ds2 = Dataset.create("w1", "bench", store=st2)
@@ -110,7 +126,8 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
             t_fin = time.perf_counter() - t1
             many = time.perf_counter() - t0
         finally:
-            fanscan.ingest_folder = real  # type: ignore[assignment]
+            fanscan.ingest_folder = real
+        driver_cpu, workers_cpu = _cpu() - c0, _workers_cpu(client) - w0
     assert ds2.record.manifest == ds.record.manifest, "the versions differ"
     assert ds2.record.stats == ds.record.stats
     files = ds.record.stats["files"]
@@ -120,22 +137,26 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
             "tasks": frag.tasks, "worker_seconds_total": round(frag.seconds, 2),
             "worker_us_per_file": round(frag.seconds / files * 1e6, 1), "scheduler_ms_per_task": round(per_task * 1e3, 2),
             "fanout_wall_s": round(frag.wall, 2), "driver_serial_s": round(many - frag.wall, 2),
-            "driver_us_per_file": round((many - frag.wall) / files * 1e6, 1), "same_manifest": True}
+            "driver_us_per_file": round((many - frag.wall) / files * 1e6, 1), "scheduler_round_trip_ms": round(round_trip * 1e3, 2),
+            "cpu_s": {"one_process": round(one_cpu, 2), "cluster_driver_and_scheduler": round(driver_cpu, 2),
+                      "cluster_workers": round(workers_cpu, 2)},
+            "same_manifest": True}
 
 
 def export(work: Path, n: int, workers: int) -> dict[str, Any]:
     from distributed import Client
 
     from dagstore import Dataset, Store
+    from dagstore.core import fanout
 
-    src = work / "images"
-    if not src.with_name("images.done").exists():
+    src = work / f"images-{n}"
+    if not src.with_name(f"images-{n}.done").exists():
         shutil.rmtree(src, ignore_errors=True)
         for i in range(n):
             p = src / f"s{i % 100:02d}" / f"img{i:06d}.jpg"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(os.urandom(2048 + i % 2048))
-        src.with_name("images.done").touch()
+        src.with_name(f"images-{n}.done").touch()
     st = Store(str(work / "store-images"), cache_dir=str(work / "cache-images"))
     ds = Dataset.create("images", "bench", store=st)
     ds.add_files(src, wildcard="*.jpg", show_progress=False)
@@ -145,17 +166,36 @@ def export(work: Path, n: int, workers: int) -> dict[str, Any]:
                         for i, p in enumerate(sorted(ds.list_files()))})
     ds.upload(show_progress=False)
     ds.finalize()
-    out: dict[str, Any] = {"images": n}
-    t0 = time.perf_counter()
-    Dataset.get(ds.id, store=Store(st.url, cache_dir=str(work / "cache-export-one"))).export("COCO", work / "coco-one")
+    out: dict[str, Any] = {"images": n, "cpu_s": {}}
+    one = Dataset.get(ds.id, store=Store(st.url, cache_dir=str(work / "cache-export-one")))
+    c0, t0 = _cpu(), time.perf_counter()
+    one.export("COCO", work / "coco-one")
     out["one_process_s"] = round(time.perf_counter() - t0, 2)
+    out["cpu_s"]["one_process"] = round(_cpu() - c0, 2)
+    real = fanout.run
     for w in (1, workers):
+        parts: list[Any] = []
+
+        def spy(*a: Any, **k: Any) -> Any:
+            parts.extend(real(*a, **k))
+            return parts
+
         with _cluster(w, work / f"cache-export-{w}w") as cl, Client(cl) as client:
             client.run(_warm)
-            t0 = time.perf_counter()
-            ds.export("COCO", work / f"coco-{w}w", executor=client.get_executor())
-            out[f"cluster_{w}w_s"] = round(time.perf_counter() - t0, 2)
+            fanout.run = spy
+            try:
+                c0, w0, t0 = _cpu(), _workers_cpu(client), time.perf_counter()
+                ds.export("COCO", work / f"coco-{w}w", executor=client.get_executor())
+                out[f"cluster_{w}w_s"] = round(time.perf_counter() - t0, 2)
+                out["cpu_s"][f"cluster_{w}w"] = {"driver_and_scheduler": round(_cpu() - c0, 2), "workers": round(_workers_cpu(client) - w0, 2)}
+            finally:
+                fanout.run = real
+        out[f"cluster_{w}w_parts_s"] = [round(p.seconds, 2) for p in parts]
     out["speedup_vs_1_worker"] = round(out["cluster_1w_s"] / out[f"cluster_{workers}w_s"], 2)
+    same = [sorted(p.relative_to(work / f"coco-{w}").as_posix() for p in (work / f"coco-{w}").rglob("*")) for w in ("one", f"{workers}w")]
+    out["same_files_as_one_process"] = same[0] == same[1] and all(
+        (work / "coco-one" / rel).read_bytes() == (work / f"coco-{workers}w" / rel).read_bytes()
+        for rel in same[0] if (work / "coco-one" / rel).is_file() and rel != "export.json")
     return out
 
 

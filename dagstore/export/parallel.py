@@ -12,6 +12,7 @@ the same. Until the commit nothing is visible; the parts' folders are removed ei
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from concurrent.futures import Executor
@@ -82,6 +83,7 @@ class PartResult:
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0  # the part's own time
 
 
 class PartSink:
@@ -126,6 +128,7 @@ class PartSink:
 
 def export_part(task: PartTask) -> PartResult:
     """Worker side: open the version, fetch only this slice's content, write the slice."""
+    t0 = time.perf_counter()
     st, _be = fanout.open_store(task.views.store)
     exporter = get_format_writer(task.format)
     select = selector(task.filters, str(task.options.get("default_split") or "train"))
@@ -133,7 +136,7 @@ def export_part(task: PartTask) -> PartResult:
     sink = PartSink(task.shared, task.own, exporter.merged)
     ctx = PartContext(view, sink, dict(task.options), task.include_media, select, own_items=own)
     exporter.export(ctx)
-    return PartResult(sink.order, dict(ctx.counts), ctx.skipped, ctx.info)
+    return PartResult(sink.order, dict(ctx.counts), ctx.skipped, ctx.info, time.perf_counter() - t0)
 
 
 def merged_order(orders: Sequence[Sequence[str]]) -> list[str]:
