@@ -222,7 +222,7 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
                   cleanup: Sequence[Any]) -> tuple[Entry, tuple[str, int] | None]:
     """(entry, (content file, mtime) or None for an external link) of one imported item. Inline
     data, and files of a temporary source (downloads, zips), are copied into the cache first."""
-    text = encode(it.annotation)
+    text = None if it.plain else encode(it.annotation)
     if it.url is not None:
         return Entry("", 0, it.url, None, text), None
     if it.data is not None:
@@ -288,6 +288,8 @@ def import_annotations(
         raise
     report = ImportReport(ctx.format, skipped=list(ctx.skipped), classes_added=[n for n in merged.names if n not in cur], files_added=added, guessed=dict(ctx.guessed))
     for _, it in items:
+        if it.plain:
+            continue
         s = it.annotation.get("split") or ""
         report.counts[s] = report.counts.get(s, 0) + 1
     return report

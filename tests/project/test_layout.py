@@ -22,7 +22,7 @@ RANKS = {
     # floor 1: the storage engine and the version state, then references and dagstore://
     "dagstore.core": 1, "dagstore.refs": 1.1, "dagstore.fs": 1.2,
     # floors 2-4: the subsystems, which take a core Version
-    "dagstore.annotations": 2, "dagstore.tables": 2,
+    "dagstore.tables": 1.9, "dagstore.annotations": 2,  # tables below annotations: importers read tables
     "dagstore.export": 3, "dagstore.connectors": 3,
     "dagstore.delivery": 4,
     # floor 5: the facades (Dataset, the public Store), then the package's public names

@@ -32,6 +32,7 @@ _MODULES = {
     "voc": "voc",
     "folders": "folders",
     "csv": "csv_seeme",
+    "table": "table",
     "spacy_ner": "spacy_ner",
     "conll2003": "conll2003",
 }
@@ -50,7 +51,8 @@ def importer_names() -> list[str]:
 
 def get_importer(name: str) -> Importer:
     key = str(name).lower().replace("-", "_")
-    key = {"label_studio": "labelstudio", "json": "labelstudio", "conll": "conll2003", "imagefolder": "folders", "yolo_ultralytics": "yolo"}.get(key, key)
+    key = {"label_studio": "labelstudio", "json": "labelstudio", "conll": "conll2003", "imagefolder": "folders", "yolo_ultralytics": "yolo",
+           "tsv": "table", "parquet": "table", "jsonl": "table"}.get(key, key)
     if key not in _REGISTRY and key in _MODULES:
         importlib.import_module(f"{__name__}.{_MODULES[key]}")
     if key not in _REGISTRY:
@@ -108,6 +110,8 @@ def validate_items(ctx: ImportContext, classes: Collection[str]) -> None:
     known = set(classes)
     for path in list(ctx.items):
         item = ctx.items[path]
+        if item.plain:
+            continue
 
         def text_len(item: ImportItem = item) -> int:
             raw = item.data if item.data is not None else (Path(item.local).read_bytes() if item.local else b"")

@@ -19,7 +19,9 @@ from ..media import probe
 @dataclass
 class ImportItem:
     """One file of the import: its dataset path (relative to the import's ``dataset_path``),
-    its annotation, and where its content comes from (a local file, an external URL, or bytes)."""
+    its annotation, and where its content comes from (a local file, an external URL, or bytes).
+    A ``plain`` file (a table's ``table.json`` and ``data.parquet``) is stored without an
+    annotation and is not an item of the report's counts."""
 
     path: str
     annotation: dict[str, Any]
@@ -27,6 +29,7 @@ class ImportItem:
     local: str | None = None
     url: str | None = None
     data: bytes | None = None
+    plain: bool = False
 
 
 class Importer(Protocol):
@@ -77,7 +80,7 @@ class ImportContext:
     def add(self, item: ImportItem) -> bool:
         """Add an item; a second item on the same dataset path is a problem."""
         split = self.split or item.annotation.get("split")
-        if split:
+        if split and not item.plain:
             item.annotation["split"] = split
         prev = self.items.get(item.path)
         if prev is not None:

@@ -1,7 +1,9 @@
 """SeeMe CSV / TSV: a table (``filename``, ``labels``, ``split``, field columns) described by
 ``config.json`` (``multi_label``, ``label_column``, ``split_column``, ``label_separator``,
 ``filename``, ``csv_separator``). Media are found under ``media=``, ``media/`` or beside the
-table, at the row's dataset path."""
+table, at the row's dataset path. A table whose rows name no file (no ``filename`` column) is
+a table of rows: ``table.read_rows``. The separator is ``csv_separator``, the ``separator``
+option, or guessed (``dagstore.tables.sniff``)."""
 
 from __future__ import annotations
 
@@ -9,33 +11,12 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from ...errors import FormatError
+from ...tables import sniff
 from ..errors import ImportSourceError
 from . import register
-from ._base import ImportContext, ImportItem, load_json
-
-
-def _config(root: Path) -> dict[str, Any]:
-    """``config.json`` beside the table ({} when there is none)."""
-    config: dict[str, Any] = load_json(root / "config.json") if (root / "config.json").is_file() else {}
-    if not isinstance(config, dict):
-        raise ImportSourceError(str(root / "config.json"), "", "must be a JSON object")
-    return config
-
-
-def _table(source: Path, root: Path, config: dict[str, Any]) -> Path:
-    """The table: the source file, the one config.json names, or the folder's only .csv/.tsv."""
-    if source.is_file():
-        table = source
-    elif config.get("filename"):
-        table = root / str(config["filename"])
-    else:
-        tables = sorted(p for p in root.iterdir() if p.suffix.lower() in (".csv", ".tsv"))
-        if len(tables) != 1:
-            raise ImportSourceError(str(root), "filename", "config.json does not name the table and there is not exactly one .csv/.tsv")
-        table = tables[0]
-    if not table.is_file():
-        raise ImportSourceError(str(table), "", "file not found")
-    return table
+from ._base import ImportContext, ImportItem
+from .table import OPTIONS, config_of, read_rows, table_file
 
 
 def _rows(table: Path, sep: str, file_col: str) -> list[dict[str, Any]]:
@@ -66,16 +47,39 @@ def _row_annotation(row: dict[str, Any], config: dict[str, Any], file_col: str) 
     return ann
 
 
+def _header(table: Path, sep: str) -> list[str]:
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            return next(csv.reader(f, delimiter=sep), [])
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ImportSourceError(str(table), "", f"malformed CSV: {exc}") from None
+
+
+def _separator(table: Path, config: dict[str, Any], ctx: ImportContext) -> str:
+    """``separator`` option, else ``csv_separator``, else guessed from the table's start."""
+    given = ctx.options.get("separator") or config.get("csv_separator")
+    with open(table, "rb") as f:
+        head = f.read(64 << 10)
+    try:
+        return sniff(head, "\t" if table.suffix.lower() == ".tsv" else ",", given, ctx.options.get("decimal")).separator
+    except FormatError as exc:
+        raise ImportSourceError(str(table), "separator", str(exc)) from None
+
+
 class CsvImporter:
     name = "csv"
-    options: tuple[str, ...] = ("filename_column",)
+    options: tuple[str, ...] = ("filename_column",) + OPTIONS
 
     def read(self, source: Path, ctx: ImportContext) -> None:
         root = source.parent if source.is_file() else source
-        config = _config(root)
-        table = _table(source, root, config)
-        sep = config.get("csv_separator") or ("\t" if table.suffix.lower() == ".tsv" else ",")
+        config = config_of(root)
+        config.update({k: ctx.options[k] for k in OPTIONS[2:] if ctx.options.get(k) is not None})
+        table = table_file(source, root, config, (".csv", ".tsv"))
+        sep = _separator(table, config, ctx)
         file_col = ctx.options.get("filename_column", "filename")
+        if "filename_column" not in ctx.options and file_col not in _header(table, sep):
+            read_rows(table, ctx, config)  # no file named: a table of rows
+            return
         media_root = ctx.media or (root / "media" if (root / "media").is_dir() else root)
         labels: list[str] = []
         for n, row in enumerate(_rows(table, sep, file_col), 2):
