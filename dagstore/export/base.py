@@ -27,6 +27,8 @@ class ExportFormat(str, enum.Enum):
     VOC = "VOC"
     CSV = "CSV"
     TSV = "TSV"
+    PARQUET = "PARQUET"
+    JSONL = "JSONL"
     SPACY_NER = "SPACY_NER"
     SPACY = "SPACY"
     CONLL2003 = "CONLL2003"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..base import ExportFormat, FormatWriter
 from ..errors import ExportError
 from ..native import NativeExporter
-from . import asr, brush, coco, conll, csvfmt, folders, labelstudio, spacy_docbin, spacy_ner, voc, yolo
+from . import asr, brush, coco, conll, csvfmt, folders, labelstudio, spacy_docbin, spacy_ner, tablefmt, voc, yolo
 
 REGISTRY: dict[ExportFormat, type[FormatWriter]] = {
     ExportFormat.FOLDERS: folders.FoldersExporter,
@@ -16,6 +16,8 @@ REGISTRY: dict[ExportFormat, type[FormatWriter]] = {
     ExportFormat.VOC: voc.VocExporter,
     ExportFormat.CSV: csvfmt.CsvExporter,
     ExportFormat.TSV: csvfmt.TsvExporter,
+    ExportFormat.PARQUET: tablefmt.ParquetExporter,
+    ExportFormat.JSONL: tablefmt.JsonlExporter,
     ExportFormat.SPACY_NER: spacy_ner.SpacyNerExporter,
     ExportFormat.SPACY: spacy_docbin.SpacyDocBinExporter,
     ExportFormat.CONLL2003: conll.Conll2003Exporter,
