@@ -17,11 +17,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.csv as pcsv
-import pyarrow.json as pjson
-import pyarrow.parquet as pq
-
 from ..connectors import ConnectorRegistry, FileConnector, SqlConnector, TestResult
 from ..core import layout
 from ..core.decode import expect
@@ -32,12 +27,8 @@ from ..errors import DagstoreError
 from ..export.source import export_version
 from .deliveries import Delivery, new_id, record, started
 from .errors import DeliveryError, ExportMethodError, ExportMethodNotFoundError
+from .rowfiles import ROW_FORMATS, TABULAR, find_table, version_rows, write_rows
 from .sql_export import MODES, timestamp_name, write_table
-
-TABULAR = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
-_BATCH_ROWS = 100_000
-_CSV_BLOCK = 16 << 20  # column types are inferred from the first block
-
 
 @dataclass(frozen=True)
 class Exporter:
@@ -204,78 +195,44 @@ def _local_copy(store: Any, version_id: str, files: list[str] | None) -> str:
     return checkout.local_copy(Version(store, store.record(version_id)), None, None, None, None, files, False)
 
 
-def tabular_file(paths: list[str], dataset_path: str | None, version_id: str) -> str:
-    """The one tabular file of a version (or ``dataset_path``, which must be one)."""
-    if dataset_path is not None:
-        p = dataset_path.strip("/")
-        if p not in paths:
-            raise ExportMethodError(f"version {version_id} has no file {dataset_path!r}")
-        if not p.lower().endswith(TABULAR):
-            raise ExportMethodError(f"{dataset_path!r} is not a tabular file ({', '.join(TABULAR)})")
-        return p
-    found = [p for p in paths if p.lower().endswith(TABULAR)]
-    if not found:
-        raise ExportMethodError(f"version {version_id} holds no tabular file ({', '.join(TABULAR)})")
-    if len(found) > 1:
-        shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
-        raise ExportMethodError(f"version {version_id} holds {len(found)} tabular files ({shown}); give dataset_path")
-    return found[0]
-
-
-def read_batches(local: str) -> tuple[Any, Iterator[Any]]:
-    """(arrow schema, record batches) of a local tabular file, streamed."""
-    low = local.lower()
-    try:
-        if low.endswith(".parquet"):
-            pf = pq.ParquetFile(local)
-            return pf.schema_arrow, pf.iter_batches(batch_size=_BATCH_ROWS)
-        if low.endswith((".csv", ".tsv")):
-            reader = pcsv.open_csv(local, read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
-                                   parse_options=pcsv.ParseOptions(delimiter="\t" if low.endswith(".tsv") else ","))
-            return reader.schema, iter(reader)
-        table = pjson.read_json(local)
-        return table.schema, iter(table.to_batches(max_chunksize=_BATCH_ROWS))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ExportMethodError(f"cannot read {os.path.basename(local)}: {str(exc).splitlines()[0]}") from None
-
-
-def _checked(batches: Iterator[Any], name: str) -> Iterator[Any]:
-    try:
-        yield from batches
-    except pa.ArrowInvalid as exc:  # a later CSV block that does not fit the inferred types
-        raise ExportMethodError(f"cannot read {name}: {str(exc).splitlines()[0]}") from None
-
-
 def _run_sql(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_path: str | None) -> tuple[str, int]:
-    path = tabular_file(sorted(store.state(version_id)), dataset_path, version_id)
-    local = os.path.join(_local_copy(store, version_id, [path]), *path.split("/"))
-    schema, batches = read_batches(local)
+    """The version's rows (a tabular version's with labels and split) into the table."""
+    scratch = tempfile.mkdtemp(prefix="dagstore-exporter-")
     sc = conn.scrubber()
     try:
+        _stem, schema, batches = version_rows(store, version_id, dataset_path, scratch)
         with conn.engine(sc) as eng:
-            return write_table(eng, _checked(batches, path), schema, str(exp.table), schema=exp.schema, mode=exp.mode)
+            return write_table(eng, batches, schema, str(exp.table), schema=exp.schema, mode=exp.mode)
     except DagstoreError as exc:
         raise type(exc)(sc.clean(str(exc))) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _has_rows(paths: list[str], dataset_path: str | None) -> bool:
+    """Whether a row format writes the version's rows: a tabular version, a tabular file named
+    by ``dataset_path``, or a version holding tabular files (else the format's export of its files)."""
+    return dataset_path is not None or find_table(paths) is not None or any(p.lower().endswith(TABULAR) for p in paths)
 
 
 # ---------------------------------------------------------------- files
 def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_path: str | None,
                export_format: str | None) -> tuple[str, int]:
     paths = sorted(store.state(version_id))
-    if dataset_path:
-        prefix = dataset_path.strip("/")
-        paths = [p for p in paths if p == prefix or p.startswith(prefix + "/")]
-        if not paths:
-            raise ExportMethodError(f"version {version_id} has nothing under {dataset_path!r}")
-    temp = None
-    if export_format:
-        local_root, files = _export_folder(store, version_id, export_format)
-        temp = os.path.dirname(local_root)
-    else:
-        local_root = _local_copy(store, version_id, paths if dataset_path else None)
-        files = paths
+    fmt = (export_format or "").lower()
+    scratch = tempfile.mkdtemp(prefix="dagstore-exporter-")
     sc = conn.scrubber()
     try:
+        if fmt in ROW_FORMATS and _has_rows(paths, dataset_path):
+            stem, schema, batches = version_rows(store, version_id, dataset_path, scratch)
+            local_root = os.path.join(scratch, "out")
+            os.mkdir(local_root)
+            files = [write_rows(fmt, schema, batches, local_root, stem)]
+        elif export_format:
+            local_root, files = _export_folder(store, version_id, export_format, scratch)
+        else:
+            files = _paths_under(paths, dataset_path, version_id)
+            local_root = _local_copy(store, version_id, files if dataset_path else None)
         with conn.filesystem(sc) as (fs, _root):
             return _write_files(fs, conn.join(str(exp.path)), exp.mode, local_root, files)
     except DagstoreError as exc:
@@ -284,13 +241,23 @@ def _run_files(store: Any, conn: Any, exp: Exporter, version_id: str, dataset_pa
         raise DeliveryError(sc.clean(f"writing {exp.path} through connector {conn.name!r} failed: "
                                      f"{type(exc).__name__}: {exc}")) from None
     finally:
-        if temp:
-            shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _export_folder(store: Any, version_id: str, export_format: str) -> tuple[str, list[str]]:
-    """An export of the version in ``export_format`` (dagstore.export) in a local temp folder."""
-    out = os.path.join(tempfile.mkdtemp(prefix="dagstore-exporter-"), "export")
+def _paths_under(paths: list[str], dataset_path: str | None, version_id: str) -> list[str]:
+    """The version's paths under ``dataset_path`` (all without one); nothing there is an error."""
+    if not dataset_path:
+        return paths
+    prefix = dataset_path.strip("/")
+    found = [p for p in paths if p == prefix or p.startswith(prefix + "/")]
+    if not found:
+        raise ExportMethodError(f"version {version_id} has nothing under {dataset_path!r}")
+    return found
+
+
+def _export_folder(store: Any, version_id: str, export_format: str, scratch: str) -> tuple[str, list[str]]:
+    """An export of the version in ``export_format`` (dagstore.export) in ``scratch``."""
+    out = os.path.join(scratch, "export")
     export_version(lookup.get(store, version_id), export_format, out)
     files = sorted(os.path.relpath(os.path.join(d, f), out).replace(os.sep, "/") for d, _, fs in os.walk(out) for f in fs)
     return out, files
