@@ -52,7 +52,7 @@ class RecordKind:
 CONNECTORS = RecordKind("connectors", "connector", "connectors", "Connectors", ConnectorRegistry, ("type",),
                         spec=True, force_delete=True)
 DATASOURCES = RecordKind("datasources", "datasource", "datasources", "Datasources", DatasourceRegistry, ("connector",),
-                         ("table", "schema", "query", "path"), actions=("pull",))
+                         ("table", "schema", "query", "path", "separator", "decimal"), actions=("pull",))
 EXPORT_METHODS = RecordKind("export-methods", "export method", "export methods", "Export methods", ExportMethods,
                             ("spec",))
 EXPORTERS = RecordKind("exporters", "exporter", "exporters", "Exporters", Exporters, ("connector",),

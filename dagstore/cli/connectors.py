@@ -86,10 +86,13 @@ DATASOURCES = RecordVerbs(datasource, records.DATASOURCES, ["NAME", "CONNECTOR",
 @click.option("--schema", help="SQL schema of the table")
 @click.option("--query", help="SQL query (run read-only)")
 @click.option("--path", help="file, folder or wildcard on a file-server or bucket connector")
+@click.option("--separator", help="field separator of the path's CSV / TSV files: , ; tab | (default: guessed)")
+@click.option("--decimal", help="decimal mark of the path's CSV / TSV files: . or , (default: guessed)")
 def datasource_create(name: str, conn: str, table: str | None, schema: str | None, query: str | None,
-                      path: str | None) -> tuple[str, dict[str, Any]]:
+                      path: str | None, separator: str | None, decimal: str | None) -> tuple[str, dict[str, Any]]:
     """Store a datasource."""
-    return name, {"connector": conn, "table": table, "schema": schema, "query": query, "path": path}
+    return name, {"connector": conn, "table": table, "schema": schema, "query": query, "path": path,
+                  "separator": separator, "decimal": decimal}
 
 
 DATASOURCES.add_list_test_delete(

@@ -1,5 +1,8 @@
 """Datasources: what to read through a connector (a SQL table or query, or a file path), and
-reading it into a local folder (one ``data.parquet``/``data.csv``, or the files).
+reading it into a local folder (one ``data.parquet``/``data.csv``, or the files). A path
+datasource may fix the ``separator`` and ``decimal`` mark of its CSV / TSV files (else they are
+guessed, ``dagstore.tables``): its preview parses them so, and the versions it makes record them
+for exporters.
 
 Stored as records ``datasources/<name>.json`` (``core.store.named``); they name their
 connector, so they carry no secret.
@@ -7,6 +10,7 @@ connector, so they carry no secret.
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import queue
@@ -21,7 +25,10 @@ import pyarrow.parquet as pq
 from ..core import layout
 from ..core.decode import expect
 from ..core.store.named import NamedRecords, RecordType
-from ..errors import DagstoreError
+from ..errors import DagstoreError, FormatError
+from ..tables import sniff
+from ..tables.describe import tabular_format
+from ..tables.dialect import SNIFF_BYTES
 from .base import TestResult, check_name, exc_line
 from .errors import ConnectorError, ConnectorNotFoundError
 from .files import FileConnector
@@ -69,6 +76,8 @@ class Datasource:
     schema: str | None = None
     query: str | None = None
     path: str | None = None
+    separator: str | None = None
+    decimal: str | None = None
 
     @property
     def kind(self) -> str:
@@ -76,7 +85,8 @@ class Datasource:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("name", self.name), ("connector", self.connector), ("table", self.table),
-                                  ("schema", self.schema), ("query", self.query), ("path", self.path)) if v is not None}
+                                  ("schema", self.schema), ("query", self.query), ("path", self.path),
+                                  ("separator", self.separator), ("decimal", self.decimal)) if v is not None}
 
     def describe(self) -> str:
         if self.table:
@@ -93,6 +103,12 @@ def check_datasource(ds: Datasource, conn: Any) -> None:
         raise ConnectorError(f"datasource {ds.name!r}: give exactly one of table, query or path")
     if ds.schema and not ds.table:
         raise ConnectorError(f"datasource {ds.name!r}: schema goes with table")
+    if (ds.separator or ds.decimal) and not ds.path:
+        raise ConnectorError(f"datasource {ds.name!r}: separator and decimal go with a path (CSV / TSV files)")
+    try:
+        sniff(b"", ",", ds.separator, ds.decimal)
+    except FormatError as exc:
+        raise ConnectorError(f"datasource {ds.name!r}: {exc}") from None
     if isinstance(conn, SqlConnector) and ds.path:
         raise ConnectorError(f"datasource {ds.name!r}: connector {conn.name!r} is sql: use table or query")
     if isinstance(conn, FileConnector) and not ds.path:
@@ -103,9 +119,10 @@ def check_datasource(ds: Datasource, conn: Any) -> None:
 
 def _decode(name: str, doc: dict[str, Any]) -> Datasource:
     what = f"datasource record {layout.named_key(layout.DATASOURCES, name)}"
-    values = [doc.get(k) for k in ("table", "schema", "query", "path")]
+    values = [doc.get(k) for k in ("table", "schema", "query", "path", "separator", "decimal")]
     expect(doc["name"] == name and isinstance(doc["connector"], str), what, "its name or connector is not valid")
-    expect(all(v is None or isinstance(v, str) for v in values), what, "table, schema, query and path must be text")
+    expect(all(v is None or isinstance(v, str) for v in values), what,
+           "table, schema, query, path, separator and decimal must be text")
     return Datasource(name, doc["connector"], *values)
 
 
@@ -123,10 +140,12 @@ class DatasourceRegistry:
         self.records = NamedRecords(store.backend, RECORDS)
 
     def create(self, name: str, connector: str, table: str | None = None, schema: str | None = None,
-               query: str | None = None, path: str | None = None) -> Datasource:
-        """Define a datasource on an existing connector and store it."""
+               query: str | None = None, path: str | None = None, separator: str | None = None,
+               decimal: str | None = None) -> Datasource:
+        """Define a datasource on an existing connector and store it (``separator`` / ``decimal``:
+        the dialect of a path's CSV / TSV files, guessed when not given)."""
         check_name(name, "datasource")
-        ds = Datasource(name, connector, table, schema, query, path)
+        ds = Datasource(name, connector, table, schema, query, path, separator, decimal)
         check_datasource(ds, self.connectors.get(connector))
         self.records.create(name, {"format": FORMAT, **ds.to_dict()})
         return ds
@@ -162,9 +181,10 @@ class DatasourceRegistry:
             assert isinstance(conn, FileConnector)
             with conn.filesystem(sc) as (fs, _root):
                 found = list_path(conn, fs, ds, sc)
+                cols, rows, dialect = _csv_preview(fs, found[0][0], ds)
             files = [(rel, size) for _src, rel, size in found[:PREVIEW_ROWS]]
-            return Preview(True, f"datasource {name!r}: {ds.describe()} via {conn.where()}: {len(found)} file(s)",
-                           files=files)
+            return Preview(True, f"datasource {name!r}: {ds.describe()} via {conn.where()}: {len(found)} file(s){dialect}",
+                           columns=cols, rows=rows, files=files)
         except DagstoreError as exc:  # ConnectorError, SecretError
             return Preview(False, sc.clean(str(exc)))
         except Exception as exc:
@@ -195,6 +215,30 @@ class DatasourceRegistry:
         except BaseException:
             _empty(folder)
             raise
+
+
+def _csv_preview(fs: Any, src: str, ds: Datasource) -> tuple[list[tuple[str, str]], list[list[Any]], str]:
+    """(columns, first rows, what dialect) of a CSV / TSV file, parsed in the datasource's
+    dialect or the guessed one; nothing for other files."""
+    fmt = tabular_format(src)
+    if fmt not in ("csv", "tsv"):
+        return [], [], ""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    with fs.open(src, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    d = sniff(head, "\t" if fmt == "tsv" else ",", ds.separator, ds.decimal)
+    text = head if len(head) < SNIFF_BYTES or b"\n" not in head else head[: head.rindex(b"\n") + 1]
+    try:
+        t = pcsv.read_csv(io.BytesIO(text), parse_options=pcsv.ParseOptions(delimiter=d.separator),
+                          convert_options=pcsv.ConvertOptions(decimal_point=d.decimal)).slice(0, PREVIEW_ROWS)
+    except pa.ArrowInvalid as exc:
+        raise ConnectorError(f"datasource {ds.name!r}: {src}: {' '.join(str(exc).split())}") from None
+    how = "guessed" if d.guessed else "given"
+    cols = [(c.name, str(c.type)) for c in t.schema]
+    rows = [[value_repr(r[c]) for c, _t in cols] for r in t.to_pylist()]
+    return cols, rows, f"; {fmt} separator {d.separator!r}, decimal mark {d.decimal!r} ({how})"
 
 
 def _empty(folder: str) -> None:
