@@ -75,7 +75,8 @@ def table_rows(ctx: ExportContext, folder: str) -> Rows:
             desc = parse_description(f.read(), folder + DESCRIPTION)
         except FormatError as exc:
             raise ExportError(str(exc)) from None
-    data = pq.ParquetFile(ctx.view.open(folder + DATA_FILE))
+    raw = ctx.view.open(folder + DATA_FILE)
+    data = pq.ParquetFile(raw)
     label_col, split_col = desc.get("label_column") or "label", desc.get("split_column") or "split"
     if {label_col, split_col} & set(data.schema_arrow.names) or label_col == split_col:
         raise ExportError(f"{folder}{DESCRIPTION}: label and split columns {label_col!r}, {split_col!r} clash with the data columns")
@@ -92,6 +93,10 @@ def table_rows(ctx: ExportContext, folder: str) -> Rows:
                 ctx.skip(item.path, "not a row of the version's table")
 
     def batches() -> Iterator[Any]:
+        with raw:
+            yield from joined()
+
+    def joined() -> Iterator[Any]:
         todo = selected()
         pending = next(todo, None)
         start = 0
