@@ -8,7 +8,6 @@ import io
 import os
 import posixpath
 from collections.abc import Iterator
-from itertools import chain
 from typing import Any
 
 from ..core.ops import checkout, lookup
@@ -17,12 +16,13 @@ from ..errors import FormatError
 from ..export.formats.csvfmt import write_csv
 from ..export.formats.tablefmt import write_jsonl, write_parquet
 from ..export.source import export_version
-from ..tables.describe import batches as file_batches
 from ..tables.describe import dialect_of, tabular_format
 from ..tables.rows import find_table
 from .errors import ExportMethodError
 
 TABULAR = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
+_BATCH_ROWS = 100_000
+_CSV_BLOCK = 16 << 20  # column types are inferred from the first block
 ROW_FORMATS = ("csv", "tsv", "parquet", "jsonl")
 
 
@@ -46,18 +46,32 @@ def tabular_file(paths: list[str], dataset_path: str | None, version_id: str) ->
 
 def read_batches(local: str, separator: str | None = None, decimal: str | None = None) -> tuple[Any, Iterator[Any]]:
     """(arrow schema, record batches) of a local tabular file, streamed; a CSV / TSV in the
-    dialect given, else guessed (``dagstore.tables``)."""
+    dialect given, else guessed (``dagstore.tables``), its column types inferred from the
+    first ``_CSV_BLOCK`` bytes."""
+    import pyarrow as pa
+
     name = os.path.basename(local)
     fmt = tabular_format(local) or "jsonl"
     try:
-        dialect = dialect_of(lambda: open(local, "rb"), fmt, separator, decimal) if fmt in ("csv", "tsv") else None
-        it = file_batches(lambda: open(local, "rb"), fmt, dialect)
-        first = next(it, None)
-    except (FormatError, OSError) as exc:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(local)
+            return pf.schema_arrow, _checked(pf.iter_batches(batch_size=_BATCH_ROWS), name)
+        if fmt in ("csv", "tsv"):
+            import pyarrow.csv as pcsv
+
+            d = dialect_of(lambda: open(local, "rb"), fmt, separator, decimal)
+            reader = pcsv.open_csv(local, read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
+                                   parse_options=pcsv.ParseOptions(delimiter=d.separator),
+                                   convert_options=pcsv.ConvertOptions(decimal_point=d.decimal))
+            return reader.schema, _checked(iter(reader), name)
+        import pyarrow.json as pjson
+
+        table = pjson.read_json(local)
+        return table.schema, iter(table.to_batches(max_chunksize=_BATCH_ROWS))
+    except (FormatError, pa.ArrowInvalid, OSError) as exc:
         raise ExportMethodError(f"cannot read {name}: {str(exc).splitlines()[0]}") from None
-    if first is None:
-        raise ExportMethodError(f"cannot read {name}: it holds no rows")
-    return first.schema, _checked(chain([first], it), name)
 
 
 def _checked(batches: Iterator[Any], name: str) -> Iterator[Any]:

@@ -140,7 +140,7 @@ def test_failed_overwrite_changes_nothing(store, sql, tmp_path, monkeypatch):
     conn, eng = sql
     v1 = _version(tmp_path, "t", {"data.parquet": (4, "v1")})
     # a CSV whose types are inferred from its first block; a later block breaks them mid-load
-    monkeypatch.setattr("dagstore.delivery.exporters._CSV_BLOCK", 1 << 16)
+    monkeypatch.setattr("dagstore.delivery.rowfiles._CSV_BLOCK", 1 << 16)
     good = "id,tag,score,note\n" + "".join(f"{i},x,0.5,n\n" for i in range(50_000))
     bad = _version(tmp_path, "t", {"data.csv": good + "not-a-number,x,0.5,n\n"})
     ex = Exporters(store)

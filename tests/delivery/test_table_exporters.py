@@ -102,7 +102,7 @@ def test_csv_of_a_datasource_table_is_its_rows_not_a_file_list(store, sftp, tmp_
     run = f"ds-{time.time_ns()}"
     ex.create("out", "sd", path=run)
     ex.run("out", v.id, export_format="csv")  # was: filename,labels,split / data.parquet,,train
-    assert (sftp / run / "data.csv").read_text() == 'id,name\r\n1,a\r\n2,"b,c"\r\n'
+    assert (sftp / run / "data.csv").read_bytes() == b'id,name\r\n1,a\r\n2,"b,c"\r\n'
 
 
 def test_a_european_csv_file_reads_in_its_dialect(store, sqlite, tmp_path) -> None:
@@ -119,7 +119,7 @@ def test_files_without_a_table_keep_the_format_export_and_bad_cases_fail_recorde
     ex.create("out", "sd", path=run)
     v = _files(tmp_path, "txt", {"a.txt": "one"})
     ex.run("out", v.id, export_format="csv")
-    assert sorted(p.name for p in (sftp / run).iterdir()) == ["config.json", "export.json", f"{v.id}.csv"]
+    assert sorted(p.name for p in (sftp / run).iterdir()) == sorted(["config.json", "export.json", f"{v.id}.csv", "media"])
     two = _files(tmp_path, "two", {"a.csv": "x\n1\n", "b.csv": "x\n2\n"})
     with pytest.raises(DeliveryError, match="holds 2 tabular files .*give dataset_path"):
         ex.run("out", two.id, export_format="parquet")
@@ -127,4 +127,4 @@ def test_files_without_a_table_keep_the_format_export_and_bad_cases_fail_recorde
     with pytest.raises(DeliveryError, match="cannot read r.csv: .*Expected 2 columns, got 3"):
         ex.run("out", ragged.id, export_format="jsonl")
     assert [d.status for d in list_deliveries(store, method="out")][:2] == ["failed", "failed"]
-    assert sorted(p.name for p in (sftp / run).iterdir()) == ["config.json", "export.json", f"{v.id}.csv"]  # untouched
+    assert sorted(p.name for p in (sftp / run).iterdir()) == sorted(["config.json", "export.json", f"{v.id}.csv", "media"])  # untouched
