@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -223,9 +224,6 @@ def _csv_preview(fs: Any, src: str, ds: Datasource) -> tuple[list[tuple[str, str
     fmt = tabular_format(src)
     if fmt not in ("csv", "tsv"):
         return [], [], ""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
     with fs.open(src, "rb") as f:
         head = f.read(SNIFF_BYTES)
     d = sniff(head, "\t" if fmt == "tsv" else ",", ds.separator, ds.decimal)

@@ -10,6 +10,11 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
 from ..core.ops import checkout, lookup
 from ..core.version import Version
 from ..errors import FormatError
@@ -48,26 +53,18 @@ def read_batches(local: str, separator: str | None = None, decimal: str | None =
     """(arrow schema, record batches) of a local tabular file, streamed; a CSV / TSV in the
     dialect given, else guessed (``dagstore.tables``), its column types inferred from the
     first ``_CSV_BLOCK`` bytes."""
-    import pyarrow as pa
-
     name = os.path.basename(local)
     fmt = tabular_format(local) or "jsonl"
     try:
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
             pf = pq.ParquetFile(local)
             return pf.schema_arrow, _checked(pf.iter_batches(batch_size=_BATCH_ROWS), name)
         if fmt in ("csv", "tsv"):
-            import pyarrow.csv as pcsv
-
             d = dialect_of(lambda: open(local, "rb"), fmt, separator, decimal)
             reader = pcsv.open_csv(local, read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
                                    parse_options=pcsv.ParseOptions(delimiter=d.separator),
                                    convert_options=pcsv.ConvertOptions(decimal_point=d.decimal))
             return reader.schema, _checked(iter(reader), name)
-        import pyarrow.json as pjson
-
         table = pjson.read_json(local)
         return table.schema, iter(table.to_batches(max_chunksize=_BATCH_ROWS))
     except (FormatError, pa.ArrowInvalid, OSError) as exc:
@@ -75,8 +72,6 @@ def read_batches(local: str, separator: str | None = None, decimal: str | None =
 
 
 def _checked(batches: Iterator[Any], name: str) -> Iterator[Any]:
-    import pyarrow as pa
-
     try:
         yield from batches
     except (FormatError, pa.ArrowInvalid) as exc:  # a later CSV block that does not fit the inferred types

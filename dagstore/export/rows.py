@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ..errors import FormatError
 from ..tables.rows import DATA_FILE, DESCRIPTION, find_table, output_schema, parse_description, row_number, with_labels
 from .base import ExportContext, region_id, regions
@@ -68,8 +71,6 @@ def _joined(labels: list[str], sep: str, where: str) -> str | None:
 
 def table_rows(ctx: ExportContext, folder: str) -> Rows:
     """The table of a tabular version, its rows joined with their labels and split."""
-    import pyarrow.parquet as pq
-
     with ctx.view.open(folder + DESCRIPTION) as f:
         try:
             desc = parse_description(f.read(), folder + DESCRIPTION)
@@ -132,8 +133,6 @@ def _cell(v: Any) -> str:
 def file_rows(ctx: ExportContext, label_separator: str, media: bool = True) -> Rows:
     """One row per selected file: ``filename``, ``labels``, ``split``, then the ``fields``
     (as text); regions are reported as not expressible; media go under ``media/``."""
-    import pyarrow as pa
-
     for c in ctx.classes:
         if label_separator in c.name:
             raise ExportError(f"label {c.name!r} contains the label separator {label_separator!r}; pass another label_separator")

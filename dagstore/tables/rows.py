@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from ..errors import FormatError
 from .describe import batches, dialect_of, tabular_format
 from .dialect import Dialect
@@ -38,8 +40,6 @@ def row_number(rel: str) -> int | None:
 def read_table(path: str, separator: str | None = None, decimal_mark: str | None = None) -> tuple[Any, str, Dialect | None]:
     """(Arrow table, format, dialect) of a local table file; a CSV / TSV dialect is guessed
     unless given. A malformed table (ragged rows, bad JSON, no header) is one FormatError."""
-    import pyarrow as pa
-
     fmt = tabular_format(path)
     if fmt is None:
         raise FormatError(f"{posixpath.basename(path)}: not a table (.csv, .tsv, .parquet, .jsonl)")
@@ -140,16 +140,12 @@ def find_table(paths: Iterable[str]) -> str | None:
 
 def output_schema(data_schema: Any, label_column: str, split_column: str) -> Any:
     """The schema of exported rows: the data columns, then the label and split columns."""
-    import pyarrow as pa
-
     return pa.schema(list(data_schema) + [pa.field(label_column, pa.string()), pa.field(split_column, pa.string())])
 
 
 def with_labels(batch: Any, take: Sequence[int], labels: Sequence[str | None], splits: Sequence[str],
                 schema: Any) -> Any:
     """The rows ``take`` of ``batch`` with their label and split columns appended."""
-    import pyarrow as pa
-
     picked = batch.take(pa.array(take, pa.int64()))
     cols = list(picked.columns) + [pa.array(labels, pa.string()), pa.array(splits, pa.string())]
     return pa.RecordBatch.from_arrays(cols, schema=schema)

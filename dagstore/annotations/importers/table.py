@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from ...errors import FormatError
 from ...tables.rows import DATA_FILE, DESCRIPTION, description, read_table, row_json, row_path, split_labels
 from ..errors import ImportSourceError
@@ -70,8 +72,6 @@ def _column(table: Any, path: Path, given: Any, defaults: tuple[str, ...], what:
 
 def read_rows(path: Path, ctx: ImportContext, config: dict[str, Any]) -> None:
     """Import the table at ``path`` as rows (see the module's docstring)."""
-    import pyarrow.parquet as pq
-
     sep = _setting(ctx, config, "separator", "csv_separator")
     try:
         table, fmt, dialect = read_table(str(path), sep, _setting(ctx, config, "decimal"))

@@ -9,6 +9,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ...tables.rows import row_json
 from ..base import BaseExporter, ExportContext, ExportFormat
 from ..rows import rows_of
@@ -16,8 +19,6 @@ from ..rows import rows_of
 
 def write_parquet(f: Any, schema: Any, batches: Any) -> int:
     """Every batch into one Parquet file (zstd); returns the row count."""
-    import pyarrow.parquet as pq
-
     n = 0
     with pq.ParquetWriter(f, schema, compression="zstd") as w:
         for batch in batches:
@@ -28,8 +29,6 @@ def write_parquet(f: Any, schema: Any, batches: Any) -> int:
 
 def write_jsonl(f: Any, batches: Any) -> int:
     """One JSON object per row (column order; dates as ISO-8601 text); returns the row count."""
-    import pyarrow as pa
-
     n = 0
     for batch in batches:
         for line in row_json(pa.Table.from_batches([batch])):
