@@ -18,7 +18,7 @@
     export-methods/<name>.json         snapshot (put-if-absent), an export job (replaced by its
     exporters/<name>.json              worker; its artifact is exports/<id>.zip), a delivery
     snapshots/<name>.json              (<UTC stamp>-<id>); <name> is percent-quoted
-    exports/<id>.json
+    exports/<id>.json                  (<id>.zip its artifact, <id>.deleted while a deleted job's worker runs)
     deliveries/<stamp>-<id>.json
     ui/settings.json                   the web UI's named records: its per-store switches and the
     ui/labelstudio/<project>/<pk>.json Label Studio exports made through it
@@ -163,3 +163,9 @@ def ls_exports_prefix(project_id: int) -> str:
 def export_artifact_key(job_id: str) -> str:
     """A completed export job's zip, beside its record."""
     return f"{EXPORTS}/{job_id}.zip"
+
+
+def export_tombstone_key(job_id: str) -> str:
+    """Written when a running export job is deleted, so its worker stops writing (it removes
+    the tombstone when it exits)."""
+    return f"{EXPORTS}/{job_id}.deleted"

@@ -30,7 +30,7 @@ from ..core.decode import expect
 from ..core.ops import lookup
 from ..core.store.named import NamedRecords, RecordType
 from ..core.version import Version
-from ..errors import DatasetNotFoundError, DraftError, IntegrityError, InvalidPathError, LockTimeoutError
+from ..errors import DatasetNotFoundError, DraftError, FormatError, IntegrityError, InvalidPathError, LockTimeoutError
 from .extract import safe_extract
 from .filters import normalize_filters
 from .run import export_view, resolve_options
@@ -196,12 +196,16 @@ def _save(store: Any, rec: dict[str, Any]) -> None:
 
 
 def _update(store: Any, rec: dict[str, Any]) -> bool:
-    """The worker's rewrite of its record; False, writing nothing, once the job was deleted."""
-    named = NamedRecords(store.backend, RECORDS)
-    if not named.exists(rec["id"]):
-        return False
-    named.put(rec["id"], rec)
-    return True
+    """The worker's rewrite of its record; False once the job was deleted. ``delete_export``
+    writes the tombstone before it removes the record, so a rewrite racing it is undone here."""
+    be, job_id = store.backend, rec["id"]
+    tomb = layout.export_tombstone_key(job_id)
+    if not be.exists(tomb):
+        NamedRecords(be, RECORDS).put(job_id, rec)
+        if not be.exists(tomb):
+            return True
+    be.delete([layout.named_key(layout.EXPORTS, job_id), layout.export_artifact_key(job_id)])
+    return False
 
 
 def _now() -> str:
@@ -210,7 +214,14 @@ def _now() -> str:
 
 def delete_export(store: Any, job_id: str) -> None:
     """Remove a job's record and its zip; a worker still running it stops writing either."""
-    NamedRecords(store.backend, RECORDS).delete(job_id)
+    named = NamedRecords(store.backend, RECORDS)
+    try:
+        running = named.get(job_id)["status"] in ("created", "in_progress")
+    except FormatError:  # a corrupt record is removed all the same
+        running = False
+    if running:
+        store.backend.write(layout.export_tombstone_key(job_id), b"{}")
+    named.delete(job_id)
     store.backend.delete([layout.export_artifact_key(job_id)])
 
 
@@ -273,6 +284,7 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
     stop = threading.Event()
     rec.update(status="in_progress", heartbeat=time.time(), pid=os.getpid())
     if not _update(store, rec):
+        store.backend.delete([layout.export_tombstone_key(job_id)])
         return
 
     def beat() -> None:
@@ -305,8 +317,7 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
             stop.set()
             rec.update(status="completed", artifact=art, report=report.to_dict(), heartbeat=time.time(), finished=_now())
             rec["progress"][0] = rec["progress"][1]
-            if not _update(store, rec):  # deleted while it ran
-                store.backend.delete([key])
+            _update(store, rec)
     except BaseException as e:  # noqa: BLE001 - every failure is recorded in the job
         with lock:
             stop.set()
@@ -318,3 +329,5 @@ def run_job(store: Any, job_id: str, attempt: int) -> None:
     finally:
         stop.set()
         shutil.rmtree(tmpdir, ignore_errors=True)
+        hb.join()
+        store.backend.delete([layout.export_tombstone_key(job_id)])  # no more writes: a deletion is done
