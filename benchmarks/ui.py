@@ -128,6 +128,12 @@ def indexer_alone(store_url: str, vid: str, root: Path) -> dict[str, Any]:
             "index file MB": (cache / "alone.arrow").stat().st_size / 1e6}
 
 
+def _rss_now(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith(("RssAnon", "RssFile"))}
+    return f"{kb['RssAnon'] / 1024:.0f} + {kb['RssFile'] / 1024:.0f}"
+
+
 def measure(store_url: str, vid: str, root: Path, repeat: int) -> dict[str, Any]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -154,7 +160,8 @@ def measure(store_url: str, vid: str, root: Path, repeat: int) -> dict[str, Any]
                 "facets, filter split=val": f"{base}/versions/{vid}/files.json?split=val&size=25",
                 "facets, filter split=train (80% of the files)": f"{base}/versions/{vid}/files.json?split=train&size=25",
                 "facets, filter class=dog + prefix cam07/": f"{base}/versions/{vid}/files.json?label=dog&q=cam07/&size=25",
-                "glob search *f00012*.jpg": f"{base}/versions/{vid}/files.json?q=*f00012*.jpg&size=25"}
+                "glob search *f00012*.jpg (again: its rows are remembered)": f"{base}/versions/{vid}/files.json?q=*f00012*.jpg&size=25"}
+        out["glob search *f00013*.jpg, first time (one scan of the paths) s"] = _get(f"{base}/versions/{vid}/files.json?q=*f00013*.jpg&size=25")[0]
         for name, url in urls.items():
             for _ in range(repeat):
                 dt, body = _get(url)
@@ -166,6 +173,7 @@ def measure(store_url: str, vid: str, root: Path, repeat: int) -> dict[str, Any]
         out.update({f"{k} s (median of {len(v)})": statistics.median(v) for k, v in runs.items()})
         out["largest response bytes"] = largest
         out["server peak RSS MB"] = _peak_rss_mb(proc.pid)
+        out["server RSS now MB (anonymous + mapped files)"] = _rss_now(proc.pid)
         return out
     finally:
         proc.terminate()

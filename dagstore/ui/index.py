@@ -38,6 +38,7 @@ IN_PROCESS_MAX_FILES = 50_000  # above this a child process builds the index
 INDEX_MB_ENV = "DAGSTORE_UI_INDEX_MB"
 DEFAULT_INDEX_MB = 1024  # index files kept on disk (a 1,000,000-file version's is ~50 MB)
 OPEN_MAX = 8  # versions kept open (mapped) by one server
+PAGE_SLICE = 1 << 16  # rows filtered at a time while a page is filled
 GLOBS_KEPT = 4  # glob searches remembered per open version (one byte per file each)
 SORTS = ("path", "-path", "size", "-size")
 
@@ -189,23 +190,25 @@ class VersionIndex:
         names = self.meta["labels"]
         return names.index(f.label) if f.label in names else -1
 
-    def mask(self, f: Filters) -> Selection:
-        """The rows ``f`` keeps; ``mask`` None when every row of the range is kept."""
+    def mask(self, f: Filters, part: tuple[int, int] | None = None) -> Selection:
+        """The rows ``f`` keeps (of rows ``part`` only, when given); ``mask`` None when every
+        row of the range is kept."""
         sel = self.select(f)
-        keep = sel.mask
+        lo, hi = (max(part[0], sel.lo), min(part[1], sel.hi)) if part else (sel.lo, sel.hi)
+        keep = None if sel.mask is None else sel.mask[lo - sel.lo:max(hi, lo) - sel.lo]
         split, annotated, kind = self.axes(f)
         if not (split.all() and annotated.all() and kind.all()):
             allowed = (split[:, None, None] & annotated[None, :, None] & kind[None, None, :]).ravel()
-            hit = allowed[self._cell[sel.lo:sel.hi]]
+            hit = allowed[self._cell[lo:max(hi, lo)]]
             keep = hit if keep is None else keep & hit
         code = self.label_code(f)
         if code is not None:
-            hit = np.zeros(sel.hi - sel.lo, dtype=bool)
-            a, b = self._offsets[sel.lo], self._offsets[sel.hi]
+            hit = np.zeros(max(hi - lo, 0), dtype=bool)
+            a, b = self._offsets[lo], self._offsets[max(hi, lo)]
             at = np.flatnonzero(self._codes[a:b] == code) + a
-            hit[np.searchsorted(self._offsets, at, side="right") - 1 - sel.lo] = True
+            hit[np.searchsorted(self._offsets, at, side="right") - 1 - lo] = True
             keep = hit if keep is None else keep & hit
-        return Selection(sel.lo, sel.hi, keep)
+        return Selection(lo, max(hi, lo), keep)
 
     def cube(self, sel: Selection) -> tuple[np.ndarray, np.ndarray]:
         """File counts of the selection by (split, annotated, kind), and by (class, split,
@@ -230,22 +233,37 @@ class VersionIndex:
     def rows(self, f: Filters, sort: str = "path", offset: int = 0, limit: int | None = None) -> np.ndarray:
         """The rows ``f`` keeps in the order of ``sort`` (path or size, ``-`` descending), from
         the ``offset``-th, at most ``limit`` of them."""
-        sel = self.mask(f)
         desc = sort.startswith("-")
+        if not sort.endswith("size") and limit is not None:
+            return self._path_rows(f, desc, offset, limit)
+        sel = self.mask(f)
         if sort.endswith("size"):
             out = self._order
             if sel.lo or sel.hi < self.n:
                 out = out[(out >= sel.lo) & (out < sel.hi)]
             if sel.mask is not None:
                 out = out[sel.mask[out - sel.lo]]
-        elif sel.mask is not None:
-            out = np.flatnonzero(sel.mask) + sel.lo
-        else:  # path order is row order: positions in the range itself
-            n = sel.hi - sel.lo
-            picked = np.arange(offset, n if limit is None else min(n, offset + limit))
-            return sel.hi - 1 - picked if desc else sel.lo + picked
+        else:
+            out = np.arange(sel.lo, sel.hi) if sel.mask is None else np.flatnonzero(sel.mask) + sel.lo
         out = out[::-1] if desc else out
         return out[offset:] if limit is None else out[offset:offset + limit]
+
+    def _path_rows(self, f: Filters, desc: bool, offset: int, limit: int) -> np.ndarray:
+        """A page in path order (row order): the selection is filtered a slice at a time from
+        the start (or the end), until the page is complete."""
+        sel = self.select(f)
+        found: list[np.ndarray] = []
+        need = offset + limit
+        starts = range(sel.lo, sel.hi, PAGE_SLICE)
+        for a in reversed(starts) if desc else starts:
+            part = self.mask(f, (a, a + PAGE_SLICE))
+            rows = np.arange(part.lo, part.hi) if part.mask is None else np.flatnonzero(part.mask) + part.lo
+            found.append(rows[::-1] if desc else rows)
+            need -= len(rows)
+            if need <= 0:
+                break
+        out = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        return out[offset:offset + limit]
 
     def page(self, f: Filters, sort: str = "path", offset: int = 0, limit: int = 50) -> list[FileRow]:
         return self.fetch(self.rows(f, sort, offset, limit))

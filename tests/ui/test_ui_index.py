@@ -9,6 +9,7 @@ import itertools
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 from dagstore import Dataset, IntegrityError, Store
 from dagstore.core.manifest import decode_annotation
 from dagstore.ui import create_app
+from dagstore.ui import derive
 from dagstore.ui import index as ui_index
 from dagstore.ui.facets import facets
 from dagstore.ui.index import BadInput, Filters, Indexes
@@ -79,12 +81,21 @@ def test_pages_and_facets_match_the_entries_for_every_filter(world: World, tmp_p
     assert by_size == sorted(by_size, reverse=True) and len(by_size) == 12
 
 
-def test_every_sort_and_offset_pages_like_the_sorted_list(world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize("slices", [None, (3, 5, 4)], ids=["one-slice", "many-slices"])
+def test_every_sort_and_offset_pages_like_the_sorted_list(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          slices: tuple[int, int, int] | None) -> None:
+    if slices:  # pages filled, cubes counted and the index derived a few rows at a time
+        for module, name, value in zip((ui_index, ui_index, derive), ("PAGE_SLICE", "SLICE", "SLICE"), slices):
+            monkeypatch.setattr(module, name, value)
     store = _fresh(world, tmp_path)
     idx = Indexes(store).get(Dataset.get(dataset_id=world.first, store=store))
     state = store.state(world.first)
-    for f in (Filters(), Filters(q="images/"), Filters(split="train"), Filters(q="*.txt")):
-        paths = _expected(_entries(store, world.first), f)
+    entries = _entries(store, world.first)
+    for f in (Filters(), Filters(q="images/"), Filters(split="train"), Filters(q="*.txt"), Filters(label="dog", annotated="yes")):
+        paths = _expected(entries, f)
+        fac = facets(idx, f)
+        assert fac["total"] == len(paths)
+        assert dict(fac["label"]) == {c: n for c in ("cat", "dog", "bird") if (n := len(_expected(entries, replace(f, label=c))))}
         by = {"path": paths, "size": sorted(paths, key=lambda p: (state[p].size, p))}
         for sort in ("path", "-path", "size", "-size"):
             want = by[sort.lstrip("-")][::-1] if sort.startswith("-") else by[sort.lstrip("-")]
