@@ -29,8 +29,8 @@ WORKER = HERE / "columnar_worker.py"
 # operation -> (target seconds, target peak RSS MB) at 1M entries, from issue 19
 TARGETS_1M = {("open", True): (0.2, 150), ("open", False): (0.1, 100), ("diff", False): (0.3, None), ("merge", False): (0.2, None),
               ("facets", True): (0.1, None), ("filter", True): (0.1, None)}
-OPS = [("open", True), ("open", False), ("diff", False), ("merge", False), ("diff", True), ("merge", True), ("facets", True),
-       ("filter", True), ("prefix", True)]
+OPS = [("open", True), ("open", False), ("diff", False), ("merge", False), ("diff", True), ("merge", True), ("merge+save", True),
+       ("facets", True), ("filter", True), ("prefix", True)]
 BIG_OPS = ["open", "prefix", "diff", "facets"]
 
 

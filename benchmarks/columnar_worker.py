@@ -144,16 +144,26 @@ def _prefix(st: Any) -> int:
     return len(sorted(p for p in st if p.startswith("b0000/d3/")))
 
 
-def _merge(out: Path) -> Callable[[], Any]:
+def _merge(out: Path, save: bool = False) -> Callable[[], Any]:
+    """A child's delta over its parent's state; with ``save``, also the state file the cache
+    keeps (every column of the merged state gathered and written)."""
     parent = _open(out / "parent.state")
     data = (out / "child.delta").read_bytes()
     if _columnar():
         from dagstore.core import columns
 
-        return lambda: len(parent.apply(columns.read_manifest(data, "delta"), "child"))
+        def child() -> Any:
+            st = parent.apply(columns.read_manifest(data, "delta"), "child")
+            return len(st.to_bytes()) if save else len(st)
+
+        return child
     from dagstore.core import manifest as m
 
-    return lambda: len(m.apply_delta(m.merge_states([parent]), m.Delta.from_bytes(data), "child"))
+    def merged() -> Any:
+        st = m.apply_delta(m.merge_states([parent]), m.Delta.from_bytes(data), "child")
+        return len(m.state_to_bytes(st)) if save else len(st)
+
+    return merged
 
 
 def _diff(out: Path) -> Callable[[], Any]:
@@ -191,6 +201,7 @@ def measure(op: str, out: Path) -> dict[str, Any]:
     prepared: dict[str, Callable[[], Callable[[], Any]]] = {
         "open": lambda: lambda: len(_open(out / "parent.state")),
         "merge": lambda: _merge(out),
+        "merge+save": lambda: _merge(out, save=True),
         "diff": lambda: _diff(out),
         "facets": lambda: (lambda st: lambda: _facets(st))(_open(out / "parent.state")),
         "filter": lambda: (lambda st: lambda: _filter(st))(_open(out / "parent.state")),

@@ -26,7 +26,7 @@ def temp_path(path: str | os.PathLike[str]) -> Path:
     return p.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
 
 
-def write_temp(path: str | os.PathLike[str], chunks: Iterable[bytes], fsync: bool = False) -> Path:
+def write_temp(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview], fsync: bool = False) -> Path:
     """Write ``chunks`` to a temp sibling of ``path`` and return it (removed again on error)."""
     tmp = temp_path(path)
     try:

@@ -307,6 +307,19 @@ def _folder_out_of_range(table: Any) -> Any:
     return _column(table, "folder", bad)
 
 
+def _split_out_of_range(table: Any) -> Any:
+    import pyarrow as pa
+
+    bad = pa.DictionaryArray.from_arrays(pa.array([7] * table.num_rows, pa.int32()), pa.array(["train"]), safe=False)
+    return _column(table, "split", bad)
+
+
+def _no_content(table: Any) -> Any:
+    import pyarrow as pa
+
+    return _column(table, "hash", pa.nulls(table.num_rows, table.schema.field("hash").type))
+
+
 def _hash_width(table: Any) -> Any:
     import pyarrow as pa
 
@@ -458,6 +471,8 @@ CASES: list[Case] = [
     Case("arrow-duplicated", _arrow(lambda t: t.take([0, *range(t.num_rows)])), listed=True),
     Case("arrow-folder-index-out-of-range", _arrow(_folder_out_of_range), listed=True),
     Case("arrow-hash-width", _arrow(_hash_width), listed=True),
+    Case("arrow-split-index-out-of-range", _arrow(_split_out_of_range), listed=True),
+    Case("arrow-row-without-content", _arrow(_no_content), listed=True),
     Case("arrow-unsafe-name", _arrow(_unsafe_name), listed=True),
     Case("arrow-newer-format", _arrow(_arrow_meta({"format": 9, "kind": "delta"})), listed=True),
     Case("arrow-no-metadata", _arrow(_arrow_meta(None)), listed=True),

@@ -43,7 +43,8 @@ PATH = pa.field("path", pa.string(), nullable=False)
 ORIGIN = pa.field("origin", pa.int32(), nullable=False)  # index into the "origins" list (states)
 REMOVED = pa.field("removed", pa.bool_(), nullable=False)  # a removal row (deltas)
 DELTA = pa.schema([PATH, *ENTRY_FIELDS, REMOVED])
-STATE = pa.schema([PATH, *ENTRY_FIELDS, ORIGIN])
+# a state's annotation texts may pass 2 GiB (10M entries of 200 bytes): 64-bit offsets, one chunk
+STATE = pa.schema([PATH, *(pa.field("annotation", pa.large_string()) if f.name == "annotation" else f for f in ENTRY_FIELDS), ORIGIN])
 FOLDER = pa.field("folder", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 NAME = pa.field("name", pa.string(), nullable=False)
 SPLIT_STORED = pa.field("split", pa.dictionary(pa.int32(), pa.string()))
@@ -164,6 +165,7 @@ def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), ori
         return table.take(pc.sort_indices(table["path"])) if gone else table
     ix: dict[str | None, int] = {o: i for i, o in enumerate(origins)}
     cols["origin"] = pa.array([ix[e[5]] for e in es], pa.int32())
+    cols["annotation"] = cols["annotation"].cast(pa.large_string())
     return _table(cols, STATE)
 
 
@@ -199,12 +201,17 @@ def to_delta(table: pa.Table) -> Delta:
 # -- the store encoding --------------------------------------------------------------------------
 
 
-def _ipc(table: pa.Table, meta: dict[str, Any]) -> bytes:
-    sink = pa.BufferOutputStream()
+def _ipc(table: pa.Table, meta: dict[str, Any]) -> pa.Buffer:
+    """``table`` as an Arrow IPC file, in a buffer of its exact size (sized by a first pass
+    that copies nothing: a growing buffer would copy a 10M-entry state several times)."""
     table = table.replace_schema_metadata({"dagstore": json.dumps(meta)})
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    size = pa.MockOutputStream()
+    with pa.ipc.new_file(size, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    buf = pa.allocate_buffer(size.size())
+    with pa.ipc.new_file(pa.FixedSizeBufferWriter(buf), table.schema) as writer:
+        writer.write_table(table)
+    return buf
 
 
 def split_paths(paths: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -318,7 +325,7 @@ def empty_state() -> pa.Table:
     return pa.Table.from_batches([], schema=STATE)  # Schema.empty_table() imports pandas
 
 
-def cache_bytes(table: pa.Table, origins: list[str]) -> bytes:
+def cache_buffer(table: pa.Table, origins: list[str]) -> pa.Buffer:
     """A state table as the cache keeps it: uncompressed Arrow IPC, paths in full."""
     return _ipc(table.combine_chunks(), {"format": COLUMNAR_FORMAT, "kind": "state", "origins": origins})
 

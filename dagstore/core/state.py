@@ -18,14 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import IntegrityError
+from . import align
 from . import columns as cols
 from . import tree
 from .cache.files import BLOB_MTIME_NS
 from .manifest import Diff, Entry
 
 _COMPARED = ["hash", "size", "url", "meta", "annotation"]  # what makes two entries differ (not origin)
-_LOOKUPS_BEFORE_INDEX = 256
-_MATCH_SLICE = 1 << 20  # needles searched at a time (bounds the memory of a diff of 10M paths)  # point lookups answered by binary search before entries are made
+_LOOKUPS_BEFORE_INDEX = 256  # point lookups answered by binary search before entries are made
+_SLICE = 1 << 20  # rows compared at a time (bounds the memory of a diff of 10M rows)
+_ints, _bools = align.ints, align.bools
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -35,17 +37,6 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 def _differ(a: Any, b: Any) -> np.ndarray:
     """Element-wise "not the same value" (two nulls are the same)."""
     return ~(cols.bits(pc.equal(a, b)) | (cols.bits(a.is_null()) & cols.bits(b.is_null())))
-
-
-def _ints(a: np.ndarray, type: pa.DataType = pa.int64()) -> pa.Array:
-    """A numpy integer array as Arrow, without ``pa.array`` (which imports pandas when installed)."""
-    a = np.ascontiguousarray(a, dtype=type.to_pandas_dtype())
-    return pa.Array.from_buffers(type, len(a), [None, pa.py_buffer(a)])
-
-
-def _bools(a: np.ndarray) -> pa.Array:
-    """A numpy boolean array as an Arrow boolean array (bit-packed)."""
-    return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
 
 
 class _Guard:
@@ -72,20 +63,65 @@ class _Guard:
 
 class State(Mapping[str, Entry]):
     """The full content of a version: ``table`` (columns of ``core.columns.STATE``, sorted by
-    path) and ``origins`` (the version ids its ``origin`` column indexes)."""
+    path) and ``origins`` (the version ids its ``origin`` column indexes). A state made by
+    ``apply`` or ``merge`` gathers each column from its inputs when the column is first used."""
 
-    def __init__(self, table: pa.Table | None = None, origins: Sequence[str] = (), guard: _Guard | None = None):
-        self.table = cols.empty_state() if table is None else table
+    def __init__(self, table: pa.Table | None = None, origins: Sequence[str] = (), guard: _Guard | None = None,
+                 rows: align.Rows | None = None):
+        self._table: pa.Table | None = None if rows is not None else cols.empty_state() if table is None else table
+        self._rows = rows
         self.origins = list(origins)
-        self._guard = guard
-        self._path = cols.one_array(self.table["path"])
+        self._guards: tuple[_Guard, ...] = (guard,) if guard is not None else ()
+        self._cols: dict[str, pa.Array] = {}
         self._py: dict[str, Entry] | None = None
         self._lookups = 0
+
+    @classmethod
+    def _of(cls, rows: align.Rows | pa.Table, origins: Sequence[str], guards: tuple[_Guard, ...]) -> State:
+        """A state of a table, or whose columns are gathered from ``rows`` when first used."""
+        st = cls(rows, origins) if isinstance(rows, pa.Table) else cls(None, origins, rows=rows)
+        st._guards = guards
+        return st
+
+    @property
+    def table(self) -> pa.Table:
+        """Every column, as one table (gathered now if this state was merged lazily)."""
+        if self._table is None:
+            assert self._rows is not None
+            schema = self._rows.base.schema
+            self._table = self._served(pa.Table.from_arrays([self._col(n) for n in schema.names], schema=schema))
+            self._rows = None
+        return self._table
+
+    def _col(self, name: str) -> pa.Array:
+        """One column as one array (gathered once if lazy)."""
+        if name not in self._cols:
+            self._cols[name] = cols.one_array(self.table[name]) if self._rows is None else self._rows.column(name)
+        return self._cols[name]
+
+    @property
+    def _path(self) -> pa.Array:
+        return self._col("path")
+
+    def _take(self, rows: np.ndarray) -> pa.Table:
+        """The rows ``rows``, as a table."""
+        return self._rows.table(rows) if self._rows is not None else self.table.take(_ints(rows))
+
+    def _take_col(self, name: str, rows: np.ndarray) -> pa.Array:
+        """Column ``name`` of the rows ``rows`` (only their pages of a mapped file are read)."""
+        return self._rows.column(name, rows) if self._rows is not None else self._col(name).take(_ints(rows))
+
+    def _part(self, which: slice | np.ndarray) -> State:
+        """The rows ``which`` (a slice or a boolean mask) as a state."""
+        if self._rows is not None:
+            return State._of(self._rows.sub(which), self.origins, self._guards)
+        part = self.table.slice(which.start, which.stop - which.start) if isinstance(which, slice) else self.table.filter(_bools(which))
+        return State._of(part, self.origins, self._guards)
 
     # -- the Mapping protocol (Python objects on request) -----------------------------------------
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return len(self._rows) if self._rows is not None else self.table.num_rows
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.paths())
@@ -101,7 +137,7 @@ class State(Mapping[str, Entry]):
             raise KeyError(path)
         if self._py is not None:
             return self._py[path]
-        return self._served(cols.row_entries(self.table.slice(i, 1), self.origins)[0])
+        return self._served(cols.row_entries(self._take(np.array([i])), self.origins)[0])
 
     def _row(self, path: str) -> int | None:
         """The row of ``path`` (binary search); after many lookups, every entry is made once."""
@@ -126,9 +162,9 @@ class State(Mapping[str, Entry]):
         return self.as_dict().values()
 
     def _served(self, value: Any) -> Any:
-        """``value``, once the memory-mapped file it was read from is known to be unchanged."""
-        if self._guard is not None:
-            self._guard.check()
+        """``value``, once the memory-mapped files it was read from are known to be unchanged."""
+        for guard in self._guards:
+            guard.check()
         return value
 
     # -- columns ------------------------------------------------------------------------------------
@@ -146,23 +182,24 @@ class State(Mapping[str, Entry]):
 
     def under(self, prefix: str) -> State:
         """The entries under folder ``prefix`` (a slice: no copy)."""
-        return State(self.table.slice(*self._range(prefix)), self.origins, self._guard)
+        lo, n = self._range(prefix)
+        return self._part(slice(lo, lo + n))
 
     def total_size(self) -> int:
-        return self._served(int(pc.sum(self.table["size"]).as_py() or 0))
+        return self._served(int(pc.sum(self._col("size")).as_py() or 0))
 
     def origin_paths(self, version_id: str) -> list[str]:
         """Paths whose content version ``version_id`` introduced."""
         if version_id not in self.origins:
             return []
-        mine = cols.numbers(self.table["origin"]) == self.origins.index(version_id)
+        mine = cols.numbers(self._col("origin")) == self.origins.index(version_id)
         return self._served(self._path.filter(_bools(mine)).to_pylist())
 
     def contents(self) -> dict[str, tuple[str, int]]:
         """``{path: (hash, size)}`` of every entry ("" for a link's hash), straight from the
         columns (what an export view needs; no ``Entry`` is made)."""
-        sizes = self.table["size"].to_pylist()
-        return self._served(dict(zip(self.paths(), zip(cols.hashes_to_hex(self.table["hash"]), sizes))))
+        sizes = self._col("size").to_pylist()
+        return self._served(dict(zip(self.paths(), zip(cols.hashes_to_hex(self._col("hash")), sizes))))
 
     def missing(self, paths: Iterable[str]) -> list[str]:
         """Which of ``paths`` this version does not have (a selection check, in one pass)."""
@@ -175,8 +212,8 @@ class State(Mapping[str, Entry]):
     def pick(self, paths: Iterable[str]) -> dict[str, Entry]:
         """The entries of those of ``paths`` this version has (one pass, no other entry made)."""
         wanted = cols.strings(sorted(set(paths)))
-        found, pos = _matches(self._path, wanted)
-        rows = self.table.take(_ints(pos[found]))
+        found, pos = align.insertion(self._path, wanted)
+        rows = self._take(pos[found])
         return self._served(dict(zip(wanted.filter(_bools(found)).to_pylist(), cols.row_entries(rows, self.origins))))
 
     # -- facets and filters ------------------------------------------------------------------------
@@ -184,18 +221,17 @@ class State(Mapping[str, Entry]):
     def facets(self) -> dict[str, Any]:
         """Counts for browsing: files, annotated files, files per split, per class (item or
         region label) and per region type."""
-        t = self.table
 
         def counts(arr: Any) -> dict[str, int]:
-            vc = pc.value_counts(cols.one_array(arr))
+            vc = pc.value_counts(arr)
             return {v: c for v, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()) if v is not None}
 
         return self._served({
-            "files": t.num_rows,
-            "annotated": t.num_rows - t["annotation"].null_count,
-            "splits": dict(sorted(counts(t["split"]).items())),
-            "classes": dict(sorted(counts(pc.list_flatten(t["classes"])).items())),
-            "region_types": dict(sorted(counts(pc.list_flatten(t["region_types"])).items())),
+            "files": len(self),
+            "annotated": len(self) - self._col("annotation").null_count,
+            "splits": dict(sorted(counts(self._col("split")).items())),
+            "classes": dict(sorted(counts(pc.list_flatten(self._col("classes"))).items())),
+            "region_types": dict(sorted(counts(pc.list_flatten(self._col("region_types"))).items())),
         })
 
     def filter(self, split: str | Sequence[str] | None = None, label: str | Sequence[str] | None = None,
@@ -205,7 +241,7 @@ class State(Mapping[str, Entry]):
         part = self.under(prefix) if prefix else self
         if split is None and label is None and region_type is None:
             return part
-        return State(part.table.filter(_bools(part._matching(split, label, region_type))), self.origins, self._guard)
+        return part._part(part._matching(split, label, region_type))
 
     def filter_paths(self, split: str | Sequence[str] | None = None, label: str | Sequence[str] | None = None,
                      region_type: str | Sequence[str] | None = None, prefix: str | None = None) -> list[str]:
@@ -215,15 +251,14 @@ class State(Mapping[str, Entry]):
 
     def _matching(self, split: str | Sequence[str] | None, label: str | Sequence[str] | None,
                   region_type: str | Sequence[str] | None) -> np.ndarray:
-        t = self.table
-        keep = np.ones(t.num_rows, dtype=bool)
+        keep = np.ones(len(self), dtype=bool)
         if split is not None:
-            keep &= cols.bits(pc.is_in(t["split"], value_set=cols.strings(_as_list(split))))
+            keep &= cols.bits(pc.is_in(self._col("split"), value_set=cols.strings(_as_list(split))))
         for column, wanted in (("classes", label), ("region_types", region_type)):
             if wanted is not None:
-                lists = cols.one_array(t[column])
+                lists = self._col(column)
                 hit = cols.bits(pc.is_in(pc.list_flatten(lists), value_set=cols.strings(_as_list(wanted))))
-                rows = np.zeros(t.num_rows, dtype=bool)
+                rows = np.zeros(len(self), dtype=bool)
                 rows[cols.numbers(pc.list_parent_indices(lists))[hit]] = True
                 keep &= rows
         return keep
@@ -235,7 +270,16 @@ class State(Mapping[str, Entry]):
         origins = self.origins if origin in self.origins else [*self.origins, origin]
         removed = cols.bits(delta["removed"])
         top = delta.drop_columns(["removed"]).append_column(cols.ORIGIN, _ints(np.full(delta.num_rows, origins.index(origin)), pa.int32()))
-        return self._served(State(_overlay(self.table, top, removed), origins))
+        return self._served(self._overlay(top, removed, origins, self._guards))
+
+    def _overlay(self, top: pa.Table, drop_only: np.ndarray, origins: list[str], guards: tuple[_Guard, ...]) -> State:
+        """This state with ``top``'s rows (sorted, state columns) put over it: a top row
+        replaces the row of its path, or only removes it where ``drop_only``. Lazy: no column
+        is gathered until it is used."""
+        order = align.overlay(self._path, cols.one_array(top["path"]), drop_only)
+        if order is None:
+            return State._of(self._rows if self._rows is not None else self.table, origins, guards)
+        return State._of(align.Rows(self.table, top, order), origins, guards)
 
     @classmethod
     def merge(cls, states: Iterable[State]) -> State:
@@ -248,35 +292,38 @@ class State(Mapping[str, Entry]):
             origins = out.origins + [o for o in s.origins if o not in out.origins]
             remap = _ints(np.array([origins.index(o) for o in s.origins]), pa.int32())
             top = s.table.set_column(s.table.schema.get_field_index("origin"), cols.ORIGIN, remap.take(s.table["origin"]))
-            out = State(_overlay(out.table, top, np.zeros(top.num_rows, dtype=bool)), origins)
+            out = out._overlay(top, np.zeros(top.num_rows, dtype=bool), origins, tuple(dict.fromkeys((*out._guards, *s._guards))))
         return out if out is not None else cls()
 
     def diff(self, new: State) -> Diff:
-        """What changed from this state to ``new``. A path whose entry both states got from the
-        same version (same origin) is unchanged: only the others are compared, column by column."""
+        """What changed from this state to ``new``. Rows are paired by a merge-join of the two
+        sorted path columns; a path whose entry both states got from the same version (same
+        origin) is unchanged: only the others are compared, column by column."""
         if new is self:
             return Diff([], [], [])
         old_p, new_p = self._path, new._path
-        hit, pos = _matches(old_p, new_p)
+        hit, pos = align.matches(old_p, new_p)
         seen = np.zeros(len(old_p), dtype=bool)
         seen[pos[hit]] = True
-        both = np.flatnonzero(hit)
         mine = {o: i for i, o in enumerate(self.origins) if o}
-        remap = np.array([mine.get(o, -1) for o in new.origins] or [-1], dtype=np.int64)
-        theirs = remap[cols.numbers(new.table["origin"])[both]]
-        both = both[theirs != cols.numbers(self.table["origin"])[pos[both]]]
-        o = self.table.select(_COMPARED).take(_ints(pos[both]))
-        n = new.table.select(_COMPARED).take(_ints(both))
+        remap = np.array([mine.get(o, -1) for o in new.origins] or [-1], dtype=np.int32)
+        old_origin, new_origin = cols.numbers(self._col("origin")), cols.numbers(new._col("origin"))
+        both = np.concatenate([np.zeros(0, dtype=np.int64)] + [  # rows of both, not from the same version (a slice at a time)
+            rows[remap[new_origin[rows]] != old_origin[pos[rows]]]
+            for rows in (start + np.flatnonzero(hit[start : start + _SLICE]) for start in range(0, len(new_p), _SLICE))])
         content = np.zeros(len(both), dtype=bool)
-        for c in _COMPARED[:-1]:
-            content |= _differ(o[c], n[c])
-        ann = _differ(o["annotation"], n["annotation"])
+        for c in _COMPARED[:-1]:  # each column only where the ones before are equal (few pages of a mapped file read)
+            rows = np.flatnonzero(~content)
+            content[rows] |= _differ(self._take_col(c, pos[both[rows]]), new._take_col(c, both[rows]))
+        ann = np.zeros(len(both), dtype=bool)
+        rows = np.flatnonzero(~content)  # annotations matter only where the content is the same
+        ann[rows] = _differ(self._take_col("annotation", pos[both[rows]]), new._take_col("annotation", both[rows]))
         changed = new_p.take(_ints(both))
         return self._served(new._served(Diff(
             added=new_p.filter(_bools(~hit)).to_pylist(),
             removed=old_p.filter(_bools(~seen)).to_pylist(),
             modified=changed.filter(_bools(content | ann)).to_pylist(),
-            annotation_only=changed.filter(_bools(ann & ~content)).to_pylist(),
+            annotation_only=changed.filter(_bools(ann)).to_pylist(),
         )))
 
     def tree_problem(self) -> str | None:
@@ -300,7 +347,11 @@ class State(Mapping[str, Entry]):
     # -- the cache file ----------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        return cols.cache_bytes(self.table, self.origins)
+        return bytes(cols.cache_buffer(self.table, self.origins).to_pybytes())
+
+    def to_buffer(self) -> memoryview:
+        """The cache file's bytes without a copy into a Python ``bytes`` (what ``to_bytes`` returns)."""
+        return memoryview(cols.cache_buffer(self.table, self.origins))
 
     @classmethod
     def from_bytes(cls, data: bytes, what: str = "cached state") -> State:
@@ -320,41 +371,3 @@ class State(Mapping[str, Entry]):
         table, origins = cols.read_cached_state(pa.memory_map(path), f"cached state {path}")
         return cls(table, origins, guard)
 
-
-def _matches(values: pa.Array, needles: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(found, position) of each sorted needle in sorted ``values``, a slice of needles at a
-    time (the paths compared are gathered per slice, not for all of them at once)."""
-    found = np.zeros(len(needles), dtype=bool)
-    pos = np.zeros(len(needles), dtype=np.int64)
-    for start in range(0, len(needles), _MATCH_SLICE):
-        part = needles.slice(start, _MATCH_SLICE)
-        at = cols.numbers(pc.search_sorted(values, part)).astype(np.int64)
-        pos[start : start + len(part)] = at
-        if len(values):
-            same = cols.bits(pc.equal(values.take(_ints(np.minimum(at, len(values) - 1))), part))
-            found[start : start + len(part)] = same & (at < len(values))
-    return found, pos
-
-
-def _overlay(base: pa.Table, top: pa.Table, drop_only: np.ndarray) -> pa.Table:
-    """``base`` with ``top``'s rows put over it (both sorted by path, same columns): a top row
-    replaces the base row of its path, or only removes it where ``drop_only``. One gather."""
-    bp, tp = cols.one_array(base["path"]), cols.one_array(top["path"])
-    hit, pos = _matches(bp, tp)
-    dropped = np.zeros(len(bp), dtype=bool)
-    dropped[pos[hit]] = True
-    adds = np.flatnonzero(~drop_only)
-    dropped_before = np.concatenate(([0], np.cumsum(dropped)))[pos[adds]]
-    kept = np.flatnonzero(~dropped)
-    total = len(kept) + len(adds)
-    is_new = np.zeros(total, dtype=bool)
-    is_new[pos[adds] - dropped_before + np.arange(len(adds))] = True
-    order = np.empty(total, dtype=np.int64)
-    order[~is_new] = kept
-    order[is_new] = len(bp) + adds
-    if not len(adds) and not dropped.any():
-        return base
-    top = top.select(base.column_names).cast(base.schema)
-    index = _ints(order)  # column by column: a take over two chunks is several times slower
-    gathered = [pa.concat_arrays([cols.one_array(base[c]), cols.one_array(top[c])]).take(index) for c in base.column_names]
-    return pa.Table.from_arrays(gathered, schema=base.schema)

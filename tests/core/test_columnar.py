@@ -85,6 +85,44 @@ def test_prefix_facets_filters_and_selection() -> None:
     assert st.missing([*picked, "no/such"]) == ["no/such"] and st.pick([*picked, "x"]) == {p: base[p] for p in picked}
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_merge_join_pairs_rows_as_a_lookup_does(seed: int) -> None:
+    import pyarrow as pa
+
+    from dagstore.core import align
+
+    r = random.Random(seed)
+    old = sorted({f"{r.randrange(50):02d}/{r.getrandbits(24):06x}" for _ in range(3000)})
+    runs = [r.choice(["keep"] * 6 + ["drop", "add", "drop run", "add run"]) for _ in old]
+    new: list[str] = []
+    for p, what in zip(old, runs):
+        if what.startswith("add"):
+            new += [p[:-1] + c for c in ("!" if what == "add" else "!#$%&()*+,-.")]  # sorts before p's last character
+        if not what.startswith("drop"):
+            new.append(p)
+    new = sorted(set(new))
+    where = {p: i for i, p in enumerate(old)}
+    for values, needles in ((old, new), (new, old), (old, old), ([], new), (old, []), (old[:1], new)):
+        found, pos = align.matches(pa.array(values, pa.string()), pa.array(needles, pa.string()))
+        lookup = {p: i for i, p in enumerate(values)} if values is not old else where
+        assert found.tolist() == [p in lookup for p in needles]
+        assert [int(i) for i, f in zip(pos, found) if f] == [lookup[p] for p in needles if p in lookup]
+
+
+def test_a_lazy_child_of_a_mapped_parent_is_guarded_too(tmp_path: Path) -> None:
+    ds = _version(tmp_path)
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache"))
+    parent = st.state(ds.id)
+    child = parent.apply(columns.entries_table({"d/new.txt": Entry("cd" * 16, 1)}, {"d/0.txt"}), "child")
+    assert len(child) == 5 and child.paths() == ["d/1.txt", "d/2.txt", "d/3.txt", "d/4.txt", "d/new.txt"]
+    path = st.cache.immutable_path("states", f"{ds.id}.arrow")
+    os.chmod(path, 0o644)
+    os.utime(path, ns=(0, 1))  # changed after the child was made
+    for use in (lambda: child.facets(), lambda: child["d/1.txt"], lambda: child.as_dict(), lambda: parent.diff(child)):
+        with pytest.raises(IntegrityError, match="was changed while in use"):
+            use()
+
+
 def test_typed_columns_and_hashes_are_stored_as_specified() -> None:
     a = encode_annotation({"split": "train", "labels": ["cat"], "regions": [{"type": "box", "label": "dog", "xywh": [0, 0, 1, 1]}],
                            "media": {"kind": "image", "width": 64, "height": 48}})
@@ -146,3 +184,4 @@ def test_a_columnar_manifest_newer_than_the_reader_is_refused(monkeypatch: pytes
     monkeypatch.setattr(columns, "COLUMNAR_FORMAT", 2)
     with pytest.raises(FormatError, match="manifest format 3 is newer than this dagstore"):
         columns.read_manifest(data, "manifest")
+

@@ -55,7 +55,7 @@ class Blobs(Leases):
     def immutable_path(self, kind: str, name: str) -> str:
         return str(self.root / "meta" / kind / name)
 
-    def write_sealed(self, kind: str, name: str, data: bytes) -> None:
+    def write_sealed(self, kind: str, name: str, data: bytes | memoryview) -> None:
         """Like ``write_immutable``, for files that are memory-mapped: read-only, with the
         cache's fixed mtime set before the rename, so a later change in place is detected."""
         target = self.root / "meta" / kind / name
