@@ -36,7 +36,7 @@ from .derive import INDEX_FORMAT, KIND_NAMES, SLICE, arrow, build, cell_count
 
 IN_PROCESS_MAX_FILES = 50_000  # above this a child process builds the index
 INDEX_MB_ENV = "DAGSTORE_UI_INDEX_MB"
-DEFAULT_INDEX_MB = 1024  # index files kept on disk (a 1,000,000-file version's is ~50 MB)
+DEFAULT_INDEX_MB = 1024  # index files kept on disk (a 1,000,000-file version's is ~56 MB)
 OPEN_MAX = 8  # versions kept open (mapped) by one server
 PAGE_SLICE = 1 << 16  # rows filtered at a time while a page is filled
 GLOBS_KEPT = 4  # glob searches remembered per open version (one byte per file each)
