@@ -36,21 +36,22 @@ def version_view(v: Version) -> LocalView:
     )
 
 
-_opened: dict[tuple[str, str], tuple[Version, LocalView]] = {}
+_opened: dict[tuple[str, str], tuple[Version, LocalView, dict[str, Any]]] = {}
 
 
 def slice_view(store: Any, version_id: str, paths: Sequence[str]) -> tuple[LocalView, Callable[[], Iterator[Item]]]:
     """What an export worker uses: the view of every item (for formats' first passes), whose
     content is only that of ``paths`` fetched into its cache, and the items at ``paths``
-    (their annotations only). The version and its view are kept for the worker's next tasks."""
+    (their annotations only). The version, its view and its blobs' locations are kept for the
+    worker's next tasks."""
     key = (store.url, version_id)
     if key not in _opened:
         v = lookup.get(store, version_id)
         if len(_opened) >= 4:
             _opened.pop(next(iter(_opened)))
-        _opened[key] = (v, version_view(v))
-    v, whole = _opened[key]
-    view = dataclasses.replace(whole, root=lambda: checkout.subset_copy(v, paths))
+        _opened[key] = (v, version_view(v), {})
+    v, whole, locations = _opened[key]
+    view = dataclasses.replace(whole, root=lambda: checkout.subset_copy(v, paths, locations=locations))
 
     def items() -> Iterator[Item]:
         for path, e in v.current().pick(paths).items():

@@ -98,21 +98,23 @@ def local_copy(
     return _build(v, key, select(v, part, num_parts, files), bool(use_soft_links), max_workers, show_progress)
 
 
-def subset_copy(v: Version, paths: Sequence[str], show_progress: bool = False) -> str:
+def subset_copy(v: Version, paths: Sequence[str], show_progress: bool = False, locations: dict[str, Any] | None = None) -> str:
     """A cached read-only folder of exactly ``paths`` of a final version (an export worker's
-    slice); keyed ``-f`` + the hash of the paths (prefixed, so never a ``files=`` pattern key)."""
+    slice); keyed ``-f`` + the hash of the paths (prefixed, so never a ``files=`` pattern key).
+    ``locations``: where the version's blobs are, filled on first use and kept by the caller
+    for its next slices (the pack indexes are then decoded once)."""
     v.require_final("get_local_copy()")
     key = v.id + "-f" + hash_bytes(("\x01" + "\x00".join(sorted(paths))).encode())[:16]
     done = v.store.cache.cached_version(key)
     if done:
         return done
-    state = v.current()
-    return _build(v, key, {p: state[p] for p in paths}, False, None, show_progress)
+    return _build(v, key, v.current().pick(paths), False, None, show_progress, locations)
 
 
-def _build(v: Version, key: str, entries: dict[str, Entry], soft: bool, max_workers: int | None, show_progress: bool) -> str:
+def _build(v: Version, key: str, entries: dict[str, Entry], soft: bool, max_workers: int | None, show_progress: bool,
+           known: dict[str, Any] | None = None) -> str:
     """Materialize ``entries`` as ``versions/<key>``, fetching what the blob cache lacks."""
-    locations: dict[str, Any] = {}
+    locations: dict[str, Any] = {} if known is None else known
 
     def locate(h: str) -> Any:
         if not locations:
