@@ -124,6 +124,7 @@ class Column:
 
     def __init__(self, name: str, type_: Any, bound: int) -> None:
         self.name, self.type, self.numeric = name, type_, numeric(type_)
+        self.nested = pa.types.is_nested(type_)  # lists, structs, maps: nulls only, not compared
         self.values = Values(bound, counted=not self.numeric)
         self.nulls = self.n = 0
         self.mean = self.m2 = 0.0
@@ -139,6 +140,9 @@ class Column:
     def update(self, arr: Any) -> Any:
         """Add one batch; a numeric column returns it as float64 with NaN for nulls (for the
         correlations), others None."""
+        if self.nested:
+            self.nulls += arr.null_count
+            return None
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
         valid = arr.drop_null() if arr.null_count else arr
@@ -201,7 +205,8 @@ class Column:
 
     def result(self) -> dict[str, Any]:
         """The column's entry of ``describe``'s result."""
-        distinct, approximate = self.values.count()
+        distinct: int | None
+        distinct, approximate = (None, False) if self.nested else self.values.count()
         d: dict[str, Any] = {"name": self.name, "type": str(self.type), "nulls": self.nulls, "distinct": distinct,
                              "distinct_approximate": approximate, "from_statistics": self.stats,
                              "min": py(self.lo), "max": py(self.hi)}

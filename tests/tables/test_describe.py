@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +163,30 @@ def test_text_hashes_depend_on_the_value_only() -> None:
 def test_a_malformed_file_fails_in_one_line_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     p = tmp_path / "bad.csv"
     p.write_text("x,y\n" + "1.5,2\n" * 1_000_000 + "1,2,3\n")  # the bad row is past the first block
-    fds = len(os.listdir("/proc/self/fd"))
+
+    def open_files() -> set[str]:
+        out = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                out.add(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass  # closed meanwhile
+        return {f for f in out if f == str(p) or f.startswith(tempfile.gettempdir())}  # spills: "/tmp/#123 (deleted)"
+
+    before = open_files()
     with pytest.raises(FormatError, match="cannot read csv data: .*Expected 2 columns, got 3") as err:
         D.describe_file(lambda: open(p, "rb"), "csv")
     assert "\n" not in str(err.value)
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert open_files() - before == set()  # neither the file nor a spill of its values is left open
+
+
+def test_nested_json_columns_are_described_not_refused(tmp_path: Path) -> None:
+    p = tmp_path / "t.jsonl"
+    p.write_text('{"a": 1, "tags": ["x", "y"], "box": {"w": 2}}\n{"a": 2, "tags": null, "box": {"w": 3}}\n')
+    d = D.describe_file(lambda: open(p, "rb"), "jsonl")
+    cols = {c["name"]: c for c in d["columns"]}
+    assert (cols["tags"]["nulls"], cols["tags"]["distinct"], cols["tags"]["top"]) == (1, None, [])
+    assert cols["box"]["distinct"] is None and cols["a"]["distinct"] == 2
+    assert d["sample"][0]["tags"] == ["x", "y"] and d["sample"][1]["box"] == {"w": 3}
+    row = next(r for r in _describe_lines(d) if r.startswith("tags"))
+    assert re.split(r"\s{2,}", row)[2:4] == ["1", "-"]  # nulls, distinct
