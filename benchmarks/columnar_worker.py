@@ -4,7 +4,8 @@ Runs under whichever ``dagstore`` is first on ``PYTHONPATH``: the columnar one (
 or the previous release (states as dicts of ``Entry``, JSON manifests); both write the same
 logical content. ``make`` writes a parent state, a child delta (1 % modified, 1 % removed, 1 %
 added) and the child's state into DIR; every other OP loads what it needs, resets the peak RSS,
-times the operation alone and prints ``{"seconds", "rss_mb", "result"}`` as one JSON line.
+times the operation alone and prints ``{"seconds", "cpu", "rss_mb", "result"}`` as one JSON line
+(``cpu``: the process's CPU seconds, which a loaded machine does not inflate as it does the time).
 """
 
 from __future__ import annotations
@@ -211,9 +212,9 @@ def measure(op: str, out: Path) -> dict[str, Any]:
     fn = prepared[op]()
     gc.collect()
     _reset_peak()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = fn()
-    return {"seconds": time.perf_counter() - t0, "rss_mb": _peak_mb(), "result": result}
+    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": _peak_mb(), "result": result}
 
 
 def main(argv: list[str]) -> None:

@@ -66,10 +66,9 @@ class State(Mapping[str, Entry]):
     path) and ``origins`` (the version ids its ``origin`` column indexes). A state made by
     ``apply`` or ``merge`` gathers each column from its inputs when the column is first used."""
 
-    def __init__(self, table: pa.Table | None = None, origins: Sequence[str] = (), guard: _Guard | None = None,
-                 rows: align.Rows | None = None):
-        self._table: pa.Table | None = None if rows is not None else cols.empty_state() if table is None else table
-        self._rows = rows
+    def __init__(self, table: pa.Table | None = None, origins: Sequence[str] = (), guard: _Guard | None = None):
+        self._table: pa.Table | None = cols.empty_state() if table is None else table
+        self._rows: align.Rows | None = None
         self.origins = list(origins)
         self._guards: tuple[_Guard, ...] = (guard,) if guard is not None else ()
         self._cols: dict[str, pa.Array] = {}
@@ -79,7 +78,9 @@ class State(Mapping[str, Entry]):
     @classmethod
     def _of(cls, rows: align.Rows | pa.Table, origins: Sequence[str], guards: tuple[_Guard, ...]) -> State:
         """A state of a table, or whose columns are gathered from ``rows`` when first used."""
-        st = cls(rows, origins) if isinstance(rows, pa.Table) else cls(None, origins, rows=rows)
+        st = cls(rows if isinstance(rows, pa.Table) else None, origins)
+        if not isinstance(rows, pa.Table):
+            st._table, st._rows = None, rows
         st._guards = guards
         return st
 
