@@ -9,8 +9,9 @@
 
     python -m benchmarks.annotations [--images 50000] [--boxes 5] [--entries 1000000] [--repeat 3]
 
-Each measurement runs in its own child process (peak RSS = VmHWM of that child). Datumaro is
-installed into ``bench-out/datumaro-venv`` on first use (its dependencies clash with ours).
+Each measurement runs in its own child process (peak RSS = VmHWM of that child). Datumaro runs
+from the export benchmark's peers venv, ``bench-out/exports/export-peers-venv`` (made on first
+use from ``requirements-exports.txt``: its dependencies clash with ours).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from .exports import peers_python
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-out" / "annotations"
-DATUMARO_VENV = ROOT / "bench-out" / "datumaro-venv"
 
 _RSS = textwrap.dedent(
     """
@@ -184,11 +186,10 @@ def _child(python: str, code: str, *args: str, env: dict[str, str] | None = None
 
 
 def _datumaro_python() -> str:
-    py = DATUMARO_VENV / "bin" / "python"
-    if not py.exists():
-        print("installing datumaro into bench-out/datumaro-venv (first use)...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(DATUMARO_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "datumaro"], check=True)
+    """The export benchmark's peers venv (Datumaro from requirements-exports.txt), made on first use."""
+    py = peers_python(ROOT / "bench-out" / "exports")
+    if py is None:
+        raise SystemExit("Datumaro could not be installed into the peers venv (see benchmarks/requirements-exports.txt)")
     return str(py)
 
 
@@ -215,7 +216,7 @@ def run(images: int, boxes: int, entries: int, repeat: int) -> dict[str, Any]:
               f"datumaro {peer[-1]['seconds']:.2f}s", file=sys.stderr)
     man: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ann-manifest-") as tmp:
-        for annotated in ("1", "0"):
+        for annotated in ("1", "0") if entries else ():
             path = f"{tmp}/state-{annotated}"
             size = _child(py, MANIFEST, "write", path, str(entries), annotated, env=env)["bytes"]
             loads = [_child(py, MANIFEST, "load", path, str(entries), annotated, env=env) for _ in range(repeat)]
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=50_000)
     ap.add_argument("--boxes", type=int, default=5, help="boxes per image")
-    ap.add_argument("--entries", type=int, default=1_000_000, help="entries of the annotated manifest")
+    ap.add_argument("--entries", type=int, default=1_000_000, help="entries of the annotated manifest (0: skip that part)")
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args(argv)
     res = run(a.images, a.boxes, a.entries, a.repeat)
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     r = res["relabel_1pct"]
     print(f"child relabelling {r['items']} images: {r['seconds']:.3f} s, {r['content_bytes_uploaded']} bytes of content uploaded, "
           f"{r['new_packs_or_objects']} new packs/objects, {r['modified_reported']} reported modified")
-    for k in ("annotated", "plain"):
+    for k in ("annotated", "plain") if m["entries"] else ():
         print(f"manifest {m['entries']} entries ({k}): load {m[k]['load_s']:.2f} s, peak RSS {m[k]['rss_mb']:.0f} MB, {m[k]['bytes'] / 1e6:.1f} MB on disk")
 
 

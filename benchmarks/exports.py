@@ -33,10 +33,11 @@ SEED = 20261201
 # -- data -------------------------------------------------------------------------------------
 
 
-def generate(root: Path, n: int) -> dict[str, Any]:
+def generate(root: Path, n: int, max_kb: int = 100, label_studio: bool = True) -> dict[str, Any]:
     """COCO source (``images/<split>/``, ``annotations/instances_<split>.json``) and the same
-    data as Label Studio JSON; deterministic. Image files are random bytes behind a JPEG magic
-    (no tool here decodes them: sizes are in the annotations)."""
+    data as Label Studio JSON; deterministic. Image files are 1–``max_kb`` KB of random bytes
+    behind a JPEG magic (no tool here decodes them: sizes are in the annotations). The Label
+    Studio copy only with ``label_studio`` (the peak-RSS set needs none)."""
     done = root / "DONE"
     if done.exists():
         return json.loads(done.read_text())
@@ -51,7 +52,7 @@ def generate(root: Path, n: int) -> dict[str, Any]:
         name = f"{i:07d}.jpg"
         f = root / "images" / split / name
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_bytes(b"\xff\xd8\xff\xe0" + rng.randbytes(rng.randint(1024, 100 * 1024) - 4))
+        f.write_bytes(b"\xff\xd8\xff\xe0" + rng.randbytes(rng.randint(1024, max_kb * 1024) - 4))
         w, h = rng.choice([(640, 480), (1280, 720), (800, 600)])
         doc = coco.setdefault(split, {"images": [], "annotations": [], "categories": [{"id": k + 1, "name": c} for k, c in enumerate(classes)]})
         img_id = len(doc["images"]) + 1
@@ -69,15 +70,17 @@ def generate(root: Path, n: int) -> dict[str, Any]:
                             "value": {"x": x * 100 / w, "y": y * 100 / h, "width": bw * 100 / w, "height": bh * 100 / h,
                                       "rotation": 0, "rectanglelabels": [classes[c]]}})
             boxes += 1
-        ls_tasks.append({"id": i + 1, "data": {"image": f"/data/local-files/?d=images/{split}/{name}"},
-                         "annotations": [{"id": i + 1, "result": results, "was_cancelled": False, "ground_truth": False}]})
+        if label_studio:
+            ls_tasks.append({"id": i + 1, "data": {"image": f"/data/local-files/?d=images/{split}/{name}"},
+                             "annotations": [{"id": i + 1, "result": results, "was_cancelled": False, "ground_truth": False}]})
     (root / "annotations").mkdir(exist_ok=True)
     for split, doc in coco.items():
         (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(doc))
     (root / "ls").mkdir(exist_ok=True)
     (root / "ls" / "tasks.json").write_text(json.dumps(ls_tasks))
     labels = "".join(f'<Label value="{c}"/>' for c in classes)
-    (root / "ls" / "config.xml").write_text(f'<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">{labels}</RectangleLabels></View>')
+    if label_studio:
+        (root / "ls" / "config.xml").write_text(f'<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">{labels}</RectangleLabels></View>')
     info = {"images": n, "boxes": boxes, "bytes": sum(p.stat().st_size for p in (root / "images").rglob("*.jpg"))}
     done.write_text(json.dumps(info))
     return info
@@ -133,7 +136,8 @@ def child(argv: list[str]) -> None:
 # -- harness ----------------------------------------------------------------------------------
 
 
-def _peers_python(out: Path) -> Path | None:
+def peers_python(out: Path) -> Path | None:
+    """The peers' venv (Datumaro), made from requirements-exports.txt on first use."""
     venv = out / "export-peers-venv"
     py = venv / "bin" / "python"
     stamp = venv / "STAMP"
@@ -202,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(prog="python -m benchmarks.exports", description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=10_000)
-    p.add_argument("--rss-factor", type=int, default=5, help="second size for the peak-RSS check (× --images)")
+    p.add_argument("--rss-factor", type=int, default=10, help="second size for the peak-RSS check (× --images)")
+    p.add_argument("--rss-media-kb", type=int, default=2, help="largest image of the peak-RSS set, KB (media are linked: their size does not matter)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--python", default=str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable)
@@ -217,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     local: dict[int, Path] = {}
     infos: dict[int, dict[str, Any]] = {}
     for n in sizes:
-        src = out / f"data-{n}"
+        kb = 100 if n == a.images else a.rss_media_kb
+        src = out / (f"data-{n}" if kb == 100 else f"data-{n}-{kb}kb")
         print(f"generating {n} images ...", flush=True)
-        infos[n] = generate(src, n)
+        infos[n] = generate(src, n, kb, label_studio=n == a.images)
         print(f"importing {n} images into the store ...", flush=True)
         s = b.py("import", str(src), f"det{n}")
         ids[n] = s.info["id"]
@@ -229,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     src, w = out / f"data-{n}", out / "work"
     labels_json = out / f"labels-{n}.json"
     labels_json.write_text(json.dumps(yolo_labels(src)))
-    peers_py = None if a.no_peers else _peers_python(out)
+    peers_py = None if a.no_peers else peers_python(out)
     datum = peers_py.parent / "datum" if peers_py else None
     for rep in range(a.repeat):
         print(f"round {rep + 1}/{a.repeat}", flush=True)
@@ -279,7 +285,12 @@ def report(b: Bench, a: argparse.Namespace, infos: dict[int, dict[str, Any]], si
         row(key)
     for m in sizes[1:]:
         row(f"dagstore YOLO_ULTRALYTICS folder ({m} images)")
-    lines += ["", f"total {total_s:.0f} s; command: python -m benchmarks.exports --images {n} --rss-factor {a.rss_factor} --repeat {a.repeat}"]
+        big, small = b.rss(f"dagstore YOLO_ULTRALYTICS folder ({m} images)"), b.rss("dagstore YOLO_ULTRALYTICS folder")
+        if big and small:
+            lines.append(f"\npeak RSS of the YOLO_ULTRALYTICS folder export: {small:.0f} MB at {n} images, {big:.0f} MB at {m} "
+                         f"({(big / small - 1) * 100:+.0f} %; media of the {m}-image set are 1–{a.rss_media_kb} KB)")
+    lines += ["", f"total {total_s:.0f} s; command: python -m benchmarks.exports --images {n} --rss-factor {a.rss_factor} "
+              f"--rss-media-kb {a.rss_media_kb} --repeat {a.repeat}"]
     text = "\n".join(lines)
     print(text)
     doc = {"images": infos, "samples": {k: [s.__dict__ for s in v] for k, v in b.samples.items()}, "table": text}

@@ -3,8 +3,11 @@ audio duration / sample rate (soundfile, or the standard library's ``wave`` for 
 
 from __future__ import annotations
 
+import io
 import wave
 from typing import IO, Any
+
+from .jpeg import probe_jpeg
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
@@ -89,3 +92,12 @@ def probe(f: IO[bytes] | str, name: str) -> dict[str, Any] | None:
     if kind in ("text", "video"):
         return {"kind": kind}
     return None
+
+
+def probe_bytes(data: bytes, name: str) -> dict[str, Any] | None:
+    """``probe`` of a whole file's bytes; a plain JPEG's header is read without Pillow."""
+    if kind_of(name) == "image":
+        found = probe_jpeg(data)
+        if found is not None:
+            return found
+    return probe(io.BytesIO(data), name)

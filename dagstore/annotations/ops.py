@@ -16,7 +16,7 @@ from ..core.ops.stage import stage
 from ..core.version import Version
 from ..core.ops.commit import send_files
 from ..core.hashing import hash_bytes
-from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
+from ..core.manifest import Entry, _gc_paused, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
 from ..core.reader import VersionReader
 from ..core.scan import LocalFile, hash_files
 from ..core.store import Store
@@ -208,21 +208,34 @@ def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard:
 # -- imports -----------------------------------------------------------------------------------
 
 
-def _local_files(items: Iterable[ImportItem]) -> list[LocalFile]:
-    """The local media files of the imported items, for hashing."""
-    out = []
+def _local_files(items: Iterable[ImportItem], known: Mapping[str, tuple[str, int, os.stat_result]]) -> dict[str, LocalFile]:
+    """The local media files of the imported items by ``ImportItem.local``, for hashing (with
+    the stat the importer read them by, for those in ``known``: already hashed)."""
+    out: dict[str, LocalFile] = {}
     for it in items:
-        if it.local is not None:
-            st = os.stat(it.local)
-            out.append(LocalFile(os.path.abspath(it.local), os.path.basename(it.local), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+        if it.local is not None and it.local not in out:
+            st = known[it.local][2] if it.local in known else os.stat(it.local)
+            path = os.path.abspath(it.local)
+            out[it.local] = LocalFile(path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
     return out
 
 
+def _hash_media(v: Version, files: dict[str, LocalFile], known: Mapping[str, tuple[str, int, os.stat_result]],
+                show_progress: bool) -> dict[str, tuple[str, int]]:
+    """``{abs path: (hash, size)}`` of the media: the importer's hashes (remembered in the stat
+    cache when the file did not change while read), the rest hashed here."""
+    done = {f.path: known[local][:2] for local, f in files.items() if local in known}
+    statcache = v.store.cache.statcache
+    if statcache is not None:
+        statcache.store([(f, done[f.path][0]) for f in files.values() if f.path in done and done[f.path][1] == f.size])
+    return {**hash_files([f for f in files.values() if f.path not in done], statcache, show_progress=show_progress), **done}
+
+
 def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]], temporary: bool,
-                  cleanup: Sequence[Any]) -> tuple[Entry, tuple[str, int] | None]:
+                  cleanup: Sequence[Any], files: Mapping[str, LocalFile]) -> tuple[Entry, tuple[str, int] | None]:
     """(entry, (content file, mtime) or None for an external link) of one imported item. Inline
     data, and files of a temporary source (downloads, zips), are copied into the cache first."""
-    text = None if it.plain else encode(it.annotation)
+    text = None if it.plain else it.text if it.text is not None else encode(it.annotation)
     if it.url is not None:
         return Entry("", 0, it.url, None, text), None
     if it.data is not None:
@@ -231,7 +244,8 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
             v.store.cache.put_blob(h, it.data)
         blob = v.store.cache.blob_path(h)
         return Entry(h, len(it.data), None, None, text), (blob, os.stat(blob).st_mtime_ns)
-    local = os.path.abspath(it.local or "")
+    f = files[it.local or ""]
+    local = f.path
     h, size = hashes[local]
     if temporary or any(local.startswith(str(t) + os.sep) for t in cleanup):
         if not v.store.cache.has_blob(h):
@@ -239,9 +253,11 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
             shutil.copyfile(local, tmp)
             v.store.cache.adopt_blob(h, tmp)
         local = v.store.cache.blob_path(h)
-    return Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)
+        return Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)
+    return Entry(h, size, None, None, text), (local, f.mtime_ns)
 
 
+@_gc_paused()  # the import builds an object graph of the whole source without cycles: no GC passes over it
 def import_annotations(
     v: Version,
     source: str | os.PathLike[str],
@@ -264,13 +280,13 @@ def import_annotations(
     with stack:
         merged = cur.extend(ctx.classes.names, colors=dict(ctx.classes.colors), coco_ids=dict(ctx.classes.coco_ids))
         items = [(join_dataset_path(dataset_path, it.path), it) for it in ctx.items.values()]
-        local_files = _local_files(it for _, it in items)
+        local_files = _local_files((it for _, it in items), ctx.hashed)
         if executor is None:
-            hashes = hash_files(local_files, v.store.cache.statcache, show_progress=show_progress)
-        else:
-            hashes = send_files(v, executor, local_files)
+            hashes = _hash_media(v, local_files, ctx.hashed, show_progress)
+        else:  # the workers hash and send every file
+            hashes = send_files(v, executor, list(local_files.values()))
         temporary = _is_temporary(source) or (media is not None and _is_temporary(media))
-        staged = [(path, *_staged_entry(v, it, hashes, temporary, ctx.cleanup)) for path, it in items]
+        staged = [(path, *_staged_entry(v, it, hashes, temporary, ctx.cleanup, local_files)) for path, it in items]
     # nothing above touched the draft: from here on it only changes in memory, then is saved once
     before = (dict(draft.delta.entries), set(draft.delta.removed), dict(draft.pending), v.record)
     try:
@@ -290,7 +306,7 @@ def import_annotations(
     for _, it in items:
         if it.plain:
             continue
-        s = it.annotation.get("split") or ""
+        s = it.split or ""
         report.counts[s] = report.counts.get(s, 0) + 1
     return report
 

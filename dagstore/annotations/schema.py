@@ -23,12 +23,37 @@ ALTERNATIVE_KINDS = ("annotation", "prediction", "draft")
 TOLERANCE_PX = 0.5
 
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - [annotations] and [export] install it
+    _orjson = None  # type: ignore[assignment]
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # digits -> "0", the rest -> " "
+
+
+def loads(data: str | bytes) -> Any:
+    """JSON text as Python objects, by orjson when installed (3-5x faster than the standard
+    library) unless the text holds a run of 19 digits (orjson reads integers beyond 64 bits
+    as floats) or orjson refuses it (NaN, UTF-16, a BOM, malformed): then by the standard
+    library, which decides and words the error. Either way the same objects."""
+    if _orjson is not None:
+        try:
+            raw = data.encode() if isinstance(data, str) else data
+            if b"0" * 19 not in raw.translate(_DIGITS):
+                return _orjson.loads(raw)
+        except (UnicodeEncodeError, _orjson.JSONDecodeError):
+            pass
+    return json.loads(data)
+
+
 def decode(text: str) -> dict[str, Any]:
     """The annotation stored as ``text``."""
     value = decode_annotation(text)
     if not isinstance(value, dict):
         raise ValueError("annotation is not a JSON object")
     return value
+
+
+_NUMBER = (int, float)
 
 
 def _num(v: Any) -> bool:
@@ -139,8 +164,24 @@ class _Checker:
             merged = {**{k: ann[k] for k in ("media", "text") if k in ann}, **alt} if isinstance(alt, Mapping) else alt
             self.check(merged, f"alternatives[{i}]")
 
+    def plain_box(self, r: dict[str, Any], size: tuple[float, float], ids: set[str]) -> bool:
+        """Whether ``r`` is a valid unrotated box (the common case, checked inline); False: not
+        sure, the full checks decide (and report)."""
+        rid, label, xywh, score = r.get("id"), r.get("label"), r.get("xywh"), r.get("score")
+        if (rid is not None and rid in ids) or type(label) is not str or not label or r.get("rotation") is not None:
+            return False
+        if (self.classes is not None and label not in self.classes) or type(xywh) is not list or len(xywh) != 4:
+            return False
+        if (score is not None and not _num(score)) or not box_inside(xywh, size):
+            return False
+        if rid is not None:
+            ids.add(rid)
+        return True
+
     def region(self, f: str, r: Any, ann: Mapping[str, Any], size: tuple[float, float] | None, ids: set[str]) -> None:
         """Fields every region has, its box if it has one, then the fields of its type."""
+        if type(r) is dict and r.get("type") == "box" and size is not None and self.plain_box(r, size, ids):
+            return
         if not isinstance(r, Mapping):
             self.fail(f, "a region must be an object")
         kind = r.get("type")
@@ -218,6 +259,16 @@ class _Checker:
             self.fail(f"{f}.end_s", f"segment ends at {e:g} s, after the end of the audio ({dur:g} s)")
         if r.get("text") is not None and not isinstance(r["text"], str):
             self.fail(f"{f}.text", "must be a string")
+
+
+def box_inside(xywh: list[Any], size: tuple[float, float]) -> bool:
+    """Whether ``[x, y, w, h]`` are numbers, w and h >= 0, and both corners inside the image
+    (comparisons with NaN or inf fail: a coordinate that passes is finite)."""
+    x, y, w, h = xywh
+    if not (type(x) in _NUMBER and type(y) in _NUMBER and type(w) in _NUMBER and type(h) in _NUMBER) or w < 0 or h < 0:
+        return False
+    W, H = size[0] + TOLERANCE_PX, size[1] + TOLERANCE_PX
+    return -TOLERANCE_PX <= x <= W and -TOLERANCE_PX <= y <= H and -TOLERANCE_PX <= x + w <= W and -TOLERANCE_PX <= y + h <= H
 
 
 def pre_media(field: str) -> str:

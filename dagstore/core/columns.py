@@ -135,7 +135,7 @@ def hashes_to_hex(arr: pa.Array | pa.ChunkedArray) -> list[str]:
     arr = one_array(arr)
     if not len(arr) or arr.buffers()[1] is None:
         return [""] * len(arr)
-    hx = bytes(arr.buffers()[1])[arr.offset * 16 : (arr.offset + len(arr)) * 16].hex()  # null slots: any bytes
+    hx = memoryview(arr.buffers()[1])[arr.offset * 16 : (arr.offset + len(arr)) * 16].hex()  # null slots: any bytes
     out = [hx[i : i + 32] for i in range(0, len(hx), 32)]
     if arr.null_count:
         for i in np.flatnonzero(bits(arr.is_null())):

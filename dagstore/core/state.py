@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from ..errors import IntegrityError
 from . import align
 from . import columns as cols
-from . import tree
+from . import pages, tree
 from .cache.files import BLOB_MTIME_NS
 from .manifest import Diff, Entry
 
@@ -74,6 +74,7 @@ class State(Mapping[str, Entry]):
         self._cols: dict[str, pa.Array] = {}
         self._py: dict[str, Entry] | None = None
         self._lookups = 0
+        self._mapped: tuple[int, int] | None = None  # the table is this mapping of the cached file (set by ``open``)
 
     @classmethod
     def _of(cls, rows: align.Rows | pa.Table, origins: Sequence[str], guards: tuple[_Guard, ...]) -> State:
@@ -180,6 +181,16 @@ class State(Mapping[str, Entry]):
             return 0, len(self._path)
         lo, hi = pc.search_sorted(self._path, cols.strings([prefix.rstrip("/") + "/", prefix.rstrip("/") + "0"])).to_pylist()
         return lo, hi - lo  # "0" follows "/" in byte order: [prefix/, prefix0) is the folder
+
+    def batches(self, rows: int) -> Iterator[pa.Table]:
+        """The table in slices of ``rows`` rows, for streaming it. A memory-mapped file is
+        checked unchanged before each slice and after the last, and the pages read are given
+        back after each slice (``core.pages``: the peak RSS of a pass does not grow with it)."""
+        spans = [self._mapped] if self._mapped is not None else []
+        for start in range(0, self.table.num_rows, rows):
+            yield self._served(self.table.slice(start, rows))
+            pages.release(spans)
+        self._served(None)
 
     def under(self, prefix: str) -> State:
         """The entries under folder ``prefix`` (a slice: no copy)."""
@@ -369,6 +380,9 @@ class State(Mapping[str, Entry]):
             return None
         if not guard.sealed:
             return None
-        table, origins = cols.read_cached_state(pa.memory_map(path), f"cached state {path}")
-        return cls(table, origins, guard)
+        mapped = pa.memory_map(path)
+        table, origins = cols.read_cached_state(mapped, f"cached state {path}")
+        state = cls(table, origins, guard)
+        state._mapped = pages.mapped_span(mapped)
+        return state
 

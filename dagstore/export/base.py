@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 import math
+from array import array
 from functools import cached_property
 import posixpath
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+
+import numpy as np
 
 from .errors import ExportError
 from .sinks import Sink
@@ -90,6 +93,7 @@ class ExportContext:
     select: Callable[[Item], Item | None]
     tick: Callable[[int], None] = lambda n: None
     part: tuple[int, int] | None = None  # [start, end) of the selected items this worker writes (docs/scale.md)
+    light: bool = False  # the selection depends on split and path only: first passes decode no annotation
     counts: Counter[str] = field(default_factory=Counter)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -126,6 +130,17 @@ class ExportContext:
             yield sel
             if final:
                 self.tick(1)
+
+    def layout_items(self) -> Iterator[Item]:
+        """Every selected item, for a first pass that only places files (path, split, hash):
+        when the selection allows (``light``), their annotations hold only the split."""
+        layout = getattr(self.view, "layout", None)
+        if not self.light or layout is None:
+            yield from self.items(final=False)
+            return
+        for item in layout():
+            if self.select(item) is not None:
+                yield item
 
     def split(self, item: Item) -> str:
         ann = item.annotation or {}
@@ -216,14 +231,18 @@ def media_name(path: str) -> str:
     return posixpath.basename(path)
 
 
+def _name_key(folder: str, name: str, stem_only: bool) -> tuple[str, str]:
+    """What two file names in a folder must differ in (case-insensitively; by stem when label files sit beside the images)."""
+    return folder, (posixpath.splitext(name)[0] if stem_only else name).casefold()
+
+
 def unique_names(items: Sequence[tuple[str, str, str]], stem_only: bool = False) -> dict[str, str]:
     """File names for items placed in shared folders: ``(path, folder, hash)`` → name. The base
     name where unique in its folder (case-insensitively; by stem when label files sit beside
     the images), else ``<first 8 hex of the content hash>_<name>`` for every colliding one
     (``<hash8>-<n>_<name>`` if even that collides: same name and same content)."""
     def key(folder: str, name: str) -> tuple[str, str]:
-        n = posixpath.splitext(name)[0] if stem_only else name
-        return folder, n.casefold()
+        return _name_key(folder, name, stem_only)
 
     seen = Counter(key(folder, media_name(p)) for p, folder, _ in items)
     out: dict[str, str] = {}
@@ -241,6 +260,27 @@ def unique_names(items: Sequence[tuple[str, str, str]], stem_only: bool = False)
             nth[k] += 1
             out[p] = f"{(h or '0' * 8)[:8]}-{nth[k]}_{media_name(p)}"
     return out
+
+
+def renamed(rows: Callable[[], Iterable[tuple[str, str, str]]], stem_only: bool = False) -> dict[str, str]:
+    """``unique_names`` of the items it renames; every other item keeps its base name. For
+    exports of any size: ``rows()`` is read twice (three times when a new name meets another
+    file's) and 4 bytes per item are held (a hash of its name key), not the rows."""
+    def key_hash(path: str, folder: str, name: str | None = None) -> int:
+        return hash(_name_key(folder, name or media_name(path), stem_only)) & 0xFFFFFFFF
+
+    seen = np.frombuffer(array("I", (key_hash(p, f) for p, f, _ in rows())), dtype=np.uint32)  # a view: sorted in place
+    seen.sort()
+    wanted = set(seen[1:][seen[1:] == seen[:-1]].tolist())  # every item of a colliding name (and some hash collisions)
+    if not wanted:
+        return {}
+    names = unique_names(cand := [r for r in rows() if key_hash(r[0], r[1]) in wanted], stem_only)
+    new = {key_hash(p, f, f"{(h or '0' * 8)[:8]}_{media_name(p)}") for p, f, h in cand if names[p] != media_name(p)} - wanted
+    met = {h for h in new if seen[min(int(np.searchsorted(seen, h)), len(seen) - 1)] == h}
+    if met:  # a new name is another file's own name: unique_names decides over both
+        wanted |= met
+        names = unique_names([r for r in rows() if key_hash(r[0], r[1]) in wanted], stem_only)
+    return {p: n for p, n in names.items() if n != media_name(p)}
 
 
 _UNSAFE_CHARS = set('/\\\x00:*?"<>|')

@@ -68,7 +68,8 @@ def export_to_sink(
     cb.set_size(total)
     sink: Sink = sink_factory()
     try:
-        ctx = ExportContext(view, sink, opts, bool(include_media) and exporter.carries_media, select, cb.relative_update)
+        ctx = ExportContext(view, sink, opts, bool(include_media) and exporter.carries_media, select, cb.relative_update,
+                            light="labels" not in flt and flt["tasks"] == "all")
         if executor is not None and part_views is not None and parallel.can_fan_out(exporter, sink):
             parallel.export_parts(executor, part_views, view.version_id, exporter, opts, flt, ctx.include_media, total, sink, ctx)
         else:

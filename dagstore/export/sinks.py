@@ -48,7 +48,7 @@ class Sink(Protocol):
 
 def _check_rel(relpath: str) -> list[str]:
     parts = relpath.split("/")
-    if not relpath or relpath.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in relpath:
+    if "" in parts or "." in parts or ".." in parts or "\\" in relpath:  # also refuses "" and a leading "/"
         raise InvalidPathError(f"export path {relpath!r} escapes the export folder")
     return parts
 
@@ -92,8 +92,9 @@ class FolderSink:
         return self._tmp
 
     def _dest(self, relpath: str) -> str:
-        dest = os.path.join(self._tmp, *_check_rel(relpath))
-        folder = os.path.dirname(dest)
+        _check_rel(relpath)
+        dest = os.path.join(self._tmp, relpath)
+        folder = dest.rpartition("/")[0]
         if folder not in self._dirs:
             os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)

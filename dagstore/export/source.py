@@ -20,11 +20,10 @@ from .view import Item, LocalView, class_infos
 
 
 def version_view(v: Version) -> LocalView:
-    """The view of a final version: annotations streamed in path order, media from the local
-    cache (materialized only when a format writer first reads or links a file)."""
+    """The view of a final version: items streamed from its columns in path order, media from
+    the local cache (materialized only when a format writer first reads or links a file)."""
     if not v.is_final():
         raise DraftError(f"export needs a finalized version; dataset {v.id} is still a draft (finalize/close it first)")
-    entries = v.current().contents()
     return LocalView(
         v.id,
         lambda: checkout.local_copy(v, None, None, None, None, None, False),
@@ -32,7 +31,7 @@ def version_view(v: Version) -> LocalView:
         class_infos(ClassList.from_dict(v.record.annotations)),
         name=v.name,
         project=v.project,
-        entries=entries,
+        state=v.current(),
     )
 
 

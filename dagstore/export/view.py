@@ -9,17 +9,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, NamedTuple, Protocol, runtime_checkable
 
 import xxhash
 
 from ..annotations import default_color
+from ..annotations.schema import loads
+from ..core import columns as cols
+from ..core.state import State
 from ..errors import InvalidPathError
 
+_BATCH = 4096  # rows of a version's columns turned into items at a time
 
-@dataclass(frozen=True)
-class Item:
-    """One file of a version: its dataset path, annotation (``dagstore.annotation/1``) and content identity."""
+
+class Item(NamedTuple):
+    """One file of a version: its dataset path, annotation (``dagstore.annotation/1``) and
+    content identity. (A tuple: an export makes one per file, several times faster than a
+    frozen dataclass.)"""
 
     path: str
     annotation: dict[str, Any] | None
@@ -104,6 +110,7 @@ class LocalView:
     name: str = ""
     project: str = ""
     entries: Mapping[str, tuple[str, int]] | None = None
+    state: State | None = None  # a version's state: items streamed from its columns (then ``annotations`` is not read)
     _root: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -116,6 +123,9 @@ class LocalView:
         return self._root
 
     def items(self) -> Iterator[Item]:
+        if self.state is not None:
+            yield from stream_items(self.state)
+            return
         for path, ann in self.annotations():
             if self.entries is not None:
                 h, size = self.entries[path]
@@ -123,18 +133,43 @@ class LocalView:
                 h, size = _hash_file(self._file(path))
             yield Item(path, ann, h, size)
 
+    def layout(self) -> Iterator[Item]:
+        """Every item with an annotation holding only its split (for passes that only place
+        files): from a state, no annotation is decoded."""
+        if self.state is None:
+            yield from self.items()
+        else:
+            yield from stream_items(self.state, split_only=True)
+
     def count(self) -> int | None:
         """The number of items, when known without reading them."""
+        if self.state is not None:
+            return len(self.state)
         return len(self.entries) if self.entries is not None else None
 
     def _file(self, path: str) -> str:
         parts = path.split("/")
-        if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        if "" in parts or "." in parts or ".." in parts:  # also refuses "" and a leading "/"
             raise InvalidPathError(f"dataset path {path!r} escapes the dataset root")
-        return os.path.join(self._folder(), *parts)
+        return os.path.join(self._folder(), path)
 
     def open(self, path: str) -> BinaryIO:
         return open(self._file(path), "rb")
 
     def local_path(self, path: str) -> str | None:
         return self._file(path)
+
+
+def stream_items(state: State, split_only: bool = False) -> Iterator[Item]:
+    """The items of a version's state in path order, a batch of rows at a time, every file
+    (an unannotated one with ``{}``); each annotation is decoded as its item is handed out."""
+    for part in state.batches(_BATCH):
+        paths = part["path"].to_pylist()
+        hashes = cols.hashes_to_hex(part["hash"])
+        sizes = part["size"].to_pylist()
+        if split_only:
+            for path, split, h, size in zip(paths, part["split"].to_pylist(), hashes, sizes):
+                yield Item(path, {"split": split} if split is not None else {}, h, size)
+        else:  # the column holds plain canonical JSON (the quote swap is only Entry.annotation's)
+            for path, text, h, size in zip(paths, part["annotation"].to_pylist(), hashes, sizes):
+                yield Item(path, loads(text) if text is not None else {}, h, size)

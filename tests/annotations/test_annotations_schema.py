@@ -161,3 +161,52 @@ def test_utf16_offsets_become_code_points():
         conv.to_codepoint(len("héllo 😀".encode("utf-16-le")) // 2 - 1)
     with pytest.raises(ValueError):
         utf16_to_codepoint("ab", 3)
+
+
+def _outcome(annotation: dict) -> object:
+    try:
+        return validate(annotation, "p", {"cat", "dog"}, plain=True)
+    except AnnotationError as exc:
+        return (exc.field, exc.reason)
+
+
+def test_boxes_checked_inline_give_the_same_outcome_as_the_full_checks():
+    """Plain boxes (dicts) take an inline check; a non-dict mapping takes the full checks."""
+    import random
+    from types import MappingProxyType
+
+    rnd = random.Random(3)
+    values = [0, 1, 10.5, 99.6, 100.4, 100.6, -0.4, -0.6, -3, float("nan"), float("inf"), True, "7", None]
+    for _ in range(3000):
+        r = {"type": "box", "label": rnd.choice(["cat", "dog", "cow", "", 3, None]), "xywh": [rnd.choice(values) for _ in range(rnd.choice([4, 4, 4, 3]))]}
+        for key, choices in (("id", ["r1", "r2", None, 5]), ("score", [None, 0.5, "x", float("nan")]), ("rotation", [None, 0, 0.0, 30, "x"])):
+            if rnd.random() < 0.3:
+                r[key] = rnd.choice(choices)
+        other = {"id": "r1", "type": "box", "label": "cat", "xywh": [1, 1, 2, 2]}
+        regions = [other, r] if rnd.random() < 0.3 else [r]
+        fast = _outcome({"media": IMG, "regions": regions})
+        full = _outcome({"media": IMG, "regions": [MappingProxyType(x) for x in regions]})
+        assert (fast if isinstance(fast, tuple) else "ok") == (full if isinstance(full, tuple) else "ok"), r
+
+
+def test_loads_gives_the_standard_librarys_objects_and_errors():
+    import json
+    import math
+
+    from dagstore.annotations.schema import loads
+
+    texts = ['{"a":1,"a":2}', "[1e400, -0.0, 0.30000000000000004, 5e-324]", "[99999999999999999999999, -9223372036854775809, 18446744073709551615]",
+             '["\\u00e9\\ud83d\\ude00", "\\ud800"]', "[NaN, Infinity]", '{"k": [1, {"x": null}]}', "\ufeff[1]"]
+    for text in texts:
+        for data in (text, text.encode("utf-8", "surrogatepass")):
+            try:
+                want = json.loads(data)
+            except ValueError as exc:
+                with pytest.raises(ValueError) as got:
+                    loads(data)
+                assert str(got.value) == str(exc)
+                continue
+            got = loads(data)
+            assert json.dumps(got) == json.dumps(want) and [type(v) for v in got] == [type(v) for v in want] if isinstance(got, list) else got == want
+    assert math.isnan(loads(b"[NaN]")[0])
+    assert isinstance(loads(b"[99999999999999999999999]")[0], int)  # orjson alone would give a float

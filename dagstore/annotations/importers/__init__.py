@@ -106,11 +106,12 @@ def _remove_all(folders: list[Path]) -> None:
 
 def validate_items(ctx: ImportContext, classes: Collection[str]) -> None:
     """Validate every item's annotation (classes, geometry inside the image, spans inside the
-    text); bad items raise or are skipped per ``ctx.on_error``."""
+    text; those the importer wrote as text it checked itself); bad items raise or are skipped
+    per ``ctx.on_error``."""
     known = set(classes)
     for path in list(ctx.items):
         item = ctx.items[path]
-        if item.plain:
+        if item.plain or item.text is not None:  # stored without an annotation, or written and checked by the importer
             continue
 
         def text_len(item: ImportItem = item) -> int:

@@ -3,33 +3,104 @@ resolves media files safely and applies the ``on_error`` policy."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ...core.hashing import SMALL_FILE, hash_bytes
 from ..classes import ClassList
 from ..errors import AnnotationError, ImportSourceError
-from ..media import probe
+from ..media import probe, probe_bytes
+from ..schema import decode, loads
 
 
-@dataclass
+def _read_batch(paths: list[str]) -> dict[str, tuple[os.stat_result, bytes]]:
+    """(stat, content) of each of ``paths`` that is a small regular file (a thread's share of a read-ahead)."""
+    out = {}
+    for path in paths:
+        try:
+            with open(path, "rb", buffering=0) as f:
+                st = os.fstat(f.fileno())
+                if st.st_size < SMALL_FILE and stat.S_ISREG(st.st_mode):
+                    data = f.read(st.st_size + 1)  # fewer bytes than asked: the end of the file
+                    out[path] = (st, data + f.readall() if len(data) > st.st_size else data)
+        except OSError:
+            pass  # media_info reads it again and reports
+    return out
+
+
+class ReadAhead:
+    """Small files read ahead, in order, by a few threads: a cold disk serves many reads at
+    once (the reads release the GIL). ``take`` hands out what was read, at most ``window``
+    batches ahead of the reader."""
+
+    def __init__(self, paths: list[str], threads: int = 8, batch: int = 64, window: int = 16):
+        self._wanted = set(paths)
+        self._batches = iter([paths[i : i + batch] for i in range(0, len(paths), batch)])
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="dagstore-read")
+        self._pending: deque[Future[dict[str, tuple[os.stat_result, bytes]]]] = deque()
+        self._ready: dict[str, tuple[os.stat_result, bytes]] = {}
+        for _ in range(window):
+            self._submit()
+
+    def _submit(self) -> None:
+        batch = next(self._batches, None)
+        if batch is not None:
+            self._pending.append(self._pool.submit(_read_batch, batch))
+
+    def take(self, path: str) -> tuple[os.stat_result, bytes] | None:
+        """(stat, content) of ``path`` if it was read ahead, else None."""
+        if path not in self._wanted:
+            return None
+        self._wanted.discard(path)
+        while path not in self._ready and self._pending:
+            self._ready.update(self._pending.popleft().result())
+            self._submit()
+        return self._ready.pop(path, None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class ImportItem:
     """One file of the import: its dataset path (relative to the import's ``dataset_path``),
     its annotation, and where its content comes from (a local file, an external URL, or bytes).
     A ``plain`` file (a table's ``table.json`` and ``data.parquet``) is stored without an
-    annotation and is not an item of the report's counts."""
+    annotation and is not an item of the report's counts. With ``text`` (the stored text of an
+    annotation the importer wrote and checked directly), ``annotation`` is given only its
+    split, and is decoded from the text when first read."""
 
-    path: str
-    annotation: dict[str, Any]
-    origin: str
-    local: str | None = None
-    url: str | None = None
-    data: bytes | None = None
-    plain: bool = False
+    __slots__ = ("path", "_head", "_annotation", "origin", "local", "url", "data", "plain", "text")
+
+    def __init__(self, path: str, annotation: dict[str, Any], origin: str, local: str | None = None, url: str | None = None,
+                 data: bytes | None = None, plain: bool = False, text: str | None = None):
+        self.path, self.origin, self.local, self.url, self.data, self.plain, self.text = path, origin, local, url, data, plain, text
+        self._head = annotation
+        self._annotation: dict[str, Any] | None = None if text is not None else annotation
+
+    @property
+    def annotation(self) -> dict[str, Any]:
+        if self._annotation is None:
+            self._annotation = decode(self.text or "{}")
+        return self._annotation
+
+    @annotation.setter
+    def annotation(self, value: dict[str, Any]) -> None:
+        self._annotation = value
+
+    @property
+    def split(self) -> Any:
+        """The annotation's split (a text annotation is not decoded for it)."""
+        return (self._head if self._annotation is None else self._annotation).get("split")
+
+    def __repr__(self) -> str:
+        return f"ImportItem({self.path!r}, origin={self.origin!r}, local={self.local!r})"
 
 
 class Importer(Protocol):
@@ -56,7 +127,10 @@ class ImportContext:
     skipped: list[dict[str, str]] = field(default_factory=list)
     cleanup: list[Path] = field(default_factory=list)  # temporary folders removed after the import
     guessed: dict[str, Any] = field(default_factory=dict)  # what the importer inferred from the layout (reported)
+    hashed: dict[str, tuple[str, int, os.stat_result]] = field(default_factory=dict)  # local path -> (hash, size, stat) of media read whole
     _real_roots: dict[Path, str] = field(default_factory=dict, repr=False)
+    _listings: dict[str, dict[str, bool]] = field(default_factory=dict, repr=False)
+    _ahead: ReadAhead | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.on_error not in ("raise", "skip"):
@@ -79,9 +153,11 @@ class ImportContext:
 
     def add(self, item: ImportItem) -> bool:
         """Add an item; a second item on the same dataset path is a problem."""
-        split = self.split or item.annotation.get("split")
-        if split and not item.plain:
-            item.annotation["split"] = split
+        split = self.split or item.split
+        if split and not item.plain and split != item.split:
+            ann = item.annotation  # (a text annotation, decoded: its text no longer holds)
+            item.text = None
+            ann["split"] = split
         prev = self.items.get(item.path)
         if prev is not None:
             self.problem(item.origin, "path", f"dataset path {item.path!r} is also the target of {prev.origin} (duplicate file name)")
@@ -120,10 +196,44 @@ class ImportContext:
             real = self._real_roots[folder] = os.path.realpath(folder)
         return real
 
-    def media_info(self, local: Path) -> dict[str, Any] | None:
-        """The ``media`` object of a local file (image header / audio info)."""
-        with open(local, "rb") as f:
-            return probe(f, local.name)
+    def listed(self, folder: str) -> dict[str, bool]:
+        """``{name: is a regular file, not a symlink}`` of a folder, listed once ({} when it
+        cannot be listed): importers find thousands of media files without a stat each."""
+        found = self._listings.get(folder)
+        if found is None:
+            try:
+                with os.scandir(folder) as entries:
+                    found = {e.name: e.is_file(follow_symlinks=False) for e in entries}
+            except OSError:
+                found = {}
+            self._listings[folder] = found
+        return found
+
+    def media_info(self, local: Path | str) -> dict[str, Any] | None:
+        """The ``media`` object of a local file (image header / audio info). A small file is
+        read whole once, probed from its bytes and hashed (kept in ``hashed``), so that the
+        import does not read it again."""
+        path = os.fspath(local)
+        name = os.path.basename(path)
+        read = self._ahead.take(path) if self._ahead is not None else None
+        if read is None:
+            read = _read_batch([path]).get(path)
+        if read is None:  # a large file (its header is enough), or not a regular one: the probe decides
+            with open(path, "rb") as f:
+                return probe(f, name)
+        st, data = read
+        self.hashed[path] = (hash_bytes(data), len(data), st)
+        return probe_bytes(data, name)
+
+    @contextmanager
+    def reading_ahead(self, paths: list[str]) -> Iterator[None]:
+        """Within the block, ``media_info`` of these files (in this order) reads them ahead on threads."""
+        self._ahead = ReadAhead(paths)
+        try:
+            yield
+        finally:
+            self._ahead.close()
+            self._ahead = None
 
 
 def px(value: float) -> float:
@@ -143,7 +253,7 @@ def _parse(path: Path, parse: Callable[[IO[bytes]], Any], errors: tuple[type[Exc
 
 
 def load_json(path: Path) -> Any:
-    return _parse(path, json.load, (ValueError, UnicodeDecodeError), "JSON")
+    return _parse(path, lambda f: loads(f.read()), (ValueError, UnicodeDecodeError), "JSON")
 
 
 def load_yaml(path: Path) -> Any:

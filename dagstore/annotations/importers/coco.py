@@ -12,11 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ...core.manifest import encode_annotation
 from ..errors import ImportSourceError
+from ..schema import TOLERANCE_PX
 from . import register
 from ._base import ImportContext, ImportItem, load_json, rel_posix
 
 _PREFIXES = ("instances_", "person_keypoints_")
+_NUMBER = (int, float)
+_BOX_KEYS = frozenset(("id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"))  # what a plain box may hold
 
 
 def _split_of(js: Path) -> str | None:
@@ -59,8 +63,28 @@ def _annotations_by_image(js: Path, doc: dict[str, Any], images: list[Any], ctx:
     return by_image
 
 
+def _listed(fname: str, dirs: list[tuple[Path, str]], ctx: ImportContext) -> tuple[Path, str] | None:
+    """(folder, file) of a plain file name found as a regular file in the first folder listing
+    it, from the folders' listings (no system call per image); None: look it up on disk."""
+    for d, ds in dirs:
+        regular = ctx.listed(ds).get(fname)
+        if regular is not None:
+            return (d, os.path.join(ds, fname)) if regular else None
+    return None
+
+
+def _plain_file(im: Any, dirs: list[tuple[Path, str]], ctx: ImportContext) -> str | None:
+    """The file of an image whose file_name is a plain name listed as a regular file (what
+    ``_locate_image`` finds without a system call), else None; nothing is reported."""
+    fname = im.get("file_name") if isinstance(im, dict) else None
+    if not isinstance(fname, str) or not fname or "/" in fname or "\\" in fname or fname in (".", "..") or (len(fname) > 1 and fname[1] == ":"):
+        return None
+    listed = _listed(fname, dirs, ctx)
+    return listed[1] if listed is not None else None
+
+
 def _locate_image(js: Path, i: int, im: Any, dirs: list[tuple[Path, str]], base: Path,
-                  ctx: ImportContext) -> tuple[str, list[str], Path, Path] | None:
+                  ctx: ImportContext) -> tuple[str, list[str], Path, Path | str] | None:
     """(file_name, its parts, the folder holding it, the media file) of ``images[i]``; None (reported)
     when the name is missing, escapes the media root, or the image is not found."""
     fname = im.get("file_name") if isinstance(im, dict) else None
@@ -71,6 +95,10 @@ def _locate_image(js: Path, i: int, im: Any, dirs: list[tuple[Path, str]], base:
     if fname.startswith(("/", "\\")) or ".." in parts or (len(fname) > 1 and fname[1] == ":"):
         ctx.problem(f"{js.name}: {fname}", "file_name", f"media path {fname!r} escapes the media root")
         return None
+    if len(parts) == 1 and fname != ".":
+        listed = _listed(fname, dirs, ctx)
+        if listed is not None:
+            return fname, parts, listed[0], listed[1]
     folder = next((d for d, ds in dirs if os.path.lexists(os.path.join(ds, fname))), None)
     if folder is None:
         ctx.problem(f"{js.name}: {fname}", "file_name", f"image not found under {base.name}/ (annotation without its image)")
@@ -79,6 +107,65 @@ def _locate_image(js: Path, i: int, im: Any, dirs: list[tuple[Path, str]], base:
     if found is None:
         return None
     return fname, parts, folder, found
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as a fragment of stored annotation text (canonical JSON, quotes swapped)."""
+    return encode_annotation(value)
+
+
+def _box_text(a: Any, labels: dict[Any, str], W: float, H: float) -> str | None:
+    """The stored text of one annotation that is a box the checks accept as it is
+    (``schema.box_inside``, inlined: this runs per box), else None."""
+    if type(a) is not dict or not a.keys() <= _BOX_KEYS:
+        return None  # keypoints, attributes, a score, a caption...: the full way
+    aid, bbox, seg = a.get("id"), a.get("bbox"), a.get("segmentation")
+    label = labels.get(a.get("category_id"))
+    if type(aid) is not int or label is None or type(bbox) is not list or len(bbox) != 4 or (seg is not None and seg != []) or a.get("iscrowd"):
+        return None
+    x, y, w, h = bbox
+    if not (type(x) in _NUMBER and type(y) in _NUMBER and type(w) in _NUMBER and type(h) in _NUMBER):
+        return None
+    x, y, w, h = float(x), float(y), float(w), float(h)
+    T = TOLERANCE_PX
+    if not (w >= 0 and h >= 0 and -T <= x <= W and -T <= y <= H and -T <= x + w <= W and -T <= y + h <= H):
+        return None  # (NaN and inf fail these comparisons)
+    return f"{{'id':'{aid}','label':{label},'type':'box','xywh':[{x!r},{y!r},{w!r},{h!r}]}}"
+
+
+def _plain_regions(anns: list[Any], size: tuple[float, float], labels: dict[Any, str]) -> list[str] | None:
+    """The stored text of each region when every annotation is a plain box (``_box_text``),
+    in region order (by id); None: the annotations go the full way (regions, validation)."""
+    W, H = size[0] + TOLERANCE_PX, size[1] + TOLERANCE_PX
+    texts = [t for t in (_box_text(a, labels, W, H) for a in anns) if t is not None]
+    if len(texts) != len(anns):
+        return None
+    ids = [a["id"] for a in anns]
+    if any(ids[i] >= ids[i + 1] for i in range(len(ids) - 1)):  # not in id order: sort (stable), refuse duplicates
+        pairs = sorted(zip(ids, texts), key=lambda p: p[0])
+        if any(pairs[i][0] == pairs[i + 1][0] for i in range(len(pairs) - 1)):
+            return None  # duplicate region ids: the checks report them
+        texts = [t for _, t in pairs]
+    return texts
+
+
+def plain_text(media: dict[str, Any], image_id: Any, anns: list[Any], split: str | None, labels: dict[Any, str]) -> str | None:
+    """The stored text (``schema.encode`` of the annotation the full way builds) of an image
+    whose annotations are all plain boxes, checked as ``schema.validate`` would accept them;
+    None when anything differs (then the full way decides, and reports)."""
+    w, h, depth = media.get("width"), media.get("height"), media.get("depth")
+    if len(media) != 4 or media.get("kind") != "image" or not (type(w) is int and type(h) is int and type(depth) is int) or min(w, h, depth) <= 0:
+        return None
+    if type(image_id) is not int or (split is not None and (not split or "/" in split)):
+        return None
+    regions = _plain_regions(anns, (float(w), float(h)), labels)
+    if regions is None:
+        return None
+    text = f"{{'media':{{'depth':{depth},'height':{h},'kind':'image','width':{w}}}"
+    if regions:
+        text += ",'regions':[" + ",".join(regions) + "]"
+    text += f",'source':{{'image_id':{image_id},'tool':'coco'}}"
+    return text + (f",'split':{_json_text(split)}}}" if split else "}")
 
 
 class CocoImporter:
@@ -103,10 +190,17 @@ class CocoImporter:
     def _read_file(self, js: Path, doc: dict[str, Any], root: Path, base: Path, ctx: ImportContext) -> None:
         split = _split_of(js)
         cat_names = {c.get("id"): str(c.get("name")) for c in doc["categories"] if isinstance(c, dict)}
+        labels = {k: _json_text(n) for k, n in cat_names.items() if n and type(k) is int}  # classes a plain box may use
         images = doc.get("images") or []
         by_image = _annotations_by_image(js, doc, images, ctx)
-        prefixes: dict[Path, str] = {}
         dirs = [(d, str(d)) for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
+        with ctx.reading_ahead([f for f in (_plain_file(im, dirs, ctx) for im in images) if f is not None]):
+            self._read_images(js, images, by_image, split, cat_names, labels, dirs, root, base, ctx)
+
+    def _read_images(self, js: Path, images: list[Any], by_image: dict[Any, list[dict[str, Any]]], split: str | None,
+                     cat_names: dict[Any, str], labels: dict[Any, str], dirs: list[tuple[Path, str]], root: Path, base: Path,
+                     ctx: ImportContext) -> None:
+        prefixes: dict[Path, str] = {}
         for i, im in enumerate(images):
             located = _locate_image(js, i, im, dirs, base, ctx)
             if located is None:
@@ -115,12 +209,18 @@ class CocoImporter:
             if folder not in prefixes:
                 top = base if folder == base or folder.is_relative_to(base) else root
                 prefixes[folder] = "" if folder == top else rel_posix(folder, top) + "/"
-            path = prefixes[folder] + "/".join(p for p in parts if p not in ("", "."))
-            media = ctx.media_info(found) or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
+            path = prefixes[folder] + (fname if len(parts) == 1 else "/".join(p for p in parts if p not in ("", ".")))
+            probed = ctx.media_info(found)
+            media = probed or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
+            anns = by_image.get(im.get("id"), [])
+            text = plain_text(probed, im.get("id"), anns, ctx.split or split, labels) if probed else None
+            if text is not None:  # every annotation a plain box: the stored text, written and checked directly
+                ctx.add(ImportItem(path, {"split": ctx.split or split} if ctx.split or split else {}, f"{js.name}: {fname}", local=str(found), text=text))
+                continue
             ann: dict[str, Any] = {"media": media, "source": {"tool": "coco", "image_id": im.get("id")}}
             if split:
                 ann["split"] = split
-            if self._add_annotations(ann, by_image.get(im.get("id"), []), cat_names, f"{js.name}: {fname}", ctx):
+            if self._add_annotations(ann, anns, cat_names, f"{js.name}: {fname}", ctx):
                 ctx.add(ImportItem(path, ann, f"{js.name}: {fname}", local=str(found)))
 
     def _add_annotations(self, ann: dict[str, Any], anns: list[dict[str, Any]], cat_names: dict[Any, str],

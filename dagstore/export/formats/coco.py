@@ -64,6 +64,32 @@ def _annotation_json(ann_id: int, image_id: int, ann: dict[str, Any]) -> str:
     return _dump({"id": ann_id, "image_id": image_id, **ann})
 
 
+def _image_json(image_id: int, rel: str, item: Item) -> str:
+    """One image entry, with the bytes ``_dump`` gives (its size when the media gives both)."""
+    media = (item.annotation or {}).get("media") or {}
+    w, h = media.get("width"), media.get("height")
+    size = f',"width":{int(w)},"height":{int(h)}' if w and h else ""
+    return f'{{"id":{image_id},"file_name":{json.dumps(rel, ensure_ascii=False)}{size}}}'
+
+
+def _plain_boxes(item: Item, cat_ids: dict[str, int]) -> list[str] | None:
+    """When every region of the item is a plain box (and it has no item labels), the rest of
+    each one's annotation JSON after ``"image_id":N,``, with the bytes ``_plain_box`` and
+    ``_annotation_json`` give; else None."""
+    ann = item.annotation or {}
+    if ann.get("labels"):
+        return None
+    out = []
+    for r in ann.get("regions") or ():
+        if type(r) is not dict or not _is_plain_box(r, cat_ids) or type(r["xywh"]) is not list or len(r["xywh"]) != 4:
+            return None
+        x, y, w, h = r["xywh"]
+        x, y, w, h = float(x), float(y), float(w), float(h)
+        out.append(f'"category_id":{cat_ids[r["label"]]},"iscrowd":0,"bbox":[{round(x, 4)!r},{round(y, 4)!r},{round(w, 4)!r},{round(h, 4)!r}],'
+                   f'"area":{round(w * h, 4)!r}}}')
+    return out
+
+
 def _is_plain_box(r: dict[str, Any], cat_ids: dict[str, int]) -> bool:
     """An unrotated box without attributes of a known class: the common case, written directly."""
     return (r.get("type") == "box" and r.get("label") in cat_ids and not r.get("rotation")
@@ -242,12 +268,16 @@ class CocoExporter(BaseExporter):
                         "image_id": 0, "ann_id": 0,
                     }
                 part["image_id"] += 1
-                media = (item.annotation or {}).get("media") or {}
                 rel = under_split(split, item.path)
-                image: dict[str, Any] = {"id": part["image_id"], "file_name": rel}
-                if media.get("width") and media.get("height"):
-                    image["width"], image["height"] = int(media["width"]), int(media["height"])
-                part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _dump(image))
+                part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _image_json(part["image_id"], rel, item))
+                boxes = _plain_boxes(item, cat_ids)
+                if boxes is not None:  # every region a plain box: written straight from the regions
+                    first, part["ann_id"] = part["ann_id"], part["ann_id"] + len(boxes)
+                    part["annotations"].write("".join(f'{"," if first + n else ""}\n{{"id":{first + n + 1},"image_id":{part["image_id"]},{box}'
+                                                      for n, box in enumerate(boxes)))
+                    ctx.add_media(f"images/{rel}", item)
+                    ctx.count(split)
+                    continue
                 for ann in item_annotations(ctx, item, cat_ids):
                     part["ann_id"] += 1
                     part["annotations"].write(("," if part["ann_id"] > 1 else "") + "\n" + _annotation_json(part["ann_id"], part["image_id"], ann))

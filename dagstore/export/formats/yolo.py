@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..base import BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_size, region_box, region_id, regions, under_split, unique_names
+from ..base import (BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_name, media_size, region_box, region_id, regions,
+                    renamed, under_split)
 from ..errors import ExportError
 from ..view import Item
 
@@ -22,12 +23,14 @@ def _n(v: float) -> str:
 
 
 def _box_line(cls: Any, box: Sequence[float], size: tuple[float, float]) -> str:
-    """``cls cx cy w h`` of a box clipped to the image, normalized."""
+    """``cls cx cy w h`` of a box clipped to the image, normalized (``_n`` inlined: a line per box)."""
     x, y, bw, bh = box
     w, h = size
     x0, y0 = max(x, 0.0), max(y, 0.0)
     x1, y1 = min(x + bw, w), min(y + bh, h)
-    return f"{cls} {_n((x0 + x1) / 2 / w)} {_n((y0 + y1) / 2 / h)} {_n((x1 - x0) / w)} {_n((y1 - y0) / h)}"
+    cx, cy, nw, nh = (x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h
+    return (f"{cls} {0.0 if cx < 0.0 else 1.0 if cx > 1.0 else cx:.6f} {0.0 if cy < 0.0 else 1.0 if cy > 1.0 else cy:.6f} "
+            f"{0.0 if nw < 0.0 else 1.0 if nw > 1.0 else nw:.6f} {0.0 if nh < 0.0 else 1.0 if nh > 1.0 else nh:.6f}")
 
 
 def _outline(r: Mapping[str, Any], t: Any, obb: bool, segments: bool) -> Sequence[Sequence[float]] | None:
@@ -106,8 +109,8 @@ def _obb_corners(ctx: ExportContext, item: Item, r: Mapping[str, Any], rid: str)
 
 
 def _placement(ctx: ExportContext, folder_of: Any) -> dict[str, str]:
-    rows = [(it.path, folder_of(ctx.split(it)), it.hash) for it in ctx.items(final=False)]
-    return unique_names(rows, stem_only=True)
+    """The names of the items renamed to keep label files apart (``base.renamed``)."""
+    return renamed(lambda: ((it.path, folder_of(ctx.split(it)), it.hash) for it in ctx.layout_items()), stem_only=True)
 
 
 def _stem(name: str) -> str:
@@ -123,7 +126,7 @@ class DarknetExporter(BaseExporter):
         with Streams(ctx.sink) as out:
             for item in ctx.items():
                 split = ctx.split(item)
-                name = names[item.path]
+                name = names.get(item.path) or media_name(item.path)
                 lines = label_lines(ctx, item, "YOLO")
                 ctx.add_media(f"{split}/{name}", item)
                 ctx.sink.write(f"{split}/{_stem(name)}.txt", "".join(line + "\n" for line in lines).encode())
@@ -143,15 +146,18 @@ class UltralyticsExporter(BaseExporter):
         obb, segments = bool(ctx.options.get("obb")), bool(ctx.options.get("segments"))
         if obb and segments:
             raise ExportError("YOLO_ULTRALYTICS: obb=True and segments=True cannot be combined (an OBB label file holds only four-corner lines)")
-        rows, splits = [], set()
-        for it in ctx.items(final=False):
-            splits.add(ctx.split(it))  # of every item, so that each part writes the same data.yaml
-            rows.append((it.path, posixpath.dirname(under_split(ctx.split(it), it.path)), it.hash))
-        names = unique_names(rows, stem_only=True)  # a.jpg and a.png would share a.txt
-        folders = {p: folder for p, folder, _ in rows}
+        splits: set[str] = set()  # of every item, so that each part writes the same data.yaml
+
+        def rows() -> Iterator[tuple[str, str, str]]:
+            for it in ctx.layout_items():
+                split = ctx.split(it)
+                splits.add(split)
+                yield it.path, posixpath.dirname(under_split(split, it.path)), it.hash
+
+        names = renamed(rows, stem_only=True)  # a.jpg and a.png would share a.txt
         for item in ctx.items():
             split = ctx.split(item)
-            rel = f"{folders[item.path]}/{names[item.path]}"
+            rel = f"{posixpath.dirname(under_split(split, item.path))}/{names.get(item.path) or media_name(item.path)}"
             lines = label_lines(ctx, item, "YOLO_ULTRALYTICS", obb=obb, segments=segments)
             ctx.add_media(f"images/{rel}", item)
             ctx.sink.write(f"labels/{_stem(rel)}.txt", "".join(line + "\n" for line in lines).encode())
