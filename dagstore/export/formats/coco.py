@@ -54,14 +54,13 @@ def _mask_file_rle(ctx: ExportContext, path: str) -> dict[str, Any]:
 _PLAIN_BOX = ["category_id", "iscrowd", "bbox", "area"]
 
 
-def _annotation_json(ann_id: int, image_id: int, ann: dict[str, Any]) -> str:
-    """One annotation as JSON; a plain box (the common case) is formatted directly, with the
-    same bytes ``json.dumps`` gives (floats by ``repr``)."""
+def _annotation_tail(ann: dict[str, Any]) -> str:
+    """One annotation's JSON after its ``{"id":N,"image_id":M,`` (the ids are the writer's): a
+    plain box (the common case) formatted directly, with the bytes ``json.dumps`` gives."""
     if list(ann) == _PLAIN_BOX:
         x, y, w, h = ann["bbox"]
-        return (f'{{"id":{ann_id},"image_id":{image_id},"category_id":{ann["category_id"]},"iscrowd":{ann["iscrowd"]},'
-                f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{ann["area"]!r}}}')
-    return _dump({"id": ann_id, "image_id": image_id, **ann})
+        return f'"category_id":{ann["category_id"]},"iscrowd":{ann["iscrowd"]},"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{ann["area"]!r}}}'
+    return _dump(ann)[1:]
 
 
 def _image_json(image_id: int, rel: str, item: Item) -> str:
@@ -73,9 +72,8 @@ def _image_json(image_id: int, rel: str, item: Item) -> str:
 
 
 def _plain_boxes(item: Item, cat_ids: dict[str, int]) -> list[str] | None:
-    """When every region of the item is a plain box (and it has no item labels), the rest of
-    each one's annotation JSON after ``"image_id":N,``, with the bytes ``_plain_box`` and
-    ``_annotation_json`` give; else None."""
+    """When every region of the item is a plain box (and it has no item labels), their
+    ``_annotation_tail`` without a dict each (the bytes ``_plain_box`` gives); else None."""
     ann = item.annotation or {}
     if ann.get("labels"):
         return None
@@ -184,7 +182,14 @@ def _region_annotation(ctx: ExportContext, item: Item, r: dict[str, Any], rid: s
     return ann
 
 
-def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
+def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[str]:
+    """COCO annotations of one item as JSON without their ids (``_annotation_tail``),
+    keypoints merged into their parent box; plain boxes written straight from the regions."""
+    boxes = _plain_boxes(item, cat_ids)
+    return boxes if boxes is not None else [_annotation_tail(ann) for ann in _annotations(ctx, item, cat_ids)]
+
+
+def _annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
     """COCO annotations of one item (without ids), keypoints merged into their parent box."""
     out: list[dict[str, Any]] = []
     by_region: dict[str, dict[str, Any]] = {}
@@ -270,17 +275,10 @@ class CocoExporter(BaseExporter):
                 part["image_id"] += 1
                 rel = under_split(split, item.path)
                 part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _image_json(part["image_id"], rel, item))
-                boxes = _plain_boxes(item, cat_ids)
-                if boxes is not None:  # every region a plain box: written straight from the regions
-                    first, part["ann_id"] = part["ann_id"], part["ann_id"] + len(boxes)
-                    part["annotations"].write("".join(f'{"," if first + n else ""}\n{{"id":{first + n + 1},"image_id":{part["image_id"]},{box}'
-                                                      for n, box in enumerate(boxes)))
-                    ctx.add_media(f"images/{rel}", item)
-                    ctx.count(split)
-                    continue
-                for ann in item_annotations(ctx, item, cat_ids):
-                    part["ann_id"] += 1
-                    part["annotations"].write(("," if part["ann_id"] > 1 else "") + "\n" + _annotation_json(part["ann_id"], part["image_id"], ann))
+                tails = item_annotations(ctx, item, cat_ids)
+                first, part["ann_id"] = part["ann_id"], part["ann_id"] + len(tails)
+                part["annotations"].write("".join(f'{"," if first + n else ""}\n{{"id":{first + n + 1},"image_id":{part["image_id"]},{tail}'
+                                                  for n, tail in enumerate(tails)))
                 ctx.add_media(f"images/{rel}", item)
                 ctx.count(split)
             categories = ",\n".join(_dump({"id": cat_ids[c.name], "name": c.name, "supercategory": ""}) for c in ctx.classes)
