@@ -5,7 +5,8 @@ imported into a store once; then, alternating A B A B from a warm cache, in chil
 dagstore's YOLO_ULTRALYTICS and COCO exports to folders and YOLO_ULTRALYTICS to a zip, the
 physical references (``cp -rl`` of the images plus writing the label files; ``zip -0 -qr`` of
 the same output tree), Datumaro's ``datum convert`` from the COCO source, and the Label Studio
-SDK converter on the equivalent Label Studio JSON. Peak RSS of the YOLO export at N and
+SDK converter on the equivalent Label Studio JSON (it writes labels only: dagstore's exports
+with ``include_media=False`` stand beside it). Peak RSS of the YOLO export at N and
 ``--rss-factor`` × N. Medians and ratios go to stdout (markdown) and ``<out>/exports.json``.
 """
 
@@ -105,10 +106,10 @@ def child(argv: list[str]) -> None:
     elif op == "export":
         from dagstore import Dataset
 
-        ds_id, fmt, target = args
+        ds_id, fmt, target, *labels_only = args
         ds = Dataset.get(dataset_id=ds_id)
         t0 = time.perf_counter()
-        rep = ds.export(fmt, target)
+        rep = ds.export(fmt, target, include_media=not labels_only)
         print(json.dumps({"items": rep.total, "seconds": time.perf_counter() - t0}))
     elif op == "cplr":
         src, labels_json, dst = args
@@ -242,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         b.record("dagstore YOLO_ULTRALYTICS folder", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo")), [local[n]], [w / "yolo"])
         b.record("cp -rl + write labels", lambda: b.py("cplr", str(local[n]), str(labels_json), str(w / "cplr")), [local[n]], [w / "cplr"])
         b.record("dagstore COCO folder", lambda: b.py("export", ids[n], "COCO", str(w / "coco")), [local[n]], [w / "coco"])
+        b.record("dagstore YOLO_ULTRALYTICS labels only", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo-l"), "labels"), [local[n]], [w / "yolo-l"])
+        b.record("dagstore COCO labels only", lambda: b.py("export", ids[n], "COCO", str(w / "coco-l"), "labels"), [local[n]], [w / "coco-l"])
         b.record("dagstore YOLO_ULTRALYTICS zip", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo.zip")), [local[n]], [w / "yolo.zip"])
         b.record("zip -0 -qr (same tree)", lambda: run_timed(["zip", "-0", "-qr", str(w / "plain.zip"), "."], cwd=w / "yolo"), [w / "yolo"], [w / "plain.zip"])
         if datum and rep == 0:
@@ -279,6 +282,8 @@ def report(b: Bench, a: argparse.Namespace, infos: dict[int, dict[str, Any]], si
     row("dagstore COCO folder", "; ".join(filter(None, [r("dagstore COCO folder", "datum convert coco -> coco"),
                                                         r("dagstore COCO folder", "Label Studio converter -> coco"),
                                                         r("dagstore COCO folder", "cp -rl + write labels")])))
+    row("dagstore YOLO_ULTRALYTICS labels only", r("dagstore YOLO_ULTRALYTICS labels only", "Label Studio converter -> yolo"))
+    row("dagstore COCO labels only", r("dagstore COCO labels only", "Label Studio converter -> coco"))
     row("dagstore YOLO_ULTRALYTICS zip", r("dagstore YOLO_ULTRALYTICS zip", "zip -0 -qr (same tree)"))
     for key in ("cp -rl + write labels", "zip -0 -qr (same tree)", "datum convert coco -> yolo_ultralytics", "datum convert coco -> coco",
                 "Label Studio converter -> yolo", "Label Studio converter -> coco"):
