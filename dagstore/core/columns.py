@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -113,6 +113,25 @@ def strings(values: list[str]) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]).cast(pa.string())
 
 
+def optional_strings(values: list[str | None]) -> pa.Array:
+    """Python strings or None as an Arrow string array (None: null), built from buffers."""
+    present = np.array([v is not None for v in values], dtype=bool)
+    if not present.any():
+        return pa.nulls(len(values), pa.string())
+    if present.all():
+        return strings(cast("list[str]", values))
+    arr = strings([v if v is not None else "" for v in values])
+    return pa.Array.from_buffers(pa.string(), len(values), [pa.py_buffer(np.packbits(present, bitorder="little")), *arr.buffers()[1:]])
+
+
+def from_numpy(values: Any, type: pa.DataType) -> pa.Array:
+    """Python or numpy numbers or booleans as an Arrow array without nulls, built from buffers."""
+    if pa.types.is_boolean(type):
+        return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(np.packbits(np.asarray(values, dtype=bool), bitorder="little"))])
+    a = np.ascontiguousarray(values, dtype=type.to_pandas_dtype())
+    return pa.Array.from_buffers(type, len(a), [None, pa.py_buffer(a)])
+
+
 def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow integer array without nulls as a numpy view (no pandas, see ``bits``)."""
     arr = one_array(arr)
@@ -151,20 +170,20 @@ def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), ori
     es = [entries[p] for p in paths]
     texts = [e[4].translate(_SWAP) if e[4] is not None else None for e in es]
     cols: dict[str, Any] = {
-        "path": pa.array(paths + gone, pa.string()),
+        "path": strings(paths + gone),  # from buffers: pa.array would import pandas (~0.3 s on the write path)
         "hash": hashes_to_array([e[0] for e in es] + [""] * len(gone)),
-        "size": pa.array([e[1] for e in es] + [0] * len(gone), pa.uint64()),
-        "url": pa.array([e[2] for e in es] + [None] * len(gone), pa.string()),
-        "meta": pa.array([json.dumps(e[3], sort_keys=True) if e[3] else None for e in es] + [None] * len(gone), pa.string()),
-        "annotation": pa.array(texts + [None] * len(gone), pa.string()),
+        "size": from_numpy([e[1] for e in es] + [0] * len(gone), pa.uint64()),
+        "url": optional_strings([e[2] for e in es] + [None] * len(gone)),
+        "meta": optional_strings([json.dumps(e[3], sort_keys=True) if e[3] else None for e in es] + [None] * len(gone)),
+        "annotation": optional_strings(texts + [None] * len(gone)),
         **annotation_columns(texts + [None] * len(gone)),
     }
     if origins is None:
-        cols["removed"] = pa.array([False] * len(paths) + [True] * len(gone), pa.bool_())
+        cols["removed"] = from_numpy([False] * len(paths) + [True] * len(gone), pa.bool_())
         table = _table(cols, DELTA)
         return table.take(pc.sort_indices(table["path"])) if gone else table
     ix: dict[str | None, int] = {o: i for i, o in enumerate(origins)}
-    cols["origin"] = pa.array([ix[e[5]] for e in es], pa.int32())
+    cols["origin"] = from_numpy([ix[e[5]] for e in es], pa.int32())
     cols["annotation"] = cols["annotation"].cast(pa.large_string())
     return _table(cols, STATE)
 

@@ -1,50 +1,76 @@
 """Small files kept, encoded, from the pass that hashed them, so that upload never reads them again.
 
-The hashing pass hands each small file's bytes to ``Staged.keep``; they are compressed in a
-background thread (overlapping the reads) and kept in memory up to a budget. At upload,
-``Staged.take`` gives them back only if the file is still exactly the one that was read:
-same device, inode, size, modification and change time (one ``stat``). The stored bytes are
-the very bytes that were hashed, so a pack never holds content that differs from its hash;
-a file changed since it was read fails the ``stat`` check and is read and verified again
+The hashing pass hands each small file's bytes to ``Staged.keep``; a background thread
+compresses them in batches (overlapping the reads, on the other core) and appends the stored
+bytes to a spool: an unnamed temp file (never left behind, even by a killed process), so
+memory holds only the batches in flight and an index, whatever the size of the draft. At
+upload, ``Staged.locate`` gives a kept blob back only if the file is still exactly the one
+that was read: same device, inode, size, modification and change time (one ``stat``), and
+``Staged.read`` streams the located blobs back with large sequential reads. The stored bytes
+are the very bytes that were hashed, so a pack never holds content that differs from its
+hash; a file changed since it was read fails the ``stat`` check and is read and verified again
 (and refused if its content changed). Files changed within ``RACY_NS`` of the scan are not
-kept: a later edit in the same timestamp tick could leave their ``stat`` unchanged.
+kept: a later edit in the same timestamp tick could leave their ``stat`` unchanged. A spool
+that cannot be written (a full or read-only disk) only means upload reads the files again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO, NamedTuple
 
 from .packs import encode_blobs
 from .scan import LocalFile
 
+log = logging.getLogger("dagstore")
+
 RACY_NS = 2_000_000_000
-DEFAULT_BUDGET = 256 << 20  # encoded bytes kept per draft; past it, upload reads the files
-_BATCH = 256
+DEFAULT_BUDGET = 16 << 30  # spooled bytes per draft; past it, upload reads the files
+_BATCH = 256  # files per compression call
+_IN_FLIGHT = 8  # batches read but not yet spooled (bounds memory: ~8 x 256 small files)
+_READ = 8 << 20  # bytes per read of the spool at upload
 
 Stat = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+
+
+class Kept(NamedTuple):
+    """Where a kept blob's stored bytes are in the spool."""
+
+    hash: str
+    offset: int
+    length: int
+    codec: int
 
 
 class Staged:
     """Encoded content of small files hashed by this process for one draft, by hash."""
 
-    def __init__(self, level: int | None = 1, budget: int | None = None):
+    def __init__(self, level: int | None = 1, budget: int | None = None, spool_dir: str | os.PathLike[str] | None = None):
         self.level = level
         self._budget = DEFAULT_BUDGET if budget is None else budget
-        self._used = 0
+        self._dir = spool_dir
+        self._used = 0  # raw bytes queued + stored bytes spooled
         self._files: dict[str, tuple[str, Stat]] = {}  # local path -> (hash, stat when read)
-        self._blobs: dict[str, tuple[bytes, int]] = {}  # hash -> (stored bytes, codec)
+        self._blobs: dict[str, Kept] = {}  # hash -> where its stored bytes are
         self._batch: list[tuple[str, bytes]] = []
         self._queued: set[str] = set()
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(_IN_FLIGHT)
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[None]] = []
+        self._spool: IO[bytes] | None = None
+        self._end = 0
+        self._failed = False
 
     def keep(self, f: LocalFile, blob_hash: str, data: bytes) -> None:
         """Remember ``data``, read from ``f`` and hashed to ``blob_hash`` (thread-safe)."""
-        if not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size:
+        if self._failed or not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size:
             return
         with self._lock:
             if self._used + len(data) > self._budget:
@@ -55,33 +81,75 @@ class Staged:
             self._queued.add(blob_hash)
             self._used += len(data)
             self._batch.append((blob_hash, data))
-            if len(self._batch) >= _BATCH:
-                self._submit()
+            full = len(self._batch) >= _BATCH
+        if full:
+            self._submit()
 
     def _submit(self) -> None:
-        batch, self._batch = self._batch, []
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dagstore-stage")
-        self._futures.append(self._pool.submit(self._encode, batch))
+        """Hand the current batch to the encoder thread; waits while ``_IN_FLIGHT`` are queued."""
+        self._slots.acquire()
+        with self._lock:
+            batch, self._batch = self._batch, []
+            if not batch:
+                self._slots.release()
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dagstore-stage")
+            self._futures = [f for f in self._futures if not f.done() or f.exception()]
+            self._futures.append(self._pool.submit(self._encode, batch))
 
     def _encode(self, batch: list[tuple[str, bytes]]) -> None:
-        out = encode_blobs([data for _h, data in batch], self.level)
-        with self._lock:
+        try:
+            if self._failed:
+                return
+            out = encode_blobs([data for _h, data in batch], self.level)
+            try:
+                offset = self._append([stored for stored, _codec in out])
+            except OSError as exc:
+                self._give_up(exc)
+                return
+            kept = {}
             for (h, data), (stored, codec) in zip(batch, out, strict=True):
-                self._blobs[h] = (stored, codec)
-                self._used += len(stored) - len(data)
+                kept[h] = Kept(h, offset, len(stored), codec)
+                offset += len(stored)
+            with self._lock:
+                self._blobs.update(kept)
+                self._used += sum(k.length for k in kept.values()) - sum(len(d) for _h, d in batch)
+        finally:
+            self._slots.release()
+
+    def _append(self, pieces: Sequence[bytes]) -> int:
+        """Write ``pieces`` at the end of the spool (made on first use); their offset."""
+        if self._spool is None:
+            if self._dir is not None:
+                os.makedirs(self._dir, exist_ok=True)
+            self._spool = tempfile.TemporaryFile(dir=self._dir, prefix=".tmp-staged-")
+        offset = self._end
+        data = b"".join(pieces)
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(self._spool.fileno(), view, self._end) :]
+            self._end = offset + len(data) - len(view)
+        return offset
+
+    def _give_up(self, exc: OSError) -> None:
+        """The spool cannot be written: keep nothing (upload reads every file again)."""
+        log.info("not keeping small files' content for upload (%s): upload will read them again", exc.strerror or exc)
+        with self._lock:
+            self._failed = True
+            self._files.clear()
+            self._blobs.clear()
 
     def settle(self) -> None:
-        """Wait until everything kept so far is encoded (re-raises an encoding failure)."""
+        """Wait until everything kept so far is spooled (re-raises an encoding failure)."""
+        self._submit()
         with self._lock:
-            if self._batch:
-                self._submit()
             futures, self._futures = self._futures, []
         for fut in futures:
             fut.result()
 
-    def take(self, path: str, blob_hash: str, size: int, level: int | None) -> tuple[bytes, int] | None:
-        """``(stored bytes, codec)`` of ``path`` if it still is the file read and hashed to
+    def locate(self, path: str, blob_hash: str, size: int, level: int | None) -> Kept | None:
+        """Where ``path``'s stored bytes are, if it still is the file read and hashed to
         ``blob_hash``; None if it was not kept or may have changed (then read it again)."""
         kept = self._files.get(path)
         if kept is None or kept[0] != blob_hash or kept[1][2] != size or level != self.level:
@@ -97,14 +165,37 @@ class Staged:
             return None
         return blob
 
+    def read(self, blobs: Sequence[Kept]) -> Iterator[list[tuple[Kept, bytes | memoryview]]]:
+        """The stored bytes of ``blobs``, in spool order, a few MiB per list (large sequential reads)."""
+        assert self._spool is not None or not blobs
+        todo = sorted(blobs, key=lambda k: k.offset)
+        i = 0
+        while i < len(todo):
+            start = todo[i].offset
+            j = i
+            while j < len(todo) and (j == i or todo[j].offset + todo[j].length - start <= _READ):
+                j += 1
+            end = todo[j - 1].offset + todo[j - 1].length
+            data = memoryview(os.pread(self._spool.fileno(), end - start, start))  # type: ignore[union-attr]
+            if len(data) != end - start:
+                raise OSError(f"the staging spool is shorter than written ({len(data)} of {end - start} bytes)")
+            yield [(k, data[k.offset - start : k.offset - start + k.length]) for k in todo[i:j]]
+            i = j
+
     def close(self) -> None:
         """Forget everything (after an upload, or when the draft is gone)."""
-        self.settle()
-        with self._lock:
-            self._files.clear()
-            self._blobs.clear()
-            self._queued.clear()
-            self._used = 0
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        try:
+            self.settle()
+        finally:
+            with self._lock:
+                self._files.clear()
+                self._blobs.clear()
+                self._queued.clear()
+                self._used = 0
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+                self._end = 0

@@ -18,7 +18,7 @@ from .manifest import Entry
 from .layout import object_key
 from .packs import BlobLocation, PackWriter, encode_blobs, fetch_blobs
 from .progress import progress_bar
-from .staging import Staged
+from .staging import Kept, Staged
 
 DEFAULT_IO_WORKERS = 8
 ENCODE_THREADS = 2
@@ -98,16 +98,16 @@ def _upload_small(
     backend: Backend, items: list[Pending], level: int | None, pack_size: int | None, workers: int, res: UploadResult,
     bar: fsspec.callbacks.Callback, staged: Staged | None,
 ) -> None:
-    kept: list[tuple[Pending, bytes, int]] = []
+    kept: dict[str, tuple[Pending, Kept]] = {}
     rest: list[Pending] = []
     if staged is not None:
         staged.settle()
     for p in items:
-        blob = staged.take(p.local_path, p.hash, p.size, level) if staged is not None else None
-        if blob is None:
+        loc = staged.locate(p.local_path, p.hash, p.size, level) if staged is not None else None
+        if loc is None:
             rest.append(p)
         else:
-            kept.append((p, *blob))
+            kept[p.hash] = (p, loc)
 
     def encode(chunk: list[Pending]) -> list[tuple[Pending, bytes, int]]:
         datas = []
@@ -124,7 +124,7 @@ def _upload_small(
     def on_pack(pack_id: str, _locs: dict[str, BlobLocation]) -> None:
         res.packs.add(pack_id)
 
-    def put(batch: list[tuple[Pending, bytes, int]]) -> None:
+    def put(batch: Sequence[tuple[Pending, bytes | memoryview, int]]) -> None:
         writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
         res.bytes_sent += sum(len(stored) for _p, stored, _c in batch)
         res.blobs_sent += len(batch)
@@ -132,8 +132,10 @@ def _upload_small(
 
     writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
     try:
-        for i in range(0, len(kept), _SLICE):  # already read, hashed and encoded by add_files
-            put(kept[i : i + _SLICE])
+        if kept:  # already read, hashed and encoded by add_files: large reads of its spool
+            assert staged is not None
+            for chunk in staged.read([loc for _p, loc in kept.values()]):
+                put([(kept[k.hash][0], stored, k.codec) for k, stored in chunk])
         slices = [rest[i : i + _SLICE] for i in range(0, len(rest), _SLICE)]
         if slices:
             with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode") as pool:
@@ -203,7 +205,10 @@ def _sort_fetches(
         elif loc.raw_length != e.size:
             raise IntegrityError(f"content {e.hash}: the manifest says {e.size} bytes, the store holds {loc.raw_length} (run `dagstore verify --store`)")
         else:
-            packed.setdefault(id(be), (be, []))[1].append((e.hash, loc))
+            group = packed.get(id(be))
+            if group is None:
+                group = packed[id(be)] = (be, [])
+            group[1].append((e.hash, loc))
     return packed, large, links
 
 
@@ -247,17 +252,16 @@ def fetch(
     max_workers: int | None = None,
     show_progress: bool = True,
     link_options: Callable[[str], dict[str, Any]] | None = None,
+    processes: int = 1,
 ) -> None:
     """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
     built), verifying every hash. External links are opened with ``link_options(url)``
-    (the store's credentials for links beside it)."""
+    (the store's credentials for links beside it). ``processes=2``: packed blobs from a local
+    store are written by this process and a forked child (``sink.put_blob`` must then only
+    write files, see ``packs.fetch_blobs``)."""
     workers = max_workers or DEFAULT_IO_WORKERS
     bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
     packed, large, links = _sort_fetches(entries, locate)
-
-    def put(h: str, data: bytes) -> None:
-        sink.put_blob(h, data)
-        bar.relative_update(len(data))
 
     def get_large(item: tuple[Backend, Entry]) -> None:
         _get_large(sink, item[0], item[1], bar.relative_update)
@@ -267,7 +271,7 @@ def fetch(
 
     try:
         for be, locs in packed.values():
-            fetch_blobs(be, locs, put, workers)
+            fetch_blobs(be, locs, sink.put_blob, workers, bar.relative_update, processes)
 
         with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-get") as pool:
             for f in [pool.submit(get_large, x) for x in large] + [pool.submit(get_link, e) for e in links]:

@@ -95,7 +95,7 @@ class Version:
     def keep_content(self) -> Callable[[LocalFile, str, bytes], None]:
         """Where the hashing pass hands small files' content, so that upload need not read them again."""
         if self.staged is None:
-            self.staged = Staged()
+            self.staged = Staged(spool_dir=self.store.cache.root)  # its spool: an unnamed file in the cache folder
         return self.staged.keep
 
     def save(self) -> None:

@@ -4,12 +4,15 @@ still refuses a file changed between add_files and upload."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.core import staging, transfer
+from dagstore.core import packs, staging, transfer
+from dagstore.core.hashing import hash_bytes
+from dagstore.core.scan import LocalFile
 from dagstore.core.ops import commit, lookup, stage
 from dagstore.errors import InvalidPathError
 from helpers import read_tree, write_tree
@@ -100,3 +103,55 @@ def test_a_file_deleted_after_add_files_is_refused(tmp_path: Path, reads: list[s
     (src / "a.txt").unlink()
     with pytest.raises(InvalidPathError, match="a.txt: cannot read"):
         ds.upload(show_progress=False)
+
+
+def test_a_staging_spool_on_a_full_disk_only_means_upload_reads_the_files(tmp_path: Path, reads: list[str]) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"cannot mount a small tmpfs at {disk}: {r.stderr.strip()}")
+    try:
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        try:  # fill it: the spool's first write gets ENOSPC
+            with pytest.raises(OSError):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        v = lookup.new_draft(Store(str(tmp_path / "store")), "once", "p", None, [], None, None, None)
+        v.staged = staging.Staged(spool_dir=disk)
+        src = write_tree(tmp_path / "src", TREE)
+        stage.add_files(v, src, None, None, None, True, None, False)
+        commit.upload(v, False, None, None, None, None, 3)
+        commit.finalize(v)
+        assert sorted(reads) == ["a.txt", "b.bin", "c.csv"]  # read again (same.txt has a.txt's content)
+        assert read_tree(Dataset.get(dataset_id=v.id, store=str(tmp_path / "store")).get_local_copy(show_progress=False)) == read_tree(src)
+        assert os.listdir(disk) == ["filler"]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp_path: Path, reads: list[str]) -> None:
+    kept = staging.Staged(spool_dir=tmp_path)
+    files = []
+    for i in range(700):  # several batches
+        p = tmp_path / "src" / f"{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"line %d\n" % i * (i % 50 + 20))
+        st = os.stat(p)
+        f = LocalFile(str(p), p.name, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
+        files.append((f, p.read_bytes()))
+        kept.keep(f, hash_bytes(p.read_bytes()), p.read_bytes())
+    kept.settle()
+    assert [e.name for e in os.scandir(tmp_path)] == ["src"]  # the spool has no name
+    locs = [kept.locate(f.path, hash_bytes(data), f.size, 1) for f, data in files]
+    assert all(loc is not None for loc in locs)
+    chunks = list(kept.read([loc for loc in locs if loc is not None]))
+    got = {k.hash: bytes(b) for chunk in chunks for k, b in chunk}
+    assert len(chunks) == 1  # 700 small blobs: one read of the spool
+    for loc, (_f, data) in zip(locs, files):
+        assert loc is not None
+        assert packs.decode_blob(loc.hash, got[loc.hash], packs.BlobLocation("-", 0, loc.length, len(data), loc.codec)) == data
+    kept.close()
+    assert kept.locate(files[0][0].path, hash_bytes(files[0][1]), files[0][0].size, 1) is None

@@ -144,7 +144,9 @@ class Versions(Eviction):
             for name in changed:
                 self.drop_blob(name)
         if missing:
-            fetch(list(missing.values()), _TreeSink(self, tmp, paths, soft))
+            sink = _TreeSink(self, tmp, paths, soft)
+            fetch(list(missing.values()), sink)
+            self._grow(sum(e.size for e in missing.values()) - sink.counted)
         place = _link_or_copy if not soft else _symlink
         bar = progress_bar(sum(len(paths[n]) for n in present), "link", show_progress and len(present) > 1000, unit="file")
         try:
@@ -175,10 +177,14 @@ class _TreeSink:
 
     def __init__(self, cache: Blobs, tmp: str, paths: Mapping[str, list[str]], soft: bool):
         self._cache, self._tmp, self._paths, self._soft = cache, tmp, paths, soft
+        self.counted = 0  # bytes the cache's size estimate already got (the rest: by the caller)
 
     def put_blob(self, name: str, data: bytes) -> None:
+        """Write a fetched blob where the folder needs it. Files only: it may run in a forked
+        child (``packs.fetch_blobs``), so the cache's size estimate is the caller's job."""
         if self._soft:
             self._cache.put_blob(name, data)
+            self.counted += len(data)
             for p in self._paths[name]:
                 os.symlink(self._cache.blob_path(name), f"{self._tmp}/{p}")
             return
@@ -195,12 +201,12 @@ class _TreeSink:
             _link_into_cache(dst, blob)
         except (FileExistsError, OSError):
             pass  # another process cached it, or another filesystem: the folder is still complete
-        self._cache._grow(len(data))
 
     def blob_tmp(self, name: str) -> str:
         return self._cache.blob_tmp(name)
 
     def adopt_blob(self, name: str, tmp: str) -> None:
+        self.counted += os.path.getsize(tmp)
         self._cache.adopt_blob(name, tmp)
         place = _symlink if self._soft else _link_or_copy
         for p in self._paths[name]:

@@ -66,11 +66,13 @@ def select(v: Version, part: int | None, num_parts: int | None, files: str | Seq
     """The entries of shard ``part`` of ``num_parts`` (deterministic, cut at pack boundaries:
     see ``part_bounds``), filtered by ``files``."""
     state = v.current()
+    pats = as_list(files)
+    if not pats and (num_parts is None or part is None or num_parts <= 1):
+        return dict(state.as_dict())  # the whole version: its entries as made once, no lookup per path
     paths = sorted(state)
     if num_parts is not None and part is not None and num_parts > 1:
         start, end = part_bounds(_units(v, [state[p] for p in paths]), part, num_parts)
         paths = paths[start:end]
-    pats = as_list(files)
     if pats:
         paths = [p for p in paths if any(match_path(p, pat) for pat in pats)]
     return {p: state[p] for p in paths}
@@ -121,8 +123,8 @@ def _build(v: Version, key: str, entries: dict[str, Entry], soft: bool, max_work
             locations.update(v.store.locations(v.store.chain(v.id)))
         return locations[h]
 
-    def fetch(missing: list[Entry], sink: Any) -> None:
-        transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options)
+    def fetch(missing: list[Entry], sink: Any) -> None:  # both cores for a real-file checkout
+        transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options, processes=1 if soft else 2)
 
     return v.store.cache.materialize(key, entries, transfer.blob_name, fetch, soft, show_progress=show_progress)
 

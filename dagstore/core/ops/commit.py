@@ -91,7 +91,9 @@ def upload(
         if (e := draft.delta.entries.get(p)) is not None and e.url is None
     ]
     marked = st.gc_marks() if be is st.backend else set()
-    index = {h: loc for h, loc in st.pack_index(be).items() if layout.pack_key(loc.pack) not in marked}
+    index = st.pack_index(be)
+    if marked:  # packs gc marked are never reused (one key per blob only when there are marks)
+        index = {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
     reused = {index[p.hash].pack for p in pending if p.hash in index} - set(v.record.packs)
     if reused:  # referenced by the draft before anything is sent: gc will not sweep them
         v.record = replace(v.record, packs=tuple(sorted({*v.record.packs, *reused})))

@@ -25,10 +25,11 @@ from ..version import Version, as_list
 Local = tuple[str, int]  # (local path, mtime_ns) of content still to upload
 
 
-def stage(v: Version, path: str, entry: Entry, local: Local | None) -> bool:
-    """Put one entry in the draft (in memory); True if it adds or changes content."""
+def stage(v: Version, path: str, entry: Entry, local: Local | None, parents: Mapping[str, Entry] | None = None) -> bool:
+    """Put one entry in the draft (in memory); True if it adds or changes content. ``parents``:
+    the parents' entries of the paths being staged (``State.pick``: a dict, for many calls)."""
     draft = v.require_draft()
-    parent = v.parents_state().get(path)
+    parent = (v.parents_state() if parents is None else parents).get(path)
     before = draft.delta.entries.get(path) or (None if path in draft.delta.removed else parent)
     if entry.annotation is None and before is not None and before.annotation is not None and local is not None:
         entry = entry._replace(annotation=before.annotation)  # re-adding a file keeps its annotation
@@ -79,12 +80,13 @@ def stage_many(v: Version, items: Iterable[tuple[str, Entry, Local | None]]) -> 
     return n
 
 
-def unstage(v: Version, path: str) -> None:
-    """Drop ``path`` from the draft (in memory): a removal if a parent has it."""
+def unstage(v: Version, path: str, parents: Mapping[str, Entry] | None = None) -> None:
+    """Drop ``path`` from the draft (in memory): a removal if a parent has it (``parents``:
+    as for ``stage``)."""
     draft = v.require_draft()
     draft.delta.entries.pop(path, None)
     draft.pending.pop(path, None)
-    if path in v.parents_state():
+    if path in (v.parents_state() if parents is None else parents):
         draft.delta.removed.add(path)
 
 
@@ -106,18 +108,19 @@ def add_files(
     if executor is not None and os.path.isdir(path):
         return _add_folder_on_workers(v, executor, path, wildcard, local_base_folder, prefix, recursive)
     files = scan(path, wildcard, recursive, base=local_base_folder)
-    check_fit(v, (f"{prefix}/{f.rel}" if prefix else f.rel for f in files))
+    paths = [f"{prefix}/{f.rel}" if prefix else f.rel for f in files]  # scan yields canonical relative paths
+    check_fit(v, paths)
     hashes = (hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content()) if executor is None
               else send_files(v, executor, files))
     n = 0
-    for f in files:  # scan yields canonical relative paths
+    parents = v.parents_state().pick(paths)
+    for f, dp in zip(files, paths):
         h, size = hashes[f.path]
-        dp = f"{prefix}/{f.rel}" if prefix else f.rel
-        n += stage(v, dp, Entry(h, size), (f.path, f.mtime_ns))
+        n += stage(v, dp, Entry(h, size), (f.path, f.mtime_ns), parents)
         if executor is not None:
             draft.pending.pop(dp, None)  # its content is in the store already
     count = len(files)
-    del files, hashes  # before the draft is serialized: lower peak memory
+    del files, hashes, paths, parents  # before the draft is serialized: lower peak memory
     v.save()
     return n, count
 
@@ -209,8 +212,9 @@ def remove_files(v: Version, dataset_path: str | None, recursive: bool) -> int:
     v.require_draft()
     pattern = dataset_path if dataset_path is not None else "*"
     matched = [p for p, e in v.current().items() if match_path(p, pattern, recursive) or (e.url is not None and _link_matches(e.url, pattern, recursive))]
+    had = v.parents_state().pick(matched)
     for p in matched:
-        unstage(v, p)
+        unstage(v, p, had)
     v.save()
     return len(matched)
 
@@ -235,16 +239,22 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
     wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
     current = v.current()
     gone = _removed_from_folder(current, prefix, wanted)
+    had = v.parents_state().pick(gone)
     for p in gone:
-        unstage(v, p)
+        unstage(v, p, had)
     added = modified = 0
+    changed = []
+    entries = current.as_dict()  # made once: one dict lookup per file below
     for dp, f in wanted.items():
         h, size = hashes[f.path]
-        cur = current.get(dp)
+        cur = entries.get(dp)
         if cur is not None and cur[0] == h and cur[1] == size and cur[2] is None and cur[3] is None:
             continue  # unchanged: the common case, kept cheap
-        if stage(v, dp, Entry(h, size), (f.path, f.mtime_ns)):
-            if cur is not None:
+        changed.append((dp, f, Entry(h, size), cur is not None))
+    parents = v.parents_state().pick(dp for dp, _f, _e, _known in changed)
+    for dp, f, e, known in changed:
+        if stage(v, dp, e, (f.path, f.mtime_ns), parents):
+            if known:
                 modified += 1
             else:
                 added += 1
@@ -257,8 +267,10 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
 def _removed_from_folder(current: Mapping[str, Any], prefix: str, wanted: Mapping[str, Any]) -> list[str]:
     """Paths under ``prefix`` the folder no longer has; InvalidPathError when the resulting tree
     would not check out (a file where a folder is, ...)."""
-    gone = [p for p in current if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
-    problem = tree.problem({p: None for p in current if p not in gone} | dict.fromkeys(wanted))
+    paths = list(current)
+    gone = [p for p in paths if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
+    removed = set(gone)  # a set: `in` the list of removals made this quadratic (0.3-1 s for W1')
+    problem = tree.problem({p: None for p in paths if p not in removed} | dict.fromkeys(wanted))
     if problem:
         raise InvalidPathError(problem)
     return gone
