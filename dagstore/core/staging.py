@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import tempfile
 import threading
 import time
@@ -33,10 +34,11 @@ log = logging.getLogger("dagstore")
 RACY_NS = 2_000_000_000
 DEFAULT_BUDGET = 16 << 30  # spooled bytes per draft; past it, upload reads the files
 _BATCH = 256  # files per compression call
-_IN_FLIGHT = 8  # batches read but not yet spooled (bounds memory: ~8 x 256 small files)
+_IN_FLIGHT = 4  # batches read but not yet spooled (bounds memory: ~4 x 256 small files)
 _READ = 8 << 20  # bytes per read of the spool at upload
 
-Stat = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+_STAT = struct.Struct("<3Q2q")  # dev, ino, size, mtime_ns, ctime_ns: 73 bytes a file, not a 240-byte tuple of ints
+_SHIFT = 24  # a kept blob's place as one int: offset << 24 | length << 2 | codec (a blob is < 4 MiB)
 
 
 class Kept(NamedTuple):
@@ -56,8 +58,8 @@ class Staged:
         self._budget = DEFAULT_BUDGET if budget is None else budget
         self._dir = spool_dir
         self._used = 0  # raw bytes queued + stored bytes spooled
-        self._files: dict[str, tuple[str, Stat]] = {}  # local path -> (hash, stat when read)
-        self._blobs: dict[str, Kept] = {}  # hash -> where its stored bytes are
+        self._files: dict[str, tuple[str, bytes]] = {}  # local path -> (hash, packed stat when read)
+        self._blobs: dict[str, int] = {}  # hash -> where its stored bytes are (see _SHIFT)
         self._batch: list[tuple[str, bytes]] = []
         self._queued: set[str] = set()
         self._lock = threading.Lock()
@@ -70,12 +72,12 @@ class Staged:
 
     def keep(self, f: LocalFile, blob_hash: str, data: bytes) -> None:
         """Remember ``data``, read from ``f`` and hashed to ``blob_hash`` (thread-safe)."""
-        if self._failed or not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size:
+        if self._failed or not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size or len(data) >> (_SHIFT - 2):
             return
         with self._lock:
             if self._used + len(data) > self._budget:
                 return
-            self._files[f.path] = (blob_hash, (f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns))
+            self._files[f.path] = (blob_hash, _STAT.pack(f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns))
             if blob_hash in self._queued:
                 return
             self._queued.add(blob_hash)
@@ -109,12 +111,12 @@ class Staged:
                 self._give_up(exc)
                 return
             kept = {}
-            for (h, data), (stored, codec) in zip(batch, out, strict=True):
-                kept[h] = Kept(h, offset, len(stored), codec)
+            for (h, _data), (stored, codec) in zip(batch, out, strict=True):
+                kept[h] = offset << _SHIFT | len(stored) << 2 | codec
                 offset += len(stored)
             with self._lock:
                 self._blobs.update(kept)
-                self._used += sum(k.length for k in kept.values()) - sum(len(d) for _h, d in batch)
+                self._used += sum(len(stored) for stored, _c in out) - sum(len(d) for _h, d in batch)
         finally:
             self._slots.release()
 
@@ -152,7 +154,7 @@ class Staged:
         """Where ``path``'s stored bytes are, if it still is the file read and hashed to
         ``blob_hash``; None if it was not kept or may have changed (then read it again)."""
         kept = self._files.get(path)
-        if kept is None or kept[0] != blob_hash or kept[1][2] != size or level != self.level:
+        if kept is None or kept[0] != blob_hash or level != self.level:
             return None
         blob = self._blobs.get(blob_hash)
         if blob is None:
@@ -161,9 +163,9 @@ class Staged:
             st = os.stat(path)
         except OSError:
             return None
-        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != kept[1]:
+        if st.st_size != size or _STAT.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != kept[1]:
             return None
-        return blob
+        return Kept(blob_hash, blob >> _SHIFT, blob >> 2 & ((1 << (_SHIFT - 2)) - 1), blob & 3)
 
     def read(self, blobs: Sequence[Kept]) -> Iterator[list[tuple[Kept, bytes | memoryview]]]:
         """The stored bytes of ``blobs``, in spool order, a few MiB per list (large sequential reads)."""
