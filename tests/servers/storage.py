@@ -105,7 +105,7 @@ def _http_ready(url: str) -> Callable[[], bool]:
 def start_s3() -> Server:
     """moto server (S3). Dummy credentials; no region (us-east-1 breaks CreateBucket)."""
     def build(port: int) -> tuple[list[str], Callable[[], bool], dict[str, str]]:
-        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        cmd = [sys.executable, str(Path(__file__).with_name("moto_atomic.py")), "-H", "127.0.0.1", "-p", str(port)]
         return cmd, _http_ready(f"http://127.0.0.1:{port}/moto-api/"), {}
 
     proc, port = start_on_free_port("s3", build, cwd=REPO)
