@@ -14,7 +14,7 @@ from typing import Any
 from ..core.ops import lookup, origin
 from ..core.ops.stage import stage
 from ..core.version import Version
-from ..core.ops.commit import send_files
+from ..core.ops.commit import send_blobs, send_files
 from ..core.hashing import hash_bytes
 from ..core.manifest import Entry, _gc_paused, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
 from ..core.reader import VersionReader
@@ -231,19 +231,22 @@ def _hash_media(v: Version, files: dict[str, LocalFile], known: Mapping[str, tup
     return {**hash_files([f for f in files.values() if f.path not in done], statcache, show_progress=show_progress), **done}
 
 
+SENT = ("", 0)  # the local "file" of inline data: sent to the store at import, nothing pending
+
+
 def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]], temporary: bool,
-                  cleanup: Sequence[Any], files: Mapping[str, LocalFile]) -> tuple[Entry, tuple[str, int] | None]:
-    """(entry, (content file, mtime) or None for an external link) of one imported item. Inline
-    data, and files of a temporary source (downloads, zips), are copied into the cache first."""
+                  cleanup: Sequence[Any], files: Mapping[str, LocalFile],
+                  inline: list[tuple[str, bytes]]) -> tuple[Entry, tuple[str, int] | None]:
+    """(entry, (content file, mtime), ``SENT`` for inline data, or None for an external link) of
+    one imported item. Inline data is hashed and appended to ``inline`` (sent in packs, never
+    written as a file); files of a temporary source (downloads, zips) are copied into the cache."""
     text = None if it.plain else it.text if it.text is not None else encode(it.annotation)
     if it.url is not None:
         return Entry("", 0, it.url, None, text), None
     if it.data is not None:
         h = hash_bytes(it.data)
-        if not v.store.cache.has_blob(h):
-            v.store.cache.put_blob(h, it.data)
-        blob = v.store.cache.blob_path(h)
-        return Entry(h, len(it.data), None, None, text), (blob, os.stat(blob).st_mtime_ns)
+        inline.append((h, it.data))
+        return Entry(h, len(it.data), None, None, text), SENT
     f = files[it.local or ""]
     local = f.path
     h, size = hashes[local]
@@ -286,16 +289,18 @@ def import_annotations(
         else:  # the workers hash and send every file
             hashes = send_files(v, executor, list(local_files.values()))
         temporary = _is_temporary(source) or (media is not None and _is_temporary(media))
-        staged = [(path, *_staged_entry(v, it, hashes, temporary, ctx.cleanup, local_files)) for path, it in items]
+        inline: list[tuple[str, bytes]] = []
+        staged = [(path, *_staged_entry(v, it, hashes, temporary, ctx.cleanup, local_files, inline)) for path, it in items]
     # nothing above touched the draft: from here on it only changes in memory, then is saved once
     before = (dict(draft.delta.entries), set(draft.delta.removed), dict(draft.pending), v.record)
     try:
         _set_meta(v, merged)
+        if inline:
+            send_blobs(v, inline)  # packed straight from memory: rows of a table are many small items
         added = sum(stage(v, p, e, local) for p, e, local in staged)
-        if executor is not None:  # the workers sent the media files; inline data is still pending
-            for path, it in items:
-                if it.local is not None and it.data is None and it.url is None:
-                    draft.pending.pop(path, None)
+        for path, it in items:  # the workers sent the media files, send_blobs the inline data
+            if it.data is not None or (executor is not None and it.local is not None and it.url is None):
+                draft.pending.pop(path, None)
         origin.mark(v, "import", save=False)  # the version's origin (connectors owns origins)
         v.save()
     except BaseException:

@@ -73,7 +73,8 @@ def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
     where = [i for i, t in enumerate(texts) if t is not None]
     if not where:
         return {k: pa.nulls(len(texts), t) for k, t in types.items()}
-    parsed = list(zip(*(_labels(json.loads(t)) for t in texts if t is not None)))
+    memo: dict[str, tuple[Any, ...]] = {}  # a table's rows share few texts (label x split): parse each once
+    parsed = list(zip(*(memo.get(t) or memo.setdefault(t, _labels(json.loads(t))) for t in texts if t is not None)))
     rows = np.zeros(len(texts), dtype=np.int64)
     rows[where] = np.arange(len(where))
     present = np.zeros(len(texts), dtype=bool)

@@ -285,3 +285,37 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def send_blobs(backend: Backend, index: dict[str, BlobLocation], blobs: Sequence[tuple[str, bytes]], level: int | None = 1,
+               pack_size: int | None = None, avoid_objects: set[str] | None = None) -> UploadResult:
+    """Send content held in memory, ``(hash, bytes)`` (hashed with ``hash_bytes`` by the caller),
+    that ``backend`` does not hold yet: small blobs packed, large ones as their own objects. No
+    local file is written or read (a table's rows, docs/format.md "Tabular versions")."""
+    res = UploadResult()
+    small: dict[str, bytes] = {}
+    for h, data in blobs:
+        if h in index:
+            res.packs.add(index[h].pack)
+        elif len(data) >= SMALL_FILE:
+            if h in res.objects:
+                continue
+            if h in (avoid_objects or ()) or not backend.exists(object_key(h)):
+                backend.write(object_key(h), data)
+                res.bytes_sent += len(data)
+                res.blobs_sent += 1
+            res.objects.add(h)
+        else:
+            small.setdefault(h, data)
+    writer = PackWriter(backend, lambda pack_id, _locs: res.packs.add(pack_id), **({"target_size": pack_size} if pack_size else {}))
+    try:
+        todo = list(small.items())
+        for i in range(0, len(todo), 4096):
+            chunk = todo[i : i + 4096]
+            encoded = encode_blobs([d for _h, d in chunk], level)
+            writer.add_many((h, stored, len(d), codec) for (h, d), (stored, codec) in zip(chunk, encoded, strict=True))
+            res.bytes_sent += sum(len(stored) for stored, _c in encoded)
+            res.blobs_sent += len(chunk)
+    finally:
+        writer.close()
+    return res

@@ -19,7 +19,7 @@ from ..errors import FormatError
 from ..tables.rows import DATA_FILE, DESCRIPTION, find_table, output_schema, parse_description, row_number, with_labels
 from .base import ExportContext, region_id, regions
 from .errors import ExportError
-from .view import Item, VersionView
+from .view import Item, LocalView, VersionView
 
 _BATCH = 65_536
 
@@ -52,7 +52,8 @@ class Rows:
 def table_folder(view: VersionView) -> str | None:
     """The folder of the version's table, or None when it is not a tabular version."""
     try:
-        return find_table(it.path for it in view.items())
+        known = view.state.paths() if isinstance(view, LocalView) and view.state is not None else None  # no annotation decoded
+        return find_table(known if known is not None else (it.path for it in view.items()))
     except FormatError as exc:
         raise ExportError(str(exc)) from None
 
@@ -71,12 +72,14 @@ def _joined(labels: list[str], sep: str, where: str) -> str | None:
 
 def table_rows(ctx: ExportContext, folder: str) -> Rows:
     """The table of a tabular version, its rows joined with their labels and split."""
-    with ctx.view.open(folder + DESCRIPTION) as f:
+    # the two table files alone: a version of many rows is never checked out whole to read them
+    open_alone = ctx.view.open_alone if isinstance(ctx.view, LocalView) else ctx.view.open
+    with open_alone(folder + DESCRIPTION) as f:
         try:
             desc = parse_description(f.read(), folder + DESCRIPTION)
         except FormatError as exc:
             raise ExportError(str(exc)) from None
-    raw = ctx.view.open(folder + DATA_FILE)
+    raw = open_alone(folder + DATA_FILE)
     data = pq.ParquetFile(raw)
     label_col, split_col = desc.get("label_column") or "label", desc.get("split_column") or "split"
     if {label_col, split_col} & set(data.schema_arrow.names) or label_col == split_col:

@@ -32,6 +32,7 @@ def version_view(v: Version) -> LocalView:
         name=v.name,
         project=v.project,
         state=v.current(),
+        subset=lambda paths: checkout.subset_copy(v, paths),
     )
 
 

@@ -111,6 +111,7 @@ class LocalView:
     project: str = ""
     entries: Mapping[str, tuple[str, int]] | None = None
     state: State | None = None  # a version's state: items streamed from its columns (then ``annotations`` is not read)
+    subset: Callable[[Sequence[str]], str] | None = None  # a folder of just these paths (no whole copy)
     _root: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -147,14 +148,22 @@ class LocalView:
             return len(self.state)
         return len(self.entries) if self.entries is not None else None
 
-    def _file(self, path: str) -> str:
+    def _file(self, path: str, folder: str | None = None) -> str:
         parts = path.split("/")
         if "" in parts or "." in parts or ".." in parts:  # also refuses "" and a leading "/"
             raise InvalidPathError(f"dataset path {path!r} escapes the dataset root")
-        return os.path.join(self._folder(), path)
+        return os.path.join(folder or self._folder(), path)
 
     def open(self, path: str) -> BinaryIO:
         return open(self._file(path), "rb")
+
+    def open_alone(self, path: str) -> BinaryIO:
+        """``open`` of one file without building the whole local copy (when the view has a
+        ``subset`` and the copy is not built yet): for the few files a table export reads."""
+        if self._root is not None or self.subset is None:
+            return self.open(path)
+        self._file(path, "/")  # refuses a path escaping the root before anything is fetched
+        return open(self._file(path, self.subset([path])), "rb")
 
     def local_path(self, path: str) -> str | None:
         return self._file(path)

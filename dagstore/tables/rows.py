@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+from json.encoder import encode_basestring
 import math
 import posixpath
 import re
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import FormatError
 from .describe import batches, dialect_of, tabular_format
@@ -80,13 +82,36 @@ def _value(v: Any) -> Any:
     return v
 
 
+def _cells(col: Any) -> Any:
+    """The JSON text of each cell of one column, as ``json.dumps`` writes it inside a row (the
+    common types a column at a time; the others cell by cell through ``_value``)."""
+    t = col.type
+    if pa.types.is_integer(t):
+        out = pc.cast(col, pa.string())
+    elif pa.types.is_boolean(t):
+        out = pc.if_else(col, "true", "false")
+    elif pa.types.is_float32(t) or pa.types.is_float64(t):
+        out = pa.array([repr(x) if x is not None and math.isfinite(x) else None for x in col.to_pylist()], pa.string())
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        out = pa.array([None if x is None else encode_basestring(x) for x in col.to_pylist()], pa.string())
+    else:
+        out = pa.array([json.dumps(_value(x), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+                        for x in col.to_pylist()], pa.string())
+    return pc.fill_null(out, "null")
+
+
 def row_json(table: Any) -> Iterator[bytes]:
     """Each row of ``table`` as the content of its ``rows/<n>.json``: one compact JSON object in
-    column order, ending in a newline."""
+    column order, ending in a newline (the bytes ``json.dumps(row, ensure_ascii=False,
+    separators=(",", ":"))`` gives, built a column at a time)."""
     for batch in table.to_batches(max_chunksize=65_536):
-        for row in batch.to_pylist():
-            yield (json.dumps({k: _value(v) for k, v in row.items()}, ensure_ascii=False, separators=(",", ":"),
-                              allow_nan=False) + "\n").encode()
+        if batch.num_columns == 0:
+            yield from [b"{}\n"] * batch.num_rows
+            continue
+        parts: list[Any] = []
+        for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns)):
+            parts += [("{" if i == 0 else ",") + encode_basestring(name) + ":", _cells(col)]
+        yield from pc.cast(pc.binary_join_element_wise(*parts, "}\n", ""), pa.binary()).to_pylist()
 
 
 def split_labels(raw: Any, multi: bool, separator: str) -> list[str]:

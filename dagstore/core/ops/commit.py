@@ -198,3 +198,19 @@ def publish(v: Version) -> None:
     """Mark a final version as published."""
     v.require_final("publish()")
     v.record = v.store.set_labels(v.id, published=True)
+
+
+def send_blobs(v: Version, blobs: Sequence[tuple[str, bytes]]) -> transfer.UploadResult:
+    """Send in-memory content ``(hash, bytes)`` to the draft's store now, packed (nothing left
+    pending, no local file written): its entries are staged with no local file. The draft's
+    record gains the packs and objects, so a later ``upload`` must keep the same output_url."""
+    v.require_draft()
+    st = v.store
+    be = st.content_backend(v.record)
+    marked = st.gc_marks() if be is st.backend else set()
+    index = {h: loc for h, loc in st.pack_index(be).items() if layout.pack_key(loc.pack) not in marked}
+    avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
+    res = transfer.send_blobs(be, index, blobs, compression_level(None), None, avoid)
+    v.record = replace(v.record, packs=tuple(sorted(set(v.record.packs) | res.packs)),
+                       objects=tuple(sorted(set(v.record.objects) | res.objects)))
+    return res
