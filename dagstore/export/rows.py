@@ -73,16 +73,18 @@ def _joined(labels: list[str], sep: str, where: str) -> str | None:
 def table_rows(ctx: ExportContext, folder: str) -> Rows:
     """The table of a tabular version, its rows joined with their labels and split."""
     # the two table files alone: a version of many rows is never checked out whole to read them
-    open_alone = ctx.view.open_alone if isinstance(ctx.view, LocalView) else ctx.view.open
-    with open_alone(folder + DESCRIPTION) as f:
+    names = [folder + DESCRIPTION, folder + DATA_FILE]
+    f, raw = ctx.view.open_alone(names) if isinstance(ctx.view, LocalView) else [ctx.view.open(p) for p in names]
+    with f:
         try:
             desc = parse_description(f.read(), folder + DESCRIPTION)
         except FormatError as exc:
+            raw.close()
             raise ExportError(str(exc)) from None
-    raw = open_alone(folder + DATA_FILE)
     data = pq.ParquetFile(raw)
     label_col, split_col = desc.get("label_column") or "label", desc.get("split_column") or "split"
     if {label_col, split_col} & set(data.schema_arrow.names) or label_col == split_col:
+        raw.close()
         raise ExportError(f"{folder}{DESCRIPTION}: label and split columns {label_col!r}, {split_col!r} clash with the data columns")
     schema = output_schema(data.schema_arrow, label_col, split_col)
     rows = Rows(schema, iter(()), label_col, split_col, str(desc.get("label_separator") or ","),

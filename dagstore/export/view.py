@@ -157,13 +157,15 @@ class LocalView:
     def open(self, path: str) -> BinaryIO:
         return open(self._file(path), "rb")
 
-    def open_alone(self, path: str) -> BinaryIO:
-        """``open`` of one file without building the whole local copy (when the view has a
-        ``subset`` and the copy is not built yet): for the few files a table export reads."""
+    def open_alone(self, paths: Sequence[str]) -> list[BinaryIO]:
+        """``open`` of a few files without building the whole local copy (when the view has a
+        ``subset`` and the copy is not built yet): the files a table export reads."""
         if self._root is not None or self.subset is None:
-            return self.open(path)
-        self._file(path, "/")  # refuses a path escaping the root before anything is fetched
-        return open(self._file(path, self.subset([path])), "rb")
+            return [self.open(p) for p in paths]
+        for p in paths:
+            self._file(p, "/")  # refuses a path escaping the root before anything is fetched
+        folder = self.subset(paths)
+        return [open(self._file(p, folder), "rb") for p in paths]
 
     def local_path(self, path: str) -> str | None:
         return self._file(path)

@@ -26,6 +26,7 @@ DESCRIPTION = "table.json"
 DATA_FILE = "data.parquet"
 ROWS = "rows/"
 _ROW = re.compile(r"^rows/(\d{10})\.json$")
+_ESCAPED = r'["\\\x00-\x1f]'  # what json.dumps escapes in a string when ensure_ascii=False
 
 
 def row_path(n: int) -> str:
@@ -92,6 +93,10 @@ def _cells(col: Any) -> Any:
         out = pc.if_else(col, "true", "false")
     elif pa.types.is_float32(t) or pa.types.is_float64(t):
         out = pa.array([repr(x) if x is not None and math.isfinite(x) else None for x in col.to_pylist()], pa.string())
+    elif pa.types.is_date32(t) or pa.types.is_date64(t):  # ISO-8601, as date.isoformat
+        out = pc.binary_join_element_wise('"', pc.cast(col, pa.string()), '"', "")
+    elif (pa.types.is_string(t) or pa.types.is_large_string(t)) and not pc.any(pc.match_substring_regex(col, _ESCAPED)).as_py():
+        out = pc.binary_join_element_wise('"', col.cast(pa.string()), '"', "")  # nothing to escape (ensure_ascii=False)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         out = pa.array([None if x is None else encode_basestring(x) for x in col.to_pylist()], pa.string())
     else:

@@ -99,6 +99,8 @@ def test_row_json_is_byte_identical_to_the_row_by_row_encoding() -> None:
         "b": pa.array([True, False, None, True, False]),
         "d": pa.array([datetime.date(2024, 1, 2), None, datetime.date(1999, 12, 31), datetime.date(2000, 2, 29),
                        datetime.date(1970, 1, 1)]),
+        "d64": pa.array([datetime.date(999, 1, 2), None, datetime.date(9999, 12, 31), datetime.date(1, 1, 1),
+                         datetime.date(2024, 2, 29)], pa.date64()),
         "t": pa.array([datetime.datetime(2024, 1, 2, 3, 4, 5, 6), None, datetime.datetime(2000, 1, 1),
                        datetime.datetime(2001, 1, 1), datetime.datetime(2002, 1, 1)], pa.timestamp("us")),
         "dec": pa.array([decimal.Decimal("1.50"), None, decimal.Decimal("-2.00"), decimal.Decimal("0.01"),
@@ -113,3 +115,31 @@ def test_row_json_is_byte_identical_to_the_row_by_row_encoding() -> None:
     big = pa.table({"n": pa.array(range(70_000)), "x": pa.array([f"v{i}" for i in range(70_000)])})  # two batches
     assert list(row_json(big)) == _slow_row_json(big)
     assert list(row_json(pa.table({"n": pa.array([], pa.int64())}))) == []
+
+
+def test_csv_cells_are_written_as_the_row_by_row_writer_did() -> None:
+    import csv
+    import datetime
+    import io
+
+    import pyarrow as pa
+
+    from dagstore.export.formats.csvfmt import _cell, write_csv
+
+    table = pa.table({
+        "i": pa.array([1, None, -3], pa.int32()), "u": pa.array([2**64 - 1, 0, None], pa.uint64()),
+        "f": pa.array([0.1, float("nan"), None]), "s": pa.array(['a,"b"', None, "é\n"]),
+        "ls": pa.array(["x", "", None], pa.large_string()), "b": pa.array([True, None, False]),
+        "d": pa.array([datetime.date(999, 1, 2), None, datetime.date(2024, 2, 29)]),
+        "d64": pa.array([datetime.date(1, 1, 1), datetime.date(9999, 12, 31), None], pa.date64()),
+        "t": pa.array([datetime.datetime(2024, 1, 2, 3, 4, 5), None, datetime.datetime(2000, 1, 1)]),
+        "l": pa.array([["1", "x"], None, []]),
+    })
+    slow = io.StringIO(newline="")
+    w = csv.writer(slow, delimiter=",", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    w.writerow(table.column_names)
+    for row in table.to_pylist():
+        w.writerow([_cell(row[c]) for c in table.column_names])
+    fast = io.StringIO(newline="")
+    assert write_csv(fast, table.column_names, table.to_batches(max_chunksize=2), ",") == 3
+    assert fast.getvalue() == slow.getvalue()

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from ...errors import FormatError
 from ...tables.rows import DATA_FILE, DESCRIPTION, description, read_table, row_json, row_path, split_labels
-from ..errors import ImportSourceError
+from ..errors import AnnotationError, ImportSourceError
+from ..schema import encode, validate
 from . import register
 from ._base import ImportContext, ImportItem, load_json
 
@@ -89,15 +90,19 @@ def read_rows(path: Path, ctx: ImportContext, config: dict[str, Any]) -> None:
     if data.num_columns == 0:
         raise ImportSourceError(str(path), "", "the table has no data column besides its labels and split")
     classes: dict[str, None] = {}
+    shared: dict[Any, tuple[dict[str, Any], str | None]] = {}  # rows of one label and split: checked and encoded once
     for n, raw in enumerate(row_json(data), 1):
-        ann: dict[str, Any] = {}
-        labs = split_labels(labels[n - 1], multi, lsep)
-        if labs:
-            ann["labels"] = labs
-            classes.update(dict.fromkeys(labs))
-        if splits[n - 1] is not None and str(splits[n - 1]).strip():
-            ann["split"] = str(splits[n - 1]).strip()
-        ctx.add(ImportItem(row_path(n), ann, f"{path.name}: row {n}", data=raw))
+        key: Any = (labels[n - 1], splits[n - 1])
+        try:
+            got = shared.get(key)
+        except TypeError:  # a list or map cell: not shared
+            key, got = None, None
+        if got is None:
+            got = _annotation(labels[n - 1], splits[n - 1], multi, lsep, f"{path.name}: row {n}")
+            classes.update(dict.fromkeys(got[0].get("labels", ())))
+            if key is not None:
+                shared[key] = got
+        ctx.add(ImportItem(row_path(n), got[0], f"{path.name}: row {n}", data=raw, text=got[1]))
     folder = Path(tempfile.mkdtemp(prefix="dagstore-table-"))
     ctx.cleanup.append(folder)
     pq.write_table(data, str(folder / DATA_FILE), compression="zstd")
@@ -109,6 +114,21 @@ def read_rows(path: Path, ctx: ImportContext, config: dict[str, Any]) -> None:
     ctx.guessed["table"] = {"value": _what(table.num_rows, label_col, split_col), "reason": _how(dialect),
                             "rows": table.num_rows, "label_column": label_col, "split_column": split_col,
                             **({"dialect": dialect.to_dict()} if dialect else {})}
+
+
+def _annotation(label: Any, split: Any, multi: bool, lsep: str, where: str) -> tuple[dict[str, Any], str | None]:
+    """A row's annotation (its labels and split, none when the cells are empty) and its stored
+    text, checked here (None when the check fails: ``validate_items`` then reports it per row)."""
+    ann: dict[str, Any] = {}
+    labs = split_labels(label, multi, lsep)
+    if labs:
+        ann["labels"] = labs
+    if split is not None and str(split).strip():
+        ann["split"] = str(split).strip()
+    try:
+        return ann, encode(validate(ann, where, None, plain=True))
+    except AnnotationError:
+        return ann, None
 
 
 def _what(rows: int, label_col: str | None, split_col: str | None) -> str:

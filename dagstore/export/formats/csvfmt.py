@@ -11,6 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..base import BaseExporter, ExportContext, ExportFormat
 from ..rows import rows_of
 
@@ -53,10 +56,19 @@ def write_csv(text: Any, columns: list[str], batches: Any, separator: str) -> in
     w.writerow(columns)
     n = 0
     for batch in batches:
-        for row in batch.to_pylist():
-            w.writerow([_cell(row[c]) for c in columns])
+        w.writerows(zip(*(_texts(col) for col in batch.columns)))
         n += batch.num_rows
     return n
+
+
+def _texts(col: Any) -> list[str]:
+    """``_cell`` of every value of one column (integers, text and dates a column at a time)."""
+    t = col.type
+    if pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_date64(t):  # as repr / isoformat
+        return pc.fill_null(pc.cast(col, pa.string()), "").to_pylist()
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pc.fill_null(col, "").to_pylist()
+    return [_cell(v) for v in col.to_pylist()]
 
 
 class TsvExporter(CsvExporter):
