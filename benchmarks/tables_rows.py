@@ -28,14 +28,15 @@ IMPORT = textwrap.dedent(
     from dagstore import Dataset, Store
     csv, store_dir = sys.argv[1], sys.argv[2]
     st = Store(store_dir, cache_dir=store_dir + "-cache")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = Dataset.create("table", "bench", store=st)
     ds.import_annotations(csv, "csv", show_progress=False)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     ds.upload(show_progress=False)
     ds.finalize()
-    t2 = time.perf_counter()
-    print(json.dumps({"id": ds.id, "import_s": t1 - t0, "upload_finalize_s": t2 - t1, "total_s": t2 - t0}))
+    t2, c2 = time.perf_counter(), time.process_time()
+    print(json.dumps({"id": ds.id, "import_s": t1 - t0, "upload_finalize_s": t2 - t1, "total_s": t2 - t0,
+                      "import_cpu_s": c1 - c0, "upload_finalize_cpu_s": c2 - c1, "total_cpu_s": c2 - c0}))
     """
 )
 
@@ -45,9 +46,9 @@ EXPORT = textwrap.dedent(
     from dagstore import Dataset, Store
     store_dir, vid, fmt, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     st = Store(store_dir, cache_dir=store_dir + "-cache")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     Dataset.get(dataset_id=vid, store=st).export(fmt, out)
-    print(json.dumps({"s": time.perf_counter() - t0}))
+    print(json.dumps({"s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}))
     """
 )
 
@@ -95,16 +96,18 @@ def main() -> None:
         for i in range(args.repeat):
             store = f"{tmp}/store{i}"
             got = _child(IMPORT, str(csv), store)
-            for key in ("import_s", "upload_finalize_s", "total_s"):
+            for key in ("import_s", "upload_finalize_s", "total_s", "import_cpu_s", "upload_finalize_cpu_s", "total_cpu_s"):
                 runs.setdefault(key, []).append(got[key])
             for fmt in ("CSV", "PARQUET"):
-                runs.setdefault(f"export_{fmt.lower()}_s", []).append(
-                    _child(EXPORT, store, got["id"], fmt, f"{tmp}/out{i}-{fmt}")["s"])
+                ex = _child(EXPORT, store, got["id"], fmt, f"{tmp}/out{i}-{fmt}")
+                runs.setdefault(f"export_{fmt.lower()}_s", []).append(ex["s"])
+                runs.setdefault(f"export_{fmt.lower()}_cpu_s", []).append(ex["cpu_s"])
             pd = _child(PANDAS, str(csv), f"{tmp}/pandas{i}.parquet")
             for key, val in pd.items():
                 runs.setdefault(f"pandas_{key}", []).append(val)
     med = {k: round(statistics.median(v), 3) for k, v in runs.items()}
     med["rows"] = args.rows
+    med["load_1min"] = round(os.getloadavg()[0], 1)
     med["ratio_total_to_pandas"] = round(med["total_s"] / med["pandas_read_to_parquet_s"], 1)
     print(json.dumps(med, indent=1))
 

@@ -143,3 +143,19 @@ def test_csv_cells_are_written_as_the_row_by_row_writer_did() -> None:
     fast = io.StringIO(newline="")
     assert write_csv(fast, table.column_names, table.to_batches(max_chunksize=2), ",") == 3
     assert fast.getvalue() == slow.getvalue()
+
+
+def test_rows_that_cannot_be_sent_leave_the_draft_unchanged(tmp_path: Path) -> None:
+    import shutil
+
+    from dagstore.errors import StorageError
+
+    ds = Dataset.create("iris", "tables")
+    ds.upload(output_url=str(tmp_path / "elsewhere"))  # nothing pending: only names where content goes
+    for d in ("packs", "index"):  # the store's folders replaced by files: every pack write fails
+        shutil.rmtree(tmp_path / "elsewhere" / d, ignore_errors=True)
+        (tmp_path / "elsewhere").mkdir(exist_ok=True)
+        (tmp_path / "elsewhere" / d).write_text("not a folder")
+    with pytest.raises(StorageError, match="cannot write packs/"):
+        ds.import_annotations(seeme_tabular(tmp_path / "iris"), "csv")
+    assert ds.list_files() == [] and ds.classes == [] and ds._v.record.packs == () and not ds._v.draft.pending
