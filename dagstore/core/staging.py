@@ -38,6 +38,8 @@ _IN_FLIGHT = 4  # batches read but not yet spooled (bounds memory: ~4 x 256 smal
 _READ = 8 << 20  # bytes per read of the spool at upload
 
 _STAT = struct.Struct("<3Q2q")  # dev, ino, size, mtime_ns, ctime_ns: 73 bytes a file, not a 240-byte tuple of ints
+KEEP_BELOW = 32 << 10  # files this size and up are read again at upload: for them the spool's
+# write and read back cost more than a second read from the page cache (W3: 20-200 KiB files)
 _SHIFT = 24  # a kept blob's place as one int: offset << 24 | length << 2 | codec (a blob is < 4 MiB)
 
 
@@ -72,7 +74,7 @@ class Staged:
 
     def keep(self, f: LocalFile, blob_hash: str, data: bytes) -> None:
         """Remember ``data``, read from ``f`` and hashed to ``blob_hash`` (thread-safe)."""
-        if self._failed or not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size or len(data) >> (_SHIFT - 2):
+        if self._failed or not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size or len(data) >= KEEP_BELOW:
             return
         with self._lock:
             if self._used + len(data) > self._budget:
