@@ -22,7 +22,6 @@ from typing import Any, NamedTuple, cast
 import xxhash
 import zstandard
 
-from . import forked
 from .backend import Backend, Spool
 from ..errors import FormatError, IntegrityError
 from .decode import expect, parse_object
@@ -269,41 +268,28 @@ def fetch_blobs(
     sink: Callable[[str, bytes], None],
     max_workers: int = 8,
     progress: Callable[[int], None] | None = None,
-    processes: int = 1,
 ) -> None:
     """Read blobs with as few ranged reads as possible, verify each, and hand them to ``sink``
-    (``progress(bytes)`` after each read). With ``processes=2`` on a local store, a forked child
-    does every other read (``core.forked``: both cores, where two threads would share one GIL);
-    its ``sink`` calls happen in the child, so they must only write files."""
+    (``progress(bytes)`` after each read)."""
     locations = list(locations)
     for h, loc in locations:
         if loc.length == 0:  # an empty file: never issue an empty range read (S3 returns the whole object)
             sink(h, decode_blob(h, b"", loc))
     groups = _ranges((h, loc) for h, loc in locations if loc.length)
 
-    me = os.getpid()
-
     def one(group: tuple[str, int, int, list[tuple[str, BlobLocation]]]) -> None:
         pack, start, end, items = group
         buf = memoryview(read_stored(backend, pack_key(pack), start, end))
         for h, loc in items:
             sink(h, decode_blob(h, buf[loc.offset - start : loc.offset - start + loc.length], loc))
-        if progress is not None and os.getpid() == me:  # a forked child reports nothing
+        if progress is not None:
             progress(sum(loc.raw_length for _h, loc in items))
 
-    def each(part: Sequence[tuple[str, int, int, list[tuple[str, BlobLocation]]]]) -> None:
-        for g in part:
-            one(g)
-
-    if processes > 1 and backend.is_local and len(groups) > 1 and forked.available():
-        forked.split_run(each, groups[0::2], groups[1::2])
-        if progress is not None:
-            progress(sum(loc.raw_length for _p, _s, _e, items in groups[1::2] for _h, loc in items))
-        return
     if backend.is_local:
         max_workers = min(max_workers, 2)  # no latency to hide on a local disk; less memory
     if len(groups) <= 1 or max_workers <= 1:
-        each(groups)
+        for g in groups:
+            one(g)
         return
     with ThreadPoolExecutor(max_workers=min(max_workers, len(groups)), thread_name_prefix="dagstore-fetch") as pool:
         for f in [pool.submit(one, g) for g in groups]:

@@ -252,13 +252,10 @@ def fetch(
     max_workers: int | None = None,
     show_progress: bool = True,
     link_options: Callable[[str], dict[str, Any]] | None = None,
-    processes: int = 1,
 ) -> None:
     """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
     built), verifying every hash. External links are opened with ``link_options(url)``
-    (the store's credentials for links beside it). ``processes=2``: packed blobs from a local
-    store are written by this process and a forked child (``sink.put_blob`` must then only
-    write files, see ``packs.fetch_blobs``)."""
+    (the store's credentials for links beside it)."""
     workers = max_workers or DEFAULT_IO_WORKERS
     bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
     packed, large, links = _sort_fetches(entries, locate)
@@ -271,7 +268,7 @@ def fetch(
 
     try:
         for be, locs in packed.values():
-            fetch_blobs(be, locs, sink.put_blob, workers, bar.relative_update, processes)
+            fetch_blobs(be, locs, sink.put_blob, workers, bar.relative_update)
 
         with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-get") as pool:
             for f in [pool.submit(get_large, x) for x in large] + [pool.submit(get_link, e) for e in links]:

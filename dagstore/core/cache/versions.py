@@ -180,8 +180,7 @@ class _TreeSink:
         self.counted = 0  # bytes the cache's size estimate already got (the rest: by the caller)
 
     def put_blob(self, name: str, data: bytes) -> None:
-        """Write a fetched blob where the folder needs it. Files only: it may run in a forked
-        child (``packs.fetch_blobs``), so the cache's size estimate is the caller's job."""
+        """Write a fetched blob where the folder needs it (the cache's size estimate is the caller's job)."""
         if self._soft:
             self._cache.put_blob(name, data)
             self.counted += len(data)

@@ -123,9 +123,8 @@ def _build(v: Version, key: str, entries: dict[str, Entry], soft: bool, max_work
             locations.update(v.store.locations(v.store.chain(v.id)))
         return locations[h]
 
-    def fetch(missing: list[Entry], sink: Any) -> None:  # both cores for a real-file checkout, unless one worker is asked for
-        processes = 1 if soft or max_workers == 1 else 2
-        transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options, processes=processes)
+    def fetch(missing: list[Entry], sink: Any) -> None:
+        transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options)
 
     return v.store.cache.materialize(key, entries, transfer.blob_name, fetch, soft, show_progress=show_progress)
 
