@@ -22,7 +22,6 @@ Prints one JSON document (and writes it to ``<out>/ui.json``).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil

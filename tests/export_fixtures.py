@@ -12,7 +12,7 @@ from typing import Any
 from dagstore.export import ClassInfo, LocalView
 from dagstore.export.view import class_infos
 from dagstore import Dataset
-from helpers import read_tree, write_tree
+from helpers import write_tree
 
 
 def image_bytes(width: int, height: int, fmt: str = "JPEG", seed: int = 0) -> bytes:

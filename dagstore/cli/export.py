@@ -13,7 +13,7 @@ from ..core.progress import progress_bar
 from ..export import ExportReport, download_dataset
 from ..export.jobs import ExportJob, get_export, list_exports
 from ..export.snapshots import Snapshot, get_snapshot, list_snapshots
-from .app import Settings, by_ref, cli, emit, fanout_options, note, pass_settings, plural, table, verb
+from .app import Settings, by_ref, cli, emit, fanout_options, pass_settings, plural, table, verb
 from .args import filter_args, option_args
 
 

@@ -30,7 +30,7 @@ from ..core.decode import expect
 from ..core.ops import lookup
 from ..core.store.named import NamedRecords, RecordType
 from ..core.version import Version
-from ..errors import DatasetNotFoundError, DraftError, FormatError, IntegrityError, InvalidPathError, LockTimeoutError
+from ..errors import DatasetNotFoundError, DraftError, FormatError, IntegrityError, LockTimeoutError
 from .extract import safe_extract
 from .filters import normalize_filters
 from .run import export_view, resolve_options

@@ -1,7 +1,6 @@
 """add_zip (safe extraction, hostile archives refused whole), origins and describe."""
 from __future__ import annotations
 
-import io
 import json
 import math
 import stat

@@ -7,11 +7,9 @@ it; that `Store.verify` reports the problem and goes on; and that no temporary f
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -18,7 +18,6 @@ from dagstore import ConflictError, Dataset, DatasetNotFoundError, Store
 from dagstore.connectors import ConnectorRegistry
 from dagstore.delivery import DeliveryError, ExportMethodError, ExportMethodNotFoundError, list_deliveries
 from dagstore.delivery.exporters import Exporters
-from helpers import write_tree
 
 
 def _parquet(path: Path, n: int, tag: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagstore import ConflictError, DagstoreError, Store
+from dagstore import ConflictError, Store
 from dagstore.errors import FormatError
 from dagstore.delivery import (
     ExportMethodError,

@@ -5,7 +5,6 @@ or into a SQL table; CSV files read in their dialect (guessed, or the datasource
 from __future__ import annotations
 
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any

@@ -17,7 +17,7 @@ import pytest
 from dagstore import ConflictError, Dataset, DraftError, InvalidPathError, Store
 from dagstore.export import ExportError, jobs
 from dagstore.export.download import download_dataset
-from export_fixtures import BOXES, image_bytes, labelled
+from export_fixtures import image_bytes, labelled
 from helpers import read_tree, write_tree
 
 
@@ -189,7 +189,7 @@ def test_snapshots_are_stored_selections_that_always_yield_the_same_items(tmp_pa
     assert got == snap and [s.name for s in st.list_snapshots()] == [snap.name]
     a = got.export("COCO", tmp_path / "a.zip")
     b = snap.export("COCO", tmp_path / "b.zip")
-    assert a.counts == {"test": 2} and (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert a.counts == b.counts == {"test": 2} and (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
     assert snap.create_export("coco").wait(timeout=60).report["counts"] == {"test": 2}
 
 

@@ -14,7 +14,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from dagstore.errors import InvalidPathError, StorageError
 from dagstore.export import ExportError, export_view
-from export_fixtures import classification_view, detection_view, image_bytes, img_ann, make_view, read_tree
+from export_fixtures import classification_view, detection_view, image_bytes, img_ann, make_view
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Code-shape checks for ``dagstore/`` (issues #11, #18), runnable by anyone with ``./dev test tests/project/test_code_shape.py``:
-mypy is clean, no module is over 400 lines and no function over cyclomatic complexity 15 (ruff's
+mypy is clean, no import or variable is unused, no module is over 400 lines and no function over cyclomatic complexity 15 (ruff's
 mccabe) nor over 20 by radon (which also counts ``and``/``or``), unless the module says why in a
 ``# shape:`` comment, or the function's ``def`` line in a ``# noqa: C901 - <reason>`` comment."""
 
@@ -90,3 +90,23 @@ def test_the_radon_check_can_fail() -> None:
     assert radon_over(src.replace("def f(x, y):", "def f(x, y):  # noqa: C901")) == [(1, "f", 23)]  # no reason
     method = "class K:\n" + "\n".join("    " + ln for ln in src.splitlines()).replace("(x, y)", "(self, x, y)") + "\n"
     assert radon_over(method) == [(2, "K.f", 23)]
+
+
+def _unused(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """ruff's unused-import and unused-variable checks (F401, F841) over ``paths``."""
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F401,F841",
+         "--output-format", "concise", *map(str, paths)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_no_unused_imports_or_variables() -> None:
+    proc = _unused(PKG, ROOT / "benchmarks", ROOT / "tests")
+    assert proc.returncode == 0, "remove these (dead code):\n" + proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_the_unused_import_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "dead.py").write_text("import os\n\n\ndef f() -> int:\n    x = 1\n    return 2\n")
+    proc = _unused(tmp_path)
+    assert proc.returncode == 1 and "F401" in proc.stdout and "F841" in proc.stdout

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from dagstore import Store
 from dagstore.ui import create_app
 from dagstore.ui.server import UIError, check_bind
-from ui_server import DAGSTORE, SECRET, Running, free_port, start_ui
+from ui_server import DAGSTORE, SECRET, Running, free_port
 from ui_world import World
 
 TOKEN = "tok-7Hq2-UI-TOKEN-x91"
