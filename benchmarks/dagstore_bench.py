@@ -10,7 +10,7 @@ from typing import Any
 
 from .context import BENCH_DIR, Context
 from .measure import Sample, copytree, prepare, rmtree, run_timed
-from .workloads import Workload, apply_w1prime
+from .workloads import Workload
 
 WORKER = str(BENCH_DIR / "dsworker.py")
 
@@ -42,7 +42,7 @@ def probe(python: str, repo_root: Path) -> str | None:
 
 
 def run(ctx: Context, wl: Workload, rep: int, root: Path | None = None, label: str = "dagstore") -> None:
-    """Version, incremental child (W1 only), get_local_copy cold/warm, mutable copy, with the
+    """Version, incremental child (workloads with ``edits``), get_local_copy cold/warm, mutable copy, with the
     dagstore of ``root`` (default: this checkout), recorded as ``<label> <operation>``.
 
     Nothing is deleted until the end of the round (see ``measure.prepare``)."""
@@ -56,9 +56,9 @@ def run(ctx: Context, wl: Workload, rep: int, root: Path | None = None, label: s
         env = worker_env(root or ctx.repo_root, store, cache)
         return run_timed([python, WORKER, op, *map(str, args)], env=env, json_out=True)
 
-    # W1 gets a private copy because W1' later edits it in place; the others are read-only.
+    # A workload with edits gets a private copy (edited in place later); the others are read-only.
     src = wl.path
-    if wl.name == "w1":
+    if wl.edits:
         src = base / "src"
         copytree(wl.path, src)
     write_cache = base / "cache-write"
@@ -70,10 +70,11 @@ def run(ctx: Context, wl: Workload, rep: int, root: Path | None = None, label: s
         return
     ds_id = version.info["id"]
 
-    if wl.name == "w1":
-        apply_w1prime(ctx.size, src)
+    if wl.edits:
+        wl.edits.apply(src)
         prepare([src, write_cache])
-        ctx.attempt(wl.name, "dagstore child W1'", lambda: call("child", ds_id, src, wl.name, cache=write_cache))
+        metric = f"dagstore child {wl.edits.label}"
+        ctx.attempt(wl.name, metric, lambda: call("child", ds_id, src, wl.name, cache=write_cache))
 
     read_cache = base / "cache-read"
     prepare([store])

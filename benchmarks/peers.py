@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .context import BENCH_DIR, Context
 from .measure import Sample, copytree, prepare, rmtree, run_timed
-from .workloads import Workload, apply_w1prime
+from .workloads import Workload
 
 REQUIREMENTS = BENCH_DIR / "requirements.txt"
 WORKER = str(BENCH_DIR / "peer_worker.py")
@@ -73,7 +73,7 @@ def _count_files(root: Path) -> int:
 
 
 def run_dvc(ctx: Context, wl: Workload, rep: int) -> None:
-    """``dvc add`` + ``dvc push`` to a local remote, fresh ``dvc pull``, incremental W1'."""
+    """``dvc add`` + ``dvc push`` to a local remote, fresh ``dvc pull``, incremental after the workload's edits."""
     assert ctx.peers_python
     base = ctx.fresh_dir(wl.name, "dvc")
     dvc = str(ctx.peers_python.parent / "dvc")
@@ -109,14 +109,15 @@ def run_dvc(ctx: Context, wl: Workload, rep: int) -> None:
     if pulled and (n := _count_files(clone / "data")) != wl.files:
         ctx.note(f"{wl.name}: dvc pull gave {n} files, expected {wl.files}")
 
-    if wl.name == "w1":
-        apply_w1prime(ctx.size, repo / "data")
+    if wl.edits:
+        label = wl.edits.label
+        wl.edits.apply(repo / "data")
         prepare([repo / "data"])
-        add2 = ctx.attempt(wl.name, "dvc add W1'", lambda: timed("add", "-q", "data", cwd=repo))
+        add2 = ctx.attempt(wl.name, f"dvc add {label}", lambda: timed("add", "-q", "data", cwd=repo))
         prepare([repo / ".dvc" / "cache"])
-        push2 = ctx.attempt(wl.name, "dvc push W1'", lambda: timed("push", "-q", cwd=repo))
+        push2 = ctx.attempt(wl.name, f"dvc push {label}", lambda: timed("push", "-q", cwd=repo))
         if add2 and push2:
-            ctx.record(wl.name, "dvc add+push W1'", Sample(wall=add2.wall + push2.wall))
+            ctx.record(wl.name, f"dvc add+push {label}", Sample(wall=add2.wall + push2.wall))
     rmtree(base)
 
 

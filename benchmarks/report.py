@@ -12,13 +12,19 @@ from typing import Any
 from .context import Context
 from .measure import Sample
 
-#: dagstore operation -> the DVC command(s) doing the same job.
+#: dagstore operation -> the DVC command(s) doing the same job ("dagstore child X": "dvc add+push X").
 DVC_EQUIVALENT = {
     "dagstore version": "dvc add+push",
-    "dagstore child W1'": "dvc add+push W1'",
     "dagstore get_local_copy cold": "dvc pull fresh",
     "dagstore get_mutable_local_copy": "dvc pull fresh",
 }
+
+
+def dvc_equivalent(metric: str) -> str | None:
+    """The DVC metric doing the job of dagstore's ``metric``, if any."""
+    if metric.startswith("dagstore child "):
+        return "dvc add+push " + metric.removeprefix("dagstore child ")
+    return DVC_EQUIVALENT.get(metric)
 
 
 def median(samples: list[Sample], attr: str = "value") -> float | None:
@@ -86,8 +92,8 @@ def _vs_dvc(value: float, dvc: float | None, name: str) -> str:
     return f"{r:.1f}x faster than {name}" if r >= 1 else f"{1 / r:.1f}x slower than {name}"
 
 
-def table(ctx: Context, workloads: dict[str, dict[str, Any]]) -> str:
-    """Human-readable medians with ratios vs ``cp -r`` and vs DVC, then the targets."""
+def table(ctx: Context, workloads: dict[str, dict[str, Any]], goals: list[dict[str, Any]] | None = None) -> str:
+    """Human-readable medians with ratios vs ``cp -r`` and vs DVC, then the targets (default: the W1-W3 ones)."""
     med = _lookup(ctx)
     lines = []
     head = f"  {'operation':<40}{'n':>3} {'median':>11} {'wall':>11} {'peak RSS':>9} {'x cp -r':>8}  vs DVC"
@@ -102,19 +108,19 @@ def table(ctx: Context, workloads: dict[str, dict[str, Any]]) -> str:
             wall = median(samples, "wall") if any(s.op is not None for s in samples) else None
             rss = median(samples, "rss_mb")
             x_cp = f"{value / cp:.2f}" if cp and wname != "manifest" else ""
-            equiv = DVC_EQUIVALENT.get(metric)
+            equiv = dvc_equivalent(metric)
             vs = _vs_dvc(value, med(wname, equiv), equiv) if equiv else ""
             rss_s = f"{rss:.0f} MB" if rss is not None else "-"
             wall_s = _fmt_time(wall) if wall else ""
             lines.append(f"  {metric:<40}{len(samples):>3} {_fmt_time(value):>11} {wall_s:>11} {rss_s:>9} {x_cp:>8}  {vs}")
     lines += ["", "Targets" + (" (smoke size: indicative only)" if ctx.size == "smoke" else "")]
-    for t in targets(ctx):
+    for t in targets(ctx) if goals is None else goals:
         lines.append(f"  [{t['status']:^6}] {t['target']:<48} measured {t['measured']:>10}  limit {t['limit']}")
     return "\n".join(lines)
 
 
-def write_json(ctx: Context, path: Path, meta: dict[str, Any]) -> None:
-    """Every sample, the medians, the targets, notes and errors."""
+def write_json(ctx: Context, path: Path, meta: dict[str, Any], goals: list[dict[str, Any]] | None = None) -> None:
+    """Every sample, the medians, the targets (default: the W1-W3 ones), notes and errors."""
     results = {
         w: {
             m: {
@@ -127,6 +133,15 @@ def write_json(ctx: Context, path: Path, meta: dict[str, Any]) -> None:
         }
         for w, metrics in ctx.results.items()
     }
-    doc = {**meta, "results": results, "targets": targets(ctx), "notes": ctx.notes, "errors": ctx.errors}
+    doc = {**meta, "results": results, "targets": targets(ctx) if goals is None else goals, "notes": ctx.notes, "errors": ctx.errors}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1, default=str))
+
+
+def publish(ctx: Context, meta: dict[str, Any], path: Path, goals: list[dict[str, Any]] | None = None) -> None:
+    """Print the table and the notes, write the JSON to ``path``, and say where it is."""
+    print(table(ctx, meta["workloads"], goals))
+    write_json(ctx, path, meta, goals)
+    for text in ctx.notes:
+        print(f"note: {text}")
+    print(f"\nresults: {path}\nelapsed: {meta['elapsed_s']:.0f} s\ncommand: {meta['command']}")

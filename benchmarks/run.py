@@ -189,12 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - t0
     meta = _meta(ctx, command, started, elapsed, workloads)
-    print(report.table(ctx, meta["workloads"]))
-    json_path = out_dir / f"results-{started:%Y%m%d-%H%M%S}.json"
-    report.write_json(ctx, json_path, meta)
-    for text in ctx.notes:
-        print(f"note: {text}")
-    print(f"\nresults: {json_path}\nelapsed: {elapsed:.0f} s\ncommand: {command}")
+    report.publish(ctx, meta, out_dir / f"results-{started:%Y%m%d-%H%M%S}.json")
     return 0
 
 

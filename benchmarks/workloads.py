@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from . import generate
@@ -15,13 +17,22 @@ NAMES = ("w1", "w2", "w3")
 
 
 @dataclass(frozen=True)
+class Edits:
+    """Small edits made in place to a copy of a workload, versioned as a child (W1' for W1)."""
+
+    label: str  # the child's metrics are "dagstore child <label>" and "dvc add+push <label>"
+    apply: Callable[[Path], object]
+
+
+@dataclass(frozen=True)
 class Workload:
-    """A generated workload folder and what it holds."""
+    """A workload folder and what it holds; ``edits`` when the suite also measures a child version."""
 
     name: str
     path: Path
     files: int
     bytes: int
+    edits: Edits | None = None
 
 
 def _fingerprint(size: str) -> str:
@@ -46,7 +57,8 @@ def ensure(data_dir: Path, size: str, names: tuple[str, ...]) -> dict[str, Workl
             marker.write_text(json.dumps(meta))
             took = time.perf_counter() - t0
             print(f"  {name}: {files} files, {nbytes / 1e6:.1f} MB in {took:.1f} s", flush=True)
-        out[name] = Workload(name, path, meta["files"], meta["bytes"])
+        edits = Edits("W1'", partial(apply_w1prime, size)) if name == "w1" else None
+        out[name] = Workload(name, path, meta["files"], meta["bytes"], edits)
     return out
 
 
