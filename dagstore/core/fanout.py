@@ -11,8 +11,8 @@ write records, drafts or claims.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,13 +24,15 @@ from typing import Any, TypeVar
 from ..secrets import redact_url
 from ..errors import DagstoreError, FormatError, StorageError
 from . import layout, transfer
-from .backend import open_backend
-from .scan import LocalFile, hash_files
-from .staging import Staged
+from .backend import Backend, open_backend
+from .hashing import SMALL_FILE
+from .packs import BlobLocation, PackWriter, encode_blobs
+from .scan import LocalFile, StatCache, hash_files
 from .store import Store
 
 TASK_FILES = 10_000  # files per task: the scheduler's per-task overhead (~ms) stays negligible
 TASK_BYTES = 256 << 20  # bytes per task: a failed task costs little to redo
+_BATCH_FILES, _BATCH_BYTES = 256, 8 << 20  # blobs per compression call (bounds the bytes held)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -182,30 +184,99 @@ def ingest(task: IngestTask) -> Fragment:
     the store does not hold yet. Idempotent: a retry finds its content through the indexes."""
     t0 = time.perf_counter()
     st, be = open_store(task.store)
-    staged = Staged(task.level)  # one read per small file: hashing keeps its bytes for the pack
-    try:
-        todo = [_local(p, size, mtime) for p, size, mtime, h in task.files if not h]
-        hashed = hash_files(todo, None, show_progress=False, keep=staged.keep) if todo else {}
-        out = Fragment()
-        pending = []
-        for p, size, mtime, h in task.files:
-            h, size = (h, size) if h else hashed[p]
-            out.hashes.append((h, size))
-            pending.append(transfer.Pending(h, size, p, mtime))
-        send(st, be, pending, task.level, task.pack_size, task.marked, staged, out)
-    finally:
-        staged.close()
+    out = Fragment()
+    files = [LocalFile(p, "", size, mtime, 0, 0) for p, size, mtime, _h in task.files]  # the driver keeps the stat cache
+    given = {p: (h, size) for p, size, _mtime, h in task.files if h}
+    got = store_files(be, st, files, None, task.level, task.pack_size, task.marked, out, given)
+    out.hashes = [got[f.path] for f in files]
     out.seconds = time.perf_counter() - t0
     return out
 
 
-def send(st: Any, be: Any, pending: list[transfer.Pending], level: int | None, pack_size: int | None,
-          marked: frozenset[str], staged: Staged, out: Fragment) -> None:
-    """Upload what the store does not hold yet; ``out`` gains the packs, objects and bytes."""
+class Packer:
+    """Packs small files' bytes as the hashing pass hands them over (``hash_files(keep=)``):
+    a worker reads each file once and writes no spool. The bytes packed are the very bytes
+    hashed, so nothing is checked again; content the store's ``index`` holds, or that was
+    packed already, is skipped. Encoding runs in the calling thread, a batch at a time: on a
+    worker every core is busy with another worker's task."""
+
+    def __init__(self, be: Backend, index: dict[str, BlobLocation], level: int | None, pack_size: int | None):
+        self.index = index
+        self.level = level
+        self.done: set[str] = set()  # hashes the store holds or this packer packed
+        self.packs: set[str] = set()
+        self.bytes_sent = self.blobs_sent = 0
+        self._batch: list[tuple[str, bytes]] = []
+        self._bytes = 0
+        self._lock = threading.Lock()  # hashing threads (large files) may call keep at once
+        self._writer = PackWriter(be, lambda pack_id, _locs: self.packs.add(pack_id),
+                                  **({"target_size": pack_size} if pack_size else {}))
+
+    def keep(self, _f: LocalFile, blob_hash: str, data: bytes) -> None:
+        """``hash_files``' hand-over of a small file's content."""
+        if len(data) >= SMALL_FILE:  # grew while read: upload streams it as an object
+            return
+        with self._lock:
+            if blob_hash in self.done:
+                return
+            self.done.add(blob_hash)
+            loc = self.index.get(blob_hash)
+            if loc is not None:
+                self.packs.add(loc.pack)
+                return
+            self._batch.append((blob_hash, data))
+            self._bytes += len(data)
+            if len(self._batch) >= _BATCH_FILES or self._bytes >= _BATCH_BYTES:
+                self._pack()
+
+    def _pack(self) -> None:
+        batch, self._batch, self._bytes = self._batch, [], 0
+        encoded = encode_blobs([d for _h, d in batch], self.level)
+        self._writer.add_many((h, stored, len(d), codec) for (h, d), (stored, codec) in zip(batch, encoded, strict=True))
+        self.bytes_sent += sum(len(stored) for stored, _c in encoded)
+        self.blobs_sent += len(batch)
+
+    def close(self, ok: bool = True) -> None:
+        """Write what is left and wait for the packs (``ok`` False: after a failure, whose
+        error is the one to raise; a pack already written is garbage ``gc`` collects)."""
+        try:
+            if ok and self._batch:
+                self._pack()
+        finally:
+            if ok:
+                self._writer.close()
+            else:
+                with contextlib.suppress(Exception):
+                    self._writer.close()
+
+
+def store_files(be: Backend, st: Any, files: Sequence[LocalFile], cache: StatCache | None, level: int | None,
+                pack_size: int | None, marked: frozenset[str], out: Fragment,
+                given: dict[str, tuple[str, int]] | None = None) -> dict[str, tuple[str, int]]:
+    """Worker side: ``{path: (hash, size)}`` of ``files``, hashed (unless ``given``, or known
+    to ``cache``) and sent to ``be`` where the store lacks them; ``out`` gains the packs,
+    objects and bytes sent. Small files read for hashing are packed from those bytes; the
+    others (hashes given or cached, large files) are read, verified and sent by ``transfer``."""
+    given = given or {}
     index = reusable(st, be, marked)
+    packer = Packer(be, index, level, pack_size)
+    try:
+        todo = [f for f in files if f.path not in given]
+        got = {**hash_files(todo, cache, show_progress=False, keep=packer.keep), **given} if todo else dict(given)
+    except BaseException:
+        packer.close(ok=False)
+        raise
+    packer.close()
+    rest = []
+    for f in files:
+        h, size = got[f.path]
+        if h not in packer.done:
+            rest.append(transfer.Pending(h, size, f.path, f.mtime_ns))
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
-    res = transfer.upload(be, index, pending, level, pack_size, show_progress=False, avoid_objects=avoid, staged=staged)
-    out.packs, out.objects, out.bytes_sent, out.blobs_sent = res.packs, res.objects, res.bytes_sent, res.blobs_sent
+    res = transfer.upload(be, index, rest, level, pack_size, show_progress=False, avoid_objects=avoid) if rest else transfer.UploadResult()
+    out.packs, out.objects = res.packs | packer.packs, res.objects
+    out.bytes_sent, out.blobs_sent = res.bytes_sent + packer.bytes_sent, res.blobs_sent + packer.blobs_sent
+    return got
 
 
 _indexes: dict[tuple[str, str], tuple[dict[str, Any], set[str]]] = {}
@@ -230,15 +301,6 @@ def reusable(st: Any, be: Any, marked: frozenset[str] = frozenset()) -> dict[str
                 index.update(st.pack_index(be))
             seen.update(new)
         return dict(index) if not marked else {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
-
-
-def _local(path: str, size: int, mtime_ns: int) -> LocalFile:
-    """The file as this worker sees it (its own device, inode and ctime: what ``Staged`` checks)."""
-    try:
-        s = os.stat(path)
-    except OSError:
-        return LocalFile(path, "", size, mtime_ns, 0, 0)  # hashing it reports the error
-    return LocalFile(path, "", size, mtime_ns, s.st_dev, s.st_ino, s.st_ctime_ns)
 
 
 def ingest_all(

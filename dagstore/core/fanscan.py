@@ -22,9 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidPathError
-from . import columns, fanout, transfer
-from .scan import LocalFile, hash_files, matches_wildcard, scan
-from .staging import Staged
+from . import columns, fanout
+from .scan import LocalFile, matches_wildcard, scan
 
 Unit = tuple[str, str, tuple[str, ...] | None]  # (folder, its dataset-relative prefix, file names or None: the sub-tree)
 ROWS = pa.schema([pa.field("path", pa.string(), nullable=False), pa.field("hash", columns.HASH),
@@ -115,23 +114,17 @@ def _scan_unit(unit: Unit, patterns: list[str] | None) -> list[tuple[str, LocalF
 
 
 def ingest_tree(task: TreeTask) -> fanout.Fragment:
-    """Worker side: scan the units, hash what this worker's stat cache does not know (keeping
-    the bytes read for the pack), upload what the store lacks; the fragment's table lists the
-    files sorted by path."""
+    """Worker side: scan the units, hash what this worker's stat cache does not know (packing
+    the bytes read), upload what the store lacks; the fragment's table lists the files sorted
+    by path."""
     t0 = time.perf_counter()
     st, be = fanout.open_store(task.store)
     patterns = list(task.wildcard) if task.wildcard else None
     found = sorted((x for u in task.units for x in _scan_unit(u, patterns)), key=lambda x: x[0])
     files = [f for _rel, f in found]
-    staged = Staged(task.level)
     out = fanout.Fragment()
-    try:
-        hashes = hash_files(files, st.cache.statcache, show_progress=False, keep=staged.keep)
-        got = [hashes[f.path] for f in files]
-        pending = [transfer.Pending(h, size, f.path, f.mtime_ns) for f, (h, size) in zip(files, got)]
-        fanout.send(st, be, pending, task.level, task.pack_size, task.marked, staged, out)
-    finally:
-        staged.close()
+    hashes = fanout.store_files(be, st, files, st.cache.statcache, task.level, task.pack_size, task.marked, out)
+    got = [hashes[f.path] for f in files]
     sizes = np.array([s for _h, s in got], dtype=np.uint64)
     out.table = pa.Table.from_arrays([columns.strings([rel for rel, _f in found]), columns.hashes_to_array([h for h, _s in got]),
                                       pa.Array.from_buffers(pa.uint64(), len(sizes), [None, pa.py_buffer(sizes)])], schema=ROWS)

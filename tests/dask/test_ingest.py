@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dagstore import Dataset, Store
+from dagstore.core import layout
+from dagstore.core.packs import decode_header
 from dagstore.errors import InvalidPathError
 from scale_trees import make_tree, tree_bytes
 
@@ -76,3 +79,38 @@ def test_a_file_changed_since_add_fails_the_whole_upload_on_its_worker_and_nothi
         ds.upload(show_progress=False, executor=executor)
     again = Dataset.get(ds.id, store=st)
     assert again.is_dirty() and len(again.list_files()) == 60  # the draft still lists every file as pending
+
+
+def _stored_blobs(st: Store) -> list[str]:
+    """The hash of every blob in every pack of ``st`` (a blob packed twice is listed twice)."""
+    be = st.backend
+    return [h for k in be.list(layout.INDEX) for h in decode_header(layout.leaf(k), be.read(k))]
+
+
+def _added_on_workers(st: Store, name: str, src: Path, executor: Any) -> Dataset:
+    ds = Dataset.create(name, "scale", store=st)
+    ds.add_files(src, show_progress=False, executor=executor)
+    ds.finalize()
+    return ds
+
+
+def test_a_task_packs_each_content_once(tmp_path: Path, executor: Any) -> None:
+    src = tmp_path / "flat"
+    src.mkdir()
+    for i in range(30):  # one unit (< 40 names): one task, 10 distinct contents
+        (src / f"f{i:02d}.bin").write_bytes(bytes([i % 10]) * 3000)
+    st = Store(str(tmp_path / "store"))
+    ds = _added_on_workers(st, "data", src, executor)
+    assert sorted(_stored_blobs(st)) == sorted({e.hash for e in ds.file_entries_dict.values()}) and len(_stored_blobs(st)) == 10
+
+
+def test_workers_pack_nothing_the_store_holds(tmp_path: Path, executor: Any) -> None:
+    src = make_tree(tmp_path / "src", n=120, large=False)
+    st = Store(str(tmp_path / "store"))
+    first = _added_on_workers(st, "data", src, executor)
+    blobs = _stored_blobs(st)
+    assert set(blobs) == {e.hash for e in first.file_entries_dict.values()}
+    copy = shutil.copytree(src, tmp_path / "copy")  # new paths: the workers' stat cache knows none of them
+    again = _added_on_workers(st, "copy", copy, executor)
+    assert sorted(_stored_blobs(st)) == sorted(blobs)  # read and hashed again, but nothing sent: the store holds it all
+    assert tree_bytes(again.get_local_copy(show_progress=False)) == tree_bytes(src)
