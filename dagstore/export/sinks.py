@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Protocol
 import fsspec
 
 from .._atomic import replace_file, replace_folder, rmtree, temp_path
+from .filewriter import FileWriter
 from ..errors import InvalidPathError, StorageError
 from ..secrets import redact_url
 from .view import VersionView
@@ -81,9 +82,10 @@ class FolderSink:
         if into is None:
             self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=True)
             os.mkdir(self._tmp)
+            self._files = FileWriter()  # many files: made by a helper process on the other core
         else:  # a part of a fanned-out export: files go straight into ``into`` (the driver commits)
             self.location, self._tmp = into, into
-        self._link = True
+            self._files = FileWriter(spawn_after=None)  # every file made before the part returns
         self._dirs: set[str] = {self._tmp}
 
     @property
@@ -101,13 +103,7 @@ class FolderSink:
         return dest
 
     def write(self, relpath: str, data: bytes) -> None:
-        fd = os.open(self._dest(relpath), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        self._files.write(self._dest(relpath), data)
 
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
@@ -115,23 +111,22 @@ class FolderSink:
             yield f
 
     def add_media(self, relpath: str, view: VersionView, path: str) -> None:
+        """Hardlinked from the local copy (copied from another file system, or where links are
+        not allowed, and from then on)."""
         dest = self._dest(relpath)
         src = view.local_path(path)
-        if src is not None and self._link:
-            try:
-                os.link(src, dest)
-                return
-            except FileNotFoundError:
-                pass
-            except OSError:  # another file system, or links not allowed: copy from now on
-                self._link = False
+        if src is not None:
+            self._files.link(src, dest)
+            return
         with view.open(path) as r, open(dest, "xb") as w:
             shutil.copyfileobj(r, w, 1 << 20)
 
     def commit(self) -> None:
+        self._files.close()
         replace_folder(self._tmp, self.location)
 
     def abort(self) -> None:
+        self._files.abort()
         rmtree(self._tmp)
 
 

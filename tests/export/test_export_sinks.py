@@ -234,3 +234,36 @@ def test_filters_on_alternatives_and_user_details(tmp_path: Path) -> None:
     assert "u7" not in (tmp_path / "min/tasks.json").read_text() and "u8" not in (tmp_path / "min/tasks.json").read_text()
     assert export_view(view, "csv", tmp_path / "rev", filters={"tasks": "reviewed"}).counts == {"train": 1}
     assert rep.filters["predictions"] == "full"
+
+
+def _many_images(root: Path, n: int) -> Any:
+    """``n`` tiny images with a box each, 80/20 train/val (past the file writer's threshold)."""
+    files = {f"{'val' if i % 5 == 0 else 'train'}/{i:05d}.jpg": (b"\xff\xd8" + i.to_bytes(4, "big"), img_ann(
+        64, 48, split="val" if i % 5 == 0 else "train", regions=[{"id": "r", "type": "box", "label": "cat" if i % 2 else "dog",
+                                                                  "xywh": [1.5, 2.0, 10.0 + i % 7, 12.25]}])) for i in range(n)}
+    return make_view(root, files, ["cat", "dog"])
+
+
+@pytest.mark.parametrize("fmt", ["yolo_ultralytics", "yolo", "coco"])
+def test_a_large_folder_export_holds_the_bytes_of_the_zip_export(tmp_path: Path, fmt: str) -> None:
+    view = _many_images(tmp_path / "src", 1500)  # a folder's files made by the helper process, a zip's here
+    export_view(view, fmt, tmp_path / "out")
+    export_view(view, fmt, tmp_path / "out.zip")
+    folder = read_tree(tmp_path / "out")
+    with zipfile.ZipFile(tmp_path / "out.zip") as z:
+        zipped = {n: z.read(n) for n in z.namelist()}
+    assert len(folder) == len(zipped) > 1500
+    assert {n: d for n, d in folder.items() if n != "export.json"} == {n: d for n, d in zipped.items() if n != "export.json"}
+    media = next(n for n in folder if n.endswith("00007.jpg"))
+    assert os.stat(tmp_path / "out" / media).st_ino == os.stat(tmp_path / "src/train/00007.jpg").st_ino
+    assert _leftovers(tmp_path) == ["out", "out.zip"]
+
+
+def test_a_media_file_missing_at_link_time_fails_the_export_and_leaves_nothing(tmp_path: Path) -> None:
+    view = _many_images(tmp_path / "src", 1500)
+    view.entries = {p: ("0" * 32, 6) for p, _ann in view.annotations()}  # content known: files are not read before linking
+    os.unlink(tmp_path / "src/train/01401.jpg")
+    with pytest.raises(FileNotFoundError) as exc:
+        export_view(view, "yolo_ultralytics", tmp_path / "out")
+    assert exc.value.filename == str(tmp_path / "src/train/01401.jpg")
+    assert _leftovers(tmp_path) == []

@@ -1,0 +1,108 @@
+"""export/filewriter.py: many files made by a helper process, with every failure raised as it was."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from dagstore.export.filewriter import SPAWN_AFTER, FileWriter
+
+
+def _many(w: FileWriter, root: Path, n: int) -> None:
+    for i in range(n):
+        w.write(str(root / f"f{i}"), f"file {i}\n".encode())
+
+
+def test_past_the_threshold_a_helper_makes_the_files(tmp_path: Path) -> None:
+    w = FileWriter()
+    _many(w, tmp_path, SPAWN_AFTER + 500)
+    w.link(str(tmp_path / "f3"), str(tmp_path / "l3"))
+    w.write(str(tmp_path / "big"), b"x" * 300_000)  # larger than a batch: written here
+    assert w.helped
+    w.close()
+    assert not w.helped
+    assert len(list(tmp_path.glob("f*"))) == SPAWN_AFTER + 500
+    assert all((tmp_path / f"f{i}").read_bytes() == f"file {i}\n".encode() for i in range(SPAWN_AFTER + 500))
+    assert os.stat(tmp_path / "l3").st_ino == os.stat(tmp_path / "f3").st_ino
+    assert (tmp_path / "big").read_bytes() == b"x" * 300_000
+    assert stat.S_IMODE(os.stat(tmp_path / "f0").st_mode) == 0o644 & ~_umask()
+
+
+def test_below_the_threshold_calls_are_made_here_at_once(tmp_path: Path) -> None:
+    w = FileWriter()
+    _many(w, tmp_path, 10)
+    assert not w.helped and (tmp_path / "f9").read_bytes() == b"file 9\n"
+    with pytest.raises(FileExistsError):
+        w.write(str(tmp_path / "f1"), b"again")
+    assert (tmp_path / "f1").read_bytes() == b"file 1\n"
+
+
+@pytest.mark.parametrize("spawn_after", [0, None])
+def test_an_existing_file_is_a_file_exists_error_naming_it(tmp_path: Path, spawn_after: int | None) -> None:
+    (tmp_path / "taken").write_bytes(b"old")
+    w = FileWriter(spawn_after)
+    with pytest.raises(FileExistsError) as exc:
+        w.write(str(tmp_path / "taken"), b"new")
+        w.close()
+    assert exc.value.filename == str(tmp_path / "taken")
+    assert (tmp_path / "taken").read_bytes() == b"old"
+
+
+def test_a_missing_link_source_is_a_file_not_found_error(tmp_path: Path) -> None:
+    w = FileWriter(spawn_after=0)
+    w.write(str(tmp_path / "before"), b"1")
+    w.link(str(tmp_path / "missing.jpg"), str(tmp_path / "out.jpg"))
+    w.write(str(tmp_path / "after"), b"2")
+    with pytest.raises(FileNotFoundError) as exc:
+        w.close()
+    assert exc.value.filename == str(tmp_path / "missing.jpg")
+    assert (tmp_path / "before").exists() and not (tmp_path / "after").exists()  # the helper stops at the failure
+
+
+def test_a_failure_is_raised_while_writing_once_the_helper_stopped(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_bytes(b"old")
+    w = FileWriter(spawn_after=0)
+    w.write(str(tmp_path / "taken"), b"new")
+    with pytest.raises(FileExistsError):  # the helper's pipe breaks: raised before close()
+        for i in range(10_000):
+            w.write(str(tmp_path / f"n{i}"), b"y" * 1000)
+    assert not w.helped
+
+
+def test_across_file_systems_links_become_copies(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    assert os.stat(shm).st_dev != os.stat(tmp_path).st_dev, "the test needs /dev/shm on another file system"
+    src = shm / f"dagstore-filewriter-{os.getpid()}"
+    src.write_bytes(b"content")
+    try:
+        for spawn_after in (0, None):
+            w = FileWriter(spawn_after)
+            w.link(str(src), str(tmp_path / f"copy{spawn_after}"))
+            w.link(str(src), str(tmp_path / f"copy{spawn_after}b"))
+            w.close()
+            copy = os.stat(tmp_path / f"copy{spawn_after}")
+            assert copy.st_ino != os.stat(src).st_ino and (tmp_path / f"copy{spawn_after}").read_bytes() == b"content"
+            assert (tmp_path / f"copy{spawn_after}b").read_bytes() == b"content"
+    finally:
+        src.unlink()
+
+
+def test_abort_stops_the_helper_before_returning(tmp_path: Path) -> None:
+    w = FileWriter(spawn_after=0)
+    _many(w, tmp_path, 3000)
+    procs = list(w._procs)
+    assert len(procs) == 2
+    w.abort()
+    assert all(p.poll() is not None for p in procs) and not w.helped
+    before = sorted(os.listdir(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == before  # nothing is written any more
+    w.close()  # nothing left to wait for
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
