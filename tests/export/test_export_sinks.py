@@ -15,6 +15,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from dagstore.errors import InvalidPathError, StorageError
 from dagstore.export import ExportError, export_view
 from export_fixtures import classification_view, detection_view, image_bytes, img_ann, make_view
+from helpers import read_tree
 
 
 @pytest.fixture
