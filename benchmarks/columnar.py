@@ -44,10 +44,11 @@ def extract(rev: str, dest: Path) -> Path:
 
 def worker(code: Path, *args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(code)}
+    load = os.getloadavg()[0]
     proc = subprocess.run([sys.executable, str(WORKER), *args], env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"{args[0]} failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "load": load}
 
 
 def _fmt(x: float | None, unit: str) -> str:
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> str:
                 for name, code in impls.items():  # interleaved: before, after, before, after
                     sample = worker(code, op, str(work / f"{name}-{int(annotated)}"))
                     results.setdefault((name, op, annotated), []).append(sample)
-                    print(f"  {name:6} {op:7} annotated={annotated!s:5} {sample['seconds']:.3f} s (CPU {sample['cpu']:.3f} s) {sample['rss_mb']:.0f} MB", flush=True)
+                    print(f"  {name:6} {op:7} annotated={annotated!s:5} {sample['seconds']:.3f} s (CPU {sample['cpu']:.3f} s) "
+                          f"{sample['rss_mb']:.0f} MB (before it: {sample['base_mb']:.0f} MB) load {sample['load']:.1f}", flush=True)
         lines = [f"| operation ({args.entries:,} entries) | before | after | speed-up | target | CPU before | CPU after | peak RSS before | after | target |",
                  "|---|---|---|---|---|---|---|---|---|---|"]
         for op, annotated in OPS:
@@ -83,6 +85,11 @@ def run(args: argparse.Namespace) -> str:
             label = f"{op}, {'annotated' if annotated else 'no annotations'}"
             lines.append(f"| {label} | {_fmt(bs, 's')} | {_fmt(as_, 's')} | {bs / max(as_, 1e-9):.0f}x | {_fmt(t_s, 's')}{met} | "
                          f"{_fmt(bc, 's')} | {_fmt(ac, 's')} | {_fmt(br, 'm')} | {_fmt(ar, 'm')} | {_fmt(t_r, 'm')}{met_r} |")
+        base = {name: statistics.median(x["base_mb"] for (n, op, _a), xs in results.items() if n == name and op == "open" for x in xs)
+                for name in impls}
+        loads = [x["load"] for xs in results.values() for x in xs]
+        lines += ["", f"Resident memory before the open (interpreter and imports): before {base['before']:.0f} MB, "
+                      f"after {base['after']:.0f} MB. Load average (1 min) during the run: {min(loads):.1f}-{max(loads):.1f}."]
         if args.big:
             lines += ["", big(args, work, results)]
         return "\n".join(lines)
@@ -99,7 +106,7 @@ def big(args: argparse.Namespace, work: Path, small: dict[tuple[str, str, bool],
     for op in BIG_OPS:
         sample = worker(REPO, op, str(where))
         ref = 10 * statistics.median(x["seconds"] for x in small[("after", op, True)])
-        print(f"  big {op:7} {sample['seconds']:.3f} s {sample['rss_mb']:.0f} MB", flush=True)
+        print(f"  big {op:7} {sample['seconds']:.3f} s (CPU {sample['cpu']:.3f} s) {sample['rss_mb']:.0f} MB load {sample['load']:.1f}", flush=True)
         lines.append(f"| {op} | {_fmt(sample['seconds'], 's')} | {_fmt(ref, 's')}{' met' if sample['seconds'] <= ref else ' **missed**'} | "
                      f"{_fmt(sample['cpu'], 's')} | {_fmt(sample['rss_mb'], 'm')} | 1536 MB{' met' if sample['rss_mb'] <= 1536 else ' **missed**'} |")
     return "\n".join(lines)

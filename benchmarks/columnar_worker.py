@@ -4,8 +4,9 @@ Runs under whichever ``dagstore`` is first on ``PYTHONPATH``: the columnar one (
 or the previous release (states as dicts of ``Entry``, JSON manifests); both write the same
 logical content. ``make`` writes a parent state, a child delta (1 % modified, 1 % removed, 1 %
 added) and the child's state into DIR; every other OP loads what it needs, resets the peak RSS,
-times the operation alone and prints ``{"seconds", "cpu", "rss_mb", "result"}`` as one JSON line
-(``cpu``: the process's CPU seconds, which a loaded machine does not inflate as it does the time).
+times the operation alone and prints ``{"seconds", "cpu", "rss_mb", "base_mb", "result"}`` as one JSON
+line (``cpu``: the process's CPU seconds, which a loaded machine does not inflate as it does the time;
+``base_mb``: the resident memory before the operation, the interpreter and imports, in ``rss_mb``).
 """
 
 from __future__ import annotations
@@ -181,9 +182,13 @@ def _reset_peak() -> None:
         f.write("5")
 
 
-def _peak_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(field + ":"))
+
+
+def _peak_mb() -> float:
+    return _status_mb("VmHWM")
 
 
 def _warm() -> None:
@@ -212,9 +217,10 @@ def measure(op: str, out: Path) -> dict[str, Any]:
     fn = prepared[op]()
     gc.collect()
     _reset_peak()
+    base = _status_mb("VmRSS")
     t0, c0 = time.perf_counter(), time.process_time()
     result = fn()
-    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": _peak_mb(), "result": result}
+    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": _peak_mb(), "base_mb": base, "result": result}
 
 
 def main(argv: list[str]) -> None:

@@ -4,7 +4,7 @@ Thin: each method checks its arguments and delegates to one operation module ove
 version it wraps (``core.ops``: ``lookup``, ``stage``, ``commit``, ``query``, ``checkout``,
 ``labels``, ``admin``); none touches storage directly. Each subsystem's methods are in its
 marked section below, each one line of delegation down into its package, which takes the
-``Version`` (never the ``Dataset``).
+``Version`` (never the ``Dataset``) and is imported by the first call that uses it (``api.lazy``).
 """
 
 # shape: over 400 lines because it is the whole ClearML Dataset surface, each method with its
@@ -16,24 +16,23 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._log import report
-from ..annotations import ops as annotation_ops
-from ..annotations.report import ImportReport
-from ..connectors import archive, pull
-from ..tables import describe
 from ..core.manifest import Diff
 from ..core.ops import admin, checkout, commit, labels, lookup, origin, query, stage
 from ..core.records import Draft, VersionRecord
 from ..core.store import Store as CoreStore
 from ..core.version import Version
-from ..delivery import Delivery, selection
 from ..errors import DraftError
-from ..export import ExportJob, ExportReport, Snapshot
-from ..export import jobs, snapshots, source
 from ..fs import VersionFile, open_file
+from . import lazy
 from .store import Store, resolve_store
+
+if TYPE_CHECKING:  # the subsystems' types; their modules are loaded on first use (api/lazy.py)
+    from ..annotations.report import ImportReport
+    from ..delivery import Delivery
+    from ..export import ExportJob, ExportReport, Snapshot
 
 
 @dataclass(frozen=True)
@@ -154,9 +153,9 @@ class Dataset:
         ``use_current_task`` has no effect (there are no tasks).
         ``origin`` (``upload``, ``datasource``, ``pipeline``, ``import``, ``zip``) defaults to
         what fills the draft (``upload`` for add_files)."""
-        return cls._of(annotation_ops.new_draft(resolve_store(store), dataset_name, dataset_project, dataset_tags,
-                                                _ids(parent_datasets), dataset_version, output_uri, description,
-                                                classes, origin))
+        return cls._of(lazy.annotation_ops.new_draft(resolve_store(store), dataset_name, dataset_project, dataset_tags,
+                                                     _ids(parent_datasets), dataset_version, output_uri, description,
+                                                     classes, origin))
 
     @classmethod
     def get(
@@ -515,29 +514,29 @@ class Dataset:
     @property
     def classes(self) -> list[str]:
         """The ordered class list; a class's id is its index (append-only along the DAG)."""
-        return list(annotation_ops.classes(self._v).names)
+        return list(lazy.annotation_ops.classes(self._v).names)
 
     @property
     def class_colors(self) -> dict[str, str]:
         """``{label: "#rrggbb"}`` for every class (generated deterministically where not set)."""
-        return annotation_ops.classes(self._v).all_colors()
+        return lazy.annotation_ops.classes(self._v).all_colors()
 
     @property
     def splits(self) -> list[str]:
         """The split names in use (train, val, test first)."""
-        return annotation_ops.splits(self._v)
+        return lazy.annotation_ops.splits(self._v)
 
     def add_classes(self, names: str | Sequence[str], colors: dict[str, str] | None = None) -> list[str]:
         """Append classes to a draft's list (existing ids never change); returns the new ones."""
-        return annotation_ops.add_classes(self._v, names, colors)
+        return lazy.annotation_ops.add_classes(self._v, names, colors)
 
     def set_annotation(self, dataset_path: str, annotation: dict[str, Any] | None) -> None:
         """Set (or with None remove) the ``dagstore.annotation/1`` of one file of a draft."""
-        annotation_ops.set_annotation(self._v, dataset_path, annotation)
+        lazy.annotation_ops.set_annotation(self._v, dataset_path, annotation)
 
     def set_annotations(self, annotations: dict[str, dict[str, Any] | None]) -> int:
         """Set many annotations (``{path: annotation or None}``), validated first, written once."""
-        return annotation_ops.set_annotations(self._v, annotations)
+        return lazy.annotation_ops.set_annotations(self._v, annotations)
 
     def facets(self) -> dict[str, Any]:
         """Counts for browsing, from the version's columns: ``files``, ``annotated``, files per
@@ -552,16 +551,16 @@ class Dataset:
 
     def get_annotation(self, dataset_path: str) -> dict[str, Any] | None:
         """The annotation of one file (any version), or None."""
-        return annotation_ops.get_annotation(self._v, dataset_path)
+        return lazy.annotation_ops.get_annotation(self._v, dataset_path)
 
     def iter_annotations(self, split: str | Sequence[str] | None = None, labels: str | Sequence[str] | None = None,
                          wildcard: str | Sequence[str] | None = None, include_unannotated: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(path, annotation)`` in path order; ``labels`` matches item or region labels."""
-        return annotation_ops.iter_annotations(self._v, split, labels, wildcard, include_unannotated)
+        return lazy.annotation_ops.iter_annotations(self._v, split, labels, wildcard, include_unannotated)
 
     def set_split(self, split: str, dataset_path: str | None = None, wildcard: str | Sequence[str] | None = None) -> int:
         """Assign ``split`` to the matching files of a draft; returns how many changed."""
-        return annotation_ops.set_split(self._v, split, dataset_path, wildcard)
+        return lazy.annotation_ops.set_split(self._v, split, dataset_path, wildcard)
 
     def import_annotations(self, source: str | os.PathLike[str], format: str, media: str | os.PathLike[str] | None = None,
                            dataset_path: str | None = None, split: str | None = None, policy: str = "ground_truth",
@@ -569,8 +568,8 @@ class Dataset:
         """Add a labelled dataset (media + annotations) in ``format`` from a path, zip or fsspec
         URL to a draft in one step; nothing changes on error (``on_error="skip"`` reports bad items).
         With ``executor`` its workers hash and upload the media."""
-        return annotation_ops.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error,
-                                                 executor=executor, **options)
+        return lazy.annotation_ops.import_annotations(self._v, source, format, media, dataset_path, split, policy, on_error,
+                                                      executor=executor, **options)
 
     # --- exports (dagstore.export) ---
 
@@ -580,17 +579,17 @@ class Dataset:
                **options: Any) -> ExportReport:
         """Write this final version in ``export_format`` to a folder, a ``.zip`` or an fsspec URL; returns an
         ``ExportReport``. With ``executor``, slices are written by its workers (docs/scale.md)."""
-        return source.export_version(self._v, export_format, target, splits, filters, include_media, overwrite,
-                                     storage_options, progress, executor, **options)
+        return lazy.source.export_version(self._v, export_format, target, splits, filters, include_media, overwrite,
+                                          storage_options, progress, executor, **options)
 
     def create_export(self, export_format: str | None, splits: Sequence[str] | None = None, filters: dict[str, Any] | None = None,
                       include_media: bool = True, **options: Any) -> ExportJob:
         """Start an export into the store and return its ``ExportJob`` at once."""
-        return jobs.create_export(self._v, export_format, splits, filters, include_media, **options)
+        return lazy.jobs.create_export(self._v, export_format, splits, filters, include_media, **options)
 
     def create_snapshot(self, name: str | None = None, filters: dict[str, Any] | None = None) -> Snapshot:
         """Store a named selection of this final version (a ``Snapshot``)."""
-        return snapshots.create_snapshot(self._v, name, filters)
+        return lazy.snapshots.create_snapshot(self._v, name, filters)
 
     # --- datasources (dagstore.connectors) ---
 
@@ -609,28 +608,28 @@ class Dataset:
                                store: CoreStore | str | None = None) -> Dataset:
         """Read a datasource (``Store.datasources``) into a new final version: a SQL result as
         one ``data.parquet``/``data.csv`` (types kept, streamed), a path as its files."""
-        return cls._of(pull.create_from_datasource(resolve_store(store), datasource, dataset_name, dataset_project,
-                                                   file_format, _ids(parent_datasets)))
+        return cls._of(lazy.pull.create_from_datasource(resolve_store(store), datasource, dataset_name, dataset_project,
+                                                        file_format, _ids(parent_datasets)))
 
     @classmethod
     def sync_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
                         store: CoreStore | str | None = None, file_format: str = "parquet") -> Dataset:
         """A child of the latest version when the datasource's data changed, else that version
         (the first call creates the dataset, a SQL result as ``file_format``; later calls keep it)."""
-        return cls._of(pull.sync_datasource(resolve_store(store), datasource, dataset_name, dataset_project,
-                                            file_format))
+        return cls._of(lazy.pull.sync_datasource(resolve_store(store), datasource, dataset_name, dataset_project,
+                                                 file_format))
 
     def add_zip(self, path: str, dataset_path: str | None = None, only_images: bool = False) -> int:
         """Add a zip's files to this draft; a hostile archive (``..``, absolute paths, links,
         bombs; with ``only_images`` any non-image) is refused whole. Returns the files added."""
-        return archive.add_zip(self._v, path, dataset_path, only_images)
+        return lazy.archive.add_zip(self._v, path, dataset_path, only_images)
 
     def describe(self, dataset_path: str | None = None, separator: str | None = None,
                  decimal: str | None = None) -> dict[str, Any]:
         """Statistics of a tabular file (Parquet, CSV, TSV, JSON lines) of this final version:
         rows, per-column nulls/distinct/min/max/mean/std/histogram or top, correlations, sample.
         A CSV's ``separator`` (``,`` ``;`` tab ``|``) and ``decimal`` mark are guessed unless given."""
-        return describe.describe_version(self._v, dataset_path, separator, decimal)
+        return lazy.describe.describe_version(self._v, dataset_path, separator, decimal)
 
     # --- selections (dagstore.delivery) ---
 
@@ -639,11 +638,11 @@ class Dataset:
         """Send dataset paths of this final version (or those ``filters`` select) through an
         export method; the recorded ``Delivery`` once the destination confirmed it, else an error
         (recorded too). Unknown ids are refused before anything is sent."""
-        return selection.select(self._v, selection_name, sample_ids, export_method or "", annotation, filters)
+        return lazy.selection.select(self._v, selection_name, sample_ids, export_method or "", annotation, filters)
 
     def export_annotation(self, annotation_name: str, annotation: Any, export_method: str) -> Delivery:
         """Send one free-form annotation (a range, a 2-D box...) of this final version."""
-        return selection.annotate(self._v, annotation_name, annotation, export_method)
+        return lazy.selection.annotate(self._v, annotation_name, annotation, export_method)
 
 
 def _ids(datasets: Sequence[str | Dataset] | None) -> list[str]:

@@ -9,7 +9,7 @@ file that is memory-mapped. ``docs/format.md`` ("Manifests, format 3") is the sp
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -265,13 +265,19 @@ def is_columnar(raw: bytes) -> bool:
     return raw[:6] == MAGIC
 
 
-def read_ipc(source: Any, what: str, kind: str, full: bool = True) -> tuple[pa.Table, dict[str, Any]]:
+def read_ipc(source: Any, what: str, kind: str, full: bool = True,
+             checked: Callable[[], None] = lambda: None) -> tuple[pa.Table, dict[str, Any]]:
     """An Arrow IPC file (bytes or a memory map) and its dagstore metadata, validated; ``full``
     checks every offset, UTF-8 text and dictionary index (a crafted file must not reach native
-    code unchecked); cached files, derived locally, get the structural check only."""
+    code unchecked); cached files, derived locally, get the structural check only. The columns
+    are checked one at a time, ``checked`` called after each (a mapped file's pages read by
+    the check can be released before the next column's are read)."""
     with decoding(what):
         table = pa.ipc.open_file(pa.py_buffer(source) if isinstance(source, bytes) else source).read_all()
-        table.validate(full=full)
+        for field, column in zip(table.schema, table.columns):  # what Table.validate checks, a column at a time
+            expect(column.type == field.type and len(column) == table.num_rows, what, f"column {field.name} does not match the schema")
+            column.validate(full=full)
+            checked()
         meta = json.loads((table.schema.metadata or {}).get(b"dagstore", b"null"))
     expect(isinstance(meta, dict), what, "no dagstore metadata")
     check_format(meta, what, COLUMNAR_FORMAT)
@@ -350,14 +356,17 @@ def cache_buffer(table: pa.Table, origins: list[str]) -> pa.Buffer:
     return _ipc(table.combine_chunks(), {"format": COLUMNAR_FORMAT, "kind": "state", "origins": origins})
 
 
-def read_cached_state(source: Any, what: str) -> tuple[pa.Table, list[str]]:
+def read_cached_state(source: Any, what: str, checked: Callable[[], None] = lambda: None) -> tuple[pa.Table, list[str]]:
     """A cached state (bytes or memory map) and its origins list. Cached states are derived
-    locally from validated deltas; their structure is still checked (a truncated file)."""
-    table, meta = read_ipc(source, what, "state", full=False)
+    locally from validated deltas; their structure is still checked (a truncated file), a
+    column at a time, ``checked`` called after each check (see ``read_ipc``)."""
+    table, meta = read_ipc(source, what, "state", full=False, checked=checked)
     _check_types(table, STATE, what)
     origins = meta.get("origins")
     if not (isinstance(origins, list) and all(isinstance(o, str) for o in origins)):
         raise FormatError(f"{what} is corrupt (origins is not a list of ids)")
     if table.num_rows:
-        expect(pc.max(table["origin"]).as_py() < len(origins) and pc.min(table["origin"]).as_py() >= 0, what, "origin index out of range")
+        low, high = pc.min_max(table["origin"]).values()
+        expect(high.as_py() < len(origins) and low.as_py() >= 0, what, "origin index out of range")
+        checked()
     return table, origins

@@ -21,6 +21,7 @@ from ..errors import IntegrityError
 from . import align
 from . import columns as cols
 from . import pages, tree
+from .counts import value_counts
 from .cache.files import BLOB_MTIME_NS
 from .manifest import Diff, Entry
 
@@ -233,17 +234,14 @@ class State(Mapping[str, Entry]):
     def facets(self) -> dict[str, Any]:
         """Counts for browsing: files, annotated files, files per split, per class (item or
         region label) and per region type."""
-
-        def counts(arr: Any) -> dict[str, int]:
-            vc = pc.value_counts(arr)
-            return {v: c for v, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()) if v is not None}
-
+        splits, classes, types = value_counts([self._col("split"), pc.list_flatten(self._col("classes")),
+                                                pc.list_flatten(self._col("region_types"))])
         return self._served({
             "files": len(self),
             "annotated": len(self) - self._col("annotation").null_count,
-            "splits": dict(sorted(counts(self._col("split")).items())),
-            "classes": dict(sorted(counts(pc.list_flatten(self._col("classes"))).items())),
-            "region_types": dict(sorted(counts(pc.list_flatten(self._col("region_types"))).items())),
+            "splits": splits,
+            "classes": classes,
+            "region_types": types,
         })
 
     def filter(self, split: str | Sequence[str] | None = None, label: str | Sequence[str] | None = None,
@@ -381,8 +379,11 @@ class State(Mapping[str, Entry]):
         if not guard.sealed:
             return None
         mapped = pa.memory_map(path)
-        table, origins = cols.read_cached_state(mapped, f"cached state {path}")
+        span = pages.mapped_span(mapped)
+        # the checks read a few bytes at each column's ends, and a read maps the whole folio around
+        # them (2 MB of a freshly written file): released after each column, they do not add up
+        table, origins = cols.read_cached_state(mapped, f"cached state {path}", lambda: pages.release([span]))
         state = cls(table, origins, guard)
-        state._mapped = pages.mapped_span(mapped)
+        state._mapped = span
         return state
 
