@@ -87,6 +87,7 @@ class FolderSink:
             self.location, self._tmp = into, into
             self._files = FileWriter(spawn_after=None)  # every file made before the part returns
         self._dirs: set[str] = {self._tmp}
+        self._prefix = self._tmp if self._tmp.endswith("/") else self._tmp + "/"
 
     @property
     def staging(self) -> str:
@@ -95,7 +96,7 @@ class FolderSink:
 
     def _dest(self, relpath: str) -> str:
         _check_rel(relpath)
-        dest = os.path.join(self._tmp, relpath)
+        dest = self._prefix + relpath  # os.path.join(self._tmp, relpath) of a checked relative path
         folder = dest.rpartition("/")[0]
         if folder not in self._dirs:
             os.makedirs(folder, exist_ok=True)

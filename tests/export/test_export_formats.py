@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dagstore.export import ExportError, ExportFormat, export_view
-from export_fixtures import TEXT, classification_view, detection_view, image_bytes, img_ann, make_view, ner_view, read_tree, unzip, wav_bytes
+from export_fixtures import TEXT, classification_view, detection_view, image_bytes, img_ann, make_view, ner_view, unzip, wav_bytes
+from helpers import read_tree
 
 
 @pytest.fixture

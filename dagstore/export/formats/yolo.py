@@ -26,8 +26,8 @@ def _box_line(cls: Any, box: Sequence[float], size: tuple[float, float]) -> str:
     """``cls cx cy w h`` of a box clipped to the image, normalized (``_n`` inlined: a line per box)."""
     x, y, bw, bh = box
     w, h = size
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x + bw, w), min(y + bh, h)
+    x0, y0 = 0.0 if 0.0 > x else x, 0.0 if 0.0 > y else y  # max(x, 0.0), min(x + bw, w)... without the calls
+    x1, y1 = w if w < x + bw else x + bw, h if h < y + bh else y + bh
     cx, cy, nw, nh = (x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h
     return (f"{cls} {0.0 if cx < 0.0 else 1.0 if cx > 1.0 else cx:.6f} {0.0 if cy < 0.0 else 1.0 if cy > 1.0 else cy:.6f} "
             f"{0.0 if nw < 0.0 else 1.0 if nw > 1.0 else nw:.6f} {0.0 if nh < 0.0 else 1.0 if nh > 1.0 else nh:.6f}")
