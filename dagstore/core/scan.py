@@ -11,8 +11,10 @@ import marshal
 import os
 import sqlite3
 import stat as statmod
+import struct
 import threading
 from functools import partial
+from operator import itemgetter
 from stat import S_ISREG
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import InvalidPathError
+from . import columns
 from .hashing import hash_file
 from .progress import progress_bar
 
@@ -101,28 +108,44 @@ def scan(
     while stack:
         d, prefix = stack.pop()
         try:
-            entries = list(os.scandir(d))
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise InvalidPathError(f"{d}: cannot list folder: {exc.strerror}") from None
-        for e in entries:
-            est = _stat(e.path) if e.is_symlink() else e.stat()
-            mode = est.st_mode
-            if S_ISREG(mode):
-                rel = prefix + e.name
-                if patterns is None or matches_wildcard(rel, patterns):
-                    out.append(LocalFile(e.path, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino, est.st_ctime_ns))
-                continue
-            if statmod.S_ISDIR(mode):
-                if not recursive:
-                    continue
-                if (est.st_dev, est.st_ino) in seen_dirs:
-                    raise InvalidPathError(f"{e.path}: symbolic link loop (folder already visited)")
-                seen_dirs.add((est.st_dev, est.st_ino))
-                stack.append((e.path, f"{prefix}{e.name}/"))
-                continue
-            _regular(e.path, est)  # raises: a FIFO, socket or device
-    out.sort(key=lambda f: f.rel)
+        try:
+            _walk_folder(fd, d, prefix, patterns, recursive, seen_dirs, stack, out)
+        finally:
+            os.close(fd)
+    out.sort(key=itemgetter(1))  # by rel
     return out
+
+
+def _walk_folder(fd: int, d: str, prefix: str, patterns: list[str] | None, recursive: bool, seen_dirs: set[tuple[int, int]],
+                 stack: list[tuple[str, str]], out: list[LocalFile]) -> None:
+    """The regular files of the folder ``d`` (open as ``fd``) into ``out``, its sub-folders
+    onto ``stack``. Entries are stat'ed relative to ``fd`` (``fstatat``: no walk of the full path)."""
+    try:
+        entries = list(os.scandir(fd))
+    except OSError as exc:
+        raise InvalidPathError(f"{d}: cannot list folder: {exc.strerror}") from None
+    folder = d if d.endswith("/") else d + "/"
+    for e in entries:
+        name = e.name
+        est = _stat(folder + name) if e.is_symlink() else e.stat()
+        mode = est.st_mode
+        if S_ISREG(mode):
+            rel = prefix + name
+            if patterns is None or matches_wildcard(rel, patterns):
+                out.append(LocalFile(folder + name, rel, est.st_size, est.st_mtime_ns, est.st_dev, est.st_ino, est.st_ctime_ns))
+            continue
+        if statmod.S_ISDIR(mode):
+            if not recursive:
+                continue
+            if (est.st_dev, est.st_ino) in seen_dirs:
+                raise InvalidPathError(f"{folder + name}: symbolic link loop (folder already visited)")
+            seen_dirs.add((est.st_dev, est.st_ino))
+            stack.append((folder + name, f"{prefix}{name}/"))
+            continue
+        _regular(folder + name, est)  # raises: a FIFO, socket or device
 
 
 def _rel(path: str, base_dir: str) -> str:
@@ -132,60 +155,130 @@ def _rel(path: str, base_dir: str) -> str:
     return rel.replace(os.sep, "/")
 
 
+_KEY = np.dtype([("dev", "<u8"), ("ino", "<u8"), ("size", "<u8"), ("mtime_ns", "<i8")])  # a file's stat key
+_PACK = struct.Struct("<3Qq").pack  # the same key as bytes
+_ROW_FORMAT = 2  # a folder's row: marshal of (2, NUL-joined names, keys, 16-byte hashes)
+
+
+def _split(data: bytes) -> pa.Array:
+    """NUL-separated byte strings as one Arrow binary array (no Python object per string)."""
+    seps = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0)
+    offsets = np.concatenate(([0], seps + 1 - np.arange(1, len(seps) + 1), [len(data) - len(seps)])).astype(np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), len(seps) + 1, [None, pa.py_buffer(offsets), pa.py_buffer(data.replace(b"\0", b""))])
+
+
+def _row(value: object) -> tuple[bytes, bytes, bytes] | None:
+    """A stored folder row as (names, keys, hashes), or None when damaged. Rows of the earlier
+    format (a marshalled ``{name: (dev, ino, size, mtime_ns, hash)}``) are converted."""
+    if isinstance(value, dict):
+        try:
+            value = (_ROW_FORMAT, b"\0".join(map(os.fsencode, value)), b"".join(_PACK(*r[:4]) for r in value.values()),
+                     bytes.fromhex("".join(r[4] for r in value.values())))
+        except (TypeError, ValueError, IndexError, struct.error):
+            return None
+    if not (type(value) is tuple and len(value) == 4 and value[0] == _ROW_FORMAT and all(type(x) is bytes for x in value[1:])):
+        return None
+    names, keys, hashes = value[1:]
+    n = len(keys) // _KEY.itemsize
+    if not n or len(keys) != n * _KEY.itemsize or len(hashes) != n * 16 or names.count(b"\0") != n - 1:
+        return None
+    return names, keys, hashes
+
+
 class StatCache:
     """Remembers (device, inode, size, mtime_ns) -> hash of local files, so that an unchanged
-    file is never hashed twice. SQLite, one row per folder holding a marshalled
-    ``{name: (dev, ino, size, mtime_ns, hash)}`` (a W1-sized tree is ~600 rows, read in
-    milliseconds). Safe for several processes; a lost update only costs a re-hash."""
+    file is never hashed twice. SQLite, one row per folder holding its files as columns:
+    names, stat keys and hashes (a W1-sized tree is ~600 rows, read in milliseconds); a scan's
+    files are looked up in one vectorised pass. Safe for several processes; a lost update
+    only costs a re-hash."""
 
     def __init__(self, db_path: str | os.PathLike[str]):
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(os.fspath(db_path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS folders (dir TEXT PRIMARY KEY, entries BLOB)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS folder_columns (dir TEXT PRIMARY KEY, entries BLOB)")
+        # rows the earlier release wrote (its own table: it would not read these rows) are still used
+        self._earlier = bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folders'").fetchone())
         self._lock = threading.Lock()
 
-    def _load(self, dirs: Iterable[str]) -> dict[str, dict[str, tuple[int, int, int, int, str]]]:
-        out: dict[str, dict[str, tuple[int, int, int, int, str]]] = {}
-        dirs = list(dirs)
+    def _load(self, dirs: Iterable[str]) -> dict[str, tuple[bytes, bytes, bytes]]:
+        out: dict[str, tuple[bytes, bytes, bytes]] = {}
+        todo = list(dirs)
         with self._lock:
-            for i in range(0, len(dirs), 500):
-                chunk = dirs[i : i + 500]
-                q = f"SELECT dir, entries FROM folders WHERE dir IN ({','.join('?' * len(chunk))})"
-                for d, blob in self._db.execute(q, chunk):
-                    try:
-                        out[d] = marshal.loads(blob)
-                    except (EOFError, ValueError, TypeError):
-                        pass  # a damaged row is just a cache miss
+            for table in ("folder_columns", "folders") if self._earlier else ("folder_columns",):
+                for i in range(0, len(todo), 500):
+                    chunk = todo[i : i + 500]
+                    q = f"SELECT dir, entries FROM {table} WHERE dir IN ({','.join('?' * len(chunk))})"
+                    for d, blob in self._db.execute(q, chunk):
+                        try:
+                            row = _row(marshal.loads(blob))
+                        except (EOFError, ValueError, TypeError):
+                            row = None  # a damaged row is just a cache miss
+                        if row is not None:
+                            out[d] = row
+                todo = [d for d in todo if d not in out]
+        return out
+
+    def known(self, files: Sequence[LocalFile]) -> list[str]:
+        """The hash of each file whose stat key is unchanged, "" for the others (in order)."""
+        if not files:
+            return []
+        path, _rel, size, mtime_ns, dev, ino = list(zip(*files))[:6]  # the files' fields as columns
+        rows = self._load({p[: p.rfind("/")] for p in path})
+        if not rows:
+            return [""] * len(files)
+        where = []
+        for d, (names, _k, _h) in rows.items():
+            pre = os.fsencode(d) + b"/"
+            where.append(pre + names.replace(b"\0", b"\0" + pre))
+        at = pc.index_in(_split(os.fsencode("\0".join(path))), value_set=_split(b"\0".join(where)))
+        ix = np.frombuffer(at.buffers()[1], dtype=np.int32)[at.offset : at.offset + len(at)].astype(np.int64)  # null: any value
+        hit = np.flatnonzero(columns.bits(at.is_valid()))
+        mine = np.empty(len(files), dtype=_KEY)
+        for name, values in (("dev", dev), ("ino", ino), ("size", size), ("mtime_ns", mtime_ns)):
+            mine[name] = values
+        keys = np.frombuffer(b"".join(k for _n, k, _h in rows.values()), dtype=_KEY)
+        hit = hit[keys[ix[hit]] == mine[hit]]
+        hashes = np.frombuffer(b"".join(h for _n, _k, h in rows.values()), dtype=np.uint8).reshape(-1, 16)
+        hx = hashes[ix[hit]].tobytes().hex()
+        found = [hx[i : i + 32] for i in range(0, len(hx), 32)]
+        if len(found) == len(files):
+            return found
+        out = [""] * len(files)
+        for i, h in zip(hit.tolist(), found):
+            out[i] = h
         return out
 
     def lookup(self, files: Sequence[LocalFile]) -> dict[str, str]:
         """Hashes of the files whose stat key is unchanged, by absolute path."""
-        known = self._load({f.path.rpartition("/")[0] for f in files})
-        out: dict[str, str] = {}
-        for f in files:
-            d, _, name = f.path.rpartition("/")
-            row = known.get(d, {}).get(name)
-            if row is not None and row[:4] == (f.dev, f.ino, f.size, f.mtime_ns):
-                out[f.path] = row[4]
-        return out
+        return {f.path: h for f, h in zip(files, self.known(files)) if h}
 
     def store(self, items: Iterable[tuple[LocalFile, str]]) -> None:
         limit = time.time_ns() - int(_RACY_SECONDS * 1e9)
-        by_dir: dict[str, dict[str, tuple[int, int, int, int, str]]] = {}
+        by_dir: dict[str, dict[bytes, tuple[bytes, str]]] = {}
         for f, h in items:
             if f.mtime_ns < limit:
                 d, _, name = f.path.rpartition("/")
-                by_dir.setdefault(d, {})[name] = (f.dev, f.ino, f.size, f.mtime_ns, h)
+                by_dir.setdefault(d, {})[os.fsencode(name)] = (_PACK(f.dev, f.ino, f.size, f.mtime_ns), h)
         if not by_dir:
             return
         current = self._load(by_dir)
-        rows = [(d, marshal.dumps({**current.get(d, {}), **new})) for d, new in by_dir.items()]
+        rows = []
+        for d, new in by_dir.items():
+            names, keys, hashes = current.get(d, (b"", b"", b""))
+            merged = dict(zip(names.split(b"\0"), zip(_chunks(keys, _KEY.itemsize), _chunks(hashes, 16)))) if names else {}
+            merged.update((n, (k, bytes.fromhex(h))) for n, (k, h) in new.items())
+            row = (_ROW_FORMAT, b"\0".join(merged), b"".join(k for k, _h in merged.values()), b"".join(h for _k, h in merged.values()))
+            rows.append((d, marshal.dumps(row)))
         with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO folders VALUES (?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO folder_columns VALUES (?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _chunks(data: bytes, width: int) -> list[bytes]:
+    return [data[i : i + width] for i in range(0, len(data), width)]
 
 
 def hash_files(
@@ -198,9 +291,19 @@ def hash_files(
     """``{abs path: (hash, size)}`` for every file, using and refreshing the stat cache.
     ``keep(file, hash, content)`` receives each small file's content read for hashing (so
     that upload need not read it again)."""
-    known = cache.lookup(files) if cache else {}
-    todo = [f for f in files if f.path not in known]
-    out = {f.path: (known[f.path], f.size) for f in files if f.path in known}
+    return dict(zip([f.path for f in files], hash_list(files, cache, max_workers, show_progress, keep)))
+
+
+def hash_list(
+    files: Sequence[LocalFile],
+    cache: StatCache | None,
+    max_workers: int | None = None,
+    show_progress: bool = True,
+    keep: Callable[[LocalFile, str, bytes], None] | None = None,
+) -> list[tuple[str, int]]:
+    """``(hash, size)`` of each file, in order (``hash_files`` without the dict)."""
+    known = cache.known(files) if cache else [""] * len(files)
+    todo = [f for f, h in zip(files, known) if not h]
     bar = progress_bar(sum(f.size for f in todo), "hash", show_progress and bool(todo))
 
     def work(chunk: Sequence[LocalFile]) -> list[tuple[LocalFile, str, int]]:
@@ -227,14 +330,13 @@ def hash_files(
                 results = list(pool.map(work, slices))
     finally:
         bar.close()
+    done: dict[str, tuple[str, int]] = {}
     fresh: list[tuple[LocalFile, str]] = []
     for res in results:
         for f, h, size in res:
-            if size != f.size:  # changed while we read it: take what we read, don't remember it
-                out[f.path] = (h, size)
-                continue
-            out[f.path] = (h, size)
-            fresh.append((f, h))
+            done[f.path] = (h, size)
+            if size == f.size:  # else it changed while we read it: take what we read, don't remember it
+                fresh.append((f, h))
     if cache:
         cache.store(fresh)
-    return out
+    return [(h, f.size) if h else done[f.path] for f, h in zip(files, known)]

@@ -106,6 +106,10 @@ class State(Mapping[str, Entry]):
     def _path(self) -> pa.Array:
         return self._col("path")
 
+    def column(self, name: str) -> pa.Array:
+        """One column of ``core.columns.STATE`` as one array (a mapped file's pages read when used)."""
+        return self._served(self._col(name))
+
     def _take(self, rows: np.ndarray) -> pa.Table:
         """The rows ``rows``, as a table."""
         return self._rows.table(rows) if self._rows is not None else self.table.take(_ints(rows))

@@ -7,6 +7,8 @@ from concurrent.futures import Executor
 from dataclasses import replace
 
 from .. import fanout, fanscan, transfer
+from ..columns import entries_table
+from ..folderdiff import delta_problem
 from ..scan import LocalFile
 from ..manifest import Entry
 from .. import layout
@@ -91,7 +93,7 @@ def upload(
         if (e := draft.delta.entries.get(p)) is not None and e.url is None
     ]
     marked = st.gc_marks() if be is st.backend else set()
-    index = st.pack_index(be)
+    index = st.pack_index(be, only=[p.hash for p in pending])  # the pending blobs the store holds already
     if marked:  # packs gc marked are never reused (one key per blob only when there are marks)
         index = {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
     reused = {index[p.hash].pack for p in pending if p.hash in index} - set(v.record.packs)
@@ -161,17 +163,20 @@ def finalize(v: Version) -> None:
     draft = v.require_draft()
     st = v.store
     be = st.content_backend(v.record)
-    index = st.pack_index(be, v.record.packs)
     parents = v.parents_state().pick(draft.delta.entries)
     # content a parent already has at the same path (an annotation-only change) is stored
     needed = {e.hash for p, e in draft.delta.entries.items() if e.url is None and not _in_parent(parents.get(p), e)}
+    index = st.pack_index(be, v.record.packs, only=needed)
     packs = {index[h].pack for h in needed if h in index}
     objects = {h for h in needed if h not in index}
     missing = objects - set(v.record.objects)
     if missing:
         raise DraftError(f"dataset {v.id}: content of {len(missing)} files is not in the store; call upload()")
-    state = v.current()
-    problem = state.tree_problem()  # never publish a version that cannot be checked out
+    delta = entries_table(draft.delta.entries, draft.delta.removed)  # made once: the state and the manifest
+    state = v.parents_state().apply(delta, v.id)
+    # never publish a version that cannot be checked out (one parent: only its new paths can clash)
+    problem = (delta_problem(v.parents_state(), draft.delta.entries, draft.delta.removed) if len(v.record.parents) == 1
+               else state.tree_problem())
     if problem:
         raise InvalidPathError(f"dataset {v.id} cannot be finalized: {problem}")
     d = v.parents_state().diff(state)
@@ -184,7 +189,7 @@ def finalize(v: Version) -> None:
     }
     draft.record = replace(v.record, packs=tuple(sorted(packs)), objects=tuple(sorted(objects)), stats=stats,
                            origin=v.record.origin or "upload")
-    v.record = st.finalize(draft)
+    v.record = st.finalize(draft, delta)
     st.cache_state(v.id, state)  # children and readers start from it
     v.draft = None
     v.state = None

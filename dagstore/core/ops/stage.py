@@ -16,8 +16,9 @@ import pyarrow as pa
 
 from ...secrets import redact_url
 from .. import columns as cols, fanscan, tree
-from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
-from ..scan import hash_files, matches_wildcard, scan
+from ..folderdiff import folder_diff
+from ..manifest import Entry, _gc_paused, dataset_prefix, join_dataset_path, match_path, same_content
+from ..scan import hash_files, hash_list, matches_wildcard, scan
 from ...errors import InvalidPathError
 from .commit import fan_out_folder, send_files
 from ..version import Version, as_list
@@ -227,50 +228,42 @@ def _link_matches(url: str, pattern: str, recursive: bool) -> bool:
 def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: str | None, show_progress: bool,
                 executor: Executor | None = None) -> tuple[int, int, int]:
     """Make the dataset subtree at ``dataset_path`` equal the local folder; returns
-    ``(removed, added, modified)``. Unchanged files are not re-hashed (stat cache). With
-    ``executor`` its workers hash and upload the files (nothing is left pending)."""
-    draft = v.require_draft()
+    ``(removed, added, modified)``. Unchanged files are not re-hashed (stat cache) and are
+    compared with the version as columns (``core.folderdiff``). With ``executor`` its
+    workers hash and upload the files (nothing is left pending)."""
+    v.require_draft()
     if not os.path.isdir(local_path):
         raise InvalidPathError(f"{local_path}: not a folder")
-    files = scan(local_path)
-    hashes = (hash_files(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content()) if executor is None
-              else send_files(v, executor, files))
     prefix = dataset_prefix(dataset_path)
-    wanted = {f"{prefix}/{f.rel}" if prefix else f.rel: f for f in files}
-    current = v.current()
-    gone = _removed_from_folder(current, prefix, wanted)
-    had = v.parents_state().pick(gone)
-    for p in gone:
+    with _gc_paused():  # a tuple and a few strings per file, no cycles: collections would only walk them
+        return _sync(v, local_path, prefix, show_progress, executor)
+
+
+def _sync(v: Version, local_path: str | os.PathLike[str], prefix: str, show_progress: bool,
+          executor: Executor | None) -> tuple[int, int, int]:
+    draft = v.require_draft()
+    files = scan(local_path)
+    if executor is None:
+        found = hash_list(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content())
+    else:
+        sent = send_files(v, executor, files)
+        found = [sent[f.path] for f in files]
+    paths = [f"{prefix}/{f.rel}" for f in files] if prefix else [f.rel for f in files]  # sorted: scan sorts by rel
+    d = folder_diff(v.current(), prefix, paths, [h for h, _s in found], [s for _h, s in found])
+    had = v.parents_state().pick(d.gone)
+    for p in d.gone:
         unstage(v, p, had)
     added = modified = 0
-    changed = []
-    entries = current.as_dict()  # made once: one dict lookup per file below
-    for dp, f in wanted.items():
-        h, size = hashes[f.path]
-        cur = entries.get(dp)
-        if cur is not None and cur[0] == h and cur[1] == size and cur[2] is None and cur[3] is None:
-            continue  # unchanged: the common case, kept cheap
-        changed.append((dp, f, Entry(h, size), cur is not None))
-    parents = v.parents_state().pick(dp for dp, _f, _e, _known in changed)
-    for dp, f, e, known in changed:
-        if stage(v, dp, e, (f.path, f.mtime_ns), parents):
+    parents = v.parents_state().pick(paths[i] for i in d.changed)
+    for i, known in zip(d.changed.tolist(), d.known.tolist()):
+        f, dp = files[i], paths[i]
+        if stage(v, dp, Entry(*found[i]), (f.path, f.mtime_ns), parents):
             if known:
                 modified += 1
             else:
                 added += 1
         if executor is not None:
             draft.pending.pop(dp, None)
+    del files, found, paths  # before the draft is serialized: fewer objects, lower peak memory
     v.save()
-    return len(gone), added, modified
-
-
-def _removed_from_folder(current: Mapping[str, Any], prefix: str, wanted: Mapping[str, Any]) -> list[str]:
-    """Paths under ``prefix`` the folder no longer has; InvalidPathError when the resulting tree
-    would not check out (a file where a folder is, ...)."""
-    paths = list(current)
-    gone = [p for p in paths if (not prefix or p.startswith(prefix + "/")) and p not in wanted]
-    removed = set(gone)  # a set: `in` the list of removals made this quadratic (0.3-1 s for W1')
-    problem = tree.problem({p: None for p in paths if p not in removed} | dict.fromkeys(wanted))
-    if problem:
-        raise InvalidPathError(problem)
-    return gone
+    return len(d.gone), added, modified

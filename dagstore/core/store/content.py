@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import pyarrow as pa
 
 from ...errors import FormatError, IntegrityError
-from .. import columns, layout
+from .. import columns, layout, packindex
 from ..decode import skip
 from ..backend import Backend, open_backend
 from ..hashing import hash_bytes
@@ -118,24 +118,34 @@ class Content(Registry):
                 out.setdefault(h, (be, None))
         return out
 
-    def pack_index(self, backend: Backend, pack_ids: Iterable[str] | None = None) -> dict[str, BlobLocation]:
+    def pack_index(self, backend: Backend, pack_ids: Iterable[str] | None = None,
+                   only: Collection[str] | None = None) -> dict[str, BlobLocation]:
         """Blob locations from the index objects of these packs (all packs when None: then an
-        unreadable index is skipped with a warning, its blobs are just not reused)."""
+        unreadable index is skipped with a warning, its blobs are just not reused); with
+        ``only``, just the locations of those blobs, found in the cache's columns of each index
+        (``core.packindex``: no Python object per blob listed)."""
         every = pack_ids is None
         if pack_ids is None:
             pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
+        wanted = sorted({h for h in only if len(h) == 32}) if only is not None else []  # 32 hex digits: a blob hash
+        needles = packindex.wanted_array(wanted)
         out: dict[str, BlobLocation] = {}
         missing = []
         for pid in pack_ids:
+            cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid)) if only is not None else None
+            if cols is not None:
+                for i, row in zip(*cols.find(needles)):
+                    out[wanted[i]] = cols.location(int(row))
+                continue
             data = self.cache.read_immutable("index", pid)
             if data is None:
                 missing.append(pid)
             else:
-                out.update(decode_header(pid, data))
+                out.update(self._index_of(pid, data, wanted, only is not None))
         for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
             pid = layout.leaf(key)
             try:
-                locs = decode_header(pid, data)
+                locs = self._index_of(pid, data, wanted, only is not None)
             except FormatError as exc:
                 if not every:
                     raise
@@ -144,6 +154,15 @@ class Content(Registry):
             self.cache.write_immutable("index", pid, data)  # only once it decodes
             out.update(locs)
         return out
+
+    def _index_of(self, pid: str, data: bytes, wanted: list[str], only: bool) -> dict[str, BlobLocation]:
+        """A pack's decoded index, or (``only``) the locations of the ``wanted`` blobs in it;
+        then its columns are cached for later lookups."""
+        locs = decode_header(pid, data)
+        if not only:
+            return locs
+        self.cache.write_immutable("index-cols", pid, packindex.encode(locs))
+        return {h: locs[h] for h in wanted if h in locs}
 
     def diff(self, old_id: str, new_id: str) -> Diff:
         """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""

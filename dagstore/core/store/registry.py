@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+import pyarrow as pa
+
 from ...errors import ConflictError, DagstoreError, DatasetNotFoundError
 from .. import columns, layout
 from ..decode import expect, is_str_list, parse_object, skip
@@ -149,10 +151,11 @@ class Registry(StoreRoot):
         claimed = list(self.claimed_versions(project, name))
         return bump_version(max(claimed, key=version_key)) if claimed else "1.0.0"
 
-    def finalize(self, draft: Draft) -> VersionRecord:
-        """Make a fully uploaded draft a final version, atomically (the record is written last)."""
+    def finalize(self, draft: Draft, delta: pa.Table | None = None) -> VersionRecord:
+        """Make a fully uploaded draft a final version, atomically (the record is written last).
+        ``delta``: the draft's delta as a table (``columns.entries_table``), when already made."""
         rec = draft.record
-        manifest_bytes = columns.delta_bytes(draft.delta)
+        manifest_bytes = columns.encode_delta(delta) if delta is not None else columns.delta_bytes(draft.delta)
         manifest = layout.manifest_key(hash_bytes(manifest_bytes))
         self.backend.write(manifest, manifest_bytes)  # rewritten, not reused: a fresh copy gc will not sweep
         self.backend.delete([layout.gc_mark_key(manifest)])

@@ -1,0 +1,76 @@
+"""A pack's index as columns, as the local cache keeps it beside the stored index.
+
+Finding whether the store already holds some blobs (upload's dedupe, finalize's check) should
+not decode every stored index into a Python object per blob: a store's indexes list every
+blob ever uploaded. The cache keeps each decoded index as sorted 16-byte hashes and integer
+columns; a lookup is one binary search of the wanted hashes per pack.
+
+Layout (``meta/index-cols/<pack id>``): ``b"DAGIDXC1"``, ``u64le n``, then ``n`` hashes
+(16 bytes each, sorted), offsets, lengths and raw lengths (``u64le`` each), codecs (``u8``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .packs import BlobLocation
+
+MAGIC = b"DAGIDXC1"
+_HEAD = len(MAGIC) + 8
+_ROW = 16 + 3 * 8 + 1  # bytes per blob
+
+
+def encode(locs: Mapping[str, BlobLocation]) -> bytes:
+    """The columns of one pack's decoded index (its ``{hash: location}``)."""
+    order = sorted(locs)
+    rows = [locs[h] for h in order]
+    n = len(order)
+    ints = np.array([(r.offset, r.length, r.raw_length) for r in rows], dtype="<u8").reshape(n, 3)
+    codecs = np.array([r.codec for r in rows], dtype=np.uint8)
+    return b"".join([MAGIC, np.uint64(n).astype("<u8").tobytes(), bytes.fromhex("".join(order)),
+                     ints[:, 0].tobytes(), ints[:, 1].tobytes(), ints[:, 2].tobytes(), codecs.tobytes()])
+
+
+class Columns:
+    """One pack's index columns (views of the cached bytes)."""
+
+    def __init__(self, pack: str, data: bytes):
+        n = int(np.frombuffer(data, dtype="<u8", count=1, offset=len(MAGIC))[0])
+        self.pack = pack
+        self.hashes = np.frombuffer(data, dtype="S16", count=n, offset=_HEAD)
+        self.ints = [np.frombuffer(data, dtype="<u8", count=n, offset=_HEAD + 16 * n + 8 * n * k) for k in range(3)]
+        self.codecs = np.frombuffer(data, dtype=np.uint8, count=n, offset=_HEAD + 40 * n)
+
+    def find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indices into ``wanted`` of the hashes this pack holds, their rows here);
+        ``wanted``: sorted 16-byte hashes (``S16``)."""
+        if not len(self.hashes):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        hit = np.flatnonzero(self.hashes[pos] == wanted)
+        return hit, pos[hit]
+
+    def location(self, row: int) -> BlobLocation:
+        return BlobLocation(self.pack, int(self.ints[0][row]), int(self.ints[1][row]), int(self.ints[2][row]), int(self.codecs[row]))
+
+
+def decode(pack: str, data: bytes | None) -> Columns | None:
+    """The cached columns of ``pack``, or None when missing or damaged (then decode the index)."""
+    if data is None or not data.startswith(MAGIC) or len(data) < _HEAD:
+        return None
+    n = int(np.frombuffer(data, dtype="<u8", count=1, offset=len(MAGIC))[0])
+    if len(data) != _HEAD + _ROW * n:
+        return None
+    cols = Columns(pack, data)
+    if n > 1 and not bool(np.all(cols.hashes[:-1] < cols.hashes[1:])):
+        return None
+    if not bool(np.all(cols.codecs <= 1)):
+        return None
+    return cols
+
+
+def wanted_array(hashes: Sequence[str]) -> np.ndarray:
+    """Sorted unique hex hashes as ``S16`` (for ``Columns.find``)."""
+    return np.frombuffer(bytes.fromhex("".join(hashes)), dtype="S16")
