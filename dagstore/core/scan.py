@@ -196,6 +196,7 @@ class StatCache:
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(os.fspath(db_path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; a crash loses updates, never corrupts
         self._db.execute("CREATE TABLE IF NOT EXISTS folder_columns (dir TEXT PRIMARY KEY, entries BLOB)")
         # rows the earlier release wrote (its own table: it would not read these rows) are still used
         self._earlier = bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folders'").fetchone())
@@ -263,13 +264,7 @@ class StatCache:
         if not by_dir:
             return
         current = self._load(by_dir)
-        rows = []
-        for d, new in by_dir.items():
-            names, keys, hashes = current.get(d, (b"", b"", b""))
-            merged = dict(zip(names.split(b"\0"), zip(_chunks(keys, _KEY.itemsize), _chunks(hashes, 16)))) if names else {}
-            merged.update((n, (k, bytes.fromhex(h))) for n, (k, h) in new.items())
-            row = (_ROW_FORMAT, b"\0".join(merged), b"".join(k for k, _h in merged.values()), b"".join(h for _k, h in merged.values()))
-            rows.append((d, marshal.dumps(row)))
+        rows = [(d, marshal.dumps(_merged(current.get(d), new))) for d, new in by_dir.items()]
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO folder_columns VALUES (?, ?)", rows)
 
@@ -277,8 +272,21 @@ class StatCache:
         self._db.close()
 
 
-def _chunks(data: bytes, width: int) -> list[bytes]:
-    return [data[i : i + width] for i in range(0, len(data), width)]
+def _merged(row: tuple[bytes, bytes, bytes] | None, new: dict[bytes, tuple[bytes, str]]) -> tuple[int, bytes, bytes, bytes]:
+    """A folder's row with ``new`` files (name: (key, hex hash)) put in, replacing those of the same name."""
+    names = row[0].split(b"\0") if row else []
+    keys, hashes = (bytearray(row[1]), bytearray(row[2])) if row else (bytearray(), bytearray())
+    at = {n: i for i, n in enumerate(names)}
+    for name, (key, h) in new.items():
+        i = at.get(name)
+        if i is None:
+            names.append(name)
+            keys += key
+            hashes += bytes.fromhex(h)
+        else:
+            keys[i * _KEY.itemsize : (i + 1) * _KEY.itemsize] = key
+            hashes[i * 16 : (i + 1) * 16] = bytes.fromhex(h)
+    return _ROW_FORMAT, b"\0".join(names), bytes(keys), bytes(hashes)
 
 
 def hash_files(
