@@ -55,7 +55,8 @@ class Context:
         self.results.setdefault(workload, {}).setdefault(metric, []).append(sample)
         extra = f"  (wall {sample.wall:.3f} s)" if sample.op is not None else ""
         rss = f"  rss {sample.rss_mb:.0f} MB" if sample.rss_mb is not None else ""
-        print(f"    {workload} {metric:<34} {_fmt_s(sample.value)}{extra}{rss}", flush=True)
+        cpu = f"  cpu {sample.cpu:.2f} s" if sample.cpu is not None else ""
+        print(f"    {workload} {metric:<34} {_fmt_s(sample.value)}{extra}{rss}{cpu}", flush=True)
 
     def attempt(self, workload: str, metric: str, fn: Callable[[], Sample]) -> Sample | None:
         """Run one measurement; record it, or record why it failed and return None."""

@@ -22,11 +22,13 @@ class MeasureError(RuntimeError):
 
 @dataclass
 class Sample:
-    """One measured run: wall time of the child, optional in-process op time, peak RSS."""
+    """One measured run: wall time of the child, optional in-process op time, peak RSS, and the
+    CPU seconds (user + system) of the child and its descendants: steadier than times on a loaded machine."""
 
     wall: float
     op: float | None = None
     rss_mb: float | None = None
+    cpu: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -143,7 +145,7 @@ def run_timed(
     if proc.returncode != 0:
         tail = "\n".join((stderr or stdout).strip().splitlines()[-15:])
         raise MeasureError(f"{' '.join(cmd[:4])}... exited {proc.returncode}:\n{tail}")
-    sample = Sample(wall=wall, rss_mb=rss_kib / 1024 if rss_kib else None)
+    sample = Sample(wall=wall, rss_mb=rss_kib / 1024 if rss_kib else None, cpu=usage.ru_utime + usage.ru_stime)
     if json_out:
         lines = [ln for ln in stdout.strip().splitlines() if ln.startswith("{")]
         if not lines:

@@ -72,6 +72,11 @@ def _count_files(root: Path) -> int:
     return sum(len(names) for _, _, names in os.walk(root))
 
 
+def _cpu_sum(*samples: Sample) -> float | None:
+    cpus = [s.cpu for s in samples]
+    return None if None in cpus else sum(c for c in cpus if c is not None)
+
+
 def run_dvc(ctx: Context, wl: Workload, rep: int) -> None:
     """``dvc add`` + ``dvc push`` to a local remote, fresh ``dvc pull``, incremental after the workload's edits."""
     assert ctx.peers_python
@@ -98,7 +103,8 @@ def run_dvc(ctx: Context, wl: Workload, rep: int) -> None:
     if add is None or push is None:
         rmtree(base)
         return
-    ctx.record(wl.name, "dvc add+push", Sample(wall=add.wall + push.wall, rss_mb=max(add.rss_mb or 0, push.rss_mb or 0)))
+    both = Sample(wall=add.wall + push.wall, rss_mb=max(add.rss_mb or 0, push.rss_mb or 0), cpu=_cpu_sum(add, push))
+    ctx.record(wl.name, "dvc add+push", both)
 
     clone.mkdir()
     setup("init", "--no-scm", "-q", cwd=clone)
@@ -117,7 +123,7 @@ def run_dvc(ctx: Context, wl: Workload, rep: int) -> None:
         prepare([repo / ".dvc" / "cache"])
         push2 = ctx.attempt(wl.name, f"dvc push {label}", lambda: timed("push", "-q", cwd=repo))
         if add2 and push2:
-            ctx.record(wl.name, f"dvc add+push {label}", Sample(wall=add2.wall + push2.wall))
+            ctx.record(wl.name, f"dvc add+push {label}", Sample(wall=add2.wall + push2.wall, cpu=_cpu_sum(add2, push2)))
     rmtree(base)
 
 

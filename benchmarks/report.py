@@ -96,7 +96,7 @@ def table(ctx: Context, workloads: dict[str, dict[str, Any]], goals: list[dict[s
     """Human-readable medians with ratios vs ``cp -r`` and vs DVC, then the targets (default: the W1-W3 ones)."""
     med = _lookup(ctx)
     lines = []
-    head = f"  {'operation':<40}{'n':>3} {'median':>11} {'wall':>11} {'peak RSS':>9} {'x cp -r':>8}  vs DVC"
+    head = f"  {'operation':<40}{'n':>3} {'median':>11} {'wall':>11} {'CPU':>8} {'peak RSS':>9} {'x cp -r':>8}  vs DVC"
     for wname, metrics in ctx.results.items():
         meta = workloads.get(wname)
         title = f"{wname.upper()}" + (f"  ({meta['files']} files, {meta['bytes'] / 1e6:.1f} MB)" if meta else "")
@@ -106,13 +106,14 @@ def table(ctx: Context, workloads: dict[str, dict[str, Any]], goals: list[dict[s
             value = median(samples)
             assert value is not None
             wall = median(samples, "wall") if any(s.op is not None for s in samples) else None
-            rss = median(samples, "rss_mb")
+            rss, cpu = median(samples, "rss_mb"), median(samples, "cpu")
             x_cp = f"{value / cp:.2f}" if cp and wname != "manifest" else ""
             equiv = dvc_equivalent(metric)
             vs = _vs_dvc(value, med(wname, equiv), equiv) if equiv else ""
             rss_s = f"{rss:.0f} MB" if rss is not None else "-"
             wall_s = _fmt_time(wall) if wall else ""
-            lines.append(f"  {metric:<40}{len(samples):>3} {_fmt_time(value):>11} {wall_s:>11} {rss_s:>9} {x_cp:>8}  {vs}")
+            cpu_s = f"{cpu:.2f} s" if cpu is not None else "-"
+            lines.append(f"  {metric:<40}{len(samples):>3} {_fmt_time(value):>11} {wall_s:>11} {cpu_s:>8} {rss_s:>9} {x_cp:>8}  {vs}")
     lines += ["", "Targets" + (" (smoke size: indicative only)" if ctx.size == "smoke" else "")]
     for t in targets(ctx) if goals is None else goals:
         lines.append(f"  [{t['status']:^6}] {t['target']:<48} measured {t['measured']:>10}  limit {t['limit']}")
@@ -127,6 +128,7 @@ def write_json(ctx: Context, path: Path, meta: dict[str, Any], goals: list[dict[
                 "median": median(s),
                 "median_wall": median(s, "wall"),
                 "median_rss_mb": median(s, "rss_mb"),
+                "median_cpu": median(s, "cpu"),
                 "samples": [asdict(x) for x in s],
             }
             for m, s in metrics.items()
