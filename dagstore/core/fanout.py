@@ -212,22 +212,21 @@ class Packer:
         self._writer = PackWriter(be, lambda pack_id, _locs: self.packs.add(pack_id),
                                   **({"target_size": pack_size} if pack_size else {}))
 
-    def keep(self, _f: LocalFile, blob_hash: str, data: bytes) -> None:
-        """``hash_files``' hand-over of a small file's content."""
-        if len(data) >= SMALL_FILE:  # grew while read: upload streams it as an object
-            return
+    def keep_many(self, items: Sequence[tuple[LocalFile, str, bytes]]) -> None:
+        """``hash_files``' hand-over of small files' content, a batch at a time."""
         with self._lock:
-            if blob_hash in self.done:
-                return
-            self.done.add(blob_hash)
-            loc = self.index.get(blob_hash)
-            if loc is not None:
-                self.packs.add(loc.pack)
-                return
-            self._batch.append((blob_hash, data))
-            self._bytes += len(data)
-            if len(self._batch) >= _BATCH_FILES or self._bytes >= _BATCH_BYTES:
-                self._pack()
+            for _f, blob_hash, data in items:
+                if len(data) >= SMALL_FILE or blob_hash in self.done:  # grown while read: upload streams it as an object
+                    continue
+                self.done.add(blob_hash)
+                loc = self.index.get(blob_hash)
+                if loc is not None:
+                    self.packs.add(loc.pack)
+                    continue
+                self._batch.append((blob_hash, data))
+                self._bytes += len(data)
+                if len(self._batch) >= _BATCH_FILES or self._bytes >= _BATCH_BYTES:
+                    self._pack()
 
     def _pack(self) -> None:
         batch, self._batch, self._bytes = self._batch, [], 0
@@ -262,7 +261,7 @@ def store_files(be: Backend, st: Any, files: Sequence[LocalFile], cache: StatCac
     packer = Packer(be, index, level, pack_size)
     try:
         todo = [f for f in files if f.path not in given]
-        got = {**hash_files(todo, cache, show_progress=False, keep=packer.keep), **given} if todo else dict(given)
+        got = {**hash_files(todo, cache, show_progress=False, keep=packer.keep_many), **given} if todo else dict(given)
     except BaseException:
         packer.close(ok=False)
         raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import xxhash
 
@@ -16,15 +15,12 @@ def hash_bytes(data: bytes | memoryview) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def hash_file(path: str, size_hint: int | None = None, keep: Callable[[str, bytes], None] | None = None) -> tuple[str, int]:
+def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
     """xxh3-128 and size of a file, streamed in chunks (never whole in memory). Files known
-    to be small are read with one system call, and ``keep(hash, content)`` gets their content."""
+    to be small are read with one system call."""
     if size_hint is not None and size_hint < SMALL_FILE:
         data = read_small(path, size_hint)
-        digest = xxhash.xxh3_128_hexdigest(data)
-        if keep is not None:
-            keep(digest, data)
-        return digest, len(data)
+        return xxhash.xxh3_128_hexdigest(data), len(data)
     h = xxhash.xxh3_128()
     size = 0
     buf = bytearray(_CHUNK)  # reused: a fresh 8 MiB object per read costs page faults
@@ -38,12 +34,16 @@ def hash_file(path: str, size_hint: int | None = None, keep: Callable[[str, byte
 
 def read_small(path: str, size: int) -> bytes:
     """Whole content of a file expected to be ``size`` bytes, with as few system calls as
-    possible (buffers sized to the file: no large allocations per small file)."""
-    fd = os.open(path, os.O_RDONLY)
+    possible: open, one read, close when the file still has that size (a read of a regular
+    file stops short only at its end); more reads only when it has grown or a read fell short."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks: list[bytes] = []
-        while chunk := os.read(fd, size + 1 if not chunks else _CHUNK):
+        data = os.read(fd, size + 1)
+        if len(data) == size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, _CHUNK):
             chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return b"".join(chunks)
     finally:
         os.close(fd)

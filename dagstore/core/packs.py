@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +37,7 @@ _CODECS = (CODEC_RAW, CODEC_ZSTD)
 DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memory
 _MAX_RANGE = 8 << 20  # per read: bounds memory (workers x this) while keeping requests few
 _MAX_GAP = 1 << 20
+_BATCH_BELOW = 16 << 10  # blobs this small are compressed a batch per call (see encode_blobs)
 
 
 class BlobLocation(NamedTuple):
@@ -46,6 +48,22 @@ class BlobLocation(NamedTuple):
     length: int
     raw_length: int
     codec: int
+
+
+class WrittenIndex(NamedTuple):
+    """A pack's blob locations in a few compact columns (~30 bytes a blob, not ~170)."""
+
+    hashes: list[str]
+    numbers: array  # offset, length and raw length of each blob, in turn
+    codecs: bytes
+
+    @classmethod
+    def of(cls, locs: dict[str, BlobLocation]) -> WrittenIndex:
+        return cls(list(locs), array("q", [n for loc in locs.values() for n in loc[1:4]]), bytes(loc.codec for loc in locs.values()))
+
+    def locations(self, pack_id: str) -> dict[str, BlobLocation]:
+        n = self.numbers
+        return {h: BlobLocation(pack_id, n[3 * i], n[3 * i + 1], n[3 * i + 2], c) for i, (h, c) in enumerate(zip(self.hashes, self.codecs))}
 
 
 def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
@@ -81,17 +99,27 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     return cast(zstandard.ZstdCompressor, cctx)
 
 
-def encode_blobs(blobs: Sequence[bytes], level: int | None) -> list[tuple[bytes, int]]:
+def encode_blobs(blobs: Sequence[bytes], level: int | None) -> list[tuple[bytes | memoryview, int]]:
     """``(stored bytes, codec)`` of each blob: zstd at ``level`` when it saves at least 10%,
-    else raw. Thread-safe (one compressor per thread and level); the batch is compressed in
-    one call, so the GIL is released once per batch, not once per blob."""
-    out = [(b, CODEC_RAW) for b in blobs]
-    todo = [i for i, b in enumerate(blobs) if len(b) >= 128] if level is not None else []
-    if todo:
-        compressed = _compressor(cast(int, level)).multi_compress_to_buffer([blobs[i] for i in todo], threads=1)
-        for k, i in enumerate(todo):
-            zipped = compressed[k].tobytes()
-            if len(zipped) <= len(blobs[i]) * 0.9:
+    else raw. Thread-safe (one compressor per thread and level). Blobs under ``_BATCH_BELOW``
+    are compressed in one call, so the GIL is released once per batch, not once per blob, and
+    nothing is copied (a compressed blob is a view of the batch's output); larger ones one call
+    each: one output buffer for a whole batch of them (~14 MiB for 128 W3 files) was a fresh
+    allocation every time, page faults that doubled the cost of packing them."""
+    out: list[tuple[bytes | memoryview, int]] = [(b, CODEC_RAW) for b in blobs]
+    if level is None:
+        return out
+    cctx = _compressor(level)
+    small = [i for i, b in enumerate(blobs) if 128 <= len(b) < _BATCH_BELOW]
+    if small:
+        compressed = cctx.multi_compress_to_buffer([blobs[i] for i in small], threads=1)
+        for k, i in enumerate(small):
+            if len(compressed[k]) <= len(blobs[i]) * 0.9:
+                out[i] = (memoryview(cast(bytes, compressed[k])), CODEC_ZSTD)  # a BufferSegment: a buffer (not in its stub)
+    for i, b in enumerate(blobs):
+        if len(b) >= _BATCH_BELOW:
+            zipped = cctx.compress(b)
+            if len(zipped) <= len(b) * 0.9:
                 out[i] = (zipped, CODEC_ZSTD)
     return out
 
@@ -145,11 +173,40 @@ class PackWriter:
                 self.flush()
         self._write(pieces)
 
+    def add_run(self, blobs: Sequence[tuple[str, int, int, int]], data: bytes | memoryview) -> None:
+        """Queue blobs stored back to back in ``data``, ``(hash, stored length, raw length,
+        codec)`` in order: one write per pack they fall in, no slice per blob (as ``add_many``
+        would make the same packs)."""
+        hashes = {b[0] for b in blobs}
+        if len(hashes) < len(blobs) or not hashes.isdisjoint(self._seen):  # some already queued: blob by blob
+            view, pos, items = memoryview(data), 0, []
+            for h, n, raw, codec in blobs:
+                items.append((h, view[pos : pos + n], raw, codec))
+                pos += n
+            self.add_many(items)
+            return
+        self._seen |= hashes
+        view, pos, i = memoryview(data), 0, 0
+        while i < len(blobs):
+            if self._spool is None:
+                self._spool = self._backend.open_spool("packs")
+                self._hash = xxhash.xxh3_128()
+            start = pos
+            while i < len(blobs) and (pos == start or self._size < self._target):
+                h, n, raw, codec = blobs[i]
+                self._blobs.append((h, self._size, n, raw, codec))
+                self._size += n
+                pos += n
+                i += 1
+            self._write([view[start:pos]])
+            if self._size >= self._target:
+                self.flush()
+
     def _write(self, pieces: list[bytes | memoryview]) -> None:
         if pieces and self._spool is not None:
-            data = b"".join(pieces)  # one bytes object (the same one when it is the only piece)
-            self._spool.write(data)
-            self._hash.update(data)
+            self._spool.write_many(pieces)  # no joined copy (W3: a copy of every blob cost as much as the write)
+            for piece in pieces:
+                self._hash.update(piece)
 
     def flush(self) -> None:
         """Start writing the current pack, if any."""

@@ -13,7 +13,6 @@ import sqlite3
 import stat as statmod
 import struct
 import threading
-from functools import partial
 from operator import itemgetter
 from stat import S_ISREG
 import time
@@ -28,10 +27,11 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidPathError
 from . import columns
-from .hashing import hash_file
+from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .progress import progress_bar
 
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
+_KEEP_BATCH = 256  # small files handed to ``keep`` at once
 
 
 class LocalFile(NamedTuple):
@@ -294,11 +294,11 @@ def hash_files(
     cache: StatCache | None,
     max_workers: int | None = None,
     show_progress: bool = True,
-    keep: Callable[[LocalFile, str, bytes], None] | None = None,
+    keep: Callable[[list[tuple[LocalFile, str, bytes]]], None] | None = None,
 ) -> dict[str, tuple[str, int]]:
     """``{abs path: (hash, size)}`` for every file, using and refreshing the stat cache.
-    ``keep(file, hash, content)`` receives each small file's content read for hashing (so
-    that upload need not read it again)."""
+    ``keep`` receives the small files' content read for hashing, ``(file, hash, content)``
+    a batch at a time (so that upload need not read them again)."""
     return dict(zip([f.path for f in files], hash_list(files, cache, max_workers, show_progress, keep)))
 
 
@@ -307,7 +307,7 @@ def hash_list(
     cache: StatCache | None,
     max_workers: int | None = None,
     show_progress: bool = True,
-    keep: Callable[[LocalFile, str, bytes], None] | None = None,
+    keep: Callable[[list[tuple[LocalFile, str, bytes]]], None] | None = None,
 ) -> list[tuple[str, int]]:
     """``(hash, size)`` of each file, in order (``hash_files`` without the dict)."""
     known = cache.known(files) if cache else [""] * len(files)
@@ -315,14 +315,30 @@ def hash_list(
     bar = progress_bar(sum(f.size for f in todo), "hash", show_progress and bool(todo))
 
     def work(chunk: Sequence[LocalFile]) -> list[tuple[LocalFile, str, int]]:
-        res = []
-        for f in chunk:
+        res: list[tuple[LocalFile, str, int]] = []
+        kept: list[tuple[LocalFile, str, bytes]] = []
+        done = 0
+        for f in chunk:  # the hot loop of a version of many small files: no call per file it can avoid
             try:
-                h, size = hash_file(f.path, f.size, None if keep is None else partial(keep, f))
+                if f.size < SMALL_FILE:
+                    data = read_small(f.path, f.size)
+                    h = hash_bytes(data)
+                    res.append((f, h, len(data)))
+                    if keep is not None:
+                        kept.append((f, h, data))
+                        if len(kept) >= _KEEP_BATCH:
+                            keep(kept)
+                            kept = []
+                else:
+                    res.append((f, *hash_file(f.path, f.size)))
             except OSError as exc:
                 raise InvalidPathError(f"{f.path}: cannot read: {exc.strerror}") from None
-            res.append((f, h, size))
-            bar.relative_update(size)
+            if len(res) - done >= _KEEP_BATCH:
+                bar.relative_update(sum(r[2] for r in res[done:]))
+                done = len(res)
+        if kept and keep is not None:
+            keep(kept)
+        bar.relative_update(sum(r[2] for r in res[done:]))
         return res
 
     # Threads pay only for large files (reads release the GIL); on small files they contend

@@ -1,6 +1,6 @@
 """Small files kept, encoded, from the pass that hashed them, so that upload never reads them again.
 
-The hashing pass hands each small file's bytes to ``Staged.keep``; a background thread
+The hashing pass hands small files' bytes to ``Staged.keep_many``, a batch at a time; a background thread
 compresses them in batches (overlapping the reads, on the other core) and appends the stored
 bytes to a spool: an unnamed temp file (never left behind, even by a killed process), so
 memory holds only the batches in flight and an index, whatever the size of the draft. At
@@ -37,7 +37,7 @@ _BATCH = 256  # files per compression call
 _IN_FLIGHT = 4  # batches read but not yet spooled (bounds memory: ~4 x 256 small files)
 _READ = 8 << 20  # bytes per read of the spool at upload
 
-_STAT = struct.Struct("<3Q2q")  # dev, ino, size, mtime_ns, ctime_ns: 73 bytes a file, not a 240-byte tuple of ints
+_STAT = struct.Struct("<Qq2Qq")  # size, mtime_ns, dev, ino, ctime_ns (LocalFile's order): 73 bytes a file, not a 240-byte tuple of ints
 KEEP_BELOW = 32 << 10  # files this size and up are read again at upload: for them the spool's
 # write and read back cost more than a second read from the page cache (W3: 20-200 KiB files)
 _SHIFT = 24  # a kept blob's place as one int: offset << 24 | length << 2 | codec (a blob is < 4 MiB)
@@ -72,19 +72,24 @@ class Staged:
         self._end = 0
         self._failed = False
 
-    def keep(self, f: LocalFile, blob_hash: str, data: bytes) -> None:
-        """Remember ``data``, read from ``f`` and hashed to ``blob_hash`` (thread-safe)."""
-        if self._failed or not f.ctime_ns or f.ctime_ns > time.time_ns() - RACY_NS or len(data) != f.size or len(data) >= KEEP_BELOW:
+    def keep_many(self, items: Sequence[tuple[LocalFile, str, bytes]]) -> None:
+        """Remember each ``(file, hash, data)``: ``data`` read from the file and hashed to
+        ``hash`` (thread-safe; one call per batch of files: no call per file)."""
+        if self._failed:
+            return
+        limit = time.time_ns() - RACY_NS
+        fit = [(f, h, d) for f, h, d in items if 0 < f.ctime_ns <= limit and len(d) == f.size < KEEP_BELOW]
+        if not fit:
             return
         with self._lock:
-            if self._used + len(data) > self._budget:
-                return
-            self._files[f.path] = (blob_hash, _STAT.pack(f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns))
-            if blob_hash in self._queued:
-                return
-            self._queued.add(blob_hash)
-            self._used += len(data)
-            self._batch.append((blob_hash, data))
+            for f, blob_hash, data in fit:
+                if self._used + len(data) > self._budget:
+                    continue
+                self._files[f.path] = (blob_hash, _STAT.pack(*f[2:]))
+                if blob_hash not in self._queued:
+                    self._queued.add(blob_hash)
+                    self._used += len(data)
+                    self._batch.append((blob_hash, data))
             full = len(self._batch) >= _BATCH
         if full:
             self._submit()
@@ -122,7 +127,7 @@ class Staged:
         finally:
             self._slots.release()
 
-    def _append(self, pieces: Sequence[bytes]) -> int:
+    def _append(self, pieces: Sequence[bytes | memoryview]) -> int:
         """Write ``pieces`` at the end of the spool (made on first use); their offset."""
         if self._spool is None:
             if self._dir is not None:
@@ -165,12 +170,14 @@ class Staged:
             st = os.stat(path)
         except OSError:
             return None
-        if st.st_size != size or _STAT.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != kept[1]:
+        if st.st_size != size or _STAT.pack(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns) != kept[1]:
             return None
         return Kept(blob_hash, blob >> _SHIFT, blob >> 2 & ((1 << (_SHIFT - 2)) - 1), blob & 3)
 
-    def read(self, blobs: Sequence[Kept]) -> Iterator[list[tuple[Kept, bytes | memoryview]]]:
-        """The stored bytes of ``blobs``, in spool order, a few MiB per list (large sequential reads)."""
+    def read(self, blobs: Sequence[Kept]) -> Iterator[tuple[memoryview, list[Kept]]]:
+        """The stored bytes of ``blobs`` in large sequential reads of the spool: ``(bytes, kept)``
+        for each run of blobs stored back to back (in spool order, a few MiB at most), so that
+        a run is packed as one piece, not sliced blob by blob."""
         assert self._spool is not None or not blobs
         todo = sorted(blobs, key=lambda k: k.offset)
         i = 0
@@ -183,7 +190,12 @@ class Staged:
             data = memoryview(os.pread(self._spool.fileno(), end - start, start))  # type: ignore[union-attr]
             if len(data) != end - start:
                 raise OSError(f"the staging spool is shorter than written ({len(data)} of {end - start} bytes)")
-            yield [(k, data[k.offset - start : k.offset - start + k.length]) for k in todo[i:j]]
+            run = i
+            for k in range(i + 1, j + 1):  # split where a blob is not stored right after the previous one
+                if k == j or todo[k].offset != todo[k - 1].offset + todo[k - 1].length:
+                    lo, hi = todo[run].offset - start, todo[k - 1].offset + todo[k - 1].length - start
+                    yield data[lo:hi], todo[run:k]
+                    run = k
             i = j
 
     def close(self) -> None:

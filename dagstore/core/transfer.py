@@ -14,9 +14,9 @@ from .backend import Backend
 from .cache import BlobSink
 from ..errors import IntegrityError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
-from .manifest import Entry
+from .manifest import Entry, _gc_paused
 from .layout import object_key
-from .packs import BlobLocation, PackWriter, encode_blobs, fetch_blobs
+from .packs import BlobLocation, PackWriter, WrittenIndex, encode_blobs, fetch_blobs
 from .progress import progress_bar
 from .staging import Kept, Staged
 
@@ -41,6 +41,7 @@ class UploadResult:
     objects: set[str] = field(default_factory=set)
     bytes_sent: int = 0
     blobs_sent: int = 0
+    indexes: dict[str, WrittenIndex] = field(default_factory=dict)  # of the packs written
 
 
 def blob_name(e: Entry) -> str:
@@ -71,8 +72,14 @@ def upload(
     indexes of the backend) and existing objects are used to skip content already stored, so a
     retried upload resends nothing; objects in ``avoid_objects`` (marked by gc) are rewritten.
     """
+    with _gc_paused():  # a few objects per file, no cycles: collections would only walk them
+        return _upload(backend, index, pending, level, pack_size, max_workers or DEFAULT_IO_WORKERS, show_progress,
+                       avoid_objects or set(), staged)
+
+
+def _upload(backend: Backend, index: dict[str, BlobLocation], pending: Sequence[Pending], level: int | None,
+            pack_size: int | None, workers: int, show_progress: bool, avoid: set[str], staged: Staged | None) -> UploadResult:
     res = UploadResult()
-    workers = max_workers or DEFAULT_IO_WORKERS
     small: dict[str, Pending] = {}
     large: dict[str, Pending] = {}
     for p in pending:
@@ -88,7 +95,7 @@ def upload(
         if small:
             _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar, staged)
         if large:
-            _upload_large(backend, list(large.values()), workers, res, bar, avoid_objects or set())
+            _upload_large(backend, list(large.values()), workers, res, bar, avoid)
     finally:
         bar.close()
     return res
@@ -109,7 +116,7 @@ def _upload_small(
         else:
             kept[p.hash] = (p, loc)
 
-    def encode(chunk: list[Pending]) -> list[tuple[Pending, bytes, int]]:
+    def encode(chunk: list[Pending]) -> list[tuple[Pending, bytes | memoryview, int]]:
         datas = []
         for p in chunk:
             try:
@@ -121,8 +128,9 @@ def _upload_small(
             datas.append(data)
         return [(p, stored, codec) for p, (stored, codec) in zip(chunk, encode_blobs(datas, level), strict=True)]
 
-    def on_pack(pack_id: str, _locs: dict[str, BlobLocation]) -> None:
+    def on_pack(pack_id: str, locs: dict[str, BlobLocation]) -> None:
         res.packs.add(pack_id)
+        res.indexes[pack_id] = WrittenIndex.of(locs)
 
     def put(batch: Sequence[tuple[Pending, bytes | memoryview, int]]) -> None:
         writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
@@ -134,8 +142,11 @@ def _upload_small(
     try:
         if kept:  # already read, hashed and encoded by add_files: large reads of its spool
             assert staged is not None
-            for chunk in staged.read([loc for _p, loc in kept.values()]):
-                put([(kept[k.hash][0], stored, k.codec) for k, stored in chunk])
+            for data, run in staged.read([loc for _p, loc in kept.values()]):
+                writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
+                res.bytes_sent += len(data)
+                res.blobs_sent += len(run)
+                bar.relative_update(sum(kept[k.hash][0].size for k in run))
         slices = [rest[i : i + _SLICE] for i in range(0, len(rest), _SLICE)]
         if slices:
             with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode") as pool:

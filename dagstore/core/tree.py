@@ -67,10 +67,12 @@ def new_paths_problem(new: Collection[str], is_file: Callable[[str], bool], is_f
     if found:
         return found
     new_set = new if isinstance(new, (set, frozenset)) else set(new)
-    for d in sorted(folders(new_set)):
-        if d in new_set or is_file(d):
-            return f"{d!r} is a file, so it cannot also be a folder; remove it first to put files under {d}/"
-    for p in sorted(new_set):
-        if is_folder(p):
-            return f"{p!r} is a folder, so it cannot also be a file; remove the files under {p}/ first"
+    files = [d for d in folders(new_set) if d in new_set or is_file(d)]  # the first in path order is named:
+    if files:  # min() of the few found, not a sort of every new path
+        d = min(files)
+        return f"{d!r} is a file, so it cannot also be a folder; remove it first to put files under {d}/"
+    dirs = [p for p in new_set if is_folder(p)]
+    if dirs:
+        p = min(dirs)
+        return f"{p!r} is a folder, so it cannot also be a file; remove the files under {p}/ first"
     return None

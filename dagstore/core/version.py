@@ -92,11 +92,11 @@ class Version:
             return self.state
         return self.parents_state().apply(entries_table(self.draft.delta.entries, self.draft.delta.removed), self.id)
 
-    def keep_content(self) -> Callable[[LocalFile, str, bytes], None]:
+    def keep_content(self) -> Callable[[list[tuple[LocalFile, str, bytes]]], None]:
         """Where the hashing pass hands small files' content, so that upload need not read them again."""
         if self.staged is None:
             self.staged = Staged(spool_dir=self.store.cache.root)  # its spool: an unnamed file in the cache folder
-        return self.staged.keep
+        return self.staged.keep_many
 
     def save(self) -> None:
         """Write the draft (with the current record) to the store."""

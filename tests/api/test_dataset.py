@@ -282,8 +282,9 @@ def test_sync_does_not_rehash_unchanged_files(src, monkeypatch):
             os.utime(p, ns=(10**18, 10**18))
     Dataset.create(dataset_name="warm", dataset_project="proj").add_files(src)  # fill the stat cache
     hashed: list[str] = []
-    real = scan_mod.hash_file
+    real, real_small = scan_mod.hash_file, scan_mod.read_small  # small files are read whole, then hashed
     monkeypatch.setattr(scan_mod, "hash_file", lambda p, *a: hashed.append(p) or real(p, *a))
+    monkeypatch.setattr(scan_mod, "read_small", lambda p, *a: hashed.append(p) or real_small(p, *a))
     (src / "a.txt").write_text("changed!")
     c = Dataset.create(dataset_name="d", dataset_project="proj", parent_datasets=[v1])
     assert c.sync_folder(src) == (0, 0, 1)

@@ -142,14 +142,22 @@ def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp
         st = os.stat(p)
         f = LocalFile(str(p), p.name, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
         files.append((f, p.read_bytes()))
-        kept.keep(f, hash_bytes(p.read_bytes()), p.read_bytes())
+        kept.keep_many([(f, hash_bytes(p.read_bytes()), p.read_bytes())])
     kept.settle()
     assert [e.name for e in os.scandir(tmp_path)] == ["src"]  # the spool has no name
     locs = [kept.locate(f.path, hash_bytes(data), f.size, 1) for f, data in files]
     assert all(loc is not None for loc in locs)
-    chunks = list(kept.read([loc for loc in locs if loc is not None]))
-    got = {k.hash: bytes(b) for chunk in chunks for k, b in chunk}
-    assert len(chunks) == 1  # 700 small blobs: one read of the spool
+    runs = list(kept.read([loc for loc in locs if loc is not None]))
+    got = {}
+    for data, run in runs:
+        pos = 0
+        for k in run:
+            got[k.hash] = bytes(data[pos : pos + k.length])
+            pos += k.length
+        assert pos == len(data)
+    assert len(runs) == 1  # 700 small blobs stored back to back: one read of the spool, one run
+    every_other = [loc for loc in locs[::2] if loc is not None]  # gaps between them: one run each
+    assert [(bytes(data), [k.hash for k in run]) for data, run in kept.read(every_other)] == [(got[k.hash], [k.hash]) for k in every_other]
     for loc, (_f, data) in zip(locs, files):
         assert loc is not None
         assert packs.decode_blob(loc.hash, got[loc.hash], packs.BlobLocation("-", 0, loc.length, len(data), loc.codec)) == data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,25 @@ def test_a_failed_pack_commit_raises_at_close_and_leaves_no_pack_or_index(be: Lo
     with pytest.raises(OSError, match="disk gone"):
         write_packs(be, [os.urandom(2000)])
     assert be.list("packs") == [] and be.list("index") == [] and be.list_temp("packs") == []
+
+
+def _pack_tables(be: LocalBackend, add: Callable[[PackWriter], None]) -> tuple[list[list[tuple[str, int, int, int, int]]], dict[str, BlobLocation]]:
+    found: dict[str, dict[str, BlobLocation]] = {}
+    w = PackWriter(be, found.__setitem__, target_size=2500)
+    add(w)
+    w.close()
+    tables = sorted(sorted((h, loc.offset, loc.length, loc.raw_length, loc.codec) for h, loc in locs.items()) for locs in found.values())
+    return tables, {h: loc for locs in found.values() for h, loc in locs.items()}
+
+
+def test_a_run_of_blobs_stored_back_to_back_makes_the_packs_blob_by_blob_writes_would(tmp_path: Path) -> None:
+    blobs = [os.urandom(700 + 37 * i) for i in range(12)] + [b""]
+    rows = [(hash_bytes(b), len(b), len(b), CODEC_RAW) for b in blobs]
+    one, _ = _pack_tables(LocalBackend(tmp_path / "a"), lambda w: w.add_many((h, b, n, c) for (h, _s, n, c), b in zip(rows + rows[:1], blobs + blobs[:1])))
+    # the second run repeats a blob of the first: it is queued blob by blob, and that blob skipped
+    runs, locs = _pack_tables(LocalBackend(tmp_path / "b"), lambda w: (w.add_run(rows[:5], b"".join(blobs[:5])),
+                                                                      w.add_run(rows[5:] + rows[:1], b"".join(blobs[5:] + blobs[:1]))))
+    assert runs == one and len(one) >= 3
+    got: dict[str, bytes] = {}
+    packs.fetch_blobs(LocalBackend(tmp_path / "b"), locs.items(), got.__setitem__)
+    assert got == {hash_bytes(b): b for b in blobs}

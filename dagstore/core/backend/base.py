@@ -35,6 +35,10 @@ class Spool:
     def write(self, data: bytes) -> None:
         self._chunks.append(data)
 
+    def write_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        """Append ``pieces`` in order (one chunk here; one system call on local folders)."""
+        self._chunks.append(b"".join(pieces))
+
     def commit(self, key: str) -> None:
         """Make the whole object visible under ``key`` (atomically)."""
         self._backend.write_chunks(key, self._chunks)

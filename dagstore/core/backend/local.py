@@ -155,6 +155,13 @@ class _FileSpool(Spool):
         with self._backend_local._writing("a new pack"):
             self._file.write(data)
 
+    def write_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        """Each piece through the file's 1 MiB buffer: no joined copy of a batch (for W3's
+        5,000 files that copy, 14 MiB at a time, doubled the cost of writing its packs)."""
+        with self._backend_local._writing("a new pack"):
+            for piece in pieces:
+                self._file.write(piece)
+
     def commit(self, key: str) -> None:
         with self._backend_local._writing(key):
             self._file.flush()

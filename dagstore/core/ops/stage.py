@@ -19,6 +19,7 @@ from .. import columns as cols, fanscan, tree
 from ..folderdiff import folder_diff
 from ..manifest import Entry, _gc_paused, dataset_prefix, join_dataset_path, match_path, same_content
 from ..scan import hash_files, hash_list, matches_wildcard, scan
+from ..records import Draft
 from ...errors import InvalidPathError
 from .commit import fan_out_folder, send_files
 from ..version import Version, as_list
@@ -108,18 +109,34 @@ def add_files(
     prefix = dataset_prefix(dataset_path)
     if executor is not None and os.path.isdir(path):
         return _add_folder_on_workers(v, executor, path, wildcard, local_base_folder, prefix, recursive)
-    files = scan(path, wildcard, recursive, base=local_base_folder)
+    with _gc_paused():  # a few tuples per file, no cycles: collections would only walk them
+        return _add_local(v, draft, path, wildcard, local_base_folder, prefix, recursive, max_workers, show_progress, executor)
+
+
+def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard: str | Sequence[str] | None,
+               base: str | os.PathLike[str] | None, prefix: str, recursive: bool, max_workers: int | None,
+               show_progress: bool, executor: Executor | None) -> tuple[int, int]:
+    """``add_files`` of local files scanned here (hashed here, or by ``executor``'s workers)."""
+    files = scan(path, wildcard, recursive, base=base)
     paths = [f"{prefix}/{f.rel}" if prefix else f.rel for f in files]  # scan yields canonical relative paths
     check_fit(v, paths)
     hashes = (hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content()) if executor is None
               else send_files(v, executor, files))
     n = 0
     parents = v.parents_state().pick(paths)
+    delta, pending = draft.delta, draft.pending
+    known = parents.keys() | delta.entries.keys() | delta.removed  # paths new to the draft and its parents skip stage()
     for f, dp in zip(files, paths):
-        h, size = hashes[f.path]
-        n += stage(v, dp, Entry(h, size), (f.path, f.mtime_ns), parents)
-        if executor is not None:
-            draft.pending.pop(dp, None)  # its content is in the store already
+        e = Entry(*hashes[f.path])
+        if dp in known:
+            n += stage(v, dp, e, (f.path, f.mtime_ns), parents)
+        else:
+            delta.entries[dp] = e
+            pending[dp] = (f.path, f.mtime_ns)
+            n += 1
+    if executor is not None:
+        for dp in paths:
+            pending.pop(dp, None)  # its content is in the store already
     count = len(files)
     del files, hashes, paths, parents  # before the draft is serialized: lower peak memory
     v.save()

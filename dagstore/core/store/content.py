@@ -15,7 +15,7 @@ from ..decode import skip
 from ..backend import Backend, open_backend
 from ..hashing import hash_bytes
 from ..manifest import Delta, Diff
-from ..packs import BlobLocation, decode_header
+from ..packs import BlobLocation, WrittenIndex, decode_header
 from ..records import VersionRecord
 from ..state import State
 from .registry import Registry
@@ -132,6 +132,11 @@ class Content(Registry):
         out: dict[str, BlobLocation] = {}
         missing = []
         for pid in pack_ids:
+            written = self._written_indexes.get((backend.url, pid))
+            if written is not None:  # written by this process's last upload: no read, no decoding
+                locs = written.locations(pid)
+                out.update(locs if only is None else {h: locs[h] for h in wanted if h in locs})
+                continue
             cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid)) if only is not None else None
             if cols is not None:
                 for i, row in zip(*cols.find(needles)):
@@ -163,6 +168,11 @@ class Content(Registry):
             return locs
         self.cache.write_immutable("index-cols", pid, packindex.encode(locs))
         return {h: locs[h] for h in wanted if h in locs}
+
+    def remember_indexes(self, backend: Backend, indexes: dict[str, WrittenIndex]) -> None:
+        """The blob locations of the packs an upload just wrote to ``backend`` (finalize reads
+        them next); only the last upload's are kept."""
+        self._written_indexes = {(backend.url, pid): locs for pid, locs in indexes.items()}
 
     def diff(self, old_id: str, new_id: str) -> Diff:
         """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""
