@@ -200,7 +200,7 @@ class Packer:
     packed already, is skipped. Encoding runs in the calling thread, a batch at a time: on a
     worker every core is busy with another worker's task."""
 
-    def __init__(self, be: Backend, index: dict[str, BlobLocation], level: int | None, pack_size: int | None):
+    def __init__(self, st: Any, be: Backend, index: dict[str, BlobLocation], level: int | None, pack_size: int | None):
         self.index = index
         self.level = level
         self.done: set[str] = set()  # hashes the store holds or this packer packed
@@ -209,8 +209,17 @@ class Packer:
         self._batch: list[tuple[str, bytes]] = []
         self._bytes = 0
         self._lock = threading.Lock()  # hashing threads (large files) may call keep at once
-        self._writer = PackWriter(be, lambda pack_id, _locs: self.packs.add(pack_id),
-                                  **({"target_size": pack_size} if pack_size else {}))
+        self._writer = PackWriter(be, self._packed, **({"target_size": pack_size} if pack_size else {}))
+        self._key = (st.url, str(getattr(be, "url", "")))
+
+    def _packed(self, pack_id: str, locs: dict[str, BlobLocation]) -> None:
+        """A pack is written (pack, then index): later tasks of this process reuse its blobs
+        without reading its index back."""
+        self.packs.add(pack_id)
+        with _indexes_lock:
+            index, seen = _indexes.setdefault(self._key, ({}, set()))
+            index.update(locs)
+            seen.add(pack_id)
 
     def keep_many(self, items: Sequence[tuple[LocalFile, str, bytes]]) -> None:
         """``hash_files``' hand-over of small files' content, a batch at a time."""
@@ -258,7 +267,7 @@ def store_files(be: Backend, st: Any, files: Sequence[LocalFile], cache: StatCac
     others (hashes given or cached, large files) are read, verified and sent by ``transfer``."""
     given = given or {}
     index = reusable(st, be, marked)
-    packer = Packer(be, index, level, pack_size)
+    packer = Packer(st, be, index, level, pack_size)
     try:
         todo = [f for f in files if f.path not in given]
         got = {**hash_files(todo, cache, show_progress=False, keep=packer.keep_many), **given} if todo else dict(given)
