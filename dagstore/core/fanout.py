@@ -26,6 +26,7 @@ from ..errors import DagstoreError, FormatError, StorageError
 from . import layout, transfer
 from .backend import Backend, open_backend
 from .hashing import SMALL_FILE
+from .manifest import _gc_paused
 from .packs import BlobLocation, PackWriter, encode_blobs
 from .scan import LocalFile, StatCache, hash_files
 from .store import Store
@@ -179,6 +180,7 @@ class Fragment:
     tasks: int = 0  # how many tasks made it
 
 
+@_gc_paused()  # a few tuples per file, no cycles: collections would only walk them
 def ingest(task: IngestTask) -> Fragment:
     """Worker side: hash what has no hash (the driver keeps the stat cache), then upload what
     the store does not hold yet. Idempotent: a retry finds its content through the indexes."""
