@@ -152,7 +152,8 @@ class LocalView:
         parts = path.split("/")
         if "" in parts or "." in parts or ".." in parts:  # also refuses "" and a leading "/"
             raise InvalidPathError(f"dataset path {path!r} escapes the dataset root")
-        return os.path.join(folder or self._folder(), path)
+        base = folder or self._folder()
+        return f"{base}/{path}" if base and not base.endswith("/") else os.path.join(base, path)  # join, once per media file
 
     def open(self, path: str) -> BinaryIO:
         return open(self._file(path), "rb")
