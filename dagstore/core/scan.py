@@ -31,7 +31,7 @@ from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .progress import progress_bar
 
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
-_KEEP_BATCH = 256  # small files handed to ``keep`` at once
+_KEEP_BATCH, _KEEP_BYTES = 256, 1 << 20  # small files handed to ``keep`` at once (the bytes bound memory: W3's files)
 
 
 class LocalFile(NamedTuple):
@@ -317,7 +317,7 @@ def hash_list(
     def work(chunk: Sequence[LocalFile]) -> list[tuple[LocalFile, str, int]]:
         res: list[tuple[LocalFile, str, int]] = []
         kept: list[tuple[LocalFile, str, bytes]] = []
-        done = 0
+        done = held = 0
         for f in chunk:  # the hot loop of a version of many small files: no call per file it can avoid
             try:
                 if f.size < SMALL_FILE:
@@ -326,9 +326,10 @@ def hash_list(
                     res.append((f, h, len(data)))
                     if keep is not None:
                         kept.append((f, h, data))
-                        if len(kept) >= _KEEP_BATCH:
+                        held += len(data)
+                        if len(kept) >= _KEEP_BATCH or held >= _KEEP_BYTES:
                             keep(kept)
-                            kept = []
+                            kept, held = [], 0
                 else:
                     res.append((f, *hash_file(f.path, f.size)))
             except OSError as exc:
