@@ -27,7 +27,7 @@ from . import layout, transfer
 from .backend import Backend, open_backend
 from .hashing import SMALL_FILE
 from .manifest import _gc_paused
-from .packs import BlobLocation, PackWriter, encode_blobs
+from .packs import BlobLocation, PackWriter, WrittenIndex, encode_blobs
 from .scan import LocalFile, StatCache, hash_files
 from .store import Store
 
@@ -178,6 +178,16 @@ class Fragment:
     table: Any = None  # a folder's fragment: a pyarrow table of path, hash, size (fanscan)
     wall: float = 0.0  # the driver's time from the split to the merged fragment
     tasks: int = 0  # how many tasks made it
+    indexes: dict[str, WrittenIndex] = field(default_factory=dict)  # of the packs written: finalize reads none back
+
+    def add(self, other: Fragment) -> None:
+        """Merge ``other``'s packs, objects, indexes and costs (not its hashes or table)."""
+        self.packs |= other.packs
+        self.objects |= other.objects
+        self.indexes.update(other.indexes)
+        self.bytes_sent += other.bytes_sent
+        self.blobs_sent += other.blobs_sent
+        self.seconds += other.seconds
 
 
 @_gc_paused()  # a few tuples per file, no cycles: collections would only walk them
@@ -207,6 +217,7 @@ class Packer:
         self.level = level
         self.done: set[str] = set()  # hashes the store holds or this packer packed
         self.packs: set[str] = set()
+        self.indexes: dict[str, WrittenIndex] = {}
         self.bytes_sent = self.blobs_sent = 0
         self._batch: list[tuple[str, bytes]] = []
         self._bytes = 0
@@ -218,6 +229,7 @@ class Packer:
         """A pack is written (pack, then index): later tasks of this process reuse its blobs
         without reading its index back."""
         self.packs.add(pack_id)
+        self.indexes[pack_id] = WrittenIndex.of(locs)
         with _indexes_lock:
             index, seen = _indexes.setdefault(self._key, ({}, set()))
             index.update(locs)
@@ -284,7 +296,7 @@ def store_files(be: Backend, st: Any, files: Sequence[LocalFile], cache: StatCac
             rest.append(transfer.Pending(h, size, f.path, f.mtime_ns))
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
     res = transfer.upload(be, index, rest, level, pack_size, show_progress=False, avoid_objects=avoid) if rest else transfer.UploadResult()
-    out.packs, out.objects = res.packs | packer.packs, res.objects
+    out.packs, out.objects, out.indexes = res.packs | packer.packs, res.objects, {**packer.indexes, **res.indexes}
     out.bytes_sent, out.blobs_sent = res.bytes_sent + packer.bytes_sent, res.blobs_sent + packer.blobs_sent
     return got
 
@@ -330,10 +342,6 @@ def ingest_all(
     merged = Fragment()
     for frag in run(executor, ingest, tasks, "ingestion"):
         merged.hashes.extend(frag.hashes)
-        merged.packs |= frag.packs
-        merged.objects |= frag.objects
-        merged.bytes_sent += frag.bytes_sent
-        merged.blobs_sent += frag.blobs_sent
-        merged.seconds += frag.seconds
+        merged.add(frag)
     return merged
 

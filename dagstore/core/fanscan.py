@@ -146,11 +146,7 @@ def ingest_folder(executor: Executor, ref: fanout.StoreRef, root: str, rel: str,
     frags = fanout.run(executor, ingest_tree, [TreeTask(ref, (u,), pats, level, pack_size, marked) for u in units], "ingestion")
     out = fanout.Fragment(tasks=len(units))
     for frag in frags:
-        out.packs |= frag.packs
-        out.objects |= frag.objects
-        out.bytes_sent += frag.bytes_sent
-        out.blobs_sent += frag.blobs_sent
-        out.seconds += frag.seconds
+        out.add(frag)
     table = pa.concat_tables([f.table for f in frags]) if frags else ROWS.empty_table()
     table = table.take(pc.sort_indices(table["path"])).combine_chunks()
     _check_unique(table["path"])

@@ -125,7 +125,9 @@ def _workers_store(v: Version) -> tuple[fanout.StoreRef, frozenset[str]]:
 
 
 def _gain(v: Version, frag: fanout.Fragment) -> fanout.Fragment:
-    """The draft's record gains the packs and objects the workers wrote."""
+    """The draft's record gains the packs and objects the workers wrote; the store remembers
+    the locations in the packs they wrote (finalize reads no index back)."""
+    v.store.remember_indexes(v.store.content_backend(v.record), frag.indexes)
     v.record = replace(v.record, packs=tuple(sorted(set(v.record.packs) | frag.packs)),
                        objects=tuple(sorted(set(v.record.objects) | frag.objects)))
     return frag

@@ -129,13 +129,14 @@ class Content(Registry):
             pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
         wanted = sorted({h for h in only if len(h) == 32}) if only is not None else []  # 32 hex digits: a blob hash
         needles = packindex.wanted_array(wanted)
+        wanted_set = set(wanted)  # each pack's few blobs are looked up in it: not every wanted hash per pack
         out: dict[str, BlobLocation] = {}
         missing = []
         for pid in pack_ids:
             written = self._written_indexes.get((backend.url, pid))
             if written is not None:  # written by this process's last upload: no read, no decoding
                 locs = written.locations(pid)
-                out.update(locs if only is None else {h: locs[h] for h in wanted if h in locs})
+                out.update(locs if only is None else {h: loc for h, loc in locs.items() if h in wanted_set})
                 continue
             cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid)) if only is not None else None
             if cols is not None:
@@ -146,11 +147,11 @@ class Content(Registry):
             if data is None:
                 missing.append(pid)
             else:
-                out.update(self._index_of(pid, data, wanted, only is not None))
+                out.update(self._index_of(pid, data, wanted_set, only is not None))
         for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
             pid = layout.leaf(key)
             try:
-                locs = self._index_of(pid, data, wanted, only is not None)
+                locs = self._index_of(pid, data, wanted_set, only is not None)
             except FormatError as exc:
                 if not every:
                     raise
@@ -160,14 +161,14 @@ class Content(Registry):
             out.update(locs)
         return out
 
-    def _index_of(self, pid: str, data: bytes, wanted: list[str], only: bool) -> dict[str, BlobLocation]:
+    def _index_of(self, pid: str, data: bytes, wanted: set[str], only: bool) -> dict[str, BlobLocation]:
         """A pack's decoded index, or (``only``) the locations of the ``wanted`` blobs in it;
         then its columns are cached for later lookups."""
         locs = decode_header(pid, data)
         if not only:
             return locs
         self.cache.write_immutable("index-cols", pid, packindex.encode(locs))
-        return {h: locs[h] for h in wanted if h in locs}
+        return {h: loc for h, loc in locs.items() if h in wanted}
 
     def remember_indexes(self, backend: Backend, indexes: dict[str, WrittenIndex]) -> None:
         """The blob locations of the packs an upload just wrote to ``backend`` (finalize reads
