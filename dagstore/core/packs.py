@@ -99,14 +99,13 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     return cast(zstandard.ZstdCompressor, cctx)
 
 
-def encode_blobs(blobs: Sequence[bytes], level: int | None) -> list[tuple[bytes | memoryview, int]]:
+def encode_blobs(blobs: Sequence[bytes], level: int | None) -> list[tuple[bytes, int]]:
     """``(stored bytes, codec)`` of each blob: zstd at ``level`` when it saves at least 10%,
     else raw. Thread-safe (one compressor per thread and level). Blobs under ``_BATCH_BELOW``
-    are compressed in one call, so the GIL is released once per batch, not once per blob, and
-    nothing is copied (a compressed blob is a view of the batch's output); larger ones one call
-    each: one output buffer for a whole batch of them (~14 MiB for 128 W3 files) was a fresh
-    allocation every time, page faults that doubled the cost of packing them."""
-    out: list[tuple[bytes | memoryview, int]] = [(b, CODEC_RAW) for b in blobs]
+    are compressed in one call, so the GIL is released once per batch, not once per blob;
+    larger ones one call each, as f709b55 did (one output buffer for a batch of them, ~14 MiB
+    for 128 W3 files, is a fresh allocation every time)."""
+    out: list[tuple[bytes, int]] = [(b, CODEC_RAW) for b in blobs]
     if level is None:
         return out
     cctx = _compressor(level)
@@ -115,7 +114,7 @@ def encode_blobs(blobs: Sequence[bytes], level: int | None) -> list[tuple[bytes 
         compressed = cctx.multi_compress_to_buffer([blobs[i] for i in small], threads=1)
         for k, i in enumerate(small):
             if len(compressed[k]) <= len(blobs[i]) * 0.9:
-                out[i] = (memoryview(cast(bytes, compressed[k])), CODEC_ZSTD)  # a BufferSegment: a buffer (not in its stub)
+                out[i] = (compressed[k].tobytes(), CODEC_ZSTD)  # a copy: views kept the batch's buffers (+9 MB peak for W1)
     for i, b in enumerate(blobs):
         if len(b) >= _BATCH_BELOW:
             zipped = cctx.compress(b)
