@@ -65,7 +65,8 @@ def test_a_damaged_columns_file_is_rebuilt_from_the_index(tmp_path: Path, damage
         data = b""
     path.write_bytes(data)
     assert packindex.decode(pid, data) is None
-    assert st.pack_index(st.backend, only=list(whole)) == whole
+    later = Store(str(tmp_path / "store"))  # another process: not the one whose upload wrote the pack
+    assert later.pack_index(later.backend, only=list(whole)) == whole
     assert packindex.decode(pid, path.read_bytes()) is not None  # rewritten from the index
 
 
@@ -96,3 +97,15 @@ def test_encode_and_decode_round_trip() -> None:
     assert {sorted(wanted)[i]: cols.location(int(r)) for i, r in zip(hit, rows)} == locs
     empty = packindex.decode("p", packindex.encode({}))
     assert empty is not None and [len(x) for x in empty.find(packindex.wanted_array(wanted))] == [0, 0]
+
+
+def test_an_upload_leaves_the_columns_of_the_packs_it_wrote(tmp_path: Path) -> None:
+    st, ds = _store(tmp_path)
+    cols = Path(st.cache.root) / "meta" / "index-cols"
+    assert sorted(os.listdir(cols)) == sorted(ds._v.record.packs)  # a child's upload in another process reads them
+    whole = st.pack_index(st.backend)
+    for pid in ds._v.record.packs:
+        got = packindex.decode(pid, (cols / pid).read_bytes())
+        assert got is not None
+        hit, rows = got.find(packindex.wanted_array(sorted(whole)))
+        assert {sorted(whole)[i]: got.location(int(r)) for i, r in zip(hit, rows)} == {h: loc for h, loc in whole.items() if loc.pack == pid}

@@ -33,10 +33,11 @@ def _tree(root: Path, n: int = 40) -> Path:
 
 @pytest.fixture
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Paths read by the hashing pass (the real hash_file, recorded)."""
+    """Paths read by the hashing pass (the real functions, recorded)."""
     seen: list[str] = []
-    real = scan_mod.hash_file
+    real, real_small = scan_mod.hash_file, scan_mod.read_small  # small files are read whole, then hashed
     monkeypatch.setattr(scan_mod, "hash_file", lambda p, *a: seen.append(p) or real(p, *a))
+    monkeypatch.setattr(scan_mod, "read_small", lambda p, *a: seen.append(p) or real_small(p, *a))
     return seen
 
 

@@ -174,6 +174,8 @@ class Content(Registry):
         """The blob locations of the packs an upload just wrote to ``backend`` (finalize reads
         them next); only the last upload's are kept."""
         self._written_indexes = {(backend.url, pid): locs for pid, locs in indexes.items()}
+        for pid, written in indexes.items():  # and later processes' lookups (a child's upload) read their columns
+            self.cache.write_immutable("index-cols", pid, packindex.encode(written.locations(pid)))
 
     def diff(self, old_id: str, new_id: str) -> Diff:
         """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""
