@@ -56,6 +56,8 @@ def _fmt(x: float | None, unit: str) -> str:
 
 
 def run(args: argparse.Namespace) -> str:
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="columnar-", dir=args.out))
     try:
         impls = {"before": extract(args.before, work / "before"), "after": REPO}
