@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .packs import BlobLocation
+from .packs import BlobLocation, WrittenIndex
 
 MAGIC = b"DAGIDXC1"
 _HEAD = len(MAGIC) + 8
@@ -24,13 +24,23 @@ _ROW = 16 + 3 * 8 + 1  # bytes per blob
 
 def encode(locs: Mapping[str, BlobLocation]) -> bytes:
     """The columns of one pack's decoded index (its ``{hash: location}``)."""
-    order = sorted(locs)
-    rows = [locs[h] for h in order]
-    n = len(order)
-    ints = np.array([(r.offset, r.length, r.raw_length) for r in rows], dtype="<u8").reshape(n, 3)
-    codecs = np.array([r.codec for r in rows], dtype=np.uint8)
-    return b"".join([MAGIC, np.uint64(n).astype("<u8").tobytes(), bytes.fromhex("".join(order)),
-                     ints[:, 0].tobytes(), ints[:, 1].tobytes(), ints[:, 2].tobytes(), codecs.tobytes()])
+    rows = locs.values()
+    return _encode(list(locs), [n for r in rows for n in (r.offset, r.length, r.raw_length)], bytes(r.codec for r in rows))
+
+
+def encode_written(written: WrittenIndex) -> bytes:
+    """The same bytes as ``encode(written.locations(pack))``, with no Python object per blob."""
+    return _encode(written.hashes, written.numbers, written.codecs)
+
+
+def _encode(hashes: Sequence[str], numbers: Sequence[int], codecs: bytes) -> bytes:
+    """``hashes`` (unique hex), each blob's offset, length and raw length in turn, its codec."""
+    n = len(hashes)
+    order = sorted(range(n), key=hashes.__getitem__)
+    ints = np.asarray(numbers, dtype=np.int64).astype("<u8").reshape(n, 3)[order]
+    ordered_codecs = np.frombuffer(codecs, dtype=np.uint8)[order] if n else np.zeros(0, dtype=np.uint8)
+    return b"".join([MAGIC, np.uint64(n).astype("<u8").tobytes(), bytes.fromhex("".join(hashes[i] for i in order)),
+                     ints[:, 0].tobytes(), ints[:, 1].tobytes(), ints[:, 2].tobytes(), ordered_codecs.tobytes()])
 
 
 class Columns:

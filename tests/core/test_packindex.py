@@ -4,13 +4,14 @@ indexes do, and a damaged or missing columns file is rebuilt from the index, nev
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
 
 from dagstore import Dataset, Store
 from dagstore.core import packindex
-from dagstore.core.packs import BlobLocation
+from dagstore.core.packs import BlobLocation, WrittenIndex
 from helpers import write_tree
 
 
@@ -97,6 +98,16 @@ def test_encode_and_decode_round_trip() -> None:
     assert {sorted(wanted)[i]: cols.location(int(r)) for i, r in zip(hit, rows)} == locs
     empty = packindex.decode("p", packindex.encode({}))
     assert empty is not None and [len(x) for x in empty.find(packindex.wanted_array(wanted))] == [0, 0]
+
+
+def test_the_columns_of_a_written_index_are_the_bytes_of_its_locations() -> None:
+    rng = random.Random(7)
+    locs = {f"{rng.getrandbits(128):032x}": BlobLocation("p", rng.randrange(1 << 40), rng.randrange(1 << 30),
+                                                           rng.randrange(1 << 30), rng.randrange(2)) for _ in range(500)}
+    assert packindex.encode_written(WrittenIndex.of(locs)) == packindex.encode(locs)
+    assert packindex.encode_written(WrittenIndex.of({})) == packindex.encode({})
+    cols = packindex.decode("p", packindex.encode_written(WrittenIndex.of(locs)))
+    assert cols is not None and cols.location(0) == locs[min(locs)]
 
 
 def test_an_upload_leaves_the_columns_of_the_packs_it_wrote(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ class Content(Registry):
         them next); only the last upload's are kept."""
         self._written_indexes = {(backend.url, pid): locs for pid, locs in indexes.items()}
         for pid, written in indexes.items():  # and later processes' lookups (a child's upload) read their columns
-            self.cache.write_immutable("index-cols", pid, packindex.encode(written.locations(pid)))
+            self.cache.write_immutable("index-cols", pid, packindex.encode_written(written))
 
     def diff(self, old_id: str, new_id: str) -> Diff:
         """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""
