@@ -5,8 +5,10 @@ not decode every stored index into a Python object per blob: a store's indexes l
 blob ever uploaded. The cache keeps each decoded index as sorted 16-byte hashes and integer
 columns; a lookup is one binary search of the wanted hashes per pack.
 
-Layout (``meta/index-cols/<pack id>``): ``b"DAGIDXC1"``, ``u64le n``, then ``n`` hashes
-(16 bytes each, sorted), offsets, lengths and raw lengths (``u64le`` each), codecs (``u8``).
+Layout (``meta/index-cols/<pack id>``): ``b"DAGIDXC2"``, ``u64le n``, ``u64le`` xxh3-64 of the
+rest, then ``n`` hashes (16 bytes each, sorted), offsets, lengths and raw lengths (``u64le``
+each), codecs (``u8``). A file that fails any check is not used: the caller rebuilds it from
+the index, so a flipped bit never turns into a wrong location.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import xxhash
 
 from .packs import BlobLocation, WrittenIndex
 
-MAGIC = b"DAGIDXC1"
-_HEAD = len(MAGIC) + 8
+MAGIC = b"DAGIDXC2"
+_HEAD = len(MAGIC) + 16  # magic, n, digest
 _ROW = 16 + 3 * 8 + 1  # bytes per blob
 
 
@@ -39,8 +42,9 @@ def _encode(hashes: Sequence[str], numbers: Sequence[int], codecs: bytes) -> byt
     order = sorted(range(n), key=hashes.__getitem__)
     ints = np.asarray(numbers, dtype=np.int64).astype("<u8").reshape(n, 3)[order]
     ordered_codecs = np.frombuffer(codecs, dtype=np.uint8)[order] if n else np.zeros(0, dtype=np.uint8)
-    return b"".join([MAGIC, np.uint64(n).astype("<u8").tobytes(), bytes.fromhex("".join(hashes[i] for i in order)),
+    body = b"".join([bytes.fromhex("".join(hashes[i] for i in order)),
                      ints[:, 0].tobytes(), ints[:, 1].tobytes(), ints[:, 2].tobytes(), ordered_codecs.tobytes()])
+    return b"".join([MAGIC, n.to_bytes(8, "little"), xxhash.xxh3_64_intdigest(body).to_bytes(8, "little"), body])
 
 
 class Columns:
@@ -72,6 +76,8 @@ def decode(pack: str, data: bytes | None) -> Columns | None:
         return None
     n = int(np.frombuffer(data, dtype="<u8", count=1, offset=len(MAGIC))[0])
     if len(data) != _HEAD + _ROW * n:
+        return None
+    if xxhash.xxh3_64_intdigest(memoryview(data)[_HEAD:]) != int.from_bytes(data[_HEAD - 8:_HEAD], "little"):
         return None
     cols = Columns(pack, data)
     if n > 1 and not bool(np.all(cols.hashes[:-1] < cols.hashes[1:])):

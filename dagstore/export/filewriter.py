@@ -165,10 +165,16 @@ class FileWriter:
         """Wait for the helpers (their input ended); raise a failure one of them reported."""
         procs, self._procs = self._procs, []
         self._left = None  # anything after a failure or close runs here
-        for proc in procs:  # every helper sees the end of its input, then each is waited for
-            assert proc.stdin is not None
-            proc.stdin.close()
-        failures = [_failure(proc) for proc in procs]
+        try:
+            for proc in procs:  # every helper sees the end of its input, then each is waited for
+                assert proc.stdin is not None
+                proc.stdin.close()
+            failures = [_failure(proc) for proc in procs]
+        except BaseException:  # interrupted while waiting (Ctrl-C): no helper outlives this call
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            raise
         for exc in failures:
             if exc is not None:
                 raise exc

@@ -43,7 +43,7 @@ def test_a_lookup_answers_as_the_whole_index_does(tmp_path: Path) -> None:
         h: loc for h, loc in whole.items() if loc.pack == ds._v.record.packs[0]}
 
 
-@pytest.mark.parametrize("damage", ["truncate", "unsorted", "codec", "magic", "empty"])
+@pytest.mark.parametrize("damage", ["truncate", "unsorted", "codec", "magic", "empty", "hash-bit", "offset-bit"])
 def test_a_damaged_columns_file_is_rebuilt_from_the_index(tmp_path: Path, damage: str) -> None:
     st, ds = _store(tmp_path)
     whole = st.pack_index(st.backend)
@@ -51,13 +51,17 @@ def test_a_damaged_columns_file_is_rebuilt_from_the_index(tmp_path: Path, damage
     pid = ds._v.record.packs[0]
     path = Path(st.cache.root) / "meta" / "index-cols" / pid
     data = path.read_bytes()
-    n = (len(data) - 16) // 41
+    head = 24  # magic, n, digest
+    n = (len(data) - head) // 41
     assert n >= 2
     if damage == "truncate":
         data = data[:-1]
     elif damage == "unsorted":
-        hashes = data[16 : 16 + 16 * n]
-        data = data[:16] + hashes[16:32] + hashes[:16] + hashes[32:] + data[16 + 16 * n :]
+        hashes = data[head : head + 16 * n]
+        data = data[:head] + hashes[16:32] + hashes[:16] + hashes[32:] + data[head + 16 * n :]
+    elif damage in ("hash-bit", "offset-bit"):  # still sorted, right length, plausible values: only the digest tells
+        at = head + 15 if damage == "hash-bit" else head + 16 * n
+        data = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
     elif damage == "codec":
         data = data[:-1] + b"\x07"
     elif damage == "magic":

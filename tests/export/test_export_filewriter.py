@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dagstore.export import filewriter
 from dagstore.export.filewriter import SPAWN_AFTER, FileWriter
 
 
@@ -100,6 +101,21 @@ def test_abort_stops_the_helper_before_returning(tmp_path: Path) -> None:
     before = sorted(os.listdir(tmp_path))
     assert sorted(os.listdir(tmp_path)) == before  # nothing is written any more
     w.close()  # nothing left to wait for
+
+
+def test_a_close_interrupted_while_waiting_stops_the_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = FileWriter(spawn_after=0)
+    _many(w, tmp_path, 3000)
+    procs = list(w._procs)
+    assert len(procs) == 2
+
+    def interrupted(proc: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(filewriter, "_failure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        w.close()
+    assert all(p.poll() is not None for p in procs) and not w.helped  # the owner may now remove the folder
 
 
 def _umask() -> int:
