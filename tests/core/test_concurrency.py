@@ -258,15 +258,20 @@ def test_kill_during_upload_leaves_store_consistent_and_retry_reuses_stored_cont
     k0 = store_keys(env.store, "packs", "objects")
 
     uploader = env.kids.start("uploader", f"""
+    import itertools
+    from dagstore.core.backend import local
+    packs = itertools.count(1)
+    # stop right after the 5th pack lands (upload well under way, far from done), to be killed there
+    pause_at(local._FileSpool, "commit", lambda self, key: key.startswith("packs/") and next(packs) == 5,
+             {env.flag('paused')!r}, {env.flag('never')!r})
     ds = Dataset.create("big", {PROJECT!r})
     ds.add_files({str(src)!r})
     emit({{"id": ds.id}})
     ds.upload(show_progress=False, chunk_size=0.25, max_workers=1)   # 256 KB packs: ~200 write-once objects
     emit({{"done": True}})
     """)
-    # kill once a few packs are in the store (upload well under way, far from done)
-    wait_until(lambda: len(store_keys(env.store, "packs").keys() - k0.keys()) >= 3 or not uploader.alive(),
-               60, 0.001, "packs to appear")
+    wait_until(lambda: os.path.exists(env.flag("paused")) or not uploader.alive(), 60, 0.001, "the upload to stop mid-way")
+    assert uploader.alive(), uploader.stderr()[-2000:]
     uploader.kill()
     results = uploader.results()
     assert results and results[0].get("id"), uploader.stderr()
@@ -335,28 +340,42 @@ def test_gc_removes_partial_temp_files_of_a_crashed_upload(env: Env) -> None:
 # -- 4. kill -9 during get_local_copy ------------------------------------------------------------
 
 
+def _pause_reader_mid_copy(env: Env, vid: str, after_blobs: int):
+    """A child building ``vid``'s folder that stops right after its ``after_blobs``-th fetched
+    blob is written (the rest still to come) and waits there to be killed: a kill mid-copy
+    that no machine is too fast for."""
+    reader = env.kids.start("reader", f"""
+    import itertools
+    import dagstore.core.cache.versions
+    calls = itertools.count(1)
+    pause_at(dagstore.core.cache.versions._TreeSink, "put_blob", lambda *a: next(calls) == {after_blobs},
+             {env.flag('paused')!r}, {env.flag('never')!r})
+    Dataset.get(dataset_id={vid!r}).get_local_copy(show_progress=False, max_workers=1)
+    emit("done")
+    """)
+    return reader
+
+
 def test_kill_during_get_local_copy_never_exposes_a_partial_folder_and_next_reader_completes(env: Env) -> None:
     src = make_tree(env.root / "src", 3000, small_max=8192, n_large=3, large_size=20 * MB, seed=11)
     vid = make_version(env, src, "reader-kill")
     final = env.cache / "versions" / vid
     expected = tree(src)
-    reader = env.kids.start("reader", f"""
-    Dataset.get(dataset_id={vid!r}).get_local_copy(show_progress=False, max_workers=1)
-    emit("done")
-    """)
-    blobs = env.cache / "blobs"
+    reader = _pause_reader_mid_copy(env, vid, 500)
     seen_partial = []
 
-    def midway() -> bool:
+    def paused() -> bool:
         if final.exists() and len(tree(final)) != len(expected):
             seen_partial.append(len(tree(final)))
-        return not reader.alive() or (blobs.is_dir() and sum(1 for _ in blobs.rglob("*")) >= 500)
+        return os.path.exists(env.flag("paused")) or not reader.alive()
 
-    wait_until(midway, 60, 0.001, "blobs to appear in the cache")
+    wait_until(paused, 60, 0.001, "the reader to stop mid-copy")
+    assert reader.alive(), reader.stderr()[-2000:]
+    assert not final.exists(), f"versions/{vid} is visible while its build is paused half way"
     reader.kill()
-    assert reader.results() == [], "get_local_copy finished before the kill: make the version bigger"
+    assert reader.results() == []
     assert not seen_partial, f"versions/{vid} was visible while incomplete ({seen_partial[0]} files)"
-    assert not final.exists() or len(tree(final)) == len(expected), "a killed build left a partial version folder"
+    assert not final.exists(), "a killed build left a partial version folder"
 
     after = env.kids.start("after", f"""
     emit(Dataset.get(dataset_id={vid!r}).get_local_copy(show_progress=False))
@@ -369,15 +388,11 @@ def test_kill_during_get_local_copy_never_exposes_a_partial_folder_and_next_read
 def test_partial_build_of_a_killed_get_local_copy_is_cleaned_up(env: Env) -> None:
     src = make_tree(env.root / "src", 1500, small_max=16384, seed=12)
     vid = make_version(env, src, "leftover")
-    reader = env.kids.start("reader", f"""
-    Dataset.get(dataset_id={vid!r}).get_local_copy(show_progress=False, max_workers=1)
-    emit("done")
-    """)
-    blobs = env.cache / "blobs"
-    wait_until(lambda: not reader.alive() or (blobs.is_dir() and sum(1 for _ in blobs.rglob("*")) >= 200), 60, 0.001,
-               "blobs to appear in the cache")
+    reader = _pause_reader_mid_copy(env, vid, 200)
+    wait_until(lambda: os.path.exists(env.flag("paused")) or not reader.alive(), 60, 0.001, "the reader to stop mid-copy")
+    assert reader.alive(), reader.stderr()[-2000:]
     reader.kill()
-    assert reader.results() == [], "get_local_copy finished before the kill"
+    assert reader.results() == []
     assert temp_leftovers(env.cache), "test setup: the kill left nothing to clean"
     env.kids.start("after", f"""
     Dataset.get(dataset_id={vid!r}).get_local_copy(show_progress=False)

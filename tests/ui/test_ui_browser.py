@@ -13,11 +13,17 @@ from typing import Any
 
 import pytest
 
+from playwright.sync_api import expect
+
 from dagstore import Store
 from dagstore.ui.catalog import project_id
 from ui_server import Running, start_ui
 from ui_world import World, build
 
+
+# A click that navigates or fetches returns before the new content is there: every check after
+# one goes through ``expect``, which retries until it holds (30 s, for a loaded CI machine).
+expect.set_options(timeout=30_000)
 
 IMAGES_LOADED = "() => [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"
 
@@ -46,7 +52,8 @@ def test_datasets_page_search_and_filter(page: Any, ui_server: Running, shots: P
     assert page.locator("#datasets tbody tr").count() == 1 and "logs" in page.inner_text("#datasets")
     page.select_option("select[name=status]", "final")
     page.click("form.filters button")
-    assert page.locator("#datasets tbody tr").count() == 1
+    page.wait_for_url(re.compile(r"status=final"))
+    expect(page.locator("#datasets tbody tr")).to_have_count(1)
     page.goto(f"{ui_server.url}/datasets?tag=curated")
     assert "No dataset matches" in page.inner_text("#datasets")
 
@@ -54,18 +61,20 @@ def test_datasets_page_search_and_filter(page: Any, ui_server: Running, shots: P
 def test_dataset_page_draws_the_lineage(page: Any, ui_server: Running, world: World, shots: Path) -> None:
     page.goto(f"{ui_server.url}/datasets")
     page.click("text=pets")
-    assert page.locator("#lineage circle").count() == 3 and page.locator("#lineage path.edge").count() == 2
-    assert page.locator("#versions tbody tr").count() == 3
+    expect(page.locator("#lineage circle")).to_have_count(3)
+    expect(page.locator("#lineage path.edge")).to_have_count(2)
+    expect(page.locator("#versions tbody tr")).to_have_count(3)
     shot(page, shots, "dataset")
     page.click(f"#versions a[href='/versions/{world.child}']")
-    assert "1.0.1" in page.inner_text("h1") and "published" in page.inner_text("h1")
+    expect(page.locator("h1")).to_contain_text("1.0.1")
+    expect(page.locator("h1")).to_contain_text("published")
 
 
 def test_version_page_and_diff(page: Any, ui_server: Running, world: World, shots: Path) -> None:
     page.goto(f"{ui_server.url}/versions/{world.child}")
     shot(page, shots, "version")
     page.click("a.button:has-text('Diff')")
-    assert "0 added, 1 removed, 1 modified" in page.inner_text("#diff-summary")
+    expect(page.locator("#diff-summary")).to_contain_text("0 added, 1 removed, 1 modified")
     assert "docs/readme.txt" in page.inner_text(".diff-removed") and "+1" in page.inner_text("#class-deltas")
     shot(page, shots, "diff")
 
@@ -82,9 +91,9 @@ def test_grid_previews_with_overlays_and_facets(page: Any, ui_server: Running, w
     page.wait_for_url(re.compile(r"split=test"))
     assert page.locator("#grid figure").count() == 4
     page.click("[data-facet=label] a:has-text('bird')")
-    assert page.locator("#grid figure").count() == 3
+    expect(page.locator("#grid figure")).to_have_count(3)
     page.click("[data-facet=label] li.on a")  # clicking the active value clears it
-    assert page.locator("#grid figure").count() == 4
+    expect(page.locator("#grid figure")).to_have_count(4)
     page.click("#grid figure >> nth=1")
     page.wait_for_url(re.compile(r"/preview\?path=images"))
     until(page, "() => document.querySelector('#preview img').naturalWidth === 64")
@@ -96,9 +105,10 @@ def test_file_table_search_sort_and_text_preview(page: Any, ui_server: Running, 
     page.goto(f"{ui_server.url}/versions/{world.first}/files")
     page.fill("input[name=q]", "*.csv")
     page.click("form.filters button")
-    assert page.locator("#files tbody tr").count() == 1
+    page.wait_for_url(re.compile(r"q=%2A\.csv|q=\*\.csv"))
+    expect(page.locator("#files tbody tr")).to_have_count(1)
     page.click("#files a")
-    assert page.locator("#preview th").all_inner_texts() == ["id", "score", "name"]
+    expect(page.locator("#preview th")).to_have_text(["id", "score", "name"])
     page.goto(f"{ui_server.url}/versions/{world.first}/files?sort=-size")
     assert page.locator("#files tbody tr >> nth=0").inner_text().startswith("\ttables/data.parquet") or \
         "tables/data.parquet" in page.locator("#files tbody tr >> nth=0").inner_text()
@@ -106,13 +116,16 @@ def test_file_table_search_sort_and_text_preview(page: Any, ui_server: Running, 
     xss = page.locator("#files a", has_text="<script>")
     assert xss.count() == 1 and page.evaluate("window.__xss === undefined")
     xss.click()
-    assert "<b>not bold</b>" in page.inner_text("#preview") and page.locator("#preview b").count() == 0
+    expect(page.locator("#preview")).to_contain_text("<b>not bold</b>")
+    assert page.locator("#preview b").count() == 0
 
 
 def test_describe_page_of_a_table(page: Any, ui_server: Running, world: World, shots: Path) -> None:
     page.goto(f"{ui_server.url}/versions/{world.first}/preview?path=tables/data.parquet")
     page.click("text=Describe table")
-    assert page.locator("#columns tbody tr").count() == 3 and page.locator("#correlation td.h5").count() >= 2
+    expect(page.locator("#columns tbody tr")).to_have_count(3)
+    page.wait_for_load_state("load")
+    assert page.locator("#correlation td.h5").count() >= 2
     assert page.locator("svg.hist rect").count() >= 10 and page.locator("#sample tbody tr").count() == 5
     shot(page, shots, "describe")
 
@@ -143,7 +156,7 @@ def test_selection_from_the_grid_reaches_the_webhook(page: Any, ui_server: Runni
     page.fill("#create input[name=name]", "browser-hook")
     page.fill("#create input[name=spec]", f"post, {webhook.url}/labelling")
     page.click("#create button")
-    assert "created" in page.inner_text("#result")
+    expect(page.locator("#result")).to_contain_text("created")
     page.goto(f"{ui_server.url}/versions/{world.first}/grid?kind=image")
     page.check("#grid input[value='images/img_04.jpg']")
     page.check("#grid input[value='images/img_07.jpg']")
@@ -151,7 +164,7 @@ def test_selection_from_the_grid_reaches_the_webhook(page: Any, ui_server: Runni
     page.select_option("fieldset.send select[name=method]", "browser-hook")
     shot(page, shots, "selection")
     page.click("fieldset.send button")
-    assert "delivered" in page.inner_text("#sent")
+    expect(page.locator("#sent")).to_contain_text("delivered")
     got = [json.loads(r["body"]) for r in webhook.delivered()]
     assert [s["id"] for s in got[-1]["sample_ids"]] == ["images/img_04.jpg", "images/img_07.jpg"]
     page.goto(f"{ui_server.url}/deliveries")
@@ -169,13 +182,14 @@ def test_connectors_create_test_and_delete(page: Any, ui_server: Running, shots:
     page.select_option("#create select[name=type]", "sql")
     page.fill("#create textarea[name=spec]", f"url=sqlite:///{db}")
     page.click("#create button")
-    assert "created" in page.inner_text("#result")
+    expect(page.locator("#result")).to_contain_text("created")
     page.click("tr:has-text('browser_db') button:has-text('Test')")
-    assert page.locator("#result.ok").count() == 1
+    expect(page.locator("#result.ok")).to_have_count(1)
     shot(page, shots, "connectors")
     page.once("dialog", lambda d: d.accept())
     page.click("tr:has-text('browser_db') button:has-text('Delete')")
-    assert "deleted" in page.inner_text("#result") and "browser_db" not in page.inner_text("#items")
+    expect(page.locator("#result")).to_contain_text("deleted")
+    expect(page.locator("#items")).not_to_contain_text("browser_db")
     page.goto(f"{ui_server.url}/datasources")
     assert page.locator("#create textarea[name=query]").count() == 1
 
