@@ -16,7 +16,8 @@ from ..core.ops.stage import stage
 from ..core.version import Version
 from ..core.ops.commit import send_blobs, send_files
 from ..core.hashing import hash_bytes
-from ..core.manifest import Entry, _gc_paused, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
+from ..core.gcpause import gc_paused
+from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
 from ..core.reader import VersionReader
 from ..core.scan import LocalFile, hash_files
 from ..core.store import Store
@@ -216,7 +217,7 @@ def _local_files(items: Iterable[ImportItem], known: Mapping[str, tuple[str, int
         if it.local is not None and it.local not in out:
             st = known[it.local][2] if it.local in known else os.stat(it.local)
             path = os.path.abspath(it.local)
-            out[it.local] = LocalFile(path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+            out[it.local] = LocalFile(path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
     return out
 
 
@@ -260,7 +261,7 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
     return Entry(h, size, None, None, text), (local, f.mtime_ns)
 
 
-@_gc_paused()  # the import builds an object graph of the whole source without cycles: no GC passes over it
+@gc_paused()  # the import builds an object graph of the whole source without cycles: no GC passes over it
 def import_annotations(
     v: Version,
     source: str | os.PathLike[str],

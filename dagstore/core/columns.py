@@ -19,7 +19,8 @@ import zstandard
 
 from ..errors import FormatError
 from .decode import check_format, decoding, expect, parse_object
-from .manifest import MANIFEST_FORMAT, Delta, Entry, _check_paths, _entries, _gc_paused
+from .gcpause import gc_paused
+from .manifest import MANIFEST_FORMAT, Delta, Entry, _check_paths, _entries
 
 COLUMNAR_FORMAT = 3
 MAGIC = b"ARROW1"
@@ -335,7 +336,7 @@ def read_manifest(data: bytes, what: str) -> pa.Table:
         return decode_delta(raw, what)
     doc = parse_object(raw, what, known_format=MANIFEST_FORMAT)
     expect(doc.get("kind") == "delta", what, "not a dagstore delta manifest")
-    with _gc_paused(), decoding(what):
+    with gc_paused(), decoding(what):
         entries = _entries(doc, what=what)
         expect(isinstance(doc.get("removed", []), list), what, "removed is not a list")
         removed = _check_paths(list(doc.get("removed", [])))

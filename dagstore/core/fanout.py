@@ -26,8 +26,9 @@ from ..errors import DagstoreError, FormatError, StorageError
 from . import layout, transfer
 from .backend import Backend, open_backend
 from .hashing import SMALL_FILE
-from .manifest import _gc_paused
-from .packs import BlobLocation, PackWriter, WrittenIndex, encode_blobs
+from .gcpause import gc_paused
+from .packindex import Columns
+from .packs import BlobLocation, PackWriter, encode_blobs
 from .scan import LocalFile, StatCache, hash_files
 from .store import Store
 
@@ -178,7 +179,7 @@ class Fragment:
     table: Any = None  # a folder's fragment: a pyarrow table of path, hash, size (fanscan)
     wall: float = 0.0  # the driver's time from the split to the merged fragment
     tasks: int = 0  # how many tasks made it
-    indexes: dict[str, WrittenIndex] = field(default_factory=dict)  # of the packs written: finalize reads none back
+    indexes: dict[str, Columns] = field(default_factory=dict)  # of the packs written: finalize reads none back
 
     def add(self, other: Fragment) -> None:
         """Merge ``other``'s packs, objects, indexes and costs (not its hashes or table)."""
@@ -190,7 +191,7 @@ class Fragment:
         self.seconds += other.seconds
 
 
-@_gc_paused()  # a few tuples per file, no cycles: collections would only walk them
+@gc_paused()  # a few tuples per file, no cycles: collections would only walk them
 def ingest(task: IngestTask) -> Fragment:
     """Worker side: hash what has no hash (the driver keeps the stat cache), then upload what
     the store does not hold yet. Idempotent: a retry finds its content through the indexes."""
@@ -217,7 +218,7 @@ class Packer:
         self.level = level
         self.done: set[str] = set()  # hashes the store holds or this packer packed
         self.packs: set[str] = set()
-        self.indexes: dict[str, WrittenIndex] = {}
+        self.indexes: dict[str, Columns] = {}
         self.bytes_sent = self.blobs_sent = 0
         self._batch: list[tuple[str, bytes]] = []
         self._bytes = 0
@@ -225,11 +226,12 @@ class Packer:
         self._writer = PackWriter(be, self._packed, **({"target_size": pack_size} if pack_size else {}))
         self._key = (st.url, str(getattr(be, "url", "")))
 
-    def _packed(self, pack_id: str, locs: dict[str, BlobLocation]) -> None:
+    def _packed(self, pack_id: str, cols: Columns) -> None:
         """A pack is written (pack, then index): later tasks of this process reuse its blobs
         without reading its index back."""
         self.packs.add(pack_id)
-        self.indexes[pack_id] = WrittenIndex.of(locs)
+        self.indexes[pack_id] = cols
+        locs = cols.locations()
         with _indexes_lock:
             index, seen = _indexes.setdefault(self._key, ({}, set()))
             index.update(locs)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidPathError
 from . import columns, fanout
-from .manifest import _gc_paused
+from .gcpause import gc_paused
 from .scan import LocalFile, matches_wildcard, scan
 
 Unit = tuple[str, str, tuple[str, ...] | None]  # (folder, its dataset-relative prefix, file names or None: the sub-tree)
@@ -114,7 +114,7 @@ def _scan_unit(unit: Unit, patterns: list[str] | None) -> list[tuple[str, LocalF
     return out
 
 
-@_gc_paused()  # a few tuples per file, no cycles: collections would only walk them
+@gc_paused()  # a few tuples per file, no cycles: collections would only walk them
 def ingest_tree(task: TreeTask) -> fanout.Fragment:
     """Worker side: scan the units, hash what this worker's stat cache does not know (packing
     the bytes read), upload what the store lacks; the fragment's table lists the files sorted

@@ -8,11 +8,9 @@ with its own delta applied on top.
 from __future__ import annotations
 
 import fnmatch
-import gc
 import json
 import posixpath
-from contextlib import contextmanager
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from itertools import repeat
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -240,18 +238,6 @@ def _check_paths(paths: list[str]) -> list[str]:
         if bad is not None:
             raise FormatError(f"manifest names an unsafe path {bad!r}")
     return paths
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Building millions of tuples triggers many useless GC passes (they form no cycles)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @dataclass(frozen=True)

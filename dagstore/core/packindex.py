@@ -1,9 +1,12 @@
-"""A pack's index as columns, as the local cache keeps it beside the stored index.
+"""A pack's blob locations as columns: the one compact form of a pack index in memory and in
+the local cache.
 
 Finding whether the store already holds some blobs (upload's dedupe, finalize's check) should
 not decode every stored index into a Python object per blob: a store's indexes list every
-blob ever uploaded. The cache keeps each decoded index as sorted 16-byte hashes and integer
-columns; a lookup is one binary search of the wanted hashes per pack.
+blob ever uploaded. A pack's index is kept as sorted 16-byte hashes and integer columns; a
+lookup is one binary search of the wanted hashes per pack. The writer of a pack builds its
+columns directly (``build``, from the rows of the header it wrote); the cache keeps those
+bytes, and those of every index it decodes (``encode``), under ``meta/index-cols``.
 
 Layout (``meta/index-cols/<pack id>``): ``b"DAGIDXC2"``, ``u64le n``, ``u64le`` xxh3-64 of the
 rest, then ``n`` hashes (16 bytes each, sorted), offsets, lengths and raw lengths (``u64le``
@@ -14,15 +17,24 @@ the index, so a flipped bit never turns into a wrong location.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import xxhash
 
-from .packs import BlobLocation, WrittenIndex
-
 MAGIC = b"DAGIDXC2"
 _HEAD = len(MAGIC) + 16  # magic, n, digest
 _ROW = 16 + 3 * 8 + 1  # bytes per blob
+
+
+class BlobLocation(NamedTuple):
+    """Where a blob lives: ``length`` stored bytes at ``offset`` of pack ``pack``."""
+
+    pack: str
+    offset: int
+    length: int
+    raw_length: int
+    codec: int
 
 
 def encode(locs: Mapping[str, BlobLocation]) -> bytes:
@@ -31,9 +43,11 @@ def encode(locs: Mapping[str, BlobLocation]) -> bytes:
     return _encode(list(locs), [n for r in rows for n in (r.offset, r.length, r.raw_length)], bytes(r.codec for r in rows))
 
 
-def encode_written(written: WrittenIndex) -> bytes:
-    """The same bytes as ``encode(written.locations(pack))``, with no Python object per blob."""
-    return _encode(written.hashes, written.numbers, written.codecs)
+def build(pack: str, rows: Sequence[tuple[str, int, int, int, int]]) -> Columns:
+    """The columns of a pack being written, from its header's rows ``(hash, offset, length,
+    raw length, codec)`` (unique hashes): the bytes ``encode`` makes of the same locations."""
+    data = _encode([r[0] for r in rows], [n for r in rows for n in r[1:4]], bytes(r[4] for r in rows))
+    return Columns(pack, data)
 
 
 def _encode(hashes: Sequence[str], numbers: Sequence[int], codecs: bytes) -> bytes:
@@ -48,14 +62,21 @@ def _encode(hashes: Sequence[str], numbers: Sequence[int], codecs: bytes) -> byt
 
 
 class Columns:
-    """One pack's index columns (views of the cached bytes)."""
+    """One pack's index columns (views of ``data``, the bytes kept in the cache)."""
 
     def __init__(self, pack: str, data: bytes):
         n = int(np.frombuffer(data, dtype="<u8", count=1, offset=len(MAGIC))[0])
         self.pack = pack
+        self.data = data
         self.hashes = np.frombuffer(data, dtype="S16", count=n, offset=_HEAD)
         self.ints = [np.frombuffer(data, dtype="<u8", count=n, offset=_HEAD + 16 * n + 8 * n * k) for k in range(3)]
         self.codecs = np.frombuffer(data, dtype=np.uint8, count=n, offset=_HEAD + 40 * n)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Columns, (self.pack, self.data)  # a worker's fragment carries the bytes once, not each view
+
+    def __len__(self) -> int:
+        return len(self.hashes)
 
     def find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices into ``wanted`` of the hashes this pack holds, their rows here);
@@ -66,8 +87,24 @@ class Columns:
         hit = np.flatnonzero(self.hashes[pos] == wanted)
         return hit, pos[hit]
 
+    def lookup(self, wanted: Sequence[str], needles: np.ndarray) -> dict[str, BlobLocation]:
+        """``{hash: location}`` of the blobs of ``wanted`` (sorted unique hex hashes; ``needles``
+        their ``wanted_array``) this pack holds."""
+        return {wanted[i]: self.location(int(row)) for i, row in zip(*self.find(needles))}
+
     def location(self, row: int) -> BlobLocation:
         return BlobLocation(self.pack, int(self.ints[0][row]), int(self.ints[1][row]), int(self.ints[2][row]), int(self.codecs[row]))
+
+    def locations(self) -> dict[str, BlobLocation]:
+        """Every blob's location, in the pack's order (by offset, an empty blob before the blob
+        at its offset): the order its header lists them in."""
+        order = np.lexsort((self.ints[1], self.ints[0]))
+        hx = self.hashes[order].tobytes().hex()
+        offsets, lengths, raws = (c[order].tolist() for c in self.ints)
+        codecs = self.codecs[order].tolist()
+        pack = self.pack
+        return {hx[32 * i : 32 * i + 32]: BlobLocation(pack, o, n, r, c)
+                for i, (o, n, r, c) in enumerate(zip(offsets, lengths, raws, codecs))}
 
 
 def decode(pack: str, data: bytes | None) -> Columns | None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from array import array
 import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import xxhash
 import zstandard
@@ -28,6 +27,7 @@ from ..errors import FormatError, IntegrityError
 from .decode import expect, parse_object
 from .hashing import hash_bytes
 from .layout import index_key, pack_key
+from .packindex import BlobLocation, Columns, build
 
 PACK_FORMAT = 1
 MAGIC = b"DAGPACK1"
@@ -38,32 +38,6 @@ DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memo
 _MAX_RANGE = 8 << 20  # per read: bounds memory (workers x this) while keeping requests few
 _MAX_GAP = 1 << 20
 _BATCH_BELOW = 16 << 10  # blobs this small are compressed a batch per call (see encode_blobs)
-
-
-class BlobLocation(NamedTuple):
-    """Where a blob lives: ``length`` stored bytes at ``offset`` of pack ``pack``."""
-
-    pack: str
-    offset: int
-    length: int
-    raw_length: int
-    codec: int
-
-
-class WrittenIndex(NamedTuple):
-    """A pack's blob locations in a few compact columns (~30 bytes a blob, not ~170)."""
-
-    hashes: list[str]
-    numbers: array  # offset, length and raw length of each blob, in turn
-    codecs: bytes
-
-    @classmethod
-    def of(cls, locs: dict[str, BlobLocation]) -> WrittenIndex:
-        return cls(list(locs), array("q", [n for loc in locs.values() for n in loc[1:4]]), bytes(loc.codec for loc in locs.values()))
-
-    def locations(self, pack_id: str) -> dict[str, BlobLocation]:
-        n = self.numbers
-        return {h: BlobLocation(pack_id, n[3 * i], n[3 * i + 1], n[3 * i + 2], c) for i, (h, c) in enumerate(zip(self.hashes, self.codecs))}
 
 
 def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
@@ -128,14 +102,15 @@ class PackWriter:
 
     Blobs stream into a ``Spool`` (a temp file on local folders, memory on object stores);
     a full pack is committed under the hash of its bytes, then its index is written, in a
-    background thread. ``on_pack(pack_id, locations)`` is called after both objects exist.
+    background thread. ``on_pack(pack_id, columns)`` is called after both objects exist, with
+    the pack's index as ``packindex.Columns`` (the bytes the cache keeps).
     At most ``max_pending`` packs are being committed at once.
     """
 
     def __init__(
         self,
         backend: Backend,
-        on_pack: Callable[[str, dict[str, BlobLocation]], None],
+        on_pack: Callable[[str, Columns], None],
         target_size: int = DEFAULT_PACK_SIZE,
         max_pending: int = 2,
     ):
@@ -232,7 +207,7 @@ class PackWriter:
             spool.abort()
             raise
         self._backend.write(index_key(pack_id), header)  # after the pack: an index never names a missing pack
-        self._on_pack(pack_id, {b[0]: BlobLocation(pack_id, *b[1:]) for b in blobs})
+        self._on_pack(pack_id, build(pack_id, blobs))
 
     def _check_failures(self) -> None:
         for f in self._futures:

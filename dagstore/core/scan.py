@@ -45,11 +45,7 @@ class LocalFile(NamedTuple):
     mtime_ns: int
     dev: int
     ino: int
-    ctime_ns: int = 0  # 0: not known (then its content is never kept for upload)
-
-    @property
-    def key(self) -> tuple[int, int, int, int]:
-        return (self.dev, self.ino, self.size, self.mtime_ns)
+    ctime_ns: int = 0  # 0: not known (then its content is never kept for upload, nor its hash remembered)
 
 
 def matches_wildcard(rel: str, patterns: Sequence[str] | None) -> bool:
@@ -155,9 +151,9 @@ def _rel(path: str, base_dir: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-_KEY = np.dtype([("dev", "<u8"), ("ino", "<u8"), ("size", "<u8"), ("mtime_ns", "<i8")])  # a file's stat key
-_PACK = struct.Struct("<3Qq").pack  # the same key as bytes
-_ROW_FORMAT = 2  # a folder's row: marshal of (2, NUL-joined names, keys, 16-byte hashes)
+_KEY = np.dtype([("dev", "<u8"), ("ino", "<u8"), ("size", "<u8"), ("mtime_ns", "<i8"), ("ctime_ns", "<i8")])  # a file's stat key
+_PACK = struct.Struct("<3Qqq").pack  # the same key as bytes
+_ROW_FORMAT = 3  # a folder's row: marshal of (3, NUL-joined names, keys, 16-byte hashes); 2 had no ctime
 
 
 def _split(data: bytes) -> pa.Array:
@@ -168,14 +164,9 @@ def _split(data: bytes) -> pa.Array:
 
 
 def _row(value: object) -> tuple[bytes, bytes, bytes] | None:
-    """A stored folder row as (names, keys, hashes), or None when damaged. Rows of the earlier
-    format (a marshalled ``{name: (dev, ino, size, mtime_ns, hash)}``) are converted."""
-    if isinstance(value, dict):
-        try:
-            value = (_ROW_FORMAT, b"\0".join(map(os.fsencode, value)), b"".join(_PACK(*r[:4]) for r in value.values()),
-                     bytes.fromhex("".join(r[4] for r in value.values())))
-        except (TypeError, ValueError, IndexError, struct.error):
-            return None
+    """A stored folder row as (names, keys, hashes), or None when damaged or of an earlier
+    format: their keys have no change time, so a file rewritten in place with its mtime put
+    back would look unchanged (a miss costs a re-hash; the row is replaced when stored)."""
     if not (type(value) is tuple and len(value) == 4 and value[0] == _ROW_FORMAT and all(type(x) is bytes for x in value[1:])):
         return None
     names, keys, hashes = value[1:]
@@ -186,11 +177,12 @@ def _row(value: object) -> tuple[bytes, bytes, bytes] | None:
 
 
 class StatCache:
-    """Remembers (device, inode, size, mtime_ns) -> hash of local files, so that an unchanged
-    file is never hashed twice. SQLite, one row per folder holding its files as columns:
-    names, stat keys and hashes (a W1-sized tree is ~600 rows, read in milliseconds); a scan's
-    files are looked up in one vectorised pass. Safe for several processes; a lost update
-    only costs a re-hash."""
+    """Remembers (device, inode, size, mtime_ns, ctime_ns) -> hash of local files, so that an
+    unchanged file is never hashed twice (the change time, which no one can set back, catches a
+    file rewritten in place with its size and mtime restored, e.g. by ``touch -d``). SQLite,
+    one row per folder holding its files as columns: names, stat keys and hashes (a W1-sized
+    tree is ~600 rows, read in milliseconds); a scan's files are looked up in one vectorised
+    pass. Safe for several processes; a lost update only costs a re-hash."""
 
     def __init__(self, db_path: str | os.PathLike[str]):
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -198,33 +190,29 @@ class StatCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; a crash loses updates, never corrupts
         self._db.execute("CREATE TABLE IF NOT EXISTS folder_columns (dir TEXT PRIMARY KEY, entries BLOB)")
-        # rows the earlier release wrote (its own table: it would not read these rows) are still used
-        self._earlier = bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folders'").fetchone())
         self._lock = threading.Lock()
 
     def _load(self, dirs: Iterable[str]) -> dict[str, tuple[bytes, bytes, bytes]]:
         out: dict[str, tuple[bytes, bytes, bytes]] = {}
         todo = list(dirs)
         with self._lock:
-            for table in ("folder_columns", "folders") if self._earlier else ("folder_columns",):
-                for i in range(0, len(todo), 500):
-                    chunk = todo[i : i + 500]
-                    q = f"SELECT dir, entries FROM {table} WHERE dir IN ({','.join('?' * len(chunk))})"
-                    for d, blob in self._db.execute(q, chunk):
-                        try:
-                            row = _row(marshal.loads(blob))
-                        except (EOFError, ValueError, TypeError):
-                            row = None  # a damaged row is just a cache miss
-                        if row is not None:
-                            out[d] = row
-                todo = [d for d in todo if d not in out]
+            for i in range(0, len(todo), 500):
+                chunk = todo[i : i + 500]
+                q = f"SELECT dir, entries FROM folder_columns WHERE dir IN ({','.join('?' * len(chunk))})"
+                for d, blob in self._db.execute(q, chunk):
+                    try:
+                        row = _row(marshal.loads(blob))
+                    except (EOFError, ValueError, TypeError):
+                        row = None  # a damaged row is just a cache miss
+                    if row is not None:
+                        out[d] = row
         return out
 
     def known(self, files: Sequence[LocalFile]) -> list[str]:
         """The hash of each file whose stat key is unchanged, "" for the others (in order)."""
         if not files:
             return []
-        path, _rel, size, mtime_ns, dev, ino = list(zip(*files))[:6]  # the files' fields as columns
+        path, _rel, size, mtime_ns, dev, ino, ctime_ns = zip(*files)  # the files' fields as columns
         rows = self._load({p[: p.rfind("/")] for p in path})
         if not rows:
             return [""] * len(files)
@@ -236,7 +224,7 @@ class StatCache:
         ix = np.frombuffer(at.buffers()[1], dtype=np.int32)[at.offset : at.offset + len(at)].astype(np.int64)  # null: any value
         hit = np.flatnonzero(columns.bits(at.is_valid()))
         mine = np.empty(len(files), dtype=_KEY)
-        for name, values in (("dev", dev), ("ino", ino), ("size", size), ("mtime_ns", mtime_ns)):
+        for name, values in (("dev", dev), ("ino", ino), ("size", size), ("mtime_ns", mtime_ns), ("ctime_ns", ctime_ns)):
             mine[name] = values
         keys = np.frombuffer(b"".join(k for _n, k, _h in rows.values()), dtype=_KEY)
         hit = hit[keys[ix[hit]] == mine[hit]]
@@ -255,12 +243,15 @@ class StatCache:
         return {f.path: h for f, h in zip(files, self.known(files)) if h}
 
     def store(self, items: Iterable[tuple[LocalFile, str]]) -> None:
+        """Remember the hashes of these files, except files modified in the last two seconds
+        (the racy-git rule: another write in the same mtime tick would keep their key) and files
+        whose change time is not known (their key could never match a scanned file's)."""
         limit = time.time_ns() - int(_RACY_SECONDS * 1e9)
         by_dir: dict[str, dict[bytes, tuple[bytes, str]]] = {}
         for f, h in items:
-            if f.mtime_ns < limit:
+            if f.mtime_ns < limit and f.ctime_ns > 0:
                 d, _, name = f.path.rpartition("/")
-                by_dir.setdefault(d, {})[os.fsencode(name)] = (_PACK(f.dev, f.ino, f.size, f.mtime_ns), h)
+                by_dir.setdefault(d, {})[os.fsencode(name)] = (_PACK(f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns), h)
         if not by_dir:
             return
         current = self._load(by_dir)

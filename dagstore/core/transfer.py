@@ -14,9 +14,11 @@ from .backend import Backend
 from .cache import BlobSink
 from ..errors import IntegrityError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
-from .manifest import Entry, _gc_paused
+from .gcpause import gc_paused
+from .manifest import Entry
 from .layout import object_key
-from .packs import BlobLocation, PackWriter, WrittenIndex, encode_blobs, fetch_blobs
+from .packindex import Columns
+from .packs import BlobLocation, PackWriter, encode_blobs, fetch_blobs
 from .progress import progress_bar
 from .staging import Kept, Staged
 
@@ -41,7 +43,7 @@ class UploadResult:
     objects: set[str] = field(default_factory=set)
     bytes_sent: int = 0
     blobs_sent: int = 0
-    indexes: dict[str, WrittenIndex] = field(default_factory=dict)  # of the packs written
+    indexes: dict[str, Columns] = field(default_factory=dict)  # of the packs written
 
 
 def blob_name(e: Entry) -> str:
@@ -72,7 +74,7 @@ def upload(
     indexes of the backend) and existing objects are used to skip content already stored, so a
     retried upload resends nothing; objects in ``avoid_objects`` (marked by gc) are rewritten.
     """
-    with _gc_paused():  # a few objects per file, no cycles: collections would only walk them
+    with gc_paused():  # a few objects per file, no cycles: collections would only walk them
         return _upload(backend, index, pending, level, pack_size, max_workers or DEFAULT_IO_WORKERS, show_progress,
                        avoid_objects or set(), staged)
 
@@ -128,9 +130,9 @@ def _upload_small(
             datas.append(data)
         return [(p, stored, codec) for p, (stored, codec) in zip(chunk, encode_blobs(datas, level), strict=True)]
 
-    def on_pack(pack_id: str, locs: dict[str, BlobLocation]) -> None:
+    def on_pack(pack_id: str, cols: Columns) -> None:
         res.packs.add(pack_id)
-        res.indexes[pack_id] = WrittenIndex.of(locs)
+        res.indexes[pack_id] = cols
 
     def put(batch: Sequence[tuple[Pending, bytes | memoryview, int]]) -> None:
         writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
@@ -315,7 +317,7 @@ def send_blobs(backend: Backend, index: dict[str, BlobLocation], blobs: Sequence
             res.objects.add(h)
         else:
             small.setdefault(h, data)
-    writer = PackWriter(backend, lambda pack_id, _locs: res.packs.add(pack_id), **({"target_size": pack_size} if pack_size else {}))
+    writer = PackWriter(backend, lambda pack_id, _cols: res.packs.add(pack_id), **({"target_size": pack_size} if pack_size else {}))
     try:
         todo = list(small.items())
         for i in range(0, len(todo), 4096):

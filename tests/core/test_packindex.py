@@ -4,14 +4,16 @@ indexes do, and a damaged or missing columns file is rebuilt from the index, nev
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
 import pytest
+import xxhash
 
 from dagstore import Dataset, Store
-from dagstore.core import packindex
-from dagstore.core.packs import BlobLocation, WrittenIndex
+from dagstore.core import layout, packindex
+from dagstore.core.packs import BlobLocation, decode_header, encode_header
 from helpers import write_tree
 
 
@@ -104,14 +106,85 @@ def test_encode_and_decode_round_trip() -> None:
     assert empty is not None and [len(x) for x in empty.find(packindex.wanted_array(wanted))] == [0, 0]
 
 
-def test_the_columns_of_a_written_index_are_the_bytes_of_its_locations() -> None:
-    rng = random.Random(7)
-    locs = {f"{rng.getrandbits(128):032x}": BlobLocation("p", rng.randrange(1 << 40), rng.randrange(1 << 30),
-                                                           rng.randrange(1 << 30), rng.randrange(2)) for _ in range(500)}
-    assert packindex.encode_written(WrittenIndex.of(locs)) == packindex.encode(locs)
-    assert packindex.encode_written(WrittenIndex.of({})) == packindex.encode({})
-    cols = packindex.decode("p", packindex.encode_written(WrittenIndex.of(locs)))
-    assert cols is not None and cols.location(0) == locs[min(locs)]
+def _random_locs(seed: int, n: int) -> dict[str, BlobLocation]:
+    rng = random.Random(seed)
+    return {f"{rng.getrandbits(128):032x}": BlobLocation("p", rng.randrange(1 << 40), rng.randrange(1 << 30),
+                                                        rng.randrange(1 << 30), rng.randrange(2)) for _ in range(n)}
+
+
+def test_the_cached_columns_keep_the_bytes_of_the_release_before() -> None:
+    """Pinned from 77be29e (DAGIDXC2): a cache written by it is read as is, and this one's by it."""
+    assert xxhash.xxh3_128_hexdigest(packindex.encode(_random_locs(19, 300))) == "a046d3171a51e32c6047f593c21ae24f"
+    assert packindex.encode({}).hex() == "44414749445843320000000000000000c294d3380580062d"
+    small = {f"{i:032x}": BlobLocation("p", i * 10, i + 1, i + 2, i % 2) for i in (5, 1, 3)}
+    assert packindex.encode(small).hex() == (
+        "444147494458433203000000000000006f61f673580f89a3" + "".join(f"{i:032x}" for i in (1, 3, 5))
+        + "".join(v.to_bytes(8, "little").hex() for v in (10, 30, 50, 2, 4, 6, 3, 5, 7)) + "010101")
+
+
+def test_the_columns_a_writer_builds_are_the_bytes_of_its_locations() -> None:
+    locs = _random_locs(7, 500)
+    rows = [(h, *loc[1:]) for h, loc in locs.items()]
+    built = packindex.build("p", rows)
+    assert built.data == packindex.encode(locs)
+    assert packindex.build("p", []).data == packindex.encode({})
+    assert built.location(0) == locs[min(locs)] and len(built) == 500
+    assert sorted(built.locations().items()) == sorted(locs.items())
+    again = pickle.loads(pickle.dumps(built))  # as a worker's fragment carries it to the driver
+    assert again.pack == "p" and again.data == built.data and again.locations() == built.locations()
+
+
+def test_all_locations_come_in_the_order_of_the_packs_header(tmp_path: Path) -> None:
+    st, ds = _store(tmp_path)
+    for pid in ds._v.record.packs:
+        header = decode_header(pid, st.backend.read(layout.index_key(pid)))
+        cols = packindex.decode(pid, packindex.encode(header))
+        assert cols is not None and list(cols.locations().items()) == list(header.items())
+    empty = write_tree(tmp_path / "empty", {"e.txt": b"", "a.txt": b"a", "z.txt": b"zz"})  # an empty blob shares an offset
+    child = Dataset.create("d", "p", store=st)
+    child.add_files(empty, show_progress=False)
+    child.upload(show_progress=False)
+    (pid,) = child._v.record.packs
+    header = decode_header(pid, st.backend.read(layout.index_key(pid)))
+    assert list(packindex.decode(pid, packindex.encode(header)).locations().items()) == list(header.items())  # type: ignore[union-attr]
+
+
+def test_an_uploads_written_columns_answer_as_the_index_read_back_from_the_store(tmp_path: Path) -> None:
+    st = Store(str(tmp_path / "store"))
+    write_tree(tmp_path / "src", {f"f{i}.bin": os.urandom(200 + 7 * i) for i in range(40)} | {"empty": b""})
+    ds = Dataset.create("d", "p", store=st)
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.upload(show_progress=False, chunk_size=0.002)
+    packs_written = ds._v.record.packs
+    assert len(packs_written) > 2 and all((st.url, p) in st._written_indexes for p in packs_written)
+    fresh = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "other-cache"))  # reads the store's index objects
+    whole = fresh.pack_index(fresh.backend)
+    wanted = sorted(whole)[::3] + ["0" * 32, "nothex"]
+    assert st.pack_index(st.backend, packs_written) == whole
+    assert st.pack_index(st.backend, packs_written, only=wanted) == fresh.pack_index(fresh.backend, only=wanted) \
+        == {h: whole[h] for h in wanted if h in whole}
+    for pid in packs_written:  # and the very bytes a later process would cache from the index
+        assert st._written_indexes[(st.url, pid)].data == packindex.encode(decode_header(pid, st.backend.read(layout.index_key(pid))))
+        assert (Path(fresh.cache.root) / "meta" / "index-cols" / pid).read_bytes() == st._written_indexes[(st.url, pid)].data
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong-size"])
+def test_verify_right_after_an_upload_reads_the_stores_index_not_the_written_one(tmp_path: Path, damage: str) -> None:
+    st, ds = _store(tmp_path)  # uploaded and finalized in this process: its packs' columns are in memory and cached
+    pid = ds._v.record.packs[0]
+    key = tmp_path / "store" / layout.index_key(pid)
+    locs = decode_header(pid, key.read_bytes())
+    if damage == "garbage":
+        data = b"not an index"
+    else:  # a sound index that misstates one blob's size
+        h = next(iter(locs))
+        data = encode_header([(x, loc.offset, loc.length, loc.raw_length + (x == h), loc.codec) for x, loc in locs.items()])
+    os.chmod(key, 0o644)
+    key.write_bytes(data)
+    problems = st.verify()
+    assert problems and all(ds.id in p for p in problems), problems
+    assert any((f"pack {pid}" in p) if damage == "garbage" else ("its pack holds" in p) for p in problems), problems
+    assert st.pack_index(st.backend, [pid]) == locs  # lookups still use the columns written with the pack
 
 
 def test_an_upload_leaves_the_columns_of_the_packs_it_wrote(tmp_path: Path) -> None:

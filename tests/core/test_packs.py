@@ -24,7 +24,7 @@ def be(tmp_path: Path) -> LocalBackend:
 
 def write_packs(be: LocalBackend, blobs: list[bytes], target: int = packs.DEFAULT_PACK_SIZE, level: int | None = 1) -> dict[str, BlobLocation]:
     found: dict[str, BlobLocation] = {}
-    w = PackWriter(be, lambda pid, locs: found.update(locs), target_size=target)
+    w = PackWriter(be, lambda pid, cols: found.update(cols.locations()), target_size=target)
     encoded = packs.encode_blobs(blobs, level)
     w.add_many((hash_bytes(data), stored, len(data), codec) for data, (stored, codec) in zip(blobs, encoded))
     w.close()
@@ -123,7 +123,7 @@ def test_a_failed_pack_commit_raises_at_close_and_leaves_no_pack_or_index(be: Lo
 
 def _pack_tables(be: LocalBackend, add: Callable[[PackWriter], None]) -> tuple[list[list[tuple[str, int, int, int, int]]], dict[str, BlobLocation]]:
     found: dict[str, dict[str, BlobLocation]] = {}
-    w = PackWriter(be, found.__setitem__, target_size=2500)
+    w = PackWriter(be, lambda pid, cols: found.__setitem__(pid, cols.locations()), target_size=2500)
     add(w)
     w.close()
     tables = sorted(sorted((h, loc.offset, loc.length, loc.raw_length, loc.codec) for h, loc in locs.items()) for locs in found.values())

@@ -6,6 +6,8 @@ from __future__ import annotations
 import marshal
 import os
 import sqlite3
+import struct
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,37 +87,74 @@ def test_a_file_changed_in_the_same_mtime_tick_is_never_served_stale(tmp_path: P
     assert second != first and len(hashed) == 2
 
 
-def test_rows_of_the_earlier_release_are_read_and_never_rewritten(tmp_path: Path, hashed: list[str]) -> None:
+def test_a_same_size_rewrite_with_its_mtime_restored_is_hashed_again(tmp_path: Path, hashed: list[str]) -> None:
+    """``touch -d`` / ``os.utime`` can put back size and mtime, never the change time."""
+    src = _tree(tmp_path / "src")
+    cache = StatCache(tmp_path / "sc.sqlite")
+    first = hash_files(scan(src), cache, show_progress=False)
+    victim = src / "d1/e1/f1.txt"
+    before = os.stat(victim)
+    while time.time_ns() < before.st_ctime_ns + 50_000_000:  # past the change time's clock tick, on any machine
+        time.sleep(0.01)
+    victim.write_bytes(victim.read_bytes().upper())  # in place: same inode, same size
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(victim)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert after.st_ctime_ns != before.st_ctime_ns
+    hashed.clear()
+    second = hash_files(scan(src), StatCache(tmp_path / "sc.sqlite"), show_progress=False)
+    assert hashed == [str(victim)]
+    assert second[str(victim)] != first[str(victim)] and second[str(victim)][0] == scan_mod.hash_file(str(victim), after.st_size)[0]
+    assert {p: h for p, h in second.items() if p != str(victim)} == {p: h for p, h in first.items() if p != str(victim)}
+    hashed.clear()
+    assert hash_files(scan(src), StatCache(tmp_path / "sc.sqlite"), show_progress=False) == second and hashed == []
+
+
+def test_a_file_whose_change_time_is_unknown_is_never_remembered(tmp_path: Path, hashed: list[str]) -> None:
+    src = _tree(tmp_path / "src", 4)
+    cache = StatCache(tmp_path / "sc.sqlite")
+    files = [f._replace(ctime_ns=0) for f in scan(src)]
+    hash_files(files, cache, show_progress=False)
+    hashed.clear()
+    hash_files(files, cache, show_progress=False)
+    hash_files(scan(src), cache, show_progress=False)
+    assert len(hashed) == 2 * len(files)
+
+
+def test_rows_of_the_earlier_releases_have_no_change_time_and_are_misses(tmp_path: Path, hashed: list[str]) -> None:
+    """Format-2 rows (32-byte keys) and the first release's table are never hits: a file
+    rewritten with its mtime restored since they were written would be served their hash."""
     src = _tree(tmp_path / "src", 6)
     files = scan(src)
     want = hash_files(files, None, show_progress=False)
     db = sqlite3.connect(tmp_path / "sc.sqlite")
     db.execute("CREATE TABLE folders (dir TEXT PRIMARY KEY, entries BLOB)")
-    rows: dict[str, dict[str, tuple[int, int, int, int, str]]] = {}
+    db.execute("CREATE TABLE folder_columns (dir TEXT PRIMARY KEY, entries BLOB)")
+    first: dict[str, dict[str, tuple[int, int, int, int, str]]] = {}
     for f in files:
         d, _, name = f.path.rpartition("/")
-        rows.setdefault(d, {})[name] = (f.dev, f.ino, f.size, f.mtime_ns, want[f.path][0])
+        first.setdefault(d, {})[name] = (f.dev, f.ino, f.size, f.mtime_ns, want[f.path][0])
+    second = {d: (2, b"\0".join(map(os.fsencode, rows)), b"".join(struct.pack("<3Qq", *r[:4]) for r in rows.values()),
+                  bytes.fromhex("".join(r[4] for r in rows.values()))) for d, rows in first.items()}
     with db:
-        db.executemany("INSERT INTO folders VALUES (?, ?)", [(d, marshal.dumps(r)) for d, r in rows.items()])
+        db.executemany("INSERT INTO folders VALUES (?, ?)", [(d, marshal.dumps(r)) for d, r in first.items()])
+        db.executemany("INSERT INTO folder_columns VALUES (?, ?)", [(d, marshal.dumps(r)) for d, r in second.items()])
     before = sorted(db.execute("SELECT dir, entries FROM folders"))
     db.close()
     hashed.clear()
     assert hash_files(files, StatCache(tmp_path / "sc.sqlite"), show_progress=False) == want
-    assert hashed == []
-    (src / "d0/e0/f0.txt").write_text("changed")  # remembered anew: in the new table only
-    os.utime(src / "d0/e0/f0.txt", ns=(OLD + 1, OLD + 1))
-    hash_files(scan(src), StatCache(tmp_path / "sc.sqlite"), show_progress=False)
+    assert sorted(hashed) == sorted(f.path for f in files)  # every file hashed again, then remembered anew
     hashed.clear()
-    assert hash_files(scan(src), StatCache(tmp_path / "sc.sqlite"), show_progress=False)[str(src / "d0/e0/f0.txt")][0] \
-        == scan_mod.hash_file(str(src / "d0/e0/f0.txt"), 7)[0]
-    assert len(hashed) == 1  # only the direct call above: the stat cache answered for every file
-    with sqlite3.connect(tmp_path / "sc.sqlite") as db:  # the earlier release's rows stay as it wrote them
+    assert hash_files(scan(src), StatCache(tmp_path / "sc.sqlite"), show_progress=False) == want
+    assert hashed == []
+    with sqlite3.connect(tmp_path / "sc.sqlite") as db:  # the first release's rows stay as it wrote them
         assert sorted(db.execute("SELECT dir, entries FROM folders")) == before
+        assert {marshal.loads(e)[0] for (e,) in db.execute("SELECT entries FROM folder_columns")} == {3}
 
 
-@pytest.mark.parametrize("row", [b"not marshal", marshal.dumps((2, b"a\0b", b"\0" * 32, b"\0" * 16)),
-                                 marshal.dumps((2, b"a", b"\0" * 32, b"\0" * 15)), marshal.dumps({"a": (1, 2)}),
-                                 marshal.dumps((9, b"a", b"\0" * 32, b"\0" * 16)), marshal.dumps({})])
+@pytest.mark.parametrize("row", [b"not marshal", marshal.dumps((3, b"a\0b", b"\0" * 40, b"\0" * 16)),
+                                 marshal.dumps((3, b"a", b"\0" * 40, b"\0" * 15)), marshal.dumps((3, b"a", b"\0" * 32, b"\0" * 16)),
+                                 marshal.dumps({"a": (1, 2)}), marshal.dumps((9, b"a", b"\0" * 40, b"\0" * 16)), marshal.dumps({})])
 def test_a_damaged_row_is_a_miss_not_an_error(tmp_path: Path, hashed: list[str], row: bytes) -> None:
     src = _tree(tmp_path / "src", 6)
     files = scan(src)

@@ -7,7 +7,7 @@ Layout under the cache root (``DAGSTORE_CACHE_DIR``, default: the platform cache
     versions/<key>/        materialized, read-only folders: hardlinks into blobs/
     leases/<key>           a shared flock held by every live process using versions/<key>
     locks/<key>.lock       cross-process build locks
-    statcache.sqlite       (device, inode, size, mtime_ns) -> hash of local files
+    statcache.sqlite       (device, inode, size, mtime_ns, ctime_ns) -> hash of local files
 
 A folder appears in ``versions/`` only by an atomic rename of a complete build, so its
 existence means it is complete. Eviction takes the exclusive flock of a folder's lease file

@@ -17,7 +17,8 @@ import pyarrow as pa
 from ...secrets import redact_url
 from .. import columns as cols, fanscan, tree
 from ..folderdiff import folder_diff
-from ..manifest import Entry, _gc_paused, dataset_prefix, join_dataset_path, match_path, same_content
+from ..gcpause import gc_paused
+from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
 from ..scan import hash_files, hash_list, matches_wildcard, scan
 from ..records import Draft
 from ...errors import InvalidPathError
@@ -109,7 +110,7 @@ def add_files(
     prefix = dataset_prefix(dataset_path)
     if executor is not None and os.path.isdir(path):
         return _add_folder_on_workers(v, executor, path, wildcard, local_base_folder, prefix, recursive)
-    with _gc_paused():  # a few tuples per file, no cycles: collections would only walk them
+    with gc_paused():  # a few tuples per file, no cycles: collections would only walk them
         return _add_local(v, draft, path, wildcard, local_base_folder, prefix, recursive, max_workers, show_progress, executor)
 
 
@@ -252,7 +253,7 @@ def sync_folder(v: Version, local_path: str | os.PathLike[str], dataset_path: st
     if not os.path.isdir(local_path):
         raise InvalidPathError(f"{local_path}: not a folder")
     prefix = dataset_prefix(dataset_path)
-    with _gc_paused():  # a tuple and a few strings per file, no cycles: collections would only walk them
+    with gc_paused():  # a tuple and a few strings per file, no cycles: collections would only walk them
         return _sync(v, local_path, prefix, show_progress, executor)
 
 

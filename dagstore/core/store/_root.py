@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from ...errors import DatasetNotFoundError
 from ..backend import Backend
 from ..cache import Cache
-from ..packs import WrittenIndex
+from ..packindex import Columns
 
 
 def now_iso() -> str:
@@ -30,4 +30,4 @@ class StoreRoot:
     storage_options: dict
     cache: Cache
     _content_backends: dict[str, Backend]
-    _written_indexes: dict[tuple[str, str], WrittenIndex]  # (backend url, pack id): the last upload's packs
+    _written_indexes: dict[tuple[str, str], Columns]  # (backend url, pack id): the last upload's packs

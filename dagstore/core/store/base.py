@@ -23,7 +23,7 @@ from ..decode import parse_object
 from .. import layout
 from ..backend import Backend, open_backend
 from ..cache import Cache
-from ..packs import WrittenIndex
+from ..packindex import Columns
 from ._root import now_iso
 from .maintenance import Maintenance
 
@@ -58,7 +58,7 @@ class Store(Maintenance):
         self.storage_options = storage_options or {}
         self.cache = Cache(cache_dir)
         self._content_backends: dict[str, Backend] = {}
-        self._written_indexes: dict[tuple[str, str], WrittenIndex] = {}
+        self._written_indexes: dict[tuple[str, str], Columns] = {}
         self._init_marker()
 
     @classmethod

@@ -7,6 +7,7 @@ import os
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ...errors import FormatError, IntegrityError
@@ -15,7 +16,7 @@ from ..decode import skip
 from ..backend import Backend, open_backend
 from ..hashing import hash_bytes
 from ..manifest import Delta, Diff
-from ..packs import BlobLocation, WrittenIndex, decode_header
+from ..packs import BlobLocation, decode_header
 from ..records import VersionRecord
 from ..state import State
 from .registry import Registry
@@ -120,38 +121,35 @@ class Content(Registry):
 
     def pack_index(self, backend: Backend, pack_ids: Iterable[str] | None = None,
                    only: Collection[str] | None = None) -> dict[str, BlobLocation]:
-        """Blob locations from the index objects of these packs (all packs when None: then an
+        """Blob locations from the indexes of these packs (all packs when None: then an
         unreadable index is skipped with a warning, its blobs are just not reused); with
-        ``only``, just the locations of those blobs, found in the cache's columns of each index
-        (``core.packindex``: no Python object per blob listed)."""
+        ``only``, just the locations of those blobs. A pack's index is read from its columns
+        (``core.packindex``: one binary search per pack, no Python object per blob listed) when
+        this process wrote the pack or the cache holds them, else decoded from the index object
+        (and, for ``only``, its columns cached)."""
         every = pack_ids is None
         if pack_ids is None:
             pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
-        wanted = sorted({h for h in only if len(h) == 32}) if only is not None else []  # 32 hex digits: a blob hash
-        needles = packindex.wanted_array(wanted)
-        wanted_set = set(wanted)  # each pack's few blobs are looked up in it: not every wanted hash per pack
+        wanted = sorted({h for h in only if len(h) == 32}) if only is not None else None  # 32 hex digits: a blob hash
+        needles = packindex.wanted_array(wanted or [])
         out: dict[str, BlobLocation] = {}
         missing = []
         for pid in pack_ids:
-            written = self._written_indexes.get((backend.url, pid))
-            if written is not None:  # written by this process's last upload: no read, no decoding
-                locs = written.locations(pid)
-                out.update(locs if only is None else {h: loc for h, loc in locs.items() if h in wanted_set})
-                continue
-            cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid)) if only is not None else None
+            cols = self._written_indexes.get((backend.url, pid))
+            if cols is None:
+                cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid))
             if cols is not None:
-                for i, row in zip(*cols.find(needles)):
-                    out[wanted[i]] = cols.location(int(row))
+                out.update(cols.locations() if wanted is None else cols.lookup(wanted, needles))
                 continue
             data = self.cache.read_immutable("index", pid)
             if data is None:
                 missing.append(pid)
             else:
-                out.update(self._index_of(pid, data, wanted_set, only is not None))
+                out.update(self._index_of(pid, data, wanted, needles))
         for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
             pid = layout.leaf(key)
             try:
-                locs = self._index_of(pid, data, wanted_set, only is not None)
+                locs = self._index_of(pid, data, wanted, needles)
             except FormatError as exc:
                 if not every:
                     raise
@@ -161,21 +159,23 @@ class Content(Registry):
             out.update(locs)
         return out
 
-    def _index_of(self, pid: str, data: bytes, wanted: set[str], only: bool) -> dict[str, BlobLocation]:
-        """A pack's decoded index, or (``only``) the locations of the ``wanted`` blobs in it;
-        then its columns are cached for later lookups."""
+    def _index_of(self, pid: str, data: bytes, wanted: list[str] | None, needles: np.ndarray) -> dict[str, BlobLocation]:
+        """A pack's decoded index, or the locations of the ``wanted`` blobs in it: then its
+        columns are cached, and looked up as cached columns are."""
         locs = decode_header(pid, data)
-        if not only:
+        if wanted is None:
             return locs
-        self.cache.write_immutable("index-cols", pid, packindex.encode(locs))
-        return {h: loc for h, loc in locs.items() if h in wanted}
+        cols = packindex.Columns(pid, packindex.encode(locs))
+        self.cache.write_immutable("index-cols", pid, cols.data)
+        return cols.lookup(wanted, needles)
 
-    def remember_indexes(self, backend: Backend, indexes: dict[str, WrittenIndex]) -> None:
-        """The blob locations of the packs an upload just wrote to ``backend`` (finalize reads
-        them next); only the last upload's are kept."""
-        self._written_indexes = {(backend.url, pid): locs for pid, locs in indexes.items()}
-        for pid, written in indexes.items():  # and later processes' lookups (a child's upload) read their columns
-            self.cache.write_immutable("index-cols", pid, packindex.encode_written(written))
+    def remember_indexes(self, backend: Backend, indexes: dict[str, packindex.Columns]) -> None:
+        """The index columns of the packs an upload just wrote to ``backend`` (finalize looks
+        its blobs up in them next; only the last upload's are kept in memory), also written to
+        the cache, where later processes' lookups (a child's upload) read them."""
+        self._written_indexes = {(backend.url, pid): cols for pid, cols in indexes.items()}
+        for pid, cols in indexes.items():
+            self.cache.write_immutable("index-cols", pid, cols.data)
 
     def diff(self, old_id: str, new_id: str) -> Diff:
         """What changed from version ``old_id`` to version ``new_id`` (any two versions)."""

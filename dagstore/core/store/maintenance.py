@@ -14,7 +14,7 @@ from .. import layout
 from ..backend import Backend
 from ..decode import parse_object
 from ..hashing import hash_bytes, hash_file
-from ..packs import decode_blob, decode_header, pack_header
+from ..packs import BlobLocation, decode_blob, decode_header, pack_header
 from ..records import VersionRecord
 from ..state import State
 from .content import Content
@@ -215,8 +215,9 @@ class Maintenance(Content):
                 continue  # deleted meanwhile
             except DagstoreError as exc:
                 problems.append(str(exc))
+        indexes: dict[tuple[str, str], bytes] = {}
         for rec in recs:
-            problems += self._verify_version(rec)
+            problems += self._verify_version(rec, indexes)
         problems += self._verify_registry()
         if read_data:
             users: dict[str, list[str]] = {}
@@ -228,7 +229,7 @@ class Maintenance(Content):
                 problems.append(f"{problem} (used by version {', '.join(sorted(who))})" if who else problem)
         return sorted(set(problems))
 
-    def _verify_version(self, rec: VersionRecord) -> list[str]:
+    def _verify_version(self, rec: VersionRecord, indexes: dict[tuple[str, str], bytes]) -> list[str]:
         try:
             delta = self.delta(rec)
             self.state(rec.id)  # parents exist, no cycle, every path can be checked out
@@ -237,7 +238,7 @@ class Maintenance(Content):
         problems = []
         be = self.content_backend(rec)
         try:
-            index = self.pack_index(be, rec.packs)
+            index = self._stored_index(be, rec.packs, indexes)
         except DagstoreError as exc:
             return [f"version {rec.id}: {exc}"]
         pack_sizes: dict[str, int] = {}
@@ -269,6 +270,20 @@ class Maintenance(Content):
             elif e.hash not in rec.objects:
                 unlisted[path] = e.hash
         return problems + self._not_inherited(rec, unlisted)
+
+    @staticmethod
+    def _stored_index(be: Backend, pack_ids: tuple[str, ...], seen: dict[tuple[str, str], bytes]) -> dict[str, BlobLocation]:
+        """The blob locations of these packs as the index objects in the store say (each read
+        once per ``verify``, into ``seen``): never the columns this process's upload remembered
+        nor the local cache, which may hold a sound copy of an index damaged since."""
+        for key, data in be.read_many([layout.index_key(p) for p in pack_ids if (be.url, p) not in seen]).items():
+            seen[(be.url, layout.leaf(key))] = data
+        out: dict[str, BlobLocation] = {}
+        for pid in pack_ids:
+            stored = seen.get((be.url, pid))
+            if stored is not None:  # a missing index: its blobs are reported as in none of the version's packs
+                out.update(decode_header(pid, stored))
+        return out
 
     def _not_inherited(self, rec: VersionRecord, unlisted: dict[str, str]) -> list[str]:
         """Problems with entries whose content is in none of the version's packs or objects:
