@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,3 +24,13 @@ def read_tree(root: str | os.PathLike[str]) -> dict[str, bytes]:
             full = os.path.join(dirpath, f)
             out[os.path.relpath(full, root).replace(os.sep, "/")] = Path(full).read_bytes()
     return out
+
+
+def noise(seed: str, size: int) -> bytes:
+    """``size`` incompressible bytes, the same on every machine (BLAKE2b in counter mode)."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += hashlib.blake2b(f"{seed}/{i}".encode(), digest_size=64).digest()
+        i += 1
+    return bytes(out[:size])

@@ -157,6 +157,12 @@ class Staged:
         for fut in futures:
             fut.result()
 
+    def holds(self, path: str, blob_hash: str, level: int | None) -> bool:
+        """Whether ``path`` was kept as ``blob_hash`` (``locate`` may still refuse it); no
+        wait for the spool, no system call: upload starts reading the other files at once."""
+        kept = self._files.get(path)
+        return kept is not None and kept[0] == blob_hash and level == self.level
+
     def locate(self, path: str, blob_hash: str, size: int, level: int | None) -> Kept | None:
         """Where ``path``'s stored bytes are, if it still is the file read and hashed to
         ``blob_hash``; None if it was not kept or may have changed (then read it again)."""

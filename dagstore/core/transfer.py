@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,8 @@ from .staging import Kept, Staged
 
 DEFAULT_IO_WORKERS = 8
 ENCODE_THREADS = 2
-_SLICE = 128
+_SLICE = 128  # files per encode call at upload ...
+_SLICE_BYTES = 16 << 20  # ... and about this many bytes (bounds the memory of each encode thread)
 
 
 @dataclass(slots=True)
@@ -93,108 +95,123 @@ def _upload(backend: Backend, index: dict[str, BlobLocation], pending: Sequence[
             large.setdefault(p.hash, p)
     total = sum(p.size for p in small.values()) + sum(p.size for p in large.values())
     bar = progress_bar(total, "upload", show_progress)
-    try:
-        if small:
-            _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar, staged)
-        if large:
-            _upload_large(backend, list(large.values()), workers, res, bar, avoid)
+    try:  # large files are copied (by the kernel, no GIL) while the small ones are packed
+        with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-put") as pool:
+            puts = [(p, pool.submit(_put_large, backend, p, bar, avoid)) for p in large.values()]
+            try:
+                if small:
+                    _upload_small(backend, list(small.values()), level, pack_size, workers, res, bar, staged)
+            except BaseException:
+                for _p, f in puts:
+                    f.cancel()
+                raise
+            for p, f in puts:
+                if f.result():
+                    res.bytes_sent += p.size
+                    res.blobs_sent += 1
+                res.objects.add(p.hash)
     finally:
         bar.close()
     return res
+
+
+def _slices(items: list[Pending]) -> list[list[Pending]]:
+    """``items`` in slices of at most ``_SLICE`` files and about ``_SLICE_BYTES``: one encode call each."""
+    out: list[list[Pending]] = []
+    cur: list[Pending] = []
+    size = 0
+    for p in items:
+        cur.append(p)
+        size += p.size
+        if len(cur) >= _SLICE or size >= _SLICE_BYTES:
+            out.append(cur)
+            cur, size = [], 0
+    return out + [cur] if cur else out
+
+
+def _encode(chunk: list[Pending], level: int | None) -> list[tuple[Pending, bytes | memoryview, int]]:
+    """Read ``chunk``'s files again, check each against its hash, and encode them."""
+    datas = []
+    for p in chunk:
+        try:
+            data = read_small(p.local_path, p.size)
+        except OSError as exc:
+            raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
+        if len(data) != p.size or hash_bytes(data) != p.hash:
+            raise _changed(p)
+        datas.append(data)
+    return [(p, stored, codec) for p, (stored, codec) in zip(chunk, encode_blobs(datas, level), strict=True)]
 
 
 def _upload_small(
     backend: Backend, items: list[Pending], level: int | None, pack_size: int | None, workers: int, res: UploadResult,
     bar: fsspec.callbacks.Callback, staged: Staged | None,
 ) -> None:
-    kept: dict[str, tuple[Pending, Kept]] = {}
-    rest: list[Pending] = []
-    if staged is not None:
-        staged.settle()
-    for p in items:
-        loc = staged.locate(p.local_path, p.hash, p.size, level) if staged is not None else None
-        if loc is None:
-            rest.append(p)
-        else:
-            kept[p.hash] = (p, loc)
-
-    def encode(chunk: list[Pending]) -> list[tuple[Pending, bytes | memoryview, int]]:
-        datas = []
-        for p in chunk:
-            try:
-                data = read_small(p.local_path, p.size)
-            except OSError as exc:
-                raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
-            if len(data) != p.size or hash_bytes(data) != p.hash:
-                raise _changed(p)
-            datas.append(data)
-        return [(p, stored, codec) for p, (stored, codec) in zip(chunk, encode_blobs(datas, level), strict=True)]
+    """Pack the small files: those ``staged`` kept from the spool, on this thread, while
+    encode threads read, check and compress the others; both write into the same packs."""
+    lock = threading.Lock()  # one writer: runs of kept blobs and encoded slices go in whole
 
     def on_pack(pack_id: str, cols: Columns) -> None:
         res.packs.add(pack_id)
         res.indexes[pack_id] = cols
 
-    def put(batch: Sequence[tuple[Pending, bytes | memoryview, int]]) -> None:
-        writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
-        res.bytes_sent += sum(len(stored) for _p, stored, _c in batch)
-        res.blobs_sent += len(batch)
-        bar.relative_update(sum(p.size for p, _s, _c in batch))
+    def encode_and_put(chunk: list[Pending]) -> None:
+        batch = _encode(chunk, level)
+        with lock:
+            writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
+            res.bytes_sent += sum(len(stored) for _p, stored, _c in batch)
+            res.blobs_sent += len(batch)
+        bar.relative_update(sum(p.size for p in chunk))
 
+    maybe_kept: list[Pending] = []
+    never: list[Pending] = []
+    for p in items:
+        (maybe_kept if staged is not None and staged.holds(p.local_path, p.hash, level) else never).append(p)
     writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
-    try:
-        if kept:  # already read, hashed and encoded by add_files: large reads of its spool
-            assert staged is not None
+    pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode")
+    try:  # files staging never kept are read from the start, beside the kept ones being packed
+        futures = [pool.submit(encode_and_put, s) for s in _slices(never)]
+        kept: dict[str, tuple[Pending, Kept]] = {}
+        if staged is not None and maybe_kept:
+            staged.settle()
+            rest = []
+            for p in maybe_kept:
+                loc = staged.locate(p.local_path, p.hash, p.size, level)
+                if loc is None:
+                    rest.append(p)
+                else:
+                    kept[p.hash] = (p, loc)
+            futures += [pool.submit(encode_and_put, s) for s in _slices(rest)]
             for data, run in staged.read([loc for _p, loc in kept.values()]):
-                writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
-                res.bytes_sent += len(data)
-                res.blobs_sent += len(run)
+                with lock:
+                    writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
+                    res.bytes_sent += len(data)
+                    res.blobs_sent += len(run)
                 bar.relative_update(sum(kept[k.hash][0].size for k in run))
-        slices = [rest[i : i + _SLICE] for i in range(0, len(rest), _SLICE)]
-        if slices:
-            with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode") as pool:
-                for batch in _windowed(pool, encode, slices, 4):
-                    put(batch)
+        for f in futures:
+            f.result()
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         writer.close()
 
 
-def _windowed(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterator:
-    """``pool.map`` that keeps at most ``window`` results in flight (bounded memory), in order."""
-    futures = []
-    for item in items:
-        futures.append(pool.submit(fn, item))
-        if len(futures) >= window:
-            yield futures.pop(0).result()
-    for f in futures:
-        yield f.result()
-
-
-def _upload_large(
-    backend: Backend, items: list[Pending], workers: int, res: UploadResult, bar: fsspec.callbacks.Callback, avoid: set[str]
-) -> None:
-    def one(p: Pending) -> None:
-        key = object_key(p.hash)
-        if p.hash not in avoid and backend.exists(key):  # reuse, unless gc marked it: then rewrite it
-            res.objects.add(p.hash)
-            return
-        try:
-            st = os.stat(p.local_path)
-        except OSError as exc:  # deleted or unreadable since add_files: retrying cannot help
-            raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}; add it again before uploading") from None
-        if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
-            raise _changed(p)
-        backend.put_file(p.local_path, key, callback=bar.relative_update)
-        st2 = os.stat(p.local_path)
-        if (st2.st_size, st2.st_mtime_ns) != (p.size, p.mtime_ns):
-            backend.delete([key])
-            raise _changed(p)
-        res.objects.add(p.hash)
-        res.bytes_sent += p.size
-        res.blobs_sent += 1
-
-    with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-put") as pool:
-        for f in [pool.submit(one, p) for p in items]:
-            f.result()
+def _put_large(backend: Backend, p: Pending, bar: fsspec.callbacks.Callback, avoid: set[str]) -> bool:
+    """Store one large file as its own object; False if the store holds it already."""
+    key = object_key(p.hash)
+    if p.hash not in avoid and backend.exists(key):  # reuse, unless gc marked it: then rewrite it
+        return False
+    try:
+        st = os.stat(p.local_path)
+    except OSError as exc:  # deleted or unreadable since add_files: retrying cannot help
+        raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}; add it again before uploading") from None
+    if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
+        raise _changed(p)
+    backend.put_file(p.local_path, key, callback=bar.relative_update)
+    st2 = os.stat(p.local_path)
+    if (st2.st_size, st2.st_mtime_ns) != (p.size, p.mtime_ns):
+        backend.delete([key])
+        raise _changed(p)
+    return True
 
 
 def _sort_fetches(

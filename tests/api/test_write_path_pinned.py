@@ -5,7 +5,6 @@ and a copy of the version gives the files back byte for byte."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -13,21 +12,11 @@ import pytest
 
 from dagstore import Dataset
 from dagstore.core import staging
-from helpers import read_tree, write_tree
+from helpers import noise, read_tree, write_tree
 
 # The manifest key and stats this tree got from the write path before its third pass (main at 568d619).
 PINNED_MANIFEST = "manifests/88117575a4f88027bca30289b1d5f1f8"
 PINNED_STATS = {"files": 125, "bytes": 7_845_812, "added": 125, "modified": 0, "removed": 0}
-
-
-def _noise(seed: str, size: int) -> bytes:
-    """``size`` incompressible bytes, the same on every machine (BLAKE2b in counter mode)."""
-    out = bytearray()
-    i = 0
-    while len(out) < size:
-        out += hashlib.blake2b(f"{seed}/{i}".encode(), digest_size=64).digest()
-        i += 1
-    return bytes(out[:size])
 
 
 def _tree() -> dict[str, bytes]:
@@ -38,9 +27,9 @@ def _tree() -> dict[str, bytes]:
     for i in range(60):
         size = 1000 + 997 * i  # 1 KB to 60 KB: both sides of staging.KEEP_BELOW
         files[f"d{i % 4}/sub{i % 3}/text_{i:02d}.jsonl"] = (b'{"id": %d, "label": "cat"}\n' % i * size)[:size]
-        files[f"d{i % 4}/noise_{i:02d}.bin"] = _noise(f"n{i}", size)
+        files[f"d{i % 4}/noise_{i:02d}.bin"] = noise(f"n{i}", size)
     files["copies/a.jsonl"] = files["copies/b.jsonl"] = files["d0/sub0/text_00.jsonl"]
-    files["big/large.bin"] = _noise("large", (4 << 20) + 123)
+    files["big/large.bin"] = noise("large", (4 << 20) + 123)
     return files
 
 
