@@ -53,9 +53,21 @@ def test_upload_releases_the_bytes_add_files_kept(tmp_path: Path, reads: list[st
     assert v.staged is None and reads == []
 
 
+def next_ctime_tick(path: Path, probe: Path) -> None:
+    """Wait until a change made now gets a later change time than ``path``'s (``probe``: a scratch
+    file): the kernel stamps changes with a coarse clock (a few ms), so a fast machine can rewrite
+    a file in the very tick it was created in, and then nothing tells the two apart."""
+    while True:
+        probe.touch()
+        if os.stat(probe).st_ctime_ns > os.stat(path).st_ctime_ns:
+            probe.unlink()
+            return
+
+
 def test_a_file_changed_after_add_files_is_refused_even_with_its_size_and_mtime_restored(tmp_path: Path, reads: list[str]) -> None:
     ds, src = draft_of(tmp_path)
     st = os.stat(src / "b.bin")
+    next_ctime_tick(src / "b.bin", tmp_path / "tick")
     (src / "b.bin").write_text("B" * 3000)
     os.utime(src / "b.bin", ns=(st.st_atime_ns, st.st_mtime_ns))  # only the change time tells
     with pytest.raises(InvalidPathError, match="b.bin: changed after it was added"):
@@ -77,6 +89,7 @@ def test_recently_changed_files_and_other_compression_levels_are_read_at_upload(
     seen: list[str] = []
     real = transfer.read_small
     monkeypatch.setattr(transfer, "read_small", lambda path, size: seen.append(os.path.basename(path)) or real(path, size))
+    monkeypatch.setattr(staging, "RACY_NS", 3600 * 10**9)  # "recently" = within the hour: no machine is too slow
     ds, src = draft_of(tmp_path)  # just written: within RACY_NS, an edit could keep the same stat
     ds.upload(show_progress=False)
     assert sorted(seen) == ["a.txt", "b.bin", "c.csv"]  # same.txt has a.txt's content: sent once

@@ -46,6 +46,7 @@ def test_a_fixed_tree_always_gets_the_same_manifest_whichever_way_its_content_is
     for p in src.rglob("*"):
         if p.is_file():
             os.utime(p, ns=(1_600_000_000 * 10**9, 1_600_000_000 * 10**9))  # old enough for the stat cache
+    monkeypatch.setattr(staging, "RACY_NS", 3600 * 10**9)  # "just now" whatever a loaded machine's delays
     fresh = _version(tmp_path / "store", "fresh", src)  # changed just now (ctime): read again at upload
     cached = _version(tmp_path / "store", "cached", src)  # hashes from the stat cache, content already stored
     monkeypatch.setattr(staging, "RACY_NS", -(10**12))  # now small files are kept from the hashing pass

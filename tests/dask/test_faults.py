@@ -17,6 +17,7 @@ from dagstore import Dataset, Store
 from dagstore.core import fanout
 from dagstore.errors import StorageError
 from scale_trees import tree_bytes
+from servers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,9 +35,34 @@ def _files(folder: Path) -> list[Path]:
     return [f for f in folder.rglob("*") if f.is_file()] if folder.exists() else []
 
 
-def _running(client: Any) -> dict[str, int]:
-    """Worker address -> number of tasks it is processing."""
-    return {w: len(ts) for w, ts in client.processing().items()}
+# Run on every worker (``client.run(exec, code, {})``): each task stops at its store step --
+# right before it, or right after it (its packs and their indexes written) -- touches
+# flags/held-<worker pid> and waits for flags/go. A kill then lands mid-task on any machine,
+# however fast the tasks are. A restarted worker starts without it; RELEASE undoes it.
+HOLD = """
+import os, time
+from dagstore.core import fanout
+real = getattr(fanout.store_files, "real", fanout.store_files)
+def wait():
+    open(os.path.join({flags!r}, "held-%d" % os.getpid()), "w").close()
+    while not os.path.exists(os.path.join({flags!r}, "go")):
+        time.sleep(0.005)
+def held(*args, **kwargs):
+    if not {after}:
+        wait()
+    out = real(*args, **kwargs)
+    if {after}:
+        wait()
+    return out
+held.real = real
+fanout.store_files = held
+"""
+RELEASE = "from dagstore.core import fanout\nfanout.store_files = getattr(fanout.store_files, 'real', fanout.store_files)"
+
+
+def _held(flags: Path) -> list[int]:
+    """PIDs of the workers holding a task."""
+    return [int(f.name.split("-")[1]) for f in flags.glob("held-*")]
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_version_is_correct(tmp_path: Path, client: Any,
@@ -45,7 +71,8 @@ def test_a_worker_killed_mid_task_is_retried_and_the_version_is_correct(tmp_path
     src = big_tree(tmp_path / "src", tasks=8)
     st = Store(str(tmp_path / "store"))
     ds = Dataset.create("data", "faults", store=st)
-    pids = client.run(os.getpid)
+    flags = tmp_path / "flags"
+    flags.mkdir()
     errors: list[BaseException] = []
 
     def add() -> None:
@@ -54,24 +81,22 @@ def test_a_worker_killed_mid_task_is_retried_and_the_version_is_correct(tmp_path
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
+    client.run(exec, HOLD.format(flags=str(flags), after=False), {})
     t = threading.Thread(target=add)
-    t.start()
-    deadline = time.monotonic() + 60
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        busy = [w for w, n in _running(client).items() if n]
-        if busy:
-            victim = busy[0]
-        else:
-            time.sleep(0.01)
-    assert victim is not None, "no task ever started"
-    os.kill(pids[victim], signal.SIGKILL)  # mid-task: the worker was processing one
+    try:
+        t.start()
+        held = wait_until(lambda: _held(flags) or not t.is_alive(), 60, what="a task to start on a worker")
+        assert t.is_alive(), f"add_files ended before any task was held: {errors}"
+        os.kill(held[0], signal.SIGKILL)  # mid-task: the worker is inside one, held before its store step
+    finally:
+        (flags / "go").touch()
     t.join(timeout=240)
     assert not t.is_alive() and not errors, errors
     ds.finalize()
     assert tree_bytes(ds.get_local_copy(show_progress=False)) == tree_bytes(src)
     assert st.verify(read_data=True) == []
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next tests
+    client.run(exec, RELEASE, {})
 
 
 DRIVER = """
@@ -93,17 +118,23 @@ print("finished", flush=True)
 def test_a_killed_driver_leaves_no_version_and_only_garbage_gc_collects(tmp_path: Path, client: Any, cluster: Any) -> None:
     src = big_tree(tmp_path / "src", tasks=10)
     store = tmp_path / "store"
+    flags = tmp_path / "flags"
+    flags.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.scheduler_address, str(store), str(src)],
-                            env=env, stdout=subprocess.PIPE, text=True)
+    client.run(exec, HOLD.format(flags=str(flags), after=True), {})  # the driver cannot finish while a task is held
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not _files(store / "index"):
-            time.sleep(0.02)
-        assert _files(store / "index"), "no worker finished a pack before the deadline"
+        proc = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.scheduler_address, str(store), str(src)],
+                                env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: _held(flags) or proc.poll() is not None, 90, what="a worker to store a pack")
+            assert proc.poll() is None, f"the driver ended before any task was held: {proc.stdout.read() if proc.stdout else ''}"
+            assert _files(store / "index"), "a task held after its store step has stored no pack"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        (flags / "go").touch()
+        client.run(exec, RELEASE, {})
     # a task already running when its driver died runs to its end (Python threads cannot be
     # interrupted): wait until the store is quiet, as an operator would before collecting
     deadline, last, quiet_since = time.monotonic() + 90, None, time.monotonic()

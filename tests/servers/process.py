@@ -37,9 +37,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_CLOSED: list[socket.socket] = []  # held for the whole session: no one else can take these ports
+
+
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released): a server that is down."""
-    return free_port()
+    """A loopback port nothing listens on: a server that is down. The port stays bound (never
+    listening) by this process, so a connection to it is refused every time: a released port
+    could be taken meanwhile by another server, or be the kernel's pick as the local port of a
+    connection to itself (a TCP self-connect)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _CLOSED.append(s)
+    return int(s.getsockname()[1])
 
 
 def need(path: str | None, what: str) -> str:

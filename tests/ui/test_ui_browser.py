@@ -49,7 +49,8 @@ def test_datasets_page_search_and_filter(page: Any, ui_server: Running, shots: P
     page.fill("input[name=q]", "log")
     page.click("form.filters button")
     page.wait_for_url(re.compile(r"q=log"))
-    assert page.locator("#datasets tbody tr").count() == 1 and "logs" in page.inner_text("#datasets")
+    expect(page.locator("#datasets tbody tr")).to_have_count(1)
+    expect(page.locator("#datasets")).to_contain_text("logs")
     page.select_option("select[name=status]", "final")
     page.click("form.filters button")
     page.wait_for_url(re.compile(r"status=final"))
@@ -75,7 +76,8 @@ def test_version_page_and_diff(page: Any, ui_server: Running, world: World, shot
     shot(page, shots, "version")
     page.click("a.button:has-text('Diff')")
     expect(page.locator("#diff-summary")).to_contain_text("0 added, 1 removed, 1 modified")
-    assert "docs/readme.txt" in page.inner_text(".diff-removed") and "+1" in page.inner_text("#class-deltas")
+    expect(page.locator(".diff-removed")).to_contain_text("docs/readme.txt")
+    expect(page.locator("#class-deltas")).to_contain_text("+1")
     shot(page, shots, "diff")
 
 
@@ -89,7 +91,7 @@ def test_grid_previews_with_overlays_and_facets(page: Any, ui_server: Running, w
     shot(page, shots, "grid")
     page.click("[data-facet=split] a:has-text('test')")
     page.wait_for_url(re.compile(r"split=test"))
-    assert page.locator("#grid figure").count() == 4
+    expect(page.locator("#grid figure")).to_have_count(4)
     page.click("[data-facet=label] a:has-text('bird')")
     expect(page.locator("#grid figure")).to_have_count(3)
     page.click("[data-facet=label] li.on a")  # clicking the active value clears it
@@ -184,6 +186,7 @@ def test_connectors_create_test_and_delete(page: Any, ui_server: Running, shots:
     page.click("#create button")
     expect(page.locator("#result")).to_contain_text("created")
     page.click("tr:has-text('browser_db') button:has-text('Test')")
+    expect(page.locator("#result")).to_contain_text("test browser_db")  # the Test's page, not still the Create's
     expect(page.locator("#result.ok")).to_have_count(1)
     shot(page, shots, "connectors")
     page.once("dialog", lambda d: d.accept())

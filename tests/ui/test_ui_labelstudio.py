@@ -38,7 +38,7 @@ def test_sdk_lists_datasets_as_projects(ls: LabelStudio, world: World) -> None:
 def test_sdk_creates_polls_converts_and_downloads_a_snapshot(ls: LabelStudio, world: World) -> None:
     exp = ls.projects.exports.create(pets(), title="sdk snapshot", task_filter_options={"annotated": "only"})
     assert exp.id and exp.status in ("created", "in_progress", "completed")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # each job is a worker process: slow to start on a loaded machine
     while (got := ls.projects.exports.get(pets(), export_pk=exp.id)).status != "completed":
         assert got.status != "failed" and time.monotonic() < deadline
         time.sleep(0.5)
@@ -50,6 +50,7 @@ def test_sdk_creates_polls_converts_and_downloads_a_snapshot(ls: LabelStudio, wo
     assert len(tasks) == 12 and all(t["annotations"] for t in tasks)  # annotated only: the 12 images
     conv = ls.projects.exports.convert(pets(), export_pk=exp.id, export_type="COCO")
     assert conv.export_type == "COCO"
+    deadline = time.monotonic() + 120  # its own job, its own deadline
     while next(c for c in ls.projects.exports.get(pets(), export_pk=exp.id).converted_formats if c.export_type == "COCO").status != "completed":
         assert time.monotonic() < deadline
         time.sleep(0.5)

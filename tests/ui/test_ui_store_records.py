@@ -5,8 +5,11 @@ which removes what Label Studio removes (the export and its converted files)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -16,6 +19,8 @@ from dagstore.export import jobs
 from dagstore.ui import ls_exports
 from dagstore.ui.catalog import project_id
 from dagstore.ui.context import set_store_previews, store_settings
+from servers import wait_until
+from servers.children import PRELUDE
 from ui_world import World
 
 
@@ -83,13 +88,33 @@ def test_an_export_has_finished_at_and_delete_removes_its_snapshot_jobs_and_file
     assert client.delete(url).status_code == 404
 
 
-def test_a_job_deleted_while_its_worker_runs_is_not_written_back(world: World) -> None:
+def test_a_job_deleted_while_its_worker_runs_is_not_written_back(world: World, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     st = world.store()
-    job = Dataset.get(dataset_id=world.child, store=st).create_export("COCO")
-    deadline = time.monotonic() + 30
-    while job.refresh().status == "created" and time.monotonic() < deadline:  # the worker took it
-        time.sleep(0.02)
+    paused, resume = tmp_path / "paused", tmp_path / "resume"
+    real_popen = subprocess.Popen
+
+    def paused_worker(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        """The real worker, stopped once its zip is built, before it stores anything: the delete
+        lands while it runs, however fast or slow the machine is."""
+        code = PRELUDE + f"""
+from dagstore.cli import export_worker
+from dagstore.export import jobs
+pause_at(jobs, "export_view", lambda *a: True, {str(paused)!r}, {str(resume)!r})
+sys.exit(export_worker.main())
+"""
+        return real_popen([sys.executable, "-c", code], **{**kw, "stderr": (tmp_path / "worker.err").open("wb")})
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", paused_worker)
+    # the train images: all of world.child fails at once on a hostile file name (its worker would not run long)
+    job = Dataset.get(dataset_id=world.first, store=st).create_export("COCO", splits=["train"], filters={"wildcard": ["images/*"]})
+    monkeypatch.setattr(jobs.subprocess, "Popen", real_popen)
+    worker = jobs._children[-1]
+    wait_until(lambda: paused.exists() or worker.poll() is not None, 60, what="the worker to build its zip")
+    assert worker.poll() is None, ((tmp_path / "worker.err").read_text(), job.refresh().status, job.error)
+    assert job.refresh().status == "in_progress"
     st.delete_export(job.id)
+    resume.touch()
     for proc in list(jobs._children):
         proc.wait(timeout=60)
     assert not st.backend.exists(f"exports/{job.id}.json") and not st.backend.exists(f"exports/{job.id}.zip")

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from servers.process import free_port, stop_process, wait_until
+from servers.process import START_TIMEOUT, free_port, stop_process, wait_until
 
 SECRET = "pw-Zq8x-UI-SECRET-93kd"  # must never appear in any served byte or log line
 
@@ -47,8 +47,10 @@ class Running:
 
 
 def start_ui(store_url: str, cache_dir: str, log: Path, args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-             wait: bool = True) -> Running:
-    """Start ``dagstore ui --port N --store URL`` as a user would; wait until it answers."""
+             wait: bool = True, attempts: int = 3) -> Running:
+    """Start ``dagstore ui --port N --store URL`` as a user would; wait until it answers (up to
+    the servers' START_TIMEOUT: a loaded machine starts it slowly). Started again on another
+    port when its free port was taken meanwhile (the free_port race)."""
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTORE_CACHE_DIR": cache_dir, **(env or {})}
     out = log.open("wb")
@@ -57,7 +59,11 @@ def start_ui(store_url: str, cache_dir: str, log: Path, args: tuple[str, ...] = 
     run = Running(f"http://127.0.0.1:{port}", proc, log, full_env)
     if wait:
         try:
-            wait_until(run.answers, 30, interval=0.1, what="dagstore ui to answer")
+            wait_until(run.answers, START_TIMEOUT, interval=0.1, what="dagstore ui to answer")
+        except RuntimeError as exc:  # it exited
+            if attempts > 1 and "address already in use" in str(exc).lower():
+                return start_ui(store_url, cache_dir, log, args, env, wait, attempts - 1)
+            raise
         except AssertionError:
-            raise RuntimeError(f"dagstore ui did not answer in 30 s: {run.stop()[-2000:]}") from None
+            raise RuntimeError(f"dagstore ui did not answer in {START_TIMEOUT:.0f} s: {run.stop()[-2000:]}") from None
     return run
