@@ -17,6 +17,8 @@ the index, so a flipped bit never turns into a wrong location.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,6 +37,9 @@ class BlobLocation(NamedTuple):
     length: int
     raw_length: int
     codec: int
+
+
+_new_location = partial(tuple.__new__, BlobLocation)  # a BlobLocation from a 5-tuple, without a Python call per blob
 
 
 def encode(locs: Mapping[str, BlobLocation]) -> bytes:
@@ -81,8 +86,12 @@ class Columns:
     def find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices into ``wanted`` of the hashes this pack holds, their rows here);
         ``wanted``: sorted 16-byte hashes (``S16``)."""
-        if not len(self.hashes):
+        if not len(self.hashes) or not len(wanted):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if len(wanted) > len(self.hashes):  # the fewer binary searches: this pack's hashes among the wanted
+            pos = np.minimum(np.searchsorted(wanted, self.hashes), len(wanted) - 1)
+            rows = np.flatnonzero(wanted[pos] == self.hashes)
+            return pos[rows], rows
         pos = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
         hit = np.flatnonzero(self.hashes[pos] == wanted)
         return hit, pos[hit]
@@ -90,7 +99,8 @@ class Columns:
     def lookup(self, wanted: Sequence[str], needles: np.ndarray) -> dict[str, BlobLocation]:
         """``{hash: location}`` of the blobs of ``wanted`` (sorted unique hex hashes; ``needles``
         their ``wanted_array``) this pack holds."""
-        return {wanted[i]: self.location(int(row)) for i, row in zip(*self.find(needles))}
+        hit, rows = self.find(needles)
+        return self._located([wanted[i] for i in hit.tolist()], rows)
 
     def location(self, row: int) -> BlobLocation:
         return BlobLocation(self.pack, int(self.ints[0][row]), int(self.ints[1][row]), int(self.ints[2][row]), int(self.codecs[row]))
@@ -100,11 +110,13 @@ class Columns:
         at its offset): the order its header lists them in."""
         order = np.lexsort((self.ints[1], self.ints[0]))
         hx = self.hashes[order].tobytes().hex()
-        offsets, lengths, raws = (c[order].tolist() for c in self.ints)
-        codecs = self.codecs[order].tolist()
-        pack = self.pack
-        return {hx[32 * i : 32 * i + 32]: BlobLocation(pack, o, n, r, c)
-                for i, (o, n, r, c) in enumerate(zip(offsets, lengths, raws, codecs))}
+        return self._located([hx[i : i + 32] for i in range(0, len(hx), 32)], order)
+
+    def _located(self, keys: Sequence[str], rows: np.ndarray) -> dict[str, BlobLocation]:
+        """``{keys[k]: location of row rows[k]}``: a gather per column, no numpy call per blob."""
+        offsets, lengths, raws = (c[rows].tolist() for c in self.ints)
+        rows_of = zip(repeat(self.pack), offsets, lengths, raws, self.codecs[rows].tolist())
+        return dict(zip(keys, map(_new_location, rows_of)))
 
 
 def decode(pack: str, data: bytes | None) -> Columns | None:

@@ -130,6 +130,10 @@ def test_the_columns_a_writer_builds_are_the_bytes_of_its_locations() -> None:
     assert packindex.build("p", []).data == packindex.encode({})
     assert built.location(0) == locs[min(locs)] and len(built) == 500
     assert sorted(built.locations().items()) == sorted(locs.items())
+    others = list(_random_locs(8, 900))
+    for wanted in ([], sorted(locs)[:3], sorted(locs)[::2] + others[:5], sorted([*locs, *others])):  # fewer or more than the pack holds
+        wanted = sorted(wanted)
+        assert built.lookup(wanted, packindex.wanted_array(wanted)) == {h: locs[h] for h in wanted if h in locs}
     again = pickle.loads(pickle.dumps(built))  # as a worker's fragment carries it to the driver
     assert again.pack == "p" and again.data == built.data and again.locations() == built.locations()
 
