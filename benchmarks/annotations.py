@@ -40,6 +40,10 @@ _RSS = textwrap.dedent(
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
+    import resource
+    def _cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
     def _reset_peak():
         try:
             with open("/proc/self/clear_refs", "w") as f:
@@ -81,13 +85,13 @@ PHYSICAL = _RSS + textwrap.dedent(
     """
     import json, os, sys, time, xxhash
     root = sys.argv[1]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     with open(f"{root}/annotations/instances_train.json", "rb") as f:
         doc = json.load(f)
     for im in doc["images"]:
         with open(f"{root}/images/train/{im['file_name']}", "rb") as f:
             xxhash.xxh3_128_hexdigest(f.read())
-    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": _peak_mb()}))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": _cpu() - c0, "rss_mb": _peak_mb()}))
     """
 )
 
@@ -99,10 +103,11 @@ DAGSTORE = _RSS + textwrap.dedent(
     root, store_dir = sys.argv[1], sys.argv[2]
     st = Store(store_dir, cache_dir=store_dir + "-cache")
     out = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     ds = Dataset.create("coco", "bench", store=st)
     report = ds.import_annotations(root, "coco", show_progress=False)
     out["import_s"] = time.perf_counter() - t0
+    out["import_cpu_s"] = _cpu() - c0
     out["import_rss_mb"] = _peak_mb()
     t1 = time.perf_counter()
     ds.upload(show_progress=False)
@@ -139,13 +144,13 @@ DATUMARO = _RSS + textwrap.dedent(
     import json, sys, time
     import datumaro as dm
     root = sys.argv[1]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     ds = dm.Dataset.import_from(root, "coco_instances")
     items = regions = 0
     for item in ds:
         items += 1
         regions += len(item.annotations)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": _peak_mb(), "items": items, "regions": regions}))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": _cpu() - c0, "rss_mb": _peak_mb(), "items": items, "regions": regions}))
     """
 )
 
@@ -212,8 +217,9 @@ def run(images: int, boxes: int, entries: int, repeat: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="ann-bench-") as tmp:
             ours.append(_child(py, DAGSTORE, str(data), f"{tmp}/store", env=env))
         peer.append(_child(dm_py, DATUMARO, str(data)))
-        print(f"round {r + 1}: physical {phys[-1]['seconds']:.2f}s, dagstore {ours[-1]['import_s']:.2f}s, "
-              f"datumaro {peer[-1]['seconds']:.2f}s", file=sys.stderr)
+        print(f"round {r + 1}: physical {phys[-1]['seconds']:.2f}s, dagstore {ours[-1]['import_s']:.2f}s "
+              f"({ours[-1]['import_cpu_s']:.2f} CPU-s), datumaro {peer[-1]['seconds']:.2f}s ({peer[-1]['cpu_s']:.2f} CPU-s), "
+              f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
     man: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ann-manifest-") as tmp:
         for annotated in ("1", "0") if entries else ():
@@ -225,11 +231,13 @@ def run(images: int, boxes: int, entries: int, repeat: int) -> dict[str, Any]:
     t_phys, t_ours, t_dm = _median(phys, "seconds"), _median(ours, "import_s"), _median(peer, "seconds")
     return {
         "images": images, "boxes": images * boxes, "rounds": repeat,
-        "physical": {"seconds": t_phys, "rss_mb": _median(phys, "rss_mb")},
-        "dagstore": {"import_s": t_ours, "upload_finalize_s": _median(ours, "upload_finalize_s"),
+        "physical": {"seconds": t_phys, "cpu_s": _median(phys, "cpu_s"), "rss_mb": _median(phys, "rss_mb")},
+        "dagstore": {"import_s": t_ours, "import_cpu_s": _median(ours, "import_cpu_s"), "upload_finalize_s": _median(ours, "upload_finalize_s"),
                      "rss_mb": _median(ours, "import_rss_mb"), "items": ours[0]["items"], "regions": ours[0]["regions"]},
-        "datumaro": {"seconds": t_dm, "rss_mb": _median(peer, "rss_mb"), "items": peer[0]["items"], "regions": peer[0]["regions"]},
-        "ratios": {"datumaro_over_dagstore": t_dm / t_ours, "dagstore_over_physical": t_ours / t_phys},
+        "datumaro": {"seconds": t_dm, "cpu_s": _median(peer, "cpu_s"), "rss_mb": _median(peer, "rss_mb"), "items": peer[0]["items"], "regions": peer[0]["regions"]},
+        "ratios": {"datumaro_over_dagstore": t_dm / t_ours, "dagstore_over_physical": t_ours / t_phys,
+                   "datumaro_over_dagstore_cpu": _median(peer, "cpu_s") / _median(ours, "import_cpu_s")},
+        "load_average": os.getloadavg()[0],
         "relabel_1pct": {"items": ours[0]["relabel_items"], "seconds": _median(ours, "relabel_s"),
                          "content_bytes_uploaded": max(s["relabel_content_bytes"] for s in ours),
                          "new_packs_or_objects": max(s["relabel_packs"] for s in ours),
@@ -250,10 +258,11 @@ def main(argv: list[str] | None = None) -> None:
     (OUT / "results.json").write_text(json.dumps(res, indent=1))
     d, p, m = res["dagstore"], res["datumaro"], res["manifest"]
     print(f"COCO import, {res['images']} images / {res['boxes']} boxes (median of {res['rounds']}):")
-    print(f"  physical (json.load + xxh3 of images) {res['physical']['seconds']:7.2f} s  {res['physical']['rss_mb']:6.0f} MB")
-    print(f"  dagstore import_annotations           {d['import_s']:7.2f} s  {d['rss_mb']:6.0f} MB  (+ upload/finalize {d['upload_finalize_s']:.2f} s)")
-    print(f"  Datumaro import_from + iterate        {p['seconds']:7.2f} s  {p['rss_mb']:6.0f} MB")
-    print(f"  Datumaro / dagstore {res['ratios']['datumaro_over_dagstore']:.2f}x   dagstore / physical {res['ratios']['dagstore_over_physical']:.2f}x")
+    print(f"  physical (json.load + xxh3 of images) {res['physical']['seconds']:7.2f} s  {res['physical']['cpu_s']:6.2f} CPU-s  {res['physical']['rss_mb']:6.0f} MB")
+    print(f"  dagstore import_annotations           {d['import_s']:7.2f} s  {d['import_cpu_s']:6.2f} CPU-s  {d['rss_mb']:6.0f} MB  (+ upload/finalize {d['upload_finalize_s']:.2f} s)")
+    print(f"  Datumaro import_from + iterate        {p['seconds']:7.2f} s  {p['cpu_s']:6.2f} CPU-s  {p['rss_mb']:6.0f} MB")
+    print(f"  Datumaro / dagstore {res['ratios']['datumaro_over_dagstore']:.2f}x (CPU {res['ratios']['datumaro_over_dagstore_cpu']:.2f}x)   "
+          f"dagstore / physical {res['ratios']['dagstore_over_physical']:.2f}x   load average at the end {res['load_average']:.1f}")
     r = res["relabel_1pct"]
     print(f"child relabelling {r['items']} images: {r['seconds']:.3f} s, {r['content_bytes_uploaded']} bytes of content uploaded, "
           f"{r['new_packs_or_objects']} new packs/objects, {r['modified_reported']} reported modified")

@@ -40,16 +40,16 @@ def _frame(seg: bytes) -> tuple[int, int, int] | None:
     return (w, h, _DEPTH[seg[5]]) if w and h else None
 
 
-def _header(data: bytes) -> tuple[tuple[int, int, int], bytes | None] | None:
-    """(frame size and depth, the EXIF block or None) from the segments before the scan;
-    None for anything unusual."""
+def _header(data: bytes) -> tuple[tuple[int, int, int], bytes | None, int] | None:
+    """(frame size and depth, the EXIF block or None, the length of the header: the bytes
+    it was read from) from the segments before the scan; None for anything unusual."""
     pos, frame, exif, end = 2, None, None, len(data)
     while pos + 4 <= end:
         marker = data[pos + 1]
         if data[pos] != 0xFF or marker < 0xC0 or 0xD0 <= marker <= 0xD9 or marker == 0xFF:
             return None  # fill bytes, restart markers, TEM, garbage: left to Pillow
         if marker == 0xDA:  # start of scan: the header is complete
-            return (frame, exif) if frame is not None else None
+            return (frame, exif, pos + 4) if frame is not None else None
         length = (data[pos + 2] << 8) | data[pos + 3]
         if length < 2 or pos + 2 + length > end:
             return None
@@ -64,16 +64,43 @@ def _header(data: bytes) -> tuple[tuple[int, int, int], bytes | None] | None:
     return None
 
 
-def probe_jpeg(data: bytes) -> dict[str, Any] | None:
-    """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
-    width and height) of a whole JPEG file's bytes, or None when Pillow should decide."""
+class JpegProbe:
+    """``probe_jpeg`` that remembers the last header it read: the answer depends only on the
+    bytes before the scan, so a file starting with the same bytes (same encoder, tables, size
+    and EXIF, as the frames of one camera or a resized set) gets it without a walk."""
+
+    __slots__ = ("_head", "_found")
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._found: dict[str, Any] = {}
+
+    def __call__(self, data: bytes) -> dict[str, Any] | None:
+        if self._head and data.startswith(self._head):
+            return dict(self._found)
+        found = _probe(data)
+        if found is None:
+            return None
+        self._head, self._found = data[: found[1]], found[0]
+        return dict(found[0])
+
+
+def _probe(data: bytes) -> tuple[dict[str, Any], int] | None:
+    """(``probe_jpeg``'s answer, the length of the header it depends on), or None."""
     header = _header(data) if data[:3] == b"\xff\xd8\xff" else None
     if header is None:
         return None
-    (w, h, depth), exif = header
+    (w, h, depth), exif, length = header
     orientation = 1 if exif is None else _orientation(exif)
     if orientation is None:
         return None
     if orientation in (5, 6, 7, 8):
         w, h = h, w
-    return {"kind": "image", "width": w, "height": h, "depth": depth}
+    return {"kind": "image", "width": w, "height": h, "depth": depth}, length
+
+
+def probe_jpeg(data: bytes) -> dict[str, Any] | None:
+    """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
+    width and height) of a whole JPEG file's bytes, or None when Pillow should decide."""
+    found = _probe(data)
+    return found[0] if found is not None else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Callable
+from functools import lru_cache
 from typing import IO, Any
 
 from .jpeg import probe_jpeg
@@ -19,7 +21,11 @@ _BANDS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3, "L
 
 def kind_of(name: str) -> str:
     """``image``, ``audio``, ``video``, ``text`` or ``other`` from the file name's suffix."""
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return _kind_of_suffix("." + name.rsplit(".", 1)[-1].lower() if "." in name else "")
+
+
+@lru_cache(maxsize=256)
+def _kind_of_suffix(suffix: str) -> str:
     for kind, suffixes in (("image", IMAGE_SUFFIXES), ("audio", AUDIO_SUFFIXES), ("video", VIDEO_SUFFIXES), ("text", TEXT_SUFFIXES)):
         if suffix in suffixes:
             return kind
@@ -94,10 +100,11 @@ def probe(f: IO[bytes] | str, name: str) -> dict[str, Any] | None:
     return None
 
 
-def probe_bytes(data: bytes, name: str) -> dict[str, Any] | None:
-    """``probe`` of a whole file's bytes; a plain JPEG's header is read without Pillow."""
+def probe_bytes(data: bytes, name: str, jpeg: Callable[[bytes], dict[str, Any] | None] = probe_jpeg) -> dict[str, Any] | None:
+    """``probe`` of a whole file's bytes; a plain JPEG's header is read without Pillow (by
+    ``jpeg``: an import passes a ``JpegProbe``, which remembers the last header)."""
     if kind_of(name) == "image":
-        found = probe_jpeg(data)
+        found = jpeg(data)
         if found is not None:
             return found
     return probe(io.BytesIO(data), name)

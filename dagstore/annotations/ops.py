@@ -213,11 +213,20 @@ def _local_files(items: Iterable[ImportItem], known: Mapping[str, tuple[str, int
     """The local media files of the imported items by ``ImportItem.local``, for hashing (with
     the stat the importer read them by, for those in ``known``: already hashed)."""
     out: dict[str, LocalFile] = {}
+    folders: dict[str, str] = {}  # folder -> its absolute path (made once per folder, not per file)
     for it in items:
-        if it.local is not None and it.local not in out:
-            st = known[it.local][2] if it.local in known else os.stat(it.local)
-            path = os.path.abspath(it.local)
-            out[it.local] = LocalFile(path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
+        local = it.local
+        if local is not None and local not in out:
+            st = known[local][2] if local in known else os.stat(local)
+            folder, _, name = local.rpartition("/")
+            if name in ("", ".", "..") or not folder:
+                path = os.path.abspath(local)
+            else:
+                absolute = folders.get(folder)
+                if absolute is None:
+                    absolute = folders[folder] = os.path.abspath(folder)
+                path = absolute + name if absolute.endswith("/") else f"{absolute}/{name}"
+            out[local] = LocalFile(path, path[path.rfind("/") + 1 :], st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
     return out
 
 
@@ -236,11 +245,12 @@ SENT = ("", 0)  # the local "file" of inline data: sent to the store at import, 
 
 
 def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]], temporary: bool,
-                  cleanup: Sequence[Any], files: Mapping[str, LocalFile],
+                  cleanup: tuple[str, ...], files: Mapping[str, LocalFile],
                   inline: list[tuple[str, bytes]]) -> tuple[Entry, tuple[str, int] | None]:
     """(entry, (content file, mtime), ``SENT`` for inline data, or None for an external link) of
     one imported item. Inline data is hashed and appended to ``inline`` (sent in packs, never
-    written as a file); files of a temporary source (downloads, zips) are copied into the cache."""
+    written as a file); files of a temporary source (downloads, zips: the folders ``cleanup``
+    starts with) are copied into the cache."""
     text = None if it.plain else it.text if it.text is not None else encode(it.annotation)
     if it.url is not None:
         return Entry("", 0, it.url, None, text), None
@@ -251,7 +261,7 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
     f = files[it.local or ""]
     local = f.path
     h, size = hashes[local]
-    if temporary or any(local.startswith(str(t) + os.sep) for t in cleanup):
+    if temporary or (cleanup and local.startswith(cleanup)):
         if not v.store.cache.has_blob(h):
             tmp = v.store.cache.blob_tmp(h)
             shutil.copyfile(local, tmp)
@@ -259,6 +269,28 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
         local = v.store.cache.blob_path(h)
         return Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)
     return Entry(h, size, None, None, text), (local, f.mtime_ns)
+
+
+def _stage_all(v: Version, staged: list[tuple[str, Entry, tuple[str, int] | None]]) -> int:
+    """``stage`` of every imported entry (in memory); paths new to the draft and its parents
+    (all of them, in a new version) are put in directly. Returns how many added or changed content."""
+    draft = v.require_draft()
+    delta, pending, parents = draft.delta, draft.pending, v.parents_state()
+    had = parents.pick(p for p, _e, _local in staged) if len(parents) else {}
+    known = had.keys() | delta.entries.keys() | delta.removed
+    n = 0
+    for path, entry, local in staged:
+        if path in known:
+            n += stage(v, path, entry, local, had)
+            continue
+        delta.entries[path] = entry
+        if local is not None:
+            pending[path] = local
+        else:
+            pending.pop(path, None)
+        known.add(path)
+        n += 1
+    return n
 
 
 @gc_paused()  # the import builds an object graph of the whole source without cycles: no GC passes over it
@@ -291,14 +323,15 @@ def import_annotations(
             hashes = send_files(v, executor, list(local_files.values()))
         temporary = _is_temporary(source) or (media is not None and _is_temporary(media))
         inline: list[tuple[str, bytes]] = []
-        staged = [(path, *_staged_entry(v, it, hashes, temporary, ctx.cleanup, local_files, inline)) for path, it in items]
+        cleanup = tuple(str(t) + os.sep for t in ctx.cleanup)
+        staged = [(path, *_staged_entry(v, it, hashes, temporary, cleanup, local_files, inline)) for path, it in items]
     # nothing above touched the draft: from here on it only changes in memory, then is saved once
     before = (dict(draft.delta.entries), set(draft.delta.removed), dict(draft.pending), v.record)
     try:
         _set_meta(v, merged)
         if inline:
             send_blobs(v, inline)  # packed straight from memory: rows of a table are many small items
-        added = sum(stage(v, p, e, local) for p, e, local in staged)
+        added = _stage_all(v, staged)
         for path, it in items:  # the workers sent the media files, send_blobs the inline data
             if it.data is not None or (executor is not None and it.local is not None and it.url is None):
                 draft.pending.pop(path, None)

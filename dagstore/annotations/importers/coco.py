@@ -9,6 +9,7 @@ folder (else the source folder), so ``train/0001.jpg``.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +74,13 @@ def _listed(fname: str, dirs: list[tuple[Path, str]], ctx: ImportContext) -> tup
     return None
 
 
-def _plain_file(im: Any, dirs: list[tuple[Path, str]], ctx: ImportContext) -> str | None:
-    """The file of an image whose file_name is a plain name listed as a regular file (what
-    ``_locate_image`` finds without a system call), else None; nothing is reported."""
+def _plain_file(im: Any, dirs: list[tuple[Path, str]], ctx: ImportContext) -> tuple[Path, str] | None:
+    """(folder, file) of an image whose file_name is a plain name listed as a regular file
+    (what ``_locate_image`` finds without a system call), else None; nothing is reported."""
     fname = im.get("file_name") if isinstance(im, dict) else None
     if not isinstance(fname, str) or not fname or "/" in fname or "\\" in fname or fname in (".", "..") or (len(fname) > 1 and fname[1] == ":"):
         return None
-    listed = _listed(fname, dirs, ctx)
-    return listed[1] if listed is not None else None
+    return _listed(fname, dirs, ctx)
 
 
 def _locate_image(js: Path, i: int, im: Any, dirs: list[tuple[Path, str]], base: Path,
@@ -114,39 +114,65 @@ def _json_text(value: Any) -> str:
     return encode_annotation(value)
 
 
-def _box_text(a: Any, labels: dict[Any, str], W: float, H: float) -> str | None:
-    """The stored text of one annotation that is a box the checks accept as it is
-    (``schema.box_inside``, inlined: this runs per box), else None."""
-    if type(a) is not dict or not a.keys() <= _BOX_KEYS:
-        return None  # keypoints, attributes, a score, a caption...: the full way
-    aid, bbox, seg = a.get("id"), a.get("bbox"), a.get("segmentation")
-    label = labels.get(a.get("category_id"))
-    if type(aid) is not int or label is None or type(bbox) is not list or len(bbox) != 4 or (seg is not None and seg != []) or a.get("iscrowd"):
-        return None
-    x, y, w, h = bbox
-    if not (type(x) in _NUMBER and type(y) in _NUMBER and type(w) in _NUMBER and type(h) in _NUMBER):
-        return None
-    x, y, w, h = float(x), float(y), float(w), float(h)
-    T = TOLERANCE_PX
-    if not (w >= 0 and h >= 0 and -T <= x <= W and -T <= y <= H and -T <= x + w <= W and -T <= y + h <= H):
-        return None  # (NaN and inf fail these comparisons)
-    return f"{{'id':'{aid}','label':{label},'type':'box','xywh':[{x!r},{y!r},{w!r},{h!r}]}}"
+@lru_cache(maxsize=64)
+def _split_text(split: str) -> str:
+    """The closing ``'split'`` member of a plain text (one ``json.dumps`` per split, not per image)."""
+    return f",'split':{_json_text(split)}}}"
 
 
-def _plain_regions(anns: list[Any], size: tuple[float, float], labels: dict[Any, str]) -> list[str] | None:
-    """The stored text of each region when every annotation is a plain box (``_box_text``),
-    in region order (by id); None: the annotations go the full way (regions, validation)."""
-    W, H = size[0] + TOLERANCE_PX, size[1] + TOLERANCE_PX
-    texts = [t for t in (_box_text(a, labels, W, H) for a in anns) if t is not None]
-    if len(texts) != len(anns):
+class _Reprs(dict[float, str]):
+    """``repr`` of box coordinates, remembered: a detection set repeats a few thousand values
+    (two decimals inside the image) over millions of boxes. Zero is never kept (``0.0`` and
+    ``-0.0`` are one key but two texts); the memory is bounded (cleared when full)."""
+
+    LIMIT = 1 << 16
+
+    def __missing__(self, x: float) -> str:
+        text = repr(x)
+        if x:
+            if len(self) >= self.LIMIT:
+                self.clear()
+            self[x] = text
+        return text
+
+
+_REPRS = _Reprs()
+
+
+def _plain_regions(anns: list[Any], size: tuple[float, float], labels: dict[Any, str]) -> list[str] | None:  # noqa: C901 - a box's checks inlined (a call per box cost a third)
+    """The stored text of each region when every annotation is a box the checks accept as it
+    is (``schema.box_inside``, inlined: this runs per box), in region order (by id); None:
+    the annotations go the full way (regions, validation, and the reports)."""
+    W, H, T = size[0] + TOLERANCE_PX, size[1] + TOLERANCE_PX, -TOLERANCE_PX
+    texts: list[str] = []
+    reprs, keys, prev, ordered = _REPRS, _BOX_KEYS, None, True
+    for a in anns:
+        if type(a) is not dict or not keys.issuperset(a):
+            return None  # keypoints, attributes, a score, a caption...: the full way
+        get = a.get
+        aid, bbox, seg = get("id"), get("bbox"), get("segmentation")
+        label = labels.get(get("category_id"))
+        if type(aid) is not int or label is None or type(bbox) is not list or len(bbox) != 4 or (seg is not None and seg != []) or get("iscrowd"):
+            return None
+        x, y, w, h = bbox
+        if not (type(x) in _NUMBER and type(y) in _NUMBER and type(w) in _NUMBER and type(h) in _NUMBER):
+            return None
+        x, y, w, h = float(x), float(y), float(w), float(h)
+        if not (w >= 0 and h >= 0 and T <= x <= W and T <= y <= H and T <= x + w <= W and T <= y + h <= H):
+            return None  # (NaN and inf fail these comparisons)
+        texts.append(f"{{'id':'{aid}','label':{label},'type':'box','xywh':[{reprs[x]},{reprs[y]},{reprs[w]},{reprs[h]}]}}")
+        if prev is not None and aid <= prev:
+            ordered = False
+        prev = aid
+    return texts if ordered else _by_id(anns, texts)
+
+
+def _by_id(anns: list[Any], texts: list[str]) -> list[str] | None:
+    """``texts`` in the order of their annotations' ids (stable); None for duplicate ids (the checks report them)."""
+    pairs = sorted(zip([a["id"] for a in anns], texts), key=lambda p: p[0])
+    if any(pairs[i][0] == pairs[i + 1][0] for i in range(len(pairs) - 1)):
         return None
-    ids = [a["id"] for a in anns]
-    if any(ids[i] >= ids[i + 1] for i in range(len(ids) - 1)):  # not in id order: sort (stable), refuse duplicates
-        pairs = sorted(zip(ids, texts), key=lambda p: p[0])
-        if any(pairs[i][0] == pairs[i + 1][0] for i in range(len(pairs) - 1)):
-            return None  # duplicate region ids: the checks report them
-        texts = [t for _, t in pairs]
-    return texts
+    return [t for _, t in pairs]
 
 
 def plain_text(media: dict[str, Any], image_id: Any, anns: list[Any], split: str | None, labels: dict[Any, str]) -> str | None:
@@ -165,7 +191,7 @@ def plain_text(media: dict[str, Any], image_id: Any, anns: list[Any], split: str
     if regions:
         text += ",'regions':[" + ",".join(regions) + "]"
     text += f",'source':{{'image_id':{image_id},'tool':'coco'}}"
-    return text + (f",'split':{_json_text(split)}}}" if split else "}")
+    return text + (_split_text(split) if split else "}")
 
 
 class CocoImporter:
@@ -194,34 +220,49 @@ class CocoImporter:
         images = doc.get("images") or []
         by_image = _annotations_by_image(js, doc, images, ctx)
         dirs = [(d, str(d)) for d in (base / split if split else None, base, root / split if split else None, js.parent) if d is not None]
-        with ctx.reading_ahead([f for f in (_plain_file(im, dirs, ctx) for im in images) if f is not None]):
-            self._read_images(js, images, by_image, split, cat_names, labels, dirs, root, base, ctx)
+        plain = [_plain_file(im, dirs, ctx) for im in images]  # found without a system call: read ahead, in order
+        try:
+            with ctx.reading_ahead([p[1] for p in plain if p is not None]):
+                self._read_images(js, images, plain, by_image, split, cat_names, labels, dirs, root, base, ctx)
+        finally:
+            _REPRS.clear()  # the coordinates' texts are kept for one file
 
-    def _read_images(self, js: Path, images: list[Any], by_image: dict[Any, list[dict[str, Any]]], split: str | None,
-                     cat_names: dict[Any, str], labels: dict[Any, str], dirs: list[tuple[Path, str]], root: Path, base: Path,
-                     ctx: ImportContext) -> None:
+    def _read_images(self, js: Path, images: list[Any], plain: list[tuple[Path, str] | None], by_image: dict[Any, list[dict[str, Any]]],
+                     split: str | None, cat_names: dict[Any, str], labels: dict[Any, str], dirs: list[tuple[Path, str]], root: Path,
+                     base: Path, ctx: ImportContext) -> None:
         prefixes: dict[Path, str] = {}
+        jname = js.name
+        item_split = ctx.split or split
+        head = {"split": item_split} if item_split else {}  # what a text item holds besides its text (shared, never changed)
+        found: Path | str
         for i, im in enumerate(images):
-            located = _locate_image(js, i, im, dirs, base, ctx)
-            if located is None:
-                continue
-            fname, parts, folder, found = located
-            if folder not in prefixes:
+            listed = plain[i]
+            if listed is not None:  # a plain file name, listed: what _locate_image would find
+                folder, found = listed
+                fname, parts = im["file_name"], None
+            else:
+                located = _locate_image(js, i, im, dirs, base, ctx)
+                if located is None:
+                    continue
+                fname, parts, folder, found = located
+            prefix = prefixes.get(folder)
+            if prefix is None:
                 top = base if folder == base or folder.is_relative_to(base) else root
-                prefixes[folder] = "" if folder == top else rel_posix(folder, top) + "/"
-            path = prefixes[folder] + (fname if len(parts) == 1 else "/".join(p for p in parts if p not in ("", ".")))
+                prefix = prefixes[folder] = "" if folder == top else rel_posix(folder, top) + "/"
+            path = prefix + (fname if parts is None or len(parts) == 1 else "/".join(p for p in parts if p not in ("", ".")))
             probed = ctx.media_info(found)
-            media = probed or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
-            anns = by_image.get(im.get("id"), [])
-            text = plain_text(probed, im.get("id"), anns, ctx.split or split, labels) if probed else None
+            image_id = im.get("id")
+            anns = by_image.get(image_id, [])
+            text = plain_text(probed, image_id, anns, item_split, labels) if probed else None
             if text is not None:  # every annotation a plain box: the stored text, written and checked directly
-                ctx.add(ImportItem(path, {"split": ctx.split or split} if ctx.split or split else {}, f"{js.name}: {fname}", local=str(found), text=text))
+                ctx.add(ImportItem(path, head, f"{jname}: {fname}", str(found), None, None, False, text))
                 continue
-            ann: dict[str, Any] = {"media": media, "source": {"tool": "coco", "image_id": im.get("id")}}
+            media = probed or {"kind": "image", "width": im.get("width"), "height": im.get("height")}
+            ann: dict[str, Any] = {"media": media, "source": {"tool": "coco", "image_id": image_id}}
             if split:
                 ann["split"] = split
-            if self._add_annotations(ann, anns, cat_names, f"{js.name}: {fname}", ctx):
-                ctx.add(ImportItem(path, ann, f"{js.name}: {fname}", local=str(found)))
+            if self._add_annotations(ann, anns, cat_names, f"{jname}: {fname}", ctx):
+                ctx.add(ImportItem(path, ann, f"{jname}: {fname}", local=str(found)))
 
     def _add_annotations(self, ann: dict[str, Any], anns: list[dict[str, Any]], cat_names: dict[Any, str],
                          where: str, ctx: ImportContext) -> bool:
