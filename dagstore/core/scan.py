@@ -346,13 +346,16 @@ def hash_list(
                 results = list(pool.map(work, slices))
     finally:
         bar.close()
-    done: dict[str, tuple[str, int]] = {}
-    fresh: list[tuple[LocalFile, str]] = []
-    for res in results:
-        for f, h, size in res:
-            done[f.path] = (h, size)
-            if size == f.size:  # else it changed while we read it: take what we read, don't remember it
-                fresh.append((f, h))
-    if cache:
-        cache.store(fresh)
+    return _collect(files, known, results, cache)
+
+
+def _collect(files: Sequence[LocalFile], known: list[str], results: list[list[tuple[LocalFile, str, int]]],
+             cache: StatCache | None) -> list[tuple[str, int]]:
+    """``hash_list``'s answer from the stat cache's hashes (``known``) and the hashing threads'
+    results; the new hashes are remembered."""
+    if cache:  # a file whose size changed while it was read: take what was read, don't remember it
+        cache.store([(f, h) for res in results for f, h, size in res if size == f.size])
+    if len(results) == 1 and len(results[0]) == len(files):  # one thread hashed every file, in order
+        return [(h, size) for _f, h, size in results[0]]
+    done = {f.path: (h, size) for res in results for f, h, size in res}
     return [(h, f.size) if h else done[f.path] for f, h in zip(files, known)]

@@ -228,6 +228,8 @@ class State(Mapping[str, Entry]):
 
     def pick(self, paths: Iterable[str]) -> dict[str, Entry]:
         """The entries of those of ``paths`` this version has (one pass, no other entry made)."""
+        if not len(self):  # a first version's parents: nothing to look up (W1: 50,000 paths)
+            return {}
         wanted = cols.strings(sorted(set(paths)))
         found, pos = align.insertion(self._path, wanted)
         rows = self._take(pos[found])

@@ -129,17 +129,20 @@ def _slices(items: list[Pending]) -> list[list[Pending]]:
     return out + [cur] if cur else out
 
 
+def _verify(p: Pending) -> bytes:
+    """The content of ``p``'s file, read again: InvalidPathError if it is not what was hashed."""
+    try:
+        data = read_small(p.local_path, p.size)
+    except OSError as exc:
+        raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
+    if len(data) != p.size or hash_bytes(data) != p.hash:
+        raise _changed(p)
+    return data
+
+
 def _encode(chunk: list[Pending], level: int | None) -> list[tuple[Pending, bytes | memoryview, int]]:
     """Read ``chunk``'s files again, check each against its hash, and encode them."""
-    datas = []
-    for p in chunk:
-        try:
-            data = read_small(p.local_path, p.size)
-        except OSError as exc:
-            raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}") from None
-        if len(data) != p.size or hash_bytes(data) != p.hash:
-            raise _changed(p)
-        datas.append(data)
+    datas = [_verify(p) for p in chunk]
     return [(p, stored, codec) for p, (stored, codec) in zip(chunk, encode_blobs(datas, level), strict=True)]
 
 
@@ -148,7 +151,9 @@ def _upload_small(
     bar: fsspec.callbacks.Callback, staged: Staged | None,
 ) -> None:
     """Pack the small files: those ``staged`` kept from the spool, on this thread, while
-    encode threads read, check and compress the others; both write into the same packs."""
+    encode threads read, check and compress the others; both write into the same packs.
+    Whether each kept file is still the one read (one ``stat``, ``Staged.changed``) is checked
+    beside the packing; one that is not is read and verified before this returns."""
     lock = threading.Lock()  # one writer: runs of kept blobs and encoded slices go in whole
 
     def on_pack(pack_id: str, cols: Columns) -> None:
@@ -170,13 +175,14 @@ def _upload_small(
     writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
     pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode")
     try:  # files staging never kept are read from the start, beside the kept ones being packed
+        moved = pool.submit(staged.changed, [p.local_path for p in maybe_kept]) if staged is not None and maybe_kept else None
         futures = [pool.submit(encode_and_put, s) for s in _slices(never)]
         kept: dict[str, tuple[Pending, Kept]] = {}
         if staged is not None and maybe_kept:
             staged.settle()
             rest = []
             for p in maybe_kept:
-                loc = staged.locate(p.local_path, p.hash, p.size, level)
+                loc = staged.find(p.local_path, p.hash, level)
                 if loc is None:
                     rest.append(p)
                 else:
@@ -190,6 +196,10 @@ def _upload_small(
                 bar.relative_update(sum(kept[k.hash][0].size for k in run))
         for f in futures:
             f.result()
+        for i in moved.result() if moved is not None else ():
+            p = maybe_kept[i]
+            if p.hash in kept and kept[p.hash][0] is p:  # packed from the spool: is its file still the one read?
+                _verify(p)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         writer.close()

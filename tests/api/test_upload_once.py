@@ -158,8 +158,10 @@ def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp
         kept.keep_many([(f, hash_bytes(p.read_bytes()), p.read_bytes())])
     kept.settle()
     assert [e.name for e in os.scandir(tmp_path)] == ["src"]  # the spool has no name
-    locs = [kept.locate(f.path, hash_bytes(data), f.size, 1) for f, data in files]
+    locs = [kept.find(f.path, hash_bytes(data), 1) for f, data in files]
     assert all(loc is not None for loc in locs)
+    assert kept.find(files[0][0].path, hash_bytes(b"other"), 1) is None and kept.find(files[0][0].path, hash_bytes(files[0][1]), 3) is None
+    assert kept.changed([f.path for f, _d in files]) == []
     runs = list(kept.read([loc for loc in locs if loc is not None]))
     got = {}
     for data, run in runs:
@@ -174,5 +176,8 @@ def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp
     for loc, (_f, data) in zip(locs, files):
         assert loc is not None
         assert packs.decode_blob(loc.hash, got[loc.hash], packs.BlobLocation("-", 0, loc.length, len(data), loc.codec)) == data
+    os.utime(files[3][0].path, ns=(10**18, 10**18))
+    os.unlink(files[5][0].path)
+    assert kept.changed([str(tmp_path / "not-kept"), *(f.path for f, _d in files[:8])]) == [4, 6]  # positions in the list given
     kept.close()
-    assert kept.locate(files[0][0].path, hash_bytes(files[0][1]), files[0][0].size, 1) is None
+    assert kept.find(files[0][0].path, hash_bytes(files[0][1]), 1) is None

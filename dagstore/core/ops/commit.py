@@ -110,10 +110,11 @@ def upload(
         objects=tuple(sorted(set(v.record.objects) | res.objects)),
     )
     draft.pending.clear()
-    v.save()
+    del pending, index  # before the draft is serialized: lower peak memory
     if v.staged is not None:  # everything it held is in the store now
         v.staged.close()
         v.staged = None
+    v.save()
     return res
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+from itertools import starmap
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -19,7 +20,7 @@ from .. import columns as cols, fanscan, tree
 from ..folderdiff import folder_diff
 from ..gcpause import gc_paused
 from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
-from ..scan import hash_files, hash_list, matches_wildcard, scan
+from ..scan import hash_list, matches_wildcard, scan
 from ..records import Draft
 from ...errors import InvalidPathError
 from .commit import fan_out_folder, send_files
@@ -121,25 +122,33 @@ def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard:
     files = scan(path, wildcard, recursive, base=base)
     paths = [f"{prefix}/{f.rel}" if prefix else f.rel for f in files]  # scan yields canonical relative paths
     check_fit(v, paths)
-    hashes = (hash_files(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content()) if executor is None
-              else send_files(v, executor, files))
+    if executor is None:
+        found = hash_list(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content())
+    else:
+        sent = send_files(v, executor, files)
+        found = [sent[f.path] for f in files]
     n = 0
     parents = v.parents_state().pick(paths)
     delta, pending = draft.delta, draft.pending
     known = parents.keys() | delta.entries.keys() | delta.removed  # paths new to the draft and its parents skip stage()
-    for f, dp in zip(files, paths):
-        e = Entry(*hashes[f.path])
-        if dp in known:
-            n += stage(v, dp, e, (f.path, f.mtime_ns), parents)
-        else:
-            delta.entries[dp] = e
-            pending[dp] = (f.path, f.mtime_ns)
-            n += 1
+    if not known:  # a first add_files to a draft without parents: every path is new, added in bulk
+        delta.entries.update(zip(paths, starmap(Entry, found)))
+        pending.update(zip(paths, [(f.path, f.mtime_ns) for f in files]))
+        n = len(paths)
+    else:
+        for f, dp, (h, size) in zip(files, paths, found):
+            e = Entry(h, size)
+            if dp in known:
+                n += stage(v, dp, e, (f.path, f.mtime_ns), parents)
+            else:
+                delta.entries[dp] = e
+                pending[dp] = (f.path, f.mtime_ns)
+                n += 1
     if executor is not None:
         for dp in paths:
             pending.pop(dp, None)  # its content is in the store already
     count = len(files)
-    del files, hashes, paths, parents  # before the draft is serialized: lower peak memory
+    del files, found, paths, parents  # before the draft is serialized: lower peak memory
     v.save()
     return n, count
 
