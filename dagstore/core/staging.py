@@ -79,19 +79,20 @@ class Staged:
         if self._failed:
             return
         limit = time.time_ns() - RACY_NS
-        fit = [(f, h, d) for f, h, d in items if 0 < f.ctime_ns <= limit and len(d) == f.size < KEEP_BELOW]
-        if not fit:
-            return
-        with self._lock:
-            for f, blob_hash, data in fit:
-                if self._used + len(data) > self._budget:
+        pack, budget = _STAT.pack, self._budget
+        with self._lock:  # one pass, names bound locally: this runs once per file of the draft
+            files, queued, batch, used = self._files, self._queued, self._batch, self._used
+            for f, blob_hash, data in items:
+                n = len(data)
+                if not 0 < f.ctime_ns <= limit or n != f.size or n >= KEEP_BELOW or used + n > budget:
                     continue
-                self._files[f.path] = (blob_hash, _STAT.pack(*f[2:]))
-                if blob_hash not in self._queued:
-                    self._queued.add(blob_hash)
-                    self._used += len(data)
-                    self._batch.append((blob_hash, data))
-            full = len(self._batch) >= _BATCH
+                files[f.path] = (blob_hash, pack(n, f.mtime_ns, f.dev, f.ino, f.ctime_ns))
+                if blob_hash not in queued:
+                    queued.add(blob_hash)
+                    used += n
+                    batch.append((blob_hash, data))
+            self._used = used
+            full = len(batch) >= _BATCH
         if full:
             self._submit()
 
