@@ -180,13 +180,7 @@ def _upload_small(
         kept: dict[str, tuple[Pending, Kept]] = {}
         if staged is not None and maybe_kept:
             staged.settle()
-            rest = []
-            for p in maybe_kept:
-                loc = staged.find(p.local_path, p.hash, level)
-                if loc is None:
-                    rest.append(p)
-                else:
-                    kept[p.hash] = (p, loc)
+            kept, rest = _found(staged, maybe_kept, level)
             futures += [pool.submit(encode_and_put, s) for s in _slices(rest)]
             for data, run in staged.read([loc for _p, loc in kept.values()]):
                 with lock:
@@ -197,12 +191,30 @@ def _upload_small(
         for f in futures:
             f.result()
         for i in moved.result() if moved is not None else ():
-            p = maybe_kept[i]
-            if p.hash in kept and kept[p.hash][0] is p:  # packed from the spool: is its file still the one read?
-                _verify(p)
+            _recheck(maybe_kept[i], kept)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         writer.close()
+
+
+def _found(staged: Staged, items: list[Pending], level: int | None) -> tuple[dict[str, tuple[Pending, Kept]], list[Pending]]:
+    """``items`` split into those whose stored bytes the spool holds (by hash) and the rest."""
+    kept: dict[str, tuple[Pending, Kept]] = {}
+    rest: list[Pending] = []
+    for p in items:
+        loc = staged.find(p.local_path, p.hash, level)
+        if loc is None:
+            rest.append(p)
+        else:
+            kept[p.hash] = (p, loc)
+    return kept, rest
+
+
+def _recheck(p: Pending, kept: dict[str, tuple[Pending, Kept]]) -> None:
+    """``p``'s file failed the ``stat`` check: if its spooled bytes were packed, read it again
+    and refuse the upload if its content is not what was hashed (a touched file passes)."""
+    if p.hash in kept and kept[p.hash][0] is p:
+        _verify(p)
 
 
 def _put_large(backend: Backend, p: Pending, bar: fsspec.callbacks.Callback, avoid: set[str]) -> bool:
