@@ -58,12 +58,18 @@ def build(pack: str, rows: Sequence[tuple[str, int, int, int, int]]) -> Columns:
 def _encode(hashes: Sequence[str], numbers: Sequence[int], codecs: bytes) -> bytes:
     """``hashes`` (unique hex), each blob's offset, length and raw length in turn, its codec."""
     n = len(hashes)
-    order = sorted(range(n), key=hashes.__getitem__)
-    ints = np.asarray(numbers, dtype=np.int64).astype("<u8").reshape(n, 3)[order]
-    ordered_codecs = np.frombuffer(codecs, dtype=np.uint8)[order] if n else np.zeros(0, dtype=np.uint8)
-    body = b"".join([bytes.fromhex("".join(hashes[i] for i in order)),
-                     ints[:, 0].tobytes(), ints[:, 1].tobytes(), ints[:, 2].tobytes(), ordered_codecs.tobytes()])
-    return b"".join([MAGIC, n.to_bytes(8, "little"), xxhash.xxh3_64_intdigest(body).to_bytes(8, "little"), body])
+    return of_arrays(bytes.fromhex("".join(hashes)), np.asarray(numbers, dtype=np.int64).reshape(n, 3), np.frombuffer(codecs, dtype=np.uint8))
+
+
+def of_arrays(raw: bytes, ints: np.ndarray, codecs: np.ndarray) -> bytes:
+    """The columns file of unique 16-byte hashes ``raw``, their ``(n, 3)`` offsets, lengths and
+    raw lengths, and codecs, sorted by hash (numpy's ``S16`` order, which ``find`` searches;
+    for hex digests the order of their text)."""
+    keys = np.frombuffer(raw, dtype="S16")
+    order = np.argsort(keys, kind="stable")
+    ints = ints.astype("<u8")[order]
+    body = b"".join([keys[order].tobytes(), ints[:, 0].tobytes(), ints[:, 1].tobytes(), ints[:, 2].tobytes(), codecs[order].tobytes()])
+    return b"".join([MAGIC, len(keys).to_bytes(8, "little"), xxhash.xxh3_64_intdigest(body).to_bytes(8, "little"), body])
 
 
 class Columns:

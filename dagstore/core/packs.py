@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 
+import numpy as np
 import xxhash
 import zstandard
 
@@ -27,7 +28,7 @@ from ..errors import FormatError, IntegrityError
 from .decode import expect, parse_object
 from .hashing import hash_bytes
 from .layout import index_key, pack_key
-from .packindex import BlobLocation, Columns, build
+from .packindex import BlobLocation, Columns, build, of_arrays
 
 PACK_FORMAT = 1
 MAGIC = b"DAGPACK1"
@@ -59,6 +60,32 @@ def decode_header(pack_id: str, data: bytes) -> dict[str, BlobLocation]:
             expect(False, what, "a blob entry is not [hash, offset, length, size, codec]")
         out[b[0]] = BlobLocation(pack_id, b[1], b[2], b[3], b[4])
     return out
+
+
+def index_columns(pack_id: str, data: bytes) -> Columns:
+    """A pack header / index object as ``packindex.Columns``, with ``decode_header``'s checks
+    and errors, made without a Python object per blob (the checks are C-level passes over whole
+    columns). A hash listed twice keeps its last location, as ``decode_header``'s dict does."""
+    what = f"index of pack {pack_id}"
+    blobs = parse_object(data, what, compressed=True, known_format=PACK_FORMAT).get("blobs")
+    expect(isinstance(blobs, list), what, "its blobs are not a list")
+    blobs = cast("list[Any]", blobs)
+    bad = "a blob entry is not [hash, offset, length, size, codec]"
+    expect(set(map(type, blobs)) <= {list} and set(map(len, blobs)) <= {5}, what, bad)
+    hashes, offsets, lengths, raws, codecs = (list(c) for c in zip(*blobs)) if blobs else ([], [], [], [], [])
+    ints = offsets + lengths + raws
+    expect(set(map(type, hashes)) <= {str} and set(map(len, hashes)) <= {32} and set(map(type, ints)) <= {int}
+           and set(map(_CODECS.__contains__, codecs)) <= {True} and (not ints or (min(ints) >= 0 and max(ints) < 1 << 63)), what, bad)
+    last = dict(zip(hashes, range(len(hashes))))
+    keep = list(last.values()) if len(last) < len(hashes) else None
+    try:
+        raw = bytes.fromhex("".join(hashes if keep is None else last))
+    except ValueError:
+        expect(False, what, "a blob hash is not 32 hex digits")
+        raise
+    table = np.array([offsets, lengths, raws], dtype=np.int64).T
+    flags = np.array(codecs, dtype=np.uint8)
+    return Columns(pack_id, of_arrays(raw, table if keep is None else table[keep], flags if keep is None else flags[keep]))
 
 
 _local = threading.local()
@@ -251,29 +278,6 @@ def read_stored(backend: Backend, key: str, start: int, end: int) -> bytes:
     return data
 
 
-def _ranges(locs: Iterable[tuple[str, BlobLocation]]) -> list[tuple[str, int, int, list[tuple[str, BlobLocation]]]]:
-    """Coalesce blob reads into few ranged reads per pack (nearby blobs share one read)."""
-    by_pack: dict[str, list[tuple[int, str, BlobLocation]]] = {}
-    for h, loc in locs:
-        by_pack.setdefault(loc.pack, []).append((loc.offset, h, loc))
-    out = []
-    for pack, items in by_pack.items():
-        items.sort()  # by offset (a hash breaks ties between empty blobs)
-        start = end = -1
-        group: list[tuple[str, BlobLocation]] = []
-        for _offset, h, loc in items:
-            if group and (loc.offset - end > _MAX_GAP or loc.offset + loc.length - start > _MAX_RANGE):
-                out.append((pack, start, end, group))
-                group = []
-            if not group:
-                start = loc.offset
-            group.append((h, loc))
-            end = max(end, loc.offset + loc.length) if len(group) > 1 else loc.offset + loc.length
-        if group:
-            out.append((pack, start, end, group))
-    return out
-
-
 def _decompressor() -> zstandard.ZstdDecompressor:
     """This thread's decompressor (making one per blob costs more than decoding a small blob)."""
     dctx = getattr(_local, "d", None)
@@ -291,37 +295,3 @@ def decode_blob(blob_hash: str, stored: bytes | memoryview, loc: BlobLocation) -
     if len(data) != loc.raw_length or hash_bytes(data) != blob_hash:
         raise IntegrityError(f"blob {blob_hash} in pack {loc.pack} does not match its hash")
     return data
-
-
-def fetch_blobs(
-    backend: Backend,
-    locations: Iterable[tuple[str, BlobLocation]],
-    sink: Callable[[str, bytes], None],
-    max_workers: int = 8,
-    progress: Callable[[int], None] | None = None,
-) -> None:
-    """Read blobs with as few ranged reads as possible, verify each, and hand them to ``sink``
-    (``progress(bytes)`` after each read)."""
-    locations = list(locations)
-    for h, loc in locations:
-        if loc.length == 0:  # an empty file: never issue an empty range read (S3 returns the whole object)
-            sink(h, decode_blob(h, b"", loc))
-    groups = _ranges((h, loc) for h, loc in locations if loc.length)
-
-    def one(group: tuple[str, int, int, list[tuple[str, BlobLocation]]]) -> None:
-        pack, start, end, items = group
-        buf = memoryview(read_stored(backend, pack_key(pack), start, end))
-        for h, loc in items:
-            sink(h, decode_blob(h, buf[loc.offset - start : loc.offset - start + loc.length], loc))
-        if progress is not None:
-            progress(sum(loc.raw_length for _h, loc in items))
-
-    if backend.is_local:
-        max_workers = min(max_workers, 2)  # no latency to hide on a local disk; less memory
-    if len(groups) <= 1 or max_workers <= 1:
-        for g in groups:
-            one(g)
-        return
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(groups)), thread_name_prefix="dagstore-fetch") as pool:
-        for f in [pool.submit(one, g) for g in groups]:
-            f.result()

@@ -1,4 +1,5 @@
-"""Moving content: local files -> packs/objects in a store (upload), and store -> local blob cache (fetch)."""
+"""Moving content: local files -> packs/objects in a store (upload), and one large object or
+external link -> local blob cache (packed blobs are fetched by ``core.fetchplan``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import fsspec
 
@@ -19,7 +19,7 @@ from .gcpause import gc_paused
 from .manifest import Entry
 from .layout import object_key
 from .packindex import Columns
-from .packs import BlobLocation, PackWriter, encode_blobs, fetch_blobs
+from .packs import BlobLocation, PackWriter, encode_blobs
 from .progress import progress_bar
 from .staging import Kept, Staged
 
@@ -236,97 +236,36 @@ def _put_large(backend: Backend, p: Pending, bar: fsspec.callbacks.Callback, avo
     return True
 
 
-def _sort_fetches(
-    entries: Sequence[Entry], locate: Callable[[str], tuple[Backend, BlobLocation | None]]
-) -> tuple[dict[int, tuple[Backend, list[tuple[str, BlobLocation]]]], list[tuple[Backend, Entry]], list[Entry]]:
-    """(packed blobs by backend, large objects, external links) of ``entries``; IntegrityError
-    for content the store does not hold as the manifest describes it."""
-    packed: dict[int, tuple[Backend, list[tuple[str, BlobLocation]]]] = {}
-    large: list[tuple[Backend, Entry]] = []
-    links: list[Entry] = []
-    for e in entries:
-        if e.url is not None:
-            links.append(e)
-            continue
-        try:
-            be, loc = locate(e.hash)
-        except KeyError:
-            raise IntegrityError(f"content {e.hash} is missing from the store (run `dagstore verify`)") from None
-        if loc is None:
-            large.append((be, e))
-        elif loc.raw_length != e.size:
-            raise IntegrityError(f"content {e.hash}: the manifest says {e.size} bytes, the store holds {loc.raw_length} (run `dagstore verify --store`)")
-        else:
-            group = packed.get(id(be))
-            if group is None:
-                group = packed[id(be)] = (be, [])
-            group[1].append((e.hash, loc))
-    return packed, large, links
-
-
-def _get_large(sink: BlobSink, be: Backend, e: Entry, advance: Callable[[int], None]) -> None:
+def get_large(sink: BlobSink, be: Backend, blob_hash: str, size: int, advance: Callable[[int], None]) -> None:
     """One large object into ``sink`` through a temp file, hash-checked."""
-    tmp = sink.blob_tmp(e.hash)
+    tmp = sink.blob_tmp(blob_hash)
     try:
         try:
-            be.get_file(object_key(e.hash), tmp, callback=advance)
+            be.get_file(object_key(blob_hash), tmp, callback=advance)
         except FileNotFoundError as exc:
             if exc.filename is not None and os.fspath(exc.filename) == tmp:
                 raise
-            raise IntegrityError(f"{object_key(e.hash)} is missing from the store (run `dagstore verify --store`)") from None
-        if hash_file(tmp) != (e.hash, e.size):
-            raise IntegrityError(f"object {e.hash} does not match its hash")
-        sink.adopt_blob(e.hash, tmp)
+            raise IntegrityError(f"{object_key(blob_hash)} is missing from the store (run `dagstore verify --store`)") from None
+        if hash_file(tmp) != (blob_hash, size):
+            raise IntegrityError(f"object {blob_hash} does not match its hash")
+        sink.adopt_blob(blob_hash, tmp)
     finally:
         _unlink(tmp)
 
 
-def _get_link(sink: BlobSink, e: Entry, advance: Callable[[int], None], storage_options: dict | None) -> None:
-    """One external file (by URL) into ``sink``, size-checked."""
-    name = blob_name(e)
+def get_link(sink: BlobSink, name: str, url: str, size: int, advance: Callable[[int], None], storage_options: dict | None) -> None:
+    """One external file (by URL) into ``sink`` as blob ``name``, size-checked."""
     tmp = sink.blob_tmp(name)
     try:
-        with fsspec.open(e.url, "rb", **(storage_options or {})) as src, open(tmp, "wb") as dst:
+        with fsspec.open(url, "rb", **(storage_options or {})) as src, open(tmp, "wb") as dst:
             while chunk := src.read(8 << 20):
                 dst.write(chunk)
                 advance(len(chunk))
-        if os.path.getsize(tmp) != e.size:
-            raise IntegrityError(f"external file {e.url} changed size since it was added")
+        if os.path.getsize(tmp) != size:
+            raise IntegrityError(f"external file {url} changed size since it was added")
         sink.adopt_blob(name, tmp)
     finally:
         _unlink(tmp)
-
-
-def fetch(
-    sink: BlobSink,
-    entries: Sequence[Entry],
-    locate: Callable[[str], tuple[Backend, BlobLocation | None]],
-    max_workers: int | None = None,
-    show_progress: bool = True,
-    link_options: Callable[[str], dict[str, Any]] | None = None,
-) -> None:
-    """Bring the content of ``entries`` into ``sink`` (the blob cache, or a folder being
-    built), verifying every hash. External links are opened with ``link_options(url)``
-    (the store's credentials for links beside it)."""
-    workers = max_workers or DEFAULT_IO_WORKERS
-    bar = progress_bar(sum(e.size for e in entries), "download", show_progress)
-    packed, large, links = _sort_fetches(entries, locate)
-
-    def get_large(item: tuple[Backend, Entry]) -> None:
-        _get_large(sink, item[0], item[1], bar.relative_update)
-
-    def get_link(e: Entry) -> None:
-        _get_link(sink, e, bar.relative_update, link_options(e.url) if link_options and e.url else None)
-
-    try:
-        for be, locs in packed.values():
-            fetch_blobs(be, locs, sink.put_blob, workers, bar.relative_update)
-
-        with ThreadPoolExecutor(max_workers=min(4, workers), thread_name_prefix="dagstore-get") as pool:
-            for f in [pool.submit(get_large, x) for x in large] + [pool.submit(get_link, e) for e in links]:
-                f.result()
-    finally:
-        bar.close()
 
 
 def _unlink(path: str) -> None:

@@ -584,8 +584,8 @@ def test_eviction_during_a_build_does_not_delete_cached_blobs_the_build_reuses(e
     env.kids.start("reader-a", f"emit(Dataset.get(dataset_id={va!r}).get_local_copy(show_progress=False))").result(30)
 
     builder = env.kids.start("builder", f"""
-    import dagstore.core.transfer
-    pause_at(dagstore.core.transfer, "fetch", lambda *a: True, {env.flag('paused')!r}, {env.flag('resume')!r}, before=True)
+    import dagstore.core.fetchplan
+    pause_at(dagstore.core.fetchplan, "fetch", lambda *a: True, {env.flag('paused')!r}, {env.flag('resume')!r}, before=True)
     try:
         emit(Dataset.get(dataset_id={vb.id!r}).get_local_copy(show_progress=False))
     except Exception as exc:

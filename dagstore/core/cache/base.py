@@ -29,7 +29,7 @@ from ... import config
 from ...errors import DagstoreError
 from ..scan import StatCache
 from .locks import DEFAULT_LOCK_TIMEOUT
-from .versions import BlobSink, Versions
+from .versions import BlobSink, Tree, Versions
 
 DEFAULT_MAX_BYTES = 100 << 30
 
@@ -67,4 +67,4 @@ class Cache(Versions):
         self._meta_warned = set()
 
 
-__all__ = ["Cache", "BlobSink", "parse_size", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_BYTES"]
+__all__ = ["Cache", "BlobSink", "Tree", "parse_size", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_BYTES"]

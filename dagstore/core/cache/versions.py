@@ -8,11 +8,10 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..._atomic import rmtree
 from ...errors import InvalidPathError
-from ..manifest import Entry
 from ..progress import progress_bar
 from .blobs import Blobs
 from .eviction import Eviction
@@ -25,11 +24,23 @@ log = logging.getLogger("dagstore")
 class BlobSink(Protocol):
     """Where fetched content goes: the blob cache itself, or a folder being built."""
 
-    def put_blob(self, name: str, data: bytes) -> None: ...
+    def put_blob(self, name: str, data: Any) -> None: ...
 
     def blob_tmp(self, name: str) -> str: ...
 
     def adopt_blob(self, name: str, tmp: str) -> None: ...
+
+
+class Tree(NamedTuple):
+    """The files of a folder to build, as columns: sorted paths, and each one's blob name
+    (``blob_path``'s key) and size."""
+
+    paths: list[str]
+    names: list[str]
+    sizes: list[int]
+
+
+Fetch = Callable[[list[int], BlobSink], None]  # fetch(rows, sink): the blobs of these rows of the tree into sink
 
 
 class Versions(Eviction):
@@ -46,28 +57,26 @@ class Versions(Eviction):
     def materialize(
         self,
         key: str,
-        entries: Mapping[str, Entry],
-        blob_name: Callable[[Entry], str],
-        fetch: Callable[[list[Entry], BlobSink], None],
+        tree: Tree,
+        fetch: Fetch,
         use_soft_links: bool = False,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         show_progress: bool = True,
     ) -> str:
-        """Build versions/<key> (fetching missing content with ``fetch(entries, sink)``) and
+        """Build versions/<key> (fetching missing content with ``fetch(rows, sink)``) and
         lease it. Fetched content is written straight into the new folder and linked into
         the blob cache; cached content is hardlinked from it."""
         done = self.cached_version(key)
         if done:
             return done
         with self._writing():
-            return self._materialize(key, entries, blob_name, fetch, use_soft_links, lock_timeout, show_progress)
+            return self._materialize(key, tree, fetch, use_soft_links, lock_timeout, show_progress)
 
     def _materialize(
         self,
         key: str,
-        entries: Mapping[str, Entry],
-        blob_name: Callable[[Entry], str],
-        fetch: Callable[[list[Entry], BlobSink], None],
+        tree: Tree,
+        fetch: Fetch,
         use_soft_links: bool,
         lock_timeout: float,
         show_progress: bool,
@@ -91,7 +100,7 @@ class Versions(Eviction):
                 self._hold_lease(key)
                 try:
                     try:
-                        self._build(tmp, entries, blob_name, fetch, use_soft_links, show_progress)
+                        self._build(tmp, tree, fetch, use_soft_links, show_progress)
                     except OSError as exc:
                         raise _unholdable(exc, tmp, self.root) from None
                     os.rename(tmp, versions / key)
@@ -117,49 +126,56 @@ class Versions(Eviction):
             os.rename(src, trash)
             rmtree(trash)
 
-    def _build(
-        self,
-        tmp: str,
-        entries: Mapping[str, Entry],
-        blob_name: Callable[[Entry], str],
-        fetch: Callable[[list[Entry], BlobSink], None],
-        soft: bool,
-        show_progress: bool,
-    ) -> None:
+    def _build(self, tmp: str, tree: Tree, fetch: Fetch, soft: bool, show_progress: bool) -> None:
+        paths, names = tree.paths, tree.names
         os.mkdir(tmp)
-        dirs = sorted({p.rpartition("/")[0] for p in entries} - {""})
-        for d in dirs:
-            os.makedirs(f"{tmp}/{d}", exist_ok=True)
-        paths: dict[str, list[str]] = {}
-        first: dict[str, Entry] = {}
-        for path, e in entries.items():
-            name = blob_name(e)
-            paths.setdefault(name, []).append(path)
-            first.setdefault(name, e)
-        present, changed = self.check_blobs({name: e.size for name, e in first.items()})
-        cached = set(present)
-        missing = {name: e for name, e in first.items() if name not in cached}
+        dirs = _folders(paths)
+        for d in dirs:  # parents first: one mkdir each
+            os.mkdir(f"{tmp}/{d}")
+        first = dict(zip(reversed(names), range(len(names) - 1, -1, -1)))  # each blob's first row
+        dups: dict[str, list[str]] = {}
+        if len(first) < len(names):  # the same content at several paths
+            for row, name in enumerate(names):
+                if first[name] != row:
+                    dups.setdefault(name, []).append(paths[row])
+        present, changed = self.check_blobs({name: tree.sizes[row] for name, row in first.items()})
         if changed:  # changed in place, or cached before blobs were sealed: never reuse them
             log.warning("%d cached files in %s differ from what the cache recorded; fetching them again", len(changed), self.root)
             for name in changed:
                 self.drop_blob(name)
+        cached = set(present)
+        missing = sorted(row for name, row in first.items() if name not in cached)
         if missing:
-            sink = _TreeSink(self, tmp, paths, soft)
-            fetch(list(missing.values()), sink)
-            self._grow(sum(e.size for e in missing.values()) - sink.counted)
+            sink = _TreeSink(self, tmp, paths, first, dups, soft)
+            fetch(missing, sink)
+            self._grow(sum(tree.sizes[row] for row in missing) - sink.counted)
         place = _link_or_copy if not soft else _symlink
-        bar = progress_bar(sum(len(paths[n]) for n in present), "link", show_progress and len(present) > 1000, unit="file")
+        bar = progress_bar(len(paths) - len(missing), "link", show_progress and len(present) > 1000, unit="file")
         try:
             for name in present:
                 src = self.blob_path(name)
-                for p in paths[name]:
+                for p in [paths[first[name]], *dups.get(name, ())]:
                     place(src, f"{tmp}/{p}")
-                bar.relative_update(len(paths[name]))
+                bar.relative_update(1 + len(dups.get(name, ())))
         finally:
             bar.close()
         for d in reversed(dirs):
             os.chmod(f"{tmp}/{d}", 0o555)
         os.chmod(tmp, 0o555)
+
+
+def _folders(paths: Iterable[str]) -> list[str]:
+    """Every folder ``paths`` need, parents before their children."""
+    dirs = {p.rpartition("/")[0] for p in paths}
+    dirs.discard("")
+    for d in list(dirs):
+        while "/" in d:
+            d = d.rpartition("/")[0]
+            if d in dirs:
+                break
+            dirs.add(d)
+    return sorted(dirs)
+
 
 def _unholdable(exc: OSError, tmp: str, root: Path) -> Exception:
     """A clear error naming the dataset file when the cache's file system cannot hold its name
@@ -175,22 +191,24 @@ class _TreeSink:
     them) and links them into the blob cache. Only the final rename of the folder makes
     them visible, so no per-file temp files are needed."""
 
-    def __init__(self, cache: Blobs, tmp: str, paths: Mapping[str, list[str]], soft: bool):
-        self._cache, self._tmp, self._paths, self._soft = cache, tmp, paths, soft
+    def __init__(self, cache: Blobs, tmp: str, paths: list[str], first: Mapping[str, int], dups: Mapping[str, list[str]], soft: bool):
+        self._cache, self._tmp, self._paths, self._first, self._dups, self._soft = cache, tmp, paths, first, dups, soft
         self.counted = 0  # bytes the cache's size estimate already got (the rest: by the caller)
 
-    def put_blob(self, name: str, data: bytes) -> None:
+    def _at(self, name: str) -> list[str]:
+        return [self._paths[self._first[name]], *self._dups.get(name, ())]
+
+    def put_blob(self, name: str, data: Any) -> None:
         """Write a fetched blob where the folder needs it (the cache's size estimate is the caller's job)."""
         if self._soft:
             self._cache.put_blob(name, data)
             self.counted += len(data)
-            for p in self._paths[name]:
+            for p in self._at(name):
                 os.symlink(self._cache.blob_path(name), f"{self._tmp}/{p}")
             return
-        first, *rest = self._paths[name]
-        dst = f"{self._tmp}/{first}"
+        dst = f"{self._tmp}/{self._paths[self._first[name]]}"
         _write_sealed(dst, data)
-        for p in rest:
+        for p in self._dups.get(name, ()):
             _link_or_copy(dst, f"{self._tmp}/{p}")
         blob = self._cache.blob_path(name)
         try:
@@ -208,5 +226,5 @@ class _TreeSink:
         self.counted += os.path.getsize(tmp)
         self._cache.adopt_blob(name, tmp)
         place = _symlink if self._soft else _link_or_copy
-        for p in self._paths[name]:
+        for p in self._at(name):
             place(self._cache.blob_path(name), f"{self._tmp}/{p}")

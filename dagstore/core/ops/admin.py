@@ -9,7 +9,7 @@ from typing import Any
 
 import fsspec
 
-from .. import layout, transfer
+from .. import fetchplan, layout
 from ..manifest import Delta, Entry
 from ..records import version_key
 from ..store import Store
@@ -49,10 +49,8 @@ def _squashed_state(inputs: list[Version]) -> dict[str, Entry]:
 def _bring_content(st: Store, out: Version, chain: list[Any], state: dict[str, Entry]) -> None:
     """Content stored elsewhere than the output: fetch it through the local blob cache and upload it."""
     draft = out.require_draft()
-    locs = st.locations(chain)
-    stored = [e for e in state.values() if e.url is None]
-    transfer.fetch(st.cache, [e for e in stored if not st.cache.has_blob(e.hash)], locs.__getitem__, show_progress=False,
-                   link_options=st.link_options)
+    missing = {e.hash: e.size for e in state.values() if e.url is None and not st.cache.has_blob(e.hash)}
+    fetchplan.fetch(st.cache, fetchplan.Wanted.stored(missing), fetchplan.Where.of(st, chain), show_progress=False)
     for p, e in state.items():
         if e.url is None:
             blob = st.cache.blob_path(e.hash)

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
+
+import numpy as np
 
 from ..._atomic import new_folder
-from .. import transfer
+from .. import align, fetchplan, transfer
+from .. import columns as cols
+from ..cache import BlobSink, Tree
+from ..fetchplan import Wanted, Where
 from ..hashing import hash_bytes, hash_file
 from ..reader import VersionReader
 from ..manifest import Entry, match_path, normalize_path
 from ...errors import InvalidPathError
+from ..state import State
 from ..version import Version, as_list
 
 
@@ -52,30 +58,30 @@ def part_bounds(units: Sequence[str], part: int, num_parts: int) -> tuple[int, i
     return cuts[part], cuts[part + 1]
 
 
-def _units(v: Version, entries: Sequence[Entry]) -> list[str]:
-    """What each entry's content is read from: its pack, else the large object or the link."""
-    where = v.store.locations(v.store.chain(v.id))
-    out = []
-    for e in entries:
-        loc = where.get(e.hash, (None, None))[1] if e.url is None else None
-        out.append(loc.pack if loc is not None else f"{e.hash}:{e.url or ''}")
-    return out
-
-
-def select(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> dict[str, Entry]:
-    """The entries of shard ``part`` of ``num_parts`` (deterministic, cut at pack boundaries:
-    see ``part_bounds``), filtered by ``files``."""
+def _rows(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None, where: Callable[[], Where]) -> np.ndarray | None:
+    """The rows of the version's state in shard ``part`` of ``num_parts`` (deterministic, cut at
+    pack boundaries: see ``part_bounds``), filtered by ``files``; None: every row."""
     state = v.current()
     pats = as_list(files)
     if not pats and (num_parts is None or part is None or num_parts <= 1):
-        return dict(state.as_dict())  # the whole version: its entries as made once, no lookup per path
-    paths = sorted(state)
+        return None
+    rows: np.ndarray = np.arange(len(state))
     if num_parts is not None and part is not None and num_parts > 1:
-        start, end = part_bounds(_units(v, [state[p] for p in paths]), part, num_parts)
-        paths = paths[start:end]
+        start, end = part_bounds(_units(state, where()), part, num_parts)
+        rows = rows[start:end]
     if pats:
-        paths = [p for p in paths if any(match_path(p, pat) for pat in pats)]
-    return {p: state[p] for p in paths}
+        paths = state.column("path").take(align.ints(rows)).to_pylist()
+        rows = rows[[i for i, p in enumerate(paths) if any(match_path(p, pat) for pat in pats)]]
+    return rows
+
+
+def _units(state: State, where: Where) -> list[str]:
+    """What each row's content is read from: its pack, else the large object or the link."""
+    hashes = state.column("hash")
+    at = where.find(hashes).tolist()
+    hexes = cols.hashes_to_hex(hashes)
+    urls = state.column("url").to_pylist()
+    return [where.packs[where.pack[a]] if a >= 0 else f"{h}:{u or ''}" for a, h, u in zip(at, hexes, urls)]
 
 
 def local_copy(
@@ -97,36 +103,52 @@ def local_copy(
     done = cache.cached_version(key)
     if done:
         return done
-    return _build(v, key, select(v, part, num_parts, files), bool(use_soft_links), max_workers, show_progress)
+    known: dict[str, Any] = {}
+    rows = _rows(v, part, num_parts, files, lambda: _where(v, known))
+    return _build(v, key, rows, bool(use_soft_links), max_workers, show_progress, known)
 
 
 def subset_copy(v: Version, paths: Sequence[str], show_progress: bool = False, locations: dict[str, Any] | None = None) -> str:
     """A cached read-only folder of exactly ``paths`` of a final version (an export worker's
     slice); keyed ``-f`` + the hash of the paths (prefixed, so never a ``files=`` pattern key).
     ``locations``: where the version's blobs are, filled on first use and kept by the caller
-    for its next slices (the pack indexes are then decoded once)."""
+    for its next slices (the pack indexes are then read once)."""
     v.require_final("get_local_copy()")
     key = v.id + "-f" + hash_bytes(("\x01" + "\x00".join(sorted(paths))).encode())[:16]
     done = v.store.cache.cached_version(key)
     if done:
         return done
-    return _build(v, key, v.current().pick(paths), False, None, show_progress, locations)
+    found, pos = align.insertion(v.current().column("path"), cols.strings(sorted(set(paths))))
+    return _build(v, key, pos[found], False, None, show_progress, locations)
 
 
-def _build(v: Version, key: str, entries: dict[str, Entry], soft: bool, max_workers: int | None, show_progress: bool,
+def _where(v: Version, known: dict[str, Any]) -> Where:
+    """Where the version's blobs are (read once per ``known``)."""
+    if "where" not in known:
+        known["where"] = Where.of(v.store, v.store.chain(v.id))
+    return known["where"]
+
+
+def _build(v: Version, key: str, rows: np.ndarray | None, soft: bool, max_workers: int | None, show_progress: bool,
            known: dict[str, Any] | None = None) -> str:
-    """Materialize ``entries`` as ``versions/<key>``, fetching what the blob cache lacks."""
-    locations: dict[str, Any] = {} if known is None else known
+    """Materialize ``rows`` of the version's state (None: all) as ``versions/<key>``, fetching
+    what the blob cache lacks. Planned on the state's columns: no ``Entry`` per file."""
+    state = v.current()
+    path, hashes, size, urls = (state.column(c) if rows is None else state.column(c).take(align.ints(rows)) for c in ("path", "hash", "size", "url"))
+    names = cols.hashes_to_hex(hashes)
+    sizes = cols.numbers(size).astype(np.int64)
+    url_list: list[str | None] = [None] * len(names) if urls.null_count == len(urls) else urls.to_pylist()
+    for i in np.flatnonzero(cols.bits(urls.is_valid())).tolist():
+        names[i] = transfer.blob_name(Entry("", int(sizes[i]), url_list[i]))
+    tree = Tree(path.to_pylist(), names, cast("list[int]", sizes.tolist()))
+    store = v.store
 
-    def locate(h: str) -> Any:
-        if not locations:
-            locations.update(v.store.locations(v.store.chain(v.id)))
-        return locations[h]
+    def fetch(missing: list[int], sink: BlobSink) -> None:
+        picked = np.asarray(missing, dtype=np.int64)
+        wanted = Wanted([names[i] for i in missing], hashes.take(align.ints(picked)), sizes[picked], [url_list[i] for i in missing])
+        fetchplan.fetch(sink, wanted, _where(v, {} if known is None else known), max_workers, show_progress, store.link_options)
 
-    def fetch(missing: list[Entry], sink: Any) -> None:
-        transfer.fetch(sink, missing, locate, max_workers, show_progress, v.store.link_options)
-
-    return v.store.cache.materialize(key, entries, transfer.blob_name, fetch, soft, show_progress=show_progress)
+    return store.cache.materialize(key, tree, fetch, soft, show_progress=show_progress)
 
 
 def check_copy_target(target: str, overwrite: bool) -> None:

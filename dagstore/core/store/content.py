@@ -16,7 +16,7 @@ from ..decode import skip
 from ..backend import Backend, open_backend
 from ..hashing import hash_bytes
 from ..manifest import Delta, Diff
-from ..packs import BlobLocation, decode_header
+from ..packs import BlobLocation, decode_header, index_columns
 from ..records import VersionRecord
 from ..state import State
 from .registry import Registry
@@ -159,15 +159,42 @@ class Content(Registry):
             out.update(locs)
         return out
 
+    def pack_columns(self, backend: Backend, pack_ids: Iterable[str]) -> list[packindex.Columns]:
+        """The index of each of these packs as columns (``core.packindex``): the ones this
+        process wrote, the cache's, else decoded from the index object (read once, then cached)
+        with no Python object per blob. A pack whose index is missing is left out (its blobs
+        are then missing); a malformed index is a FormatError."""
+        out: dict[str, packindex.Columns] = {}
+        missing = []
+        for pid in pack_ids:
+            cols = self._written_indexes.get((backend.url, pid))
+            if cols is None:
+                cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid))
+            data = self.cache.read_immutable("index", pid) if cols is None else None
+            if cols is not None:
+                out[pid] = cols
+            elif data is not None:
+                out[pid] = self._columns_of(pid, data)
+            else:
+                missing.append(pid)
+        for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
+            pid = layout.leaf(key)
+            out[pid] = self._columns_of(pid, data)
+            self.cache.write_immutable("index", pid, data)  # only once it decodes
+        return list(out.values())
+
+    def _columns_of(self, pid: str, data: bytes) -> packindex.Columns:
+        """A stored index object's columns (``packs.index_columns``), then cached."""
+        cols = index_columns(pid, data)
+        self.cache.write_immutable("index-cols", pid, cols.data)
+        return cols
+
     def _index_of(self, pid: str, data: bytes, wanted: list[str] | None, needles: np.ndarray) -> dict[str, BlobLocation]:
         """A pack's decoded index, or the locations of the ``wanted`` blobs in it: then its
         columns are cached, and looked up as cached columns are."""
-        locs = decode_header(pid, data)
         if wanted is None:
-            return locs
-        cols = packindex.Columns(pid, packindex.encode(locs))
-        self.cache.write_immutable("index-cols", pid, cols.data)
-        return cols.lookup(wanted, needles)
+            return decode_header(pid, data)
+        return self._columns_of(pid, data).lookup(wanted, needles)
 
     def remember_indexes(self, backend: Backend, indexes: dict[str, packindex.Columns]) -> None:
         """The index columns of the packs an upload just wrote to ``backend`` (finalize looks

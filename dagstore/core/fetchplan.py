@@ -1,0 +1,200 @@
+"""A cold copy planned on columns: where each wanted blob is (the version chain's pack indexes
+as columns, ``core.packindex``), the ranged reads that bring them, and the threads that
+decompress and verify each read's blobs before handing them to a sink. No Python object is
+made per file (docs/architecture.md, "Cold copies")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+import zstandard
+
+from ..errors import IntegrityError
+from . import columns as cols
+from . import packindex, transfer
+from .backend import Backend
+from .cache import BlobSink
+from .layout import pack_key
+from .packs import _MAX_GAP, _MAX_RANGE, CODEC_ZSTD, _decompressor, read_stored
+from .progress import progress_bar
+from .records import VersionRecord
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+LOCAL_THREADS = 2  # threads reading a local store: no latency to hide, and the GIL is shared
+
+
+class Where:
+    """Where some blobs are: pack indexes concatenated (16-byte hashes, pack number, offset,
+    stored length, raw length, codec; a hash in several packs is read from the first) and
+    large objects (hash -> backend)."""
+
+    def __init__(self, packed: Sequence[tuple[Backend, packindex.Columns]], objects: dict[str, Backend]):
+        self.packs = [c.pack for _be, c in packed]
+        self.backends = [be for be, _c in packed]
+        self.objects = objects
+        parts = [c for _be, c in packed]
+        sizes = [len(c.hashes) for c in parts]
+        raw = b"".join(c.hashes.tobytes() for c in parts)
+        self.hashes = pa.Array.from_buffers(cols.HASH, sum(sizes), [None, pa.py_buffer(raw)])
+        self.digests = np.frombuffer(raw, dtype="V16") if raw else np.zeros(0, dtype="V16")
+        self.pack = np.repeat(np.arange(len(parts), dtype=np.int64), sizes)
+        self.offset, self.length, self.raw = (np.concatenate([c.ints[k].astype(np.int64) for c in parts] or [_EMPTY]) for k in range(3))
+        self.codec = np.concatenate([c.codecs for c in parts] or [np.zeros(0, dtype=np.uint8)])
+
+    @classmethod
+    def of(cls, store: Any, chain: Iterable[VersionRecord]) -> Where:
+        """Where the blobs of these versions are (the first version's packs first): their pack
+        indexes as columns (``Store.pack_columns``) and their large objects."""
+        packed: list[tuple[Backend, packindex.Columns]] = []
+        objects: dict[str, Backend] = {}
+        for rec in chain:
+            be = store.content_backend(rec)
+            packed += [(be, c) for c in store.pack_columns(be, rec.packs)]
+            for h in rec.objects:
+                objects.setdefault(h, be)
+        return cls(packed, objects)
+
+    def find(self, hashes: pa.Array) -> np.ndarray:
+        """The row here of each of ``hashes`` (16-byte binary; null for a link), -1 where none."""
+        if not len(hashes) or not len(self.hashes):
+            return np.full(len(hashes), -1, dtype=np.int64)
+        found = pc.index_in(hashes, value_set=self.hashes)  # (fill_null would import pandas)
+        return np.where(cols.bits(found.is_valid()), cols.numbers(found), -1).astype(np.int64)
+
+
+class Wanted(NamedTuple):
+    """The blobs to fetch, one row each: name in the blob cache, hash (16 bytes; null for a
+    link), size, URL (links only)."""
+
+    names: list[str]
+    hashes: pa.Array
+    sizes: np.ndarray
+    urls: list[str | None]
+
+    @classmethod
+    def stored(cls, sizes: dict[str, int]) -> Wanted:
+        """Stored blobs (no links) by hash -> size."""
+        names = list(sizes)
+        return cls(names, cols.hashes_to_array(names), np.array(list(sizes.values()), dtype=np.int64), [None] * len(names))
+
+
+class _Read(NamedTuple):
+    """One ranged read of a pack: bytes ``[start, end)`` holding the blobs ``[first, last)`` of the sorted plan."""
+
+    pack: int
+    start: int
+    end: int
+    first: int
+    last: int
+
+
+def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
+    """The order of the blobs ``at`` (rows of ``where``) by pack and offset, and the ranged
+    reads that cover them in that order: neighbours share a read when the gap between them is
+    at most ``_MAX_GAP`` and they fall in the same ``_MAX_RANGE`` window of the pack (so a read
+    is at most about that long)."""
+    perm = np.lexsort((where.offset[at], where.pack[at]))
+    rows = at[perm]
+    pack, off = where.pack[rows], where.offset[rows]
+    end = off + where.length[rows]
+    cut = np.ones(len(rows), dtype=bool)
+    cut[1:] = (pack[1:] != pack[:-1]) | (off[1:] - end[:-1] > _MAX_GAP) | (off[1:] // _MAX_RANGE != off[:-1] // _MAX_RANGE)
+    starts = np.flatnonzero(cut).tolist()
+    reads = [_Read(int(pack[a]), int(off[a]), int(end[a:b].max()), a, b) for a, b in zip(starts, starts[1:] + [len(rows)])]
+    return perm, reads
+
+
+def fetch(
+    sink: BlobSink,
+    wanted: Wanted,
+    where: Where,
+    max_workers: int | None = None,
+    show_progress: bool = True,
+    link_options: Callable[[str], dict[str, Any]] | None = None,
+) -> None:
+    """Bring every wanted blob into ``sink`` (the blob cache, or a folder being built), each
+    verified against its hash: packed blobs by ranged reads (two threads on a local store,
+    ``max_workers`` on a remote one), then large objects and external links (opened with
+    ``link_options(url)``: the store's credentials for links beside it). IntegrityError before
+    anything is read when the store does not hold a blob as the manifest describes it."""
+    workers = max_workers or transfer.DEFAULT_IO_WORKERS
+    at = where.find(wanted.hashes)
+    packed = np.flatnonzero(at >= 0)
+    _check_sizes(where, wanted, packed, at[packed])
+    others = [int(i) for i in np.flatnonzero(at < 0)]
+    for i in others:
+        if wanted.urls[i] is None and wanted.names[i] not in where.objects:
+            raise IntegrityError(f"content {wanted.names[i]} is missing from the store (run `dagstore verify`)")
+    bar = progress_bar(int(wanted.sizes.sum()), "download", show_progress)
+    try:
+        perm, reads = sort_reads(where, at[packed])
+        order = at[packed][perm]  # rows of ``where``, in read order
+        names = [wanted.names[i] for i in packed[perm].tolist()]
+
+        def one(read: _Read) -> None:
+            for name, data in zip(names[read.first:read.last], _blobs(where, order, read, names), strict=True):
+                sink.put_blob(name, data)
+            bar.relative_update(int(where.raw[order[read.first:read.last]].sum()))
+
+        threads = min(LOCAL_THREADS if all(where.backends[r.pack].is_local for r in reads) else workers, len(reads))
+        _run(one, reads, threads)
+
+        def rest(i: int) -> None:
+            name, url, size = wanted.names[i], wanted.urls[i], int(wanted.sizes[i])
+            if url is None:
+                transfer.get_large(sink, where.objects[name], name, size, bar.relative_update)
+            else:
+                transfer.get_link(sink, name, url, size, bar.relative_update, link_options(url) if link_options else None)
+
+        _run(rest, others, min(4, workers))
+    finally:
+        bar.close()
+
+
+def _run(fn: Callable[[Any], None], items: Sequence[Any], threads: int) -> None:
+    if threads <= 1:
+        for item in items:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dagstore-fetch") as pool:
+        for f in [pool.submit(fn, item) for item in items]:
+            f.result()
+
+
+def _check_sizes(where: Where, wanted: Wanted, rows: np.ndarray, at: np.ndarray) -> None:
+    """IntegrityError if a packed blob's raw length is not the manifest's size, or a raw
+    (uncompressed) blob's stored length is not its raw length."""
+    bad = np.flatnonzero(where.raw[at] != wanted.sizes[rows])
+    if len(bad):
+        i, j = int(rows[bad[0]]), int(at[bad[0]])
+        raise IntegrityError(f"content {wanted.names[i]}: the manifest says {int(wanted.sizes[i])} bytes, the store holds {int(where.raw[j])} (run `dagstore verify --store`)")
+    bad = np.flatnonzero((where.codec[at] != CODEC_ZSTD) & (where.length[at] != where.raw[at]))
+    if len(bad):
+        raise IntegrityError(f"blob {wanted.names[int(rows[bad[0]])]} in pack {where.packs[int(where.pack[at[bad[0]]])]} does not match its hash")
+
+
+def _blobs(where: Where, order: np.ndarray, read: _Read, names: list[str]) -> list[Any]:
+    """The content of the blobs of one read, each checked against its length and hash (the
+    hashes compared in one comparison of their concatenation)."""
+    pack = where.packs[read.pack]
+    rows = order[read.first:read.last]
+    stored = read_stored(where.backends[read.pack], pack_key(pack), read.start, read.end) if read.end > read.start else b""
+    view, dec, raws = memoryview(stored), _decompressor().decompress, where.raw[rows].tolist()
+    out: list[Any] = []
+    try:
+        for o, n, raw, codec in zip((where.offset[rows] - read.start).tolist(), where.length[rows].tolist(), raws, where.codec[rows].tolist()):
+            out.append(dec(view[o:o + n], max_output_size=raw) if codec == CODEC_ZSTD else view[o:o + n])
+    except zstandard.ZstdError:
+        raise IntegrityError(f"blob {names[read.first + len(out)]} in pack {pack} is corrupt (it does not decompress)") from None
+    digest = xxhash.xxh3_128_digest
+    if [len(d) for d in out] != raws or b"".join([digest(d) for d in out]) != where.digests[rows].tobytes():
+        for k, d in enumerate(out):
+            if len(d) != raws[k] or digest(d) != where.digests[rows[k]].tobytes():
+                raise IntegrityError(f"blob {names[read.first + k]} in pack {pack} does not match its hash")
+    return out
