@@ -28,6 +28,7 @@ from .measure import MeasureError, Sample, prepare, rmtree, run_timed
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 SEED = 20261201
+STEPS = ("yolo", "cplr", "coco", "yolo-labels", "coco-labels", "zip", "datum", "lsconv", "rss")
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ class Bench:
             print(f"  [error] {key}: {e}", file=sys.stderr)
             return
         self.samples.setdefault(key, []).append(s)
-        print(f"    {key:<44} {s.value:8.3f} s  (wall {s.wall:.3f} s)  rss {s.rss_mb or 0:.0f} MB", flush=True)
+        cpu = f"  cpu {s.cpu:.3f} s" if s.cpu is not None else ""
+        print(f"    {key:<44} {s.value:8.3f} s  (wall {s.wall:.3f} s){cpu}  rss {s.rss_mb or 0:.0f} MB", flush=True)
 
     def median(self, key: str) -> float | None:
         vals = [s.value for s in self.samples.get(key, [])]
@@ -210,14 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rss-media-kb", type=int, default=2, help="largest image of the peak-RSS set, KB (media are linked: their size does not matter)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--only", type=lambda v: set(v.split(",")), default=set(STEPS), metavar="STEP,...",
+                   help=f"run only these steps (default all): {', '.join(STEPS)}")
     p.add_argument("--python", default=str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable)
     p.add_argument("--out", type=Path, default=REPO / "bench-out" / "exports")
     a = p.parse_args(argv)
+    if a.only - set(STEPS):
+        p.error(f"unknown step {sorted(a.only - set(STEPS))[0]!r}; steps: {', '.join(STEPS)}")
     out: Path = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     b = Bench(out, a.python)
     t0 = time.perf_counter()
-    sizes = [a.images] + ([a.images * a.rss_factor] if a.rss_factor > 1 else [])
+    sizes = [a.images] + ([a.images * a.rss_factor] if a.rss_factor > 1 and "rss" in a.only else [])
     ids: dict[int, str] = {}
     local: dict[int, Path] = {}
     infos: dict[int, dict[str, Any]] = {}
@@ -235,23 +241,34 @@ def main(argv: list[str] | None = None) -> int:
     src, w = out / f"data-{n}", out / "work"
     labels_json = out / f"labels-{n}.json"
     labels_json.write_text(json.dumps(yolo_labels(src)))
-    peers_py = None if a.no_peers else peers_python(out)
+    peers_py = None if a.no_peers or "datum" not in a.only else peers_python(out)
     datum = peers_py.parent / "datum" if peers_py else None
     for rep in range(a.repeat):
         print(f"round {rep + 1}/{a.repeat}", flush=True)
-        b.record("dagstore YOLO_ULTRALYTICS folder", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo")), [local[n]], [w / "yolo"])
-        b.record("cp -rl + write labels", lambda: b.py("cplr", str(local[n]), str(labels_json), str(w / "cplr")), [local[n]], [w / "cplr"])
-        b.record("dagstore COCO folder", lambda: b.py("export", ids[n], "COCO", str(w / "coco")), [local[n]], [w / "coco"])
-        b.record("dagstore YOLO_ULTRALYTICS labels only", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo-l"), "labels"), [local[n]], [w / "yolo-l"])
-        b.record("dagstore COCO labels only", lambda: b.py("export", ids[n], "COCO", str(w / "coco-l"), "labels"), [local[n]], [w / "coco-l"])
-        b.record("dagstore YOLO_ULTRALYTICS zip", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo.zip")), [local[n]], [w / "yolo.zip"])
-        b.record("zip -0 -qr (same tree)", lambda: run_timed(["zip", "-0", "-qr", str(w / "plain.zip"), "."], cwd=w / "yolo"), [w / "yolo"], [w / "plain.zip"])
+        if {"yolo", "zip"} & a.only:  # zip -0 reads the YOLO folder
+            b.record("dagstore YOLO_ULTRALYTICS folder", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo")), [local[n]], [w / "yolo"])
+        if "cplr" in a.only:
+            b.record("cp -rl + write labels", lambda: b.py("cplr", str(local[n]), str(labels_json), str(w / "cplr")), [local[n]], [w / "cplr"])
+        if "coco" in a.only:
+            b.record("dagstore COCO folder", lambda: b.py("export", ids[n], "COCO", str(w / "coco")), [local[n]], [w / "coco"])
+        if "yolo-labels" in a.only:
+            b.record("dagstore YOLO_ULTRALYTICS labels only", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo-l"), "labels"), [local[n]], [w / "yolo-l"])
+        if "coco-labels" in a.only:
+            b.record("dagstore COCO labels only", lambda: b.py("export", ids[n], "COCO", str(w / "coco-l"), "labels"), [local[n]], [w / "coco-l"])
+        if "zip" in a.only:
+            b.record("dagstore YOLO_ULTRALYTICS zip", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo.zip")), [local[n]], [w / "yolo.zip"])
+            b.record("zip -0 -qr (same tree)", lambda: run_timed(["zip", "-0", "-qr", str(w / "plain.zip"), "."], cwd=w / "yolo"), [w / "yolo"], [w / "plain.zip"])
+        yolo, coco = bool({"yolo", "yolo-labels"} & a.only), bool({"coco", "coco-labels"} & a.only)  # the peers of what runs
         if datum and rep == 0:
-            b.record("datum convert coco -> yolo_ultralytics", lambda: run_timed([str(datum), "convert", "-if", "coco_instances", "-i", str(src), "-f", "yolo_ultralytics", "-o", str(w / "dm-yolo"), "--", "--save-media"]), [src], [w / "dm-yolo"])
-            b.record("datum convert coco -> coco", lambda: run_timed([str(datum), "convert", "-if", "coco_instances", "-i", str(src), "-f", "coco_instances", "-o", str(w / "dm-coco"), "--", "--save-media"]), [src], [w / "dm-coco"])
-        if not a.no_peers and rep == 0:
-            b.record("Label Studio converter -> yolo", lambda: b.py("lsconv", "yolo", str(src / "ls"), str(w / "ls-yolo")), [src / "ls"], [w / "ls-yolo"])
-            b.record("Label Studio converter -> coco", lambda: b.py("lsconv", "coco", str(src / "ls"), str(w / "ls-coco")), [src / "ls"], [w / "ls-coco"])
+            if yolo:
+                b.record("datum convert coco -> yolo_ultralytics", lambda: run_timed([str(datum), "convert", "-if", "coco_instances", "-i", str(src), "-f", "yolo_ultralytics", "-o", str(w / "dm-yolo"), "--", "--save-media"]), [src], [w / "dm-yolo"])
+            if coco:
+                b.record("datum convert coco -> coco", lambda: run_timed([str(datum), "convert", "-if", "coco_instances", "-i", str(src), "-f", "coco_instances", "-o", str(w / "dm-coco"), "--", "--save-media"]), [src], [w / "dm-coco"])
+        if not a.no_peers and "lsconv" in a.only and rep == 0:
+            if yolo:
+                b.record("Label Studio converter -> yolo", lambda: b.py("lsconv", "yolo", str(src / "ls"), str(w / "ls-yolo")), [src / "ls"], [w / "ls-yolo"])
+            if coco:
+                b.record("Label Studio converter -> coco", lambda: b.py("lsconv", "coco", str(src / "ls"), str(w / "ls-coco")), [src / "ls"], [w / "ls-coco"])
     for m in sizes[1:]:
         b.record(f"dagstore YOLO_ULTRALYTICS folder ({m} images)", lambda: b.py("export", ids[m], "YOLO_ULTRALYTICS", str(w / "yolo-big")), [local[m]], [w / "yolo-big"])
     rmtree(w)

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import json
 import posixpath
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
+
+import numpy as np
 
 from ..base import (BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_name, media_size, region_box, region_id, regions,
                     renamed, under_split)
 from ..errors import ExportError
 from ..view import Item
+from .yolo_boxes import EXACT, box_text
 
 _VAL_NAMES = {"valid", "val", "validation"}
+_CHUNK = 1024  # items queued by LabelFiles before their files are written
 
 
 def _n(v: float) -> str:
@@ -94,6 +99,88 @@ def label_lines(ctx: ExportContext, item: Item, fmt: str, obb: bool = False, seg
     return lines
 
 
+def _joined(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _plain_boxes(regs: Any, ids: Mapping[str, int], cls: list[int], nums: list[Any]) -> int | None:
+    """Append the class and ``xywh`` of each region when all are plain boxes (a known label,
+    no rotation); their count, or None (nothing appended) when any needs ``label_lines``."""
+    if type(regs) is not list:
+        return None
+    start = len(cls)
+    for r in regs:
+        xywh = r.get("xywh") if type(r) is dict else None
+        if type(xywh) is not list or len(xywh) != 4 or r.get("type") != "box" or r.get("rotation") or (label := r.get("label")) not in ids:
+            del cls[start:], nums[4 * start:]
+            return None
+        cls.append(ids[label])
+        nums += xywh
+    return len(regs)
+
+
+class LabelFiles:
+    """Each item's media, label file and list line, written in item order a chunk of items at
+    a time, so that the chunk's plain boxes are formatted together (``yolo_boxes``); any other
+    region is written (or reported) by ``label_lines`` as its item is added. Only strings and
+    numbers are kept between items: a chunk of decoded annotations would reach the garbage
+    collector's oldest generation and make it traverse the whole heap, again and again."""
+
+    def __init__(self, ctx: ExportContext, fmt: str, obb: bool = False, segments: bool = False, lists: Streams | None = None):
+        self._ctx, self._fmt, self._obb, self._segments, self._lists = ctx, fmt, obb, segments, lists
+        self._rows: list[tuple[str, str, str, bytes | None, tuple[str, str] | None]] = []  # media, dataset path, label file, its text (None: boxes below), list line
+        self._cls: list[int] = []
+        self._nums: list[Any] = []  # x y w h of each box, as decoded
+        self._counts: list[int] = []  # boxes per row whose text is None
+        self._sizes: list[tuple[float, float]] = []
+
+    def add(self, item: Item, media: str, label: str, listed: tuple[str, str] | None = None) -> None:
+        """Queue the item's content at ``media``, its label file at ``label`` and ``listed``
+        (a list file's relative path, a line of it)."""
+        regs = (item.annotation or {}).get("regions")
+        size = None if not regs or self._obb or self._segments else media_size(item)
+        n = None if size is None else _plain_boxes(regs, self._ctx.class_ids, self._cls, self._nums)
+        if n is None:  # no regions (no lines), or some region label_lines writes or reports
+            text: bytes | None = _joined(label_lines(self._ctx, item, self._fmt, self._obb, self._segments))
+        else:
+            text = None
+            self._counts.append(n)
+            self._sizes.append(size)  # type: ignore[arg-type]
+        self._rows.append((media, item.path, label, text, listed))
+        if len(self._rows) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what was queued, in order."""
+        ctx, texts = self._ctx, iter(self._box_texts())
+        for media, path, label, text, listed in self._rows:
+            if ctx.include_media:
+                ctx.sink.add_media(media, ctx.view, path)
+            ctx.sink.write(label, text if text is not None else next(texts))
+            if listed is not None and self._lists is not None:
+                self._lists.write(*listed)
+        self._rows = []
+
+    def _box_texts(self) -> list[bytes]:
+        """The label files of the queued rows of plain boxes, in order."""
+        counts, cls, nums, sizes = self._counts, self._cls, self._nums, self._sizes
+        self._counts, self._cls, self._nums, self._sizes = [], [], [], []
+        try:
+            boxes = np.frombuffer(array("d", nums), dtype=np.float64).reshape(-1, 4)
+        except TypeError:  # a coordinate that is not a number: _box_line raises as label_lines would
+            boxes = None
+        if boxes is None or (len(boxes) and not float(np.abs(boxes).max()) < EXACT):  # or huge, or infinite: Python's arithmetic
+            out, i = [], 0
+            for n, size in zip(counts, sizes):
+                out.append(_joined([_box_line(c, nums[4 * j:4 * j + 4], size) for j, c in enumerate(cls[i:i + n], i)]))
+                i += n
+            return out
+        per_box = np.repeat(np.array(sizes, dtype=np.float64).reshape(-1, 2), counts, axis=0)
+        text, offsets = box_text(np.array(cls, dtype=np.int64), boxes, per_box)
+        bounds = offsets[np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)].tolist()
+        return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
 def _obb_corners(ctx: ExportContext, item: Item, r: Mapping[str, Any], rid: str) -> list[Any] | None:
     """Four corners for a polygon (its own when it has four points, else its envelope) or a
     mask with a box; what changed shape is reported."""
@@ -124,14 +211,13 @@ class DarknetExporter(BaseExporter):
     def export(self, ctx: ExportContext) -> None:
         names = _placement(ctx, lambda s: s)
         with Streams(ctx.sink) as out:
+            files = LabelFiles(ctx, "YOLO", lists=out)
             for item in ctx.items():
                 split = ctx.split(item)
                 name = names.get(item.path) or media_name(item.path)
-                lines = label_lines(ctx, item, "YOLO")
-                ctx.add_media(f"{split}/{name}", item)
-                ctx.sink.write(f"{split}/{_stem(name)}.txt", "".join(line + "\n" for line in lines).encode())
-                out.write(f"{split}.txt", f"{split}/{name}\n")
+                files.add(item, f"{split}/{name}", f"{split}/{_stem(name)}.txt", (f"{split}.txt", f"{split}/{name}\n"))
                 ctx.count(split)
+            files.flush()
         ctx.sink.write(f"{ctx.view.version_id}.names", "".join(c.name + "\n" for c in ctx.classes).encode())
         colors = {c.name: c.color for c in ctx.classes}
         ctx.sink.write("config.json", (json.dumps({"colors": colors}, indent=2, ensure_ascii=False) + "\n").encode())
@@ -155,13 +241,13 @@ class UltralyticsExporter(BaseExporter):
                 yield it.path, posixpath.dirname(under_split(split, it.path)), it.hash
 
         names = renamed(rows, stem_only=True)  # a.jpg and a.png would share a.txt
+        files = LabelFiles(ctx, "YOLO_ULTRALYTICS", obb, segments)
         for item in ctx.items():
             split = ctx.split(item)
             rel = f"{posixpath.dirname(under_split(split, item.path))}/{names.get(item.path) or media_name(item.path)}"
-            lines = label_lines(ctx, item, "YOLO_ULTRALYTICS", obb=obb, segments=segments)
-            ctx.add_media(f"images/{rel}", item)
-            ctx.sink.write(f"labels/{_stem(rel)}.txt", "".join(line + "\n" for line in lines).encode())
+            files.add(item, f"images/{rel}", f"labels/{_stem(rel)}.txt")
             ctx.count(split)
+        files.flush()
         ctx.sink.write("data.yaml", data_yaml(sorted(splits), [c.name for c in ctx.classes]).encode())
 
 
