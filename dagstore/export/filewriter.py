@@ -35,6 +35,9 @@ SPAWN_AFTER = 1000  # calls made here before the helpers start (a small folder n
 HELPERS = 2  # processes taking batches in turn
 
 
+_FS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode of a str, without its checks (a call per file)
+
+
 def _write(path: bytes, data: bytes | memoryview) -> None:
     """Create ``path`` (never an existing file; mode 0644 less the umask) holding ``data``."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -94,11 +97,11 @@ class FileWriter:
 
     def write(self, path: str, data: bytes | memoryview) -> None:
         """Create ``path`` holding ``data`` (it must not exist; its folder must)."""
-        self._call(WRITE, os.fsencode(path), data)
+        self._call(WRITE, path.encode(*_FS), data)
 
     def link(self, src: str, dst: str) -> None:
         """Hardlink ``src`` at ``dst``; where links fail, copy it (and every later file)."""
-        self._call(LINK, os.fsencode(src), os.fsencode(dst))
+        self._call(LINK, src.encode(*_FS), dst.encode(*_FS))
 
     @property
     def helped(self) -> bool:

@@ -201,7 +201,9 @@ def _placement(ctx: ExportContext, folder_of: Any) -> dict[str, str]:
 
 
 def _stem(name: str) -> str:
-    return posixpath.splitext(name)[0]
+    """``posixpath.splitext(name)[0]`` without its calls (twice per item): a base name's leading dots start no extension."""
+    dot, base = name.rfind("."), name.rfind("/") + 1
+    return name[:dot] if dot > base and name[base:dot].strip(".") else name
 
 
 class DarknetExporter(BaseExporter):
