@@ -151,19 +151,41 @@ def _upload_small(
     bar: fsspec.callbacks.Callback, staged: Staged | None,
 ) -> None:
     """Pack the small files: those ``staged`` kept from the spool, on this thread, while
-    encode threads read, check and compress the others; both write into the same packs.
+    encode threads read, check and compress the others. The two go into packs of their own, and
+    encoded slices are written in their order whatever thread finishes first, so a pack's files
+    are the same from run to run and follow the path order (parts cut at pack boundaries).
     Whether each kept file is still the one read (one ``stat``, ``Staged.changed``) is checked
     beside the packing; one that is not is read and verified before this returns."""
-    lock = threading.Lock()  # one writer: runs of kept blobs and encoded slices go in whole
+    lock = threading.Lock()  # guards ``res`` (both writers report into it)
+    turn = threading.Condition()
+    state = {"next": 0, "failed": False}
 
     def on_pack(pack_id: str, cols: Columns) -> None:
-        res.packs.add(pack_id)
-        res.indexes[pack_id] = cols
-
-    def encode_and_put(chunk: list[Pending]) -> None:
-        batch = _encode(chunk, level)
         with lock:
-            writer.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
+            res.packs.add(pack_id)
+            res.indexes[pack_id] = cols
+
+    def encode_and_put(i: int, chunk: list[Pending]) -> None:
+        try:
+            batch = _encode(chunk, level)
+        except BaseException:
+            with turn:
+                state["failed"] = True
+                turn.notify_all()
+            raise
+        with turn:
+            turn.wait_for(lambda: state["next"] == i or state["failed"])
+            if state["failed"]:
+                return
+            try:
+                encoded.add_many((p.hash, stored, p.size, codec) for p, stored, codec in batch)
+            except BaseException:
+                state["failed"] = True
+                raise
+            finally:
+                state["next"] += 1
+                turn.notify_all()
+        with lock:
             res.bytes_sent += sum(len(stored) for _p, stored, _c in batch)
             res.blobs_sent += len(batch)
         bar.relative_update(sum(p.size for p in chunk))
@@ -172,19 +194,22 @@ def _upload_small(
     never: list[Pending] = []
     for p in items:
         (maybe_kept if staged is not None and staged.holds(p.local_path, p.hash, level) else never).append(p)
-    writer = PackWriter(backend, on_pack, **({"target_size": pack_size} if pack_size else {}))
+    sizes = {"target_size": pack_size} if pack_size else {}
+    writer = PackWriter(backend, on_pack, **sizes)
+    encoded = PackWriter(backend, on_pack, **sizes)
     pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode")
     try:  # files staging never kept are read from the start, beside the kept ones being packed
         moved = pool.submit(staged.changed, [p.local_path for p in maybe_kept]) if staged is not None and maybe_kept else None
-        futures = [pool.submit(encode_and_put, s) for s in _slices(never)]
+        slices = _slices(never)
+        futures = [pool.submit(encode_and_put, i, s) for i, s in enumerate(slices)]
         kept: dict[str, tuple[Pending, Kept]] = {}
         if staged is not None and maybe_kept:
             staged.settle()
             kept, rest = _found(staged, maybe_kept, level)
-            futures += [pool.submit(encode_and_put, s) for s in _slices(rest)]
+            futures += [pool.submit(encode_and_put, len(slices) + i, s) for i, s in enumerate(_slices(rest))]
             for data, run in staged.read([loc for _p, loc in kept.values()]):
+                writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
                 with lock:
-                    writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
                     res.bytes_sent += len(data)
                     res.blobs_sent += len(run)
                 bar.relative_update(sum(kept[k.hash][0].size for k in run))
@@ -193,8 +218,12 @@ def _upload_small(
         for i in moved.result() if moved is not None else ():
             _recheck(maybe_kept[i], kept)
     finally:
+        with turn:  # after an error anywhere, slices waiting for their turn give up (none is left otherwise)
+            state["failed"] = True
+            turn.notify_all()
         pool.shutdown(wait=True, cancel_futures=True)
         writer.close()
+        encoded.close()
 
 
 def _found(staged: Staged, items: list[Pending], level: int | None) -> tuple[dict[str, tuple[Pending, Kept]], list[Pending]]:

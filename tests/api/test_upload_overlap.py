@@ -105,3 +105,62 @@ def test_a_file_changed_after_add_files_fails_the_upload_and_nothing_is_left_hal
     ds.upload(show_progress=False)
     ds.finalize()
     assert read_tree(Dataset.get(dataset_id=ds.id, store=str(store)).get_local_copy(show_progress=False)) == read_tree(src)
+
+
+def _slow_first_slice(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+    """The encode call of the slice holding the first path finishes last (or fails)."""
+    real = transfer._encode
+
+    def encode(chunk: list[transfer.Pending], level: int | None) -> Any:
+        if any(p.local_path.endswith("f0000.bin") for p in chunk):
+            threading.Event().wait(0.5)
+            if fail:
+                raise InvalidPathError(f"{chunk[0].local_path}: changed after it was added")
+        return real(chunk, level)
+
+    monkeypatch.setattr(transfer, "_encode", encode)
+
+
+def _recent_tree(root: Path) -> Path:
+    """600 small files just written: add_files keeps none (too recent), so upload encodes them all."""
+    write_tree(root, {f"f{i:04d}.bin": noise(f"s{i}", 2000 + 13 * i) for i in range(600)})
+    return root
+
+
+def test_encoded_slices_are_packed_in_path_order_whichever_thread_finishes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_first_slice(monkeypatch)
+    src = _recent_tree(tmp_path / "src")
+    ds = Dataset.create("d", "p", store=str(tmp_path / "store"))
+    ds.add_files(src, show_progress=False)
+    ds.upload(show_progress=False, chunk_size=0.25, max_workers=2)
+    ds.finalize()
+    where = ds.store.locations(ds.store.chain(ds.id))
+    packs = [where[e.hash][1].pack for e in sorted(ds.file_entries, key=lambda e: e.relative_path)]
+    runs = 1 + sum(a != b for a, b in zip(packs, packs[1:]))
+    assert len(set(packs)) >= 4 and runs == len(set(packs)), "a pack's files are not one run of the path order"
+    assert read_tree(ds.get_local_copy(show_progress=False)) == read_tree(src)
+
+
+def test_a_failed_slice_fails_the_upload_without_leaving_later_slices_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_first_slice(monkeypatch, fail=True)
+    src = _recent_tree(tmp_path / "src")
+    ds = Dataset.create("d", "p", store=str(tmp_path / "store"))
+    ds.add_files(src, show_progress=False)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ds.upload(show_progress=False, chunk_size=0.25, max_workers=2)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(WAIT)
+    assert not t.is_alive(), "the upload hung: later slices waited for a slice that failed"
+    assert len(errors) == 1 and isinstance(errors[0], InvalidPathError), errors
+    assert not ds.is_final() and ds.is_dirty()
