@@ -153,6 +153,7 @@ class PackWriter:
         self._slots = threading.Semaphore(max_pending)
         self._futures: list[Future[None]] = []
         self._spools: dict[Future[None], Spool] = {}  # each submitted pack, to abort if its commit never ran
+        self._torn = False  # a write into the current spool failed: its bytes are not what the hash saw
 
     def add_many(self, blobs: Iterable[tuple[str, bytes | memoryview, int, int]]) -> None:
         """Queue ``(hash, stored bytes, raw length, codec)`` blobs (encoded by ``encode_blobs``),
@@ -205,19 +206,27 @@ class PackWriter:
 
     def _write(self, pieces: list[bytes | memoryview]) -> None:
         if pieces and self._spool is not None:
-            self._spool.write_many(pieces)  # no joined copy (W3: a copy of every blob cost as much as the write)
+            try:
+                self._spool.write_many(pieces)  # no joined copy (W3: a copy of every blob cost as much as the write)
+            except BaseException:  # a full disk may have written part of it: this pack is never committed
+                self._torn = True
+                raise
             for piece in pieces:
                 self._hash.update(piece)
 
     def flush(self) -> None:
-        """Start writing the current pack, if any."""
-        if not self._blobs or self._spool is None:
+        """Start writing the current pack, if any (none after a failed write: close() drops it)."""
+        if not self._blobs or self._spool is None or self._torn:
             return
         self._check_failures()  # while the spool is still ours: close() aborts it (no .tmp left)
         spool, blobs = self._spool, self._blobs
         header = encode_header(blobs)
         for piece in (header, TRAILER.pack(len(header)) + MAGIC):
-            spool.write(piece)
+            try:
+                spool.write(piece)
+            except BaseException:
+                self._torn = True
+                raise
             self._hash.update(piece)
         pack_id = self._hash.hexdigest()
         self._spool, self._blobs, self._size = None, [], 0

@@ -109,6 +109,38 @@ def test_a_failed_pack_commit_raises_at_close_and_leaves_no_pack_or_index(be: Lo
     assert be.list("packs") == [] and be.list("index") == [] and be.list_temp("packs") == []
 
 
+@pytest.mark.parametrize("add", ["add_many", "add_run"])
+def test_a_write_that_fails_half_way_never_commits_its_pack_even_when_closed_after(
+    be: LocalBackend, monkeypatch: pytest.MonkeyPatch, add: str
+) -> None:
+    """A full disk can write part of a piece before failing: the pack holding it must not be
+    committed by the close() that an error path runs (it was: a pack whose bytes did not match
+    its id, found by verify after a full-disk upload)."""
+    real = _FileSpool.write_many
+    calls = []
+
+    def half_then_full(self: _FileSpool, pieces: list[bytes | memoryview]) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            real(self, [memoryview(pieces[0])[: len(pieces[0]) // 2]])
+            raise OSError(28, "No space left on device")
+        real(self, pieces)
+
+    monkeypatch.setattr(_FileSpool, "write_many", half_then_full)
+    blobs = [os.urandom(900 + i) for i in range(3)]
+    rows = [(hash_bytes(b), len(b), len(b), CODEC_RAW) for b in blobs]
+    found: dict[str, object] = {}
+    w = PackWriter(be, lambda pid, cols: found.__setitem__(pid, cols), target_size=1 << 20)
+    with pytest.raises(OSError, match="No space"):
+        for (h, _s, n, c), b in zip(rows, blobs):
+            if add == "add_many":
+                w.add_many([(h, b, n, c)])
+            else:
+                w.add_run([(h, n, n, c)], b)
+    w.close()  # what an upload's error path does
+    assert found == {} and be.list("packs") == [] and be.list("index") == [] and be.list_temp("packs") == []
+
+
 def _pack_tables(be: LocalBackend, add: Callable[[PackWriter], None]) -> tuple[list[list[tuple[str, int, int, int, int]]], dict[str, BlobLocation]]:
     found: dict[str, dict[str, BlobLocation]] = {}
     w = PackWriter(be, lambda pid, cols: found.__setitem__(pid, cols.locations()), target_size=2500)
