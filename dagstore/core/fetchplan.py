@@ -26,6 +26,7 @@ from .progress import progress_bar
 from .records import VersionRecord
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+MAX_RAW = 32 << 20  # raw bytes the blobs of one read decompress to, about (one blob more at most)
 LOCAL_THREADS = 2  # threads reading a local store: no latency to hide, and the GIL is shared
 
 
@@ -98,13 +99,16 @@ def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
     """The order of the blobs ``at`` (rows of ``where``) by pack and offset, and the ranged
     reads that cover them in that order: neighbours share a read when the gap between them is
     at most ``_MAX_GAP`` and they fall in the same ``_MAX_RANGE`` window of the pack (so a read
-    is at most about that long)."""
+    is at most about that long), and a read's blobs decompress to at most about ``MAX_RAW``
+    bytes (well-compressed blobs would otherwise hold far more in memory than they read)."""
     perm = np.lexsort((where.offset[at], where.pack[at]))
     rows = at[perm]
     pack, off = where.pack[rows], where.offset[rows]
     end = off + where.length[rows]
     cut = np.ones(len(rows), dtype=bool)
     cut[1:] = (pack[1:] != pack[:-1]) | (off[1:] - end[:-1] > _MAX_GAP) | (off[1:] // _MAX_RANGE != off[:-1] // _MAX_RANGE)
+    first_byte = np.cumsum(where.raw[rows]) - where.raw[rows]  # of each blob in the plan's raw bytes
+    cut[1:] |= first_byte[1:] // MAX_RAW != first_byte[:-1] // MAX_RAW
     starts = np.flatnonzero(cut).tolist()
     reads = [_Read(int(pack[a]), int(off[a]), int(end[a:b].max()), a, b) for a, b in zip(starts, starts[1:] + [len(rows)])]
     return perm, reads
@@ -142,7 +146,7 @@ def fetch(
                 sink.put_blob(name, data)
             bar.relative_update(int(where.raw[order[read.first:read.last]].sum()))
 
-        threads = min(LOCAL_THREADS if all(where.backends[r.pack].is_local for r in reads) else workers, len(reads))
+        threads = min(min(LOCAL_THREADS, workers) if all(where.backends[r.pack].is_local for r in reads) else workers, len(reads))
         _run(one, reads, threads)
 
         def rest(i: int) -> None:

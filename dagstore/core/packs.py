@@ -81,8 +81,8 @@ def index_columns(pack_id: str, data: bytes) -> Columns:
     try:
         raw = bytes.fromhex("".join(hashes if keep is None else last))
     except ValueError:
-        expect(False, what, "a blob hash is not 32 hex digits")
-        raise
+        raw = b""
+    expect(len(raw) == 16 * len(last), what, "a blob hash is not 32 hex digits")  # fromhex skips spaces
     table = np.array([offsets, lengths, raws], dtype=np.int64).T
     flags = np.array(codecs, dtype=np.uint8)
     return Columns(pack_id, of_arrays(raw, table if keep is None else table[keep], flags if keep is None else flags[keep]))
@@ -153,7 +153,7 @@ class PackWriter:
         self._slots = threading.Semaphore(max_pending)
         self._futures: list[Future[None]] = []
         self._spools: dict[Future[None], Spool] = {}  # each submitted pack, to abort if its commit never ran
-        self._torn = False  # a write into the current spool failed: its bytes are not what the hash saw
+        self._torn: BaseException | None = None  # a write into the current spool failed: its bytes are not what the hash saw
 
     def add_many(self, blobs: Iterable[tuple[str, bytes | memoryview, int, int]]) -> None:
         """Queue ``(hash, stored bytes, raw length, codec)`` blobs (encoded by ``encode_blobs``),
@@ -208,15 +208,15 @@ class PackWriter:
         if pieces and self._spool is not None:
             try:
                 self._spool.write_many(pieces)  # no joined copy (W3: a copy of every blob cost as much as the write)
-            except BaseException:  # a full disk may have written part of it: this pack is never committed
-                self._torn = True
+            except BaseException as exc:  # a full disk may have written part of it: this pack is never committed
+                self._torn = exc
                 raise
             for piece in pieces:
                 self._hash.update(piece)
 
     def flush(self) -> None:
         """Start writing the current pack, if any (none after a failed write: close() drops it)."""
-        if not self._blobs or self._spool is None or self._torn:
+        if not self._blobs or self._spool is None or self._torn is not None:
             return
         self._check_failures()  # while the spool is still ours: close() aborts it (no .tmp left)
         spool, blobs = self._spool, self._blobs
@@ -224,8 +224,8 @@ class PackWriter:
         for piece in (header, TRAILER.pack(len(header)) + MAGIC):
             try:
                 spool.write(piece)
-            except BaseException:
-                self._torn = True
+            except BaseException as exc:
+                self._torn = exc
                 raise
             self._hash.update(piece)
         pack_id = self._hash.hexdigest()
@@ -253,6 +253,8 @@ class PackWriter:
     def close(self) -> None:
         """Write the last pack and wait for every write; re-raises the first failure."""
         try:
+            if self._torn is not None:  # never a success: the blobs of the dropped pack are not stored
+                raise self._torn
             self.flush()
             for f in self._futures:
                 f.result()

@@ -222,8 +222,10 @@ def _upload_small(
             state["failed"] = True
             turn.notify_all()
         pool.shutdown(wait=True, cancel_futures=True)
-        writer.close()
-        encoded.close()
+        try:
+            writer.close()
+        finally:  # its failure must not leave the other's temp pack and commit threads behind
+            encoded.close()
 
 
 def _found(staged: Staged, items: list[Pending], level: int | None) -> tuple[dict[str, tuple[Pending, Kept]], list[Pending]]:

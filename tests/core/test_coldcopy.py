@@ -175,6 +175,15 @@ def test_reads_are_cut_at_gaps_and_at_each_window_of_a_pack(tmp_path: Path) -> N
     assert got == [("p1", 0, 30, 2), ("p1", far, window + 5, 2), ("p1", window + 5, window + 5, 1), ("p2", 0, 7, 1)]  # the next window: a new read
 
 
+def test_reads_are_cut_where_their_blobs_would_decompress_to_more_than_max_raw(tmp_path: Path) -> None:
+    big = fetchplan.MAX_RAW // 2 + 1  # well-compressed blobs: 10 stored bytes each, back to back
+    locs = {f"{i:032x}": BlobLocation("p1", 10 * i, 10, big, packs.CODEC_ZSTD) for i in range(5)}
+    where = fetchplan.Where([(LocalBackend(tmp_path / "store"), packindex.Columns("p1", packindex.encode(locs)))], {})
+    _perm, reads = fetchplan.sort_reads(where, np.arange(5))
+    assert [r.last - r.first for r in reads] == [2, 2, 1]  # never more than MAX_RAW plus one blob in memory
+    assert all((r.last - r.first) * big <= fetchplan.MAX_RAW + big for r in reads)
+
+
 def test_index_columns_decoded_without_objects_are_the_decoded_index_bytes(tmp_path: Path) -> None:
     st = Store(str(tmp_path / "store"))
     ds = _version(st, tmp_path / "src", _files(7))
@@ -189,6 +198,7 @@ def test_index_columns_decoded_without_objects_are_the_decoded_index_bytes(tmp_p
 @pytest.mark.parametrize("blobs", [
     "x", [["a" * 32, 0, 1, 1]], [["a" * 32, -1, 1, 1, 0]], [["a" * 32, 0, 1, 1, 7]], [["a" * 32, 0, True, 1, 0]],
     [["a" * 32, 0, 1.5, 1, 0]], [["a" * 32, 1 << 64, 1, 1, 0]], [[5, 0, 1, 1, 0]], [["z" * 32, 0, 1, 1, 0]], [["abc", 0, 1, 1, 0]],
+    [["a" * 30 + "  ", 0, 1, 1, 0]],  # 32 characters, but bytes.fromhex would skip the spaces
 ])
 def test_a_malformed_index_is_a_format_error_naming_the_pack(blobs: object) -> None:
     doc = {"format": packs.PACK_FORMAT, "nonce": "00", "blobs": blobs}

@@ -181,7 +181,7 @@ class Content(Registry):
             pid = layout.leaf(key)
             out[pid] = self._columns_of(pid, data)
             self.cache.write_immutable("index", pid, data)  # only once it decodes
-        return list(out.values())
+        return [out[p] for p in pack_ids if p in out]  # the record's order whatever the cache held: parts cut alike on every host
 
     def _columns_of(self, pid: str, data: bytes) -> packindex.Columns:
         """A stored index object's columns (``packs.index_columns``), then cached."""

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -216,8 +217,14 @@ class Maintenance(Content):
             except DagstoreError as exc:
                 problems.append(str(exc))
         indexes: dict[tuple[str, str], bytes] = {}
+        left = Counter(p for rec in recs for p in rec.packs)  # versions still to check that list each pack
         for rec in recs:
             problems += self._verify_version(rec, indexes)
+            url = self.content_backend(rec).url
+            for pid in rec.packs:
+                left[pid] -= 1
+                if not left[pid]:  # its last user is checked: memory bounded by the packs shared across versions
+                    indexes.pop((url, pid), None)
         problems += self._verify_registry()
         if read_data:
             users: dict[str, list[str]] = {}

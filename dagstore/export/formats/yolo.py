@@ -167,7 +167,7 @@ class LabelFiles:
         self._counts, self._cls, self._nums, self._sizes = [], [], [], []
         try:
             boxes = np.frombuffer(array("d", nums), dtype=np.float64).reshape(-1, 4)
-        except TypeError:  # a coordinate that is not a number: _box_line raises as label_lines would
+        except (TypeError, OverflowError):  # not a number, or an int beyond a double: _box_line, as label_lines would
             boxes = None
         if boxes is None or (len(boxes) and not float(np.abs(boxes).max()) < EXACT):  # or huge, or infinite: Python's arithmetic
             out, i = [], 0
