@@ -21,11 +21,13 @@ from . import packindex, transfer
 from .backend import Backend
 from .cache import BlobSink
 from .layout import pack_key
-from .packs import _MAX_GAP, _MAX_RANGE, CODEC_ZSTD, _decompressor, read_stored
+from .packs import CODEC_ZSTD, decompressor, read_stored
 from .progress import progress_bar
 from .records import VersionRecord
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+MAX_RANGE = 8 << 20  # stored bytes a read covers, about: bounds memory (threads x this) while keeping requests few
+MAX_GAP = 1 << 20  # unwanted bytes a read may skip over rather than start another
 MAX_RAW = 32 << 20  # raw bytes the blobs of one read decompress to, about (one blob more at most)
 LOCAL_THREADS = 2  # threads reading a local store: no latency to hide, and the GIL is shared
 
@@ -98,7 +100,7 @@ class _Read(NamedTuple):
 def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
     """The order of the blobs ``at`` (rows of ``where``) by pack and offset, and the ranged
     reads that cover them in that order: neighbours share a read when the gap between them is
-    at most ``_MAX_GAP`` and they fall in the same ``_MAX_RANGE`` window of the pack (so a read
+    at most ``MAX_GAP`` and they fall in the same ``MAX_RANGE`` window of the pack (so a read
     is at most about that long), and a read's blobs decompress to at most about ``MAX_RAW``
     bytes (well-compressed blobs would otherwise hold far more in memory than they read)."""
     perm = np.lexsort((where.offset[at], where.pack[at]))
@@ -106,7 +108,7 @@ def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
     pack, off = where.pack[rows], where.offset[rows]
     end = off + where.length[rows]
     cut = np.ones(len(rows), dtype=bool)
-    cut[1:] = (pack[1:] != pack[:-1]) | (off[1:] - end[:-1] > _MAX_GAP) | (off[1:] // _MAX_RANGE != off[:-1] // _MAX_RANGE)
+    cut[1:] = (pack[1:] != pack[:-1]) | (off[1:] - end[:-1] > MAX_GAP) | (off[1:] // MAX_RANGE != off[:-1] // MAX_RANGE)
     first_byte = np.cumsum(where.raw[rows]) - where.raw[rows]  # of each blob in the plan's raw bytes
     cut[1:] |= first_byte[1:] // MAX_RAW != first_byte[:-1] // MAX_RAW
     starts = np.flatnonzero(cut).tolist()
@@ -189,7 +191,7 @@ def _blobs(where: Where, order: np.ndarray, read: _Read, names: list[str]) -> li
     pack = where.packs[read.pack]
     rows = order[read.first:read.last]
     stored = read_stored(where.backends[read.pack], pack_key(pack), read.start, read.end) if read.end > read.start else b""
-    view, dec, raws = memoryview(stored), _decompressor().decompress, where.raw[rows].tolist()
+    view, dec, raws = memoryview(stored), decompressor().decompress, where.raw[rows].tolist()
     out: list[Any] = []
     try:
         for o, n, raw, codec in zip((where.offset[rows] - read.start).tolist(), where.length[rows].tolist(), raws, where.codec[rows].tolist()):

@@ -36,8 +36,6 @@ TRAILER = struct.Struct("<I")
 CODEC_RAW, CODEC_ZSTD = 0, 1
 _CODECS = (CODEC_RAW, CODEC_ZSTD)
 DEFAULT_PACK_SIZE = 16 << 20  # restic's default too: few requests, bounded memory
-_MAX_RANGE = 8 << 20  # per read: bounds memory (workers x this) while keeping requests few
-_MAX_GAP = 1 << 20
 _BATCH_BELOW = 16 << 10  # blobs this small are compressed a batch per call (see encode_blobs)
 
 
@@ -289,7 +287,7 @@ def read_stored(backend: Backend, key: str, start: int, end: int) -> bytes:
     return data
 
 
-def _decompressor() -> zstandard.ZstdDecompressor:
+def decompressor() -> zstandard.ZstdDecompressor:
     """This thread's decompressor (making one per blob costs more than decoding a small blob)."""
     dctx = getattr(_local, "d", None)
     if dctx is None:
@@ -300,7 +298,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 def decode_blob(blob_hash: str, stored: bytes | memoryview, loc: BlobLocation) -> bytes:
     """Stored bytes of a blob to its content, checking the hash."""
     try:
-        data = _decompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
+        data = decompressor().decompress(stored, max_output_size=loc.raw_length) if loc.codec == CODEC_ZSTD else bytes(stored)
     except zstandard.ZstdError:
         raise IntegrityError(f"blob {blob_hash} in pack {loc.pack} is corrupt (it does not decompress)") from None
     if len(data) != loc.raw_length or hash_bytes(data) != blob_hash:

@@ -162,7 +162,7 @@ def test_reads_cover_each_blob_once_in_pack_order_and_stay_bounded(tmp_path: Pat
 
 
 def test_reads_are_cut_at_gaps_and_at_each_window_of_a_pack(tmp_path: Path) -> None:
-    gap, window = packs._MAX_GAP, packs._MAX_RANGE
+    gap, window = fetchplan.MAX_GAP, fetchplan.MAX_RANGE
     far = window - gap // 2  # more than a gap after the first two, within a gap of the next
     rows = [("p1", 0, 10), ("p1", 20, 10), ("p1", far, 10), ("p1", window - 5, 10), ("p1", window + 5, 0), ("p2", 0, 7)]
     locs: dict[str, dict[str, BlobLocation]] = {}
