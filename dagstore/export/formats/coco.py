@@ -16,6 +16,7 @@ import numpy as np
 from .. import rle as rlemod
 from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions, under_split
 from ..view import ClassInfo, Item
+from .coco_boxes import box_tails
 
 
 def coco_category_ids(classes: Sequence[ClassInfo]) -> dict[str, int]:
@@ -52,6 +53,7 @@ def _mask_file_rle(ctx: ExportContext, path: str) -> dict[str, Any]:
 
 
 _PLAIN_BOX = ["category_id", "iscrowd", "bbox", "area"]
+_CHUNK = 1024  # items whose plain boxes are formatted together
 
 
 def _annotation_tail(ann: dict[str, Any]) -> str:
@@ -71,21 +73,22 @@ def _image_json(image_id: int, rel: str, item: Item) -> str:
     return f'{{"id":{image_id},"file_name":{json.dumps(rel, ensure_ascii=False)}{size}}}'
 
 
-def _plain_boxes(item: Item, cat_ids: dict[str, int]) -> list[str] | None:
-    """When every region of the item is a plain box (and it has no item labels), their
-    ``_annotation_tail`` without a dict each (the bytes ``_plain_box`` gives); else None."""
+def _plain_boxes(item: Item, cat_ids: dict[str, int], cats: list[int], nums: list[Any]) -> int | None:
+    """When every region of the item is a plain box (and it has no item labels), append their
+    category ids and ``xywh`` (``coco_boxes.box_tails`` formats them) and return how many;
+    else None, nothing appended."""
     ann = item.annotation or {}
     if ann.get("labels"):
         return None
-    out = []
-    for r in ann.get("regions") or ():
+    start = len(cats)
+    regs = ann.get("regions") or ()
+    for r in regs:
         if type(r) is not dict or not _is_plain_box(r, cat_ids) or type(r["xywh"]) is not list or len(r["xywh"]) != 4:
+            del cats[start:], nums[4 * start:]
             return None
-        x, y, w, h = r["xywh"]
-        x, y, w, h = float(x), float(y), float(w), float(h)
-        out.append(f'"category_id":{cat_ids[r["label"]]},"iscrowd":0,"bbox":[{round(x, 4)!r},{round(y, 4)!r},{round(w, 4)!r},{round(h, 4)!r}],'
-                   f'"area":{round(w * h, 4)!r}}}')
-    return out
+        cats.append(cat_ids[r["label"]])
+        nums += r["xywh"]
+    return len(regs)
 
 
 def _is_plain_box(r: dict[str, Any], cat_ids: dict[str, int]) -> bool:
@@ -182,11 +185,25 @@ def _region_annotation(ctx: ExportContext, item: Item, r: dict[str, Any], rid: s
     return ann
 
 
-def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[str]:
-    """COCO annotations of one item as JSON without their ids (``_annotation_tail``),
-    keypoints merged into their parent box; plain boxes written straight from the regions."""
-    boxes = _plain_boxes(item, cat_ids)
-    return boxes if boxes is not None else [_annotation_tail(ann) for ann in _annotations(ctx, item, cat_ids)]
+def item_annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int], cats: list[int], nums: list[Any]) -> list[str] | int:
+    """COCO annotations of one item as JSON without their ids (``_annotation_tail``), keypoints
+    merged into their parent box; or, when all its regions are plain boxes, their count, their
+    category ids and numbers appended to ``cats`` and ``nums`` (``_write_annotations`` formats them)."""
+    count = _plain_boxes(item, cat_ids, cats, nums)
+    return count if count is not None else [_annotation_tail(ann) for ann in _annotations(ctx, item, cat_ids)]
+
+
+def _write_annotations(pending: list[tuple[dict[str, Any], int, list[str] | int]], cats: list[int], nums: list[Any]) -> None:
+    """Write the queued items' annotations to their splits' scratch files, in order, with their ids."""
+    boxes, at = box_tails(cats, nums), 0
+    for part, image_id, found in pending:
+        if isinstance(found, int):
+            tails, at = boxes[at:at + found], at + found
+        else:
+            tails = found
+        first, part["ann_id"] = part["ann_id"], part["ann_id"] + len(tails)
+        part["annotations"].write("".join(f'{"," if first + n else ""}\n{{"id":{first + n + 1},"image_id":{image_id},{tail}'
+                                          for n, tail in enumerate(tails)))
 
 
 def _annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> list[dict[str, Any]]:
@@ -262,6 +279,9 @@ class CocoExporter(BaseExporter):
         cat_ids = coco_category_ids(ctx.classes)
         scratch = tempfile.mkdtemp(prefix="dagstore-coco-")
         parts: dict[str, dict[str, Any]] = {}
+        pending: list[tuple[dict[str, Any], int, list[str] | int]] = []  # (split's part, image id, tails or plain boxes queued)
+        cats: list[int] = []
+        nums: list[Any] = []
         try:
             for item in ctx.items():
                 split = ctx.split(item)
@@ -275,12 +295,13 @@ class CocoExporter(BaseExporter):
                 part["image_id"] += 1
                 rel = under_split(split, item.path)
                 part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _image_json(part["image_id"], rel, item))
-                tails = item_annotations(ctx, item, cat_ids)
-                first, part["ann_id"] = part["ann_id"], part["ann_id"] + len(tails)
-                part["annotations"].write("".join(f'{"," if first + n else ""}\n{{"id":{first + n + 1},"image_id":{part["image_id"]},{tail}'
-                                                  for n, tail in enumerate(tails)))
+                pending.append((part, part["image_id"], item_annotations(ctx, item, cat_ids, cats, nums)))
                 ctx.add_media(f"images/{rel}", item)
                 ctx.count(split)
+                if len(pending) >= _CHUNK:
+                    _write_annotations(pending, cats, nums)
+                    pending, cats, nums = [], [], []
+            _write_annotations(pending, cats, nums)
             categories = ",\n".join(_dump({"id": cat_ids[c.name], "name": c.name, "supercategory": ""}) for c in ctx.classes)
             for split in sorted(parts):
                 part = parts[split]

@@ -3,18 +3,18 @@ text as one buffer whose slices are the items' label files.
 
 The bytes are those of formatting each line in Python (``yolo._box_line``: the box clipped to
 the image, normalized, clamped to [0, 1], each number ``f"{v:.6f}"``). ``%.6f`` rounds the exact
-binary value to six decimals, ties to even; here ``v * 1e6`` is rounded the same way by adding
-the multiplication's exact error (Dekker's product), so a value near a tie is decided as Python
-decides it. A line holding a value that is not a plain number in [0, 1] (NaN, -0.0) is
-formatted by Python.
+binary value to six decimals, ties to even; ``decimals.scaled_rint`` rounds ``v * 1e6`` the same
+way, so a value near a tie is decided as Python decides it. A line holding a value that is not a
+plain number in [0, 1] (NaN, -0.0) is formatted by Python.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .decimals import digit_bytes, scaled_rint
+
 _M = 1e6  # six decimals
-_SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's splitter for float64
 _TRIPLES = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), dtype=np.uint8).reshape(1000, 3)  # "000".."999"
 _LINE = 37  # " d.dddddd" four times and "\n": a line's bytes after its class
 EXACT = float(1 << 52)  # coordinates below this in magnitude add exactly in float64, as Python's ints would
@@ -31,27 +31,6 @@ def _normalized(cls_boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.where(v < 0.0, 0.0, np.where(v > 1.0, 1.0, v))
 
 
-def _millionths(v: np.ndarray) -> np.ndarray:
-    """``v * 1e6`` rounded to an integer (as float64) as ``%.6f`` rounds ``v`` in [0, 1]: exactly, ties to even."""
-    p = v * _M
-    k = np.rint(p)  # right wherever p is not within rounding error of a midpoint (|error| <= 2**-33 here)
-    near = np.flatnonzero(np.abs(p - np.floor(p) - 0.5) < 1e-6)
-    if len(near):  # Dekker: p + err is v * 1e6 exactly (1e6 needs no split: 14 significant bits)
-        x, q = v.flat[near], p.flat[near]
-        a = x * _SPLIT
-        hi = a - (a - x)
-        err = (hi * _M - q) + (x - hi) * _M
-        low = np.floor(q)
-        s = (q - (low + 0.5)) + err  # the exact product against the midpoint: its sign is exact
-        k.flat[near] = low + ((s > 0.0) | ((s == 0.0) & (low % 2.0 == 1.0)))
-    return k
-
-
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """(n, width) ASCII digits of non-negative integers below 10 ** width."""
-    return (ord("0") + values[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64) % 10).astype(np.uint8)
-
-
 def box_text(cls: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> tuple[bytes, np.ndarray]:
     """The lines of n boxes, each ended by ``"\\n"``: (their bytes, the n + 1 offsets of the
     lines in it). ``cls``: class indices >= 0; ``boxes``: (n, 4) pixel ``x y w h``;
@@ -62,7 +41,7 @@ def box_text(cls: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> tuple[byt
     with np.errstate(all="ignore"):  # as Python's float arithmetic: inf and NaN, no warnings
         v = _normalized(boxes, sizes)
     odd = (~(v >= 0.0) | np.signbit(v)).any(axis=1)  # NaN or -0.0 in the line: Python formats it
-    k = _millionths(np.where(odd[:, None], 0.0, v))
+    k = scaled_rint(np.where(odd[:, None], 0.0, v), _M)
     whole = k >= 1e6
     hi = np.floor((k - whole * 1e6) / 1000.0)  # exact: k is an integer below 2**53
     lo = (k - whole * 1e6 - hi * 1000.0).astype(np.intp)
@@ -81,7 +60,7 @@ def box_text(cls: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> tuple[byt
     rows = np.empty((n, widths[-1] + _LINE), dtype=np.uint8)
     for d in widths:
         sel = slice(None) if len(widths) == 1 else digits == d
-        rows[sel, :d] = _digits(cls[sel], d)
+        rows[sel, :d] = digit_bytes(cls[sel], d)
         rows[sel, d:d + _LINE] = fixed[sel]
     lengths = digits + _LINE
     if odd.any():  # rare: these lines are formatted one by one
