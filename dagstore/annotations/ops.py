@@ -241,13 +241,13 @@ def _hash_media(v: Version, files: dict[str, LocalFile], known: Mapping[str, tup
     return {**hash_files([f for f in files.values() if f.path not in done], statcache, show_progress=show_progress), **done}
 
 
-SENT = ("", 0)  # the local "file" of inline data: sent to the store at import, nothing pending
+SENT = ("", 0, 0)  # the local "file" of inline data: sent to the store at import, nothing pending
 
 
 def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]], temporary: bool,
                   cleanup: tuple[str, ...], files: Mapping[str, LocalFile],
-                  inline: list[tuple[str, bytes]]) -> tuple[Entry, tuple[str, int] | None]:
-    """(entry, (content file, mtime), ``SENT`` for inline data, or None for an external link) of
+                  inline: list[tuple[str, bytes]]) -> tuple[Entry, tuple[str, int, int] | None]:
+    """(entry, (content file, mtime, ctime), ``SENT`` for inline data, or None for an external link) of
     one imported item. Inline data is hashed and appended to ``inline`` (sent in packs, never
     written as a file); files of a temporary source (downloads, zips: the folders ``cleanup``
     starts with) are copied into the cache."""
@@ -267,11 +267,12 @@ def _staged_entry(v: Version, it: ImportItem, hashes: dict[str, tuple[str, int]]
             shutil.copyfile(local, tmp)
             v.store.cache.adopt_blob(h, tmp)
         local = v.store.cache.blob_path(h)
-        return Entry(h, size, None, None, text), (local, os.stat(local).st_mtime_ns)
-    return Entry(h, size, None, None, text), (local, f.mtime_ns)
+        st = os.stat(local)
+        return Entry(h, size, None, None, text), (local, st.st_mtime_ns, st.st_ctime_ns)
+    return Entry(h, size, None, None, text), (local, f.mtime_ns, f.ctime_ns)
 
 
-def _stage_all(v: Version, staged: list[tuple[str, Entry, tuple[str, int] | None]]) -> int:
+def _stage_all(v: Version, staged: list[tuple[str, Entry, tuple[str, int, int] | None]]) -> int:
     """``stage`` of every imported entry (in memory); paths new to the draft and its parents
     (all of them, in a new version) are put in directly. Returns how many added or changed content."""
     draft = v.require_draft()

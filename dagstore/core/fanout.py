@@ -295,7 +295,7 @@ def store_files(be: Backend, st: Any, files: Sequence[LocalFile], cache: StatCac
     for f in files:
         h, size = got[f.path]
         if h not in packer.done:
-            rest.append(transfer.Pending(h, size, f.path, f.mtime_ns))
+            rest.append(transfer.Pending(h, size, f.path, f.mtime_ns, f.ctime_ns))
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
     res = transfer.upload(be, index, rest, level, pack_size, show_progress=False, avoid_objects=avoid) if rest else transfer.UploadResult()
     out.packs, out.objects, out.indexes = res.packs | packer.packs, res.objects, {**packer.indexes, **res.indexes}

@@ -147,11 +147,11 @@ _FIELDS: dict[str, tuple[Any, str]] = {
 class Draft:
     """A mutable version under construction, persisted in the store between processes.
     ``pending`` maps dataset paths whose content is not uploaded yet to ``(local file,
-    mtime_ns when hashed)``."""
+    mtime_ns, ctime_ns when hashed)`` (ctime 0: not known, a draft saved before it was kept)."""
 
     record: VersionRecord
     delta: Delta = field(default_factory=Delta)
-    pending: dict[str, tuple[str, int]] = field(default_factory=dict)
+    pending: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         cols = _columns(self.delta.entries)
@@ -173,5 +173,5 @@ class Draft:
         expect(isinstance(pending, dict), what, "pending is not an object")
         with decoding(what):
             delta = Delta(entries=_entries(doc["delta"], what=what), removed=set(removed))
-            pending = {k: (str(v[0]), int(v[1])) for k, v in pending.items()}
+            pending = {k: (str(v[0]), int(v[1]), int(v[2]) if len(v) > 2 else 0) for k, v in pending.items()}
         return cls(VersionRecord.from_dict(doc.get("record"), f"{what} (its record)"), delta, pending)

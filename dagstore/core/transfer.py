@@ -31,12 +31,14 @@ _SLICE_BYTES = 16 << 20  # ... and about this many bytes (bounds the memory of e
 
 @dataclass(slots=True)
 class Pending:
-    """A blob to upload from a local file, with the stat seen when it was hashed."""
+    """A blob to upload from a local file, with the stat seen when it was hashed (``ctime_ns``
+    0: not known, e.g. a draft saved by an older release; then only size and mtime are checked)."""
 
     hash: str
     size: int
     local_path: str
     mtime_ns: int
+    ctime_ns: int = 0
 
 
 @dataclass
@@ -197,7 +199,8 @@ def _upload_small(
     sizes = {"target_size": pack_size} if pack_size else {}
     writer = PackWriter(backend, on_pack, **sizes)
     encoded = PackWriter(backend, on_pack, **sizes)
-    pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers), thread_name_prefix="dagstore-encode")
+    # the kept files' stat check has a thread of its own: on an encode thread it held one of the two for its whole run
+    pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers) + bool(maybe_kept), thread_name_prefix="dagstore-encode")
     try:  # files staging never kept are read from the start, beside the kept ones being packed
         moved = pool.submit(staged.changed, [p.local_path for p in maybe_kept]) if staged is not None and maybe_kept else None
         slices = _slices(never)
@@ -249,7 +252,12 @@ def _recheck(p: Pending, kept: dict[str, tuple[Pending, Kept]]) -> None:
 
 
 def _put_large(backend: Backend, p: Pending, bar: fsspec.callbacks.Callback, avoid: set[str]) -> bool:
-    """Store one large file as its own object; False if the store holds it already."""
+    """Store one large file as its own object; False if the store holds it already.
+
+    The copy is not hashed, so the file must be the one hashed: same size, modification and
+    change time before and after the copy (the change time catches a same-size rewrite whose
+    mtime was set back). A file whose change time alone moved (chmod, a hard link) is hashed
+    again and copied if its content is still the same."""
     key = object_key(p.hash)
     if p.hash not in avoid and backend.exists(key):  # reuse, unless gc marked it: then rewrite it
         return False
@@ -259,9 +267,11 @@ def _put_large(backend: Backend, p: Pending, bar: fsspec.callbacks.Callback, avo
         raise InvalidPathError(f"{p.local_path}: cannot read: {exc.strerror}; add it again before uploading") from None
     if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
         raise _changed(p)
+    if p.ctime_ns and st.st_ctime_ns != p.ctime_ns and hash_file(p.local_path) != (p.hash, p.size):
+        raise _changed(p)
     backend.put_file(p.local_path, key, callback=bar.relative_update)
     st2 = os.stat(p.local_path)
-    if (st2.st_size, st2.st_mtime_ns) != (p.size, p.mtime_ns):
+    if (st2.st_size, st2.st_mtime_ns, st2.st_ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
         backend.delete([key])
         raise _changed(p)
     return True

@@ -5,6 +5,7 @@ cleanly, and a retry after adding the file again completes it."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from dagstore import Dataset
 from dagstore.core import staging, transfer
 from dagstore.core.backend.local import LocalBackend
+from dagstore.core.records import Draft
 from dagstore.errors import InvalidPathError
 from helpers import noise, read_tree, write_tree
 
@@ -82,8 +85,10 @@ def test_small_slices_bound_the_bytes_each_encode_thread_holds() -> None:
     assert transfer._slices([]) == []
 
 
-@pytest.mark.parametrize("which", ["mid/03.bin", "big/b.bin"])
-def test_a_file_changed_after_add_files_fails_the_upload_and_nothing_is_left_half_done(tmp_path: Path, kept_now: None, which: str) -> None:
+@pytest.mark.parametrize(("which", "same_mtime"), [("mid/03.bin", True), ("big/b.bin", False), ("big/a.bin", True)])
+def test_a_file_changed_after_add_files_fails_the_upload_and_nothing_is_left_half_done(
+    tmp_path: Path, kept_now: None, which: str, same_mtime: bool
+) -> None:
     src = write_tree(tmp_path / "src", _tree())
     store = tmp_path / "store"
     ds = Dataset.create("overlap", "p", store=str(store))
@@ -93,8 +98,9 @@ def test_a_file_changed_after_add_files_fails_the_upload_and_nothing_is_left_hal
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    if which.startswith("mid/"):
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime: the hash tells
+    if same_mtime:  # same size and mtime: the hash tells a mid-size file, the change time a large one
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert os.stat(path).st_ctime_ns != st.st_ctime_ns  # utime itself moves it
     with pytest.raises(InvalidPathError) as exc:
         ds.upload(show_progress=False)
     assert str(exc.value) == f"{path}: changed after it was added; add it again before uploading"
@@ -106,6 +112,38 @@ def test_a_file_changed_after_add_files_fails_the_upload_and_nothing_is_left_hal
     ds.finalize()
     assert read_tree(Dataset.get(dataset_id=ds.id, store=str(store)).get_local_copy(show_progress=False)) == read_tree(src)
 
+
+
+def test_a_large_file_whose_change_time_alone_moved_is_hashed_again_and_uploaded(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", _tree())
+    store = tmp_path / "store"
+    ds = Dataset.create("overlap", "p", store=str(store))
+    ds.add_files(src, show_progress=False)
+    path = src / "big/a.bin"
+    st = os.stat(path)
+    os.chmod(path, 0o600)  # a new change time, the same content
+    assert os.stat(path).st_ctime_ns != st.st_ctime_ns
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert read_tree(Dataset.get(dataset_id=ds.id, store=str(store)).get_local_copy(show_progress=False)) == _tree()
+
+
+def test_a_draft_saved_without_change_times_still_uploads(tmp_path: Path) -> None:
+    """A draft of an older release lists ``[local file, mtime_ns]``: its change time is not known
+    (0), so its large files are checked by size and mtime as before."""
+    src = write_tree(tmp_path / "src", _tree())
+    ds = Dataset.create("overlap", "p", store=str(tmp_path / "store"))
+    ds.add_files(src, show_progress=False)
+    draft = ds._v.require_draft()
+    old = Draft.from_bytes(zstandard.ZstdCompressor().compress(json.dumps(
+        {**json.loads(zstandard.ZstdDecompressor().decompress(draft.to_bytes(), max_output_size=1 << 26)),
+         "pending": {k: v[:2] for k, v in draft.pending.items()}}).encode()))
+    assert old.pending == {k: (v[0], v[1], 0) for k, v in draft.pending.items()} and all(v[2] for v in draft.pending.values())
+    draft.pending = old.pending
+    os.chmod(src / "big/a.bin", 0o600)  # not seen without a change time: uploaded as before
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert read_tree(Dataset.get(dataset_id=ds.id, store=str(tmp_path / "store")).get_local_copy(show_progress=False)) == _tree()
 
 def _slow_first_slice(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
     """The encode call of the slice holding the first path finishes last (or fails)."""

@@ -92,6 +92,7 @@ class LocalBackend(Backend):
             tmp = temp_path(path)
             try:
                 shutil.copyfile(local_path, tmp)  # copy_file_range/sendfile where the kernel has it
+                _fsync(tmp)  # durable before it is named, as every other object (docs/format.md, rule 2)
                 replace_file(tmp, path)
             except OSError as exc:
                 if exc.errno not in _FULL and exc.filename == local_path:  # the source, not the store
@@ -141,6 +142,15 @@ class LocalBackend(Backend):
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
 
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file written by another handle (``shutil.copyfile``) to the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 class _FileSpool(Spool):
     """Streams pieces to a temp file beside their final place (no memory held); ``commit``

@@ -54,7 +54,8 @@ def _bring_content(st: Store, out: Version, chain: list[Any], state: dict[str, E
     for p, e in state.items():
         if e.url is None:
             blob = st.cache.blob_path(e.hash)
-            draft.pending[p] = (blob, os.stat(blob).st_mtime_ns)
+            seen = os.stat(blob)
+            draft.pending[p] = (blob, seen.st_mtime_ns, seen.st_ctime_ns)
     out.save()
     commit.upload(out, False, None, None, None, None, 3)
 

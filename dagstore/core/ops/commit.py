@@ -56,7 +56,7 @@ def _upload_on_workers(v: Version, executor: Executor, compression: bool | int |
                        chunk_size: int | None) -> transfer.UploadResult:
     """``upload`` with ``executor``: its workers send the pending content."""
     draft = v.require_draft()
-    items = [(local, e.size, mtime, e.hash) for p, (local, mtime) in sorted(draft.pending.items())
+    items = [(local, e.size, mtime, e.hash) for p, (local, mtime, _ctime) in sorted(draft.pending.items())
              if (e := draft.delta.entries.get(p)) is not None and e.url is None]
     frag = fan_out(v, executor, items, compression, chunk_size)
     draft.pending.clear()
@@ -88,8 +88,8 @@ def upload(
     st = v.store
     be = st.content_backend(v.record)
     pending = [
-        transfer.Pending(e.hash, e.size, local, mtime)
-        for p, (local, mtime) in sorted(draft.pending.items())
+        transfer.Pending(e.hash, e.size, local, mtime, ctime)
+        for p, (local, mtime, ctime) in sorted(draft.pending.items())
         if (e := draft.delta.entries.get(p)) is not None and e.url is None
     ]
     marked = st.gc_marks() if be is st.backend else set()

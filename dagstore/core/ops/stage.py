@@ -26,7 +26,7 @@ from ...errors import InvalidPathError
 from .commit import fan_out_folder, send_files
 from ..version import Version, as_list
 
-Local = tuple[str, int]  # (local path, mtime_ns) of content still to upload
+Local = tuple[str, int, int]  # (local path, mtime_ns, ctime_ns) of content still to upload
 
 
 def stage(v: Version, path: str, entry: Entry, local: Local | None, parents: Mapping[str, Entry] | None = None) -> bool:
@@ -133,16 +133,16 @@ def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard:
     known = parents.keys() | delta.entries.keys() | delta.removed  # paths new to the draft and its parents skip stage()
     if not known:  # a first add_files to a draft without parents: every path is new, added in bulk
         delta.entries.update(zip(paths, starmap(Entry, found)))
-        pending.update(zip(paths, [(f.path, f.mtime_ns) for f in files]))
+        pending.update(zip(paths, [(f.path, f.mtime_ns, f.ctime_ns) for f in files]))
         n = len(paths)
     else:
         for f, dp, (h, size) in zip(files, paths, found):
             e = Entry(h, size)
             if dp in known:
-                n += stage(v, dp, e, (f.path, f.mtime_ns), parents)
+                n += stage(v, dp, e, (f.path, f.mtime_ns, f.ctime_ns), parents)
             else:
                 delta.entries[dp] = e
-                pending[dp] = (f.path, f.mtime_ns)
+                pending[dp] = (f.path, f.mtime_ns, f.ctime_ns)
                 n += 1
     if executor is not None:
         for dp in paths:
@@ -190,7 +190,7 @@ def stage_rows(v: Version, rows: pa.Table) -> int:
             delta.entries[p] = e
             n += 1
             continue
-        n += stage(v, p, e, ("", 0))  # as a file added again: it keeps its annotation
+        n += stage(v, p, e, ("", 0, 0))  # as a file added again: it keeps its annotation
         draft.pending.pop(p, None)  # its content is in the store already
     return n
 
@@ -284,7 +284,7 @@ def _sync(v: Version, local_path: str | os.PathLike[str], prefix: str, show_prog
     parents = v.parents_state().pick(paths[i] for i in d.changed)
     for i, known in zip(d.changed.tolist(), d.known.tolist()):
         f, dp = files[i], paths[i]
-        if stage(v, dp, Entry(*found[i]), (f.path, f.mtime_ns), parents):
+        if stage(v, dp, Entry(*found[i]), (f.path, f.mtime_ns, f.ctime_ns), parents):
             if known:
                 modified += 1
             else:
