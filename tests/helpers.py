@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from dagstore.core.packindex import BlobLocation, Columns, build
 
 
 def write_tree(root: Path, files: dict[str, bytes | str]) -> Path:
@@ -34,3 +37,8 @@ def noise(seed: str, size: int) -> bytes:
         out += hashlib.blake2b(f"{seed}/{i}".encode(), digest_size=64).digest()
         i += 1
     return bytes(out[:size])
+
+
+def index_columns_of(pack: str, locs: Mapping[str, BlobLocation]) -> Columns:
+    """The index columns of a pack holding ``locs`` ({hash: location}), as its writer builds them."""
+    return build(pack, [(h, *loc[1:]) for h, loc in locs.items()])

@@ -6,7 +6,7 @@ not decode every stored index into a Python object per blob: a store's indexes l
 blob ever uploaded. A pack's index is kept as sorted 16-byte hashes and integer columns; a
 lookup is one binary search of the wanted hashes per pack. The writer of a pack builds its
 columns directly (``build``, from the rows of the header it wrote); the cache keeps those
-bytes, and those of every index it decodes (``encode``), under ``meta/index-cols``.
+bytes, and those of every index it decodes (``packs.index_columns``), under ``meta/index-cols``.
 
 Layout (``meta/index-cols/<pack id>``): ``b"DAGIDXC2"``, ``u64le n``, ``u64le`` xxh3-64 of the
 rest, then ``n`` hashes (16 bytes each, sorted), offsets, lengths and raw lengths (``u64le``
@@ -16,7 +16,7 @@ the index, so a flipped bit never turns into a wrong location.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -42,15 +42,9 @@ class BlobLocation(NamedTuple):
 _new_location = partial(tuple.__new__, BlobLocation)  # a BlobLocation from a 5-tuple, without a Python call per blob
 
 
-def encode(locs: Mapping[str, BlobLocation]) -> bytes:
-    """The columns of one pack's decoded index (its ``{hash: location}``)."""
-    rows = locs.values()
-    return _encode(list(locs), [n for r in rows for n in (r.offset, r.length, r.raw_length)], bytes(r.codec for r in rows))
-
-
 def build(pack: str, rows: Sequence[tuple[str, int, int, int, int]]) -> Columns:
     """The columns of a pack being written, from its header's rows ``(hash, offset, length,
-    raw length, codec)`` (unique hashes): the bytes ``encode`` makes of the same locations."""
+    raw length, codec)`` (unique hashes): the bytes ``packs.index_columns`` makes of its index."""
     data = _encode([r[0] for r in rows], [n for r in rows for n in r[1:4]], bytes(r[4] for r in rows))
     return Columns(pack, data)
 
@@ -107,9 +101,6 @@ class Columns:
         their ``wanted_array``) this pack holds."""
         hit, rows = self.find(needles)
         return self._located([wanted[i] for i in hit.tolist()], rows)
-
-    def location(self, row: int) -> BlobLocation:
-        return BlobLocation(self.pack, int(self.ints[0][row]), int(self.ints[1][row]), int(self.ints[2][row]), int(self.codecs[row]))
 
     def locations(self) -> dict[str, BlobLocation]:
         """Every blob's location, in the pack's order (by offset, an empty blob before the blob

@@ -15,11 +15,11 @@ import pytest
 import zstandard
 
 from dagstore import Dataset, FormatError, IntegrityError, Store
-from dagstore.core import fetchplan, layout, packindex, packs
+from dagstore.core import fetchplan, layout, packs
 from dagstore.core.backend import LocalBackend
 from dagstore.core.packs import BlobLocation
 from dagstore.core.hashing import hash_bytes
-from helpers import write_tree
+from helpers import index_columns_of, write_tree
 
 
 def _files(seed: int, n: int = 300) -> dict[str, bytes]:
@@ -169,7 +169,7 @@ def test_reads_are_cut_at_gaps_and_at_each_window_of_a_pack(tmp_path: Path) -> N
     for i, (pack, offset, length) in enumerate(rows):
         locs.setdefault(pack, {})[f"{i:032x}"] = BlobLocation(pack, offset, length, length, packs.CODEC_RAW)
     be = LocalBackend(tmp_path / "store")
-    where = fetchplan.Where([(be, packindex.Columns(p, packindex.encode(ls))) for p, ls in locs.items()], {})
+    where = fetchplan.Where([(be, index_columns_of(p, ls)) for p, ls in locs.items()], {})
     perm, reads = fetchplan.sort_reads(where, np.arange(len(rows))[::-1].copy())
     got = [(where.packs[r.pack], r.start, r.end, r.last - r.first) for r in reads]
     assert got == [("p1", 0, 30, 2), ("p1", far, window + 5, 2), ("p1", window + 5, window + 5, 1), ("p2", 0, 7, 1)]  # the next window: a new read
@@ -178,7 +178,7 @@ def test_reads_are_cut_at_gaps_and_at_each_window_of_a_pack(tmp_path: Path) -> N
 def test_reads_are_cut_where_their_blobs_would_decompress_to_more_than_max_raw(tmp_path: Path) -> None:
     big = fetchplan.MAX_RAW // 2 + 1  # well-compressed blobs: 10 stored bytes each, back to back
     locs = {f"{i:032x}": BlobLocation("p1", 10 * i, 10, big, packs.CODEC_ZSTD) for i in range(5)}
-    where = fetchplan.Where([(LocalBackend(tmp_path / "store"), packindex.Columns("p1", packindex.encode(locs)))], {})
+    where = fetchplan.Where([(LocalBackend(tmp_path / "store"), index_columns_of("p1", locs))], {})
     _perm, reads = fetchplan.sort_reads(where, np.arange(5))
     assert [r.last - r.first for r in reads] == [2, 2, 1]  # never more than MAX_RAW plus one blob in memory
     assert all((r.last - r.first) * big <= fetchplan.MAX_RAW + big for r in reads)
@@ -189,10 +189,10 @@ def test_index_columns_decoded_without_objects_are_the_decoded_index_bytes(tmp_p
     ds = _version(st, tmp_path / "src", _files(7))
     for pid in ds._v.record.packs:
         data = (Path(st.url) / layout.index_key(pid)).read_bytes()
-        assert packs.index_columns(pid, data).data == packindex.encode(packs.decode_header(pid, data))
+        assert packs.index_columns(pid, data).data == index_columns_of(pid, packs.decode_header(pid, data)).data
     twice = packs.encode_header([("a" * 32, 0, 5, 5, 0), ("b" * 32, 5, 3, 9, 1), ("a" * 32, 8, 2, 2, 0)])
-    assert packs.index_columns("p", twice).data == packindex.encode(packs.decode_header("p", twice))  # the last one counts
-    assert packs.index_columns("p", packs.encode_header([])).data == packindex.encode({})
+    assert packs.index_columns("p", twice).data == index_columns_of("p", packs.decode_header("p", twice)).data  # the last one counts
+    assert packs.index_columns("p", packs.encode_header([])).data == index_columns_of("p", {}).data
 
 
 @pytest.mark.parametrize("blobs", [

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from dagstore import Dataset, Store
+from dagstore import Dataset, FormatError, Store
 from dagstore.core import layout, packindex
-from dagstore.core.packs import BlobLocation, decode_header, encode_header
-from helpers import write_tree
+from dagstore.core.packs import BlobLocation, decode_header, encode_header, index_columns
+from helpers import index_columns_of, write_tree
 
 
 def _version(st: Store, src: Path, files: dict[str, bytes | str]) -> Dataset:
@@ -95,14 +95,13 @@ def test_upload_sends_only_what_no_pack_holds_with_or_without_columns(tmp_path: 
         assert len(locs) == 1  # only the new file's blob was sent
 
 
-def test_encode_and_decode_round_trip() -> None:
+def test_columns_round_trip_through_the_cache_check() -> None:
     locs = {f"{i:032x}": BlobLocation("p", i * 10, i + 1, i + 2, i % 2) for i in (5, 1, 3)}
-    cols = packindex.decode("p", packindex.encode(locs))
+    cols = packindex.decode("p", index_columns_of("p", locs).data)
     assert cols is not None
-    wanted = sorted(locs) + [f"{9:032x}"]
-    hit, rows = cols.find(packindex.wanted_array(sorted(wanted)))
-    assert {sorted(wanted)[i]: cols.location(int(r)) for i, r in zip(hit, rows)} == locs
-    empty = packindex.decode("p", packindex.encode({}))
+    wanted = sorted([*locs, f"{9:032x}"])
+    assert cols.lookup(wanted, packindex.wanted_array(wanted)) == locs
+    empty = packindex.decode("p", index_columns_of("p", {}).data)
     assert empty is not None and [len(x) for x in empty.find(packindex.wanted_array(wanted))] == [0, 0]
 
 
@@ -114,10 +113,10 @@ def _random_locs(seed: int, n: int) -> dict[str, BlobLocation]:
 
 def test_the_cached_columns_keep_the_bytes_of_the_release_before() -> None:
     """Pinned from 77be29e (DAGIDXC2): a cache written by it is read as is, and this one's by it."""
-    assert xxhash.xxh3_128_hexdigest(packindex.encode(_random_locs(19, 300))) == "a046d3171a51e32c6047f593c21ae24f"
-    assert packindex.encode({}).hex() == "44414749445843320000000000000000c294d3380580062d"
+    assert xxhash.xxh3_128_hexdigest(index_columns_of("p", _random_locs(19, 300)).data) == "a046d3171a51e32c6047f593c21ae24f"
+    assert index_columns_of("p", {}).data.hex() == "44414749445843320000000000000000c294d3380580062d"
     small = {f"{i:032x}": BlobLocation("p", i * 10, i + 1, i + 2, i % 2) for i in (5, 1, 3)}
-    assert packindex.encode(small).hex() == (
+    assert index_columns_of("p", small).data.hex() == (
         "444147494458433203000000000000006f61f673580f89a3" + "".join(f"{i:032x}" for i in (1, 3, 5))
         + "".join(v.to_bytes(8, "little").hex() for v in (10, 30, 50, 2, 4, 6, 3, 5, 7)) + "010101")
 
@@ -126,9 +125,9 @@ def test_the_columns_a_writer_builds_are_the_bytes_of_its_locations() -> None:
     locs = _random_locs(7, 500)
     rows = [(h, *loc[1:]) for h, loc in locs.items()]
     built = packindex.build("p", rows)
-    assert built.data == packindex.encode(locs)
-    assert packindex.build("p", []).data == packindex.encode({})
-    assert built.location(0) == locs[min(locs)] and len(built) == 500
+    assert built.data == index_columns("p", encode_header(rows)).data  # what a reader of its index object caches
+    assert packindex.build("p", []).data == index_columns("p", encode_header([])).data
+    assert len(built) == 500
     assert sorted(built.locations().items()) == sorted(locs.items())
     others = list(_random_locs(8, 900))
     for wanted in ([], sorted(locs)[:3], sorted(locs)[::2] + others[:5], sorted([*locs, *others])):  # fewer or more than the pack holds
@@ -141,16 +140,15 @@ def test_the_columns_a_writer_builds_are_the_bytes_of_its_locations() -> None:
 def test_all_locations_come_in_the_order_of_the_packs_header(tmp_path: Path) -> None:
     st, ds = _store(tmp_path)
     for pid in ds._v.record.packs:
-        header = decode_header(pid, st.backend.read(layout.index_key(pid)))
-        cols = packindex.decode(pid, packindex.encode(header))
-        assert cols is not None and list(cols.locations().items()) == list(header.items())
+        data = st.backend.read(layout.index_key(pid))
+        assert list(index_columns(pid, data).locations().items()) == list(decode_header(pid, data).items())
     empty = write_tree(tmp_path / "empty", {"e.txt": b"", "a.txt": b"a", "z.txt": b"zz"})  # an empty blob shares an offset
     child = Dataset.create("d", "p", store=st)
     child.add_files(empty, show_progress=False)
     child.upload(show_progress=False)
     (pid,) = child._v.record.packs
-    header = decode_header(pid, st.backend.read(layout.index_key(pid)))
-    assert list(packindex.decode(pid, packindex.encode(header)).locations().items()) == list(header.items())  # type: ignore[union-attr]
+    data = st.backend.read(layout.index_key(pid))
+    assert list(index_columns(pid, data).locations().items()) == list(decode_header(pid, data).items())
 
 
 def test_an_uploads_written_columns_answer_as_the_index_read_back_from_the_store(tmp_path: Path) -> None:
@@ -168,7 +166,7 @@ def test_an_uploads_written_columns_answer_as_the_index_read_back_from_the_store
     assert st.pack_index(st.backend, packs_written, only=wanted) == fresh.pack_index(fresh.backend, only=wanted) \
         == {h: whole[h] for h in wanted if h in whole}
     for pid in packs_written:  # and the very bytes a later process would cache from the index
-        assert st._written_indexes[(st.url, pid)].data == packindex.encode(decode_header(pid, st.backend.read(layout.index_key(pid))))
+        assert st._written_indexes[(st.url, pid)].data == index_columns(pid, st.backend.read(layout.index_key(pid))).data
         assert (Path(fresh.cache.root) / "meta" / "index-cols" / pid).read_bytes() == st._written_indexes[(st.url, pid)].data
 
 
@@ -199,5 +197,73 @@ def test_an_upload_leaves_the_columns_of_the_packs_it_wrote(tmp_path: Path) -> N
     for pid in ds._v.record.packs:
         got = packindex.decode(pid, (cols / pid).read_bytes())
         assert got is not None
-        hit, rows = got.find(packindex.wanted_array(sorted(whole)))
-        assert {sorted(whole)[i]: got.location(int(r)) for i, r in zip(hit, rows)} == {h: loc for h, loc in whole.items() if loc.pack == pid}
+        assert got.lookup(sorted(whole), packindex.wanted_array(sorted(whole))) == {h: loc for h, loc in whole.items() if loc.pack == pid}
+
+
+def _sources(tmp_path: Path) -> tuple[Store, list[str], dict[str, BlobLocation]]:
+    """A store whose packs' indexes a new process finds in each place: the cache's columns, the
+    cache's copy of the index object, the store only."""
+    st, ds = _store(tmp_path)
+    pids = list(ds._v.record.packs)
+    assert len(pids) >= 3
+    meta = Path(st.cache.root) / "meta"
+    (meta / "index").mkdir(parents=True, exist_ok=True)
+    for pid in pids[1:]:
+        (meta / "index-cols" / pid).unlink()
+    (meta / "index" / pids[1]).write_bytes(st.backend.read(layout.index_key(pids[1])))
+    whole = {h: loc for pid in pids for h, loc in decode_header(pid, st.backend.read(layout.index_key(pid))).items()}
+    return Store(str(tmp_path / "store")), pids, whole  # another process: nothing written in memory
+
+
+def test_pack_columns_come_in_the_records_order_whatever_the_cache_holds(tmp_path: Path) -> None:
+    later, pids, whole = _sources(tmp_path)
+    for order in (pids, pids[::-1], pids[1:] + pids[:1]):
+        got = later.pack_columns(later.backend, iter(order))  # any iterable, walked once
+        assert [c.pack for c in got] == order
+        assert [c.data for c in got] == [index_columns(p, later.backend.read(layout.index_key(p))).data for p in order]
+    assert sorted(os.listdir(Path(later.cache.root) / "meta" / "index-cols")) == sorted(pids)  # each decoded index cached
+
+
+def test_pack_index_answers_alike_from_every_source(tmp_path: Path) -> None:
+    for only in (None, "some"):
+        later, pids, whole = _sources(tmp_path / str(only))
+        wanted = None if only is None else sorted(whole)[::2] + ["0" * 32, "nothex"]
+        expected = whole if wanted is None else {h: whole[h] for h in wanted if h in whole}
+        assert later.pack_index(later.backend, iter(pids[::-1]), only=wanted) == expected
+        assert later.pack_index(later.backend, only=wanted) == expected  # now from the cache's columns (and index objects)
+
+
+@pytest.mark.parametrize("reader", ["pack_index", "pack_columns"])
+def test_a_damaged_cached_index_object_is_read_again_from_the_store(tmp_path: Path, reader: str,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    later, pids, whole = _sources(tmp_path)
+    cached = Path(later.cache.root) / "meta" / "index" / pids[1]
+    cached.write_bytes(b"not an index")
+    got = getattr(later, reader)(later.backend, pids)
+    if reader == "pack_index":
+        assert got == whole
+    else:
+        assert [c.pack for c in got] == pids
+    assert f"reading the index of pack {pids[1]} again" in caplog.text
+    assert cached.read_bytes() == later.backend.read(layout.index_key(pids[1]))  # replaced by the store's
+
+
+def test_a_malformed_or_missing_stored_index(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    later, pids, whole = _sources(tmp_path)
+    bad, gone = pids[2], pids[0]
+    key = Path(later.url) / layout.index_key(bad)
+    os.chmod(key, 0o644)
+    key.write_bytes(b"not an index")
+    with pytest.raises(FormatError, match=f"index of pack {bad}"):
+        later.pack_columns(later.backend, pids)
+    with pytest.raises(FormatError, match=f"index of pack {bad}"):
+        later.pack_index(later.backend, pids, only=list(whole))
+    kept = {h: loc for h, loc in whole.items() if loc.pack != bad}
+    assert later.pack_index(later.backend) == kept  # every pack: skipped with a warning, its blobs just not reused
+    assert bad in caplog.text
+    meta = Path(later.cache.root) / "meta"
+    assert not (meta / "index" / bad).exists() and not (meta / "index-cols" / bad).exists()  # never cached
+    (meta / "index-cols" / gone).unlink()
+    os.unlink(Path(later.url) / layout.index_key(gone))
+    assert [c.pack for c in later.pack_columns(later.backend, [gone, pids[1]])] == [pids[1]]  # missing: left out
+    assert later.pack_index(later.backend, [gone, pids[1]]) == {h: loc for h, loc in whole.items() if loc.pack == pids[1]}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Iterable
-from typing import Any
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, TypeVar
 
-import numpy as np
 import pyarrow as pa
 
 from ...errors import FormatError, IntegrityError
@@ -22,6 +21,7 @@ from ..state import State
 from .registry import Registry
 
 log = logging.getLogger("dagstore")
+T = TypeVar("T")
 
 
 class Content(Registry):
@@ -123,78 +123,74 @@ class Content(Registry):
                    only: Collection[str] | None = None) -> dict[str, BlobLocation]:
         """Blob locations from the indexes of these packs (all packs when None: then an
         unreadable index is skipped with a warning, its blobs are just not reused); with
-        ``only``, just the locations of those blobs. A pack's index is read from its columns
-        (``core.packindex``: one binary search per pack, no Python object per blob listed) when
-        this process wrote the pack or the cache holds them, else decoded from the index object
-        (and, for ``only``, its columns cached)."""
+        ``only``, just the locations of those blobs (one binary search per pack, no Python
+        object per blob listed: a stored index is then read as columns, which are cached).
+        A blob in two packs takes the later pack's location, in ``pack_ids``' order."""
         every = pack_ids is None
         if pack_ids is None:
             pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
-        wanted = sorted({h for h in only if len(h) == 32}) if only is not None else None  # 32 hex digits: a blob hash
-        needles = packindex.wanted_array(wanted or [])
         out: dict[str, BlobLocation] = {}
-        missing = []
-        for pid in pack_ids:
-            cols = self._written_indexes.get((backend.url, pid))
-            if cols is None:
-                cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid))
-            if cols is not None:
-                out.update(cols.locations() if wanted is None else cols.lookup(wanted, needles))
-                continue
-            data = self.cache.read_immutable("index", pid)
-            if data is None:
-                missing.append(pid)
-            else:
-                out.update(self._index_of(pid, data, wanted, needles))
-        for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
-            pid = layout.leaf(key)
-            try:
-                locs = self._index_of(pid, data, wanted, needles)
-            except FormatError as exc:
-                if not every:
-                    raise
-                skip(key, exc)
-                continue
-            self.cache.write_immutable("index", pid, data)  # only once it decodes
+        if only is None:
+            found = self._indexes(backend, pack_ids, packindex.Columns.locations, decode_header, skip_bad=every)
+        else:
+            wanted = sorted({h for h in only if len(h) == 32})  # 32 hex digits: a blob hash
+            needles = packindex.wanted_array(wanted)
+            found = self._indexes(backend, pack_ids, lambda cols: cols.lookup(wanted, needles),
+                                  lambda pid, data: self._columns_of(pid, data).lookup(wanted, needles), skip_bad=every)
+        for locs in found.values():
             out.update(locs)
         return out
 
     def pack_columns(self, backend: Backend, pack_ids: Iterable[str]) -> list[packindex.Columns]:
-        """The index of each of these packs as columns (``core.packindex``): the ones this
-        process wrote, the cache's, else decoded from the index object (read once, then cached)
-        with no Python object per blob. A pack whose index is missing is left out (its blobs
-        are then missing); a malformed index is a FormatError."""
-        out: dict[str, packindex.Columns] = {}
+        """The index of each of these packs as columns (``core.packindex``), in ``pack_ids``'
+        order whatever the cache held (parts are cut alike on every host). A pack whose index
+        is missing is left out (its blobs are then missing); a malformed index is a FormatError."""
+        return list(self._indexes(backend, pack_ids, lambda cols: cols, self._columns_of, skip_bad=False).values())
+
+    def _indexes(self, backend: Backend, pack_ids: Iterable[str], of_columns: Callable[[packindex.Columns], T],
+                 of_index: Callable[[str, bytes], T], skip_bad: bool) -> dict[str, T]:
+        """``{pack id: of_columns(its columns) or of_index(its index object)}`` in ``pack_ids``'
+        order, from the first source that holds the pack's index: the columns this process
+        wrote, the cache's columns (checked: ``packindex.decode``), the cache's copy of the index
+        object, else the store's (read in one batch, cached once ``of_index`` accepts it). A
+        pack whose index the store lacks is left out; ``of_index``'s FormatError on a stored
+        index is raised, or with ``skip_bad`` logged and the pack left out. A cached index
+        object it refuses is read again from the store (a damaged cache entry is never used)."""
+        pack_ids = list(pack_ids)
+        got: dict[str, T] = {}
         missing = []
         for pid in pack_ids:
             cols = self._written_indexes.get((backend.url, pid))
             if cols is None:
                 cols = packindex.decode(pid, self.cache.read_immutable("index-cols", pid))
-            data = self.cache.read_immutable("index", pid) if cols is None else None
             if cols is not None:
-                out[pid] = cols
-            elif data is not None:
-                out[pid] = self._columns_of(pid, data)
-            else:
-                missing.append(pid)
+                got[pid] = of_columns(cols)
+                continue
+            data = self.cache.read_immutable("index", pid)
+            if data is not None:
+                try:
+                    got[pid] = of_index(pid, data)
+                    continue
+                except FormatError as exc:
+                    log.warning("reading the index of pack %s again: its cached copy is damaged (%s)", pid, exc)
+            missing.append(pid)
         for key, data in backend.read_many([layout.index_key(p) for p in missing]).items():
             pid = layout.leaf(key)
-            out[pid] = self._columns_of(pid, data)
+            try:
+                got[pid] = of_index(pid, data)
+            except FormatError as exc:
+                if not skip_bad:
+                    raise
+                skip(key, exc)
+                continue
             self.cache.write_immutable("index", pid, data)  # only once it decodes
-        return [out[p] for p in pack_ids if p in out]  # the record's order whatever the cache held: parts cut alike on every host
+        return {p: got[p] for p in pack_ids if p in got}
 
     def _columns_of(self, pid: str, data: bytes) -> packindex.Columns:
         """A stored index object's columns (``packs.index_columns``), then cached."""
         cols = index_columns(pid, data)
         self.cache.write_immutable("index-cols", pid, cols.data)
         return cols
-
-    def _index_of(self, pid: str, data: bytes, wanted: list[str] | None, needles: np.ndarray) -> dict[str, BlobLocation]:
-        """A pack's decoded index, or the locations of the ``wanted`` blobs in it: then its
-        columns are cached, and looked up as cached columns are."""
-        if wanted is None:
-            return decode_header(pid, data)
-        return self._columns_of(pid, data).lookup(wanted, needles)
 
     def remember_indexes(self, backend: Backend, indexes: dict[str, packindex.Columns]) -> None:
         """The index columns of the packs an upload just wrote to ``backend`` (finalize looks
