@@ -4,6 +4,7 @@ and skips as the full way, for good and bad input alike."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from dagstore import Dataset, Store
 from dagstore.annotations import AnnotationError
 from dagstore.annotations.importers import coco
+from dagstore.annotations.schema import box_inside
 from annotation_helpers import image, write_json
 
 VALUES: list[Any] = [0, 1, 2.5, 10.25, 63.4, 63.6, 64.6, -0.4, -0.6, 1e-7, 30, float("nan"), True, "3"]
@@ -91,3 +93,29 @@ def test_plain_text_is_the_canonical_encoding(tmp_path: Path) -> None:
     assert coco.plain_text(media, 7, [], None, labels) == encode({"media": media, "source": {"tool": "coco", "image_id": 7}})
     assert coco.plain_text(media, 7, anns + [dict(anns[0])], None, labels) is None  # duplicate ids: the full way reports
     assert json.loads(text.translate(str.maketrans({'"': "'", "'": '"'})))["regions"][1]["label"] == "it's"
+
+
+EDGES: list[Any] = [-0.5, -0.5000001, 0, -0.0, 5e-324, -5e-324, 1.25, 63.5, 64.5, 64.5000001, 48.5, 48.5000001,
+                    float("inf"), float("-inf"), float("nan"), True, "1"]
+
+
+def test_a_plain_box_is_taken_exactly_when_the_full_ways_check_accepts_it() -> None:
+    labels = {1: coco._json_text("cat")}
+    taken = 0
+    for bbox in itertools.product(EDGES, repeat=4):  # each corner on, just inside and just outside the tolerance
+        plain = coco._plain_regions([{"id": 1, "category_id": 1, "bbox": list(bbox)}], (64.0, 48.0), labels)
+        assert (plain is not None) == box_inside(list(bbox), (64, 48)), bbox
+        taken += plain is not None
+    assert 0 < taken < len(EDGES) ** 4
+
+
+def _boxes_text(ids: list[int]) -> list[str] | None:
+    anns = [{"id": i, "category_id": 1, "bbox": [1, 2, 3, 4]} for i in ids]
+    return coco._plain_regions(anns, (64.0, 48.0), {1: coco._json_text("cat")})
+
+
+def test_plain_boxes_come_in_the_order_of_their_ids() -> None:
+    ids = [-10**30, 5, 10**30]  # the first id below any float bound
+    expected = [f"{{'id':'{i}','label':'cat','type':'box','xywh':[1.0,2.0,3.0,4.0]}}" for i in ids]
+    assert _boxes_text(ids) == _boxes_text([10**30, -10**30, 5]) == expected
+    assert _boxes_text([3, 5, 3]) is None and _boxes_text([4, 4]) is None  # duplicate ids: the full way reports them

@@ -8,6 +8,7 @@ folder (else the source folder), so ``train/0001.jpg``.
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -139,13 +140,14 @@ class _Reprs(dict[float, str]):
 _REPRS = _Reprs()
 
 
-def _plain_regions(anns: list[Any], size: tuple[float, float], labels: dict[Any, str]) -> list[str] | None:  # noqa: C901 - a box's checks inlined (a call per box cost a third)
+def _plain_regions(anns: list[Any], size: tuple[float, float], labels: dict[Any, str]) -> list[str] | None:
     """The stored text of each region when every annotation is a box the checks accept as it
-    is (``schema.box_inside``, inlined: this runs per box), in region order (by id); None:
-    the annotations go the full way (regions, validation, and the reports)."""
+    is (``schema.box_inside``, inlined: this runs per box, and a call per box cost a third),
+    in region order (by id); None: the annotations go the full way (regions, validation, and
+    the reports)."""
     W, H, T = size[0] + TOLERANCE_PX, size[1] + TOLERANCE_PX, -TOLERANCE_PX
     texts: list[str] = []
-    reprs, keys, prev, ordered = _REPRS, _BOX_KEYS, None, True
+    reprs, keys, prev, ordered = _REPRS, _BOX_KEYS, -math.inf, True
     for a in anns:
         if type(a) is not dict or not keys.issuperset(a):
             return None  # keypoints, attributes, a score, a caption...: the full way
@@ -158,10 +160,11 @@ def _plain_regions(anns: list[Any], size: tuple[float, float], labels: dict[Any,
         if not (type(x) in _NUMBER and type(y) in _NUMBER and type(w) in _NUMBER and type(h) in _NUMBER):
             return None
         x, y, w, h = float(x), float(y), float(w), float(h)
-        if not (w >= 0 and h >= 0 and T <= x <= W and T <= y <= H and T <= x + w <= W and T <= y + h <= H):
-            return None  # (NaN and inf fail these comparisons)
+        # w >= 0, h >= 0, x, x + w within [T, W], y, y + h within [T, H]: chained comparisons (NaN and inf fail them)
+        if not (w >= 0 <= h and T <= x <= W >= x + w >= T and T <= y <= H >= y + h >= T):
+            return None
         texts.append(f"{{'id':'{aid}','label':{label},'type':'box','xywh':[{reprs[x]},{reprs[y]},{reprs[w]},{reprs[h]}]}}")
-        if prev is not None and aid <= prev:
+        if aid <= prev:
             ordered = False
         prev = aid
     return texts if ordered else _by_id(anns, texts)
