@@ -1,13 +1,15 @@
 """Export benchmark (issue #13): ``python -m benchmarks.exports [--images N] [--repeat R]``.
 
 A generated detection set (N images of 1–100 KB, 5 boxes each on average, 80/20 train/val),
-imported into a store once; then, alternating A B A B from a warm cache, in child processes:
+imported into a store once; then, alternating A B A B, each step from the same start (its output
+removed, page caches dropped, its inputs read once: for dagstore the version's local copy and
+cached state, for the peers their source files; each tool's package imported before its clock), in child processes:
 dagstore's YOLO_ULTRALYTICS and COCO exports to folders and YOLO_ULTRALYTICS to a zip, the
 physical references (``cp -rl`` of the images plus writing the label files; ``zip -0 -qr`` of
 the same output tree), Datumaro's ``datum convert`` from the COCO source, and the Label Studio
 SDK converter on the equivalent Label Studio JSON (it writes labels only: dagstore's exports
-with ``include_media=False`` stand beside it). Peak RSS of the YOLO export at N and
-``--rss-factor`` × N. Medians and ratios go to stdout (markdown) and ``<out>/exports.json``.
+with ``include_media=False`` stand beside it). Peak RSS of the YOLO and COCO folder exports at N
+and ``--rss-factor`` × N. Medians and ratios go to stdout (markdown) and ``<out>/exports.json``.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def child(argv: list[str]) -> None:
 
         ds_id, fmt, target, *labels_only = args
         ds = Dataset.get(dataset_id=ds_id)
+        from dagstore.export import formats  # noqa: F401 - imported before the clock, as the converter's package is
         t0 = time.perf_counter()
         rep = ds.export(fmt, target, include_media=not labels_only)
         print(json.dumps({"items": rep.total, "seconds": time.perf_counter() - t0}))
@@ -167,8 +170,10 @@ class Bench:
         return run_timed([python or self.python, "-m", "benchmarks.exports", "--child", *args], env=self.env, cwd=REPO, json_out=True)
 
     def record(self, key: str, fn: Any, warm: list[Path], cleanup: list[Path]) -> None:
+        """Measure one step from the same start every time: its output removed, page caches
+        dropped, its inputs (``warm``) read once."""
         rmtree(*cleanup)
-        prepare(warm)
+        prepare(warm, cold=True)
         try:
             s = fn()
         except MeasureError as e:
@@ -176,7 +181,8 @@ class Bench:
             return
         self.samples.setdefault(key, []).append(s)
         cpu = f"  cpu {s.cpu:.3f} s" if s.cpu is not None else ""
-        print(f"    {key:<44} {s.value:8.3f} s  (wall {s.wall:.3f} s){cpu}  rss {s.rss_mb or 0:.0f} MB", flush=True)
+        s.info["load"] = os.getloadavg()[0]
+        print(f"    {key:<44} {s.value:8.3f} s  (wall {s.wall:.3f} s){cpu}  rss {s.rss_mb or 0:.0f} MB  load {s.info['load']:.1f}", flush=True)
 
     def median(self, key: str) -> float | None:
         vals = [s.value for s in self.samples.get(key, [])]
@@ -237,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         ids[n] = s.info["id"]
         local[n] = Path(subprocess.run([a.python, "-c", f"from dagstore import Dataset; print(Dataset.get(dataset_id={ids[n]!r}).get_local_copy(show_progress=False))"],
                                        env={**os.environ, **b.env}, capture_output=True, text=True, check=True).stdout.strip())
+    state = {m: [local[m], out / "cache" / "meta" / "states" / f"{ids[m]}.arrow"] for m in sizes}  # an export's inputs: media and state
     n = a.images
     src, w = out / f"data-{n}", out / "work"
     labels_json = out / f"labels-{n}.json"
@@ -246,17 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(a.repeat):
         print(f"round {rep + 1}/{a.repeat}", flush=True)
         if {"yolo", "zip"} & a.only:  # zip -0 reads the YOLO folder
-            b.record("dagstore YOLO_ULTRALYTICS folder", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo")), [local[n]], [w / "yolo"])
+            b.record("dagstore YOLO_ULTRALYTICS folder", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo")), state[n], [w / "yolo"])
         if "cplr" in a.only:
             b.record("cp -rl + write labels", lambda: b.py("cplr", str(local[n]), str(labels_json), str(w / "cplr")), [local[n]], [w / "cplr"])
         if "coco" in a.only:
-            b.record("dagstore COCO folder", lambda: b.py("export", ids[n], "COCO", str(w / "coco")), [local[n]], [w / "coco"])
+            b.record("dagstore COCO folder", lambda: b.py("export", ids[n], "COCO", str(w / "coco")), state[n], [w / "coco"])
         if "yolo-labels" in a.only:
-            b.record("dagstore YOLO_ULTRALYTICS labels only", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo-l"), "labels"), [local[n]], [w / "yolo-l"])
+            b.record("dagstore YOLO_ULTRALYTICS labels only", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo-l"), "labels"), state[n], [w / "yolo-l"])
         if "coco-labels" in a.only:
-            b.record("dagstore COCO labels only", lambda: b.py("export", ids[n], "COCO", str(w / "coco-l"), "labels"), [local[n]], [w / "coco-l"])
+            b.record("dagstore COCO labels only", lambda: b.py("export", ids[n], "COCO", str(w / "coco-l"), "labels"), state[n], [w / "coco-l"])
         if "zip" in a.only:
-            b.record("dagstore YOLO_ULTRALYTICS zip", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo.zip")), [local[n]], [w / "yolo.zip"])
+            b.record("dagstore YOLO_ULTRALYTICS zip", lambda: b.py("export", ids[n], "YOLO_ULTRALYTICS", str(w / "yolo.zip")), state[n], [w / "yolo.zip"])
             b.record("zip -0 -qr (same tree)", lambda: run_timed(["zip", "-0", "-qr", str(w / "plain.zip"), "."], cwd=w / "yolo"), [w / "yolo"], [w / "plain.zip"])
         yolo, coco = bool({"yolo", "yolo-labels"} & a.only), bool({"coco", "coco-labels"} & a.only)  # the peers of what runs
         if datum and rep == 0:
@@ -270,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             if coco:
                 b.record("Label Studio converter -> coco", lambda: b.py("lsconv", "coco", str(src / "ls"), str(w / "ls-coco")), [src / "ls"], [w / "ls-coco"])
     for m in sizes[1:]:
-        b.record(f"dagstore YOLO_ULTRALYTICS folder ({m} images)", lambda: b.py("export", ids[m], "YOLO_ULTRALYTICS", str(w / "yolo-big")), [local[m]], [w / "yolo-big"])
+        b.record(f"dagstore YOLO_ULTRALYTICS folder ({m} images)", lambda: b.py("export", ids[m], "YOLO_ULTRALYTICS", str(w / "yolo-big")), state[m], [w / "yolo-big"])
+        b.record(f"dagstore COCO folder ({m} images)", lambda: b.py("export", ids[m], "COCO", str(w / "coco-big")), state[m], [w / "coco-big"])
     rmtree(w)
     report(b, a, infos, sizes, time.perf_counter() - t0)
     return 0
@@ -305,11 +313,12 @@ def report(b: Bench, a: argparse.Namespace, infos: dict[int, dict[str, Any]], si
                 "Label Studio converter -> yolo", "Label Studio converter -> coco"):
         row(key)
     for m in sizes[1:]:
-        row(f"dagstore YOLO_ULTRALYTICS folder ({m} images)")
-        big, small = b.rss(f"dagstore YOLO_ULTRALYTICS folder ({m} images)"), b.rss("dagstore YOLO_ULTRALYTICS folder")
-        if big and small:
-            lines.append(f"\npeak RSS of the YOLO_ULTRALYTICS folder export: {small:.0f} MB at {n} images, {big:.0f} MB at {m} "
-                         f"({(big / small - 1) * 100:+.0f} %; media of the {m}-image set are 1–{a.rss_media_kb} KB)")
+        for fmt in ("YOLO_ULTRALYTICS", "COCO"):
+            row(f"dagstore {fmt} folder ({m} images)")
+            big, small = b.rss(f"dagstore {fmt} folder ({m} images)"), b.rss(f"dagstore {fmt} folder")
+            if big and small:
+                lines.append(f"\npeak RSS of the {fmt} folder export: {small:.0f} MB at {n} images, {big:.0f} MB at {m} "
+                             f"({(big / small - 1) * 100:+.0f} %; media of the {m}-image set are 1–{a.rss_media_kb} KB)")
     lines += ["", f"total {total_s:.0f} s; command: python -m benchmarks.exports --images {n} --rss-factor {a.rss_factor} "
               f"--rss-media-kb {a.rss_media_kb} --repeat {a.repeat}"]
     text = "\n".join(lines)

@@ -19,6 +19,7 @@ def test_export_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((tmp_path / "bench/exports.json").read_text())
     for key in ("dagstore YOLO_ULTRALYTICS folder", "dagstore COCO folder", "dagstore YOLO_ULTRALYTICS zip",
-                "cp -rl + write labels", "zip -0 -qr (same tree)", "dagstore YOLO_ULTRALYTICS folder (80 images)"):
+                "cp -rl + write labels", "zip -0 -qr (same tree)", "dagstore YOLO_ULTRALYTICS folder (80 images)",
+                "dagstore COCO folder (80 images)"):
         assert doc["samples"][key][0]["wall"] > 0, key
     assert "| dagstore COCO folder |" in doc["table"]
