@@ -129,7 +129,12 @@ class PackWriter:
     a full pack is committed under the hash of its bytes, then its index is written, in a
     background thread. ``on_pack(pack_id, columns)`` is called after both objects exist, with
     the pack's index as ``packindex.Columns`` (the bytes the cache keeps).
-    At most ``max_pending`` packs are being committed at once.
+    At most ``max_pending`` packs are being committed at once. The bytes themselves are written
+    (and hashed) by a writer thread, one write at a time and in order, while the caller reads
+    or encodes the next ones (on the project's ext4 disk the page-cache copy of a version's
+    packs cost its main thread ~0.1-0.2 s); each ``add_*`` call first waits for the previous
+    call's write, so ``data`` given to ``add_run`` may be reused once the next call (or ``flush``,
+    ``close``) returns.
     """
 
     def __init__(
@@ -152,6 +157,8 @@ class PackWriter:
         self._futures: list[Future[None]] = []
         self._spools: dict[Future[None], Spool] = {}  # each submitted pack, to abort if its commit never ran
         self._torn: BaseException | None = None  # a write into the current spool failed: its bytes are not what the hash saw
+        self._writer: ThreadPoolExecutor | None = None  # the one thread that writes pieces (made on first use)
+        self._writing: Future[None] | None = None  # the write in flight (at most one)
 
     def add_many(self, blobs: Iterable[tuple[str, bytes | memoryview, int, int]]) -> None:
         """Queue ``(hash, stored bytes, raw length, codec)`` blobs (encoded by ``encode_blobs``),
@@ -203,17 +210,26 @@ class PackWriter:
                 self.flush()
 
     def _write(self, pieces: list[bytes | memoryview]) -> None:
+        """Hand ``pieces`` to the writer thread, after the previous write (whose failure is raised)."""
+        self._wait_write()
         if pieces and self._spool is not None:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dagstore-packw")
+            self._writing = self._writer.submit(_write_pieces, self._spool, self._hash, pieces)
+
+    def _wait_write(self) -> None:
+        """Wait for the write in flight; a failure marks the current pack torn (never committed)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
             try:
-                self._spool.write_many(pieces)  # no joined copy (W3: a copy of every blob cost as much as the write)
+                writing.result()
             except BaseException as exc:  # a full disk may have written part of it: this pack is never committed
                 self._torn = exc
                 raise
-            for piece in pieces:
-                self._hash.update(piece)
 
     def flush(self) -> None:
         """Start writing the current pack, if any (none after a failed write: close() drops it)."""
+        self._wait_write()
         if not self._blobs or self._spool is None or self._torn is not None:
             return
         self._check_failures()  # while the spool is still ours: close() aborts it (no .tmp left)
@@ -257,12 +273,21 @@ class PackWriter:
             for f in self._futures:
                 f.result()
         finally:
+            if self._writer is not None:  # the spool is not aborted under a write in flight
+                self._writer.shutdown(wait=True)
             if self._spool is not None:  # a failure before the last flush
                 self._spool.abort()
             self._pool.shutdown(wait=True, cancel_futures=True)
             for fut, spool in self._spools.items():
                 if fut.cancelled():  # queued behind a failure and never started: drop its temp file
                     spool.abort()
+
+
+def _write_pieces(spool: Spool, hasher: Any, pieces: list[bytes | memoryview]) -> None:
+    """The writer thread's job: ``pieces`` into ``spool`` and its pack's hash."""
+    spool.write_many(pieces)  # no joined copy (W3: a copy of every blob cost as much as the write)
+    for piece in pieces:
+        hasher.update(piece)
 
 
 def pack_header(pack_id: str, data: bytes | memoryview) -> bytes:

@@ -36,7 +36,7 @@ RACY_NS = 2_000_000_000
 DEFAULT_BUDGET = 16 << 30  # spooled bytes per draft; past it, upload reads the files
 _BATCH = 256  # files per compression call
 _IN_FLIGHT = 4  # batches read but not yet spooled (bounds memory: ~4 x 256 small files)
-_READ = 8 << 20  # bytes per read of the spool at upload
+_READ = 4 << 20  # bytes per read of the spool at upload (two buffers: one read while the other is written)
 
 _STAT = struct.Struct("<Qq2Qq")  # size, mtime_ns, dev, ino, ctime_ns (LocalFile's order): 73 bytes a file, not a 240-byte tuple of ints
 KEEP_BELOW = 32 << 10  # files this size and up are read again at upload: for them the spool's
@@ -201,21 +201,24 @@ class Staged:
     def read(self, blobs: Sequence[Kept]) -> Iterator[tuple[memoryview, list[Kept]]]:
         """The stored bytes of ``blobs`` in large sequential reads of the spool: ``(bytes, kept)``
         for each run of blobs stored back to back (in spool order, a few MiB at most), so that
-        a run is packed as one piece, not sliced blob by blob. Each view is valid until the next
-        is asked for: the reads reuse one buffer (a fresh 8 MiB object per read raised glibc's
-        mmap threshold, and the freed buffers then stayed in the process: +15 MB peak for W1)."""
+        a run is packed as one piece, not sliced blob by blob. The reads alternate between two
+        reused buffers (a fresh object per read raised glibc's mmap threshold, and the freed
+        buffers then stayed in the process: +15 MB peak for W1), so a view stays valid while the
+        next read's views are used: a ``PackWriter`` writes one run while the next is read."""
         assert self._spool is not None or not blobs
         todo = sorted(blobs, key=lambda k: k.offset)
-        buf = memoryview(bytearray(_READ if todo else 0))
+        bufs = [memoryview(bytearray(_READ if todo else 0)) for _ in range(2)]
         i = 0
         while i < len(todo):
+            bufs.reverse()
+            buf = bufs[0]
             start = todo[i].offset
             j = i
             while j < len(todo) and (j == i or todo[j].offset + todo[j].length - start <= _READ):
                 j += 1
             end = todo[j - 1].offset + todo[j - 1].length
             if end - start > len(buf):  # one blob larger than a read
-                buf = memoryview(bytearray(end - start))
+                buf = bufs[0] = memoryview(bytearray(end - start))
             data = buf[: end - start]
             got = os.preadv(self._spool.fileno(), [data], start)  # type: ignore[union-attr]
             if got != end - start:

@@ -181,3 +181,29 @@ def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp
     assert kept.changed([str(tmp_path / "not-kept"), *(f.path for f, _d in files[:8])]) == [4, 6]  # positions in the list given
     kept.close()
     assert kept.find(files[0][0].path, hash_bytes(files[0][1]), 1) is None
+
+
+def test_a_view_of_the_spool_stays_valid_while_the_next_read_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upload's pack writer writes one run while the next is read: the reads alternate between
+    two buffers, so a view is not overwritten by the read after it."""
+    monkeypatch.setattr(staging, "RACY_NS", -(10**12))
+    monkeypatch.setattr(staging, "_READ", 2048)  # a read of a few blobs: many reads
+    kept = staging.Staged(level=None, spool_dir=tmp_path)
+    items = []
+    for i in range(60):
+        p = tmp_path / f"{i}.bin"
+        p.write_bytes(os.urandom(300 + i))
+        st = os.stat(p)
+        items.append((LocalFile(str(p), p.name, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns), hash_bytes(p.read_bytes()), p.read_bytes()))
+    kept.keep_many(items)
+    kept.settle()
+    want = {h: data for _f, h, data in items}
+    locs = [kept.find(f.path, h, None) for f, h, _d in items]
+    runs = kept.read([loc for loc in locs if loc is not None])
+    before = next(runs)
+    reads = 1
+    for data, run in runs:
+        assert bytes(before[0]) == b"".join(want[k.hash] for k in before[1])  # the previous view, after this read
+        before, reads = (data, run), reads + 1
+    assert reads > 10
+    kept.close()

@@ -160,3 +160,20 @@ def test_a_run_of_blobs_stored_back_to_back_makes_the_packs_blob_by_blob_writes_
                                                                       w.add_run(rows[5:] + rows[:1], b"".join(blobs[5:] + blobs[:1]))))
     assert runs == one and len(one) >= 3
     assert read_back(LocalBackend(tmp_path / "b"), locs) == {hash_bytes(b): b for b in blobs}
+
+
+def test_a_buffer_given_to_add_run_may_be_reused_once_the_next_call_returns(be: LocalBackend) -> None:
+    """The writer thread writes one run while the caller reads the next into its other buffer
+    (``Staged.read``): a call returns only when the previous call's bytes are written, so the
+    buffer of the call before may be overwritten then, and every pack still holds its blobs."""
+    blobs = [os.urandom(600 + i) for i in range(40)]
+    bufs = [bytearray(4096), bytearray(4096)]
+    found: dict[str, BlobLocation] = {}
+    w = PackWriter(be, lambda pid, cols: found.update(cols.locations()), target_size=3000)
+    for i, b in enumerate(blobs):
+        buf = bufs[i % 2]
+        buf[: len(b)] = b
+        w.add_run([(hash_bytes(b), len(b), len(b), CODEC_RAW)], memoryview(buf)[: len(b)])
+        bufs[(i + 1) % 2][:] = b"\xff" * 4096  # the buffer of the call before: its bytes are written by now
+    w.close()
+    assert read_back(be, found) == {hash_bytes(b): b for b in blobs} and len(set(loc.pack for loc in found.values())) >= 8
