@@ -5,7 +5,7 @@ made per file (docs/architecture.md, "Cold copies")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -20,6 +20,7 @@ from . import columns as cols
 from . import packindex, transfer
 from .backend import Backend
 from .cache import BlobSink
+from .gcpause import gc_paused
 from .layout import pack_key
 from .packs import CODEC_ZSTD, decompressor, read_stored
 from .progress import progress_bar
@@ -28,7 +29,7 @@ from .records import VersionRecord
 _EMPTY = np.zeros(0, dtype=np.int64)
 MAX_RANGE = 8 << 20  # stored bytes a read covers, about: bounds memory (threads x this) while keeping requests few
 MAX_GAP = 1 << 20  # unwanted bytes a read may skip over rather than start another
-MAX_RAW = 32 << 20  # raw bytes the blobs of one read decompress to, about (one blob more at most)
+MAX_RAW = 32 << 20  # raw bytes the blobs of one read decompress to, about (one blob more at most): bounds a read's work
 LOCAL_THREADS = 2  # threads reading a local store: no latency to hide, and the GIL is shared
 
 
@@ -102,7 +103,7 @@ def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
     reads that cover them in that order: neighbours share a read when the gap between them is
     at most ``MAX_GAP`` and they fall in the same ``MAX_RANGE`` window of the pack (so a read
     is at most about that long), and a read's blobs decompress to at most about ``MAX_RAW``
-    bytes (well-compressed blobs would otherwise hold far more in memory than they read)."""
+    bytes (a well-compressed read is otherwise far more work than its length says)."""
     perm = np.lexsort((where.offset[at], where.pack[at]))
     rows = at[perm]
     pack, off = where.pack[rows], where.offset[rows]
@@ -144,12 +145,14 @@ def fetch(
         names = [wanted.names[i] for i in packed[perm].tolist()]
 
         def one(read: _Read) -> None:
+            put = sink.put_blob
             for name, data in zip(names[read.first:read.last], _blobs(where, order, read, names), strict=True):
-                sink.put_blob(name, data)
+                put(name, data)
             bar.relative_update(int(where.raw[order[read.first:read.last]].sum()))
 
         threads = min(min(LOCAL_THREADS, workers) if all(where.backends[r.pack].is_local for r in reads) else workers, len(reads))
-        _run(one, reads, threads)
+        with gc_paused():  # a few objects per file, no cycles: a collection (GIL held) would stall both threads
+            _run(one, reads, threads)
 
         def rest(i: int) -> None:
             name, url, size = wanted.names[i], wanted.urls[i], int(wanted.sizes[i])
@@ -185,22 +188,22 @@ def _check_sizes(where: Where, wanted: Wanted, rows: np.ndarray, at: np.ndarray)
         raise IntegrityError(f"blob {wanted.names[int(rows[bad[0]])]} in pack {where.packs[int(where.pack[at[bad[0]]])]} does not match its hash")
 
 
-def _blobs(where: Where, order: np.ndarray, read: _Read, names: list[str]) -> list[Any]:
-    """The content of the blobs of one read, each checked against its length and hash (the
-    hashes compared in one comparison of their concatenation)."""
+def _blobs(where: Where, order: np.ndarray, read: _Read, names: list[str]) -> Iterator[Any]:
+    """The content of the blobs of one read, one at a time, each checked against its length
+    and hash before it is yielded (so it is written while its bytes are still in the CPU's
+    cache, and the memory of one blob is reused for the next)."""
     pack = where.packs[read.pack]
     rows = order[read.first:read.last]
     stored = read_stored(where.backends[read.pack], pack_key(pack), read.start, read.end) if read.end > read.start else b""
-    view, dec, raws = memoryview(stored), decompressor().decompress, where.raw[rows].tolist()
-    out: list[Any] = []
-    try:
-        for o, n, raw, codec in zip((where.offset[rows] - read.start).tolist(), where.length[rows].tolist(), raws, where.codec[rows].tolist()):
-            out.append(dec(view[o:o + n], max_output_size=raw) if codec == CODEC_ZSTD else view[o:o + n])
-    except zstandard.ZstdError:
-        raise IntegrityError(f"blob {names[read.first + len(out)]} in pack {pack} is corrupt (it does not decompress)") from None
-    digest = xxhash.xxh3_128_digest
-    if [len(d) for d in out] != raws or b"".join([digest(d) for d in out]) != where.digests[rows].tobytes():
-        for k, d in enumerate(out):
-            if len(d) != raws[k] or digest(d) != where.digests[rows[k]].tobytes():
-                raise IntegrityError(f"blob {names[read.first + k]} in pack {pack} does not match its hash")
-    return out
+    view, dec, digest = memoryview(stored), decompressor().decompress, xxhash.xxh3_128_digest
+    want = where.digests[rows].tobytes()
+    at = 0
+    for o, n, raw, codec in zip((where.offset[rows] - read.start).tolist(), where.length[rows].tolist(), where.raw[rows].tolist(), where.codec[rows].tolist()):
+        try:
+            data = dec(view[o:o + n], max_output_size=raw) if codec == CODEC_ZSTD else view[o:o + n]
+        except zstandard.ZstdError:
+            raise IntegrityError(f"blob {names[read.first + at // 16]} in pack {pack} is corrupt (it does not decompress)") from None
+        if len(data) != raw or digest(data) != want[at:at + 16]:
+            raise IntegrityError(f"blob {names[read.first + at // 16]} in pack {pack} does not match its hash")
+        yield data
+        at += 16

@@ -4,6 +4,7 @@ nothing visible, and pack indexes read as columns exactly as the decoded index r
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -17,6 +18,8 @@ import zstandard
 from dagstore import Dataset, FormatError, IntegrityError, Store
 from dagstore.core import fetchplan, layout, packs
 from dagstore.core.backend import LocalBackend
+from dagstore.core.cache import Cache
+from dagstore.core.cache.versions import _TreeSink
 from dagstore.core.packs import BlobLocation
 from dagstore.core.hashing import hash_bytes
 from helpers import index_columns_of, write_tree
@@ -102,21 +105,77 @@ def _one_pack_blob(st: Store, ds: Dataset, compressed: bool) -> tuple[Path, list
     raise AssertionError("test setup: no such blob")
 
 
-@pytest.mark.parametrize("compressed", [False, True])
-def test_a_damaged_blob_is_an_integrity_error_and_nothing_is_visible(tmp_path: Path, compressed: bool) -> None:
-    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
-    ds = _version(st, tmp_path / "src", _files(3))
+def _damage(st: Store, ds: Dataset, compressed: bool) -> list:
+    """Flip a byte in the middle of one of ``ds``'s packed blobs; its index row."""
     pack, blob = _one_pack_blob(st, ds, compressed)
     data = bytearray(pack.read_bytes())
     data[blob[1] + blob[2] // 2] ^= 0x55
     os.chmod(pack, 0o644)
     pack.write_bytes(bytes(data))
+    return blob
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_damaged_blob_is_an_integrity_error_and_nothing_is_visible(tmp_path: Path, compressed: bool) -> None:
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    ds = _version(st, tmp_path / "src", _files(3))
+    blob = _damage(st, ds, compressed)
     cold = _cold(tmp_path, "cache-read")
     with pytest.raises(IntegrityError, match=f"blob {blob[0]} in pack .* (does not match its hash|does not decompress)"):
         Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
     versions = Path(cold.cache.root) / "versions"
     assert not versions.exists() or os.listdir(versions) == [], "a failed build left a folder behind"
     assert not (Path(cold.cache.root) / "blobs" / blob[0][:2] / blob[0]).exists(), "a damaged blob entered the cache"
+
+
+def _open_in(root: str | Path) -> list[str]:
+    """What this process holds open under the cache's ``blobs/`` and ``versions/`` (a lease is in ``leases/``)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            held.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    return [t for t in held if t.startswith((f"{root}/blobs", f"{root}/versions"))]
+
+
+def test_blobs_before_a_damaged_one_are_cached_verified_and_no_descriptor_or_paused_gc_is_left(tmp_path: Path) -> None:
+    """Blobs are verified and written one at a time: those of a read before a damaged blob may
+    enter the blob cache, each matching its hash; the damaged one never; nothing is visible."""
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    ds = _version(st, tmp_path / "src", _files(8))
+    blob = _damage(st, ds, compressed=True)
+    cold = _cold(tmp_path, "cache-read")
+    with pytest.raises(IntegrityError, match=f"blob {blob[0]} in pack "):
+        Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
+    assert _open_in(cold.cache.root) == [], "a failed build left a descriptor open"
+    assert gc.isenabled(), "the cyclic collector stayed paused after a failed fetch"
+    cached = [Path(d, f) for d, _, fs in os.walk(Path(cold.cache.root) / "blobs") for f in fs]
+    assert cached, "test setup: the damaged blob was the first one fetched"
+    assert all(hash_bytes(p.read_bytes()) == p.name for p in cached), "an unverified blob entered the cache"
+    assert blob[0] not in {p.name for p in cached}
+    assert os.listdir(Path(cold.cache.root) / "versions") == []
+    good = _cold(tmp_path, "cache-good")
+    ds2 = _version(st, tmp_path / "src2", _files(9))
+    assert _tree(Dataset.get(ds2.id, store=good).get_local_copy(show_progress=False)) == _files(9)
+    assert _open_in(good.cache.root) == [] and gc.isenabled()
+
+
+def test_a_file_the_build_cannot_create_is_named_by_its_full_path(tmp_path: Path) -> None:
+    """Files are made relative to the build folder's descriptor; an error names the whole path
+    (the cache's one-line errors and the "cannot hold this name" check read it)."""
+    cache = Cache(tmp_path / "cache")
+    build = tmp_path / "cache" / "versions" / ".tmp-build"
+    build.mkdir(parents=True)
+    name = hash_bytes(b"abc")
+    sink = _TreeSink(cache, str(build), ["no-such-folder/a.txt"], {name: 0}, {}, False)
+    try:
+        with pytest.raises(FileNotFoundError) as exc:
+            sink.put_blob(name, b"abc")
+    finally:
+        sink.close()
+    assert exc.value.filename == f"{build}/no-such-folder/a.txt"
+    assert _open_in(cache.root) == []
 
 
 def test_a_size_the_index_contradicts_is_an_error_before_anything_is_written(tmp_path: Path) -> None:

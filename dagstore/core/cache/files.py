@@ -35,11 +35,12 @@ def _read_only_dir(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o222
 
 
-def _write_sealed(path: str, data: bytes) -> None:
-    """Create ``path`` (read-only, never an existing file) holding ``data``, sealed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+def _write_sealed(path: str, data: bytes, dir_fd: int | None = None) -> None:
+    """Create ``path`` (read-only, never an existing file; relative to ``dir_fd`` if given)
+    holding ``data``, sealed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444, dir_fd=dir_fd)
     try:
-        written = os.write(fd, data)
+        written = os.write(fd, data) if data else 0
         if written < len(data):
             view = memoryview(data)[written:]
             while view:
