@@ -52,6 +52,32 @@ print(ds.list_files(), ds.diff({parent.id!r}).removed, ds.facets()["files"], sor
     assert lines[1] == "[]"
 
 
+def test_versioning_a_folder_and_its_child_loads_no_subsystem(tmp_path: Path) -> None:
+    """create + add_files + upload + finalize, and a child of it, without class lists: the
+    annotation subsystem is not imported inside the timed operation (it was, by create)."""
+    src = write_tree(tmp_path / "src", {"a.txt": "a", "d/b.txt": "b" * 300})
+    lines = _run(f"""
+from dagstore import Dataset
+ds = Dataset.create("w", "p")
+ds.add_files({str(src)!r}, show_progress=False)
+ds.upload(show_progress=False)
+ds.finalize()
+child = Dataset.create("w", "p", parent_datasets=[ds.id])
+child.remove_files("a.txt")
+child.finalize(auto_upload=True)
+print(Dataset.get(dataset_id=child.id).list_files())
+""")
+    assert lines == ["['d/b.txt']", "[]"]
+    with_classes = Dataset.create("w", "p", classes=["cat", "dog"])  # these still load it, and are kept
+    assert with_classes.classes == ["cat", "dog"]
+    assert Dataset.create("w", "p", parent_datasets=[_final(with_classes)]).classes == ["cat", "dog"]
+
+
+def _final(ds: Dataset) -> str:
+    ds.finalize(auto_upload=True)
+    return ds.id
+
+
 def test_a_subsystem_is_loaded_by_its_first_use(tmp_path: Path) -> None:
     lines = _run(f"""
 import sys
