@@ -153,12 +153,6 @@ def check_entries(zf: zipfile.ZipFile, path: str, only_images: bool = False,
     return out
 
 
-def check_zip(path: str, only_images: bool = False, limits: Limits | None = None) -> list[tuple[zipfile.ZipInfo, str]]:
-    """The archive's file entries as ``(info, safe relative path)``, or UnsafeArchiveError."""
-    with open_zip(path) as zf:
-        return check_entries(zf, path, only_images, limits)
-
-
 def extract_zip(path: str, dest: str, only_images: bool = False, limits: Limits | None = None) -> list[str]:
     """Check the whole archive, then extract its files into the empty folder ``dest``; returns
     their relative paths. Any problem raises before or while writing; the caller removes ``dest``."""

@@ -68,15 +68,7 @@ class ClassList:
         return iter(self.names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._index
-
-    @property
-    def _index(self) -> dict[str, int]:
-        return {n: i for i, n in enumerate(self.names)}
-
-    def id_of(self, name: str) -> int:
-        """The class's id (its index in the list)."""
-        return self._index[name]
+        return name in self.names
 
     def color(self, name: str) -> str:
         return self.colors.get(name) or default_color(name)
@@ -84,20 +76,6 @@ class ClassList:
     def all_colors(self) -> dict[str, str]:
         """``{label: '#rrggbb'}`` for every class, generated where not set."""
         return {n: self.color(n) for n in self.names}
-
-    def coco_map(self) -> dict[str, int]:
-        """COCO category id of every class: its ``coco_id`` where kept, else the next free id."""
-        out = dict(self.coco_ids)
-        used = set(out.values())
-        nxt = 1
-        for n in self.names:
-            if n in out:
-                continue
-            while nxt in used:
-                nxt += 1
-            out[n] = nxt
-            used.add(nxt)
-        return {n: out[n] for n in self.names}
 
     def extend(self, names: Iterable[str], colors: Mapping[str, str] | None = None, coco_ids: Mapping[str, int] | None = None) -> ClassList:
         """This list with ``names`` appended where new (existing ids never change)."""

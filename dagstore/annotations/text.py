@@ -29,7 +29,3 @@ class Utf16Offsets:
             raise ValueError(f"offset {offset} splits a surrogate pair")
         return offset - before
 
-
-def utf16_to_codepoint(text: str, offset: int) -> int:
-    """One-off conversion of a UTF-16 offset into ``text``."""
-    return Utf16Offsets(text).to_codepoint(offset)

@@ -84,11 +84,6 @@ def is_hex(value: Any, length: int = 32) -> bool:
     return isinstance(value, str) and len(value) == length and all(c in "0123456789abcdef" for c in value)
 
 
-def is_count(value: Any) -> bool:
-    """A non-negative int (JSON ``true`` is not a count)."""
-    return type(value) is int and value >= 0
-
-
 def skip(key: str, exc: Exception) -> None:
     """Log that a listing or lookup skipped an unreadable object (named by its key)."""
     log.warning("skipping %s: %s", key, exc)

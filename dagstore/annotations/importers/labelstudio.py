@@ -35,8 +35,9 @@ def _label_config_classes(config: str) -> list[str]:
         raise ImportSourceError("label_config", "", f"malformed XML: {exc}") from None
     out: list[str] = []
     for el in root.iter():
-        if el.tag in ("Label", "Choice") and el.get("value") and el.get("value") not in out:
-            out.append(el.get("value"))  # type: ignore[arg-type]
+        value = el.get("value")
+        if el.tag in ("Label", "Choice") and value and value not in out:
+            out.append(value)
     return out
 
 
