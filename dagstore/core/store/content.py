@@ -127,9 +127,10 @@ class Content(Registry):
         object per blob listed: a stored index is then read as columns, which are cached).
         A blob in two packs takes the later pack's location, in ``pack_ids``' order."""
         every = pack_ids is None
-        if pack_ids is None:
-            pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)]
+        pack_ids = [layout.leaf(k) for k in backend.list(layout.INDEX)] if pack_ids is None else list(pack_ids)
         out: dict[str, BlobLocation] = {}
+        if not pack_ids:  # a first upload to an empty store: no sorted array of the wanted hashes for nothing
+            return out
         if only is None:
             found = self._indexes(backend, pack_ids, packindex.Columns.locations, decode_header, skip_bad=every)
         else:
