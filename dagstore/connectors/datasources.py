@@ -278,15 +278,19 @@ def list_path(conn: FileConnector, fs: Any, ds: Datasource, sc: Any) -> list[tup
     except Exception as exc:
         raise conn.error(sc, f"read path {ds.path}", exc_line(exc)) from None
     out = []
-    strip = lambda p: "/" + str(p).lstrip("/")  # noqa: E731 - FTP/SFTP/buckets differ on the leading slash
     for p, info in sorted(found.items()):
-        rel = posixpath.relpath(strip(p), strip(base))
+        rel = posixpath.relpath(_rooted(p), _rooted(base))
         if rel.startswith("..") or rel in (".", ""):
             raise conn.error(sc, f"read path {ds.path}", f"{p} is outside {base}")
         out.append((p, rel, int(info.get("size") or 0)))
     if not out:
         raise conn.error(sc, f"read path {ds.path}", f"no files match {full}")
     return out
+
+
+def _rooted(path: Any) -> str:
+    """``path`` with exactly one leading slash (FTP/SFTP/buckets differ on it)."""
+    return "/" + str(path).lstrip("/")
 
 
 def _fetch_sql(conn: SqlConnector, sc: Any, ds: Datasource, folder: str, file_format: str) -> Fetched:
