@@ -312,13 +312,15 @@ def report(b: Bench, a: argparse.Namespace, infos: dict[int, dict[str, Any]], si
     for key in ("cp -rl + write labels", "zip -0 -qr (same tree)", "datum convert coco -> yolo_ultralytics", "datum convert coco -> coco",
                 "Label Studio converter -> yolo", "Label Studio converter -> coco"):
         row(key)
+    rss_lines = []
     for m in sizes[1:]:
         for fmt in ("YOLO_ULTRALYTICS", "COCO"):
             row(f"dagstore {fmt} folder ({m} images)")
             big, small = b.rss(f"dagstore {fmt} folder ({m} images)"), b.rss(f"dagstore {fmt} folder")
             if big and small:
-                lines.append(f"\npeak RSS of the {fmt} folder export: {small:.0f} MB at {n} images, {big:.0f} MB at {m} "
-                             f"({(big / small - 1) * 100:+.0f} %; media of the {m}-image set are 1–{a.rss_media_kb} KB)")
+                rss_lines.append(f"peak RSS of the {fmt} folder export: {small:.0f} MB at {n} images, {big:.0f} MB at {m} "
+                                 f"({(big / small - 1) * 100:+.0f} %; media of the {m}-image set are 1–{a.rss_media_kb} KB)")
+    lines += ([""] + rss_lines) if rss_lines else []
     lines += ["", f"total {total_s:.0f} s; command: python -m benchmarks.exports --images {n} --rss-factor {a.rss_factor} "
               f"--rss-media-kb {a.rss_media_kb} --repeat {a.repeat}"]
     text = "\n".join(lines)
