@@ -122,7 +122,10 @@ def run_inputs(work: Path) -> dict[str, Any]:
         })
         shutil.rmtree(work / f"case{i}", ignore_errors=True)
     expected_ok = {r["case"] for r in rows if r["expected"] == "readable"}
-    good = lambda r: (r["read"] == "ok") if r["case"] in expected_ok else (r["read"] == "clear")  # noqa: E731
+
+    def good(r: dict[str, Any]) -> bool:
+        return (r["read"] == "ok") if r["case"] in expected_ok else (r["read"] == "clear")
+
     summary = {
         "inputs": len(rows),
         "clear_or_readable": sum(good(r) for r in rows),

@@ -509,7 +509,10 @@ def test_list_datasets_filters(src):
     final("dogs", src, project="vision/sub")
     final("text", src, project="nlp")
     Dataset.create(dataset_name="draft", dataset_project="vision")
-    names = lambda **kw: sorted(d["name"] for d in Dataset.list_datasets(**kw))  # noqa: E731
+
+    def names(**kw):
+        return sorted(d["name"] for d in Dataset.list_datasets(**kw))
+
     assert names(dataset_project="vision") == ["cats", "dogs"]
     assert names(dataset_project="vision", recursive_project_search=False) == ["cats"]
     assert names(partial_name="og") == ["dogs"]

@@ -52,7 +52,10 @@ def test_backslash_names_can_be_removed_and_synced(tmp_path: Path) -> None:
 
 def test_the_cli_lists_and_gets_backslash_names(tmp_path: Path) -> None:
     src = write_tree(tmp_path / "src", NAMES)
-    run = lambda *a: subprocess.run([DAGSTORE, *map(str, a)], capture_output=True, text=True, timeout=120)  # noqa: E731
+
+    def run(*a: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DAGSTORE, *map(str, a)], capture_output=True, text=True, timeout=120)
+
     p = run("sync", "--project", "p", "--name", "bs", "--folder", src, "--json")
     assert p.returncode == 0, p.stderr
     vid = json.loads(p.stdout)["id"]
