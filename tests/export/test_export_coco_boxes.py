@@ -60,6 +60,7 @@ def test_random_boxes_give_the_bytes_of_one_by_one_formatting() -> None:
 
 def test_numbers_float_takes_are_formatted_and_others_fail_as_one_by_one() -> None:
     assert box_tails([1], ["1.5", 2, True, 4.25]) == _python([1], ["1.5", 2, True, 4.25])
+    assert box_tails([2 ** 64 - 1, 5], [1.5] * 8) == _python([2 ** 64 - 1, 5], [1.5] * 8)  # an id beyond int64 (orjson reads up to 2**64 - 1)
     for bad in ("abc", None, 2 ** 1100, [1]):
         with pytest.raises((TypeError, ValueError, OverflowError)) as one_by_one:
             _python([1], [bad, 0, 1, 1])

@@ -65,7 +65,8 @@ def box_tails(category_ids: Sequence[int], nums: Sequence[Any]) -> list[str]:
     n = len(category_ids)
     try:
         boxes = np.frombuffer(array("d", nums), dtype=np.float64).reshape(n, 4)
-    except (TypeError, OverflowError):  # not a float, or an int beyond a double: Python, as before
+        ids = np.asarray(category_ids, dtype=np.int64)
+    except (TypeError, OverflowError):  # not a float, an int beyond a double, a category id beyond 64 bits: Python, as before
         return [box_tail(c, *(float(v) for v in nums[4 * i:4 * i + 4])) for i, c in enumerate(category_ids)]
     if n == 0:
         return []
@@ -73,7 +74,7 @@ def box_tails(category_ids: Sequence[int], nums: Sequence[Any]) -> list[str]:
         values = np.concatenate([boxes, (boxes[:, 2] * boxes[:, 3])[:, None]], axis=1)  # x y w h area
         odd = ~(np.abs(values) < _BIG).all(axis=1)  # NaN, infinite, or too large for six digits
     nums5 = _numbers(np.where(odd[:, None], 0.0, values).ravel()).reshape(n, 5, _NUM)
-    cats, inverse = np.unique(np.asarray(category_ids, dtype=np.int64), return_inverse=True)
+    cats, inverse = np.unique(ids, return_inverse=True)
     names = [str(c).encode() for c in cats.tolist()]
     table = np.full((len(names), max(map(len, names))), _FILL, dtype=np.uint8)
     for i, name in enumerate(names):
