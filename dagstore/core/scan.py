@@ -176,6 +176,24 @@ def _row(value: object) -> tuple[bytes, bytes, bytes] | None:
     return names, keys, hashes
 
 
+_BUSY_S = 60  # how long a stat cache waits for another process's lock
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Put ``db`` in WAL mode. Two processes opening a new stat cache at once (Dask workers on one
+    machine) both convert it; SQLite then answers "database is locked" at once to one of them
+    instead of waiting (its deadlock rule), so that one retries until the other is done."""
+    deadline = time.monotonic() + _BUSY_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class StatCache:
     """Remembers (device, inode, size, mtime_ns, ctime_ns) -> hash of local files, so that an
     unchanged file is never hashed twice (the change time, which no one can set back, catches a
@@ -186,8 +204,8 @@ class StatCache:
 
     def __init__(self, db_path: str | os.PathLike[str]):
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(os.fspath(db_path), timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(os.fspath(db_path), timeout=_BUSY_S, check_same_thread=False)
+        _wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; a crash loses updates, never corrupts
         self._db.execute("CREATE TABLE IF NOT EXISTS folder_columns (dir TEXT PRIMARY KEY, entries BLOB)")
         self._lock = threading.Lock()

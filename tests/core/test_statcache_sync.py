@@ -7,6 +7,7 @@ import marshal
 import os
 import sqlite3
 import struct
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -334,3 +335,22 @@ def test_finalize_refuses_a_draft_whose_paths_clash_and_publishes_nothing(tmp_pa
     with pytest.raises(InvalidPathError, match="cannot be finalized: 'd0/e0/f0.txt' is both a file and a folder"):
         Dataset.get(child.id, store=st).finalize()
     assert not Dataset.get(child.id, store=st).is_final()
+
+
+def test_a_new_stat_cache_opened_while_another_connection_converts_it(tmp_path: Path) -> None:
+    """Two processes opening a new stat cache at once (Dask workers on one machine) both convert
+    it to WAL; SQLite answers "database is locked" at once to the one that loses instead of
+    waiting, so it must wait and retry, not fail the ingestion (seen in a two-worker run)."""
+    db = tmp_path / "sc.sqlite"
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the lock a converting opener holds
+    release = threading.Timer(0.5, holder.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        cache = StatCache(db)
+    finally:
+        release.join()
+        holder.close()
+    src = _tree(tmp_path / "src", 8)
+    assert hash_files(scan(src), cache, show_progress=False) == hash_files(scan(src), StatCache(db), show_progress=False)
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)
