@@ -5,9 +5,10 @@ made per file (docs/architecture.md, "Cold copies")."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pyarrow as pa
@@ -17,12 +18,15 @@ import zstandard
 
 from ..errors import IntegrityError
 from . import columns as cols
-from . import packindex, transfer
+from . import fetchworker, packindex, transfer
 from .backend import Backend
 from .cache import BlobSink
+from .cache.files import BLOB_MTIME_NS
+from .cache.versions import Folder
+from .fetchprocs import Pool
 from .gcpause import gc_paused
 from .layout import pack_key
-from .packs import CODEC_ZSTD, decompressor, read_stored
+from .packs import CODEC_ZSTD, decompressor, missing_error, read_stored, short_error
 from .progress import progress_bar
 from .records import VersionRecord
 
@@ -31,6 +35,13 @@ MAX_RANGE = 8 << 20  # stored bytes a read covers, about: bounds memory (threads
 MAX_GAP = 1 << 20  # unwanted bytes a read may skip over rather than start another
 MAX_RAW = 32 << 20  # raw bytes the blobs of one read decompress to, about (one blob more at most): bounds a read's work
 LOCAL_THREADS = 2  # threads reading a local store: no latency to hide, and the GIL is shared
+PROCESS_MIN = 2000  # packed blobs from which worker processes make a folder's files (two cost ~0.05 s of CPU to start)
+
+
+def use_workers(backend: Backend, files: int, soft: bool, max_workers: int | None) -> bool:
+    """Whether building a folder of ``files`` files from ``backend`` should start worker
+    processes (``core.fetchprocs``), decided before planning so that they start meanwhile."""
+    return backend.is_local and not soft and files >= PROCESS_MIN and min(LOCAL_THREADS, max_workers or LOCAL_THREADS) > 1
 
 
 class Where:
@@ -124,10 +135,12 @@ def fetch(
     max_workers: int | None = None,
     show_progress: bool = True,
     link_options: Callable[[str], dict[str, Any]] | None = None,
+    pool: Pool | None = None,
 ) -> None:
     """Bring every wanted blob into ``sink`` (the blob cache, or a folder being built), each
-    verified against its hash: packed blobs by ranged reads (two threads on a local store,
-    ``max_workers`` on a remote one), then large objects and external links (opened with
+    verified against its hash: packed blobs by ranged reads (on a local store: by ``pool``'s
+    worker processes into a folder being built, if given, else two threads; ``max_workers``
+    threads on a remote one), then large objects and external links (opened with
     ``link_options(url)``: the store's credentials for links beside it). IntegrityError before
     anything is read when the store does not hold a blob as the manifest describes it."""
     workers = max_workers or transfer.DEFAULT_IO_WORKERS
@@ -151,8 +164,14 @@ def fetch(
             bar.relative_update(int(where.raw[order[read.first:read.last]].sum()))
 
         threads = min(min(LOCAL_THREADS, workers) if all(where.backends[r.pack].is_local for r in reads) else workers, len(reads))
-        with gc_paused():  # a few objects per file, no cycles: a collection (GIL held) would stall both threads
-            _run(one, reads, threads)
+        folder = sink.folder() if pool is not None and threads > 1 and len(order) >= PROCESS_MIN else None
+        files = {p: where.backends[p].local_path(pack_key(where.packs[p])) for p in {r.pack for r in reads}} if folder else {}
+        if pool is not None and folder is not None and all(files.values()) and pool.ready():
+            _by_workers(pool, folder, where, order, names, reads, cast("dict[int, str]", files), bar.relative_update)
+            sink.written(names)
+        else:
+            with gc_paused():  # a few objects per file, no cycles: a collection (GIL held) would stall both threads
+                _run(one, reads, threads)
 
         def rest(i: int) -> None:
             name, url, size = wanted.names[i], wanted.urls[i], int(wanted.sizes[i])
@@ -164,6 +183,39 @@ def fetch(
         _run(rest, others, min(4, workers))
     finally:
         bar.close()
+
+
+def _by_workers(pool: Pool, folder: Folder, where: Where, order: np.ndarray, names: list[str], reads: list[_Read],
+                files: dict[int, str], update: Callable[[int], object]) -> None:
+    """The reads made, and their files written into ``folder``, by ``pool``'s worker processes."""
+    dsts = folder.places(names)
+
+    def encode(k: int) -> bytes:
+        r = reads[k]
+        rows = order[r.first:r.last]
+        offsets, lengths, raws = (a.astype("<i8").tobytes() for a in (where.offset[rows] - r.start, where.length[rows], where.raw[rows]))
+        zstd = (where.codec[rows] == CODEC_ZSTD).astype(np.uint8).tobytes()
+        return fetchworker.encode_job(k, files[r.pack], r.start, r.end, offsets, lengths, raws, zstd, where.digests[rows].tobytes(),
+                                      dsts[r.first:r.last])
+
+    def done(k: int) -> None:
+        update(int(where.raw[order[reads[k].first:reads[k].last]].sum()))
+
+    def failed(k: int, why: list[Any]) -> BaseException:
+        r = reads[k]
+        pack = where.packs[r.pack]
+        if why[0] in ("corrupt", "hash"):
+            return _bad_blob(names[r.first + why[1]], pack, why[0] == "corrupt")
+        if why[0] in ("missing", "short"):
+            return (missing_error if why[0] == "missing" else short_error)(pack_key(pack))
+        name = os.fsdecode(bytes.fromhex(why[3])) if why[3] else None
+        return OSError(why[1], why[2], f"{folder.path}/{name}" if why[0] == "create" else name)
+
+    pool.run(folder.path, folder.blobs, BLOB_MTIME_NS, len(reads), encode, done, failed)
+
+
+def _bad_blob(name: str, pack: str, corrupt: bool) -> IntegrityError:
+    return IntegrityError(f"blob {name} in pack {pack} " + ("is corrupt (it does not decompress)" if corrupt else "does not match its hash"))
 
 
 def _run(fn: Callable[[Any], None], items: Sequence[Any], threads: int) -> None:
@@ -202,8 +254,8 @@ def _blobs(where: Where, order: np.ndarray, read: _Read, names: list[str]) -> It
         try:
             data = dec(view[o:o + n], max_output_size=raw) if codec == CODEC_ZSTD else view[o:o + n]
         except zstandard.ZstdError:
-            raise IntegrityError(f"blob {names[read.first + at // 16]} in pack {pack} is corrupt (it does not decompress)") from None
+            raise _bad_blob(names[read.first + at // 16], pack, corrupt=True) from None
         if len(data) != raw or digest(data) != want[at:at + 16]:
-            raise IntegrityError(f"blob {names[read.first + at // 16]} in pack {pack} does not match its hash")
+            raise _bad_blob(names[read.first + at // 16], pack, corrupt=False)
         yield data
         at += 16

@@ -306,10 +306,18 @@ def read_stored(backend: Backend, key: str, start: int, end: int) -> bytes:
     try:
         data = backend.read_range(key, start, end)
     except FileNotFoundError:
-        raise IntegrityError(f"{key} is missing from the store (run `dagstore verify --store`)") from None
+        raise missing_error(key) from None
     if len(data) != end - start:
-        raise IntegrityError(f"{key} is shorter than its index or manifest says (run `dagstore verify --store`)")
+        raise short_error(key)
     return data
+
+
+def missing_error(key: str) -> IntegrityError:
+    return IntegrityError(f"{key} is missing from the store (run `dagstore verify --store`)")
+
+
+def short_error(key: str) -> IntegrityError:
+    return IntegrityError(f"{key} is shorter than its index or manifest says (run `dagstore verify --store`)")
 
 
 def decompressor() -> zstandard.ZstdDecompressor:

@@ -115,8 +115,12 @@ def _damage(st: Store, ds: Dataset, compressed: bool) -> list:
     return blob
 
 
+@pytest.mark.parametrize("by", ["threads", "workers"])
 @pytest.mark.parametrize("compressed", [False, True])
-def test_a_damaged_blob_is_an_integrity_error_and_nothing_is_visible(tmp_path: Path, compressed: bool) -> None:
+def test_a_damaged_blob_is_an_integrity_error_and_nothing_is_visible(tmp_path: Path, compressed: bool, by: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if by == "workers":  # every build from a local store by worker processes, however small (tests/core/test_coldworkers.py)
+        monkeypatch.setattr(fetchplan, "PROCESS_MIN", 0)
     st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
     ds = _version(st, tmp_path / "src", _files(3))
     blob = _damage(st, ds, compressed)

@@ -107,6 +107,11 @@ class Backend(ABC):
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self.read_ranges([(key, start, end)])[0]
 
+    def local_path(self, key: str) -> str | None:
+        """The object's path on this host's file system, which another process may read; None
+        on an object store."""
+        return None
+
     def open_spool(self, prefix: str) -> Spool:
         """A new object under ``prefix`` to write piece by piece and name at the end."""
         return Spool(self)

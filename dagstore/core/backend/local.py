@@ -48,6 +48,9 @@ class LocalBackend(Backend):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def local_path(self, key: str) -> str:
+        return str(self._path(key))
+
     def read(self, key: str) -> bytes:
         with open(self._path(key), "rb") as f:
             return f.read()

@@ -152,6 +152,13 @@ class Blobs(Leases):
             raise
         self._grow(len(data))
 
+    def folder(self) -> None:
+        """The blob cache is no folder others write into (``BlobSink``): blobs come by ``put_blob``."""
+        return None
+
+    def written(self, names: list[str]) -> None:
+        """Nothing to finish (``folder()`` is None)."""
+
     def adopt_blob(self, blob_hash: str, tmp: str) -> None:
         """Move a verified temp file into place as the blob."""
         os.chmod(tmp, 0o444)

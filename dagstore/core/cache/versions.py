@@ -22,6 +22,16 @@ from .locks import DEFAULT_LOCK_TIMEOUT
 log = logging.getLogger("dagstore")
 
 
+class Folder(NamedTuple):
+    """A folder being built that other processes may write fetched blobs into, sealed and linked
+    into the cache's ``blobs/`` as ``put_blob`` would: its path, ``blobs/``, and where each blob
+    goes in it (``BlobSink.written`` then adds its other paths)."""
+
+    path: str
+    blobs: str
+    places: Callable[[list[str]], list[str]]
+
+
 class BlobSink(Protocol):
     """Where fetched content goes: the blob cache itself, or a folder being built."""
 
@@ -30,6 +40,12 @@ class BlobSink(Protocol):
     def blob_tmp(self, name: str) -> str: ...
 
     def adopt_blob(self, name: str, tmp: str) -> None: ...
+
+    def folder(self) -> Folder | None:
+        """The folder other processes may write blobs into, if any (else only ``put_blob``)."""
+
+    def written(self, names: list[str]) -> None:
+        """These blobs were written into ``folder()`` by other processes: finish their places."""
 
 
 class Tree(NamedTuple):
@@ -249,6 +265,20 @@ class _TreeSink:
             _link_into_cache(f"{self._tmp}/{dst}", blob)
         except (FileExistsError, OSError):
             pass  # another process cached it, or another filesystem: the folder is still complete
+
+    def folder(self) -> Folder | None:
+        if self._soft:
+            return None
+        os.makedirs(self._cache._blobs, exist_ok=True)
+        return Folder(self._tmp, self._cache._blobs, lambda names: [self._paths[self._first[n]] for n in names])
+
+    def written(self, names: list[str]) -> None:
+        """Link the other paths of blobs that worker processes wrote at their first."""
+        if self._dups:
+            for name in set(names).intersection(self._dups):
+                dst = self._paths[self._first[name]]
+                for p in self._dups[name]:
+                    _link_or_copy(f"{self._tmp}/{dst}", f"{self._tmp}/{p}")
 
     def blob_tmp(self, name: str) -> str:
         return self._cache.blob_tmp(name)

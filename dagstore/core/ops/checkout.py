@@ -12,6 +12,7 @@ import numpy as np
 
 from ..._atomic import new_folder
 from .. import align, fetchplan, transfer
+from ..fetchprocs import Pool
 from .. import columns as cols
 from ..cache import BlobSink, Tree
 from ..fetchplan import Wanted, Where
@@ -140,15 +141,20 @@ def _build(v: Version, key: str, rows: np.ndarray | None, soft: bool, max_worker
     url_list: list[str | None] = [None] * len(names) if urls.null_count == len(urls) else urls.to_pylist()
     for i in np.flatnonzero(cols.bits(urls.is_valid())).tolist():
         names[i] = transfer.blob_name(Entry("", int(sizes[i]), url_list[i]))
-    tree = Tree(path.to_pylist(), names, cast("list[int]", sizes.tolist()))
     store = v.store
+    pool = Pool.start() if fetchplan.use_workers(store.backend, len(names), soft, max_workers) else None  # they start while this plans
+    try:
+        tree = Tree(path.to_pylist(), names, cast("list[int]", sizes.tolist()))
 
-    def fetch(missing: list[int], sink: BlobSink) -> None:
-        picked = np.asarray(missing, dtype=np.int64)
-        wanted = Wanted([names[i] for i in missing], hashes.take(align.ints(picked)), sizes[picked], [url_list[i] for i in missing])
-        fetchplan.fetch(sink, wanted, _where(v, {} if known is None else known), max_workers, show_progress, store.link_options)
+        def fetch(missing: list[int], sink: BlobSink) -> None:
+            picked = np.asarray(missing, dtype=np.int64)
+            wanted = Wanted([names[i] for i in missing], hashes.take(align.ints(picked)), sizes[picked], [url_list[i] for i in missing])
+            fetchplan.fetch(sink, wanted, _where(v, {} if known is None else known), max_workers, show_progress, store.link_options, pool)
 
-    return store.cache.materialize(key, tree, fetch, soft, show_progress=show_progress)
+        return store.cache.materialize(key, tree, fetch, soft, show_progress=show_progress)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def check_copy_target(target: str, overwrite: bool) -> None:
