@@ -23,6 +23,12 @@ def run(ctx: Context, wl: Workload, rep: int) -> None:
         prepare([src])
         ctx.attempt(wl.name, metric, lambda cmd=cmd: run_timed(cmd))  # type: ignore[misc]
 
+    # A durable copy: what the disk takes to hold the same bytes (dagstore's local store fsyncs every
+    # object it names; cp -r leaves its copy in the page cache). `sync -f` = syncfs of the copy's file system.
+    durable = f"cp -r -- {shlex.quote(str(src))} {shlex.quote(str(base / 'copy-durable'))} && sync -f {shlex.quote(str(base))}"
+    prepare([src])
+    ctx.attempt(wl.name, "cp -r + sync", lambda: run_timed(["bash", "-c", durable]))
+
     if which("zstd"):
         tar = f"tar -C {shlex.quote(str(src.parent))} -cf - {shlex.quote(src.name)}"
         pipeline = f"{tar} | zstd -1 -T0 -q > {shlex.quote(str(base / 'w.tar.zst'))}"

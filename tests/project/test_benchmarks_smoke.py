@@ -26,6 +26,7 @@ def test_benchmark_suite_runs_at_smoke_size(tmp_path):
                  "dagstore get_local_copy warm", "dagstore get_mutable_local_copy"):
         assert w1[step]["median"] > 0, step
     assert "dagstore version" in doc["results"]["w2"]
+    assert all(doc["results"][w]["cp -r + sync"]["median"] > 0 for w in ("w1", "w2", "w3"))  # the durable copy's reference
     assert w1["before: dagstore version"]["median"] > 0  # --compare: another checkout in the same rounds
     assert any("load" in k for k in doc["results"]["manifest"])
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +18,11 @@ from ...errors import DagstoreError, InvalidPathError, StorageError
 from .base import Backend, Spool, check_key
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_CHUNK = 8 << 20  # a large object is copied, and its writeback started, this many bytes at a time
+_SYNC_FILE_RANGE_WRITE = 2  # start writeback of the range's dirty pages, do not wait (linux/fs.h)
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+if _LIBC is not None:
+    _LIBC.sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
 
 
 class LocalBackend(Backend):
@@ -94,8 +101,7 @@ class LocalBackend(Backend):
         with self._writing(key):
             tmp = temp_path(path)
             try:
-                shutil.copyfile(local_path, tmp)  # copy_file_range/sendfile where the kernel has it
-                _fsync(tmp)  # durable before it is named, as every other object (docs/format.md, rule 2)
+                _copy_durable(local_path, tmp)  # durable before it is named (docs/format.md, rule 2)
                 replace_file(tmp, path)
             except OSError as exc:
                 if exc.errno not in _FULL and exc.filename == local_path:  # the source, not the store
@@ -147,13 +153,32 @@ class LocalBackend(Backend):
 
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file written by another handle (``shutil.copyfile``) to the disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+def _copy_durable(src: str, dst: Path) -> None:
+    """Copy the file ``src`` into the new file ``dst`` and fsync it."""
+    with open(src, "rb", buffering=0) as fin, open(dst, "wb", buffering=0) as fout:
+        if not _kernel_copy(fin.fileno(), fout.fileno()):
+            shutil.copyfileobj(fin, fout, _CHUNK)
+        os.fsync(fout.fileno())
+
+
+def _kernel_copy(src: int, dst: int) -> bool:
+    """Copy by the kernel (``sendfile``: no user-space buffer, no GIL) a chunk at a time, starting
+    each chunk's writeback as soon as it is copied (``sync_file_range``), so the disk writes while
+    the copy goes on and the fsync that follows waits for the last chunks only, not for the whole
+    file. False, nothing copied, off Linux or where the kernel cannot copy between these files."""
+    if _LIBC is None:
+        return False
+    done = 0
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        while n := os.sendfile(dst, src, None, _CHUNK):
+            _LIBC.sync_file_range(dst, done, n, _SYNC_FILE_RANGE_WRITE)  # advisory: the fsync decides
+            done += n
+    except OSError as exc:
+        if done or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.ENOTSOCK):
+            raise
+        return False
+    return True
+
 
 class _FileSpool(Spool):
     """Streams pieces to a temp file beside their final place (no memory held); ``commit``
