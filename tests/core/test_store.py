@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,25 @@ def test_verify_reports_missing_content(store):
         if obj.is_file():
             obj.unlink()
     assert any(f"object {ds.record.objects[0]} is missing" in p for p in store.verify())
+
+
+def test_verify_reports_a_version_whose_content_store_cannot_be_opened_and_checks_the_others(store, tmp_path):
+    """verify never stops at the first problem: a version whose content store (``output_url``)
+    is no longer a folder is one line, and the versions after it are still checked."""
+    content = tmp_path / "content"
+    away = Dataset.create(dataset_name="away", dataset_project="p", store=store)
+    away.add_files(write_tree(tmp_path / "s", {"a.bin": os.urandom(3000)}))
+    away.upload(show_progress=False, output_url=str(content))
+    away.finalize()
+    here = make(store, {"b.bin": os.urandom(3000)}, name="here")
+    assert store.verify() == []
+    shutil.rmtree(content)
+    content.write_text("a file now")
+    pack = next(p for p in (Path(store.url) / "packs").rglob("*") if p.is_file())
+    pack.unlink()
+    problems = Store(store.url, cache_dir=str(tmp_path / "c-verify")).verify()
+    assert problems == sorted([f"version {away.id}: store {content}: {content} is a file, not a folder",
+                               f"version {here.id}: pack {here.record.packs[0]} is missing"])
 
 
 def test_gc_removes_only_unreferenced_content_and_dry_run_changes_nothing(store, tmp_path):

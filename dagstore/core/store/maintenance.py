@@ -220,11 +220,12 @@ class Maintenance(Content):
         left = Counter(p for rec in recs for p in rec.packs)  # versions still to check that list each pack
         for rec in recs:
             problems += self._verify_version(rec, indexes)
-            url = self.content_backend(rec).url
+            urls = {self.backend.url, *(b.url for b in self._content_backends.values())}  # every store read from
             for pid in rec.packs:
                 left[pid] -= 1
                 if not left[pid]:  # its last user is checked: memory bounded by the packs shared across versions
-                    indexes.pop((url, pid), None)
+                    for url in urls:
+                        indexes.pop((url, pid), None)
         problems += self._verify_registry()
         if read_data:
             users: dict[str, list[str]] = {}
@@ -240,10 +241,10 @@ class Maintenance(Content):
         try:
             delta = self.delta(rec)
             self.state(rec.id)  # parents exist, no cycle, every path can be checked out
+            be = self.content_backend(rec)  # its output_url may no longer open (a folder become a file...)
         except DagstoreError as exc:
             return [f"version {rec.id}: {exc}"]
         problems = []
-        be = self.content_backend(rec)
         try:
             index = self._stored_index(be, rec.packs, indexes)
         except DagstoreError as exc:
