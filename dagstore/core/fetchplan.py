@@ -6,6 +6,7 @@ made per file (docs/architecture.md, "Cold copies")."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, cast
@@ -219,13 +220,25 @@ def _bad_blob(name: str, pack: str, corrupt: bool) -> IntegrityError:
 
 
 def _run(fn: Callable[[Any], None], items: Sequence[Any], threads: int) -> None:
+    """``fn`` of each item on ``threads`` threads. Once one fails (or the caller is interrupted)
+    no other starts: the error is raised when those already running end, not after every read."""
     if threads <= 1:
         for item in items:
             fn(item)
         return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dagstore-fetch") as pool:
-        for f in [pool.submit(fn, item) for item in items]:
+    stop = threading.Event()
+
+    def guarded(item: Any) -> None:
+        if not stop.is_set():
+            fn(item)
+
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dagstore-fetch")
+    try:
+        for f in [pool.submit(guarded, item) for item in items]:
             f.result()
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_sizes(where: Where, wanted: Wanted, rows: np.ndarray, at: np.ndarray) -> None:

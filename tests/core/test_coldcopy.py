@@ -9,6 +9,8 @@ import itertools
 import json
 import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -95,19 +97,19 @@ def test_parts_and_patterns_pick_the_same_files_as_before(tmp_path: Path) -> Non
     assert picked == {p: d for p, d in files.items() if p.startswith("d1/") or p == "big.bin"}
 
 
-def _one_pack_blob(st: Store, ds: Dataset, compressed: bool) -> tuple[Path, list]:
-    """A blob of ``ds`` stored raw (or compressed) in a pack, and its index row."""
+def _one_pack_blob(st: Store, ds: Dataset, compressed: bool, after: int = 0) -> tuple[Path, list]:
+    """A blob of ``ds`` stored raw (or compressed) in a pack, at offset ``after`` or later, and its index row."""
     for pid in ds._v.record.packs:
         doc = json.loads(zstandard.ZstdDecompressor().decompress((Path(st.url) / layout.index_key(pid)).read_bytes()))
         for b in doc["blobs"]:
-            if b[4] == int(compressed) and b[2] > 10:
+            if b[4] == int(compressed) and b[2] > 10 and b[1] >= after:
                 return Path(st.url) / layout.pack_key(pid), b
     raise AssertionError("test setup: no such blob")
 
 
-def _damage(st: Store, ds: Dataset, compressed: bool) -> list:
-    """Flip a byte in the middle of one of ``ds``'s packed blobs; its index row."""
-    pack, blob = _one_pack_blob(st, ds, compressed)
+def _damage(st: Store, ds: Dataset, compressed: bool, after: int = 0) -> list:
+    """Flip a byte in the middle of one of ``ds``'s packed blobs (at offset ``after`` or later); its index row."""
+    pack, blob = _one_pack_blob(st, ds, compressed, after)
     data = bytearray(pack.read_bytes())
     data[blob[1] + blob[2] // 2] ^= 0x55
     os.chmod(pack, 0o644)
@@ -148,14 +150,14 @@ def test_blobs_before_a_damaged_one_are_cached_verified_and_no_descriptor_or_pau
     enter the blob cache, each matching its hash; the damaged one never; nothing is visible."""
     st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
     ds = _version(st, tmp_path / "src", _files(8))
-    blob = _damage(st, ds, compressed=True)
+    blob = _damage(st, ds, compressed=True, after=1)  # not its pack's first: the blobs before it, in the same read, are written first
     cold = _cold(tmp_path, "cache-read")
     with pytest.raises(IntegrityError, match=f"blob {blob[0]} in pack "):
         Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
     assert _open_in(cold.cache.root) == [], "a failed build left a descriptor open"
     assert gc.isenabled(), "the cyclic collector stayed paused after a failed fetch"
     cached = [Path(d, f) for d, _, fs in os.walk(Path(cold.cache.root) / "blobs") for f in fs]
-    assert cached, "test setup: the damaged blob was the first one fetched"
+    assert cached, "the blobs read before the damaged one were not cached"
     assert all(hash_bytes(p.read_bytes()) == p.name for p in cached), "an unverified blob entered the cache"
     assert blob[0] not in {p.name for p in cached}
     assert os.listdir(Path(cold.cache.root) / "versions") == []
@@ -268,3 +270,50 @@ def test_a_malformed_index_is_a_format_error_naming_the_pack(blobs: object) -> N
     data = zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
     with pytest.raises(FormatError, match="^index of pack p1 is corrupt"):
         packs.index_columns("p1", data).data
+
+
+def test_once_a_read_fails_no_other_read_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged blob in the first read (or a Ctrl-C) is raised once the reads already running
+    end, not after the rest of the version is fetched. Every read but the first waits at its
+    start until the copy's threads are being shut down (the step after a failure), so what ran is
+    fixed: the failed read and at most one more per thread."""
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    files = {f"f{i:03d}.bin": random.Random(i).randbytes(1500) for i in range(120)}  # stored raw, in one pack
+    src = write_tree(tmp_path / "src", files)
+    ds = Dataset.create("cold", "p", store=st)
+    ds.add_files(src, show_progress=False)
+    ds.finalize(auto_upload=True)
+    monkeypatch.setattr(fetchplan, "MAX_RANGE", 4096)  # a read of two or three blobs: many reads
+    stopping, starts = threading.Event(), []
+    real = fetchplan.read_stored
+
+    def read_stored(backend: LocalBackend, key: str, start: int, end: int) -> bytes:
+        starts.append(start)
+        if start:
+            stopping.wait()
+        return real(backend, key, start, end)
+
+    class Pool(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            stopping.set()
+            super().shutdown(wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(fetchplan, "read_stored", read_stored)
+    monkeypatch.setattr(fetchplan, "ThreadPoolExecutor", Pool)
+    stopping.set()
+    assert _tree(Dataset.get(ds.id, store=_cold(tmp_path, "cache-good")).get_local_copy(show_progress=False)) == files
+    reads, starts[:] = len(starts), []
+    assert reads > 20, "test setup: too few reads"
+    (pid,) = ds._v.record.packs
+    pack = Path(st.url) / layout.pack_key(pid)
+    data = bytearray(pack.read_bytes())
+    data[700] ^= 0x55  # inside the pack's first blob
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(data))
+    stopping.clear()
+    cold = _cold(tmp_path, "cache-read")
+    with pytest.raises(IntegrityError, match="does not match its hash"):
+        Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
+    assert 0 in starts and len(starts) <= 3, f"{len(starts)} of {reads} reads started (the first one failed)"
+    assert _open_in(cold.cache.root) == [] and gc.isenabled()
+    assert os.listdir(Path(cold.cache.root) / "versions") == []
