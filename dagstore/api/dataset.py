@@ -603,10 +603,6 @@ class Dataset:
         """Where this version came from: upload, datasource, pipeline, import or zip."""
         return origin.of(self._v)
 
-    def mark_origin(self, origin_name: str) -> None:
-        """Record the origin of a draft unless it has one already (importers call this)."""
-        origin.mark(self._v, origin_name)
-
     @classmethod
     def create_from_datasource(cls, datasource: str, dataset_name: str, dataset_project: str | None = None,
                                file_format: str = "parquet", parent_datasets: Sequence[str | Dataset] | None = None,

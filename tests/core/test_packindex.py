@@ -216,7 +216,7 @@ def _sources(tmp_path: Path) -> tuple[Store, list[str], dict[str, BlobLocation]]
 
 
 def test_pack_columns_come_in_the_records_order_whatever_the_cache_holds(tmp_path: Path) -> None:
-    later, pids, whole = _sources(tmp_path)
+    later, pids, _whole = _sources(tmp_path)
     for order in (pids, pids[::-1], pids[1:] + pids[:1]):
         got = later.pack_columns(later.backend, iter(order))  # any iterable, walked once
         assert [c.pack for c in got] == order

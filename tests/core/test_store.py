@@ -204,15 +204,22 @@ def test_a_tampered_manifest_is_detected_by_its_hash(store, tmp_path):
         Store(store.url, cache_dir=str(tmp_path / "c3")).state(ds.id)
 
 
-def test_interrupted_cache_builds_are_invisible(store):
+def test_interrupted_cache_builds_are_invisible_and_removed_by_the_next_build(store):
+    """A dead build of the same key is removed by the next build; old leftovers of other keys and
+    interrupted evictions by the check before a first build; a recent build of another key (perhaps
+    a live process's) is left alone."""
     ds = make(store, {"a.txt": "1", "b/c.txt": "2"})
     versions = store.cache.root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
-    (versions / f".tmp-{ds.id}-dead").mkdir()
+    (versions / f".tmp-{ds.id}-deadbeef").mkdir()
+    live = versions / f".tmp-{'e' * 32}-0badf00d"
+    for old in (versions / f".tmp-{'f' * 32}-0badf00d", versions / ".trash-0123", live):
+        (old / "x").mkdir(parents=True)
+        if old != live:
+            os.utime(old, (1, 1))
     folder = Dataset.get(dataset_id=ds.id, store=store).get_local_copy()
     assert read_tree(folder) == {"a.txt": b"1", "b/c.txt": b"2"}
-    store.cache.clear_trash()
-    assert sorted(os.listdir(versions)) == [ds.id]
+    assert sorted(os.listdir(versions)) == sorted([ds.id, live.name])
 
 
 def _age(root: Path, seconds: float) -> None:

@@ -163,7 +163,7 @@ class Eviction(Blobs):
         (``versions/.tmp-<key>-*``, only if no live process holds that key's build lock),
         interrupted evictions (``versions/.trash-*``), partial blobs (``blobs/*/.tmp-*``, only
         while no build runs anywhere) and partial metadata (``meta/*/.tmp-*``). Runs on its own
-        from eviction and, at most every ``LEFTOVER_AGE`` seconds, after a build. Returns how
+        from eviction and, at most every ``LEFTOVER_AGE`` seconds, before a build. Returns how
         many leftovers were removed."""
         cutoff = time.time() - min_age
         removed = 0
@@ -205,14 +205,6 @@ class Eviction(Blobs):
             return False
         lock.release()
         return True
-
-    def clear_trash(self) -> None:
-        """Remove leftovers of builds or evictions interrupted by a crash."""
-        base = self.root / "versions"
-        if base.is_dir():
-            for e in os.scandir(base):
-                if e.name.startswith((".tmp-", ".trash-")):
-                    rmtree(Path(e.path))
 
 
 def _entries(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
