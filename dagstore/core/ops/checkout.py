@@ -13,6 +13,7 @@ import numpy as np
 from ..._atomic import new_folder
 from .. import align, fetchplan, transfer
 from ..fetchprocs import Pool
+from ..gcpause import gc_paused
 from .. import columns as cols
 from ..cache import BlobSink, Tree
 from ..fetchplan import Wanted, Where
@@ -133,7 +134,14 @@ def _where(v: Version, known: dict[str, Any]) -> Where:
 def _build(v: Version, key: str, rows: np.ndarray | None, soft: bool, max_workers: int | None, show_progress: bool,
            known: dict[str, Any] | None = None) -> str:
     """Materialize ``rows`` of the version's state (None: all) as ``versions/<key>``, fetching
-    what the blob cache lacks. Planned on the state's columns: no ``Entry`` per file."""
+    what the blob cache lacks. Planned on the state's columns: no ``Entry`` per file; the cyclic
+    collector paused (lists of a string per file, no cycles: a full collection walked them all)."""
+    with gc_paused():
+        return _build_paused(v, key, rows, soft, max_workers, show_progress, known)
+
+
+def _build_paused(v: Version, key: str, rows: np.ndarray | None, soft: bool, max_workers: int | None, show_progress: bool,
+                  known: dict[str, Any] | None) -> str:
     state = v.current()
     path, hashes, size, urls = (state.column(c) if rows is None else state.column(c).take(align.ints(rows)) for c in ("path", "hash", "size", "url"))
     names = cols.hashes_to_hex(hashes)
