@@ -177,3 +177,33 @@ def test_a_buffer_given_to_add_run_may_be_reused_once_the_next_call_returns(be: 
         bufs[(i + 1) % 2][:] = b"\xff" * 4096  # the buffer of the call before: its bytes are written by now
     w.close()
     assert read_back(be, found) == {hash_bytes(b): b for b in blobs} and len(set(loc.pack for loc in found.values())) >= 8
+
+
+@pytest.mark.parametrize("add", ["add_many", "add_run"])
+def test_a_failure_of_the_last_write_is_raised_by_close_and_commits_nothing(
+    be: LocalBackend, monkeypatch: pytest.MonkeyPatch, add: str
+) -> None:
+    """The writer thread's last write fails after the caller's last add returned: close() (the
+    flush after it) raises that failure and commits no pack, no index, no temp file."""
+    real = _FileSpool.write_many
+    calls = []
+
+    def last_fails(self: _FileSpool, pieces: list[bytes | memoryview]) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(self, pieces)
+
+    monkeypatch.setattr(_FileSpool, "write_many", last_fails)
+    blobs = [os.urandom(900 + i) for i in range(2)]
+    found: dict[str, object] = {}
+    w = PackWriter(be, lambda pid, cols: found.__setitem__(pid, cols), target_size=1 << 20)
+    for b in blobs:
+        if add == "add_many":
+            w.add_many([(hash_bytes(b), b, len(b), CODEC_RAW)])
+        else:
+            w.add_run([(hash_bytes(b), len(b), len(b), CODEC_RAW)], b)
+    with pytest.raises(OSError, match="No space"):
+        w.close()
+    assert len(calls) == 2 and found == {}
+    assert be.list("packs") == [] and be.list("index") == [] and be.list_temp("packs") == []
