@@ -234,16 +234,33 @@ class PackWriter:
             return
         self._check_failures()  # while the spool is still ours: close() aborts it (no .tmp left)
         spool, blobs = self._spool, self._blobs
+        try:
+            self._finish(spool, self._hash, blobs)
+        except BaseException as exc:
+            self._torn = exc
+            raise
+        self._spool, self._blobs, self._size = None, [], 0
+
+    def adopt(self, spool: Spool, hasher: Any, blobs: list[tuple[str, int, int, int, int]]) -> None:
+        """Commit as a pack of its own a spool that already holds ``blobs`` (``(hash, offset,
+        stored length, raw length, codec)``, back to back from offset 0, their bytes hashed into
+        ``hasher``): its header and trailer are appended here, then it is committed as ``flush``
+        commits a pack. The caller's spool is this writer's from now on (committed or aborted)."""
+        try:
+            self._check_failures()
+            self._seen.update(b[0] for b in blobs)
+            self._finish(spool, hasher, blobs)
+        except BaseException:
+            spool.abort()
+            raise
+
+    def _finish(self, spool: Spool, hasher: Any, blobs: list[tuple[str, int, int, int, int]]) -> None:
+        """Append ``blobs``' header and the trailer to ``spool`` and hand it to a commit thread."""
         header = encode_header(blobs)
         for piece in (header, TRAILER.pack(len(header)) + MAGIC):
-            try:
-                spool.write(piece)
-            except BaseException as exc:
-                self._torn = exc
-                raise
-            self._hash.update(piece)
-        pack_id = self._hash.hexdigest()
-        self._spool, self._blobs, self._size = None, [], 0
+            spool.write(piece)
+            hasher.update(piece)
+        pack_id = hasher.hexdigest()
         self._slots.acquire()
         fut = self._pool.submit(self._commit, spool, pack_id, header, blobs)
         fut.add_done_callback(lambda _f: self._slots.release())

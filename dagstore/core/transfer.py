@@ -19,9 +19,9 @@ from .gcpause import gc_paused
 from .manifest import Entry
 from .layout import object_key
 from .packindex import Columns
-from .packs import BlobLocation, PackWriter, encode_blobs
+from .packs import DEFAULT_PACK_SIZE, BlobLocation, PackWriter, encode_blobs
 from .progress import progress_bar
-from .staging import Kept, Staged
+from .staging import Kept, Staged, StatCheck
 
 DEFAULT_IO_WORKERS = 8
 ENCODE_THREADS = 2
@@ -157,7 +157,8 @@ def _upload_small(
     encoded slices are written in their order whatever thread finishes first, so a pack's files
     are the same from run to run and follow the path order (parts cut at pack boundaries).
     Whether each kept file is still the one read (one ``stat``, ``Staged.changed``) is checked
-    beside the packing; one that is not is read and verified before this returns."""
+    beside the packing by a thread, and by this one once its packing is done (``StatCheck``);
+    one that is not is read and verified before this returns."""
     lock = threading.Lock()  # guards ``res`` (both writers report into it)
     turn = threading.Condition()
     state = {"next": 0, "failed": False}
@@ -202,7 +203,8 @@ def _upload_small(
     # the kept files' stat check has a thread of its own: on an encode thread it held one of the two for its whole run
     pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers) + bool(maybe_kept), thread_name_prefix="dagstore-encode")
     try:  # files staging never kept are read from the start, beside the kept ones being packed
-        moved = pool.submit(staged.changed, [p.local_path for p in maybe_kept]) if staged is not None and maybe_kept else None
+        check = StatCheck(staged, [p.local_path for p in maybe_kept]) if staged is not None and maybe_kept else None
+        moved = pool.submit(check.run) if check is not None and never else None
         slices = _slices(never)
         futures = [pool.submit(encode_and_put, i, s) for i, s in enumerate(slices)]
         kept: dict[str, tuple[Pending, Kept]] = {}
@@ -210,16 +212,15 @@ def _upload_small(
             staged.settle()
             kept, rest = _found(staged, maybe_kept, level)
             futures += [pool.submit(encode_and_put, len(slices) + i, s) for i, s in enumerate(_slices(rest))]
-            for data, run in staged.read([loc for _p, loc in kept.values()]):
-                writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
-                with lock:
-                    res.bytes_sent += len(data)
-                    res.blobs_sent += len(run)
-                bar.relative_update(sum(kept[k.hash][0].size for k in run))
+            _pack_kept(staged, kept, backend, pack_size or DEFAULT_PACK_SIZE, writer, res, lock, bar)
+        if check is not None:
+            check.run()  # what is left of the check, on this thread: its own work is done
+            if moved is not None:
+                moved.result()
+            for i in check.changed():
+                _recheck(maybe_kept[i], kept)
         for f in futures:
             f.result()
-        for i in moved.result() if moved is not None else ():
-            _recheck(maybe_kept[i], kept)
     finally:
         with turn:  # after an error anywhere, slices waiting for their turn give up (none is left otherwise)
             state["failed"] = True
@@ -229,6 +230,37 @@ def _upload_small(
             writer.close()
         finally:  # its failure must not leave the other's temp pack and commit threads behind
             encoded.close()
+
+
+def _pack_kept(staged: Staged, kept: dict[str, tuple[Pending, Kept]], backend: Backend, pack_size: int, writer: PackWriter,
+               res: UploadResult, lock: threading.Lock, bar: fsspec.callbacks.Callback) -> None:
+    """Pack the kept blobs in spool order: a segment of the spool that is already a pack of
+    exactly these blobs in the store's own file is committed as it is (``PackWriter.adopt``,
+    after the pack in progress, so packs keep the spool's order); the others are read back and
+    packed a run at a time."""
+    todo: list[Kept] = []
+
+    def send(n_blobs: int, stored: int, raw: int) -> None:
+        with lock:
+            res.bytes_sent += stored
+            res.blobs_sent += n_blobs
+        bar.relative_update(raw)
+
+    def read_todo() -> None:
+        for data, run in staged.read(todo):
+            writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
+            send(len(run), len(data), sum(kept[k.hash][0].size for k in run))
+        todo.clear()
+
+    for pack, rest in staged.packs([(loc, p.size) for p, loc in kept.values()], backend, pack_size):
+        if pack is None:
+            todo += rest
+            continue
+        read_todo()
+        writer.flush()
+        writer.adopt(*pack)
+        send(len(pack[2]), sum(r[2] for r in pack[2]), sum(r[3] for r in pack[2]))
+    read_todo()
 
 
 def _found(staged: Staged, items: list[Pending], level: int | None) -> tuple[dict[str, tuple[Pending, Kept]], list[Pending]]:

@@ -95,7 +95,8 @@ class Version:
     def keep_content(self) -> Callable[[list[tuple[LocalFile, str, bytes]]], None]:
         """Where the hashing pass hands small files' content, so that upload need not read them again."""
         if self.staged is None:
-            self.staged = Staged(spool_dir=self.store.cache.root)  # its spool: an unnamed file in the cache folder
+            # its spool: unnamed files of the store (they become packs as they are), else of the cache folder
+            self.staged = Staged(spool_dir=self.store.cache.root, store=self.store.content_backend(self.record))
         return self.staged.keep_many
 
     def save(self) -> None:

@@ -337,6 +337,92 @@ def test_gc_removes_partial_temp_files_of_a_crashed_upload(env: Env) -> None:
     assert temp_leftovers(env.store) == [], "gc left the crashed write's partial temp files in the store"
 
 
+def _unnamed_files_of(pid: int, folder: Path) -> list[str]:
+    """Files process ``pid`` holds open that are unnamed files (O_TMPFILE) of ``folder``."""
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(f"{folder}/#") and target.endswith(" (deleted)"):
+            out.append(target)
+    return out
+
+
+def test_kill_during_add_files_leaves_nothing_of_its_spool_in_the_store(env: Env) -> None:
+    """add_files spools kept small files into unnamed files of the store (they become packs at
+    upload): a process killed there leaves no file, named or temp, and nothing for gc."""
+    src = make_tree(env.root / "src", 6000, seed=12)  # ~24 MB of incompressible small files: more than one pack
+    adder = env.kids.start("adder", f"""
+    import itertools
+    from dagstore.core import staging
+    staging.RACY_NS = -(10**12)  # keep the files however new
+    calls = itertools.count(1)
+    # stop the staging thread right after it has spooled its 12th batch (of 17), to be killed there
+    pause_at(staging.Staged, "_append", lambda *a: next(calls) == 12, {env.flag('paused')!r}, {env.flag('never')!r})
+    ds = Dataset.create("spooled", {PROJECT!r})
+    emit({{"id": ds.id}})
+    ds.add_files({str(src)!r})
+    emit({{"done": True}})
+    """)
+    wait_until(lambda: os.path.exists(env.flag("paused")) or not adder.alive(), 60, 0.001, "add_files to stop mid-way")
+    assert adder.alive(), adder.stderr()[-2000:]
+    assert len(_unnamed_files_of(adder.proc.pid, env.store / "packs")) >= 2, "the spool is not in the store"
+    assert store_keys(env.store, "packs", "index") == {} and temp_leftovers(env.store) == []
+    adder.kill()
+    assert not any(r.get("done") for r in adder.results())
+    st = env.fresh_store("check")
+    assert st.verify() == [] and list(st.records()) == []
+    report = st.gc(min_age_seconds=0)
+    assert report.packs == [] and report.objects == []
+    assert store_keys(env.store, "packs", "index") == {} and temp_leftovers(env.store) == []
+
+
+def test_kill_while_spooled_packs_are_committed_leaves_the_store_consistent_and_a_retry_completes(env: Env) -> None:
+    """upload commits the store's spooled segments as packs (fsync, link, rename, then the
+    index): a kill between two of them leaves only whole packs, and a retry reuses them."""
+    src = make_tree(env.root / "src", 5000, small_max=16384, seed=13)  # ~40 MB: two full packs and a tail
+    uploader = env.kids.start("uploader", f"""
+    import itertools
+    from dagstore.core import staging
+    from dagstore.core.backend import local
+    staging.RACY_NS = -(10**12)
+    commits = itertools.count(1)
+    pause_at(local._UnnamedSpool, "commit", lambda self, key: next(commits) == 2, {env.flag('paused')!r}, {env.flag('never')!r})
+    ds = Dataset.create("spooled", {PROJECT!r})
+    ds.add_files({str(src)!r})
+    emit({{"id": ds.id}})
+    ds.upload(show_progress=False)
+    emit({{"done": True}})
+    """)
+    wait_until(lambda: os.path.exists(env.flag("paused")) or not uploader.alive(), 60, 0.001, "the upload to stop mid-way")
+    assert uploader.alive(), uploader.stderr()[-2000:]
+    uploader.kill()
+    results = uploader.results()
+    assert results and results[0].get("id") and not any(r.get("done") for r in results), uploader.stderr()[-2000:]
+    draft_id = results[0]["id"]
+    k1 = store_keys(env.store, "packs")
+    assert len(k1) >= 2  # the two packs committed before the kill
+    st = env.fresh_store("check")
+    assert st.verify() == [] and list(st.records()) == []
+    retry = env.kids.start("retry", f"""
+    ds = Dataset.get(dataset_id={draft_id!r})
+    ds.add_files({str(src)!r})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    emit({{"packs": list(ds.record.packs)}})
+    """)
+    r = retry.result(60)
+    indexed = {k.rsplit("/", 1)[1] for k in store_keys(env.store, "index")}
+    reused = {k.rsplit("/", 1)[1] for k in k1} & indexed
+    assert reused and reused <= set(r["packs"]), "the retry did not reuse the packs committed before the kill"
+    report = st.gc(min_age_seconds=0)
+    assert set(report.packs).isdisjoint(r["packs"]) and report.objects == []
+    assert st.verify(read_data=True) == [] and temp_leftovers(env.store) == []
+    assert_tree_equals(Dataset.get(dataset_id=draft_id, store=env.fresh_store("after")).get_local_copy(show_progress=False), tree(src))
+
+
 # -- 4. kill -9 during get_local_copy ------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dagstore import DagstoreError, Dataset, StorageError, Store
+from dagstore.core import staging, transfer
 from helpers import read_tree, write_tree
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -186,3 +187,52 @@ def test_a_full_disk_between_packs_leaves_no_pack_temp_file(tmp_path: Path, smal
     with pytest.raises(StorageError, match="No space left"):
         ds.upload(show_progress=False, chunk_size=1)
     assert _temps(small_disk.path) == []
+
+
+def _kept_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    """~13 MB of small files that add_files keeps (spooled into the store's unnamed files), and
+    the list of files upload reads again."""
+    monkeypatch.setattr(staging, "RACY_NS", -(10**12))  # kept however new
+    reads: list[str] = []
+    real = transfer.read_small
+    monkeypatch.setattr(transfer, "read_small", lambda path, size: reads.append(path) or real(path, size))
+    return write_tree(tmp_path / "src", {f"s/{i:04d}.bin": os.urandom(3000 + i) for i in range(3000)}), reads
+
+
+def test_a_store_disk_that_fills_up_while_add_files_spools_only_means_upload_reads_the_files(
+    tmp_path: Path, small_disk: SmallDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, reads = _kept_tree(tmp_path, monkeypatch)
+    st = Store(str(small_disk.path / "store"), cache_dir=str(tmp_path / "cache"))
+    ds = Dataset.create("spool", "p", store=st)
+    small_disk.leave(2 * MiB)  # room for the draft, not for the spool
+    ds.add_files(src, show_progress=False)
+    ds._v.staged.settle()  # the spool gave up: what it had written is given back
+    assert small_disk.free() > 1 * MiB and _temps(small_disk.path / "store") == []
+    small_disk.release()
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert len(reads) == 3000  # every file read again
+    assert read_tree(Dataset.get(dataset_id=ds.id, store=st).get_local_copy(show_progress=False)) == read_tree(src)
+
+
+def test_a_full_disk_when_spooled_packs_are_committed_publishes_nothing_and_a_retry_reads_the_files(
+    tmp_path: Path, small_disk: SmallDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, reads = _kept_tree(tmp_path, monkeypatch)
+    store = small_disk.path / "store"
+    st = Store(str(store), cache_dir=str(tmp_path / "cache"))
+    ds = Dataset.create("spool", "p", store=st)
+    ds.add_files(src, show_progress=False)
+    ds._v.staged.settle()
+    small_disk.leave(0)  # the spooled pack is whole, but its header, index or record cannot be written now
+    with pytest.raises(StorageError, match="nothing was published"):
+        ds.upload(show_progress=False, retries=1)
+    assert _temps(store) == [] and ds.is_dirty()
+    assert not (store / "versions").exists() or not list((store / "versions").iterdir())
+    small_disk.release()
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert len(reads) == 3000  # the spooled pack was dropped with the failed upload: the files are read again
+    assert Store(str(store), cache_dir=str(tmp_path / "check")).verify(read_data=True) == []
+    assert read_tree(Dataset.get(dataset_id=ds.id, store=st).get_local_copy(show_progress=False)) == read_tree(src)

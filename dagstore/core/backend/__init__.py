@@ -6,11 +6,11 @@ from typing import Any
 
 from ...secrets import redact_url
 from ...errors import InvalidPathError, StorageError
-from .base import Backend, Spool, check_key
+from .base import Backend, FileSpool, Spool, check_key
 from .fsspec import FsspecBackend
 from .local import LocalBackend
 
-__all__ = ["Backend", "Spool", "LocalBackend", "FsspecBackend", "check_key", "open_backend"]
+__all__ = ["Backend", "FileSpool", "Spool", "LocalBackend", "FsspecBackend", "check_key", "open_backend"]
 
 
 def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:

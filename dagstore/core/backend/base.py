@@ -48,6 +48,14 @@ class Spool:
         self._chunks = []
 
 
+class FileSpool(Spool):
+    """A spool that is an open, still unnamed file of the store's own file system (``fd``):
+    its owner appends to it with ``os.write`` and reads it back by position before ``commit``
+    names it or ``abort`` drops it; a process that dies first leaves nothing behind."""
+
+    fd: int
+
+
 class Backend(ABC):
     """A store root on some storage. All methods take keys relative to the root."""
 
@@ -115,6 +123,11 @@ class Backend(ABC):
     def open_spool(self, prefix: str) -> Spool:
         """A new object under ``prefix`` to write piece by piece and name at the end."""
         return Spool(self)
+
+    def open_file_spool(self, prefix: str) -> FileSpool | None:
+        """A ``FileSpool`` for a new object under ``prefix``; None where the store cannot make
+        one (object stores; file systems without unnamed files): then keep the bytes elsewhere."""
+        return None
 
     def list_temp(self, prefix: str) -> builtins.list[str]:
         """Keys of temp files that interrupted writes left under ``prefix`` (none on object

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from ..._atomic import atomic_write, replace_file, temp_path, write_temp
 from ...errors import DagstoreError, InvalidPathError, StorageError
-from .base import Backend, Spool, check_key
+from .base import Backend, FileSpool, Spool, check_key
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _CHUNK = 8 << 20  # a large object is copied, and its writeback started, this many bytes at a time
@@ -76,6 +76,15 @@ class LocalBackend(Backend):
     def open_spool(self, prefix: str) -> Spool:
         with self._writing(f"{prefix}/"):
             return _FileSpool(self, temp_path(self._path(f"{prefix}/x")))
+
+    def open_file_spool(self, prefix: str) -> FileSpool | None:
+        folder = self._path(f"{prefix}/x").parent
+        try:  # O_APPEND: the owner's writes and the pack trailer's always go to the end
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        except OSError:  # no unnamed files here (NFS, FUSE...) or a read-only store
+            return None
+        return _UnnamedSpool(self, fd)
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self._path(key)
@@ -218,3 +227,40 @@ class _FileSpool(Spool):
         finally:
             self._tmp_path.unlink(missing_ok=True)
 
+
+class _UnnamedSpool(FileSpool):
+    """An ``O_TMPFILE`` file in the store: ``commit`` fsyncs it and links it under a ``.tmp-``
+    name, then renames that into place (as ``_FileSpool``: a crash between the two leaves a
+    ``.tmp-`` file that gc sweeps); until then it has no name at all."""
+
+    def __init__(self, backend: LocalBackend, fd: int):
+        self._backend_local = backend
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        self.write_many((data,))
+
+    def write_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        with self._backend_local._writing("a new pack"):
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(self.fd, view) :]
+
+    def commit(self, key: str) -> None:
+        path = self._backend_local._path(key)
+        with self._backend_local._writing(key):
+            os.fsync(self.fd)
+            tmp = temp_path(path)
+            folder = os.open(tmp.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:  # a folder descriptor makes this linkat(..., AT_SYMLINK_FOLLOW): the file, not /proc's link, gets the name
+                os.link(f"/proc/self/fd/{self.fd}", tmp.name, dst_dir_fd=folder)
+            finally:
+                os.close(folder)
+            replace_file(tmp, path)
+        self.abort()  # named now: the descriptor is no longer needed
+
+    def abort(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
