@@ -35,6 +35,7 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 MAX_RANGE = 8 << 20  # stored bytes a read covers, about: bounds memory (threads x this) while keeping requests few
 MAX_GAP = 1 << 20  # unwanted bytes a read may skip over rather than start another
 MAX_RAW = 32 << 20  # raw bytes the blobs of one read decompress to, about (one blob more at most): bounds a read's work
+WORKER_RANGE = 2 << 20  # MAX_RANGE of worker processes' reads: a read at a time each, so the last one's is the tail
 LOCAL_THREADS = 2  # threads reading a local store: no latency to hide, and the GIL is shared
 PROCESS_MIN = 2000  # packed blobs from which worker processes make a folder's files (two cost ~0.05 s of CPU to start)
 
@@ -110,10 +111,10 @@ class _Read(NamedTuple):
     last: int
 
 
-def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
+def sort_reads(where: Where, at: np.ndarray, max_range: int = MAX_RANGE) -> tuple[np.ndarray, list[_Read]]:
     """The order of the blobs ``at`` (rows of ``where``) by pack and offset, and the ranged
     reads that cover them in that order: neighbours share a read when the gap between them is
-    at most ``MAX_GAP`` and they fall in the same ``MAX_RANGE`` window of the pack (so a read
+    at most ``MAX_GAP`` and they fall in the same ``max_range`` window of the pack (so a read
     is at most about that long), and a read's blobs decompress to at most about ``MAX_RAW``
     bytes (a well-compressed read is otherwise far more work than its length says)."""
     perm = np.lexsort((where.offset[at], where.pack[at]))
@@ -121,7 +122,7 @@ def sort_reads(where: Where, at: np.ndarray) -> tuple[np.ndarray, list[_Read]]:
     pack, off = where.pack[rows], where.offset[rows]
     end = off + where.length[rows]
     cut = np.ones(len(rows), dtype=bool)
-    cut[1:] = (pack[1:] != pack[:-1]) | (off[1:] - end[:-1] > MAX_GAP) | (off[1:] // MAX_RANGE != off[:-1] // MAX_RANGE)
+    cut[1:] = (pack[1:] != pack[:-1]) | (off[1:] - end[:-1] > MAX_GAP) | (off[1:] // max_range != off[:-1] // max_range)
     first_byte = np.cumsum(where.raw[rows]) - where.raw[rows]  # of each blob in the plan's raw bytes
     cut[1:] |= first_byte[1:] // MAX_RAW != first_byte[:-1] // MAX_RAW
     starts = np.flatnonzero(cut).tolist()
@@ -154,7 +155,12 @@ def fetch(
             raise IntegrityError(f"content {wanted.names[i]} is missing from the store (run `dagstore verify`)")
     bar = progress_bar(int(wanted.sizes.sum()), "download", show_progress)
     try:
-        perm, reads = sort_reads(where, at[packed])
+        used = np.unique(where.pack[at[packed]]).tolist()
+        local = all(where.backends[p].is_local for p in used)
+        files = {p: where.backends[p].local_path(pack_key(where.packs[p])) for p in used} if pool is not None else {}
+        enough = local and min(LOCAL_THREADS, workers) > 1 and len(packed) >= PROCESS_MIN and all(files.values())
+        folder = sink.folder() if pool is not None and enough else None
+        perm, reads = sort_reads(where, at[packed], WORKER_RANGE if folder is not None else MAX_RANGE)
         order = at[packed][perm]  # rows of ``where``, in read order
         names = [wanted.names[i] for i in packed[perm].tolist()]
 
@@ -164,10 +170,8 @@ def fetch(
                 put(name, data)
             bar.relative_update(int(where.raw[order[read.first:read.last]].sum()))
 
-        threads = min(min(LOCAL_THREADS, workers) if all(where.backends[r.pack].is_local for r in reads) else workers, len(reads))
-        folder = sink.folder() if pool is not None and threads > 1 and len(order) >= PROCESS_MIN else None
-        files = {p: where.backends[p].local_path(pack_key(where.packs[p])) for p in {r.pack for r in reads}} if folder else {}
-        if pool is not None and folder is not None and all(files.values()) and pool.ready():
+        threads = min(min(LOCAL_THREADS, workers) if local else workers, len(reads))
+        if pool is not None and folder is not None and pool.ready():
             _by_workers(pool, folder, where, order, names, reads, cast("dict[int, str]", files), bar.relative_update)
             sink.written(names)
         else:
