@@ -90,6 +90,7 @@ class Pool:
             self._fail(exc)
             for t in threads:
                 t.join()
+            self._stop()
             raise
         if self._error is not None:
             self._stop()

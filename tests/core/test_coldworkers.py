@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,26 @@ def test_a_killed_parent_takes_its_workers_and_the_next_reader_sweeps_its_partia
         assert [e for e in os.listdir(cache / "versions") if e.startswith(".")] == [], "the killed build's partial folder was left"
     finally:
         kids.close()
+
+
+def test_an_interrupted_copy_reaps_its_workers_before_the_folder_is_removed(tmp_path: Path, pools: list[Pool],
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (a real SIGINT to the main thread, sent when the third read is handed out) stops the
+    copy with every worker reaped, so nothing can still be writing when its folder is removed."""
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    ds = _version(st, tmp_path / "src", _files(7, n=600))
+    real = Pool._send
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def send(self: Pool, proc, job: int, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        if job == 2:
+            signal.pthread_kill(main, signal.SIGINT)
+        real(self, proc, job, data)
+
+    monkeypatch.setattr(Pool, "_send", send)
+    cold = _cold(tmp_path, "cache-read")
+    with pytest.raises(KeyboardInterrupt):
+        Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
+    assert pools and _reaped(pools), "a worker was still running when the interrupted build removed its folder"
+    _nothing_visible(cold)
