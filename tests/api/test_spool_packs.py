@@ -15,6 +15,7 @@ import pytest
 
 from dagstore import Dataset, Store
 from dagstore.core import packs, staging
+from dagstore.core.backend import local
 from dagstore.core.hashing import hash_bytes
 from dagstore.core.ops import commit, lookup, stage
 from dagstore.core.version import Version
@@ -173,3 +174,15 @@ def test_a_draft_never_uploaded_leaves_nothing_in_the_store(tmp_path: Path) -> N
     assert v.staged is not None
     v.staged.close()  # the draft is dropped (as when its process ends)
     assert _unnamed_in(store / "packs") == [] and _named(store) == []
+
+
+def test_without_unnamed_files_the_spool_goes_on_in_the_cache(tmp_path: Path, read_back: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform without O_TMPFILE or /proc/self/fd (macOS, Windows) spools in the cache as before."""
+    monkeypatch.setattr(local, "_TMPFILE", 0)
+    src = write_tree(tmp_path / "src", _tree(60))
+    v = _draft(tmp_path / "store", src)
+    assert _unnamed_in(tmp_path / "store" / "packs") == [] and len(_unnamed_in(v.store.cache.root)) == 1
+    commit.upload(v, False, None, None, CHUNK_MB, None, 3)
+    commit.finalize(v)
+    assert len(read_back) == len({hash_bytes(d) for d in _tree(60).values()})
+    assert read_tree(Dataset.get(dataset_id=v.id, store=str(tmp_path / "store")).get_local_copy(show_progress=False)) == read_tree(src)

@@ -18,6 +18,7 @@ from ...errors import DagstoreError, InvalidPathError, StorageError
 from .base import Backend, FileSpool, Spool, check_key
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_TMPFILE = getattr(os, "O_TMPFILE", 0) if os.path.isdir("/proc/self/fd") else 0
 _CHUNK = 8 << 20  # a large object is copied, and its writeback started, this many bytes at a time
 _SYNC_FILE_RANGE_WRITE = 2  # start writeback of the range's dirty pages, do not wait (linux/fs.h)
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -78,10 +79,12 @@ class LocalBackend(Backend):
             return _FileSpool(self, temp_path(self._path(f"{prefix}/x")))
 
     def open_file_spool(self, prefix: str) -> FileSpool | None:
+        if not _TMPFILE:  # unnamed files and /proc/self/fd (to name one): Linux only
+            return None
         folder = self._path(f"{prefix}/x").parent
         try:  # O_APPEND: the owner's writes and the pack trailer's always go to the end
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_APPEND | os.O_CLOEXEC, 0o666)
+            fd = os.open(folder, _TMPFILE | os.O_RDWR | os.O_APPEND | os.O_CLOEXEC, 0o666)
         except OSError:  # no unnamed files here (NFS, FUSE...) or a read-only store
             return None
         return _UnnamedSpool(self, fd)
