@@ -77,7 +77,7 @@ class _Segment:
     def __init__(self, fd: int, at: int, base: int, spool: FileSpool | None):
         self.fd, self.at, self.base, self.spool = fd, at, base, spool
         self.size = self.count = 0
-        self.hasher = xxhash.xxh3_128() if spool is not None else None
+        self.hasher = xxhash.xxh3_128()
 
 
 class Staged:
@@ -175,11 +175,13 @@ class Staged:
                 size += len(stored[i])
                 i += 1
             data = b"".join(stored[start:i])
-            view = memoryview(data)
-            while view:  # appends: the store's file is opened O_APPEND, the cache's is never seeked
-                view = view[os.write(seg.fd, view) :]
-            if seg.hasher is not None:
+            if seg.spool is not None:  # the store's file (its writes start their writeback)
+                seg.spool.write_many((data,))
                 seg.hasher.update(data)
+            else:
+                view = memoryview(data)
+                while view:  # appends: the cache's file is never seeked
+                    view = view[os.write(seg.fd, view) :]
             seg.size, seg.count = size, seg.count + i - start
             self._end = seg.base + size
             if seg.spool is None:

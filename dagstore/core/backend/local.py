@@ -234,21 +234,29 @@ class _FileSpool(Spool):
 class _UnnamedSpool(FileSpool):
     """An ``O_TMPFILE`` file in the store: ``commit`` fsyncs it and links it under a ``.tmp-``
     name, then renames that into place (as ``_FileSpool``: a crash between the two leaves a
-    ``.tmp-`` file that gc sweeps); until then it has no name at all."""
+    ``.tmp-`` file that gc sweeps); until then it has no name at all. Each write starts its own
+    writeback (``sync_file_range``, as ``_kernel_copy``): a spool filled by ``add_files`` is
+    mostly on the disk by the time upload's fsync asks for it."""
 
     def __init__(self, backend: LocalBackend, fd: int):
         self._backend_local = backend
         self.fd = fd
+        self._size = 0
 
     def write(self, data: bytes) -> None:
         self.write_many((data,))
 
     def write_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        start = self._size
         with self._backend_local._writing("a new pack"):
             for piece in pieces:
                 view = memoryview(piece)
                 while view:
-                    view = view[os.write(self.fd, view) :]
+                    n = os.write(self.fd, view)
+                    view = view[n:]
+                    self._size += n
+        if _LIBC is not None and self._size > start:
+            _LIBC.sync_file_range(self.fd, start, self._size - start, _SYNC_FILE_RANGE_WRITE)  # advisory: commit's fsync decides
 
     def commit(self, key: str) -> None:
         path = self._backend_local._path(key)
