@@ -252,15 +252,22 @@ def _pack_kept(staged: Staged, kept: dict[str, tuple[Pending, Kept]], backend: B
             send(len(run), len(data), sum(kept[k.hash][0].size for k in run))
         todo.clear()
 
-    for pack, rest in staged.packs([(loc, p.size) for p, loc in kept.values()], backend, pack_size):
-        if pack is None:
-            todo += rest
-            continue
+    segments = staged.packs([(loc, p.size) for p, loc in kept.values()], backend, pack_size)
+    try:
+        for i, (pack, rest) in enumerate(segments):
+            if pack is None:
+                todo += rest
+                continue
+            read_todo()
+            writer.flush()
+            segments[i] = (None, rest)  # adopt owns its spool from here, failing or not
+            writer.adopt(*pack)
+            send(len(pack[2]), sum(r[2] for r in pack[2]), sum(r[3] for r in pack[2]))
         read_todo()
-        writer.flush()
-        writer.adopt(*pack)
-        send(len(pack[2]), sum(r[2] for r in pack[2]), sum(r[3] for r in pack[2]))
-    read_todo()
+    finally:  # after a failure: the spools taken but not adopted (unnamed files of the store) are closed
+        for pack, _rest in segments:
+            if pack is not None:
+                pack[0].abort()
 
 
 def _found(staged: Staged, items: list[Pending], level: int | None) -> tuple[dict[str, tuple[Pending, Kept]], list[Pending]]:

@@ -236,3 +236,29 @@ def test_a_full_disk_when_spooled_packs_are_committed_publishes_nothing_and_a_re
     assert len(reads) == 3000  # the spooled pack was dropped with the failed upload: the files are read again
     assert Store(str(store), cache_dir=str(tmp_path / "check")).verify(read_data=True) == []
     assert read_tree(Dataset.get(dataset_id=ds.id, store=st).get_local_copy(show_progress=False)) == read_tree(src)
+
+
+def test_a_full_disk_at_the_first_of_several_spooled_packs_gives_back_the_others(
+    tmp_path: Path, small_disk: SmallDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upload takes every adoptable segment of the spool at once: when the first one's commit
+    fails, the others (unnamed files of the store) are closed too, their space given back."""
+    src, reads = _kept_tree(tmp_path, monkeypatch)
+    store = small_disk.path / "store"
+    st = Store(str(store), cache_dir=str(tmp_path / "cache"))
+    ds = Dataset.create("spool", "p", store=st)
+    v = ds._v
+    v.staged = staging.Staged(spool_dir=v.store.cache.root, store=v.store.content_backend(v.record), pack_size=1 * MiB)
+    ds.add_files(src, show_progress=False)
+    ds._v.staged.settle()
+    held = small_disk.free()
+    small_disk.leave(0)  # the first segment's header cannot be written
+    with pytest.raises(StorageError, match="nothing was published"):
+        ds.upload(show_progress=False, chunk_size=1, retries=1)
+    small_disk.release()
+    assert small_disk.free() > held + 10 * MiB  # every segment's space given back, not only the first one's
+    assert _temps(store) == [] and ds.is_dirty()
+    ds.upload(show_progress=False, chunk_size=1)
+    ds.finalize()
+    assert Store(str(store), cache_dir=str(tmp_path / "check")).verify(read_data=True) == []
+    assert read_tree(Dataset.get(dataset_id=ds.id, store=st).get_local_copy(show_progress=False)) == read_tree(src)
