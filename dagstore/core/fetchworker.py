@@ -24,8 +24,9 @@ import sys
 import time
 from typing import IO
 
-if __name__ == "__main__":  # the folders holding zstandard and xxhash (-I -S: no site-packages)
-    sys.path[:0] = sys.argv[2:]
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the parent's: it stops its workers if it stops
+    sys.path[:0] = sys.argv[2:]  # the folders holding zstandard and xxhash (-I -S: no site-packages)
 
 import xxhash  # noqa: E402
 import zstandard  # noqa: E402

@@ -246,3 +246,42 @@ def test_an_interrupted_copy_reaps_its_workers_before_the_folder_is_removed(tmp_
         Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
     assert pools and _reaped(pools), "a worker was still running when the interrupted build removed its folder"
     _nothing_visible(cold)
+
+
+def _sigint_pending(pid: int) -> bool:
+    """Whether a SIGINT sent to ``pid`` is not yet delivered (False once it is, or it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    masks = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return any(m >> (signal.SIGINT - 1) & 1 for m in masks)
+
+
+def test_ctrl_c_in_a_program_that_handles_it_does_not_kill_the_workers(tmp_path: Path, pools: list[Pool],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal's Ctrl-C goes to every process of the foreground group, the workers too. A program
+    that handles SIGINT itself (a server finishing its requests, a job saving a checkpoint) goes on,
+    and so must its cold copy: the workers leave Ctrl-C to their parent, which stops them when it
+    is interrupted. SIGINT is sent to the parent and its workers when the third read is handed out."""
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    ds = _version(st, tmp_path / "src", _files(8, n=600))
+    real = Pool._send
+    seen: list[int] = []
+
+    def send(self: Pool, proc, job: int, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        if job == 2:
+            for pid in [os.getpid(), *(p.pid for p in self.procs)]:
+                os.kill(pid, signal.SIGINT)
+            for p in self.procs:  # delivered (or discarded) before the copy goes on
+                wait_until(lambda p=p: not _sigint_pending(p.pid), 60, what="the worker to take its SIGINT")
+        real(self, proc, job, data)
+
+    monkeypatch.setattr(Pool, "_send", send)
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: seen.append(signum))
+    try:
+        path = Dataset.get(ds.id, store=_cold(tmp_path, "cache-read")).get_local_copy(show_progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [signal.SIGINT] and pools and _reaped(pools)
+    assert _tree(path) == _files(8, n=600)
