@@ -285,3 +285,21 @@ def test_ctrl_c_in_a_program_that_handles_it_does_not_kill_the_workers(tmp_path:
         signal.signal(signal.SIGINT, previous)
     assert seen == [signal.SIGINT] and pools and _reaped(pools)
     assert _tree(path) == _files(8, n=600)
+
+
+
+def test_workers_that_cannot_start_leave_the_copy_to_the_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executable that cannot run the worker (an embedded or frozen program's own, say) never
+    says it started: the threads make the folder, and every process started is reaped."""
+    monkeypatch.setattr(fetchplan, "PROCESS_MIN", 0)
+    started: list[Pool | None] = []
+    real = Pool.start.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(Pool, "start", classmethod(lambda cls, *a: started.append(real(cls, *a)) or started[-1]))
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    ds = _version(st, tmp_path / "src", _files(9, n=600))
+    cold = _cold(tmp_path, "cache-read")
+    assert _tree(Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)) == _files(9, n=600)
+    pools = [p for p in started if p is not None]
+    assert pools and all(p.procs for p in pools), "test setup: no worker was started"
+    assert _reaped(pools) and _open_in(cold.cache.root) == []
