@@ -51,7 +51,7 @@ class Pool:
     def start(cls, workers: int = WORKERS) -> Pool | None:
         """Spawn the workers; None when none can start (the caller's threads then do the work)."""
         script = fetchworker.__file__
-        if not sys.executable or not script or not script.endswith(".py"):
+        if not _python(sys.executable) or not script or not script.endswith(".py"):
             return None
         dirs = sorted({os.path.dirname(os.path.dirname(os.path.abspath(m.__file__ or ""))) for m in (zstandard, xxhash)})
         procs = []
@@ -177,6 +177,14 @@ class Pool:
                 if f is not None:
                     with contextlib.suppress(OSError):
                         f.close()
+
+
+def _python(executable: str | None) -> bool:
+    """Whether ``executable`` is a Python interpreter's command, which runs a script given as
+    ``-I -S script``: not a frozen program's own executable, nor the host program of an embedded
+    interpreter (uWSGI, say: run so, it would serve on instead of exiting)."""
+    name = os.path.basename(executable or "").lower()
+    return not getattr(sys, "frozen", False) and name.startswith(("python", "pypy"))
 
 
 def _write(out: IO[bytes], data: bytes) -> None:

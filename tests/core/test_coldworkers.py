@@ -290,13 +290,15 @@ def test_ctrl_c_in_a_program_that_handles_it_does_not_kill_the_workers(tmp_path:
 
 
 def test_workers_that_cannot_start_leave_the_copy_to_the_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An executable that cannot run the worker (an embedded or frozen program's own, say) never
-    says it started: the threads make the folder, and every process started is reaped."""
+    """An interpreter that cannot run the worker (here it exits at once) never says it started:
+    the threads make the folder, and every process started is reaped."""
     monkeypatch.setattr(fetchplan, "PROCESS_MIN", 0)
     started: list[Pool | None] = []
     real = Pool.start.__func__  # type: ignore[attr-defined]
     monkeypatch.setattr(Pool, "start", classmethod(lambda cls, *a: started.append(real(cls, *a)) or started[-1]))
-    monkeypatch.setattr(sys, "executable", "/bin/false")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to("/bin/false")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
     st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
     ds = _version(st, tmp_path / "src", _files(9, n=600))
     cold = _cold(tmp_path, "cache-read")
@@ -304,3 +306,25 @@ def test_workers_that_cannot_start_leave_the_copy_to_the_threads(tmp_path: Path,
     pools = [p for p in started if p is not None]
     assert pools and all(p.procs for p in pools), "test setup: no worker was started"
     assert _reaped(pools) and _open_in(cold.cache.root) == []
+
+
+@pytest.mark.parametrize(("name", "frozen"), [("app", False), ("python3", True)], ids=["embedding-host", "frozen-app"])
+def test_a_program_that_is_not_a_python_command_is_never_run_as_a_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                         name: str, frozen: bool) -> None:
+    """``sys.executable`` of an embedded interpreter is its host program (uWSGI, which would serve
+    on with the worker's arguments: the copy waited for it forever), of a frozen program the
+    program itself (it would run again): neither is started; the threads make the folder."""
+    monkeypatch.setattr(fetchplan, "PROCESS_MIN", 0)
+    ran = tmp_path / "ran"
+    host = tmp_path / "bin" / name
+    host.parent.mkdir()
+    host.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    host.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(host))
+    if frozen:
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    ds = _version(st, tmp_path / "src", _files(10, n=600))
+    cold = _cold(tmp_path, "cache-read")
+    assert _tree(Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)) == _files(10, n=600)
+    assert not ran.exists(), f"{host} was run as a cold copy worker"
