@@ -186,3 +186,15 @@ def test_without_unnamed_files_the_spool_goes_on_in_the_cache(tmp_path: Path, re
     commit.finalize(v)
     assert len(read_back) == len({hash_bytes(d) for d in _tree(60).values()})
     assert read_tree(Dataset.get(dataset_id=v.id, store=str(tmp_path / "store")).get_local_copy(show_progress=False)) == read_tree(src)
+
+
+def test_an_upload_to_another_store_reads_the_spool_back(tmp_path: Path, read_back: list[str]) -> None:
+    """The spool's segments are unnamed files of the draft's store: an upload to another content
+    store (output_url) packs their blobs again there, and leaves no file in the draft's store."""
+    src = write_tree(tmp_path / "src", _tree(60))
+    v = _draft(tmp_path / "store", src)
+    commit.upload(v, False, str(tmp_path / "content"), None, CHUNK_MB, None, 3)
+    commit.finalize(v)
+    assert len(read_back) == len({hash_bytes(d) for d in _tree(60).values()})
+    assert _unnamed_in(tmp_path / "store" / "packs") == [] and _named(tmp_path / "store") == []
+    assert read_tree(Dataset.get(dataset_id=v.id, store=str(tmp_path / "store")).get_local_copy(show_progress=False)) == read_tree(src)
