@@ -136,6 +136,8 @@ class Pool:
                     except BrokenPipeError:  # it stopped: its reply says why
                         broken = True
                 if not pending:
+                    if broken:  # dead before its first read (its init's pipe broke): never a folder short of its files
+                        raise self._died(proc)
                     return
                 head = _read(proc.stdout, REPLY.size)  # type: ignore[arg-type]
                 if len(head) < REPLY.size:

@@ -328,3 +328,27 @@ def test_a_program_that_is_not_a_python_command_is_never_run_as_a_worker(tmp_pat
     cold = _cold(tmp_path, "cache-read")
     assert _tree(Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)) == _files(10, n=600)
     assert not ran.exists(), f"{host} was run as a cold copy worker"
+
+
+def test_workers_that_died_before_their_first_read_fail_the_copy(tmp_path: Path, pools: list[Pool],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers that said they started but died before the copy began (the OOM killer, a SIGTERM to
+    the whole group the program itself handles) are a clear error, never a folder without their files."""
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
+    files = {f"d{i % 5}/f{i}.txt": b"file %d\n" % i * (20 + i % 50) for i in range(600)}  # no content at two paths
+    ds = _version(st, tmp_path / "src", files)
+    real = Pool.run
+
+    def run(self: Pool, *args: object) -> None:
+        for p in self.procs:
+            os.kill(p.pid, signal.SIGKILL)
+        for p in self.procs:
+            wait_until(lambda p=p: _state(p.pid) in ("", "Z"), 60, what="the worker to die")
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pool, "run", run)
+    cold = _cold(tmp_path, "cache-read")
+    with pytest.raises(DagstoreError, match=r"^the cold copy's worker process \d+ ended with status -9 before its work was done"):
+        Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)
+    assert pools and _reaped(pools)
+    _nothing_visible(cold)
