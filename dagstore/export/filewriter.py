@@ -27,24 +27,30 @@ import sys
 import threading
 from typing import IO
 
-# One queued call: op, len(a), len(b); then a and b.
-_HEAD = struct.Struct("<BII")
-WRITE, LINK = 1, 2
-_FLUSH = 256 << 10  # bytes queued before they are sent
+# A batch: its byte length and number of calls; then each call's head (op, folder, source folder,
+# len(name), len(data)); then every call's name and data, in order. Folders are named once (FOLDER:
+# ``name`` is the folder's path, ``folder`` its new number); WRITE and LINK name files in them.
+_BATCH = struct.Struct("<II")
+_CALL = struct.Struct("<BIIHI")
+FOLDER, WRITE, LINK = 0, 1, 2
+_FLUSH = 256 << 10  # bytes queued for a helper before they are sent
 SPAWN_AFTER = 1000  # calls made here before the helpers start (a small folder needs none)
 HELPERS = 2  # processes taking batches in turn
+_EXCL = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 _FS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode of a str, without its checks (a call per file)
 
 
-def _write(path: bytes, data: bytes | memoryview) -> None:
+def _write(path: bytes, data: bytes | memoryview, dir_fd: int | None = None) -> None:
     """Create ``path`` (never an existing file; mode 0644 less the umask) holding ``data``."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, _EXCL, 0o644, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        n = os.write(fd, data)
+        if n != len(data):  # a short write (a large file, a signal): the rest
+            view = memoryview(data)[n:]
+            while view:
+                view = view[os.write(fd, view):]
     finally:
         os.close(fd)
 
@@ -71,62 +77,90 @@ def _link(src: bytes, dst: bytes, copying: list[bool]) -> None:
     _copy(src, dst)
 
 
-def _run(op: int, a: bytes, b: bytes | memoryview, copying: list[bool]) -> None:
-    if op == WRITE:
-        _write(a, b)
-    elif op == LINK:
-        _link(a, bytes(b), copying)
-    else:
-        raise OSError(errno.EINVAL, f"unknown file operation {op}")
-
-
 class FileWriter:
     """Queued file creations and hardlinks (see the module's docstring). Thread-safe. Each call
-    makes its own file and the folders exist before it is queued, so batches of calls can go
-    to ``helpers`` processes in turn."""
+    makes its own file and the folders exist before it is queued, so batches of calls can go to
+    the helpers in turn. A helper makes its calls relative to the folders it has open (a folder is
+    named to it once: no path walked per file). A link's source is never a file this writer makes
+    (batches are made in no set order)."""
 
     def __init__(self, spawn_after: int | None = SPAWN_AFTER, helpers: int = HELPERS):
         self._left = spawn_after  # calls to make here before starting the helpers (None: never)
         self._helpers = helpers
         self._procs: list[subprocess.Popen[bytes]] = []
-        self._turn = 0
-        self._queued: list[bytes | memoryview] = []
-        self._size = 0
+        self._turn = 0  # the helper whose batch is being filled
+        self._known: list[dict[str, int]] = []  # per helper: the folders named to it, by number
+        self._heads: list[list[bytes]] = []  # per helper: the queued calls' heads
+        self._blobs: list[list[bytes | memoryview]] = []  # ... their names and data
+        self._sizes: list[int] = []
         self._lock = threading.Lock()
         self._copying = [False]
 
     def write(self, path: str, data: bytes | memoryview) -> None:
         """Create ``path`` holding ``data`` (it must not exist; its folder must)."""
-        self._call(WRITE, path.encode(*_FS), data)
+        with self._lock:
+            if self._helping(len(data)):
+                h = self._turn
+                folder, sep, name = path.rpartition("/")
+                d = self._known[h].get(folder)
+                if d is None:
+                    d = self._named(h, folder, folder or ("/" if sep else "."))
+                nb = name.encode(*_FS)
+                self._heads[h].append(_CALL.pack(WRITE, d, 0, len(nb), len(data)))
+                self._blobs[h] += (nb, data)
+                self._queued(h, len(nb) + len(data))
+                return
+        _here(WRITE, path.encode(*_FS), data, self._copying)  # outside the lock: other threads' calls run meanwhile
 
     def link(self, src: str, dst: str) -> None:
         """Hardlink ``src`` at ``dst``; where links fail, copy it (and every later file)."""
-        self._call(LINK, src.encode(*_FS), dst.encode(*_FS))
+        with self._lock:
+            if self._helping(0):
+                h, known = self._turn, self._known[self._turn]
+                folder, sep, name = dst.rpartition("/")
+                d = known.get(folder)
+                if d is None:
+                    d = self._named(h, folder, folder or ("/" if sep else "."))
+                src_folder, sep, src_name = src.rpartition("/")
+                s = known.get(src_folder)
+                if s is None:
+                    s = self._named(h, src_folder, src_folder or ("/" if sep else "."))
+                sb, nb = src_name.encode(*_FS), name.encode(*_FS)
+                self._heads[h].append(_CALL.pack(LINK, d, s, len(sb), len(nb)))
+                self._blobs[h] += (sb, nb)
+                self._queued(h, len(sb) + len(nb))
+                return
+        _here(LINK, src.encode(*_FS), dst.encode(*_FS), self._copying)
 
     @property
     def helped(self) -> bool:
         """Whether helper processes take the calls."""
         return bool(self._procs)
 
-    def _call(self, op: int, a: bytes, b: bytes | memoryview) -> None:
-        with self._lock:
-            if not self._procs and self._left is not None:
-                self._left -= 1
-                if self._left < 0 and not self._start():
-                    self._left = None
-            here = not self._procs or len(b) > _FLUSH  # a large file: no gain in piping it
-            if not here:
-                self._queued += [_HEAD.pack(op, len(a), len(b)), a, b]
-                self._size += _HEAD.size + len(a) + len(b)
-                if self._size >= _FLUSH:
-                    self._send()
-        if here:  # outside the lock: other threads' calls run meanwhile
-            try:
-                _run(op, a, b, self._copying)
-            except OSError as exc:  # named by str, as the caller gave them
-                exc.filename = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename
-                exc.filename2 = os.fsdecode(exc.filename2) if isinstance(exc.filename2, bytes) else exc.filename2
-                raise
+    def _helping(self, size: int) -> bool:
+        """Whether this call goes to a helper: they are started (past ``spawn_after`` calls), and
+        the file is small (no gain in piping a large one)."""
+        if not self._procs and self._left is not None:
+            self._left -= 1
+            if self._left < 0 and not self._start():
+                self._left = None
+        return bool(self._procs) and size <= _FLUSH
+
+    def _named(self, h: int, key: str, folder: str) -> int:
+        """A number for ``folder`` (as ``rpartition`` gave it: ``key``) in helper ``h``, named to it
+        before the calls that use it."""
+        n = self._known[h][key] = len(self._known[h])
+        path = folder.encode(*_FS)
+        self._heads[h].append(_CALL.pack(FOLDER, n, 0, len(path), 0))
+        self._blobs[h].append(path)
+        self._sizes[h] += len(path)
+        return n
+
+    def _queued(self, h: int, size: int) -> None:
+        self._sizes[h] += _CALL.size + size
+        if self._sizes[h] >= _FLUSH:
+            self._send(h)
+            self._turn = (h + 1) % len(self._procs) if self._procs else 0
 
     def _start(self) -> bool:
         """Start the helpers; False (calls stay here) when none can start."""
@@ -142,15 +176,20 @@ class FileWriter:
             with contextlib.suppress(OSError, AttributeError):  # a larger pipe: fewer switches (Linux)
                 fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, _FLUSH)  # type: ignore[union-attr]
             self._procs.append(proc)
-        return bool(self._procs)
+        n = len(self._procs)
+        self._known, self._heads, self._blobs, self._sizes = [{} for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)], [0] * n
+        return bool(n)
 
-    def _send(self) -> None:
-        """The queued calls to the next helper."""
-        proc = self._procs[self._turn % len(self._procs)]
-        self._turn += 1
+    def _send(self, h: int) -> None:
+        """The calls queued for helper ``h``, as one batch."""
+        heads, blobs = self._heads[h], self._blobs[h]
+        if not heads:
+            return
+        proc = self._procs[h]
         assert proc.stdin is not None
-        view = memoryview(b"".join(self._queued))
-        self._queued, self._size = [], 0
+        body = b"".join(heads) + b"".join(blobs)
+        view = memoryview(_BATCH.pack(len(body), len(heads)) + body)
+        self._heads[h], self._blobs[h], self._sizes[h] = [], [], 0
         try:
             while view:
                 view = view[proc.stdin.write(view) or 0:]
@@ -161,13 +200,16 @@ class FileWriter:
         """Wait for every queued call; raise the first that failed."""
         with self._lock:
             if self._procs:
-                self._send()
+                for h in range(len(self._procs)):
+                    if self._procs:  # (a failure raised while sending ends them all)
+                        self._send(h)
                 self._finish()
 
     def _finish(self) -> None:
         """Wait for the helpers (their input ended); raise a failure one of them reported."""
         procs, self._procs = self._procs, []
         self._left = None  # anything after a failure or close runs here
+        self._heads, self._blobs, self._sizes = [], [], []
         try:
             for proc in procs:  # every helper sees the end of its input, then each is waited for
                 assert proc.stdin is not None
@@ -186,10 +228,23 @@ class FileWriter:
         """Stop the helpers without waiting for what they were given (the owner removes the folder)."""
         with self._lock:
             procs, self._procs = self._procs, []
-            self._left, self._queued, self._size = None, [], 0
+            self._left, self._heads, self._blobs, self._sizes = None, [], [], []
         for proc in procs:
             proc.kill()
             proc.communicate()
+
+
+def _here(op: int, a: bytes, b: bytes | memoryview, copying: list[bool]) -> None:
+    """One call made by this process; a failure names its files by str, as the caller gave them."""
+    try:
+        if op == WRITE:
+            _write(a, b)
+        else:
+            _link(a, bytes(b), copying)
+    except OSError as exc:
+        exc.filename = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename
+        exc.filename2 = os.fsdecode(exc.filename2) if isinstance(exc.filename2, bytes) else exc.filename2
+        raise
 
 
 def _failure(proc: subprocess.Popen[bytes]) -> OSError | None:
@@ -200,8 +255,9 @@ def _failure(proc: subprocess.Popen[bytes]) -> OSError | None:
     proc.stdout.close()
     proc.stderr.close()
     if out:
-        code, message, name = json.loads(out)
-        return OSError(code, message, os.fsdecode(bytes.fromhex(name)) if name is not None else None)
+        code, message, *hexed = json.loads(out)
+        name, name2 = (os.fsdecode(bytes.fromhex(n)) if n is not None else None for n in (hexed + [None, None])[:2])
+        return OSError(code, message, name) if name2 is None else OSError(code, message, name, None, name2)
     if proc.returncode:
         last = (err.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
         return OSError(errno.EIO, f"the file writer process exited with status {proc.returncode}: {last}")
@@ -211,26 +267,62 @@ def _failure(proc: subprocess.Popen[bytes]) -> OSError | None:
 def _read_exact(inp: IO[bytes], n: int) -> bytes:
     data = inp.read(n) if n else b""  # a buffered pipe reads until n bytes or its end
     if len(data) != n:
-        raise EOFError("the file writer's input ended inside a call")
+        raise EOFError("the file writer's input ended inside a batch")
     return data
 
 
-def serve(inp: IO[bytes], out: IO[bytes]) -> int:
-    """The helper: make each call read from ``inp``; at the first failure, write it to ``out``
-    as JSON ``[errno, message, file name as hex]`` and stop (status 1)."""
-    copying = [False]
-    while head := inp.read(_HEAD.size):
-        if len(head) != _HEAD.size:
-            raise EOFError("the file writer's input ended inside a call")
-        op, la, lb = _HEAD.unpack(head)
-        a, b = _read_exact(inp, la), _read_exact(inp, lb)
+def _link_in(src: bytes, dst: bytes, s: int, d: int, fds: list[int], paths: list[bytes], copying: list[bool]) -> None:
+    """``_link`` of ``src`` in folder ``s`` at ``dst`` in folder ``d`` (open folders: no path walked)."""
+    if not copying[0]:
         try:
-            _run(op, a, b, copying)
+            os.link(src, dst, src_dir_fd=fds[s], dst_dir_fd=fds[d])
+            return
+        except FileNotFoundError:
+            raise
         except OSError as exc:
-            name = exc.filename if isinstance(exc.filename, bytes) else os.fsencode(exc.filename) if exc.filename else None
-            out.write(json.dumps([exc.errno, exc.strerror or str(exc), name.hex() if name is not None else None]).encode())
-            out.flush()
-            return 1
+            if exc.errno == errno.EEXIST:
+                raise
+            copying[0] = True
+    _copy(paths[s] + b"/" + src, paths[d] + b"/" + dst)
+
+
+def _whole(name: bytes, folder: bytes) -> bytes:
+    """A failed call's file name as a path: a name made relative to an open folder gets the folder's path."""
+    return name if b"/" in name or not folder else folder + b"/" + name
+
+
+def serve(inp: IO[bytes], out: IO[bytes]) -> int:
+    """The helper: make each call of each batch read from ``inp``; at the first failure, write
+    it to ``out`` as JSON ``[errno, message, file name as hex, second file name as hex]`` (whole
+    paths) and stop (status 1)."""
+    copying = [False]
+    paths: list[bytes] = []  # the folders named so far, by number, and their descriptors
+    fds: list[int] = []
+    while head := inp.read(_BATCH.size):
+        if len(head) != _BATCH.size:
+            raise EOFError("the file writer's input ended inside a batch")
+        size, count = _BATCH.unpack(head)
+        body = memoryview(_read_exact(inp, size))
+        pos = count * _CALL.size
+        for op, d, s, la, lb in _CALL.iter_unpack(body[:pos]):
+            a, b = bytes(body[pos:pos + la]), body[pos + la:pos + la + lb]
+            pos += la + lb
+            try:
+                if op == WRITE:
+                    _write(a, b, fds[d])
+                elif op == LINK:
+                    _link_in(a, bytes(b), s, d, fds, paths, copying)
+                elif op == FOLDER:
+                    fds.append(os.open(a, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)))
+                    paths.append(a)
+                else:
+                    raise OSError(errno.EINVAL, f"unknown file operation {op}")
+            except OSError as exc:
+                folders = (paths[s] if op == LINK else paths[d], paths[d]) if op != FOLDER else (b"", b"")
+                names = [None if n is None else _whole(os.fsencode(n), f).hex() for n, f in zip((exc.filename, exc.filename2), folders)]
+                out.write(json.dumps([exc.errno, exc.strerror or str(exc), *names]).encode())
+                out.flush()
+                return 1
     return 0
 
 

@@ -53,14 +53,15 @@ def test_an_existing_file_is_a_file_exists_error_naming_it(tmp_path: Path, spawn
 
 
 def test_a_missing_link_source_is_a_file_not_found_error(tmp_path: Path) -> None:
+    (tmp_path / "src.jpg").write_bytes(b"x")
     w = FileWriter(spawn_after=0)
-    w.write(str(tmp_path / "before"), b"1")
+    w.link(str(tmp_path / "src.jpg"), str(tmp_path / "before.jpg"))
     w.link(str(tmp_path / "missing.jpg"), str(tmp_path / "out.jpg"))
-    w.write(str(tmp_path / "after"), b"2")
+    w.link(str(tmp_path / "src.jpg"), str(tmp_path / "after.jpg"))
     with pytest.raises(FileNotFoundError) as exc:
         w.close()
-    assert exc.value.filename == str(tmp_path / "missing.jpg")
-    assert (tmp_path / "before").exists() and not (tmp_path / "after").exists()  # the helper stops at the failure
+    assert exc.value.filename == str(tmp_path / "missing.jpg") and exc.value.filename2 == str(tmp_path / "out.jpg")
+    assert (tmp_path / "before.jpg").exists() and not (tmp_path / "after.jpg").exists()  # the helper stops at the failure
 
 
 def test_a_failure_is_raised_while_writing_once_the_helper_stopped(tmp_path: Path) -> None:
@@ -122,3 +123,37 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_links_and_writes_in_many_folders_across_batches(tmp_path: Path) -> None:
+    for sub in ("src", "images", "labels"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "src" / "0.jpg").write_bytes(b"0")
+    (tmp_path / "src" / "1.jpg").write_bytes(b"1")
+    w = FileWriter(spawn_after=0)
+    for i in range(3000):
+        w.link(str(tmp_path / "src" / f"{i % 2}.jpg"), str(tmp_path / "images" / f"{i}.jpg"))
+        w.write(str(tmp_path / "labels" / f"{i}.txt"), b"0 0.5 0.5 0.1 0.1\n" * (i % 3))
+    assert w.helped
+    w.close()
+    assert all(os.stat(tmp_path / "images" / f"{i}.jpg").st_ino == os.stat(tmp_path / "src" / f"{i % 2}.jpg").st_ino for i in range(3000))
+    assert all((tmp_path / "labels" / f"{i}.txt").read_bytes() == b"0 0.5 0.5 0.1 0.1\n" * (i % 3) for i in range(3000))
+
+
+def test_names_without_a_folder_are_made_in_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "source.jpg").write_bytes(b"media")
+    w = FileWriter(spawn_after=0)
+    w.write("alone.txt", b"here")
+    w.link("source.jpg", "linked.jpg")
+    w.close()
+    assert (tmp_path / "alone.txt").read_bytes() == b"here"
+    assert os.stat(tmp_path / "linked.jpg").st_ino == os.stat(tmp_path / "source.jpg").st_ino
+
+
+def test_a_folder_gone_before_its_helper_opens_it_is_named(tmp_path: Path) -> None:
+    w = FileWriter(spawn_after=0)
+    w.write(str(tmp_path / "gone" / "a.txt"), b"1")  # the folder does not exist
+    with pytest.raises(FileNotFoundError) as exc:
+        w.close()
+    assert exc.value.filename == str(tmp_path / "gone")
