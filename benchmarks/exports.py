@@ -1,8 +1,8 @@
 """Export benchmark (issue #13): ``python -m benchmarks.exports [--images N] [--repeat R]``.
 
 A generated detection set (N images of 1–100 KB, 5 boxes each on average, 80/20 train/val),
-imported into a store once; then, alternating A B A B, each step from the same start (its output
-removed, page caches dropped, its inputs read once: for dagstore the version's local copy and
+imported into a store once; then, alternating A B A B, each step from the same start (its earlier output
+moved aside and removed at the end, so that no step follows a mass removal; page caches dropped, its inputs read once: for dagstore the version's local copy and
 cached state, for the peers their source files; each tool's package imported before its clock), in child processes:
 dagstore's YOLO_ULTRALYTICS and COCO exports to folders and YOLO_ULTRALYTICS to a zip, the
 physical references (``cp -rl`` of the images plus writing the label files; ``zip -0 -qr`` of
