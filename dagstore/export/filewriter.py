@@ -20,6 +20,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 import shutil
 import struct
 import subprocess
@@ -271,11 +272,24 @@ def _read_exact(inp: IO[bytes], n: int) -> bytes:
     return data
 
 
+def _in(name: bytes, k: int, fds: list[int], paths: list[bytes]) -> tuple[bytes, int | None]:
+    """``name`` in folder ``k``: relative to its descriptor, or by whole path if none is kept open."""
+    return (name, fds[k]) if fds[k] >= 0 else (paths[k] + b"/" + name, None)
+
+
+def _held() -> int:
+    """How many folders a helper keeps open: half its descriptor limit (an export to thousands of
+    folders otherwise failed with 'Too many open files'); later ones are used by path."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(8, soft // 2) if 0 < soft < 1 << 20 else 1 << 19
+
+
 def _link_in(src: bytes, dst: bytes, s: int, d: int, fds: list[int], paths: list[bytes], copying: list[bool]) -> None:
     """``_link`` of ``src`` in folder ``s`` at ``dst`` in folder ``d`` (open folders: no path walked)."""
     if not copying[0]:
         try:
-            os.link(src, dst, src_dir_fd=fds[s], dst_dir_fd=fds[d])
+            (a, afd), (b, bfd) = _in(src, s, fds, paths), _in(dst, d, fds, paths)
+            os.link(a, b, src_dir_fd=afd, dst_dir_fd=bfd)
             return
         except FileNotFoundError:
             raise
@@ -296,8 +310,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     it to ``out`` as JSON ``[errno, message, file name as hex, second file name as hex]`` (whole
     paths) and stop (status 1)."""
     copying = [False]
-    paths: list[bytes] = []  # the folders named so far, by number, and their descriptors
+    paths: list[bytes] = []  # the folders named so far, by number, and their descriptors (-1: used by path)
     fds: list[int] = []
+    held = _held()
     while head := inp.read(_BATCH.size):
         if len(head) != _BATCH.size:
             raise EOFError("the file writer's input ended inside a batch")
@@ -309,11 +324,12 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             pos += la + lb
             try:
                 if op == WRITE:
-                    _write(a, b, fds[d])
+                    path, at = _in(a, d, fds, paths)
+                    _write(path, b, at)
                 elif op == LINK:
                     _link_in(a, bytes(b), s, d, fds, paths, copying)
                 elif op == FOLDER:
-                    fds.append(os.open(a, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)))
+                    fds.append(os.open(a, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)) if len(fds) < held else -1)
                     paths.append(a)
                 else:
                     raise OSError(errno.EINVAL, f"unknown file operation {op}")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
+import dagstore
 from dagstore.export import filewriter
 from dagstore.export.filewriter import SPAWN_AFTER, FileWriter
 
@@ -157,3 +161,32 @@ def test_a_folder_gone_before_its_helper_opens_it_is_named(tmp_path: Path) -> No
     with pytest.raises(FileNotFoundError) as exc:
         w.close()
     assert exc.value.filename == str(tmp_path / "gone")
+
+
+def test_files_and_links_in_more_folders_than_a_helper_may_hold_open(tmp_path: Path) -> None:
+    """A helper keeps at most half its descriptor limit of folders open and uses the others by
+    path: with a limit of 256 (macOS's default; at Linux's 1024 a helper failed at its ~1,020th folder), files
+    and links in 1,200 folders are made (run in a child: the limit is its helpers' too)."""
+    script = textwrap.dedent("""
+        import os, resource, sys
+        from dagstore.export.filewriter import FileWriter
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        root, src = sys.argv[1], sys.argv[2]
+        w = FileWriter(spawn_after=0)
+        for i in range(1200):
+            os.makedirs(f"{root}/c{i}")
+            w.write(f"{root}/c{i}/a.txt", b"file %d" % i)
+            w.link(f"{src}/s{i % 7}.bin", f"{root}/c{i}/b.bin")
+        assert w.helped
+        w.close()
+    """)
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(7):
+        (src / f"s{k}.bin").write_bytes(b"source %d" % k)
+    env = {**os.environ, "PYTHONPATH": str(Path(dagstore.__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out"), str(src)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for i in range(1200):
+        assert (tmp_path / "out" / f"c{i}" / "a.txt").read_bytes() == b"file %d" % i
+        assert os.stat(tmp_path / "out" / f"c{i}" / "b.bin").st_ino == os.stat(src / f"s{i % 7}.bin").st_ino
