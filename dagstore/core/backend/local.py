@@ -177,7 +177,8 @@ def _kernel_copy(src: int, dst: int) -> bool:
     """Copy by the kernel (``sendfile``: no user-space buffer, no GIL) a chunk at a time, starting
     each chunk's writeback as soon as it is copied (``sync_file_range``), so the disk writes while
     the copy goes on and the fsync that follows waits for the last chunks only, not for the whole
-    file. False, nothing copied, off Linux or where the kernel cannot copy between these files."""
+    file. False, nothing copied, off Linux or where the kernel refuses the first chunk (a full
+    store is raised)."""
     if _LIBC is None:
         return False
     done = 0
@@ -186,7 +187,7 @@ def _kernel_copy(src: int, dst: int) -> bool:
             _LIBC.sync_file_range(dst, done, n, _SYNC_FILE_RANGE_WRITE)  # advisory: the fsync decides
             done += n
     except OSError as exc:
-        if done or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.ENOTSOCK):
+        if done or exc.errno in _FULL:  # as shutil: any other refusal of the first chunk falls back (EPERM of a sandbox...)
             raise
         return False
     return True
