@@ -30,6 +30,7 @@ from . import columns
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .progress import progress_bar
 
+_REMEMBER_BATCH = 8192  # hashed files put in the stat cache at once, from the hashing pass
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
 _KEEP_BATCH, _KEEP_BYTES = 256, 1 << 20  # small files handed to ``keep`` at once (the bytes bound memory: W3's files)
 
@@ -326,7 +327,7 @@ def hash_list(
     def work(chunk: Sequence[LocalFile]) -> list[tuple[LocalFile, str, int]]:
         res: list[tuple[LocalFile, str, int]] = []
         kept: list[tuple[LocalFile, str, bytes]] = []
-        done = held = 0
+        done = held = remembered = 0
         for f in chunk:  # the hot loop of a version of many small files: no call per file it can avoid
             try:
                 if f.size < SMALL_FILE:
@@ -346,9 +347,14 @@ def hash_list(
             if len(res) - done >= _KEEP_BATCH:
                 bar.relative_update(sum(r[2] for r in res[done:]))
                 done = len(res)
+                if cache and done - remembered >= _REMEMBER_BATCH:  # in the pass: it fills the waits for the encoder thread
+                    _remember(cache, res[remembered:])
+                    remembered = done
         if kept and keep is not None:
             keep(kept)
         bar.relative_update(sum(r[2] for r in res[done:]))
+        if cache:
+            _remember(cache, res[remembered:])
         return res
 
     # Threads pay only for large files (reads release the GIL); on small files they contend
@@ -364,15 +370,17 @@ def hash_list(
                 results = list(pool.map(work, slices))
     finally:
         bar.close()
-    return _collect(files, known, results, cache)
+    return _collect(files, known, results)
 
 
-def _collect(files: Sequence[LocalFile], known: list[str], results: list[list[tuple[LocalFile, str, int]]],
-             cache: StatCache | None) -> list[tuple[str, int]]:
-    """``hash_list``'s answer from the stat cache's hashes (``known``) and the hashing threads'
-    results; the new hashes are remembered."""
-    if cache:  # a file whose size changed while it was read: take what was read, don't remember it
-        cache.store([(f, h) for res in results for f, h, size in res if size == f.size])
+def _remember(cache: StatCache, res: Sequence[tuple[LocalFile, str, int]]) -> None:
+    """Put hashing results in the stat cache (a file whose size changed while it was read:
+    take what was read, don't remember it)."""
+    cache.store([(f, h) for f, h, size in res if size == f.size])
+
+
+def _collect(files: Sequence[LocalFile], known: list[str], results: list[list[tuple[LocalFile, str, int]]]) -> list[tuple[str, int]]:
+    """``hash_list``'s answer from the stat cache's hashes (``known``) and the hashing threads' results."""
     if len(results) == 1 and len(results[0]) == len(files):  # one thread hashed every file, in order
         return [(h, size) for _f, h, size in results[0]]
     done = {f.path: (h, size) for res in results for f, h, size in res}

@@ -9,7 +9,7 @@ import json
 import zstandard
 
 from dagstore.core.manifest import Delta, Entry, _columns, _format_of
-from dagstore.core.records import Draft, VersionRecord
+from dagstore.core.records import _PIECE, Draft, VersionRecord
 
 
 def _full(d: Draft) -> bytes:
@@ -57,3 +57,16 @@ def test_a_meta_dict_changed_in_place_is_written() -> None:
     d.to_bytes()
     d.delta.entries["m.txt"].meta["k"] = 2  # type: ignore[index]
     assert Draft.from_bytes(d.to_bytes()).delta.entries["m.txt"].meta == {"k": 2}
+
+
+def test_a_draft_of_many_pending_files_is_written_in_pieces_as_the_full_serialization() -> None:
+    """Pending files are serialized a few thousand at a time (W1's draft text is never whole in
+    memory): the text is still that of one ``json.dumps``, with non-ASCII paths, in one zstd
+    frame that holds its size (the previous release's reader decompresses it in one call)."""
+    entries = {f"d{i % 9}/fé{i}.txt": Entry(f"{i:032x}", i) for i in range(3 * _PIECE + 17)}
+    d = Draft(VersionRecord("id2", "n", "p", "1.0.0"), Delta(entries=entries),
+              {p: (f"/src/ü/{p}", 1_600_000_000 + i, 9) for i, p in enumerate(entries)})
+    data = d.to_bytes()
+    assert zstandard.get_frame_parameters(data).content_size > 3 * _PIECE * 50
+    assert zstandard.ZstdDecompressor().decompress(data) == zstandard.ZstdDecompressor().decompress(_full(d))
+    assert Draft.from_bytes(data).pending == d.pending

@@ -54,6 +54,23 @@ def test_unchanged_files_are_found_by_a_new_cache_on_the_same_file(tmp_path: Pat
     assert hashed == []
 
 
+def test_hashes_remembered_a_batch_at_a_time_during_the_pass_are_all_found(tmp_path: Path, hashed: list[str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hashing pass puts its hashes in the stat cache every ``_REMEMBER_BATCH`` files (a
+    folder's files then reach it in two calls): every file is found afterwards, none hashed again."""
+    monkeypatch.setattr(scan_mod, "_REMEMBER_BATCH", 300)
+    src = _tree(tmp_path / "src", n=1200)  # 12 folders of 100 files: batches of 300 (checked every 256) cut folders
+    files = scan(src)
+    stored: list[int] = []
+    real_store = StatCache.store
+    monkeypatch.setattr(StatCache, "store", lambda self, items: stored.append(len(items)) or real_store(self, items))
+    first = hash_files(files, StatCache(tmp_path / "sc.sqlite"), show_progress=False)
+    assert len(stored) > 2 and sum(stored) == len(files) == 1200
+    hashed.clear()
+    assert hash_files(files, StatCache(tmp_path / "sc.sqlite"), show_progress=False) == first
+    assert hashed == []
+
+
 def test_a_changed_key_is_hashed_again_size_mtime_or_inode(tmp_path: Path, hashed: list[str]) -> None:
     src = _tree(tmp_path / "src")
     cache = StatCache(tmp_path / "sc.sqlite")
