@@ -158,7 +158,8 @@ def ingest(work: Path, src: Path, workers: int) -> dict[str, Any]:
     frag = seen[0]
     return {"files": files, "one_process_s": round(one, 2), "workers": workers, "cluster_s": round(many, 2),
             "cluster_add_files_s": round(t_add, 2), "cluster_finalize_s": round(t_fin, 2), "speedup": round(one / many, 2),
-            "tasks": frag.tasks, "worker_seconds_total": round(frag.seconds, 2),
+            "tasks": frag.tasks, "worker_seconds_total": round(frag.seconds, 2), "worker_task_cpu_s": round(frag.cpu, 2),
+            "worker_task_cpu_us_per_file": round(frag.cpu / files * 1e6, 1),
             "worker_us_per_file": round(frag.seconds / files * 1e6, 1), "scheduler_ms_per_task": round(per_task * 1e3, 2),
             "fanout_wall_s": round(frag.wall, 2), "driver_serial_s": round(many - frag.wall, 2),
             "driver_us_per_file": round((many - frag.wall) / files * 1e6, 1), "scheduler_round_trip_ms": round(round_trip * 1e3, 2),

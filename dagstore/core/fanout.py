@@ -29,7 +29,7 @@ from .hashing import SMALL_FILE
 from .gcpause import gc_paused
 from .packindex import Columns
 from .packs import BlobLocation, PackWriter, encode_blobs
-from .scan import LocalFile, StatCache, hash_files
+from .scan import LocalFile, StatCache, hash_list
 from .store import Store
 
 TASK_FILES = 10_000  # files per task: the scheduler's per-task overhead (~ms) stays negligible
@@ -176,6 +176,7 @@ class Fragment:
     bytes_sent: int = 0
     blobs_sent: int = 0
     seconds: float = 0.0  # the tasks' own time, summed
+    cpu: float = 0.0  # the CPU seconds of the tasks' processes while they ran, summed
     table: Any = None  # a folder's fragment: a pyarrow table of path, hash, size (fanscan)
     wall: float = 0.0  # the driver's time from the split to the merged fragment
     tasks: int = 0  # how many tasks made it
@@ -189,20 +190,20 @@ class Fragment:
         self.bytes_sent += other.bytes_sent
         self.blobs_sent += other.blobs_sent
         self.seconds += other.seconds
+        self.cpu += other.cpu
 
 
 @gc_paused()  # a few tuples per file, no cycles: collections would only walk them
 def ingest(task: IngestTask) -> Fragment:
     """Worker side: hash what has no hash (the driver keeps the stat cache), then upload what
     the store does not hold yet. Idempotent: a retry finds its content through the indexes."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     st, be = open_store(task.store)
     out = Fragment()
     files = [LocalFile(p, "", size, mtime, 0, 0) for p, size, mtime, _h in task.files]  # the driver keeps the stat cache
     given = {p: (h, size) for p, size, _mtime, h in task.files if h}
-    got = store_files(be, st, files, None, task.level, task.pack_size, task.marked, out, given)
-    out.hashes = [got[f.path] for f in files]
-    out.seconds = time.perf_counter() - t0
+    out.hashes = store_files(be, st, files, None, task.level, task.pack_size, task.marked, out, given)
+    out.seconds, out.cpu = time.perf_counter() - t0, time.process_time() - c0
     return out
 
 
@@ -276,31 +277,36 @@ class Packer:
 
 def store_files(be: Backend, st: Any, files: Sequence[LocalFile], cache: StatCache | None, level: int | None,
                 pack_size: int | None, marked: frozenset[str], out: Fragment,
-                given: dict[str, tuple[str, int]] | None = None) -> dict[str, tuple[str, int]]:
-    """Worker side: ``{path: (hash, size)}`` of ``files``, hashed (unless ``given``, or known
-    to ``cache``) and sent to ``be`` where the store lacks them; ``out`` gains the packs,
-    objects and bytes sent. Small files read for hashing are packed from those bytes; the
-    others (hashes given or cached, large files) are read, verified and sent by ``transfer``."""
-    given = given or {}
+                given: dict[str, tuple[str, int]] | None = None) -> list[tuple[str, int]]:
+    """Worker side: ``(hash, size)`` of each of ``files``, in order, hashed (unless ``given``
+    by path, or known to ``cache``) and sent to ``be`` where the store lacks them; ``out``
+    gains the packs, objects and bytes sent. Small files read for hashing are packed from
+    those bytes; the others (hashes given or cached, large files) are read, verified and sent
+    by ``transfer``."""
     index = reusable(st, be, marked)
     packer = Packer(st, be, index, level, pack_size)
     try:
-        todo = [f for f in files if f.path not in given]
-        got = {**hash_files(todo, cache, show_progress=False, keep=packer.keep_many), **given} if todo else dict(given)
+        got = _hashes(files, cache, given or {}, packer)
     except BaseException:
         packer.close(ok=False)
         raise
     packer.close()
-    rest = []
-    for f in files:
-        h, size = got[f.path]
-        if h not in packer.done:
-            rest.append(transfer.Pending(h, size, f.path, f.mtime_ns, f.ctime_ns))
+    unsent = {h for h, _size in got} - packer.done  # content not packed from the bytes hashed
+    rest = [transfer.Pending(h, size, f.path, f.mtime_ns, f.ctime_ns) for f, (h, size) in zip(files, got) if h in unsent] if unsent else []
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
     res = transfer.upload(be, index, rest, level, pack_size, show_progress=False, avoid_objects=avoid) if rest else transfer.UploadResult()
     out.packs, out.objects, out.indexes = res.packs | packer.packs, res.objects, {**packer.indexes, **res.indexes}
     out.bytes_sent, out.blobs_sent = res.bytes_sent + packer.bytes_sent, res.blobs_sent + packer.blobs_sent
     return got
+
+
+def _hashes(files: Sequence[LocalFile], cache: StatCache | None, given: dict[str, tuple[str, int]], packer: Packer) -> list[tuple[str, int]]:
+    """``(hash, size)`` of each file in order: ``given``'s, else hashed (``packer`` keeps the bytes read)."""
+    if not given:
+        return hash_list(files, cache, show_progress=False, keep=packer.keep_many) if files else []
+    todo = [f for f in files if f.path not in given]
+    done = dict(zip([f.path for f in todo], hash_list(todo, cache, show_progress=False, keep=packer.keep_many))) if todo else {}
+    return [given[f.path] if f.path in given else done[f.path] for f in files]
 
 
 _indexes: dict[tuple[str, str], tuple[dict[str, Any], set[str]]] = {}
@@ -324,7 +330,9 @@ def reusable(st: Any, be: Any, marked: frozenset[str] = frozenset()) -> dict[str
             except FormatError:  # an unreadable index: the listing of every pack skips it, with a warning
                 index.update(st.pack_index(be))
             seen.update(new)
-        return dict(index) if not marked else {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
+        if not marked:  # shared, not copied: the packers of this process add what they write
+            return index
+        return {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
 
 
 def ingest_all(

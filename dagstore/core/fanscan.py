@@ -119,18 +119,17 @@ def ingest_tree(task: TreeTask) -> fanout.Fragment:
     """Worker side: scan the units, hash what this worker's stat cache does not know (packing
     the bytes read), upload what the store lacks; the fragment's table lists the files sorted
     by path."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     st, be = fanout.open_store(task.store)
     patterns = list(task.wildcard) if task.wildcard else None
     found = sorted((x for u in task.units for x in _scan_unit(u, patterns)), key=lambda x: x[0])
     files = [f for _rel, f in found]
     out = fanout.Fragment()
-    hashes = fanout.store_files(be, st, files, st.cache.statcache, task.level, task.pack_size, task.marked, out)
-    got = [hashes[f.path] for f in files]
+    got = fanout.store_files(be, st, files, st.cache.statcache, task.level, task.pack_size, task.marked, out)
     sizes = np.array([s for _h, s in got], dtype=np.uint64)
     out.table = pa.Table.from_arrays([columns.strings([rel for rel, _f in found]), columns.hashes_to_array([h for h, _s in got]),
                                       pa.Array.from_buffers(pa.uint64(), len(sizes), [None, pa.py_buffer(sizes)])], schema=ROWS)
-    out.seconds = time.perf_counter() - t0
+    out.seconds, out.cpu = time.perf_counter() - t0, time.process_time() - c0
     return out
 
 
