@@ -176,7 +176,7 @@ class Fragment:
     bytes_sent: int = 0
     blobs_sent: int = 0
     seconds: float = 0.0  # the tasks' own time, summed
-    cpu: float = 0.0  # the CPU seconds of the tasks' processes while they ran, summed
+    cpu: float = 0.0  # CPU seconds of each task's process while it ran, summed (tasks sharing a process count each other's)
     table: Any = None  # a folder's fragment: a pyarrow table of path, hash, size (fanscan)
     wall: float = 0.0  # the driver's time from the split to the merged fragment
     tasks: int = 0  # how many tasks made it
@@ -316,13 +316,14 @@ _indexes_lock = threading.Lock()
 def reusable(st: Any, be: Any, marked: frozenset[str] = frozenset()) -> dict[str, Any]:
     """``{hash: location}`` of the blobs the store's packs hold (packs gc marked left out).
     Each pack's index is decoded once per worker process: later tasks decode only new packs
-    (one listing of the index folder per task; a pack gone since starts the index afresh)."""
+    (one listing of the index folder per task; a pack gone since starts the index afresh).
+    Without marks the answer is the process's own mapping, not a copy (read-only to callers)."""
+    key = (st.url, str(getattr(be, "url", "")))
     with _indexes_lock:  # tasks may share a process (a thread pool)
-        index, seen = _indexes.setdefault((st.url, str(getattr(be, "url", ""))), ({}, set()))
+        index, seen = _indexes.setdefault(key, ({}, set()))
         listed = {layout.leaf(k) for k in be.list(layout.INDEX)}
-        if seen - listed:
-            index.clear()
-            seen.clear()
+        if seen - listed:  # a new mapping: a task still using the old one sees no entry vanish
+            index, seen = _indexes[key] = ({}, set())
         new = sorted(listed - seen)
         if new:
             try:
@@ -330,7 +331,7 @@ def reusable(st: Any, be: Any, marked: frozenset[str] = frozenset()) -> dict[str
             except FormatError:  # an unreadable index: the listing of every pack skips it, with a warning
                 index.update(st.pack_index(be))
             seen.update(new)
-        if not marked:  # shared, not copied: the packers of this process add what they write
+        if not marked:  # this process's packers add what they write to it
             return index
         return {h: loc for h, loc in index.items() if layout.pack_key(loc.pack) not in marked}
 

@@ -68,3 +68,15 @@ def test_later_tasks_of_a_worker_reuse_its_index_without_copying_it(tmp_path: Pa
     third = fanscan.ingest_tree(fanscan.TreeTask(ref, ((str(tmp_path / "src"), "third/", None),), None, 1, None,
                                                  frozenset({layout.pack_key(pack)})))
     assert third.blobs_sent == 6 and third.packs.isdisjoint(first.packs)
+
+
+def test_a_pack_gone_since_starts_a_new_index_and_leaves_the_old_one_whole(tmp_path: Path, ref: fanout.StoreRef) -> None:
+    st, be = fanout.open_store(ref)
+    _files(tmp_path / "src", 5, "gone")
+    first = fanscan.ingest_tree(fanscan.TreeTask(ref, ((str(tmp_path / "src"), "", None),), None, 1, None))
+    old = fanout.reusable(st, be)
+    (pack,) = first.packs
+    be.delete([layout.pack_key(pack), layout.index_key(pack)])  # as gc sweeps it
+    assert fanout.reusable(st, be) == {} and len(old) == 5  # a task still holding the old mapping loses nothing mid-way
+    again = fanscan.ingest_tree(fanscan.TreeTask(ref, ((str(tmp_path / "src"), "again/", None),), None, 1, None))
+    assert again.blobs_sent == 5 and again.packs.isdisjoint(first.packs)  # stored again, not pointed at the gone pack
