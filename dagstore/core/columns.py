@@ -164,6 +164,18 @@ def hashes_to_hex(arr: pa.Array | pa.ChunkedArray) -> list[str]:
     return out
 
 
+def stored_hashes(delta: pa.Table, skip: Iterable[str] = ()) -> np.ndarray:
+    """The sorted unique hashes (``S16``, as ``packindex`` searches them) of a delta table's
+    stored content: its rows that are neither removals, links, nor at a path of ``skip``."""
+    col = one_array(delta["hash"])
+    if col.null_count == len(col):
+        return np.zeros(0, dtype="S16")
+    keep = ~bits(delta["removed"]) & ~bits(col.is_null())
+    if skip := sorted(skip):
+        keep &= ~bits(pc.is_in(delta["path"], value_set=strings(skip)))
+    return np.unique(np.frombuffer(col.buffers()[1], dtype="S16")[col.offset : col.offset + len(col)][keep])
+
+
 def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), origins: list[str] | None = None) -> pa.Table:
     """A sorted table of Python entries (plus removal rows); with ``origins``, a state table
     whose ``origin`` column indexes it (every entry's origin must be listed)."""
@@ -237,10 +249,12 @@ def _ipc(table: pa.Table, meta: dict[str, Any]) -> pa.Buffer:
 
 def split_paths(paths: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """(folder, name) of each path: folder dictionary-encoded, "" for the root."""
-    cut = pc.extract_regex(paths, r"^(?P<folder>(?:.*/)?)(?P<name>[^/]*)$")
-    cut = cut.combine_chunks() if isinstance(cut, pa.ChunkedArray) else cut
-    folders = pc.utf8_rtrim(cut.field("folder"), "/")
-    return pc.dictionary_encode(folders), cut.field("name")
+    parts = pc.split_pattern(one_array(paths), "/", max_splits=1, reverse=True)  # [folder, name] or [name]
+    starts = numbers(parts.offsets)  # a split, not a regex: 7x faster (W1: 4 ms, not 29 ms)
+    flat, nested = parts.values, np.diff(starts) == 2
+    name = flat.take(from_numpy(starts[1:] - 1, pa.int32()))
+    folder = pc.if_else(from_numpy(nested, pa.bool_()), flat.take(from_numpy(np.where(nested, starts[:-1], 0), pa.int32())), strings([""])[0])
+    return pc.dictionary_encode(folder), name
 
 
 def join_paths(folder: pa.Array, name: pa.Array) -> pa.Array:

@@ -42,8 +42,16 @@ _BATCH_BELOW = 16 << 10  # blobs this small are compressed a batch per call (see
 def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
     # The nonce makes every written pack unique (its id is the hash of its bytes), so a pack
     # that gc has marked is never rewritten under the same name by a later upload.
-    doc = {"format": PACK_FORMAT, "nonce": os.urandom(8).hex(), "blobs": [list(b) for b in blobs]}
-    return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc, separators=(",", ":")).encode())
+    nonce = os.urandom(8).hex()
+    flat = [x for b in blobs for x in b]
+    names = flat[0::5]
+    joined = "".join(names) if all(type(h) is str for h in names) else "-"
+    if joined.isalnum() and joined.isascii() or not blobs:
+        # json.dumps's bytes (no text to escape), formatted in one C call: W1's 9 headers took 30 ms of json
+        text = '{"format":%d,"nonce":"%s","blobs":[%s]}' % (PACK_FORMAT, nonce, ",".join(['["%s",%d,%d,%d,%d]'] * len(blobs)) % tuple(flat))
+    else:
+        text = json.dumps({"format": PACK_FORMAT, "nonce": nonce, "blobs": [list(b) for b in blobs]}, separators=(",", ":"))
+    return _compressor(3).compress(text.encode())  # a context kept per thread: a new one maps fresh pages
 
 
 def decode_header(pack_id: str, data: bytes) -> dict[str, BlobLocation]:

@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from dataclasses import replace
 
 from .. import fanout, fanscan, transfer
-from ..columns import entries_table
+from ..columns import entries_table, stored_hashes
 from ..folderdiff import delta_problem
 from ..scan import LocalFile
 from ..manifest import Entry
@@ -168,15 +168,14 @@ def finalize(v: Version) -> None:
     st = v.store
     be = st.content_backend(v.record)
     parents = v.parents_state().pick(draft.delta.entries)
+    delta = entries_table(draft.delta.entries, draft.delta.removed)  # made once: the state, the manifest, the check
     # content a parent already has at the same path (an annotation-only change) is stored
-    needed = {e.hash for p, e in draft.delta.entries.items() if e.url is None and not _in_parent(parents.get(p), e)}
-    index = st.pack_index(be, v.record.packs, only=needed)
-    packs = {index[h].pack for h in needed if h in index}
-    objects = {h for h in needed if h not in index}
+    same = [p for p, e in parents.items() if _in_parent(e, draft.delta.entries[p])]
+    packs, absent = st.pack_holders(be, v.record.packs, stored_hashes(delta, same))
+    objects = set(absent)
     missing = objects - set(v.record.objects)
     if missing:
         raise DraftError(f"dataset {v.id}: content of {len(missing)} files is not in the store; call upload()")
-    delta = entries_table(draft.delta.entries, draft.delta.removed)  # made once: the state and the manifest
     state = v.parents_state().apply(delta, v.id)
     # never publish a version that cannot be checked out (one parent: only its new paths can clash)
     problem = (delta_problem(v.parents_state(), draft.delta.entries, draft.delta.removed) if len(v.record.parents) == 1

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from ...errors import FormatError, IntegrityError
@@ -141,6 +142,24 @@ class Content(Registry):
         for locs in found.values():
             out.update(locs)
         return out
+
+    def pack_holders(self, backend: Backend, pack_ids: Iterable[str], keys: np.ndarray) -> tuple[set[str], list[str]]:
+        """The packs of ``pack_ids`` that hold blobs of ``keys`` (sorted unique ``S16`` hashes;
+        a blob in two packs counts for the later one, as in ``pack_index``) and the hashes
+        none holds (hex): what finalize records, found by a binary search per pack, with no
+        Python object per blob."""
+        claimed = np.zeros(len(keys), dtype=bool)
+        held: set[str] = set()
+        if len(keys) and (pack_ids := list(pack_ids)):
+            found = self._indexes(backend, pack_ids, lambda cols: cols.find(keys)[0],
+                                  lambda pid, data: self._columns_of(pid, data).find(keys)[0], skip_bad=False)
+            for pid in reversed(found):  # in pack_ids' order: the later pack wins
+                new = found[pid][~claimed[found[pid]]]
+                if len(new):
+                    held.add(pid)
+                    claimed[new] = True
+        hx = keys[~claimed].tobytes().hex()
+        return held, [hx[i : i + 32] for i in range(0, len(hx), 32)]
 
     def pack_columns(self, backend: Backend, pack_ids: Iterable[str]) -> list[packindex.Columns]:
         """The index of each of these packs as columns (``core.packindex``), in ``pack_ids``'
