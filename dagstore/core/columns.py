@@ -145,9 +145,11 @@ def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def hashes_to_array(hashes: list[str]) -> pa.Array:
     """32-hex-digit hashes as 16-byte binary ("" for a link: null)."""
+    if all(hashes):  # no link: no validity bitmap to make, a Python step per hash saved
+        return pa.Array.from_buffers(HASH, len(hashes), [None, pa.py_buffer(bytes.fromhex("".join(hashes)))])
     raw = bytes.fromhex("".join(h or "0" * 32 for h in hashes))
     stored = np.array([bool(h) for h in hashes], dtype=bool)
-    validity = None if stored.all() else pa.py_buffer(np.packbits(stored, bitorder="little"))
+    validity = pa.py_buffer(np.packbits(stored, bitorder="little"))
     return pa.Array.from_buffers(HASH, len(hashes), [validity, pa.py_buffer(raw)])
 
 
@@ -182,13 +184,14 @@ def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), ori
     gone = sorted(set(removed) - entries.keys())
     paths = sorted(entries)
     es = [entries[p] for p in paths]
-    texts = [e[4].translate(_SWAP) if e[4] is not None else None for e in es]
+    hashes, sizes, urls, metas, anns, owners = zip(*es) if es else ((),) * 6  # the fields as columns, in C
+    texts = [a.translate(_SWAP) if a is not None else None for a in anns]
     cols: dict[str, Any] = {
         "path": strings(paths + gone),  # from buffers: pa.array would import pandas (~0.3 s on the write path)
-        "hash": hashes_to_array([e[0] for e in es] + [""] * len(gone)),
-        "size": from_numpy([e[1] for e in es] + [0] * len(gone), pa.uint64()),
-        "url": optional_strings([e[2] for e in es] + [None] * len(gone)),
-        "meta": optional_strings([json.dumps(e[3], sort_keys=True) if e[3] else None for e in es] + [None] * len(gone)),
+        "hash": hashes_to_array([*hashes, *[""] * len(gone)]),
+        "size": from_numpy([*sizes, *[0] * len(gone)], pa.uint64()),
+        "url": optional_strings([*urls, *[None] * len(gone)]),
+        "meta": optional_strings([json.dumps(m, sort_keys=True) if m else None for m in metas] + [None] * len(gone)),
         "annotation": optional_strings(texts + [None] * len(gone)),
         **annotation_columns(texts + [None] * len(gone)),
     }
@@ -197,7 +200,7 @@ def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), ori
         table = _table(cols, DELTA)
         return table.take(pc.sort_indices(table["path"])) if gone else table
     ix: dict[str | None, int] = {o: i for i, o in enumerate(origins)}
-    cols["origin"] = from_numpy([ix[e[5]] for e in es], pa.int32())
+    cols["origin"] = from_numpy([ix[o] for o in owners], pa.int32())
     cols["annotation"] = cols["annotation"].cast(pa.large_string())
     return _table(cols, STATE)
 
