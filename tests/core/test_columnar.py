@@ -7,6 +7,8 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import zstandard
 
@@ -185,3 +187,23 @@ def test_a_columnar_manifest_newer_than_the_reader_is_refused(monkeypatch: pytes
     with pytest.raises(FormatError, match="manifest format 3 is newer than this dagstore"):
         columns.read_manifest(data, "manifest")
 
+
+
+def test_paths_split_at_their_last_slash_with_folders_in_first_seen_order() -> None:
+    paths = ["a/b", "a/c", "b", "x/y/z", "x/y/zz", "\u00e9/\u00fc/\u00f1.txt", "a\nb/c", "z"]
+    for arr in (columns.strings(paths), pa.chunked_array([columns.strings(paths[:3]), columns.strings(paths[3:])]),
+                columns.strings(["q/r", *paths]).slice(1), columns.strings([])):
+        folder, name = columns.split_paths(arr)
+        want = [p.rpartition("/") for p in arr.to_pylist()]
+        assert folder.type == columns.FOLDER.type and name.type == pa.string()
+        assert folder.to_pylist() == [w[0] for w in want] and name.to_pylist() == [w[2] for w in want]
+        assert folder.dictionary.to_pylist() == list(dict.fromkeys(w[0] for w in want))
+
+
+def test_the_stored_hashes_of_a_delta_leave_out_links_removals_and_skipped_paths() -> None:
+    h = sorted(os.urandom(16).hex() for _ in range(3))
+    entries = {"a": Entry(h[1], 1), "b": Entry(h[0], 2), "c": Entry("", 3, url="https://x/c"), "d": Entry(h[1], 1), "e": Entry(h[2], 5)}
+    got = columns.stored_hashes(columns.entries_table(entries, ["gone"]), ["e"])
+    assert got.dtype == np.dtype("S16") and got.tobytes().hex() == h[0] + h[1]
+    assert columns.stored_hashes(columns.entries_table(entries), []).tobytes().hex() == "".join(h)
+    assert len(columns.stored_hashes(columns.entries_table({"c": entries["c"]}, ["x"]))) == 0

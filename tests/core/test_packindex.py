@@ -8,12 +8,13 @@ import pickle
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xxhash
 
-from dagstore import Dataset, FormatError, Store
+from dagstore import Dataset, DraftError, FormatError, Store
 from dagstore.core import layout, packindex
-from dagstore.core.packs import BlobLocation, decode_header, encode_header, index_columns
+from dagstore.core.packs import BlobLocation, PackWriter, decode_header, encode_header, index_columns
 from helpers import index_columns_of, write_tree
 
 
@@ -267,3 +268,40 @@ def test_a_malformed_or_missing_stored_index(tmp_path: Path, caplog: pytest.LogC
     os.unlink(Path(later.url) / layout.index_key(gone))
     assert [c.pack for c in later.pack_columns(later.backend, [gone, pids[1]])] == [pids[1]]  # missing: left out
     assert later.pack_index(later.backend, [gone, pids[1]]) == {h: loc for h, loc in whole.items() if loc.pack == pids[1]}
+
+
+def test_the_packs_holding_a_drafts_blobs_are_those_pack_index_names(tmp_path: Path) -> None:
+    st, ds = _store(tmp_path)
+    be = st.backend
+    whole = st.pack_index(be)
+    first = ds._v.record.packs
+    again = sorted(whole)[:5]  # blobs a later pack holds too: its location wins, as in pack_index
+    writer = PackWriter(be, lambda _pid, _cols: None)
+    writer.add_many((h, b"x" * whole[h].raw_length, whole[h].raw_length, 0) for h in again)
+    writer.close()
+    (extra,) = set(layout.leaf(k) for k in be.list(layout.INDEX)) - set(first)
+    wanted = sorted(whole)[::2] + ["0" * 32, "f" * 32]
+    keys = np.unique(np.frombuffer(bytes.fromhex("".join(wanted)), dtype="S16"))
+    for order in ([*first, extra], [extra, *first], [extra], []):
+        index = st.pack_index(be, order, only=wanted)
+        held, absent = st.pack_holders(be, order, keys)
+        assert held == {index[h].pack for h in wanted if h in index}
+        assert sorted(absent) == sorted(h for h in wanted if h not in index)
+    assert extra in st.pack_holders(be, [*first, extra], keys)[0] and extra not in st.pack_holders(be, [extra, *first], keys)[0]
+    assert st.pack_holders(be, first, keys[:0]) == (set(), [])
+
+
+def test_finalize_refuses_a_draft_whose_content_no_index_lists(tmp_path: Path) -> None:
+    st = Store(str(tmp_path / "store"))
+    write_tree(tmp_path / "src", {f"f{i}.bin": os.urandom(300 + i) for i in range(6)})
+    ds = Dataset.create("d", "p", store=st)
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.upload(show_progress=False, chunk_size=0.001)
+    gone = ds._v.record.packs[0]
+    st.backend.delete([layout.index_key(gone)])
+    for kind in ("index-cols", "index"):
+        (Path(st.cache.root) / "meta" / kind / gone).unlink(missing_ok=True)
+    fresh = Dataset.get(dataset_id=ds.id, store=Store(str(tmp_path / "store")))  # no index kept in memory
+    with pytest.raises(DraftError, match=r"content of \d+ files is not in the store; call upload\(\)"):
+        fresh.finalize()
+    assert not fresh.is_final() and Dataset.get(dataset_id=ds.id, store=st).is_dirty() is False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from dagstore.core import packs
 from dagstore.core.backend import LocalBackend
@@ -207,3 +209,11 @@ def test_a_failure_of_the_last_write_is_raised_by_close_and_commits_nothing(
         w.close()
     assert len(calls) == 2 and found == {}
     assert be.list("packs") == [] and be.list("index") == [] and be.list_temp("packs") == []
+
+
+@pytest.mark.parametrize("rows", [[], [("a" * 32, 0, 5, 5, 0), ("0f" * 16, 5, 1 << 40, 9, 1)], [("h", -1, 2, 3, 0)],
+                                  [('q"\\\u00e9\n', 0, 1, 1, 0), ("b" * 32, 1, 2, 3, 1)]])
+def test_a_pack_header_is_the_json_text_of_its_rows(rows: list[tuple[str, int, int, int, int]]) -> None:
+    text = zstandard.ZstdDecompressor().decompress(packs.encode_header(rows)).decode()
+    nonce = json.loads(text)["nonce"]
+    assert len(nonce) == 16 and text == json.dumps({"format": 1, "nonce": nonce, "blobs": [list(r) for r in rows]}, separators=(",", ":"))
