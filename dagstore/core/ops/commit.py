@@ -87,9 +87,10 @@ def upload(
     pack_size = pack_bytes(chunk_size)
     st = v.store
     be = st.content_backend(v.record)
-    entries, todo, make = draft.delta.entries, draft.pending, transfer.Pending
-    pending = [  # sorted paths, not (path, stat) pairs: W1's sort took 17 ms, this one 4
-        make(e.hash, e.size, *todo[p]) for p in sorted(todo) if (e := entries.get(p)) is not None and e.url is None
+    pending = [
+        transfer.Pending(e.hash, e.size, local, mtime, ctime)
+        for p, (local, mtime, ctime) in sorted(draft.pending.items())
+        if (e := draft.delta.entries.get(p)) is not None and e.url is None
     ]
     marked = st.gc_marks() if be is st.backend else set()
     index = st.pack_index(be, only=[p.hash for p in pending])  # the pending blobs the store holds already
