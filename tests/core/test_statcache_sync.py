@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import dagstore.core.scan as scan_mod
+import dagstore.core.statcache as statcache_mod
 from dagstore import Dataset, InvalidPathError, Store
 from dagstore.core.columns import entries_table
 from dagstore.core.folderdiff import delta_problem
@@ -95,7 +96,7 @@ def test_a_file_changed_in_the_same_mtime_tick_is_never_served_stale(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The racy-git rule: a file modified less than 2 s before it was hashed is not remembered,
     so rewriting it with the same size and mtime is still seen."""
-    monkeypatch.setattr(scan_mod, "_RACY_SECONDS", 3600.0)  # "just written" whatever a loaded machine's delays
+    monkeypatch.setattr(statcache_mod, "_RACY_SECONDS", 3600.0)  # "just written" whatever a loaded machine's delays
     src = write_tree(tmp_path / "src", {"a.txt": "one"})
     cache = StatCache(tmp_path / "sc.sqlite")
     st = os.stat(src / "a.txt")

@@ -20,7 +20,7 @@ from .. import columns as cols, fanscan, tree
 from ..folderdiff import folder_diff
 from ..gcpause import gc_paused
 from ..manifest import Entry, dataset_prefix, join_dataset_path, match_path, same_content
-from ..scan import hash_list, matches_wildcard, scan
+from ..scan import hash_list, matches_wildcard, scan, scan_and_hash
 from ..records import Draft
 from ...errors import InvalidPathError
 from .commit import fan_out_folder, send_files
@@ -119,12 +119,14 @@ def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard:
                base: str | os.PathLike[str] | None, prefix: str, recursive: bool, max_workers: int | None,
                show_progress: bool, executor: Executor | None) -> tuple[int, int]:
     """``add_files`` of local files scanned here (hashed here, or by ``executor``'s workers)."""
-    files = scan(path, wildcard, recursive, base=base)
+    if executor is None:  # hashed as the walk finds them; what cannot be checked out is refused before staging
+        files, found = scan_and_hash(path, wildcard, recursive, base, v.store.cache.statcache, max_workers, show_progress,
+                                     v.keep_content())
+    else:
+        files = scan(path, wildcard, recursive, base=base)
     paths = [f"{prefix}/{f.rel}" if prefix else f.rel for f in files]  # scan yields canonical relative paths
     check_fit(v, paths)
-    if executor is None:
-        found = hash_list(files, v.store.cache.statcache, max_workers, show_progress, v.keep_content())
-    else:
+    if executor is not None:
         sent = send_files(v, executor, files)
         found = [sent[f.path] for f in files]
     n = 0

@@ -1,0 +1,54 @@
+"""The walk hands its files over a chunk at a time (``scan_chunks``, hashed as they come by
+``add_files``) in relative path order, which packs follow: a folder sorts as its name + '/'."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import dagstore.core.scan as scan_mod
+from dagstore import InvalidPathError
+from dagstore.core.scan import scan, scan_and_hash, scan_chunks
+from dagstore.core.statcache import StatCache
+from helpers import write_tree
+
+NAMES = ["b", "b.txt", "b0", "b-", "b_", "a-b", "a", "a.b", "A", "é", "z z"]
+
+
+def _tree(root: Path) -> Path:
+    """Files and folders whose names sort differently as names and as path prefixes."""
+    files = {}
+    for i, n in enumerate(NAMES):
+        if i % 2:
+            files[n] = n
+        else:
+            for j, m in enumerate(NAMES):
+                files[f"{n}/{m}" if j % 3 else f"{n}/{m}/x"] = f"{n}{m}"
+    return write_tree(root, files)
+
+
+def test_chunks_come_in_relative_path_order_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _tree(tmp_path / "src")
+    monkeypatch.setattr(scan_mod, "_CHUNK_FILES", 4)
+    chunks = list(scan_chunks(src))
+    rels = [f.rel for c in chunks for f in c]
+    assert len(chunks) > 5 and rels == sorted(rels) and len(rels) == len(set(rels))
+    on_disk = sorted(str(p.relative_to(src)).replace(os.sep, "/") for p in src.rglob("*") if p.is_file())
+    assert rels == on_disk == [f.rel for f in scan(src)]
+
+
+def test_scan_and_hash_gives_the_hashes_of_the_sorted_files(tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    files, found = scan_and_hash(src, None, True, None, StatCache(tmp_path / "sc.sqlite"), show_progress=False)
+    assert [f.rel for f in files] == [f.rel for f in scan(src)]
+    assert found == [scan_mod.hash_file(f.path, f.size) for f in files]
+
+
+def test_a_loop_found_after_chunks_were_handed_over_still_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _tree(tmp_path / "src")
+    os.symlink(src, src / "zz-loop")  # sorts last: the chunks before it are handed over first
+    monkeypatch.setattr(scan_mod, "_CHUNK_FILES", 4)
+    with pytest.raises(InvalidPathError, match="symbolic link loop"):
+        scan_and_hash(src, None, True, None, None, show_progress=False)
