@@ -5,11 +5,12 @@ made per file (docs/architecture.md, "Cold copies")."""
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast, overload
 
 import numpy as np
 import pyarrow as pa
@@ -85,11 +86,43 @@ class Where:
         return np.where(cols.bits(found.is_valid()), cols.numbers(found), -1).astype(np.int64)
 
 
+class BlobNames(Sequence[str]):
+    """The blob name of each row of ``hashes`` (16-byte binary), made when asked: the hash's 32
+    hex digits, else (a link, null hash) the name ``given``. A copy of many files then holds no
+    string per file while worker processes make them."""
+
+    def __init__(self, hashes: pa.Array, given: dict[int, str] | None = None):
+        hashes = cols.one_array(hashes)
+        buf = hashes.buffers()[1]
+        self._raw = memoryview(buf)[hashes.offset * 16:(hashes.offset + len(hashes)) * 16] if buf is not None else memoryview(b"")
+        self._n = len(hashes)
+        self._given = given or {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        i = operator.index(i)
+        if not -self._n <= i < self._n:
+            raise IndexError("blob name index out of range")
+        i %= self._n
+        given = self._given.get(i)
+        return given if given is not None else self._raw[16 * i:16 * i + 16].hex()
+
+
 class Wanted(NamedTuple):
     """The blobs to fetch, one row each: name in the blob cache, hash (16 bytes; null for a
     link), size, URL (links only)."""
 
-    names: list[str]
+    names: Sequence[str]
     hashes: pa.Array
     sizes: np.ndarray
     urls: list[str | None]
@@ -147,12 +180,10 @@ def fetch(
     anything is read when the store does not hold a blob as the manifest describes it."""
     workers = max_workers or transfer.DEFAULT_IO_WORKERS
     at = where.find(wanted.hashes)
+    pa.default_memory_pool().release_unused()  # the join's hash table: Arrow's allocator would keep its pages
     packed = np.flatnonzero(at >= 0)
     _check_sizes(where, wanted, packed, at[packed])
-    others = [int(i) for i in np.flatnonzero(at < 0)]
-    for i in others:
-        if wanted.urls[i] is None and wanted.names[i] not in where.objects:
-            raise IntegrityError(f"content {wanted.names[i]} is missing from the store (run `dagstore verify`)")
+    others = _unpacked(wanted, where, at)
     bar = progress_bar(int(wanted.sizes.sum()), "download", show_progress)
     try:
         used = np.unique(where.pack[at[packed]]).tolist()
@@ -162,21 +193,13 @@ def fetch(
         folder = sink.folder() if pool is not None and enough else None
         perm, reads = sort_reads(where, at[packed], WORKER_RANGE if folder is not None else MAX_RANGE)
         order = at[packed][perm]  # rows of ``where``, in read order
-        names = [wanted.names[i] for i in packed[perm].tolist()]
-
-        def one(read: _Read) -> None:
-            put = sink.put_blob
-            for name, data in zip(names[read.first:read.last], _blobs(where, order, read, names), strict=True):
-                put(name, data)
-            bar.relative_update(int(where.raw[order[read.first:read.last]].sum()))
-
-        threads = min(min(LOCAL_THREADS, workers) if local else workers, len(reads))
+        picked = packed[perm]  # positions in ``wanted``, in read order
         if pool is not None and folder is not None and pool.ready():
-            _by_workers(pool, folder, where, order, names, reads, cast("dict[int, str]", files), bar.relative_update)
-            sink.written(names)
+            _by_workers(pool, folder, where, order, picked, wanted.names, reads, cast("dict[int, str]", files), bar.relative_update)
+            sink.written(wanted.names[i] for i in picked)  # (lazily: only a folder with content at several paths reads them)
         else:
-            with gc_paused():  # a few objects per file, no cycles: a collection (GIL held) would stall both threads
-                _run(one, reads, threads)
+            threads = min(min(LOCAL_THREADS, workers) if local else workers, len(reads))
+            _by_threads(sink, where, order, [wanted.names[i] for i in picked.tolist()], reads, threads, bar.relative_update)
 
         def rest(i: int) -> None:
             name, url, size = wanted.names[i], wanted.urls[i], int(wanted.sizes[i])
@@ -190,10 +213,33 @@ def fetch(
         bar.close()
 
 
-def _by_workers(pool: Pool, folder: Folder, where: Where, order: np.ndarray, names: list[str], reads: list[_Read],
-                files: dict[int, str], update: Callable[[int], object]) -> None:
-    """The reads made, and their files written into ``folder``, by ``pool``'s worker processes."""
-    dsts = folder.places(names)
+def _unpacked(wanted: Wanted, where: Where, at: np.ndarray) -> list[int]:
+    """The wanted blobs in no pack (large objects, links); IntegrityError for one the store lacks."""
+    others = [int(i) for i in np.flatnonzero(at < 0)]
+    for i in others:
+        if wanted.urls[i] is None and wanted.names[i] not in where.objects:
+            raise IntegrityError(f"content {wanted.names[i]} is missing from the store (run `dagstore verify`)")
+    return others
+
+
+def _by_threads(sink: BlobSink, where: Where, order: np.ndarray, names: list[str], reads: list[_Read], threads: int,
+                update: Callable[[int], object]) -> None:
+    """The reads made, and their blobs put into ``sink``, by ``threads`` threads of this process
+    (``names``: each blob's, in read order)."""
+    def one(read: _Read) -> None:
+        put = sink.put_blob
+        for name, data in zip(names[read.first:read.last], _blobs(where, order, read, names), strict=True):
+            put(name, data)
+        update(int(where.raw[order[read.first:read.last]].sum()))
+
+    with gc_paused():  # a few objects per file, no cycles: a collection (GIL held) would stall both threads
+        _run(one, reads, threads)
+
+
+def _by_workers(pool: Pool, folder: Folder, where: Where, order: np.ndarray, picked: np.ndarray, names: Sequence[str],
+                reads: list[_Read], files: dict[int, str], update: Callable[[int], object]) -> None:
+    """The reads made, and their files written into ``folder``, by ``pool``'s worker processes
+    (``picked``: the position in ``names``, the wanted blobs, of each blob in read order)."""
 
     def encode(k: int) -> bytes:
         r = reads[k]
@@ -201,7 +247,7 @@ def _by_workers(pool: Pool, folder: Folder, where: Where, order: np.ndarray, nam
         offsets, lengths, raws = (a.astype("<i8").tobytes() for a in (where.offset[rows] - r.start, where.length[rows], where.raw[rows]))
         zstd = (where.codec[rows] == CODEC_ZSTD).astype(np.uint8).tobytes()
         return fetchworker.encode_job(k, files[r.pack], r.start, r.end, offsets, lengths, raws, zstd, where.digests[rows].tobytes(),
-                                      dsts[r.first:r.last])
+                                      folder.places(picked[r.first:r.last]))
 
     def done(k: int) -> None:
         update(int(where.raw[order[reads[k].first:reads[k].last]].sum()))
@@ -210,7 +256,7 @@ def _by_workers(pool: Pool, folder: Folder, where: Where, order: np.ndarray, nam
         r = reads[k]
         pack = where.packs[r.pack]
         if why[0] in ("corrupt", "hash"):
-            return _bad_blob(names[r.first + why[1]], pack, why[0] == "corrupt")
+            return _bad_blob(names[int(picked[r.first + why[1]])], pack, why[0] == "corrupt")
         if why[0] in ("missing", "short"):
             return (missing_error if why[0] == "missing" else short_error)(pack_key(pack))
         name = os.fsdecode(bytes.fromhex(why[3])) if why[3] else None

@@ -349,16 +349,18 @@ class State(Mapping[str, Entry]):
             found = tree.length_problem(self._path.filter(_bools(long)).to_pylist())
             if found:
                 return found
-        folders = self.folders()
-        both = folders - set(self.missing(folders))
-        return tree.both_problem(min(both)) if both else None
+        folders = cols.strings(sorted(self.folders()))
+        hit, _pos = align.insertion(self._path, folders)  # binary searches: no hash table of every path
+        return tree.both_problem(folders.filter(_bools(hit))[0].as_py()) if hit.any() else None
 
     def folders(self) -> set[str]:
-        """Every folder the paths need (``a/b/c`` needs ``a`` and ``a/b``)."""
+        """Every folder the paths need (``a/b/c`` needs ``a`` and ``a/b``): each path's parent
+        by one regex replacement, then the distinct ones (a few MB for 50,000 paths, where
+        ``columns.split_paths``' two columns and their dictionary took about 11)."""
         if not len(self._path):
             return set()
-        folder, _name = cols.split_paths(self._path)
-        return tree.folders(f"{d}/x" for d in folder.dictionary.to_pylist() if d)
+        parents = pc.unique(pc.replace_substring_regex(self._path, r"(^|/)[^/]*$", ""))
+        return tree.folders(f"{d}/x" for d in parents.to_pylist() if d)
 
     # -- the cache file ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import zstandard
 
@@ -174,7 +175,7 @@ def test_a_file_the_build_cannot_create_is_named_by_its_full_path(tmp_path: Path
     build = tmp_path / "cache" / "versions" / ".tmp-build"
     build.mkdir(parents=True)
     name = hash_bytes(b"abc")
-    sink = _TreeSink(cache, str(build), ["no-such-folder/a.txt"], {name: 0}, {}, False)
+    sink = _TreeSink(cache, str(build), pa.array(["no-such-folder/a.txt"]), {name: 0}, {}, False, np.array([0]))
     try:
         with pytest.raises(FileNotFoundError) as exc:
             sink.put_blob(name, b"abc")

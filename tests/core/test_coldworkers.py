@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import zstandard
 
@@ -142,7 +144,7 @@ def test_a_file_a_worker_cannot_create_is_named_by_its_full_path(tmp_path: Path,
     build = tmp_path / "cache" / "versions" / ".tmp-build"
     build.mkdir(parents=True)
     name = hash_bytes(files["a.txt"])
-    sink = _TreeSink(cache, str(build), ["no-such-folder/a.txt"], {name: 0}, {}, False)
+    sink = _TreeSink(cache, str(build), pa.array(["no-such-folder/a.txt"]), {name: 0}, {}, False, np.array([0]))
     pool = Pool.start()
     assert pool is not None
     try:

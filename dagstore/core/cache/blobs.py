@@ -9,7 +9,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 
 from ..._atomic import atomic_write, write_temp
 from ...errors import DagstoreError, StorageError
@@ -108,14 +108,14 @@ class Blobs(Leases):
             return False
         return st.st_size == size and st.st_mtime_ns == BLOB_MTIME_NS
 
-    def check_blobs(self, sizes: Mapping[str, int]) -> tuple[list[str], list[str]]:
-        """``(unchanged, changed)``: the blobs among ``sizes`` (name -> expected size) that are
+    def check_blobs(self, sizes: Iterable[tuple[str, int]]) -> tuple[list[str], list[str]]:
+        """``(unchanged, changed)``: the blobs among ``sizes`` ((name, expected size) pairs) that are
         cached as ``blob_ok`` says, and those cached but changed. One stat per blob whose
         prefix folder exists; none at all in an empty cache."""
         ok: list[str] = []
         changed: list[str] = []
         folders: dict[str, bool] = {}
-        for name, size in sizes.items():
+        for name, size in sizes:
             prefix = name[:2]
             if prefix not in folders:
                 folders[prefix] = os.path.isdir(f"{self._blobs}/{prefix}")
@@ -156,7 +156,7 @@ class Blobs(Leases):
         """The blob cache is no folder others write into (``BlobSink``): blobs come by ``put_blob``."""
         return None
 
-    def written(self, names: list[str]) -> None:
+    def written(self, names: Iterable[str]) -> None:
         """Nothing to finish (``folder()`` is None)."""
 
     def adopt_blob(self, blob_hash: str, tmp: str) -> None:

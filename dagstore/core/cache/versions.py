@@ -7,12 +7,17 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..._atomic import rmtree
 from ...errors import InvalidPathError
+from ..align import ints
 from ..progress import progress_bar
 from .blobs import Blobs
 from .eviction import Eviction
@@ -20,16 +25,18 @@ from .files import _link_into_cache, _link_or_copy, _read_only_dir, _symlink, _w
 from .locks import DEFAULT_LOCK_TIMEOUT
 
 log = logging.getLogger("dagstore")
+_SLICE = 8192  # paths made Python strings at a time when a folder's are listed
 
 
 class Folder(NamedTuple):
     """A folder being built that other processes may write fetched blobs into, sealed and linked
-    into the cache's ``blobs/`` as ``put_blob`` would: its path, ``blobs/``, and where each blob
-    goes in it (``BlobSink.written`` then adds its other paths)."""
+    into the cache's ``blobs/`` as ``put_blob`` would: its path, ``blobs/``, and where some blobs
+    go in it, given as positions in the fetched rows (``Fetch``'s ``rows``, the order of what is
+    fetched; ``BlobSink.written`` then adds their other paths)."""
 
     path: str
     blobs: str
-    places: Callable[[list[str]], list[str]]
+    places: Callable[[np.ndarray], list[str]]
 
 
 class BlobSink(Protocol):
@@ -44,20 +51,22 @@ class BlobSink(Protocol):
     def folder(self) -> Folder | None:
         """The folder other processes may write blobs into, if any (else only ``put_blob``)."""
 
-    def written(self, names: list[str]) -> None:
+    def written(self, names: Iterable[str]) -> None:
         """These blobs were written into ``folder()`` by other processes: finish their places."""
 
 
 class Tree(NamedTuple):
-    """The files of a folder to build, as columns: sorted paths, and each one's blob name
-    (``blob_path``'s key) and size."""
+    """The files of a folder to build, as columns: sorted paths (an Arrow string array: a cold
+    copy makes no Python string per path, only those of each read, as it hands them out), and
+    each one's blob name (``blob_path``'s key) and size (int64)."""
 
-    paths: list[str]
-    names: list[str]
-    sizes: list[int]
+    paths: pa.Array
+    names: Sequence[str]
+    sizes: np.ndarray
+    once: bool = False  # known: every name at one path (else checked)
 
 
-Fetch = Callable[[list[int], BlobSink], None]  # fetch(rows, sink): the blobs of these rows of the tree into sink
+Fetch = Callable[[np.ndarray, BlobSink], None]  # fetch(rows, sink): the blobs of these rows of the tree into sink
 
 
 class Versions(Eviction):
@@ -149,32 +158,29 @@ class Versions(Eviction):
         dirs = _folders(paths)
         for d in dirs:  # parents first: one mkdir each
             os.mkdir(f"{tmp}/{d}")
-        first = dict(zip(reversed(names), range(len(names) - 1, -1, -1)))  # each blob's first row
-        dups: dict[str, list[str]] = {}
-        if len(first) < len(names):  # the same content at several paths
-            for row, name in enumerate(names):
-                if first[name] != row:
-                    dups.setdefault(name, []).append(paths[row])
-        present, changed = self.check_blobs({name: tree.sizes[row] for name, row in first.items()})
+        first, dups, firsts = _first_rows(names, paths, tree.once)
+        present, changed = self.check_blobs((names[r], int(tree.sizes[r])) for r in firsts.tolist())
         if changed:  # changed in place, or cached before blobs were sealed: never reuse them
             log.warning("%d cached files in %s differ from what the cache recorded; fetching them again", len(changed), self.root)
             for name in changed:
                 self.drop_blob(name)
         cached = set(present)
-        missing = sorted(row for name, row in first.items() if name not in cached)
-        if missing:
-            sink = _TreeSink(self, tmp, paths, first, dups, soft)
+        hit = np.array([names[r] in cached for r in firsts.tolist()], dtype=bool) if cached else np.zeros(len(firsts), dtype=bool)
+        missing = firsts[~hit]
+        if len(missing):
+            sink = _TreeSink(self, tmp, paths, first, dups, soft, missing)
             try:
                 fetch(missing, sink)
             finally:
                 sink.close()
-            self._grow(sum(tree.sizes[row] for row in missing) - sink.counted)
+            self._grow(int(tree.sizes[missing].sum()) - sink.counted)
         place = _link_or_copy if not soft else _symlink
         bar = progress_bar(len(paths) - len(missing), "link", show_progress and len(present) > 1000, unit="file")
         try:
-            for name in present:
+            for row, path in zip(firsts[hit].tolist(), paths.take(ints(firsts[hit])).to_pylist()):
+                name = names[row]
                 src = self.blob_path(name)
-                for p in [paths[first[name]], *dups.get(name, ())]:
+                for p in [path, *dups.get(name, ())]:
                     place(src, f"{tmp}/{p}")
                 bar.relative_update(1 + len(dups.get(name, ())))
         finally:
@@ -184,9 +190,48 @@ class Versions(Eviction):
         os.chmod(tmp, 0o555)
 
 
-def _folders(paths: Iterable[str]) -> list[str]:
-    """Every folder ``paths`` need, parents before their children."""
-    dirs = {p.rpartition("/")[0] for p in paths}
+def _first_rows(names: Sequence[str], paths: pa.Array, once: bool) -> tuple[Mapping[str, int], dict[str, list[str]], np.ndarray]:
+    """(each blob's first row, by name; the other paths of blobs at several; the first rows,
+    sorted). When every blob is at one path (``once``, or found so: the usual case) the mapping
+    is built only if a fetch thread asks for it: no dict of every file while worker processes
+    build the folder."""
+    if once or len(set(names)) == len(names):
+        return _RowOf(names), {}, np.arange(len(names), dtype=np.int64)
+    first = dict(zip(reversed(names), range(len(names) - 1, -1, -1)))
+    dups: dict[str, list[str]] = {}
+    for row, name in enumerate(names):
+        if first[name] != row:
+            dups.setdefault(name, []).append(paths[row].as_py())
+    return first, dups, np.array(sorted(first.values()), dtype=np.int64)
+
+
+class _RowOf(Mapping[str, int]):
+    """The row of each of ``names`` (unique), as a dict made on first use."""
+
+    def __init__(self, names: Sequence[str]):
+        self._names = names
+        self._rows: dict[str, int] | None = None
+
+    def _of(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = dict(zip(self._names, range(len(self._names))))
+        return self._rows
+
+    def __getitem__(self, name: str) -> int:
+        return self._of()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _folders(paths: pa.Array) -> list[str]:
+    """Every folder ``paths`` need, parents before their children (the paths read a slice at a time)."""
+    dirs: set[str] = set()
+    for at in range(0, len(paths), _SLICE):
+        dirs.update(p.rpartition("/")[0] for p in paths.slice(at, _SLICE).to_pylist())
     dirs.discard("")
     for d in list(dirs):
         while "/" in d:
@@ -213,8 +258,10 @@ class _TreeSink:
     descriptors of the folder and of ``blobs/`` (the kernel walks a short path, not the
     cache's whole one, twice per file); ``close()`` releases them."""
 
-    def __init__(self, cache: Blobs, tmp: str, paths: list[str], first: Mapping[str, int], dups: Mapping[str, list[str]], soft: bool):
+    def __init__(self, cache: Blobs, tmp: str, paths: pa.Array, first: Mapping[str, int], dups: Mapping[str, list[str]], soft: bool,
+                 fetched: np.ndarray):
         self._cache, self._tmp, self._paths, self._first, self._dups, self._soft = cache, tmp, paths, first, dups, soft
+        self._fetched = fetched  # the rows given to fetch, in its order (``Folder.places``)
         self.counted = 0  # bytes the cache's size estimate already got (the rest: by the caller)
         self._fds: tuple[int, int] | None = None  # of the folder and of blobs/, opened by the first blob
         self._opening = threading.Lock()
@@ -236,8 +283,11 @@ class _TreeSink:
             os.close(fd)
         self._fds = None
 
+    def _path(self, name: str) -> str:
+        return str(self._paths[self._first[name]].as_py())
+
     def _at(self, name: str) -> list[str]:
-        return [self._paths[self._first[name]], *self._dups.get(name, ())]
+        return [self._path(name), *self._dups.get(name, ())]
 
     def put_blob(self, name: str, data: Any) -> None:
         """Write a fetched blob where the folder needs it (the cache's size estimate is the caller's job)."""
@@ -248,7 +298,7 @@ class _TreeSink:
                 os.symlink(self._cache.blob_path(name), f"{self._tmp}/{p}")
             return
         folder, blobs = self._fds or self._open()
-        dst = self._paths[self._first[name]]
+        dst = self._path(name)
         try:
             _write_sealed(dst, data, folder)
             for p in self._dups.get(name, ()):
@@ -270,13 +320,18 @@ class _TreeSink:
         if self._soft:
             return None
         os.makedirs(self._cache._blobs, exist_ok=True)
-        return Folder(self._tmp, self._cache._blobs, lambda names: [self._paths[self._first[n]] for n in names])
+        return Folder(self._tmp, self._cache._blobs, self._places)
 
-    def written(self, names: list[str]) -> None:
+    def _places(self, at: np.ndarray) -> list[str]:
+        """The paths of the fetched rows ``at`` (called by the fetch's threads that hand out reads:
+        taken in the C library's heap, where Arrow's own allocator would keep a heap per thread)."""
+        return cast("list[str]", pc.take(self._paths, ints(self._fetched[at]), memory_pool=pa.system_memory_pool()).to_pylist())
+
+    def written(self, names: Iterable[str]) -> None:
         """Link the other paths of blobs that worker processes wrote at their first."""
         if self._dups:
             for name in set(names).intersection(self._dups):
-                dst = self._paths[self._first[name]]
+                dst = self._path(name)
                 for p in self._dups[name]:
                     _link_or_copy(f"{self._tmp}/{dst}", f"{self._tmp}/{p}")
 

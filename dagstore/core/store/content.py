@@ -79,6 +79,7 @@ class Content(Registry):
         problem = st.tree_problem()
         if problem:
             raise FormatError(f"version {version_id} cannot be checked out: {problem}")
+        pa.default_memory_pool().release_unused()  # what decoding and checking freed, before the cache file's buffer (peak RSS)
         self.cache_state(version_id, st)
         return st
 
