@@ -71,6 +71,8 @@ def test_workers_make_a_folder_whose_blobs_are_each_at_one_path(tmp_path: Path, 
     assert len(pools) == 1 and [p.returncode for p in pools[0].procs] == [0, 0], "the copy was not made by worker processes"
     assert _tree(path) == files
     assert len(list((Path(cold.cache.root) / "blobs").glob("*/*"))) == len(files)
+    threads = Dataset.get(ds.id, store=_cold(tmp_path, "cache-threads")).get_local_copy(show_progress=False, max_workers=1)
+    assert _tree(threads) == files and len(pools) == 1, "the threads (each blob's row looked up by name) made another folder"
 
 
 def test_an_index_read_early_and_found_damaged_fails_only_a_copy_that_needs_it(tmp_path: Path, pools: list[Pool],  # noqa: F811

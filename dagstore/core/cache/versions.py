@@ -206,15 +206,19 @@ def _first_rows(names: Sequence[str], paths: pa.Array, once: bool) -> tuple[Mapp
 
 
 class _RowOf(Mapping[str, int]):
-    """The row of each of ``names`` (unique), as a dict made on first use."""
+    """The row of each of ``names`` (unique), as a dict made on first use (once: the fetch
+    threads that ask at the same time wait for it)."""
 
     def __init__(self, names: Sequence[str]):
         self._names = names
         self._rows: dict[str, int] | None = None
+        self._making = threading.Lock()
 
     def _of(self) -> dict[str, int]:
         if self._rows is None:
-            self._rows = dict(zip(self._names, range(len(self._names))))
+            with self._making:
+                if self._rows is None:
+                    self._rows = dict(zip(self._names, range(len(self._names))))
         return self._rows
 
     def __getitem__(self, name: str) -> int:
