@@ -111,9 +111,12 @@ class Blobs(Leases):
     def check_blobs(self, sizes: Iterable[tuple[str, int]]) -> tuple[list[str], list[str]]:
         """``(unchanged, changed)``: the blobs among ``sizes`` ((name, expected size) pairs) that are
         cached as ``blob_ok`` says, and those cached but changed. One stat per blob whose
-        prefix folder exists; none at all in an empty cache."""
+        prefix folder exists; none at all in an empty cache (whose pairs are not even read: a
+        cold copy's blob names are made when asked)."""
         ok: list[str] = []
         changed: list[str] = []
+        if not os.path.isdir(self._blobs):
+            return ok, changed
         folders: dict[str, bool] = {}
         for name, size in sizes:
             prefix = name[:2]
