@@ -70,7 +70,8 @@ class StatCache:
     file rewritten in place with its size and mtime restored, e.g. by ``touch -d``). SQLite,
     one row per folder holding its files as columns: names, stat keys and hashes (a W1-sized
     tree is ~600 rows, read in milliseconds); a scan's files are looked up in one vectorised
-    pass. Safe for several processes; a lost update only costs a re-hash."""
+    pass. Safe for several processes (a lost update only costs a re-hash) and for several
+    threads of one, which lose none."""
 
     def __init__(self, db_path: str | os.PathLike[str]):
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,8 @@ class StatCache:
         _wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; a crash loses updates, never corrupts
         self._db.execute("CREATE TABLE IF NOT EXISTS folder_columns (dir TEXT PRIMARY KEY, entries BLOB)")
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._storing = threading.Lock()  # a folder's row read, merged and written by one thread at a time
 
     def _load(self, dirs: Iterable[str]) -> dict[str, tuple[bytes, bytes, bytes]]:
         out: dict[str, tuple[bytes, bytes, bytes]] = {}
@@ -142,10 +144,11 @@ class StatCache:
                 by_dir.setdefault(d, {})[os.fsencode(name)] = (_PACK(f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns), h)
         if not by_dir:
             return
-        current = self._load(by_dir)
-        rows = [(d, marshal.dumps(_merged(current.get(d), new))) for d, new in by_dir.items()]
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO folder_columns VALUES (?, ?)", rows)
+        with self._storing:  # hashing threads share folders (``hash_list`` deals files out in turn): none loses another's
+            current = self._load(by_dir)
+            rows = [(d, marshal.dumps(_merged(current.get(d), new))) for d, new in by_dir.items()]
+            with self._lock, self._db:
+                self._db.executemany("INSERT OR REPLACE INTO folder_columns VALUES (?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()

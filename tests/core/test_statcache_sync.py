@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -372,3 +373,31 @@ def test_a_new_stat_cache_opened_while_another_connection_converts_it(tmp_path: 
     src = _tree(tmp_path / "src", 8)
     assert hash_files(scan(src), cache, show_progress=False) == hash_files(scan(src), StatCache(db), show_progress=False)
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_threads_storing_one_folder_lose_none_of_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing threads share folders (files dealt out in turn) and each stores its hashes as
+    it goes: a thread storing while another merges the same folder's row loses nothing."""
+    files = [f for f in scan(_tree(tmp_path / "src")) if f.rel.startswith("d0/e0/")][:2]
+    cache = StatCache(tmp_path / "sc.sqlite")
+    loaded = threading.Event()
+    real_load, real_merged = StatCache._load, statcache_mod._merged
+    second = threading.Thread(target=cache.store, args=([(files[1], "22" * 16)],))
+
+    def load(self: StatCache, dirs: Any) -> Any:
+        out = real_load(self, dirs)
+        if threading.current_thread() is second:
+            loaded.set()
+        return out
+
+    def merged(row: Any, new: Any) -> Any:
+        if second.ident is None:  # the first merge: the other thread stores the same folder meanwhile
+            second.start()
+            loaded.wait(0.5)  # it reads the row now, unless kept out until this merge is written
+        return real_merged(row, new)
+
+    monkeypatch.setattr(StatCache, "_load", load)
+    monkeypatch.setattr(statcache_mod, "_merged", merged)
+    cache.store([(files[0], "11" * 16)])
+    second.join()
+    assert len(files) == 2 and cache.known(files) == ["11" * 16, "22" * 16]
