@@ -208,7 +208,7 @@ def ingest(task: IngestTask) -> Fragment:
 
 
 class Packer:
-    """Packs small files' bytes as the hashing pass hands them over (``hash_files(keep=)``):
+    """Packs small files' bytes as the hashing pass hands them over (``hash_list(keep=)``):
     a worker reads each file once and writes no spool. The bytes packed are the very bytes
     hashed, so nothing is checked again; content the store's ``index`` holds, or that was
     packed already, is skipped. Encoding runs in the calling thread, a batch at a time: on a
@@ -239,7 +239,7 @@ class Packer:
             seen.add(pack_id)
 
     def keep_many(self, items: Sequence[tuple[LocalFile, str, bytes]]) -> None:
-        """``hash_files``' hand-over of small files' content, a batch at a time."""
+        """``hash_list``'s hand-over of small files' content, a batch at a time."""
         with self._lock:
             for _f, blob_hash, data in items:
                 if len(data) >= SMALL_FILE or blob_hash in self.done:  # grown while read: upload streams it as an object
