@@ -99,6 +99,12 @@ class Version:
             self.staged = Staged(spool_dir=self.store.cache.root, store=self.store.content_backend(self.record))
         return self.staged.keep_many
 
+    def drop_staged(self) -> None:
+        """Forget the content ``keep_content`` kept (its spool's space is given back at once)."""
+        staged, self.staged = self.staged, None
+        if staged is not None:
+            staged.close()
+
     def save(self) -> None:
         """Write the draft (with the current record) to the store."""
         if self.draft is not None:

@@ -53,6 +53,23 @@ def test_upload_releases_the_bytes_add_files_kept(tmp_path: Path, reads: list[st
     assert v.staged is None and reads == []
 
 
+def test_an_add_files_refused_after_hashing_keeps_no_content(tmp_path: Path, reads: list[str]) -> None:
+    """A folder refused after its files were hashed and kept (a file of the draft where it needs a
+    folder): the spool the call made is given back, and a later add_files and upload work."""
+    v = lookup.new_draft(Store(str(tmp_path / "store")), "once", "p", None, [], None, None, None)
+    stage.add_files(v, write_tree(tmp_path / "one", {"sub": "a file"}), None, None, None, True, None, False)
+    commit.upload(v, False, None, None, None, None, 3)
+    assert v.staged is None
+    with pytest.raises(InvalidPathError, match="sub"):
+        stage.add_files(v, write_tree(tmp_path / "src", TREE), None, None, None, True, None, False)
+    assert v.staged is None  # the refused call's spool is gone, not left for upload to skip
+    assert sorted(v.current().paths()) == ["sub"]
+    stage.add_files(v, write_tree(tmp_path / "two", {"d.txt": "delta\n" * 40}), None, None, None, True, None, False)
+    assert v.staged is not None
+    commit.upload(v, False, None, None, None, None, 3)
+    assert reads == []
+
+
 def next_ctime_tick(path: Path, probe: Path) -> None:
     """Wait until a change made now gets a later change time than ``path``'s (``probe``: a scratch
     file): the kernel stamps changes with a coarse clock (a few ms), so a fast machine can rewrite

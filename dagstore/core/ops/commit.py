@@ -111,9 +111,7 @@ def upload(
     )
     draft.pending.clear()
     del pending, index  # before the draft is serialized: lower peak memory
-    if v.staged is not None:  # everything it held is in the store now
-        v.staged.close()
-        v.staged = None
+    v.drop_staged()  # everything it held is in the store now
     v.save()
     return res
 

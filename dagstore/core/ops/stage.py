@@ -111,8 +111,14 @@ def add_files(
     prefix = dataset_prefix(dataset_path)
     if executor is not None and os.path.isdir(path):
         return _add_folder_on_workers(v, executor, path, wildcard, local_base_folder, prefix, recursive)
-    with gc_paused():  # a few tuples per file, no cycles: collections would only walk them
-        return _add_local(v, draft, path, wildcard, local_base_folder, prefix, recursive, max_workers, show_progress, executor)
+    fresh = v.staged is None
+    try:
+        with gc_paused():  # a few tuples per file, no cycles: collections would only walk them
+            return _add_local(v, draft, path, wildcard, local_base_folder, prefix, recursive, max_workers, show_progress, executor)
+    except BaseException:
+        if fresh:  # refused (e.g. by check_fit, after hashing) or failed: the spool it made holds nothing staged
+            v.drop_staged()
+        raise
 
 
 def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard: str | Sequence[str] | None,
