@@ -46,6 +46,11 @@ def run(ctx: Context, wl: Workload, rep: int) -> None:
         ctx.attempt(wl.name, "read+xxh3 warm", lambda: run_timed(hash_cmd, json_out=True))
         prepare(cold=True)
         ctx.attempt(wl.name, "read+xxh3 cold", lambda: run_timed(hash_cmd, json_out=True))
+        # a version's work on the bytes without its bookkeeping (read, xxh3, zstd -1, write, fsync), on 1 and 2 cores
+        for procs in (1, 2):
+            pack_cmd = [ctx.hash_python, WORKER, "pack", str(src), str(base / "pack.out"), str(procs)]
+            prepare([src])
+            ctx.attempt(wl.name, f"read+xxh3+zstd+write {procs}p", lambda cmd=pack_cmd: run_timed(cmd, json_out=True))  # type: ignore[misc]
     else:
         ctx.note("read+xxh3 reference: no interpreter with xxhash (dagstore's or the peers venv)")
     rmtree(base)
