@@ -149,7 +149,10 @@ def _walk_folder(fd: int, d: str, prefix: str, patterns: list[str] | None, recur
     folder = d if d.endswith("/") else d + "/"
     for e in entries:
         name = e.name
-        est = _stat(folder + name) if e.is_symlink() else e.stat()
+        try:
+            est = _stat(folder + name) if e.is_symlink() else e.stat()
+        except OSError:  # gone (or unreadable) since the folder was listed: DirEntry's error names only the entry
+            est = _stat(folder + name)  # raises InvalidPathError with the full path, unless it is back
         mode = est.st_mode
         if S_ISREG(mode):
             rel = prefix + name

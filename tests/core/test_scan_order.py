@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import dagstore.core.scan as scan_mod
-from dagstore import InvalidPathError
+from dagstore import Dataset, InvalidPathError, Store
 from dagstore.core.scan import scan, scan_and_hash, scan_chunks
 from dagstore.core.statcache import StatCache
 from helpers import write_tree
@@ -52,3 +53,25 @@ def test_a_loop_found_after_chunks_were_handed_over_still_raises(tmp_path: Path,
     monkeypatch.setattr(scan_mod, "_CHUNK_FILES", 4)
     with pytest.raises(InvalidPathError, match="symbolic link loop"):
         scan_and_hash(src, None, True, None, None, show_progress=False)
+
+
+def test_a_file_gone_between_its_folder_listing_and_its_stat_is_one_clear_error(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file removed after ``scandir`` listed its folder, before the walk stats it: the error
+    names its full path (DirEntry's own names only the entry) and the draft is unchanged."""
+    src = write_tree(tmp_path / "src", {"d/f1": "1", "d/f2": "2", "d/f3": "3"})
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "c"))
+    ds = Dataset.create(dataset_name="d", dataset_project="p", store=st)
+    listed = os.scandir
+
+    def listing_then_removal(folder: int) -> Iterator[os.DirEntry[str]]:
+        entries = list(listed(folder))
+        if os.readlink(f"/proc/self/fd/{folder}") == str(src / "d"):
+            (src / "d" / "f2").unlink()  # after the listing: the walk's stat of f2 fails
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", listing_then_removal)
+    with pytest.raises(InvalidPathError) as exc:
+        ds.add_files(src)
+    assert str(exc.value) == f"{src / 'd' / 'f2'}: no such file or directory"
+    assert Dataset.get(dataset_id=ds.id, store=st).list_files() == []
