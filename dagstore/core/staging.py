@@ -9,10 +9,13 @@ cut the same blobs. On a local store each segment is an unnamed file of the stor
 a pack as it is when it wants every blob in it (``Staged.packs``): the kept bytes are written
 once, never read back and copied again. Elsewhere (object stores, file systems without
 unnamed files, past ``_MAX_PACK_FILES``) the segments share one unnamed temp file in the cache
-folder. Either way nothing is left behind, even by a killed process. At upload, ``Staged.find``
-says where a kept blob is, ``Staged.read`` streams the found blobs back with large sequential
-reads, and ``Staged.changed`` checks, beside the packing, that each file is still exactly the
-one that was read: same device, inode, size, modification and change time (one ``stat``). The
+folder. Either way nothing is left behind, even by a killed process. At upload, ``Staged.held``
+says which files were kept as the content to send (one look-up per file), ``Staged.packs`` which
+segments are packs as they are and which blobs to read back (from each segment's own columns:
+no per-blob work for a segment taken whole), ``Staged.read`` streams those back with large
+sequential reads, and ``statcheck`` checks, beside the packing, that each file is still exactly the
+one that was read: same device, inode, size, modification and change time (one ``stat``, by name
+in its open folder). The
 stored bytes are the very bytes that were hashed, so a pack never holds content that differs
 from its hash; a file changed since it was read fails the ``stat`` check and is read and
 verified again (and refused if its content changed). Files changed within ``RACY_NS`` of the
@@ -26,19 +29,20 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import struct
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 import xxhash
 
 from .backend import Backend, FileSpool
 from .packs import DEFAULT_PACK_SIZE, encode_blobs
 from .scan import LocalFile
+from .statcheck import STAT, Wanted
 
 log = logging.getLogger("dagstore")
 
@@ -47,37 +51,46 @@ DEFAULT_BUDGET = 16 << 30  # spooled bytes per draft; past it, upload reads the 
 _BATCH = 256  # files per compression call
 _IN_FLIGHT = 4  # batches read but not yet spooled (bounds memory: ~4 x 256 small files)
 _READ = 4 << 20  # bytes per read of the spool at upload (two buffers: one read while the other is written)
-_CHECK = 2048  # files per chunk of the stat check (the unit its thread and upload's own thread share)
 _MAX_PACK_FILES = 128  # segments kept as unnamed files of the store (one descriptor each: ~2 GiB of packs)
 
-_STAT = struct.Struct("<Qq2Qq")  # size, mtime_ns, dev, ino, ctime_ns (LocalFile's order): 73 bytes a file, not a 240-byte tuple of ints
 KEEP_BELOW = 32 << 10  # files this size and up are read again at upload: for them the spool's
 # write and read back cost more than a second read from the page cache (W3: 20-200 KiB files)
-_SHIFT = 24  # a kept blob's place as one int: offset << 24 | length << 2 | codec (a blob is < 4 MiB)
 
 Rows = list[tuple[str, int, int, int, int]]  # a pack's blobs: (hash, offset, stored length, raw length, codec)
 
 
 class Kept(NamedTuple):
-    """Where a kept blob's stored bytes are in the spool."""
+    """Where a kept blob's stored bytes are in the spool, and its raw size."""
 
     hash: str
     offset: int
     length: int
+    size: int
     codec: int
+
+
+W = TypeVar("W", bound=Wanted)
 
 
 class _Segment:
     """Spooled blobs back to back, about a pack's worth: bytes ``[base, base + size)`` of the
     spool, at ``at`` in the file ``fd``; ``spool`` when that file is the store's own (then it
-    holds nothing else and ``hasher`` has seen all its bytes)."""
+    holds nothing else and ``hasher`` has seen all its bytes). Its blobs as columns, in spool
+    order: hashes, offsets from ``base``, stored and raw lengths, codecs."""
 
-    __slots__ = ("fd", "at", "base", "size", "count", "spool", "hasher")
+    __slots__ = ("fd", "at", "base", "size", "spool", "hasher", "hashes", "offsets", "lengths", "sizes", "codecs")
 
     def __init__(self, fd: int, at: int, base: int, spool: FileSpool | None):
         self.fd, self.at, self.base, self.spool = fd, at, base, spool
-        self.size = self.count = 0
+        self.size = 0
         self.hasher = xxhash.xxh3_128()
+        self.hashes: list[str] = []
+        self.offsets, self.lengths, self.sizes = array("q"), array("q"), array("q")
+        self.codecs = bytearray()
+
+    def rows(self) -> Rows:
+        """Its blobs as a pack's rows (offsets from the segment's start)."""
+        return list(zip(self.hashes, self.offsets, self.lengths, self.sizes, self.codecs))
 
 
 class Staged:
@@ -92,7 +105,7 @@ class Staged:
         self._target = pack_size
         self._used = 0  # raw bytes queued + stored bytes spooled
         self._files: dict[str, tuple[str, bytes]] = {}  # local path -> (hash, packed stat when read)
-        self._blobs: dict[str, int] = {}  # hash -> where its stored bytes are (see _SHIFT)
+        self._blobs: set[str] = set()  # hashes spooled, in segments not yet taken as packs
         self._batch: list[tuple[str, bytes]] = []
         self._queued: set[str] = set()
         self._lock = threading.Lock()
@@ -112,7 +125,7 @@ class Staged:
         if self._failed:
             return
         limit = time.time_ns() - RACY_NS
-        pack, budget = _STAT.pack, self._budget
+        pack, budget = STAT.pack, self._budget
         with self._lock:  # one pass, names bound locally: this runs once per file of the draft
             files, queued, batch, used = self._files, self._queued, self._batch, self._used
             for f, blob_hash, data in items:
@@ -148,33 +161,37 @@ class Staged:
                 return
             out = encode_blobs([data for _h, data in batch], self.level)
             try:
-                offsets = self._append([stored for stored, _codec in out])
+                self._append([(h, stored, len(data), codec) for (h, data), (stored, codec) in zip(batch, out, strict=True)])
             except OSError as exc:
                 self._give_up(exc)
                 return
-            kept = {}
-            for (h, _data), (stored, codec), offset in zip(batch, out, offsets, strict=True):
-                kept[h] = offset << _SHIFT | len(stored) << 2 | codec
             with self._lock:
-                self._blobs.update(kept)
+                self._blobs.update(h for h, _d in batch)
                 self._used += sum(len(stored) for stored, _c in out) - sum(len(d) for _h, d in batch)
         finally:
             self._slots.release()
 
-    def _append(self, stored: Sequence[bytes]) -> list[int]:
-        """Write the ``stored`` blobs at the end of the spool; their offsets. A segment takes
-        blobs while it is under the pack size (``PackWriter``'s cut), then the next one starts."""
-        offsets: list[int] = []
+    def _append(self, blobs: Sequence[tuple[str, bytes, int, int]]) -> None:
+        """Write the ``(hash, stored bytes, raw length, codec)`` blobs at the end of the spool,
+        recorded in their segments' columns. A segment takes blobs while it is under the pack
+        size (``PackWriter``'s cut), then the next one starts."""
         i = 0
-        while i < len(stored):
+        while i < len(blobs):
             last = self._segs[-1] if self._segs else None
             seg = last if last is not None and last.fd >= 0 and last.size < self._target else self._new_segment()
             start, size = i, seg.size
-            while i < len(stored) and (i == start or size < self._target):
-                offsets.append(seg.base + size)
-                size += len(stored[i])
+            offsets, lengths = seg.offsets, seg.lengths
+            while i < len(blobs) and (i == start or size < self._target):
+                n = len(blobs[i][1])
+                offsets.append(size)
+                lengths.append(n)
+                size += n
                 i += 1
-            data = b"".join(stored[start:i])
+            part = blobs[start:i]
+            seg.hashes += [b[0] for b in part]
+            seg.sizes.extend([b[2] for b in part])
+            seg.codecs += bytes([b[3] for b in part])
+            data = b"".join([b[1] for b in part])
             if seg.spool is not None:  # the store's file (its writes start their writeback)
                 seg.spool.write_many((data,))
                 seg.hasher.update(data)
@@ -182,11 +199,10 @@ class Staged:
                 view = memoryview(data)
                 while view:  # appends: the cache's file is never seeked
                     view = view[os.write(seg.fd, view) :]
-            seg.size, seg.count = size, seg.count + i - start
+            seg.size = size
             self._end = seg.base + size
             if seg.spool is None:
                 self._spool_end += len(data)
-        return offsets
 
     def _new_segment(self) -> _Segment:
         """The next segment: an unnamed file of the store while it can make them, else a range
@@ -225,44 +241,25 @@ class Staged:
         for fut in futures:
             fut.result()
 
-    def holds(self, path: str, blob_hash: str, level: int | None) -> bool:
-        """Whether ``path`` was kept as ``blob_hash`` (``find`` may still not have it: a spool
-        that failed); no wait for the spool, no system call: upload starts reading the other
-        files at once."""
-        kept = self._files.get(path)
-        return kept is not None and kept[0] == blob_hash and level == self.level
-
-    def find(self, path: str, blob_hash: str, level: int | None) -> Kept | None:
-        """Where ``path``'s stored bytes are, if it was read, hashed to ``blob_hash`` and kept
-        at compression ``level``; None if not (then read it again). Whether the file is still
-        the one read is ``changed``'s question: ask it before trusting the upload."""
-        kept = self._files.get(path)
-        if kept is None or kept[0] != blob_hash or level != self.level:
-            return None
-        blob = self._blobs.get(blob_hash)
-        if blob is None:
-            return None
-        return Kept(blob_hash, blob >> _SHIFT, blob >> 2 & ((1 << (_SHIFT - 2)) - 1), blob & 3)
-
-    def changed(self, paths: Sequence[str]) -> list[int]:
-        """The positions in ``paths`` of kept files that may have changed since they were read:
-        one ``stat`` each shows another device, inode, size, modification or change time, or
-        fails (paths not kept are skipped: upload reads those anyway). Takes no lock and needs
-        no settled spool: it runs beside the upload, in its own thread."""
-        out = []
-        files, pack = self._files, _STAT.pack
-        for i, path in enumerate(paths):
-            kept = files.get(path)
-            if kept is None:
-                continue
-            try:
-                st = os.stat(path)
-            except OSError:
-                out.append(i)
-                continue
-            if pack(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns) != kept[1]:
-                out.append(i)
-        return out
+    def held(self, items: Sequence[W], level: int | None) -> tuple[list[W], list[bytes], list[W]]:
+        """``items`` split, in one look-up each, into those whose file was kept as the content
+        they name at compression ``level`` (``packs`` may still not have it: a spool that
+        failed), with the stat each was read with, and the others. No wait for the spool, no
+        system call: upload starts reading the other files at once."""
+        if level != self.level:
+            return [], [], list(items)
+        kept: list[W] = []
+        stats: list[bytes] = []
+        others: list[W] = []
+        get, keep, stat, other = self._files.get, kept.append, stats.append, others.append
+        for p in items:
+            f = get(p.local_path)
+            if f is not None and f[0] == p.hash:
+                keep(p)
+                stat(f[1])
+            else:
+                other(p)
+        return kept, stats, others
 
     def read(self, blobs: Sequence[Kept]) -> Iterator[tuple[memoryview, list[Kept]]]:
         """The stored bytes of ``blobs`` in large sequential reads of the spool: ``(bytes, kept)``
@@ -298,29 +295,32 @@ class Staged:
                     run = k
             i = j
 
-    def packs(self, blobs: Sequence[tuple[Kept, int]], store: Backend, pack_size: int) -> list[tuple[tuple[FileSpool, Any, Rows] | None, list[Kept]]]:
-        """``blobs`` (found, with their raw lengths) by segment, in spool order: ``(pack, [])``
-        for a segment that is ``store``'s unnamed file and holds exactly these blobs, cut at
-        ``pack_size`` (a pack as it is: its spool, its bytes' hasher and its rows, for
-        ``PackWriter.adopt``, which owns the file from then on: it is no longer this spool's),
-        else ``(None, its blobs)`` to ``read`` and pack again."""
-        by_seg: dict[int, list[tuple[Kept, int]]] = {}
-        bases = self._bases
-        for k, raw in blobs:
-            by_seg.setdefault(bisect.bisect_right(bases, k.offset) - 1, []).append((k, raw))
+    def packs(self, items: Sequence[W], store: Backend, pack_size: int) -> tuple[list[tuple[tuple[FileSpool, Any, Rows] | None, list[Kept]]], list[W]]:
+        """What of ``items`` (``held``'s, after ``settle``) the spool holds, by segment in spool
+        order: ``(pack, [])`` for a segment that is ``store``'s unnamed file and holds only
+        blobs of ``items``, cut at ``pack_size`` (a pack as it is: its spool, its bytes' hasher
+        and its rows, for ``PackWriter.adopt``, which owns the file from then on: it is no
+        longer this spool's), else ``(None, its blobs of items)`` to ``read`` and pack again;
+        and the items whose bytes the spool does not hold (read them again)."""
+        spooled = self._blobs
+        rest = [p for p in items if p.hash not in spooled]
+        wanted = {p.hash for p in items}
+        whole = store is self._store and pack_size == self._target
         out: list[tuple[tuple[FileSpool, Any, Rows] | None, list[Kept]]] = []
-        for n in sorted(by_seg):
-            seg, items = self._segs[n], by_seg[n]
-            if seg.spool is None or store is not self._store or pack_size != self._target or len(items) != seg.count:
-                out.append((None, [k for k, _raw in items]))
+        for seg in self._segs:
+            if seg.fd < 0:  # taken by an earlier upload: its blobs are in ``rest``
                 continue
-            items.sort(key=lambda kr: kr[0].offset)
-            out.append(((seg.spool, seg.hasher, [(k.hash, k.offset - seg.base, k.length, raw, k.codec) for k, raw in items]), []))
-            seg.spool, seg.fd = None, -1  # taken: a retried upload reads these files again if the pack is not stored
-            with self._lock:
-                for k, _raw in items:
-                    self._blobs.pop(k.hash, None)
-        return out
+            if whole and seg.spool is not None and wanted.issuperset(seg.hashes):
+                out.append(((seg.spool, seg.hasher, seg.rows()), []))
+                seg.spool, seg.fd = None, -1  # taken: a retried upload reads these files again if the pack is not stored
+                with self._lock:
+                    spooled.difference_update(seg.hashes)
+                continue
+            base = seg.base
+            found = [Kept(h, base + at, n, size, codec) for h, at, n, size, codec in seg.rows() if h in wanted]
+            if found:
+                out.append((None, found))
+        return out, rest
 
     def _drop_segments(self) -> None:
         """Close every segment's file still held (the store's unnamed files vanish) and the cache's."""
@@ -347,32 +347,3 @@ class Staged:
                 self._pool.shutdown(wait=True)
                 self._pool = None
             self._drop_segments()
-
-
-class StatCheck:
-    """``Staged.changed`` over many paths, in chunks that any thread may take: a thread started
-    beside the packing, and the packing thread once its own work is done. (On 2 cores a thread
-    of system calls beside a busy Python thread mostly waits for the GIL: W1's 50,000 ``stat``
-    calls took that thread 0.64 s beside upload's packing, 0.15 s alone, and upload waited for it.)"""
-
-    def __init__(self, staged: Staged, paths: Sequence[str]):
-        self._staged, self._paths = staged, paths
-        self._lock = threading.Lock()
-        self._next = 0
-        self._found: list[int] = []
-
-    def run(self) -> None:
-        """Check chunks until none is left (from any number of threads at once)."""
-        while True:
-            with self._lock:
-                i = self._next
-                self._next += _CHECK
-            if i >= len(self._paths):
-                return
-            found = self._staged.changed(self._paths[i : i + _CHECK])
-            with self._lock:
-                self._found += [i + k for k in found]
-
-    def changed(self) -> list[int]:
-        """The positions of the paths that may have changed (once every ``run`` has returned)."""
-        return sorted(self._found)

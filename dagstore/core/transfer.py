@@ -8,10 +8,11 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import fsspec
 
-from .backend import Backend
+from .backend import Backend, FileSpool
 from .cache import BlobSink
 from ..errors import IntegrityError, InvalidPathError
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
@@ -21,7 +22,8 @@ from .layout import object_key
 from .packindex import Columns
 from .packs import DEFAULT_PACK_SIZE, BlobLocation, PackWriter, encode_blobs
 from .progress import progress_bar
-from .staging import Kept, Staged, StatCheck
+from .staging import Kept, Rows, Staged
+from .statcheck import StatCheck
 
 DEFAULT_IO_WORKERS = 8
 ENCODE_THREADS = 2
@@ -156,7 +158,7 @@ def _upload_small(
     encode threads read, check and compress the others. The two go into packs of their own, and
     encoded slices are written in their order whatever thread finishes first, so a pack's files
     are the same from run to run and follow the path order (parts cut at pack boundaries).
-    Whether each kept file is still the one read (one ``stat``, ``Staged.changed``) is checked
+    Whether each kept file is still the one read (one ``stat``, ``statcheck``) is checked
     beside the packing by a thread, and by this one once its packing is done (``StatCheck``);
     one that is not is read and verified before this returns."""
     lock = threading.Lock()  # guards ``res`` (both writers report into it)
@@ -193,32 +195,29 @@ def _upload_small(
             res.blobs_sent += len(batch)
         bar.relative_update(sum(p.size for p in chunk))
 
-    maybe_kept: list[Pending] = []
-    never: list[Pending] = []
-    for p in items:
-        (maybe_kept if staged is not None and staged.holds(p.local_path, p.hash, level) else never).append(p)
+    maybe_kept, stats, never = staged.held(items, level) if staged is not None else ([], [], items)
     sizes = {"target_size": pack_size} if pack_size else {}
     writer = PackWriter(backend, on_pack, **sizes)
     encoded = PackWriter(backend, on_pack, **sizes)
     # the kept files' stat check has a thread of its own: on an encode thread it held one of the two for its whole run
     pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers) + bool(maybe_kept), thread_name_prefix="dagstore-encode")
     try:  # files staging never kept are read from the start, beside the kept ones being packed
-        check = StatCheck(staged, [p.local_path for p in maybe_kept]) if staged is not None and maybe_kept else None
+        check = StatCheck(maybe_kept, stats) if staged is not None and maybe_kept else None
         moved = pool.submit(check.run) if check is not None and never else None
         slices = _slices(never)
         futures = [pool.submit(encode_and_put, i, s) for i, s in enumerate(slices)]
-        kept: dict[str, tuple[Pending, Kept]] = {}
-        if staged is not None and maybe_kept:
+        if staged is not None and check is not None:
             staged.settle()
-            kept, rest = _found(staged, maybe_kept, level)
+            segments, rest = staged.packs(maybe_kept, backend, pack_size or DEFAULT_PACK_SIZE)
+            _pack_kept(staged, segments, writer, res, lock, bar)  # first: it owns the segments taken
             futures += [pool.submit(encode_and_put, len(slices) + i, s) for i, s in enumerate(_slices(rest))]
-            _pack_kept(staged, kept, backend, pack_size or DEFAULT_PACK_SIZE, writer, res, lock, bar)
-        if check is not None:
             check.run()  # what is left of the check, on this thread: its own work is done
             if moved is not None:
                 moved.result()
-            for i in check.changed():
-                _recheck(maybe_kept[i], kept)
+            again = {p.hash for p in rest}  # read and verified by the encode threads
+            for i in check.changed():  # packed from the spool: read again, refused if its content is not what was hashed
+                if maybe_kept[i].hash not in again:
+                    _verify(maybe_kept[i])
         for f in futures:
             f.result()
     finally:
@@ -232,12 +231,12 @@ def _upload_small(
             encoded.close()
 
 
-def _pack_kept(staged: Staged, kept: dict[str, tuple[Pending, Kept]], backend: Backend, pack_size: int, writer: PackWriter,
+def _pack_kept(staged: Staged, segments: list[tuple[tuple[FileSpool, Any, Rows] | None, list[Kept]]], writer: PackWriter,
                res: UploadResult, lock: threading.Lock, bar: fsspec.callbacks.Callback) -> None:
-    """Pack the kept blobs in spool order: a segment of the spool that is already a pack of
-    exactly these blobs in the store's own file is committed as it is (``PackWriter.adopt``,
-    after the pack in progress, so packs keep the spool's order); the others are read back and
-    packed a run at a time."""
+    """Pack the kept blobs in spool order (``Staged.packs``' segments): a segment of the spool
+    that is already a pack of exactly these blobs in the store's own file is committed as it is
+    (``PackWriter.adopt``, after the pack in progress, so packs keep the spool's order); the
+    others are read back and packed a run at a time."""
     todo: list[Kept] = []
 
     def send(n_blobs: int, stored: int, raw: int) -> None:
@@ -248,11 +247,10 @@ def _pack_kept(staged: Staged, kept: dict[str, tuple[Pending, Kept]], backend: B
 
     def read_todo() -> None:
         for data, run in staged.read(todo):
-            writer.add_run([(k.hash, k.length, kept[k.hash][0].size, k.codec) for k in run], data)
-            send(len(run), len(data), sum(kept[k.hash][0].size for k in run))
+            writer.add_run([(k.hash, k.length, k.size, k.codec) for k in run], data)
+            send(len(run), len(data), sum(k.size for k in run))
         todo.clear()
 
-    segments = staged.packs([(loc, p.size) for p, loc in kept.values()], backend, pack_size)
     try:
         for i, (pack, rest) in enumerate(segments):
             if pack is None:
@@ -268,26 +266,6 @@ def _pack_kept(staged: Staged, kept: dict[str, tuple[Pending, Kept]], backend: B
         for pack, _rest in segments:
             if pack is not None:
                 pack[0].abort()
-
-
-def _found(staged: Staged, items: list[Pending], level: int | None) -> tuple[dict[str, tuple[Pending, Kept]], list[Pending]]:
-    """``items`` split into those whose stored bytes the spool holds (by hash) and the rest."""
-    kept: dict[str, tuple[Pending, Kept]] = {}
-    rest: list[Pending] = []
-    for p in items:
-        loc = staged.find(p.local_path, p.hash, level)
-        if loc is None:
-            rest.append(p)
-        else:
-            kept[p.hash] = (p, loc)
-    return kept, rest
-
-
-def _recheck(p: Pending, kept: dict[str, tuple[Pending, Kept]]) -> None:
-    """``p``'s file failed the ``stat`` check: if its spooled bytes were packed, read it again
-    and refuse the upload if its content is not what was hashed (a touched file passes)."""
-    if p.hash in kept and kept[p.hash][0] is p:
-        _verify(p)
 
 
 def _put_large(backend: Backend, p: Pending, bar: fsspec.callbacks.Callback, avoid: set[str]) -> bool:

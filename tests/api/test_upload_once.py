@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from dagstore import Dataset, Store
-from dagstore.core import packs, staging, transfer
+from dagstore.core import packs, staging, statcheck, transfer
+from dagstore.core.backend.local import LocalBackend
 from dagstore.core.hashing import hash_bytes
 from dagstore.core.scan import LocalFile
 from dagstore.core.ops import commit, lookup, stage
@@ -175,11 +177,17 @@ def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp
         kept.keep_many([(f, hash_bytes(p.read_bytes()), p.read_bytes())])
     kept.settle()
     assert [e.name for e in os.scandir(tmp_path)] == ["src"]  # the spool has no name
-    locs = [kept.find(f.path, hash_bytes(data), 1) for f, data in files]
-    assert all(loc is not None for loc in locs)
-    assert kept.find(files[0][0].path, hash_bytes(b"other"), 1) is None and kept.find(files[0][0].path, hash_bytes(files[0][1]), 3) is None
-    assert kept.changed([f.path for f, _d in files]) == []
-    runs = list(kept.read([loc for loc in locs if loc is not None]))
+    items = [transfer.Pending(hash_bytes(data), len(data), f.path, f.mtime_ns, f.ctime_ns) for f, data in files]
+    other = transfer.Pending(hash_bytes(b"other"), 5, files[0][0].path, 0)  # another content than the one kept
+    held, stats, rest = kept.held([*items, other], 1)
+    assert held == items and rest == [other] and len(stats) == len(items)
+    assert kept.held(items, 3) == ([], [], items)  # kept at level 1 only
+    segments, again = kept.packs(held, LocalBackend(str(tmp_path / "store")), packs.DEFAULT_PACK_SIZE)
+    assert again == [] and [pack for pack, _k in segments] == [None]  # a spool in the cache folder: read back
+    locs = segments[0][1]
+    assert sorted(k.hash for k in locs) == sorted(p.hash for p in items) and [k.size for k in locs] == [p.size for p in items]
+    assert statcheck.changed(held, stats) == []
+    runs = list(kept.read(locs))
     got = {}
     for data, run in runs:
         pos = 0
@@ -188,16 +196,51 @@ def test_the_spool_is_read_back_in_large_reads_and_holds_no_file_after_close(tmp
             pos += k.length
         assert pos == len(data)
     assert len(runs) == 1  # 700 small blobs stored back to back: one read of the spool, one run
-    every_other = [loc for loc in locs[::2] if loc is not None]  # gaps between them: one run each
+    every_other = locs[::2]  # gaps between them: one run each
     assert [(bytes(data), [k.hash for k in run]) for data, run in kept.read(every_other)] == [(got[k.hash], [k.hash]) for k in every_other]
     for loc, (_f, data) in zip(locs, files):
-        assert loc is not None
         assert packs.decode_blob(loc.hash, got[loc.hash], packs.BlobLocation("-", 0, loc.length, len(data), loc.codec)) == data
     os.utime(files[3][0].path, ns=(10**18, 10**18))
     os.unlink(files[5][0].path)
-    assert kept.changed([str(tmp_path / "not-kept"), *(f.path for f, _d in files[:8])]) == [4, 6]  # positions in the list given
+    gone = transfer.Pending(items[0].hash, items[0].size, str(tmp_path / "not-there" / "0.txt"), 0)  # its folder cannot be opened
+    assert statcheck.changed([gone, *held[:8]], [stats[0], *stats[:8]]) == [0, 4, 6]  # positions in the list given
     kept.close()
-    assert kept.find(files[0][0].path, hash_bytes(files[0][1]), 1) is None
+    assert kept.held(items, 1) == ([], [], items)
+
+
+def test_the_stat_check_names_files_in_their_folders_in_any_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of several folders, interleaved, a file named relative to the current folder and one
+    in a folder replaced after the first was opened: each is checked, each change is found."""
+    monkeypatch.chdir(tmp_path)
+    names = [f"d{i % 3}/f{i}" for i in range(12)] + ["top"]
+    for n in names:
+        (tmp_path / n).parent.mkdir(exist_ok=True)
+        (tmp_path / n).write_bytes(n.encode())
+    items = [transfer.Pending("h", 0, str(tmp_path / n) if n != "top" else n, 0) for n in names]
+
+    def stat_of(p: transfer.Pending) -> bytes:
+        st = os.stat(p.local_path)
+        return statcheck.STAT.pack(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
+
+    stats = [stat_of(p) for p in items]
+    assert statcheck.changed(items, stats) == []
+    (tmp_path / "d1/f4").write_bytes(b"longer content")  # another size
+    next_ctime_tick(tmp_path / "top", tmp_path / "tick")
+    (tmp_path / "top").write_bytes(b"tip")  # same size, a later change time
+    os.rename(tmp_path / "d2", tmp_path / "old")
+    (tmp_path / "d2").mkdir()  # the same names, another folder: other inodes
+    for n in names:
+        if n.startswith("d2/"):
+            (tmp_path / n).write_bytes(n.encode())
+    assert statcheck.changed(items, stats) == [2, 4, 5, 8, 11, 12]
+    check = statcheck.StatCheck(items, stats)  # the same in chunks, from two threads
+    monkeypatch.setattr(statcheck, "_CHECK", 5)
+    threads = [threading.Thread(target=check.run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert check.changed() == [2, 4, 5, 8, 11, 12]
 
 
 def test_a_view_of_the_spool_stays_valid_while_the_next_read_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,8 +258,9 @@ def test_a_view_of_the_spool_stays_valid_while_the_next_read_is_used(tmp_path: P
     kept.keep_many(items)
     kept.settle()
     want = {h: data for _f, h, data in items}
-    locs = [kept.find(f.path, h, None) for f, h, _d in items]
-    runs = kept.read([loc for loc in locs if loc is not None])
+    (segment, locs), = kept.packs(kept.held([transfer.Pending(h, len(d), f.path, 0) for f, h, d in items], None)[0], LocalBackend(str(tmp_path / "store")), packs.DEFAULT_PACK_SIZE)[0]
+    assert segment is None
+    runs = kept.read(locs)
     before = next(runs)
     reads = 1
     for data, run in runs:

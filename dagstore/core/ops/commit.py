@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from .. import fanout, fanscan, transfer
 from ..columns import entries_table, stored_hashes
+from ..gcpause import gc_paused
 from ..folderdiff import delta_problem
 from ..scan import LocalFile
 from ..manifest import Entry
@@ -64,6 +65,7 @@ def _upload_on_workers(v: Version, executor: Executor, compression: bool | int |
     return transfer.UploadResult(frag.packs, frag.objects, frag.bytes_sent, frag.blobs_sent)
 
 
+@gc_paused()  # a Pending per file, no cycles: collections during the list's making only walked the draft's entries (W1: ~0.04 s)
 def upload(
     v: Version,
     show_progress: bool,
@@ -87,11 +89,9 @@ def upload(
     pack_size = pack_bytes(chunk_size)
     st = v.store
     be = st.content_backend(v.record)
-    pending = [
-        transfer.Pending(e.hash, e.size, local, mtime, ctime)
-        for p, (local, mtime, ctime) in sorted(draft.pending.items())
-        if (e := draft.delta.entries.get(p)) is not None and e.url is None
-    ]
+    entry, new = draft.delta.entries.get, transfer.Pending  # bound once: one of each per pending file
+    pending = [new(e.hash, e.size, local, mtime, ctime) for p, (local, mtime, ctime) in sorted(draft.pending.items())
+               if (e := entry(p)) is not None and e.url is None]
     marked = st.gc_marks() if be is st.backend else set()
     index = st.pack_index(be, only=[p.hash for p in pending])  # the pending blobs the store holds already
     if marked:  # packs gc marked are never reused (one key per blob only when there are marks)
