@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidPathError
-from . import columns, fanout
+from . import columns, fanout, tree
 from .gcpause import gc_paused
 from .scan import LocalFile, matches_wildcard, scan
 
@@ -124,10 +124,14 @@ def ingest_tree(task: TreeTask) -> fanout.Fragment:
     patterns = list(task.wildcard) if task.wildcard else None
     found = sorted((x for u in task.units for x in _scan_unit(u, patterns)), key=lambda x: x[0])
     files = [f for _rel, f in found]
+    rels = [rel for rel, _f in found]
+    problem = tree.encoding_problem(rels)  # before anything is uploaded: no manifest can hold such a path
+    if problem:
+        raise InvalidPathError(problem)
     out = fanout.Fragment()
     got = fanout.store_files(be, st, files, st.cache.statcache, task.level, task.pack_size, task.marked, out)
     sizes = np.array([s for _h, s in got], dtype=np.uint64)
-    out.table = pa.Table.from_arrays([columns.strings([rel for rel, _f in found]), columns.hashes_to_array([h for h, _s in got]),
+    out.table = pa.Table.from_arrays([columns.strings(rels), columns.hashes_to_array([h for h, _s in got]),
                                       pa.Array.from_buffers(pa.uint64(), len(sizes), [None, pa.py_buffer(sizes)])], schema=ROWS)
     out.seconds, out.cpu = time.perf_counter() - t0, time.process_time() - c0
     return out

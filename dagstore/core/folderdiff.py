@@ -36,8 +36,7 @@ def _paths_array(paths: list[str]) -> pa.Array:
     try:
         return cols.strings(paths)
     except UnicodeEncodeError:
-        bad = next(p for p in paths if p.encode(errors="replace").decode() != p)
-        raise InvalidPathError(f"{bad!r}: the file name is not valid UTF-8; rename it") from None
+        raise InvalidPathError(tree.encoding_problem(paths) or "a file name is not valid UTF-8") from None
 
 
 def folder_diff(state: State, prefix: str, paths: list[str], hashes: list[str], sizes: list[int]) -> FolderDiff:

@@ -28,6 +28,17 @@ def folders(paths: Iterable[str]) -> set[str]:
     return out
 
 
+def encoding_problem(paths: Collection[str]) -> str | None:
+    """Which of ``paths`` is not valid UTF-8 (a file name's bytes that are not UTF-8 become
+    Python's surrogate escapes: no manifest can hold them), or None."""
+    try:
+        "".join(paths).encode()
+    except UnicodeEncodeError:
+        bad = next(p for p in paths if p.encode(errors="replace").decode() != p)
+        return f"{bad!r}: the file name is not valid UTF-8; rename it"
+    return None
+
+
 def length_problem(paths: Collection[str]) -> str | None:
     """Why one of ``paths`` is too long for a filesystem, or None."""
     if not paths or max(map(len, paths)) <= _SAFE_CHARS:
@@ -63,7 +74,7 @@ def new_paths_problem(new: Collection[str], is_file: Callable[[str], bool], is_f
     """Why staging ``new`` next to the current files would make the version impossible to
     check out, or None. ``is_file`` / ``is_folder`` answer for the current content, so the
     cost is in the number of new paths and their folders, not in the size of the version."""
-    found = length_problem(new)
+    found = encoding_problem(new) or length_problem(new)
     if found:
         return found
     new_set = new if isinstance(new, (set, frozenset)) else set(new)

@@ -75,3 +75,23 @@ def test_a_file_gone_between_its_folder_listing_and_its_stat_is_one_clear_error(
         ds.add_files(src)
     assert str(exc.value) == f"{src / 'd' / 'f2'}: no such file or directory"
     assert Dataset.get(dataset_id=ds.id, store=st).list_files() == []
+
+
+def test_add_files_refuses_a_name_not_utf8_before_staging(tmp_path: Path) -> None:
+    """A file name whose bytes are not UTF-8 (Python's surrogate escapes) can be in no manifest:
+    add_files refuses it at once, naming it, and the draft is unchanged (it used to be staged,
+    and upload or finalize then failed with a UnicodeEncodeError)."""
+    src = write_tree(tmp_path / "src", {"ok.txt": "y"})
+    with open(os.fsencode(str(src)) + b"/caf\xe9.txt", "wb") as f:
+        f.write(b"x")
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "c"))
+    ds = Dataset.create(dataset_name="d", dataset_project="p", store=st)
+    for path in (src, os.fsdecode(os.fsencode(str(src)) + b"/caf\xe9.txt")):
+        with pytest.raises(InvalidPathError) as exc:
+            ds.add_files(path, show_progress=False)
+        assert str(exc.value) == "'caf\\udce9.txt': the file name is not valid UTF-8; rename it"
+    assert Dataset.get(dataset_id=ds.id, store=st).list_files() == []
+    assert ds.add_files(src / "ok.txt", show_progress=False) == 1
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert ds.list_files() == ["ok.txt"]

@@ -2,12 +2,13 @@
 process keeps between its tasks (no cluster: the functions a worker runs, called directly)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dagstore import Store
+from dagstore import InvalidPathError, Store
 from dagstore.core import fanout, fanscan, layout
 from dagstore.core.hashing import hash_bytes
 
@@ -80,3 +81,14 @@ def test_a_pack_gone_since_starts_a_new_index_and_leaves_the_old_one_whole(tmp_p
     assert fanout.reusable(st, be) == {} and len(old) == 5  # a task still holding the old mapping loses nothing mid-way
     again = fanscan.ingest_tree(fanscan.TreeTask(ref, ((str(tmp_path / "src"), "again/", None),), None, 1, None))
     assert again.blobs_sent == 5 and again.packs.isdisjoint(first.packs)  # stored again, not pointed at the gone pack
+
+
+def test_a_folder_task_refuses_a_name_not_utf8_before_uploading(tmp_path: Path, ref: fanout.StoreRef) -> None:
+    """One clear error (it passes through the fan-out as the worker raised it), and nothing stored."""
+    _files(tmp_path / "src", 3, "u")
+    with open(os.fsencode(str(tmp_path / "src")) + b"/caf\xe9.bin", "wb") as f:
+        f.write(b"x")
+    task = fanscan.TreeTask(ref, ((str(tmp_path / "src"), "", None),), None, 1, None)
+    with pytest.raises(InvalidPathError, match=r"^'caf\\udce9.bin': the file name is not valid UTF-8; rename it$"):
+        fanscan.ingest_tree(task)
+    assert not list((tmp_path / "store" / "packs").glob("*"))
