@@ -266,16 +266,12 @@ def scan_and_hash(
     after it); the files and their ``(hash, size)``, sorted by relative path."""
     files: list[LocalFile] = []
     found: list[tuple[str, int]] = []
-    bar = progress_bar(0, "hash", show_progress)
-    total = 0
+    bar = progress_bar(None, "hash", show_progress)  # the total is known only when the walk ends, with the hashing
     try:
         for chunk in scan_chunks(path, wildcard, recursive, base):
-            size = sum(f.size for f in chunk)
-            total += size
-            bar.set_size(total)
             files += chunk
             found += hash_list(chunk, cache, max_workers, False, keep)
-            bar.relative_update(size)
+            bar.relative_update(sum(f.size for f in chunk))
     finally:
         bar.close()
     return files, found

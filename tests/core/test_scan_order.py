@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fsspec.callbacks import Callback
 
 import dagstore.core.scan as scan_mod
 from dagstore import Dataset, InvalidPathError, Store
@@ -95,3 +96,20 @@ def test_add_files_refuses_a_name_not_utf8_before_staging(tmp_path: Path) -> Non
     ds.upload(show_progress=False)
     ds.finalize()
     assert ds.list_files() == ["ok.txt"]
+
+
+def test_the_hashing_bar_of_a_walk_has_no_total_until_it_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk's files are hashed as they are found, so the bar cannot know its total: it counts
+    bytes without a percentage (a total grown chunk by chunk read 100 % all along)."""
+    src = _tree(tmp_path / "src")
+    monkeypatch.setattr(scan_mod, "_CHUNK_FILES", 4)
+    bars: list[Callback] = []
+
+    def bar(total: int | None, desc: str, enabled: bool | None = True, unit: str = "B") -> Callback:
+        bars.append(Callback(size=total))
+        return bars[-1]
+
+    monkeypatch.setattr(scan_mod, "progress_bar", bar)
+    files, _found = scan_and_hash(src, None, True, None, None, show_progress=True)
+    walk_bar = bars[0]
+    assert walk_bar.size is None and walk_bar.value == sum(f.size for f in files) > 0
