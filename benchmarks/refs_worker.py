@@ -65,7 +65,7 @@ def scan_all(root: str) -> dict[str, object]:
     return {"entries": n}
 
 
-PACK_BATCH = 256  # files per zstd call, as dagstore's encoder
+PACK_BATCH, PACK_BYTES = 256, 8 << 20  # files and bytes per zstd call at most, as dagstore's encoder
 
 
 def _pack_part(out: str, roots: list[str]) -> int:
@@ -79,18 +79,20 @@ def _pack_part(out: str, roots: list[str]) -> int:
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         batch: list[bytes] = []
+        held = 0
         for root in roots:
             for path in _files(root) if os.path.isdir(root) else [root]:
                 with open(path, "rb", buffering=0) as f:
                     while data := f.read(min(os.fstat(f.fileno()).st_size + 1, CHUNK)):
                         xxhash.xxh3_128_digest(data)
                         batch.append(data)
+                        held += len(data)
+                        if len(batch) >= PACK_BATCH or held >= PACK_BYTES:
+                            _append(fd, cctx, batch)
+                            batch, held = [], 0
                         if len(data) < CHUNK:
                             break
                 n += 1
-                if len(batch) >= PACK_BATCH:
-                    _append(fd, cctx, batch)
-                    batch = []
         _append(fd, cctx, batch)
         os.fsync(fd)
     finally:
