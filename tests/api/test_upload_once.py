@@ -72,6 +72,22 @@ def test_an_add_files_refused_after_hashing_keeps_no_content(tmp_path: Path, rea
     assert reads == []
 
 
+def test_a_refused_add_files_raises_its_own_error_when_its_spool_also_failed(tmp_path: Path, reads: list[str],
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal is the error the user sees, not the spool's encoder failure met while closing it."""
+    v = lookup.new_draft(Store(str(tmp_path / "store")), "once", "p", None, [], None, None, None)
+    stage.add_files(v, write_tree(tmp_path / "one", {"sub": "a file"}), None, None, None, True, None, False)
+    commit.upload(v, False, None, None, None, None, 3)
+
+    def broken(blobs: list[bytes], level: int | None) -> list[tuple[bytes, int]]:
+        raise RuntimeError("encoder broke")
+
+    monkeypatch.setattr(staging, "encode_blobs", broken)
+    with pytest.raises(InvalidPathError, match="sub"):
+        stage.add_files(v, write_tree(tmp_path / "src", TREE), None, None, None, True, None, False)
+    assert v.staged is None and sorted(v.current().paths()) == ["sub"]
+
+
 def next_ctime_tick(path: Path, probe: Path) -> None:
     """Wait until a change made now gets a later change time than ``path``'s (``probe``: a scratch
     file): the kernel stamps changes with a coarse clock (a few ms), so a fast machine can rewrite

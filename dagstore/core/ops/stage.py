@@ -5,6 +5,7 @@ Each call stages all its entries in memory and writes the draft once at the end.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 from itertools import starmap
@@ -117,7 +118,8 @@ def add_files(
             return _add_local(v, draft, path, wildcard, local_base_folder, prefix, recursive, max_workers, show_progress, executor)
     except BaseException:
         if fresh:  # refused (e.g. by check_fit, after hashing) or failed: the spool it made holds nothing staged
-            v.drop_staged()
+            with contextlib.suppress(Exception):  # its space is freed either way; the first error is the one to raise
+                v.drop_staged()
         raise
 
 
