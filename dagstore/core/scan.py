@@ -12,12 +12,17 @@ import stat as statmod
 from operator import itemgetter
 from stat import S_ISREG
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor
 from ..errors import InvalidPathError
 from .localfile import LocalFile as LocalFile  # its home before it had its own module
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .progress import progress_bar
+from . import hashprocs
 from .statcache import StatCache as StatCache  # its home before it had its own module
+
+if TYPE_CHECKING:
+    from .staging import Staged
 
 _CHUNK_FILES = 2048  # files a streamed scan hands over at once
 _REMEMBER_BATCH = 8192  # hashed files put in the stat cache at once, from the hashing pass
@@ -259,22 +264,54 @@ def scan_and_hash(
     cache: StatCache | None,
     max_workers: int | None = None,
     show_progress: bool = True,
-    keep: Callable[[list[tuple[LocalFile, str, bytes]]], None] | None = None,
+    staged: Staged | None = None,
 ) -> tuple[list[LocalFile], list[tuple[str, int]]]:
     """``scan`` and ``hash_list`` of its files, each chunk of the walk hashed as soon as it is
-    found (so that the thread compressing what ``keep`` receives starts with the walk, not
-    after it); the files and their ``(hash, size)``, sorted by relative path."""
+    found; the files and their ``(hash, size)``, sorted by relative path. ``staged`` keeps small
+    files' content for upload. A walk of many files (a first chunk of ``_CHUNK_FILES``) is hashed
+    by worker processes (``core.hashprocs``) while the walk goes on, unless ``max_workers`` is 1;
+    a few files, or workers that cannot start, are hashed here (and a thread compresses what is kept)."""
     files: list[LocalFile] = []
     found: list[tuple[str, int]] = []
+    hashing: hashprocs.Hashing | None = None
+    todo: list[LocalFile] = []  # what the workers hash, and their answers so far
+    hashed: list[tuple[str, int]] = []
+    known: list[str] = []
+    keep = staged.keep_many if staged is not None else None
     bar = progress_bar(None, "hash", show_progress)  # the total is known only when the walk ends, with the hashing
     try:
         for chunk in scan_chunks(path, wildcard, recursive, base):
+            if not files and len(chunk) >= _CHUNK_FILES and max_workers != 1:
+                hashing = hashprocs.start(staged, staged.level if staged is not None else None)
             files += chunk
-            found += hash_list(chunk, cache, max_workers, False, keep)
+            if hashing is None:
+                found += hash_list(chunk, cache, max_workers, False, keep)
+            else:
+                got = cache.known(chunk) if cache else [""] * len(chunk)
+                new = [f for f, h in zip(chunk, got) if not h]
+                hashing.submit(new)
+                todo += new
+                known += got
+                _remember_hashed(cache, todo, hashed, hashing.replied())  # while the workers go on
             bar.relative_update(sum(f.size for f in chunk))
+        if hashing is not None:
+            _remember_hashed(cache, todo, hashed, hashing.results())
+            answers = iter(hashed)
+            found = [(h, f.size) if h else next(answers) for f, h in zip(files, known)]
     finally:
+        if hashing is not None:
+            hashing.close()
         bar.close()
     return files, found
+
+
+def _remember_hashed(cache: StatCache | None, todo: Sequence[LocalFile], hashed: list[tuple[str, int]],
+                     new: list[tuple[str, int]]) -> None:
+    """``new`` answers for the next files of ``todo`` (``hashed`` holds the earlier ones): added
+    to ``hashed`` and put in the stat cache."""
+    if cache and new:
+        _remember(cache, [(f, h, size) for f, (h, size) in zip(todo[len(hashed):], new)])
+    hashed += new
 
 
 def _remember(cache: StatCache, res: Sequence[tuple[LocalFile, str, int]]) -> None:
