@@ -296,8 +296,11 @@ def scan_and_hash(
             bar.relative_update(sum(f.size for f in chunk))
         if hashing is not None:
             _remember_hashed(cache, todo, hashed, hashing.results())
-            answers = iter(hashed)
-            found = [(h, f.size) if h else next(answers) for f, h in zip(files, known)]
+            if any(known):
+                answers = iter(hashed)
+                found = [(h, f.size) if h else next(answers) for f, h in zip(files, known)]
+            else:  # none was known: the workers' answers are the files' (a first add_files)
+                found = hashed
     finally:
         if hashing is not None:
             hashing.close()
@@ -309,8 +312,8 @@ def _remember_hashed(cache: StatCache | None, todo: Sequence[LocalFile], hashed:
                      new: list[tuple[str, int]]) -> None:
     """``new`` answers for the next files of ``todo`` (``hashed`` holds the earlier ones): added
     to ``hashed`` and put in the stat cache."""
-    if cache and new:
-        _remember(cache, [(f, h, size) for f, (h, size) in zip(todo[len(hashed):], new)])
+    if cache and new:  # a file whose size changed while it was read: take what was read, don't remember it
+        cache.store([(f, h) for f, (h, size) in zip(todo[len(hashed):], new) if size == f.size])
     hashed += new
 
 
