@@ -57,6 +57,7 @@ class Hashing:
         init = hashworker.INIT.pack(level is not None, level or 0, SMALL_FILE)
         self._thread = threading.Thread(target=self._drive, args=(init,), name="dagstore-hash-workers", daemon=True)
         self._error: BaseException | None = None
+        self._unstarted = False  # the workers did not start: nothing was hashed
         self._thread.start()
 
     def submit(self, files: Sequence[LocalFile]) -> None:
@@ -88,11 +89,16 @@ class Hashing:
             self._given += 1
         return out
 
-    def results(self) -> list[tuple[str, int]]:
+    def results(self) -> list[tuple[str, int]] | None:
         """The ``(hash, length read)`` of every submitted file not given by ``replied``, in order
         (waits for the workers; raises the first failure: a file that cannot be read, a worker
-        that died)."""
+        that died); None when the workers did not start (nothing was hashed or kept: the caller
+        hashes every submitted file)."""
         self._finish()
+        if self._unstarted:
+            if self._staged is not None:
+                self._staged.add_encoded(sum(planned for _f, _k, planned in self._jobs), ())
+            return None
         return self.replied()
 
     def close(self) -> None:
@@ -115,6 +121,9 @@ class Hashing:
 
     def _drive(self, init: bytes) -> None:
         try:
+            if not self._pool.ready():  # (waited for here: the walk goes on meanwhile)
+                self._unstarted = True
+                return
             self._pool.drive(init, self._take, self._got, self._failed)
         except BaseException as exc:  # raised to the caller by ``results``
             self._error = exc
@@ -159,12 +168,9 @@ class Hashing:
 
 
 def start(staged: Staged | None, level: int | None) -> Hashing | None:
-    """Workers started and ready, or None when none can start (hash in this process then)."""
+    """Workers starting, or None when none can be (hash in this process then)."""
     pool = Pool.start()
     if pool is None:
-        return None
-    if not pool.ready():
-        pool.close()
         return None
     try:
         return Hashing(pool, staged, level)

@@ -295,7 +295,11 @@ def scan_and_hash(
                 _remember_hashed(cache, todo, hashed, hashing.replied())  # while the workers go on
             bar.relative_update(sum(f.size for f in chunk))
         if hashing is not None:
-            _remember_hashed(cache, todo, hashed, hashing.results())
+            rest = hashing.results()
+            if rest is None:  # the workers did not start: this process hashes what they were given
+                hashed += hash_list(todo, cache, max_workers, False, keep)
+            else:
+                _remember_hashed(cache, todo, hashed, rest)
             if any(known):
                 answers = iter(hashed)
                 found = [(h, f.size) if h else next(answers) for f, h in zip(files, known)]

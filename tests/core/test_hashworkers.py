@@ -172,9 +172,12 @@ def test_workers_that_cannot_start_or_few_files_leave_the_hashing_to_this_proces
                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_tree(tmp_path / "src", _files())
     monkeypatch.setattr(Pool, "SCRIPT", str(tmp_path / "missing.py"))  # the interpreter cannot run it: no READY
+    monkeypatch.setattr("dagstore.core.staging.RACY_NS", 0)
     ds = _add(tmp_path, "a", src)
-    assert pools == []
+    assert len(pools) == 1 and pools[0]._unstarted and _reaped(pools)
     assert {e.relative_path: e.hash for e in ds.file_entries} == {rel: hash_file(str(src / rel))[0] for rel in _files()}
+    staged = ds._v.staged
+    assert staged is not None and staged._planned == 0 and _spooled(ds) == _spooled(_add(tmp_path, "t", src, max_workers=1))
     monkeypatch.setattr(scan_mod, "_CHUNK_FILES", 2048)
     _add(tmp_path, "b", src)
-    assert pools == []
+    assert len(pools) == 1
