@@ -11,7 +11,8 @@ import os
 import stat as statmod
 from operator import itemgetter
 from stat import S_ISREG
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor
 from ..errors import InvalidPathError
@@ -22,6 +23,8 @@ from . import hashprocs
 from .statcache import StatCache as StatCache  # its home before it had its own module
 
 if TYPE_CHECKING:
+    from fsspec.callbacks import Callback
+
     from .staging import Staged
 
 _CHUNK_FILES = 2048  # files a streamed scan hands over at once
@@ -271,54 +274,66 @@ def scan_and_hash(
     files' content for upload. A walk of many files (a first chunk of ``_CHUNK_FILES``) is hashed
     by worker processes (``core.hashprocs``) while the walk goes on, unless ``max_workers`` is 1;
     a few files, or workers that cannot start, are hashed here (and a thread compresses what is kept)."""
-    files: list[LocalFile] = []
-    found: list[tuple[str, int]] = []
-    hashing: hashprocs.Hashing | None = None
-    todo: list[LocalFile] = []  # what the workers hash, and their answers so far
-    hashed: list[tuple[str, int]] = []
-    known: list[str] = []
     keep = staged.keep_many if staged is not None else None
     bar = progress_bar(None, "hash", show_progress)  # the total is known only when the walk ends, with the hashing
     try:
-        for chunk in scan_chunks(path, wildcard, recursive, base):
-            if not files and len(chunk) >= _CHUNK_FILES and max_workers != 1:
-                hashing = hashprocs.start(staged, staged.level if staged is not None else None)
+        chunks = scan_chunks(path, wildcard, recursive, base)
+        first = next(chunks, [])
+        if len(first) >= _CHUNK_FILES and max_workers != 1:
+            hashing = hashprocs.start(staged, staged.level if staged is not None else None)
+            if hashing is not None:
+                try:
+                    return _hash_on_workers(hashing, chain([first], chunks), cache, max_workers, keep, bar)
+                finally:
+                    hashing.close()
+        files: list[LocalFile] = []
+        found: list[tuple[str, int]] = []
+        for chunk in chain([first], chunks):
             files += chunk
-            if hashing is None:
-                found += hash_list(chunk, cache, max_workers, False, keep)
-            else:
-                got = cache.known(chunk) if cache else [""] * len(chunk)
-                new = [f for f, h in zip(chunk, got) if not h]
-                hashing.submit(new)
-                todo += new
-                known += got
-                _remember_hashed(cache, todo, hashed, hashing.replied())  # while the workers go on
+            found += hash_list(chunk, cache, max_workers, False, keep)
             bar.relative_update(sum(f.size for f in chunk))
-        if hashing is not None:
-            rest = hashing.results()
-            if rest is None:  # the workers did not start: this process hashes what they were given
-                hashed += hash_list(todo, cache, max_workers, False, keep)
-            else:
-                _remember_hashed(cache, todo, hashed, rest)
-            if any(known):
-                answers = iter(hashed)
-                found = [(h, f.size) if h else next(answers) for f, h in zip(files, known)]
-            else:  # none was known: the workers' answers are the files' (a first add_files)
-                found = hashed
+        return files, found
     finally:
-        if hashing is not None:
-            hashing.close()
         bar.close()
-    return files, found
+
+
+def _hash_on_workers(hashing: hashprocs.Hashing, chunks: Iterable[list[LocalFile]], cache: StatCache | None,
+                     max_workers: int | None, keep: Callable[[list[tuple[LocalFile, str, bytes]]], None] | None,
+                     bar: Callback) -> tuple[list[LocalFile], list[tuple[str, int]]]:
+    """``scan_and_hash`` with the files the stat cache does not know handed to ``hashing``'s
+    workers as the walk finds them; the stat cache and ``bar`` take their answers as they come."""
+    files: list[LocalFile] = []
+    known: list[str] = []  # the stat cache's hash of each file, "" for those the workers hash
+    todo: list[LocalFile] = []
+    hashed: list[tuple[str, int]] = []  # the workers' answers so far, for the first files of todo
+    for chunk in chunks:
+        got = cache.known(chunk) if cache else [""] * len(chunk)
+        new = [f for f, h in zip(chunk, got) if not h]
+        hashing.submit(new)
+        files += chunk
+        known += got
+        todo += new
+        bar.relative_update(sum(f.size for f, h in zip(chunk, got) if h))
+        bar.relative_update(_remember_hashed(cache, todo, hashed, hashing.replied()))  # while the workers go on
+    rest = hashing.results()
+    if rest is None:  # the workers did not start: this process hashes what they were given
+        hashed += hash_list(todo, cache, max_workers, False, keep)
+    else:
+        bar.relative_update(_remember_hashed(cache, todo, hashed, rest))
+    if not any(known):  # none was known (a first add_files): the workers' answers are the files'
+        return files, hashed
+    answers = iter(hashed)
+    return files, [(h, f.size) if h else next(answers) for f, h in zip(files, known)]
 
 
 def _remember_hashed(cache: StatCache | None, todo: Sequence[LocalFile], hashed: list[tuple[str, int]],
-                     new: list[tuple[str, int]]) -> None:
+                     new: list[tuple[str, int]]) -> int:
     """``new`` answers for the next files of ``todo`` (``hashed`` holds the earlier ones): added
-    to ``hashed`` and put in the stat cache."""
+    to ``hashed`` and put in the stat cache; returns the bytes they read."""
     if cache and new:  # a file whose size changed while it was read: take what was read, don't remember it
         cache.store([(f, h) for f, (h, size) in zip(todo[len(hashed):], new) if size == f.size])
     hashed += new
+    return sum(size for _h, size in new)
 
 
 def _remember(cache: StatCache, res: Sequence[tuple[LocalFile, str, int]]) -> None:
