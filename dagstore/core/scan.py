@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .staging import Staged
 
 _CHUNK_FILES = 2048  # files a streamed scan hands over at once
+_LARGE = 64 << 10  # files from this size are hashed by threads (their reads and hashes release the GIL); a walk of
+# many files smaller than that on average is hashed by worker processes (per-file work holds the GIL)
 _REMEMBER_BATCH = 8192  # hashed files put in the stat cache at once, from the hashing pass
 _KEEP_BATCH, _KEEP_BYTES = 256, 1 << 20  # small files handed to ``keep`` at once (the bytes bound memory: W3's files)
 
@@ -245,7 +247,7 @@ def hash_list(
 
     # Threads pay only for large files (reads release the GIL); on small files they contend
     # for the GIL and one thread is fastest.
-    large = sum(f.size for f in todo if f.size >= 64 << 10)
+    large = sum(f.size for f in todo if f.size >= _LARGE)
     workers = max(1, min(max_workers or 4, len(todo), large // (64 << 20)))
     slices = [todo[i::workers] for i in range(workers)]
     try:
@@ -271,15 +273,16 @@ def scan_and_hash(
 ) -> tuple[list[LocalFile], list[tuple[str, int]]]:
     """``scan`` and ``hash_list`` of its files, each chunk of the walk hashed as soon as it is
     found; the files and their ``(hash, size)``, sorted by relative path. ``staged`` keeps small
-    files' content for upload. A walk of many files (a first chunk of ``_CHUNK_FILES``) is hashed
-    by worker processes (``core.hashprocs``) while the walk goes on, unless ``max_workers`` is 1;
-    a few files, or workers that cannot start, are hashed here (and a thread compresses what is kept)."""
+    files' content for upload. A walk of many small files (a first chunk of ``_CHUNK_FILES`` files
+    under ``_LARGE`` on average) is hashed by worker processes (``core.hashprocs``) while the walk
+    goes on, unless ``max_workers`` is 1; other walks, or workers that cannot start, are hashed
+    here (and a thread compresses what is kept)."""
     keep = staged.keep_many if staged is not None else None
     bar = progress_bar(None, "hash", show_progress)  # the total is known only when the walk ends, with the hashing
     try:
         chunks = scan_chunks(path, wildcard, recursive, base)
         first = next(chunks, [])
-        if len(first) >= _CHUNK_FILES and max_workers != 1:
+        if len(first) >= _CHUNK_FILES and max_workers != 1 and sum(f.size for f in first) < _LARGE * len(first):
             hashing = hashprocs.start(staged, staged.level if staged is not None else None)
             if hashing is not None:
                 try:

@@ -181,3 +181,12 @@ def test_workers_that_cannot_start_or_few_files_leave_the_hashing_to_this_proces
     monkeypatch.setattr(scan_mod, "_CHUNK_FILES", 2048)
     _add(tmp_path, "b", src)
     assert len(pools) == 1
+
+
+def test_a_walk_of_large_files_is_left_to_the_threads(tmp_path: Path, pools: list[Hashing]) -> None:
+    src = write_tree(tmp_path / "src", {f"f{i}": bytes([i]) * (64 << 10) for i in range(12)})
+    _add(tmp_path, "a", src)
+    assert pools == []
+    (src / "f0").write_bytes(b"small")  # now under 64 KiB on average: workers
+    _add(tmp_path, "b", src)
+    assert len(pools) == 1
