@@ -95,14 +95,11 @@ class Hashing:
         that died); None when the workers did not start (nothing was hashed or kept: the caller
         hashes every submitted file)."""
         self._finish()
-        if self._unstarted:
-            if self._staged is not None:
-                self._staged.add_encoded(sum(planned for _f, _k, planned in self._jobs), ())
-            return None
-        return self.replied()
+        return None if self._unstarted else self.replied()
 
     def close(self) -> None:
-        """Stop the workers (at once, unless ``results`` had everything) and reap them."""
+        """Stop the workers (at once, unless ``results`` had everything) and reap them; the keep
+        budget planned for files whose bytes never reached ``staged`` is given back."""
         if self._thread.is_alive():
             self._pool.fail(InvalidPathError("add_files stopped"))
             with self._cond:
@@ -110,6 +107,9 @@ class Hashing:
                 self._cond.notify_all()
             self._thread.join()
         self._pool.close()
+        if self._staged is not None:
+            self._staged.add_encoded(sum(planned for _f, _k, planned in self._jobs[self._next:]), ())
+            self._next = len(self._jobs)
 
     def _finish(self) -> None:
         with self._cond:
@@ -136,7 +136,7 @@ class Hashing:
 
     def _got(self, job: int, body: bytes) -> None:
         """A job's reply: its hashes and lengths; its kept files handed to ``staged`` in job order."""
-        files, keep, planned = self._jobs[job]
+        files, keep, _planned = self._jobs[job]
         n = len(files)
         hexed = binascii.hexlify(body[:16 * n]).decode()
         hashes = [hexed[k:k + 32] for k in range(0, 32 * n, 32)]

@@ -190,3 +190,26 @@ def test_a_walk_of_large_files_is_left_to_the_threads(tmp_path: Path, pools: lis
     (src / "f0").write_bytes(b"small")  # now under 64 KiB on average: workers
     _add(tmp_path, "b", src)
     assert len(pools) == 1
+
+
+def test_a_failed_add_gives_back_the_keep_budget_it_planned(tmp_path: Path, pools: list[Hashing],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_tree(tmp_path / "src", _files())
+    monkeypatch.setattr("dagstore.core.staging.RACY_NS", 0)
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache"))
+    ds = Dataset.create("d", "p", store=st)
+    ds.add_files(str(src / "d0"), show_progress=False, dataset_path="first")  # the draft's spool now exists
+    staged = ds._v.staged
+    assert staged is not None and staged._planned == 0
+    real = Pool._send
+
+    def send(self: Pool, proc, job: int, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        if job == 3:
+            os.unlink(pools[-1]._jobs[3][0][0].path)
+        real(self, proc, job, data)
+
+    monkeypatch.setattr(Pool, "_send", send)
+    with pytest.raises(InvalidPathError, match="cannot read"):
+        ds.add_files(str(src), show_progress=False, dataset_path="second")
+    assert ds._v.staged is staged and staged._planned == 0
+    assert sorted(ds.list_files()) == sorted(f"first/{p[3:]}" for p in _files() if p.startswith("d0/"))
