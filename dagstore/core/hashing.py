@@ -1,4 +1,5 @@
-"""Content hashing: streaming xxh3-128, hex digests."""
+"""Content hashing: streaming xxh3-128, hex digests. Standalone (os and xxhash only): the hashing
+worker processes (``core.hashworker``, run with ``-I -S``) read and hash with it too."""
 
 from __future__ import annotations
 

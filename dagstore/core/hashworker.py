@@ -23,49 +23,23 @@ from array import array
 from typing import IO
 
 if __name__ == "__main__":
-    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), *sys.argv[2:]]  # procwire, blobcodec; zstandard, xxhash
+    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), *sys.argv[2:]]  # procwire, blobcodec, hashing; zstandard, xxhash
     import blobcodec  # type: ignore[import-not-found]  # noqa: E402
+    import hashing  # type: ignore[import-not-found]  # noqa: E402
     import procwire  # type: ignore[import-not-found]  # noqa: E402
 else:
-    from . import blobcodec, procwire
+    from . import blobcodec, hashing, procwire
 
 import xxhash  # noqa: E402
 
 INIT = struct.Struct("<?iq")  # compress, zstd level, size from which a file is read in chunks (not kept)
 JOB = struct.Struct("<III")  # job number, files, len(paths); then sizes (int64 each), keep flags (a byte each), paths
-_CHUNK = 8 << 20
-_OPEN = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 def encode_job(job: int, paths: list[str], sizes: list[int], keep: bytes) -> bytes:
     """One job: the files at ``paths`` (absolute), listed with ``sizes``; ``keep`` a byte each (1: keep)."""
     names = "\0".join(paths).encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
     return b"".join((JOB.pack(job, len(paths), len(names)), array("q", sizes).tobytes(), keep, names))
-
-
-def _read(path: bytes, size: int, small: int, digest: object) -> tuple[bytes, bytes | None, int]:
-    """(digest, content when read whole, length read) of one file."""
-    if size < small:  # one read when it still has that size; more only if it grew
-        fd = os.open(path, _OPEN)
-        try:
-            data = os.read(fd, size + 1)
-            if len(data) != size:
-                chunks = [data]
-                while chunk := os.read(fd, _CHUNK):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-        finally:
-            os.close(fd)
-        return digest(data), data, len(data)  # type: ignore[operator]
-    h = xxhash.xxh3_128()
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    n = 0
-    with open(path, "rb", buffering=0) as f:
-        while got := f.readinto(buf):
-            h.update(view[:got])
-            n += got
-    return h.digest(), None, n
 
 
 def _job(body: bytes, n: int, small: int, level: int | None) -> tuple[list[object] | None, bytes]:
@@ -76,16 +50,21 @@ def _job(body: bytes, n: int, small: int, level: int | None) -> tuple[list[objec
     digests: list[bytes] = []
     lengths = array("q")
     kept: list[bytes] = []
-    digest = xxhash.xxh3_128_digest
+    digest, read_small, hash_file = xxhash.xxh3_128_digest, hashing.read_small, hashing.hash_file
     for k, (path, size) in enumerate(zip(paths, sizes)):
         try:
-            d, data, got = _read(path, size, small, digest)
+            if size < small:  # read whole (one read when it still has that size)
+                data = read_small(path, size)
+                digests.append(digest(data))
+                lengths.append(len(data))
+                if keep[k] and len(data) == size:
+                    kept.append(data)
+            else:  # streamed
+                hexed, got = hash_file(path)
+                digests.append(bytes.fromhex(hexed))
+                lengths.append(got)
         except OSError as exc:
             return ["os", k, exc.errno, exc.strerror or str(exc)], b""
-        digests.append(d)
-        lengths.append(got)
-        if keep[k] and got == size and data is not None:
-            kept.append(data)
     stored = blobcodec.encode_blobs(kept, level)
     codecs = bytes([c for _s, c in stored])
     stored_lengths = array("q", [len(s) for s, _c in stored])
