@@ -14,15 +14,18 @@ of its input (the parent done, or dead) ends it: a worker never outlives its par
 from __future__ import annotations
 
 import binascii
+import importlib.util
 import os
 import struct
 import sys
 import time
 from typing import IO
 
-if __name__ == "__main__":
-    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), *sys.argv[2:]]  # procwire; zstandard and xxhash (-I -S)
-    import procwire  # type: ignore[import-not-found]  # noqa: E402
+if __name__ == "__main__":  # (-I -S: no site-packages but the folders of zstandard and xxhash, given as arguments)
+    sys.path[:0] = sys.argv[2:]
+    _spec = importlib.util.spec_from_file_location("procwire", os.path.join(os.path.dirname(os.path.abspath(__file__)), "procwire.py"))
+    procwire = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]  # by its path: no other module of that name
+    _spec.loader.exec_module(procwire)  # type: ignore[union-attr]
 else:
     from . import procwire
 

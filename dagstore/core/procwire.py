@@ -11,16 +11,28 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import signal
 import os
 import struct
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import IO, NoReturn
 
 REPLY = struct.Struct("<IIQ")  # job number, len(failure JSON) (0: done), len(body)
 READY = b"\x01"  # written once started (its imports done)
+
+
+def load(name: str) -> ModuleType:
+    """A standalone module of this folder (``blobcodec``, ``hashing``), loaded by its path: a
+    worker's ``sys.path`` holds no module of dagstore, and another of the same name must not win."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def exact(inp: IO[bytes], n: int) -> bytes:
