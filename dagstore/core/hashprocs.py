@@ -134,7 +134,7 @@ class Hashing:
                 self._cond.wait()
             return self._queue.popleft() if self._queue else None
 
-    def _got(self, job: int, body: bytes) -> None:
+    def _got(self, job: int, body: bytearray) -> None:
         """A job's reply: its hashes and lengths; its kept files handed to ``staged`` in job order."""
         files, keep, _planned = self._jobs[job]
         n = len(files)

@@ -32,7 +32,7 @@ WORKERS = 2  # the machine's cores are what they share; more only add switches
 AHEAD = 2  # jobs a worker holds, so that it never waits for this process between two
 
 Take = Callable[[bool], "tuple[int, bytes] | None"]  # (wait) -> the next job, or None: none now (or ever, if wait)
-Done = Callable[[int, bytes], None]  # (job, the worker's reply body)
+Done = Callable[[int, bytearray], None]  # (job, the worker's reply body)
 Failed = Callable[[int, list], BaseException]  # (job, the worker's failure) -> the error to raise
 
 
@@ -192,13 +192,16 @@ def _write(out: IO[bytes], data: bytes) -> None:
         view = view[out.write(view) or 0:]
 
 
-def _read(inp: IO[bytes], n: int) -> bytes:
-    """``n`` bytes, fewer only at the end of the pipe."""
-    parts: list[bytes] = []
-    while n:
-        part = inp.read(n)
-        if not part:
+def _read(inp: IO[bytes], n: int) -> bytearray:
+    """``n`` bytes, fewer only at the end of the pipe (read into one buffer: no copy to join pieces)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = inp.readinto(view[got:])  # type: ignore[attr-defined]
+        if not k:
+            del view
+            del buf[got:]
             break
-        parts.append(part)
-        n -= len(part)
-    return b"".join(parts)
+        got += k
+    return buf
