@@ -14,26 +14,27 @@ of its input (the parent done, or dead) ends it: a worker never outlives its par
 from __future__ import annotations
 
 import binascii
-import importlib.util
+import contextlib
+import ctypes
+import json
 import os
+import signal
 import struct
 import sys
 import time
 from typing import IO
 
-if __name__ == "__main__":  # (-I -S: no site-packages but the folders of zstandard and xxhash, given as arguments)
-    sys.path[:0] = sys.argv[2:]
-    _spec = importlib.util.spec_from_file_location("procwire", os.path.join(os.path.dirname(os.path.abspath(__file__)), "procwire.py"))
-    procwire = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]  # by its path: no other module of that name
-    _spec.loader.exec_module(procwire)  # type: ignore[union-attr]
-else:
-    from . import procwire
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the parent's: it stops its workers if it stops
+    sys.path[:0] = sys.argv[2:]  # the folders holding zstandard and xxhash (-I -S: no site-packages)
 
 import xxhash  # noqa: E402
 import zstandard  # noqa: E402
 
 INIT = struct.Struct("<IIq")  # len(folder), len(blobs), the sealed blobs' mtime_ns; then both paths
 JOB = struct.Struct("<IIIIqq")  # job number, blobs, len(pack path), len(paths), start, end; then the body
+REPLY = struct.Struct("<II")  # job number, len(failure JSON) (0: done)
+READY = b"\x01"  # written once started (its imports done)
 BLOB = 8 * 3 + 1 + 16  # body bytes per blob: offset, stored length, raw length (int64 each), zstd flag, xxh3-128
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -46,6 +47,13 @@ def encode_job(job: int, pack: str, start: int, end: int, offsets: bytes, length
     path, names = os.fsencode(pack), "\0".join(paths).encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
     head = JOB.pack(job, len(paths), len(path), len(names), start, end)
     return b"".join((head, path, offsets, lengths, raws, zstd, digests, names))
+
+
+def _exact(inp: IO[bytes], n: int) -> bytes:
+    data = inp.read(n) if n else b""
+    if len(data) != n:
+        raise EOFError("the cold copy worker's input ended inside a job")
+    return data
 
 
 def _job(body: bytes, n: int, lp: int, start: int, end: int, folder: int, blobs: int, times: tuple[int, int],
@@ -105,28 +113,49 @@ def _job(body: bytes, n: int, lp: int, start: int, end: int, folder: int, blobs:
     return None
 
 
+def _die_with(parent: int) -> None:
+    """Be killed when the parent dies (Linux; elsewhere the end of the input stops the worker),
+    and stop now if it already has."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        sys.exit(1)
+
+
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
-    """Run jobs from ``inp`` until it ends (status 0) or one fails (its failure replied, status 1)."""
-    head = procwire.job_head(inp, INIT.size)
-    if head is None:  # not needed after all
+    """Say it started (one byte), then run jobs from ``inp`` until it ends (status 0) or one
+    fails (its failure replied, status 1)."""
+    out.write(READY)
+    out.flush()
+    head = inp.read(INIT.size)
+    if not head:  # not needed after all
         return 0
-    lf, lb, mtime = INIT.unpack(head)
-    paths = procwire.exact(inp, lf + lb)
+    lf, lb, mtime = INIT.unpack(head + _exact(inp, INIT.size - len(head)))
+    paths = _exact(inp, lf + lb)
     folder = os.open(paths[:lf], _DIR)
     blobs = os.open(paths[lf:], _DIR)
     dec = zstandard.ZstdDecompressor()
-    while head := procwire.job_head(inp, JOB.size):
+    while head := inp.read(JOB.size):
+        if len(head) != JOB.size:
+            raise EOFError("the cold copy worker's input ended inside a job")
         job, n, lp, lq, start, end = JOB.unpack(head)
-        body = procwire.exact(inp, lp + n * BLOB + lq)
+        body = _exact(inp, lp + n * BLOB + lq)
         try:
             failure = _job(body, n, lp, start, end, folder, blobs, (time.time_ns(), mtime), dec)
         except OSError as exc:  # the pack could not be read
             failure = ["os", exc.errno, exc.strerror or str(exc), os.fsencode(exc.filename).hex() if exc.filename else None]
-        procwire.reply(out, job, failure)
+        text = json.dumps(failure).encode() if failure else b""
+        out.write(REPLY.pack(job, len(text)) + text)
+        out.flush()
         if failure:
             return 1
     return 0
 
 
 if __name__ == "__main__":
-    procwire.run(serve)
+    _die_with(int(sys.argv[1]))
+    try:
+        sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))
+    except BrokenPipeError:  # the parent is gone
+        sys.exit(1)

@@ -1,5 +1,4 @@
-"""Content hashing: streaming xxh3-128, hex digests. Standalone (os and xxhash only): the hashing
-worker processes (``core.hashworker``, run with ``-I -S``) read and hash with it too."""
+"""Content hashing: streaming xxh3-128, hex digests."""
 
 from __future__ import annotations
 

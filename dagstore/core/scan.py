@@ -11,25 +11,15 @@ import os
 import stat as statmod
 from operator import itemgetter
 from stat import S_ISREG
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from ..errors import InvalidPathError
 from .localfile import LocalFile as LocalFile  # its home before it had its own module
 from .hashing import SMALL_FILE, hash_bytes, hash_file, read_small
 from .progress import progress_bar
-from . import hashprocs
 from .statcache import StatCache as StatCache  # its home before it had its own module
 
-if TYPE_CHECKING:
-    from fsspec.callbacks import Callback
-
-    from .staging import Staged
-
 _CHUNK_FILES = 2048  # files a streamed scan hands over at once
-_LARGE = 64 << 10  # files from this size are hashed by threads (their reads and hashes release the GIL); a walk of
-# many files smaller than that on average is hashed by worker processes (per-file work holds the GIL)
 _REMEMBER_BATCH = 8192  # hashed files put in the stat cache at once, from the hashing pass
 _KEEP_BATCH, _KEEP_BYTES = 256, 1 << 20  # small files handed to ``keep`` at once (the bytes bound memory: W3's files)
 
@@ -247,7 +237,7 @@ def hash_list(
 
     # Threads pay only for large files (reads release the GIL); on small files they contend
     # for the GIL and one thread is fastest.
-    large = sum(f.size for f in todo if f.size >= _LARGE)
+    large = sum(f.size for f in todo if f.size >= 64 << 10)
     workers = max(1, min(max_workers or 4, len(todo), large // (64 << 20)))
     slices = [todo[i::workers] for i in range(workers)]
     try:
@@ -269,74 +259,22 @@ def scan_and_hash(
     cache: StatCache | None,
     max_workers: int | None = None,
     show_progress: bool = True,
-    staged: Staged | None = None,
+    keep: Callable[[list[tuple[LocalFile, str, bytes]]], None] | None = None,
 ) -> tuple[list[LocalFile], list[tuple[str, int]]]:
     """``scan`` and ``hash_list`` of its files, each chunk of the walk hashed as soon as it is
-    found; the files and their ``(hash, size)``, sorted by relative path. ``staged`` keeps small
-    files' content for upload. A walk of many small files (a first chunk of ``_CHUNK_FILES`` files
-    under ``_LARGE`` on average) is hashed by worker processes (``core.hashprocs``) while the walk
-    goes on, unless ``max_workers`` is 1; other walks, or workers that cannot start, are hashed
-    here (and a thread compresses what is kept)."""
-    keep = staged.keep_many if staged is not None else None
+    found (so that the thread compressing what ``keep`` receives starts with the walk, not
+    after it); the files and their ``(hash, size)``, sorted by relative path."""
+    files: list[LocalFile] = []
+    found: list[tuple[str, int]] = []
     bar = progress_bar(None, "hash", show_progress)  # the total is known only when the walk ends, with the hashing
     try:
-        chunks = scan_chunks(path, wildcard, recursive, base)
-        first = next(chunks, [])
-        if len(first) >= _CHUNK_FILES and max_workers != 1 and sum(f.size for f in first) < _LARGE * len(first):
-            hashing = hashprocs.start(staged, staged.level if staged is not None else None)
-            if hashing is not None:
-                try:
-                    return _hash_on_workers(hashing, chain([first], chunks), cache, max_workers, keep, bar)
-                finally:
-                    hashing.close()
-        files: list[LocalFile] = []
-        found: list[tuple[str, int]] = []
-        for chunk in chain([first], chunks):
+        for chunk in scan_chunks(path, wildcard, recursive, base):
             files += chunk
             found += hash_list(chunk, cache, max_workers, False, keep)
             bar.relative_update(sum(f.size for f in chunk))
-        return files, found
     finally:
         bar.close()
-
-
-def _hash_on_workers(hashing: hashprocs.Hashing, chunks: Iterable[list[LocalFile]], cache: StatCache | None,
-                     max_workers: int | None, keep: Callable[[list[tuple[LocalFile, str, bytes]]], None] | None,
-                     bar: Callback) -> tuple[list[LocalFile], list[tuple[str, int]]]:
-    """``scan_and_hash`` with the files the stat cache does not know handed to ``hashing``'s
-    workers as the walk finds them; the stat cache and ``bar`` take their answers as they come."""
-    files: list[LocalFile] = []
-    known: list[str] = []  # the stat cache's hash of each file, "" for those the workers hash
-    todo: list[LocalFile] = []
-    hashed: list[tuple[str, int]] = []  # the workers' answers so far, for the first files of todo
-    for chunk in chunks:
-        got = cache.known(chunk) if cache else [""] * len(chunk)
-        new = [f for f, h in zip(chunk, got) if not h]
-        hashing.submit(new)
-        files += chunk
-        known += got
-        todo += new
-        bar.relative_update(sum(f.size for f, h in zip(chunk, got) if h))
-        bar.relative_update(_remember_hashed(cache, todo, hashed, hashing.replied()))  # while the workers go on
-    rest = hashing.results()
-    if rest is None:  # the workers did not start: this process hashes what they were given
-        hashed += hash_list(todo, cache, max_workers, False, keep)
-    else:
-        bar.relative_update(_remember_hashed(cache, todo, hashed, rest))
-    if not any(known):  # none was known (a first add_files): the workers' answers are the files'
-        return files, hashed
-    answers = iter(hashed)
-    return files, [(h, f.size) if h else next(answers) for f, h in zip(files, known)]
-
-
-def _remember_hashed(cache: StatCache | None, todo: Sequence[LocalFile], hashed: list[tuple[str, int]],
-                     new: list[tuple[str, int]]) -> int:
-    """``new`` answers for the next files of ``todo`` (``hashed`` holds the earlier ones): added
-    to ``hashed`` and put in the stat cache; returns the bytes they read."""
-    if cache and new:  # a file whose size changed while it was read: take what was read, don't remember it
-        cache.store([(f, h) for f, (h, size) in zip(todo[len(hashed):], new) if size == f.size])
-    hashed += new
-    return sum(size for _h, size in new)
+    return files, found
 
 
 def _remember(cache: StatCache, res: Sequence[tuple[LocalFile, str, int]]) -> None:

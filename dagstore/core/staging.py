@@ -41,7 +41,7 @@ import xxhash
 
 from .backend import Backend, FileSpool
 from .packs import DEFAULT_PACK_SIZE, encode_blobs
-from .localfile import LocalFile
+from .scan import LocalFile
 from .statcheck import STAT, Wanted
 
 log = logging.getLogger("dagstore")
@@ -104,7 +104,6 @@ class Staged:
         self._store = store  # segments become its unnamed files while it can make them
         self._target = pack_size
         self._used = 0  # raw bytes queued + stored bytes spooled
-        self._planned = 0  # raw bytes of files being read by worker processes to be kept (``plan``)
         self._files: dict[str, tuple[str, bytes]] = {}  # local path -> (hash, packed stat when read)
         self._blobs: set[str] = set()  # hashes spooled, in segments not yet taken as packs
         self._batch: list[tuple[str, bytes]] = []
@@ -143,50 +142,6 @@ class Staged:
         if full:
             self._submit()
 
-    def plan(self, files: Sequence[LocalFile]) -> bytes:
-        """Which of ``files`` (about to be read by worker processes) to keep: a byte each, 1 for
-        a file ``keep_many`` would keep by its stat and size (the budget counts their raw sizes
-        until ``add_encoded`` has their stored ones)."""
-        if self._failed:
-            return bytes(len(files))
-        limit = time.time_ns() - RACY_NS
-        with self._lock:
-            left = self._budget - self._used - self._planned
-            out = bytearray(len(files))
-            planned = 0
-            for k, f in enumerate(files):
-                n = f.size
-                if 0 < f.ctime_ns <= limit and n < KEEP_BELOW and n <= left - planned:
-                    out[k] = 1
-                    planned += n
-            self._planned += planned
-        return bytes(out)
-
-    def add_encoded(self, planned: int, items: Sequence[tuple[LocalFile, str, bytes | memoryview, int]]) -> None:
-        """Keep files that worker processes read and encoded (``plan`` counted ``planned`` raw
-        bytes for them): each ``(file, hash, stored bytes, codec)``, stored as ``encode_blobs``
-        stores them, in the order they are to be spooled (the caller's calls come one at a time)."""
-        pack = STAT.pack
-        blobs: list[tuple[str, bytes | memoryview, int, int]] = []
-        with self._lock:
-            self._planned -= planned
-            if self._failed:
-                return
-            files, queued = self._files, self._queued
-            for f, blob_hash, stored, codec in items:
-                files[f.path] = (blob_hash, pack(f.size, f.mtime_ns, f.dev, f.ino, f.ctime_ns))
-                if blob_hash not in queued:
-                    queued.add(blob_hash)
-                    blobs.append((blob_hash, stored, f.size, codec))
-                    self._used += len(stored)
-        try:
-            self._append(blobs)
-        except OSError as exc:
-            self._give_up(exc)
-            return
-        with self._lock:
-            self._blobs.update(b[0] for b in blobs)
-
     def _submit(self) -> None:
         """Hand the current batch to the encoder thread; waits while ``_IN_FLIGHT`` are queued."""
         self._slots.acquire()
@@ -216,7 +171,7 @@ class Staged:
         finally:
             self._slots.release()
 
-    def _append(self, blobs: Sequence[tuple[str, bytes | memoryview, int, int]]) -> None:
+    def _append(self, blobs: Sequence[tuple[str, bytes, int, int]]) -> None:
         """Write the ``(hash, stored bytes, raw length, codec)`` blobs at the end of the spool,
         recorded in their segments' columns. A segment takes blobs while it is under the pack
         size (``PackWriter``'s cut), then the next one starts."""
@@ -387,7 +342,7 @@ class Staged:
                 self._files.clear()
                 self._blobs.clear()
                 self._queued.clear()
-                self._used = self._planned = 0
+                self._used = 0
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..secrets import redact_url
 from .columns import entries_table
 from .records import Draft, VersionRecord
+from .scan import LocalFile
 from .staging import Staged
 from .state import State
 from .store import Store
@@ -91,12 +92,12 @@ class Version:
             return self.state
         return self.parents_state().apply(entries_table(self.draft.delta.entries, self.draft.delta.removed), self.id)
 
-    def keep_content(self) -> Staged:
-        """Where the hashing pass keeps small files' content, so that upload need not read them again."""
+    def keep_content(self) -> Callable[[list[tuple[LocalFile, str, bytes]]], None]:
+        """Where the hashing pass hands small files' content, so that upload need not read them again."""
         if self.staged is None:
             # its spool: unnamed files of the store (they become packs as they are), else of the cache folder
             self.staged = Staged(spool_dir=self.store.cache.root, store=self.store.content_backend(self.record))
-        return self.staged
+        return self.staged.keep_many
 
     def drop_staged(self) -> None:
         """Forget the content ``keep_content`` kept (its spool's space is given back at once)."""

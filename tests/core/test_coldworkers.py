@@ -28,7 +28,7 @@ from dagstore.errors import DagstoreError
 from test_coldcopy import _cold, _files, _open_in, _tree, _version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import Children, process_state, wait_until  # noqa: E402
+from servers import Children, wait_until  # noqa: E402
 
 
 @pytest.fixture
@@ -183,6 +183,14 @@ def test_a_worker_killed_mid_copy_is_a_clear_error_and_the_next_copy_completes(t
     assert _tree(Dataset.get(ds.id, store=cold).get_local_copy(show_progress=False)) == _files(5, n=600)
 
 
+def _state(pid: int) -> str:
+    """The process's state letter (Z: exited, not reaped), '' when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def test_a_killed_parent_takes_its_workers_and_the_next_reader_sweeps_its_partial_folder(tmp_path: Path) -> None:
     st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "cache-write"))
     ds = _version(st, tmp_path / "src", _files(6, n=600))
@@ -208,9 +216,9 @@ def test_a_killed_parent_takes_its_workers_and_the_next_reader_sweeps_its_partia
         wait_until(lambda: os.path.exists(paused) or not reader.alive(), 60, what="the reader to stop mid-copy")
         assert reader.alive(), reader.stderr()[-2000:]
         workers = reader.results()[0]
-        assert len(workers) == 2 and all(process_state(p) not in ("", "Z") for p in workers), "test setup: the workers are not running"
+        assert len(workers) == 2 and all(_state(p) not in ("", "Z") for p in workers), "test setup: the workers are not running"
         reader.kill()
-        wait_until(lambda: all(process_state(p) in ("", "Z") for p in workers), 60, what="the workers to end with their parent")
+        wait_until(lambda: all(_state(p) in ("", "Z") for p in workers), 60, what="the workers to end with their parent")
         assert not (cache / "versions" / ds.id).exists()
         assert [e for e in os.listdir(cache / "versions") if e.startswith(".tmp-")], "test setup: the kill left no partial folder"
         path = kids.start("after", f"emit(Dataset.get(dataset_id={ds.id!r}).get_local_copy(show_progress=False))").result(60)
@@ -341,7 +349,7 @@ def test_workers_that_died_before_their_first_read_fail_the_copy(tmp_path: Path,
         for p in self.procs:
             os.kill(p.pid, signal.SIGKILL)
         for p in self.procs:
-            wait_until(lambda p=p: process_state(p.pid) in ("", "Z"), 60, what="the worker to die")
+            wait_until(lambda p=p: _state(p.pid) in ("", "Z"), 60, what="the worker to die")
         real(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Pool, "run", run)

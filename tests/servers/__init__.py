@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from .children import Child, Children
 from .delivery import ReceiverClient, consume
-from .process import ServerProcess, ServerStartError, closed_port, free_port, process_state, wait_until
+from .process import ServerProcess, ServerStartError, closed_port, free_port, wait_until
 from .storage import Server
 
 __all__ = ["Child", "Children", "ReceiverClient", "Server", "ServerProcess", "ServerStartError", "closed_port",
-           "consume", "free_port", "process_state", "wait_until"]
+           "consume", "free_port", "wait_until"]

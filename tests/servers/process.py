@@ -187,11 +187,3 @@ def start_announcing(name: str, cmd: list[str], key: str, timeout: float = 30.0)
         srv.stop()
         raise ServerStartError(msg)
     return srv, line.strip().split("=", 1)[1]
-
-
-def process_state(pid: int) -> str:
-    """The process's state letter from /proc (Z: exited, not reaped), '' when it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return ""

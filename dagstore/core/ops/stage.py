@@ -281,7 +281,7 @@ def _sync(v: Version, local_path: str | os.PathLike[str], prefix: str, show_prog
     draft = v.require_draft()
     files = scan(local_path)
     if executor is None:
-        found = hash_list(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content().keep_many)
+        found = hash_list(files, v.store.cache.statcache, show_progress=show_progress, keep=v.keep_content())
     else:
         sent = send_files(v, executor, files)
         found = [sent[f.path] for f in files]
