@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import fsspec
@@ -263,7 +264,7 @@ def _pack_kept(staged: Staged, segments: list[tuple[tuple[FileSpool, Any, Rows] 
             writer.flush()
             segments[i] = (None, rest)  # adopt owns its spool from here, failing or not
             writer.adopt(*pack)
-            send(len(pack[2]), sum(r[2] for r in pack[2]), sum(r[3] for r in pack[2]))
+            send(len(pack[2]), sum(map(itemgetter(2), pack[2])), sum(map(itemgetter(3), pack[2])))  # (map: no Python step per blob)
         read_todo()
     finally:  # after a failure: the spools taken but not adopted (unnamed files of the store) are closed
         for pack, _rest in segments:
