@@ -50,6 +50,7 @@ def check_all(items: list[transfer.Pending], stats: list[bytes]) -> tuple[bool, 
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(statcheck, "_PROCESS_FROM", 1)
     monkeypatch.setattr(statcheck, "_CHECK", 3)
+    monkeypatch.setattr(statcheck, "_PIECE", 4)  # paths written and stats compared over several pieces
 
 
 @pytest.mark.parametrize("process_reached", [0, 7, 25, N])
