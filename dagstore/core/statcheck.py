@@ -119,6 +119,11 @@ class StatCheck:
             proc.close()
 
 
+def _cores() -> int:
+    """The CPUs this process may run on (a process confined to one gains nothing from a second)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class _Process:
     """``core.statworker`` over a list of paths, its answer in an unnamed temp file. Both are
     written and read ``_PIECE`` files at a time: no copy of every path or stat at once (a few MB
@@ -131,7 +136,7 @@ class _Process:
     def start(cls, items: Sequence[Wanted]) -> _Process | None:
         """The process started over ``items``' files, or None when it cannot start (then check here)."""
         script = statworker.__file__
-        if not _python(sys.executable) or not script or not script.endswith(".py") or not SAME_FOLDER:
+        if not _python(sys.executable) or not script or not script.endswith(".py") or not SAME_FOLDER or _cores() < 2:
             return None
         try:
             with tempfile.TemporaryFile() as inp:

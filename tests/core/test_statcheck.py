@@ -96,10 +96,14 @@ def test_a_failed_or_stuck_process_leaves_the_check_to_upload(tmp_path: Path, mo
     assert check_all(items, stats) == (True, [2, 17, 38])
 
 
-def test_no_process_without_a_python_to_run_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None) -> None:
+def test_no_process_without_a_python_to_run_it_or_a_second_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None) -> None:
     items, stats = kept_files(tmp_path)
     change(items, [1])
-    monkeypatch.setattr(sys, "executable", "")
+    with monkeypatch.context() as m:
+        m.setattr(sys, "executable", "")
+        assert check_all(items, stats) == (False, [1])
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert check_all(items, stats) == (False, [1])
 
 
