@@ -71,7 +71,7 @@ def _labels(ann: Any) -> tuple[Any, list[str], list[str], Any, Any]:
 def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
     """The typed columns (split, classes, region types, media size) of canonical JSON texts."""
     types = {"split": pa.string(), "classes": LABELS, "region_types": LABELS, "width": pa.float64(), "height": pa.float64()}
-    where = [i for i, t in enumerate(texts) if t is not None]
+    where = [i for i, t in enumerate(texts) if t is not None] if texts.count(None) < len(texts) else []  # (count: C, no step per row)
     if not where:
         return {k: pa.nulls(len(texts), t) for k, t in types.items()}
     memo: dict[str, tuple[Any, ...]] = {}  # a table's rows share few texts (label x split): parse each once
@@ -109,19 +109,20 @@ def bits(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def strings(values: list[str]) -> pa.Array:
     """Python strings as an Arrow string array, built from buffers (see ``bits``)."""
-    data = [v.encode() for v in values]
+    data = list(map(str.encode, values))  # map and fromiter: no Python step per value (W1's 50,000 paths: 12 -> 4 ms)
     offsets = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
+    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=offsets[1:])
     return pa.Array.from_buffers(pa.large_string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]).cast(pa.string())
 
 
 def optional_strings(values: list[str | None]) -> pa.Array:
     """Python strings or None as an Arrow string array (None: null), built from buffers."""
-    present = np.array([v is not None for v in values], dtype=bool)
-    if not present.any():
+    nulls = values.count(None)
+    if nulls == len(values):
         return pa.nulls(len(values), pa.string())
-    if present.all():
+    if not nulls:
         return strings(cast("list[str]", values))
+    present = np.array([v is not None for v in values], dtype=bool)
     arr = strings([v if v is not None else "" for v in values])
     return pa.Array.from_buffers(pa.string(), len(values), [pa.py_buffer(np.packbits(present, bitorder="little")), *arr.buffers()[1:]])
 
@@ -185,18 +186,20 @@ def entries_table(entries: Mapping[str, Entry], removed: Iterable[str] = (), ori
     paths = sorted(entries)
     es = [entries[p] for p in paths]
     hashes, sizes, urls, metas, anns, owners = zip(*es) if es else ((),) * 6  # the fields as columns, in C
-    texts = [a.translate(_SWAP) if a is not None else None for a in anns]
+    # rows without metadata or annotation (W1: all of them) take no Python step each (count is C)
+    texts = [a.translate(_SWAP) if a is not None else None for a in anns] if anns.count(None) < len(anns) else list(anns)
+    jsons = [json.dumps(m, sort_keys=True) if m else None for m in metas] if metas.count(None) < len(metas) else list(metas)
     cols: dict[str, Any] = {
         "path": strings(paths + gone),  # from buffers: pa.array would import pandas (~0.3 s on the write path)
         "hash": hashes_to_array([*hashes, *[""] * len(gone)]),
         "size": from_numpy([*sizes, *[0] * len(gone)], pa.uint64()),
         "url": optional_strings([*urls, *[None] * len(gone)]),
-        "meta": optional_strings([json.dumps(m, sort_keys=True) if m else None for m in metas] + [None] * len(gone)),
+        "meta": optional_strings([*jsons, *[None] * len(gone)]),
         "annotation": optional_strings(texts + [None] * len(gone)),
         **annotation_columns(texts + [None] * len(gone)),
     }
     if origins is None:
-        cols["removed"] = from_numpy([False] * len(paths) + [True] * len(gone), pa.bool_())
+        cols["removed"] = from_numpy(np.arange(len(paths) + len(gone)) >= len(paths), pa.bool_())
         table = _table(cols, DELTA)
         return table.take(pc.sort_indices(table["path"])) if gone else table
     ix: dict[str | None, int] = {o: i for i, o in enumerate(origins)}

@@ -17,6 +17,8 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain
+from operator import itemgetter
 from typing import Any, cast
 
 import numpy as np
@@ -43,7 +45,7 @@ def encode_header(blobs: Sequence[tuple[str, int, int, int, int]]) -> bytes:
     # The nonce makes every written pack unique (its id is the hash of its bytes), so a pack
     # that gc has marked is never rewritten under the same name by a later upload.
     nonce = os.urandom(8).hex()
-    flat = [x for b in blobs for x in b]
+    flat = list(chain.from_iterable(blobs))
     names = cast("list[str]", flat[0::5])  # (checked below: anything else takes json.dumps)
     joined = "".join(names) if set(map(type, names)) <= {str} else "-"
     if not blobs or joined.isascii() and joined.encode().isalnum():  # (bytes.isalnum: a table per byte, str's 40x slower)
@@ -256,7 +258,7 @@ class PackWriter:
         commits a pack. The caller's spool is this writer's from now on (committed or aborted)."""
         try:
             self._check_failures()
-            self._seen.update(b[0] for b in blobs)
+            self._seen.update(map(itemgetter(0), blobs))
             self._finish(spool, hasher, blobs)
         except BaseException:
             spool.abort()

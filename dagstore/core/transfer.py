@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import fsspec
@@ -159,8 +160,8 @@ def _upload_small(
     encoded slices are written in their order whatever thread finishes first, so a pack's files
     are the same from run to run and follow the path order (parts cut at pack boundaries).
     Whether each kept file is still the one read (one ``stat``, ``statcheck``) is checked
-    beside the packing by a thread, and by this one once its packing is done (``StatCheck``);
-    one that is not is read and verified before this returns."""
+    beside the packing by a process of its own (many files) or a thread, and by this one once
+    its packing is done (``StatCheck``); one that is not is read and verified before this returns."""
     lock = threading.Lock()  # guards ``res`` (both writers report into it)
     turn = threading.Condition()
     state = {"next": 0, "failed": False}
@@ -199,11 +200,12 @@ def _upload_small(
     sizes = {"target_size": pack_size} if pack_size else {}
     writer = PackWriter(backend, on_pack, **sizes)
     encoded = PackWriter(backend, on_pack, **sizes)
-    # the kept files' stat check has a thread of its own: on an encode thread it held one of the two for its whole run
+    check: StatCheck | None = None
+    # the kept files' stat check has a process or a thread of its own: on an encode thread it held one of the two for its whole run
     pool = ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, workers) + bool(maybe_kept), thread_name_prefix="dagstore-encode")
     try:  # files staging never kept are read from the start, beside the kept ones being packed
         check = StatCheck(maybe_kept, stats) if staged is not None and maybe_kept else None
-        moved = pool.submit(check.run) if check is not None and never else None
+        moved = pool.submit(check.run) if check is not None and never and not check.in_process else None
         slices = _slices(never)
         futures = [pool.submit(encode_and_put, i, s) for i, s in enumerate(slices)]
         if staged is not None and check is not None:
@@ -225,6 +227,8 @@ def _upload_small(
             state["failed"] = True
             turn.notify_all()
         pool.shutdown(wait=True, cancel_futures=True)
+        if check is not None:
+            check.close()
         try:
             writer.close()
         finally:  # its failure must not leave the other's temp pack and commit threads behind
@@ -260,7 +264,7 @@ def _pack_kept(staged: Staged, segments: list[tuple[tuple[FileSpool, Any, Rows] 
             writer.flush()
             segments[i] = (None, rest)  # adopt owns its spool from here, failing or not
             writer.adopt(*pack)
-            send(len(pack[2]), sum(r[2] for r in pack[2]), sum(r[3] for r in pack[2]))
+            send(len(pack[2]), sum(map(itemgetter(2), pack[2])), sum(map(itemgetter(3), pack[2])))  # (map: no Python step per blob)
         read_todo()
     finally:  # after a failure: the spools taken but not adopted (unnamed files of the store) are closed
         for pack, _rest in segments:

@@ -160,6 +160,7 @@ def send_files(v: Version, executor: Executor, files: Sequence[LocalFile]) -> di
     return out
 
 
+@gc_paused()  # entries_table's tuples per file, no cycles: a full collection during it walked the draft's 50,000 entries (W1: ~0.05 s)
 def finalize(v: Version) -> None:
     """Seal the version (all content must be uploaded): afterwards it never changes."""
     draft = v.require_draft()
@@ -180,14 +181,13 @@ def finalize(v: Version) -> None:
                else state.tree_problem())
     if problem:
         raise InvalidPathError(f"dataset {v.id} cannot be finalized: {problem}")
-    d = v.parents_state().diff(state)
-    stats = {
-        "files": len(state),
-        "bytes": state.total_size(),
-        "added": len(d.added),
-        "modified": len(d.modified),
-        "removed": len(d.removed),
-    }
+    base = v.parents_state()
+    if len(base):
+        d = base.diff(state)
+        added, modified, removed = len(d.added), len(d.modified), len(d.removed)
+    else:  # no parent entry (a first version): every path is added (no diff's lists of every path made)
+        added, modified, removed = len(state), 0, 0
+    stats = {"files": len(state), "bytes": state.total_size(), "added": added, "modified": modified, "removed": removed}
     draft.record = replace(v.record, packs=tuple(sorted(packs)), objects=tuple(sorted(objects)), stats=stats,
                            origin=v.record.origin or "upload")
     v.record = st.finalize(draft, delta)
