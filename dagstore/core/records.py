@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from itertools import islice
 from dataclasses import asdict, dataclass, field, replace
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import zstandard
 
 from ..errors import InvalidPathError
 from .decode import check_format, decoding, expect, is_hex, is_str_list, parse_object
-from .manifest import MANIFEST_FORMAT, Delta, Entry, _columns, _entries, _format_of
+from .manifest import MANIFEST_FORMAT, PLAIN_FORMAT, Delta, Entry, _columns, _entries, _format_of
 
 RECORD_FORMAT = 2  # 2: the version's manifest is columnar (format 3); dagstore before it refuses the record
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
@@ -148,17 +147,65 @@ _FIELDS: dict[str, tuple[Any, str]] = {
 
 _PIECE = 4096  # pending entries serialized at once
 _PIECE_CHARS = 1 << 20  # characters encoded to UTF-8 at once
+_compact = functools.partial(json.dumps, separators=(",", ":"))
+_AS_THEY_ARE = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')  # what json.dumps writes unescaped
 
 
-def _object_pieces(d: dict[str, Any], dump: Callable[[Any], str]) -> list[bytes]:
-    """``dump(d)`` (compact JSON) as UTF-8 pieces of ``_PIECE`` items each, so that the text
-    of a large object is never whole in memory, as text and encoded, at once."""
-    items = iter(d.items())
-    out = []
-    for i in range(0, max(len(d), 1), _PIECE):
-        text = dump(dict(islice(items, _PIECE)))
-        out.append((("{" if i == 0 else ",") + text[1:-1] + ("}" if i + _PIECE >= len(d) else "")).encode())
-    return out
+def _plain(strings: Sequence[str]) -> bool:
+    """Whether ``json.dumps`` writes each of ``strings`` as itself between quotes (printable
+    ASCII but '"' and '\\'): checked on them all joined, in C, not by an escape call each."""
+    try:
+        text = "".join(strings)
+    except TypeError:  # not all text
+        return False
+    return text.isascii() and not text.encode().translate(None, _AS_THEY_ARE)
+
+
+def _string_list(strings: Sequence[str]) -> str:
+    """``_compact(list(strings))``, joined as they are when none needs an escape."""
+    if strings and _plain(strings):
+        return '["' + '","'.join(strings) + '"]'
+    return _compact(list(strings))
+
+
+def _delta_json(entries: dict[str, Entry]) -> tuple[int, str, bool]:
+    """The delta's manifest columns as compact JSON (the text of ``_compact(_columns(entries))``),
+    their format, and whether the text may be reused (no entry has a meta dict, which could
+    change in place). Entries with only a hash and a size (a folder's files) are written as
+    three columns joined in C, without a Python call per entry."""
+    paths = sorted(entries)
+    columns = list(zip(*map(entries.__getitem__, paths)))  # hash, size, url, meta, annotation, origin
+    if len(columns) == len(Entry._fields) and all(col.count(None) == len(paths) for col in columns[2:]):  # no url, meta, annotation, origin
+        hashes, sizes = columns[:2]
+        return PLAIN_FORMAT, f'{{"paths":{_string_list(paths)},"hashes":{_string_list(hashes)},"sizes":{_compact(sizes)}}}', True
+    cols = _columns(entries)
+    return _format_of(cols), _compact(cols), "meta" not in cols
+
+
+def _pending_text(keys: list[str], values: list[tuple[str, int, int]]) -> str:
+    """``_compact(dict(zip(keys, values)))`` without its braces. When the paths need no escape
+    and the times are ints (as ``add_files`` leaves them) the text is joined from the columns
+    in C: a slice assignment each, not a JSON encoder call per entry."""
+    try:
+        local, mtimes, ctimes = zip(*values, strict=True)
+    except (TypeError, ValueError):  # not all (path, mtime, ctime)
+        local = mtimes = ctimes = ()
+    if not (local and set(map(type, mtimes + ctimes)) == {int} and _plain(keys) and _plain(local)):
+        return _compact(dict(zip(keys, values)))[1:-1]
+    parts = ["", '":["', "", '",', "", ",", "", '],"'] * len(keys)  # "key":["path",mtime,ctime],"
+    parts[0::8] = keys
+    parts[2::8] = local
+    parts[4::8] = times = list(map(str, mtimes))
+    parts[6::8] = times if ctimes == mtimes else map(str, ctimes)  # a file written once: the same times
+    return '"' + "".join(parts)[:-2]
+
+
+def _pending_pieces(pending: dict[str, tuple[str, int, int]]) -> list[bytes]:
+    """``_compact(pending)`` as UTF-8 pieces of ``_PIECE`` entries each, so that the text of
+    W1's pending files is never whole in memory, as text and encoded, at once."""
+    keys, values = list(pending), list(pending.values())
+    return [(("{" if i == 0 else ",") + _pending_text(keys[i : i + _PIECE], values[i : i + _PIECE])
+             + ("}" if i + _PIECE >= len(keys) else "")).encode() for i in range(0, max(len(keys), 1), _PIECE)]
 
 
 @dataclass
@@ -181,13 +228,11 @@ class Draft:
         if written is not None and written[1] == removed and written[0] == entries:  # same Entry objects: a pointer compare each
             fmt, delta = written[2], written[3]
         else:
-            cols = _columns(entries)
-            fmt, delta = _format_of(cols), json.dumps(cols, separators=(",", ":"))
-            if "meta" not in cols:  # entries are immutable but for their meta dicts: only those could change unseen
+            fmt, delta, reusable = _delta_json(entries)
+            if reusable:  # entries are immutable but for their meta dicts: only those could change unseen
                 self._written = (dict(entries), frozenset(removed), fmt, delta)
-        dump = functools.partial(json.dumps, separators=(",", ":"))
-        head = f'{{"format":{dump(fmt)},"record":{dump(json.loads(self.record.to_json()))},"delta":'.encode()
-        tail = [f',"removed":{dump(sorted(removed))},"pending":'.encode(), *_object_pieces(self.pending, dump), b"}"]
+        head = f'{{"format":{_compact(fmt)},"record":{_compact(json.loads(self.record.to_json()))},"delta":'.encode()
+        tail = [f',"removed":{_compact(sorted(removed))},"pending":'.encode(), *_pending_pieces(self.pending), b"}"]
         size = len(head) + (len(delta) if delta.isascii() else len(delta.encode())) + sum(map(len, tail))
         z = zstandard.ZstdCompressor(level=1).compressobj(size=size)  # one frame, its size in its header, as compress() writes
         out = [z.compress(head)]  # the text a piece at a time: never whole in memory (W1: 29 MB of peak)
