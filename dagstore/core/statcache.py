@@ -6,10 +6,11 @@ from __future__ import annotations
 import marshal
 import os
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from .localfile import LocalFile
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
 
 _KEY = np.dtype([("dev", "<u8"), ("ino", "<u8"), ("size", "<u8"), ("mtime_ns", "<i8"), ("ctime_ns", "<i8")])  # a file's stat key
-_PACK = struct.Struct("<3Qqq").pack  # the same key as bytes
+_PATH, _HEAD, _NAME = itemgetter(0), itemgetter(0), itemgetter(2)  # a file's path; a path's rpartition("/")
 _ROW_FORMAT = 3  # a folder's row: marshal of (3, NUL-joined names, keys, 16-byte hashes); 2 had no ctime
 
 
@@ -102,8 +103,8 @@ class StatCache:
         """The hash of each file whose stat key is unchanged, "" for the others (in order)."""
         if not files:
             return []
-        path, _rel, size, mtime_ns, dev, ino, ctime_ns = zip(*files)  # the files' fields as columns
-        rows = self._load({p[: p.rfind("/")] for p in path})
+        path = list(map(_PATH, files))
+        rows = self._load(set(map(_HEAD, map(str.rpartition, path, repeat("/")))))
         if not rows:
             return [""] * len(files)
         where = []
@@ -113,11 +114,8 @@ class StatCache:
         at = pc.index_in(_split(os.fsencode("\0".join(path))), value_set=_split(b"\0".join(where)))
         ix = np.frombuffer(at.buffers()[1], dtype=np.int32)[at.offset : at.offset + len(at)].astype(np.int64)  # null: any value
         hit = np.flatnonzero(columns.bits(at.is_valid()))
-        mine = np.empty(len(files), dtype=_KEY)
-        for name, values in (("dev", dev), ("ino", ino), ("size", size), ("mtime_ns", mtime_ns), ("ctime_ns", ctime_ns)):
-            mine[name] = values
         keys = np.frombuffer(b"".join(k for _n, k, _h in rows.values()), dtype=_KEY)
-        hit = hit[keys[ix[hit]] == mine[hit]]
+        hit = hit[keys[ix[hit]] == _keys(files)[hit]]
         hashes = np.frombuffer(b"".join(h for _n, _k, h in rows.values()), dtype=np.uint8).reshape(-1, 16)
         hx = hashes[ix[hit]].tobytes().hex()
         found = [hx[i : i + 32] for i in range(0, len(hx), 32)]
@@ -135,18 +133,41 @@ class StatCache:
     def store(self, items: Iterable[tuple[LocalFile, str]]) -> None:
         """Remember the hashes of these files, except files modified in the last two seconds
         (the racy-git rule: another write in the same mtime tick would keep their key) and files
-        whose change time is not known (their key could never match a scanned file's)."""
-        limit = time.time_ns() - int(_RACY_SECONDS * 1e9)
-        by_dir: dict[str, dict[bytes, tuple[bytes, str]]] = {}
-        for f, h in items:
-            if f.mtime_ns < limit and f.ctime_ns > 0:
-                d, _, name = f.path.rpartition("/")
-                by_dir.setdefault(d, {})[os.fsencode(name)] = (_PACK(f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns), h)
-        if not by_dir:
+        whose change time is not known (their key could never match a scanned file's), nor a
+        hash that is not 32 hex digits. A file given twice keeps its last hash. Keys and hashes
+        are made as columns, a slice of them per folder: no Python call per file but its path's split."""
+        pairs = list(items)
+        if not pairs:
             return
+        files, hexes = zip(*pairs)
+        keys = _keys(files)
+        limit = time.time_ns() - int(_RACY_SECONDS * 1e9)
+        ok = ((keys["mtime_ns"] < limit) & (keys["ctime_ns"] > 0) & (np.fromiter(map(len, hexes), np.int64, len(hexes)) == 32)).tolist()
+        last = dict(zip(compress(map(_PATH, files), ok), compress(range(len(files)), ok)))  # path: its last pair
+        if not last:
+            return
+        if len(last) < len(files):
+            at = list(last.values())
+            keys, hexes = keys[at], tuple(map(hexes.__getitem__, at))
+        raw = bytes.fromhex("".join(hexes))
+        if len(raw) != 16 * len(hexes):  # white space, which fromhex skips: the digests would shift
+            raise ValueError(f"not a hash: {next(h for h in hexes if len(bytes.fromhex(h)) != 16)!r}")
+        digests: np.ndarray = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16)
+        heads = list(map(str.rpartition, last, repeat("/")))  # (folder, "/", name), in the order of ``last``
+        first: dict[str, int] = {}
+        group = np.array(list(map(first.setdefault, map(_HEAD, heads), range(len(heads)))))  # a folder's first index
+        if (np.diff(group) < 0).any():  # a folder's files not all together (a scan puts a sub-folder's between them)
+            order = np.argsort(group, kind="stable")  # each folder's files together, in the order given
+            group, keys, digests = group[order], keys[order], digests[order]
+            heads = list(map(heads.__getitem__, order.tolist()))
+        cuts = (np.flatnonzero(np.diff(group)) + 1).tolist()
+        names = list(map(_NAME, heads))
+        by_dir = {heads[i][0]: (i, j) for i, j in zip([0, *cuts], [*cuts, len(names)])}
         with self._storing:  # hashing threads share folders (``hash_list`` deals files out in turn): none loses another's
             current = self._load(by_dir)
-            rows = [(d, marshal.dumps(_merged(current.get(d), new))) for d, new in by_dir.items()]
+            # each row's bytes made in the call, held by nothing else: marshal writes them as the release before did
+            rows = [(d, marshal.dumps(_merged(current.get(d), os.fsencode("\0".join(names[i:j])), keys[i:j].tobytes(),
+                                              digests[i:j].tobytes()))) for d, (i, j) in by_dir.items()]
             with self._lock, self._db:
                 self._db.executemany("INSERT OR REPLACE INTO folder_columns VALUES (?, ?)", rows)
 
@@ -154,18 +175,33 @@ class StatCache:
         self._db.close()
 
 
-def _merged(row: tuple[bytes, bytes, bytes] | None, new: dict[bytes, tuple[bytes, str]]) -> tuple[int, bytes, bytes, bytes]:
-    """A folder's row with ``new`` files (name: (key, hex hash)) put in, replacing those of the same name."""
-    names = row[0].split(b"\0") if row else []
-    keys, hashes = (bytearray(row[1]), bytearray(row[2])) if row else (bytearray(), bytearray())
-    at = {n: i for i, n in enumerate(names)}
-    for name, (key, h) in new.items():
-        i = at.get(name)
-        if i is None:
-            names.append(name)
-            keys += key
-            hashes += bytes.fromhex(h)
+def _merged(row: tuple[bytes, bytes, bytes] | None, names: bytes, keys: bytes, hashes: bytes) -> tuple[int, bytes, bytes, bytes]:
+    """A folder's row with new files (their NUL-joined names, keys and hashes; no name twice)
+    put in: a file of the same name is replaced where it is, the others are appended in order."""
+    if row is None:
+        return _ROW_FORMAT, names, keys, hashes
+    old, new = row[0].split(b"\0"), names.split(b"\0")
+    at = list(map(dict(zip(old, range(len(old)))).get, new))
+    if at.count(None) == len(at):  # all new to the folder (the rest of a folder a batch cut)
+        return _ROW_FORMAT, row[0] + b"\0" + names, row[1] + keys, row[2] + hashes
+    names_out, keys_out, hashes_out = old, bytearray(row[1]), bytearray(row[2])
+    size = _KEY.itemsize
+    for i, (name, j) in enumerate(zip(new, at)):
+        key, digest = keys[i * size : (i + 1) * size], hashes[i * 16 : (i + 1) * 16]
+        if j is None:
+            names_out.append(name)
+            keys_out += key
+            hashes_out += digest
         else:
-            keys[i * _KEY.itemsize : (i + 1) * _KEY.itemsize] = key
-            hashes[i * 16 : (i + 1) * 16] = bytes.fromhex(h)
-    return _ROW_FORMAT, b"\0".join(names), bytes(keys), bytes(hashes)
+            keys_out[j * size : (j + 1) * size] = key
+            hashes_out[j * 16 : (j + 1) * 16] = digest
+    return _ROW_FORMAT, b"\0".join(names_out), bytes(keys_out), bytes(hashes_out)
+
+
+def _keys(files: Sequence[LocalFile]) -> np.ndarray:
+    """The files' stat keys as one array (``_KEY``)."""
+    _path, _rel, size, mtime_ns, dev, ino, ctime_ns = zip(*files)
+    out = np.empty(len(files), dtype=_KEY)
+    for name, values in (("dev", dev), ("ino", ino), ("size", size), ("mtime_ns", mtime_ns), ("ctime_ns", ctime_ns)):
+        out[name] = values
+    return out

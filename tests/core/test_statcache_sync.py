@@ -390,11 +390,11 @@ def test_threads_storing_one_folder_lose_none_of_its_files(tmp_path: Path, monke
             loaded.set()
         return out
 
-    def merged(row: Any, new: Any) -> Any:
+    def merged(row: Any, *new: Any) -> Any:
         if second.ident is None:  # the first merge: the other thread stores the same folder meanwhile
             second.start()
             loaded.wait(0.5)  # it reads the row now, unless kept out until this merge is written
-        return real_merged(row, new)
+        return real_merged(row, *new)
 
     monkeypatch.setattr(StatCache, "_load", load)
     monkeypatch.setattr(statcache_mod, "_merged", merged)
