@@ -6,16 +6,19 @@ version is never published) and when a state is read (for versions written by ot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Set as AbstractSet
+from itertools import repeat
+from operator import itemgetter
 
 MAX_COMPONENT = 255  # bytes, NAME_MAX on Linux, macOS and Windows (in UTF-16 units there)
 MAX_PATH = 4096  # bytes, PATH_MAX on Linux
 _SAFE_CHARS = MAX_COMPONENT // 4  # a path this short cannot exceed either limit (UTF-8: ≤ 4 bytes a character)
+_HEAD, _SEP = itemgetter(0), itemgetter(1)  # of str.rpartition("/"): the folder, and "/" if there is one
 
 
 def folders(paths: Iterable[str]) -> set[str]:
     """Every folder the paths need (``a/b/c`` needs ``a`` and ``a/b``)."""
-    todo = {p[: p.rfind("/")] for p in paths if "/" in p}
+    todo = set(map(_HEAD, filter(_SEP, map(str.rpartition, paths, repeat("/")))))  # each path's folder, in C
     out: set[str] = set()
     while todo:
         d = todo.pop()
@@ -70,10 +73,12 @@ def problem(paths: Collection[str]) -> str | None:
     return length_problem(paths) or conflict(paths)
 
 
-def new_paths_problem(new: Collection[str], is_file: Callable[[str], bool], is_folder: Callable[[str], bool]) -> str | None:
+def new_paths_problem(new: Collection[str], is_file: Callable[[str], bool],
+                      folders_among: Callable[[AbstractSet[str]], Collection[str]]) -> str | None:
     """Why staging ``new`` next to the current files would make the version impossible to
-    check out, or None. ``is_file`` / ``is_folder`` answer for the current content, so the
-    cost is in the number of new paths and their folders, not in the size of the version."""
+    check out, or None. ``is_file`` answers for one path of the current content and
+    ``folders_among`` gives those of a set of paths that are folders of it, so the cost is in
+    the number of new paths and their folders, not in the size of the version."""
     found = encoding_problem(new) or length_problem(new)
     if found:
         return found
@@ -82,7 +87,7 @@ def new_paths_problem(new: Collection[str], is_file: Callable[[str], bool], is_f
     if files:  # min() of the few found, not a sort of every new path
         d = min(files)
         return f"{d!r} is a file, so it cannot also be a folder; remove it first to put files under {d}/"
-    dirs = [p for p in new_set if is_folder(p)]
+    dirs = folders_among(new_set)
     if dirs:
         p = min(dirs)
         return f"{p!r} is a folder, so it cannot also be a file; remove the files under {p}/ first"

@@ -9,7 +9,8 @@ import contextlib
 import fnmatch
 import os
 from itertools import starmap
-from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
+from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
 from concurrent.futures import Executor
 from typing import Any
 
@@ -28,6 +29,7 @@ from .commit import fan_out_folder, send_files
 from ..version import Version, as_list
 
 Local = tuple[str, int, int]  # (local path, mtime_ns, ctime_ns) of content still to upload
+_REL, _LOCAL = itemgetter(1), itemgetter(0, 3, 6)  # of a LocalFile: its relative path; (path, mtime_ns, ctime_ns)
 
 
 def stage(v: Version, path: str, entry: Entry, local: Local | None, parents: Mapping[str, Entry] | None = None) -> bool:
@@ -66,10 +68,10 @@ def check_fit(v: Version, paths: Iterable[str]) -> None:
         v.parent_folders = tree.folders(parents)
     parent_folders = v.parent_folders
 
-    def is_folder(p: str) -> bool:  # the parents' files under p may all have been removed
-        return p in delta_folders or (p in parent_folders and any(k.startswith(p + "/") and k not in removed for k in parents))
+    def folders_among(new: AbstractSet[str]) -> AbstractSet[str]:  # the parents' files under one may all have been removed
+        return (new & delta_folders) | {p for p in new & parent_folders if any(k.startswith(p + "/") and k not in removed for k in parents)}
 
-    problem = tree.new_paths_problem(set(paths), is_file, is_folder)
+    problem = tree.new_paths_problem(set(paths), is_file, folders_among)
     if problem:
         raise InvalidPathError(problem)
 
@@ -132,7 +134,9 @@ def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard:
                                      v.keep_content())
     else:
         files = scan(path, wildcard, recursive, base=base)
-    paths = [f"{prefix}/{f.rel}" if prefix else f.rel for f in files]  # scan yields canonical relative paths
+    paths = list(map(_REL, files))  # scan yields canonical relative paths
+    if prefix:
+        paths = list(map(f"{prefix}/".__add__, paths))
     check_fit(v, paths)
     if executor is not None:
         sent = send_files(v, executor, files)
@@ -141,24 +145,25 @@ def _add_local(v: Version, draft: Draft, path: str | os.PathLike[str], wildcard:
     parents = v.parents_state().pick(paths)
     delta, pending = draft.delta, draft.pending
     known = parents.keys() | delta.entries.keys() | delta.removed  # paths new to the draft and its parents skip stage()
+    entries = starmap(Entry, found)
+    local = map(_LOCAL, files)
     if not known:  # a first add_files to a draft without parents: every path is new, added in bulk
-        delta.entries.update(zip(paths, starmap(Entry, found)))
-        pending.update(zip(paths, [(f.path, f.mtime_ns, f.ctime_ns) for f in files]))
+        delta.entries.update(zip(paths, entries))
+        pending.update(zip(paths, local))
         n = len(paths)
     else:
-        for f, dp, (h, size) in zip(files, paths, found):
-            e = Entry(h, size)
+        for dp, e, loc in zip(paths, entries, local):
             if dp in known:
-                n += stage(v, dp, e, (f.path, f.mtime_ns, f.ctime_ns), parents)
+                n += stage(v, dp, e, loc, parents)
             else:
                 delta.entries[dp] = e
-                pending[dp] = (f.path, f.mtime_ns, f.ctime_ns)
+                pending[dp] = loc
                 n += 1
     if executor is not None:
         for dp in paths:
             pending.pop(dp, None)  # its content is in the store already
     count = len(files)
-    del files, found, paths, parents  # before the draft is serialized: lower peak memory
+    del files, found, paths, parents, entries, local  # before the draft is serialized: lower peak memory
     v.save()
     return n, count
 
