@@ -103,26 +103,30 @@ class StatCache:
         """The hash of each file whose stat key is unchanged, "" for the others (in order)."""
         if not files:
             return []
-        path = list(map(_PATH, files))
-        rows = self._load(set(map(_HEAD, map(str.rpartition, path, repeat("/")))))
-        if not rows:
+        dirs = list(map(_HEAD, map(str.rpartition, map(_PATH, files), repeat("/"))))
+        rows = self._load(set(dirs))
+        rowed = np.flatnonzero(np.fromiter(map(rows.__contains__, dirs), dtype=bool, count=len(dirs)))  # files of a folder in it
+        if not len(rowed):
             return [""] * len(files)
+        # only files of a folder with a row are matched: for a new tree's chunk, just those of the
+        # folder whose first files the chunk before stored, not all of its files
+        some = files if len(rowed) == len(files) else list(map(files.__getitem__, rowed.tolist()))
         where = []
         for d, (names, _k, _h) in rows.items():
             pre = os.fsencode(d) + b"/"
             where.append(pre + names.replace(b"\0", b"\0" + pre))
-        at = pc.index_in(_split(os.fsencode("\0".join(path))), value_set=_split(b"\0".join(where)))
+        at = pc.index_in(_split(os.fsencode("\0".join(map(_PATH, some)))), value_set=_split(b"\0".join(where)))
         ix = np.frombuffer(at.buffers()[1], dtype=np.int32)[at.offset : at.offset + len(at)].astype(np.int64)  # null: any value
         hit = np.flatnonzero(columns.bits(at.is_valid()))
         keys = np.frombuffer(b"".join(k for _n, k, _h in rows.values()), dtype=_KEY)
-        hit = hit[keys[ix[hit]] == _keys(files)[hit]]
+        hit = hit[keys[ix[hit]] == _keys(some)[hit]]
         hashes = np.frombuffer(b"".join(h for _n, _k, h in rows.values()), dtype=np.uint8).reshape(-1, 16)
         hx = hashes[ix[hit]].tobytes().hex()
         found = [hx[i : i + 32] for i in range(0, len(hx), 32)]
         if len(found) == len(files):
             return found
         out = [""] * len(files)
-        for i, h in zip(hit.tolist(), found):
+        for i, h in zip(rowed[hit].tolist(), found):
             out[i] = h
         return out
 

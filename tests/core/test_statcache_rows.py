@@ -76,7 +76,9 @@ def test_rows_are_the_bytes_the_previous_release_wrote(tmp_path: Path) -> None:
         cache.store(iter(items))  # any iterable
         _previous_release_store(old, items)
         assert _rows(tmp_path / "new.sqlite") == _rows(tmp_path / "old.sqlite")
-    assert cache.known([_file("/r/a/b.txt", 11), _file("/r/a/b.txt", 8), _file(odd, 6), _file("/r/a/now", 4)]) == ["0b" * 16, "", "06" * 16, ""]
+    asked = [_file("/r/x/1", 1), _file("/r/a/b.txt", 11), _file("/r/a/b.txt", 8), _file("/r/x/2", 2), _file(odd, 6),
+             _file("/r/a/now", 4), _file("/r/c/3", 13)]  # among files of folders it has no row of
+    assert cache.known(asked) == ["", "0b" * 16, "", "", "06" * 16, "", "0d" * 16]
 
 
 def test_a_hash_that_is_not_32_hex_digits_is_not_remembered_and_spoils_nothing(tmp_path: Path) -> None:
