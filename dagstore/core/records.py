@@ -174,9 +174,9 @@ def _delta_json(entries: dict[str, Entry]) -> tuple[int, str, bool]:
     change in place). Entries with only a hash and a size (a folder's files) are written as
     three columns joined in C, without a Python call per entry."""
     paths = sorted(entries)
-    columns = list(zip(*map(entries.__getitem__, paths)))  # hash, size, url, meta, annotation, origin
-    if len(columns) == len(Entry._fields) and all(col.count(None) == len(paths) for col in columns[2:]):  # no url, meta, annotation, origin
-        hashes, sizes = columns[:2]
+    columns = zip(*map(entries.__getitem__, paths))  # hash, size, url, meta, annotation, origin: one at a time
+    hashes, sizes = next(columns, None), next(columns, None)
+    if hashes is not None and [col.count(None) for col in columns] == [len(paths)] * 4:  # no url, meta, annotation, origin
         return PLAIN_FORMAT, f'{{"paths":{_string_list(paths)},"hashes":{_string_list(hashes)},"sizes":{_compact(sizes)}}}', True
     cols = _columns(entries)
     return _format_of(cols), _compact(cols), "meta" not in cols
