@@ -51,7 +51,7 @@ class Pool:
     def start(cls, workers: int = WORKERS) -> Pool | None:
         """Spawn the workers; None when none can start (the caller's threads then do the work)."""
         script = fetchworker.__file__
-        if not _python(sys.executable) or not script or not script.endswith(".py"):
+        if not can_run_script(script):
             return None
         dirs = sorted({os.path.dirname(os.path.dirname(os.path.abspath(m.__file__ or ""))) for m in (zstandard, xxhash)})
         procs = []
@@ -181,12 +181,14 @@ class Pool:
                         f.close()
 
 
-def _python(executable: str | None) -> bool:
-    """Whether ``executable`` is a Python interpreter's command, which runs a script given as
-    ``-I -S script``: not a frozen program's own executable, nor the host program of an embedded
-    interpreter (uWSGI, say: run so, it would serve on instead of exiting)."""
-    name = os.path.basename(executable or "").lower()
-    return not getattr(sys, "frozen", False) and name.startswith(("python", "pypy"))
+def can_run_script(script: str | None) -> bool:
+    """Whether this process can start ``script`` (a worker's ``.py`` file) as ``sys.executable
+    -I -S script``: the interpreter is a Python command, not a frozen program's own executable,
+    nor the host program of an embedded interpreter (uWSGI, say: run so, it would serve on
+    instead of exiting)."""
+    name = os.path.basename(sys.executable or "").lower()
+    return (not getattr(sys, "frozen", False) and name.startswith(("python", "pypy")) and bool(script)
+            and str(script).endswith(".py"))
 
 
 def _write(out: IO[bytes], data: bytes) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import IO, Protocol
 
 from . import statworker
-from .fetchprocs import _python
+from .fetchprocs import can_run_script
 from .statworker import ENCODING, SAME_FOLDER, STAT, stats_of
 
 _CHECK = 2048  # files per chunk (the unit the check's thread and upload's own thread share)
@@ -136,7 +136,7 @@ class _Process:
     def start(cls, items: Sequence[Wanted]) -> _Process | None:
         """The process started over ``items``' files, or None when it cannot start (then check here)."""
         script = statworker.__file__
-        if not _python(sys.executable) or not script or not script.endswith(".py") or not SAME_FOLDER or _cores() < 2:
+        if not can_run_script(script) or not SAME_FOLDER or _cores() < 2:
             return None
         try:
             with tempfile.TemporaryFile() as inp:
