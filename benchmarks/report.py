@@ -66,6 +66,8 @@ def targets(ctx: Context) -> list[dict[str, Any]]:
     return [
         _target("W1 version >= 25x faster than DVC add+push", ratio(dvc, version), 25.0, "{:.1f}x", higher_is_better=True),
         _target("W1 version <= 1.5x read+xxh3 (warm)", ratio(version, read_hash), 1.5, "{:.2f}x"),
+        _target("  reference: a version's least work, 2 processes (records 2p) / read+xxh3",
+                ratio(med("w1", "read+xxh3+zstd+write+records 2p"), read_hash), None, "{:.2f}x"),
         _target("W1' incremental child <= 0.6 s", med("w1", "dagstore child W1'"), 0.6, "{:.2f} s"),
         _target("W1 get_local_copy, empty cache <= 1.3x cp -r", ratio(cold, cp_w1), 1.3, "{:.2f}x"),
         _target("W1 get_local_copy, warm <= 1 ms", _ms(med("w1", "dagstore get_local_copy warm")), 1.0, "{:.2f} ms"),

@@ -23,7 +23,8 @@ def test_benchmark_suite_runs_at_smoke_size(tmp_path):
     assert doc["errors"] == {}
     w1 = doc["results"]["w1"]
     for step in ("cp -r", "read+xxh3 warm", "dagstore version", "dagstore child W1'", "dagstore get_local_copy cold",
-                 "dagstore get_local_copy warm", "dagstore get_mutable_local_copy"):
+                 "dagstore get_local_copy warm", "dagstore get_mutable_local_copy", "read+xxh3+zstd+write 2p",
+                 "read+xxh3+zstd+write+records 2p"):
         assert w1[step]["median"] > 0, step
     assert "dagstore version" in doc["results"]["w2"]
     assert all(doc["results"][w]["cp -r + sync"]["median"] > 0 for w in ("w1", "w2", "w3"))  # the durable copy's reference
