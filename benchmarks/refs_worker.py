@@ -19,17 +19,20 @@ from typing import Any
 CHUNK = 8 << 20
 
 
-def _files(root: str) -> list[str]:
-    out: list[str] = []
+def _entries(root: str) -> Iterator[os.DirEntry[str]]:
+    """Every entry under the folder ``root`` that is not a folder (symbolic links not followed)."""
     stack = [root]
     while stack:
         with os.scandir(stack.pop()) as it:
             for e in it:
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    out.append(e.path)
-    return out
+                else:
+                    yield e
+
+
+def _files(root: str) -> list[str]:
+    return [e.path for e in _entries(root) if e.is_file(follow_symlinks=False)]
 
 
 def hash_all(root: str) -> dict[str, object]:
@@ -116,17 +119,10 @@ def _append(fd: int, cctx: Any, batch: list[bytes]) -> int:
 def _stat_walk(tops: list[str]) -> Iterator[tuple[str, os.stat_result]]:
     """Every file under ``tops`` (files or folders) with its ``stat``, from the folders' listings."""
     for top in tops:
-        if not os.path.isdir(top):
+        if os.path.isdir(top):
+            yield from ((e.path, e.stat(follow_symlinks=False)) for e in _entries(top))
+        else:
             yield top, os.stat(top)
-            continue
-        stack = [top]
-        while stack:
-            with os.scandir(stack.pop()) as it:
-                for e in it:
-                    if e.is_dir(follow_symlinks=False):
-                        stack.append(e.path)
-                    else:
-                        yield e.path, e.stat(follow_symlinks=False)
 
 
 def _records_part(out: str, root: str, tops: list[str]) -> tuple[bytes, bytes, array, array]:
