@@ -1,5 +1,5 @@
-"""docs/format.md is enough to read a store: a reader written from it alone (pyarrow, zstandard
-and json; no dagstore code) lists what dagstore lists, for stores the current code writes and
+"""docs/format.md is enough to read a store: a reader written from it alone (pyarrow, zstandard,
+xxhash and json; no dagstore code) lists what dagstore lists, for stores the current code writes and
 for the previous release's fixture. If the writer drifts from the document, this fails."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 import zstandard
 
 from dagstore import Dataset, Store
@@ -67,7 +68,10 @@ def read_state(root: Path, vid: str) -> dict[str, Row]:
     state: dict[str, Row] = {}
     for parent in rec["parents"]:  # a later parent wins on the same path
         state.update(read_state(root, parent))
-    raw = zstandard.ZstdDecompressor().decompress((root / rec["manifest"]).read_bytes())
+    data = (root / rec["manifest"]).read_bytes()
+    assert rec["manifest"] == f"manifests/{xxhash.xxh3_128_hexdigest(data)}"  # its key is the hash of its bytes
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    assert zstandard.frame_content_size(data) == len(raw)  # one frame, its size in the header
     rows, removed = _arrow_delta(raw) if raw[:6] == b"ARROW1" else _json_delta(json.loads(raw))
     for p in removed:
         state.pop(p, None)
