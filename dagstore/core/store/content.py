@@ -47,9 +47,12 @@ class Content(Registry):
 
     def delta_table(self, rec: VersionRecord) -> pa.Table:
         """A final version's own changes (its manifest, any format) as a delta table, checked
-        against the manifest's hash."""
+        against the manifest's hash (the cache's copy too)."""
         name = layout.leaf(rec.manifest)
         cached = self.cache.read_immutable("manifests", name)
+        if cached is not None and hash_bytes(cached) != name:  # a changed cache file is never served
+            log.warning("reading %s again from the store: its cached copy does not match its hash", rec.manifest)
+            cached = None
         if cached is None:
             try:
                 cached = self.backend.read(rec.manifest)
