@@ -308,11 +308,14 @@ class CocoImporter:
             r["score"] = a["score"]
         if attrs:
             r["attrs"] = attrs
-        out = [r]
         kp = a.get("keypoints")
-        if kp:
-            out.append({"id": f"{rid}.kp", "type": "keypoints", "label": label, "parent": rid, "points": [[kp[j], kp[j + 1], int(kp[j + 2])] for j in range(0, len(kp) - 2, 3)]})
-        return out
+        if not kp:
+            return [r]
+        points = [[kp[j], kp[j + 1], int(kp[j + 2])] for j in range(0, len(kp) - 2, 3)]
+        if r["type"] == "box" and r.get("xywh", [0, 0, 1, 1])[2:] == [0.0, 0.0]:
+            # keypoints alone (a point's bbox has no size, as the COCO export writes it): no empty box
+            return [{"id": rid, "type": "keypoints", "label": label, "points": points, **({"attrs": attrs} if attrs else {})}]
+        return [r, {"id": f"{rid}.kp", "type": "keypoints", "label": label, "parent": rid, "points": points}]
 
 
 register(CocoImporter())
