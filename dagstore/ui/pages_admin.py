@@ -24,7 +24,8 @@ from .web import page, render, ui_of
 
 
 def _spec_lines(text: str) -> dict[str, Any]:
-    """``key=value`` lines (blank lines and ``#`` comments skipped); dotted keys fill tables."""
+    """``key=value`` lines (blank lines and ``#`` comments skipped); dotted keys fill tables. A value
+    quoted as in the config file (``password = "${PW}"``) loses its one pair of quotes."""
     out: dict[str, Any] = {}
     for line in text.splitlines():
         line = line.strip()
@@ -37,7 +38,8 @@ def _spec_lines(text: str) -> dict[str, Any]:
         node = out
         for t in tables:
             node = node.setdefault(t, {})
-        node[last] = value.strip()
+        value = value.strip()
+        node[last] = value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'" else value
     return out
 
 

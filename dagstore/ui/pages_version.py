@@ -87,15 +87,17 @@ def compare(request: Request) -> Response:
     ui = ui_of(request)
     ds = final_version(request)
     against = request.query_params.get("against") or (ds.parents[0] if ds.parents else "")
-    doc: dict[str, Any] = {"v": version_doc(ds), "against": None, "diff": None}
+    idx = ui.index(ds)
+    doc: dict[str, Any] = {"v": version_doc(ds, idx), "against": None, "diff": None}
     if against:
         old = ui.dataset(against)
         if not old.is_final():
             raise HTTPException(409, f"version {old.id} is a draft")
         pager_size = 100
         page_no = int(request.query_params["page"]) if request.query_params.get("page", "").isdigit() else 1
-        doc["against"] = version_doc(old)
-        doc["diff"] = diff(ui.index(ds), ui.index(old), pager_size, (max(page_no, 1) - 1) * pager_size)
+        old_idx = ui.index(old)
+        doc["against"] = version_doc(old, old_idx)
+        doc["diff"] = diff(idx, old_idx, pager_size, (max(page_no, 1) - 1) * pager_size)
     finals, _ = ui.records()
     others = sorted((r for r in finals if r.id != ds.id and r.project == ds.project and r.name == ds.name),
                     key=lambda r: r.created, reverse=True)

@@ -152,5 +152,5 @@ def test_an_export_across_chunks_writes_each_item_its_own_lines(tmp_path: Path, 
         want = f"1 {(i + 5.25) / 100:.6f} {(2 * i + 3.625) / 80:.6f} 0.105000 0.090625\n"
         want += "0 0.250000 0.250000 0.500000 0.500000\n" if i == 5 else ""
         assert tree[label(i)].decode() == want, i
-    assert [(s["path"], s["region"]) for s in rep.skipped] == [("img/6.jpg", "x")]
+    assert [(s["path"], s["region"]) for s in rep.skipped] == [("img/5.jpg", "p"), ("img/6.jpg", "x")]  # the polygon written as its box is reported
     assert rep.total == 10 and json.loads(tree["export.json"])["counts"] == {"train": 10}

@@ -308,11 +308,18 @@ class CocoImporter:
             r["score"] = a["score"]
         if attrs:
             r["attrs"] = attrs
-        out = [r]
-        kp = a.get("keypoints")
-        if kp:
-            out.append({"id": f"{rid}.kp", "type": "keypoints", "label": label, "parent": rid, "points": [[kp[j], kp[j + 1], int(kp[j + 2])] for j in range(0, len(kp) - 2, 3)]})
-        return out
+        return _with_keypoints(r, a.get("keypoints"))
+
+
+def _with_keypoints(r: dict[str, Any], kp: Any) -> list[dict[str, Any]]:
+    """The region of an annotation and its keypoints: a child region of its box, or the region
+    itself when the box has no size (keypoints alone, as the COCO export writes them)."""
+    if not kp:
+        return [r]
+    points = [[kp[j], kp[j + 1], int(kp[j + 2])] for j in range(0, len(kp) - 2, 3)]
+    if r["type"] == "box" and r.get("xywh", [0, 0, 1, 1])[2:] == [0.0, 0.0]:
+        return [{**{k: v for k, v in r.items() if k != "xywh"}, "type": "keypoints", "points": points}]
+    return [r, {"id": f"{r['id']}.kp", "type": "keypoints", "label": r["label"], "parent": r["id"], "points": points}]
 
 
 register(CocoImporter())

@@ -175,7 +175,7 @@ def _region_annotation(ctx: ExportContext, item: Item, r: dict[str, Any], rid: s
         return None
     ann: dict[str, Any] = {"category_id": cat_ids[label], "iscrowd": int((r.get("attrs") or {}).get("iscrowd", 0))}
     if t == "keypoints" and r.get("points") and r.get("parent"):
-        pending_kp.append((str(r["parent"]), {"rid": rid, "pts": _keypoint_points(r)}))
+        pending_kp.append((str(r["parent"]), {"rid": rid, "pts": _keypoint_points(r), "category_id": cat_ids[label], "label": label}))
         return None
     if not _geometry(ctx, item, r, rid, ann):
         ctx.skip(item.path, f"{t} regions are not expressible in COCO", rid)
@@ -228,6 +228,9 @@ def _annotations(ctx: ExportContext, item: Item, cat_ids: dict[str, int]) -> lis
             ctx.skip(item.path, f"keypoints whose parent region {parent!r} was not exported", kp["rid"])
             continue
         _set_keypoints(target, kp["pts"], add=True)
+        if kp["category_id"] != target["category_id"]:
+            ctx.skip(item.path, f"keypoints labelled {kp['label']!r} merged into their parent region {parent!r}: "
+                                "a COCO keypoint has no label of its own", kp["rid"])
     if (item.annotation or {}).get("labels"):
         ctx.skip(item.path, "item-level labels are not expressible in COCO instances")
     return out

@@ -77,6 +77,11 @@ class ImageFolderExporter(FoldersExporter):
                         if box is None or r.get("label") not in ids:
                             ctx.skip(item.path, f"{r.get('type')} regions are not expressible in IMAGEFOLDER objects", region_id(r, i))
                             continue
+                        if r.get("type") != "box":
+                            ctx.skip(item.path, f"{r.get('type')} written as its bounding box (IMAGEFOLDER objects hold boxes only)", region_id(r, i))
+                        elif r.get("rotation"):
+                            ctx.skip(item.path, "rotation is not expressible in IMAGEFOLDER objects: the axis-aligned envelope was written",
+                                     region_id(r, i))
                         bbox.append([round(v, 6) for v in box])
                         cats.append(ids[r["label"]])
                     row["objects"] = {"bbox": bbox, "categories": cats}

@@ -77,6 +77,9 @@ def _region_line(ctx: ExportContext, item: Item, r: Mapping[str, Any], rid: str,
         return None
     if t == "box" and r.get("rotation"):
         ctx.skip(item.path, "rotation is not expressible in plain YOLO boxes: the axis-aligned envelope was written (use obb=True)", rid)
+    elif t != "box":
+        why = "use segments=True for segment lines" if t == "polygon" and fmt == ExportFormat.YOLO_ULTRALYTICS.value else f"{fmt} lines are boxes"
+        ctx.skip(item.path, f"{t} written as its bounding box ({why})", rid)
     return _box_line(cls, box, size)
 
 
