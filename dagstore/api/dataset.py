@@ -377,8 +377,8 @@ class Dataset:
         files: str | Sequence[str] | None = None,
         show_progress: bool = True,
     ) -> str:
-        """A cached, read-only, complete folder of this final version (or of a deterministic
-        shard ``part`` of ``num_parts``, or of the files matching ``files`` paths/globs).
+        """A cached, read-only, complete folder of this final version (or of the files matching
+        ``files`` paths/globs, or of a deterministic shard ``part`` of ``num_parts`` of those).
         Fetches only missing content; a warm call does no per-file work."""
         return checkout.local_copy(self._v, use_soft_links, part, num_parts, max_workers, files, show_progress)
 
