@@ -140,10 +140,10 @@ class Dataset:
         dataset_project: str | None = None,
         dataset_tags: Sequence[str] | None = None,
         parent_datasets: Sequence[str | Dataset] | None = None,
+        use_current_task: bool = False,
         dataset_version: str | None = None,
         output_uri: str | None = None,
         description: str | None = None,
-        use_current_task: bool = False,
         store: CoreStore | str | None = None,
         classes: Sequence[str] | None = None,
         origin: str | None = None,
@@ -179,12 +179,13 @@ class Dataset:
         shallow_search: bool = False,
         include_archived: bool = True,
         store: CoreStore | str | None = None,
+        silence_alias_warnings: bool = False,
     ) -> Dataset:
         """A version by id, or the highest version of project/name and/or carrying
         ``dataset_tags`` (filtered by exact version, completion, publication).
-        ``writable_copy`` returns a new child draft. No effect: ``alias``/``overridable``
-        (task hyperparameters), ``shallow_search`` (the whole store is always searched),
-        ``include_archived`` (nothing is archived)."""
+        ``writable_copy`` returns a new child draft. No effect: ``alias``/``overridable``/
+        ``silence_alias_warnings`` (task hyperparameters), ``shallow_search`` (the whole store
+        is always searched), ``include_archived`` (nothing is archived)."""
         st = resolve_store(store)
         found = lookup.find(st, dataset_id, dataset_project, dataset_name, dataset_tags, only_completed, only_published, dataset_version)
         if found is None:
@@ -230,12 +231,13 @@ class Dataset:
         self,
         source_url: str | Sequence[str],
         wildcard: str | Sequence[str] | None = None,
-        dataset_path: str | None = None,
+        dataset_path: str | Sequence[str] | None = None,
         recursive: bool = True,
         verbose: bool = False,
         max_workers: int | None = None,
     ) -> int:
-        """Register remote files as links (not copied); returns how many were added or modified."""
+        """Register remote files as links (not copied); returns how many were added or modified.
+        ``dataset_path`` is one dataset folder, or a list of one per ``source_url``."""
         n = stage.add_external_files(self._v, source_url, wildcard, dataset_path, recursive)
         report(f"linked {n} external files", verbose)
         return n
