@@ -246,11 +246,14 @@ def id_option(help_text: str = "dataset id (or unique prefix, or project/name@ve
     return click.option("--id", "ref", metavar="ID", help=help_text)
 
 
-def name_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--project / --name / --version, to pick the highest (or the given) final version."""
-    fn = click.option("--version", help="exact version (default: the highest)")(fn)
-    fn = click.option("--name", help="dataset name")(fn)
-    return click.option("--project", help="dataset project")(fn)
+def name_options(fn: Callable[..., Any] | None = None, *, version_help: str = "exact version (default: the highest)") -> Any:
+    """--project / --name / --version, to pick the highest (or the given) final version;
+    ``@name_options(version_help=...)`` where the highest is not the default."""
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--version", help=version_help)(f)
+        f = click.option("--name", help="dataset name")(f)
+        return click.option("--project", help="dataset project")(f)
+    return add(fn) if fn is not None else add
 
 
 storage_option = click.option("--storage", metavar="URL", help="upload content here instead of the store")
