@@ -289,7 +289,9 @@ class Dataset:
             if auto_upload:
                 self.upload(show_progress=False)
             elif raise_on_error:
-                raise DraftError(f"dataset {self.id} has {len(draft.pending)} files not uploaded yet; upload them first (or finalize with auto_upload)")
+                n = len(draft.pending)
+                raise DraftError(f"dataset {self.id} has {n} file{'' if n == 1 else 's'} not uploaded yet; upload first (upload(), or "
+                                 "finalize(auto_upload=True); on the command line `dagstore upload`, or `close` without --disable-upload)")
             else:
                 return False
         commit.finalize(self._v)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 DAGSTORE = shutil.which("dagstore", path=os.path.dirname(sys.executable)) or shutil.which("dagstore")
 
@@ -23,3 +24,15 @@ def test_delete_help_does_not_promise_the_highest_version() -> None:
     assert "default: the highest" not in " ".join(delete_help.stdout.split())
     assert "none is picked for you" in " ".join(delete_help.stdout.split())
     assert "exact version (default: the highest)" in " ".join(get_help.stdout.split())
+
+
+def test_close_disable_upload_with_pending_content_says_what_to_run(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a")
+    assert run("create", "--project", "p", "--name", "n").returncode == 0
+    assert run("add", "--files", str(tmp_path / "data")).returncode == 0
+    res = run("close", "--disable-upload")
+    assert res.returncode == 1 and res.stdout == ""
+    line, = res.stderr.strip().splitlines()[-1:]
+    assert "has 1 file not uploaded yet" in line and "`dagstore upload`" in line and "Traceback" not in res.stderr
+    assert run("close").returncode == 0
