@@ -27,6 +27,7 @@ from ..errors import DagstoreError, InvalidPathError
 from ..core.manifest import Diff
 from ..core.fanout import open_executor
 from ..api.store import Store
+from .named import named
 
 # Options that take several values, as in clearml-data (``--files a b c``); main() rewrites
 # them to click's repeated form (``--files a --files b --files c``).
@@ -130,8 +131,7 @@ def by_ref(s: Settings, ref: str, completed: bool = True) -> Dataset:
     st = s.store()
     if refs.is_named(ref):
         r = refs.parse(ref)
-        return Dataset.get(dataset_project=r.project, dataset_name=r.name, dataset_version=r.version,
-                           only_completed=completed, store=st)
+        return named(st, r.project, r.name, r.version, completed)
     return Dataset.get(dataset_id=refs.expand_id(st, ref), store=st)
 
 
@@ -148,8 +148,7 @@ def open_dataset(
     if ref:
         return by_ref(s, ref, completed=not draft)
     if name or project:
-        return Dataset.get(dataset_project=project, dataset_name=name, dataset_version=version,
-                           only_completed=not draft, store=s.store())
+        return named(s.store(), project, name, version, not draft)
     if draft:
         remembered = last_draft(s)
         if remembered:

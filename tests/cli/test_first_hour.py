@@ -36,3 +36,17 @@ def test_close_disable_upload_with_pending_content_says_what_to_run(tmp_path: Pa
     line, = res.stderr.strip().splitlines()[-1:]
     assert "has 1 file not uploaded yet" in line and "`dagstore upload`" in line and "Traceback" not in res.stderr
     assert run("close").returncode == 0
+
+
+def test_reading_a_dataset_that_is_only_a_draft_names_the_draft(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    draft_id = run("create", "--project", "vision", "--name", "dogs").stdout.strip().splitlines()[-1].removeprefix("id: ")
+    assert run("add", "--files", str(tmp_path / "a.txt")).returncode == 0
+    for args in (["list", "--project", "vision", "--name", "dogs"], ["get", "--id", "vision/dogs@1.0.0"]):
+        res = run(*args)
+        assert res.returncode == 1 and res.stdout == ""
+        assert res.stderr.strip().splitlines()[-1] == (
+            f"dagstore: error: vision/dogs 1.0.0 is a draft (id {draft_id}), not a final version yet; "
+            f"close it first (`dagstore close --id {draft_id[:12]}`)")
+    missing = run("get", "--project", "vision", "--name", "dogz")
+    assert missing.returncode == 1 and "no dataset matches vision/dogz" in missing.stderr
