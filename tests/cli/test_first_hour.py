@@ -50,3 +50,16 @@ def test_reading_a_dataset_that_is_only_a_draft_names_the_draft(tmp_path: Path) 
             f"close it first (`dagstore close --id {draft_id[:12]}`)")
     missing = run("get", "--project", "vision", "--name", "dogz")
     assert missing.returncode == 1 and "no dataset matches vision/dogz" in missing.stderr
+
+
+def test_a_typo_in_a_dataset_name_suggests_the_nearest(tmp_path: Path) -> None:
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "cats" / "a.txt").write_text("a")
+    assert run("sync", "--project", "vision", "--name", "cats", "--folder", str(tmp_path / "cats")).returncode == 0
+    for args, hint in ((["get", "--project", "vision", "--name", "cat"], "vision/cats"),
+                       (["list", "--id", "visoin/cats"], "vision/cats"),
+                       (["get", "--name", "cast"], "vision/cats")):
+        res = run(*args)
+        assert res.returncode == 1 and res.stderr.strip().endswith(f"(did you mean {hint}?)"), res.stderr
+    far = run("get", "--project", "vision", "--name", "zzzz")
+    assert far.returncode == 1 and "did you mean" not in far.stderr
