@@ -63,3 +63,16 @@ def test_a_typo_in_a_dataset_name_suggests_the_nearest(tmp_path: Path) -> None:
         assert res.returncode == 1 and res.stderr.strip().endswith(f"(did you mean {hint}?)"), res.stderr
     far = run("get", "--project", "vision", "--name", "zzzz")
     assert far.returncode == 1 and "did you mean" not in far.stderr
+
+
+def test_sync_by_a_name_two_projects_hold_needs_the_project(tmp_path: Path) -> None:
+    for project, content in (("p1", "one"), ("p2", "two")):
+        (tmp_path / project).mkdir()
+        (tmp_path / project / "f.txt").write_text(content)
+        assert run("sync", "--project", project, "--name", "imgs", "--folder", str(tmp_path / project)).returncode == 0
+    (tmp_path / "p1" / "g.txt").write_text("new")
+    res = run("sync", "--name", "imgs", "--folder", str(tmp_path / "p1"))
+    assert res.returncode == 1 and res.stderr.strip().splitlines()[-1] == (
+        "dagstore: error: a dataset named imgs is in several projects (p1, p2); give its project (--project)")
+    assert [r.split()[1:3] for r in run("search").stdout.splitlines()[1:]] == [["p2/imgs", "1.0.0"], ["p1/imgs", "1.0.0"]]
+    assert run("sync", "--project", "p1", "--name", "imgs", "--folder", str(tmp_path / "p1")).stdout.startswith("closed p1/imgs 1.0.1")
