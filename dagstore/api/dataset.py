@@ -140,10 +140,10 @@ class Dataset:
         dataset_project: str | None = None,
         dataset_tags: Sequence[str] | None = None,
         parent_datasets: Sequence[str | Dataset] | None = None,
+        use_current_task: bool = False,
         dataset_version: str | None = None,
         output_uri: str | None = None,
         description: str | None = None,
-        use_current_task: bool = False,
         store: CoreStore | str | None = None,
         classes: Sequence[str] | None = None,
         origin: str | None = None,
@@ -179,12 +179,13 @@ class Dataset:
         shallow_search: bool = False,
         include_archived: bool = True,
         store: CoreStore | str | None = None,
+        silence_alias_warnings: bool = False,
     ) -> Dataset:
         """A version by id, or the highest version of project/name and/or carrying
         ``dataset_tags`` (filtered by exact version, completion, publication).
-        ``writable_copy`` returns a new child draft. No effect: ``alias``/``overridable``
-        (task hyperparameters), ``shallow_search`` (the whole store is always searched),
-        ``include_archived`` (nothing is archived)."""
+        ``writable_copy`` returns a new child draft. No effect: ``alias``/``overridable``/
+        ``silence_alias_warnings`` (task hyperparameters), ``shallow_search`` (the whole store
+        is always searched), ``include_archived`` (nothing is archived)."""
         st = resolve_store(store)
         found = lookup.find(st, dataset_id, dataset_project, dataset_name, dataset_tags, only_completed, only_published, dataset_version)
         if found is None:
@@ -230,12 +231,13 @@ class Dataset:
         self,
         source_url: str | Sequence[str],
         wildcard: str | Sequence[str] | None = None,
-        dataset_path: str | None = None,
+        dataset_path: str | Sequence[str] | None = None,
         recursive: bool = True,
         verbose: bool = False,
         max_workers: int | None = None,
     ) -> int:
-        """Register remote files as links (not copied); returns how many were added or modified."""
+        """Register remote files as links (not copied); returns how many were added or modified.
+        ``dataset_path`` is one dataset folder, or a list of one per ``source_url``."""
         n = stage.add_external_files(self._v, source_url, wildcard, dataset_path, recursive)
         report(f"linked {n} external files", verbose)
         return n
@@ -287,7 +289,9 @@ class Dataset:
             if auto_upload:
                 self.upload(show_progress=False)
             elif raise_on_error:
-                raise DraftError(f"dataset {self.id} has {len(draft.pending)} files not uploaded yet; upload them first (or finalize with auto_upload)")
+                n = len(draft.pending)
+                raise DraftError(f"dataset {self.id} has {n} file{'' if n == 1 else 's'} not uploaded yet; upload first (upload(), or "
+                                 "finalize(auto_upload=True); on the command line `dagstore upload`, or `close` without --disable-upload)")
             else:
                 return False
         commit.finalize(self._v)
@@ -377,8 +381,8 @@ class Dataset:
         files: str | Sequence[str] | None = None,
         show_progress: bool = True,
     ) -> str:
-        """A cached, read-only, complete folder of this final version (or of a deterministic
-        shard ``part`` of ``num_parts``, or of the files matching ``files`` paths/globs).
+        """A cached, read-only, complete folder of this final version (or of the files matching
+        ``files`` paths/globs, or of a deterministic shard ``part`` of ``num_parts`` of those).
         Fetches only missing content; a warm call does no per-file work."""
         return checkout.local_copy(self._v, use_soft_links, part, num_parts, max_workers, files, show_progress)
 

@@ -8,7 +8,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ..core.store import Store
-from ..errors import DatasetNotFoundError, InvalidPathError
+from ..errors import ConflictError, DatasetNotFoundError, InvalidPathError
 from .dataset import Dataset
 
 
@@ -29,7 +29,12 @@ class SyncResult:
 
 def child_of_latest(st: Store, project: str | None, name: str, version: str | None, tags: Sequence[str],
                     storage: str | None) -> tuple[Dataset, Dataset | None]:
-    """A new draft whose parent is the highest final version of project/name (if any)."""
+    """A new draft whose parent is the highest final version of project/name (if any). Without
+    a project, a name that several projects hold is refused: the child would go to one of them."""
+    if project is None:
+        held = sorted({r["project"] for r in Dataset.list_datasets(partial_name=name, only_completed=False, store=st) if r["name"] == name})
+        if len(held) > 1:
+            raise ConflictError(f"a dataset named {name} is in several projects ({', '.join(held)}); give its project (--project)")
     try:
         latest: Dataset | None = Dataset.get(dataset_project=project, dataset_name=name, only_completed=True, store=st)
     except DatasetNotFoundError:

@@ -27,6 +27,7 @@ from ..errors import DagstoreError, InvalidPathError
 from ..core.manifest import Diff
 from ..core.fanout import open_executor
 from ..api.store import Store
+from .named import named
 
 # Options that take several values, as in clearml-data (``--files a b c``); main() rewrites
 # them to click's repeated form (``--files a --files b --files c``).
@@ -130,8 +131,7 @@ def by_ref(s: Settings, ref: str, completed: bool = True) -> Dataset:
     st = s.store()
     if refs.is_named(ref):
         r = refs.parse(ref)
-        return Dataset.get(dataset_project=r.project, dataset_name=r.name, dataset_version=r.version,
-                           only_completed=completed, store=st)
+        return named(st, r.project, r.name, r.version, completed)
     return Dataset.get(dataset_id=refs.expand_id(st, ref), store=st)
 
 
@@ -148,8 +148,7 @@ def open_dataset(
     if ref:
         return by_ref(s, ref, completed=not draft)
     if name or project:
-        return Dataset.get(dataset_project=project, dataset_name=name, dataset_version=version,
-                           only_completed=not draft, store=s.store())
+        return named(s.store(), project, name, version, not draft)
     if draft:
         remembered = last_draft(s)
         if remembered:
@@ -246,11 +245,14 @@ def id_option(help_text: str = "dataset id (or unique prefix, or project/name@ve
     return click.option("--id", "ref", metavar="ID", help=help_text)
 
 
-def name_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--project / --name / --version, to pick the highest (or the given) final version."""
-    fn = click.option("--version", help="exact version (default: the highest)")(fn)
-    fn = click.option("--name", help="dataset name")(fn)
-    return click.option("--project", help="dataset project")(fn)
+def name_options(fn: Callable[..., Any] | None = None, *, version_help: str = "exact version (default: the highest)") -> Any:
+    """--project / --name / --version, to pick the highest (or the given) final version;
+    ``@name_options(version_help=...)`` where the highest is not the default."""
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--version", help=version_help)(f)
+        f = click.option("--name", help="dataset name")(f)
+        return click.option("--project", help="dataset project")(f)
+    return add(fn) if fn is not None else add
 
 
 storage_option = click.option("--storage", metavar="URL", help="upload content here instead of the store")

@@ -30,7 +30,7 @@ def set_description(s: Settings, ref: str | None, description: str) -> None:
 
 @cli.command()
 @id_option("version to delete (a project/name needs @version too)")
-@name_options
+@name_options(version_help="exact version (needed when the dataset has several: none is picked for you)")
 @click.option("--entire-dataset", is_flag=True, help="delete every version of --project/--name (needs --force)")
 @click.option("--force", is_flag=True, help="delete even if other versions use it as a parent; required by --entire-dataset")
 @click.option("--keep-files", is_flag=True, help="do not mark the deleted versions' content for gc")

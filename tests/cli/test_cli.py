@@ -385,7 +385,7 @@ ERRORS = [
     (["create", "--name", "x", "--parents", "{wip}"], 1, "is a draft; finalize it"),
     (["add", "--id", "{v1}", "--files", "{base}/src-v2"], 1, "is finalized and cannot change"),
     (["close", "--id", "{v2}"], 1, "is finalized and cannot change"),
-    (["close", "--id", "{wip}", "--disable-upload"], 1, "has 1 files not uploaded"),
+    (["close", "--id", "{wip}", "--disable-upload"], 1, "has 1 file not uploaded"),
     (["publish", "--id", "{wip}"], 1, "needs a finalized version"),
     (["delete", "--id", "{v1}"], 1, "is a parent of"),
     (["rename", "--project", "proj", "--name", "nope", "--new-name", "x"], 1, "no dataset proj/nope"),

@@ -29,13 +29,13 @@ from ..version import Version, as_list
 def selection_key(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None) -> str:
     """The cache key of the requested subset (validated), computed without reading the state."""
     key = v.id
+    pats = as_list(files)
+    if pats:
+        key += "-f" + hash_bytes("\x00".join(sorted(pats)).encode())[:16]
     if num_parts is not None or part is not None:
         if num_parts is None or part is None or not (isinstance(num_parts, int) and isinstance(part, int)) or num_parts < 1 or not 0 <= part < num_parts:
             raise InvalidPathError(f"part must be in [0, num_parts) and num_parts >= 1 (got part={part}, num_parts={num_parts})")
         key += f"-p{part}of{num_parts}"
-    pats = as_list(files)
-    if pats:
-        key += "-f" + hash_bytes("\x00".join(sorted(pats)).encode())[:16]
     return key
 
 
@@ -62,19 +62,20 @@ def part_bounds(units: Sequence[str], part: int, num_parts: int) -> tuple[int, i
 
 
 def _rows(v: Version, part: int | None, num_parts: int | None, files: str | Sequence[str] | None, where: Callable[[], Where]) -> np.ndarray | None:
-    """The rows of the version's state in shard ``part`` of ``num_parts`` (deterministic, cut at
-    pack boundaries: see ``part_bounds``), filtered by ``files``; None: every row."""
+    """The rows of the version's state matching ``files``, then of those shard ``part`` of
+    ``num_parts`` (deterministic, cut at pack boundaries: see ``part_bounds``); None: every row."""
     state = v.current()
     pats = as_list(files)
     if not pats and (num_parts is None or part is None or num_parts <= 1):
         return None
     rows: np.ndarray = np.arange(len(state))
-    if num_parts is not None and part is not None and num_parts > 1:
-        start, end = part_bounds(_units(state, where()), part, num_parts)
-        rows = rows[start:end]
     if pats:
-        paths = state.column("path").take(align.ints(rows)).to_pylist()
+        paths = state.column("path").to_pylist()
         rows = rows[[i for i, p in enumerate(paths) if any(match_path(p, pat) for pat in pats)]]
+    if num_parts is not None and part is not None and num_parts > 1:
+        units = _units(state, where())
+        start, end = part_bounds([units[i] for i in rows.tolist()], part, num_parts)
+        rows = rows[start:end]
     return rows
 
 

@@ -235,17 +235,21 @@ def add_external_files(
     v: Version,
     source_url: str | Sequence[str],
     wildcard: str | Sequence[str] | None,
-    dataset_path: str | None,
+    dataset_path: str | Sequence[str] | None,
     recursive: bool,
 ) -> int:
-    """Register remote files as links (not copied); returns how many were added or modified."""
+    """Register remote files as links (not copied); returns how many were added or modified.
+    ``dataset_path``: one folder for every URL, or one per URL (as in ClearML)."""
     v.require_draft()
-    patterns = as_list(wildcard)
+    patterns, urls = as_list(wildcard), as_list(source_url)
+    folders = [dataset_path] * len(urls) if dataset_path is None or isinstance(dataset_path, str) else list(dataset_path)
+    if len(folders) != len(urls):
+        raise InvalidPathError(f"dataset_path must be one path or one per source_url (got {len(folders)} paths for {len(urls)} URLs)")
     staged: list[tuple[str, Entry, Local | None]] = []
-    for url in as_list(source_url):
+    for url, folder in zip(urls, folders):
         for rel, full, size in _external_items(url, recursive, v.store.link_options(url)):
             if matches_wildcard(rel, patterns):
-                staged.append((join_dataset_path(dataset_path, rel), Entry("", size, full), None))
+                staged.append((join_dataset_path(folder, rel), Entry("", size, full), None))
     return stage_many(v, staged)
 
 
