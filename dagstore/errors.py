@@ -12,8 +12,9 @@ class DatasetNotFoundError(DagstoreError, LookupError, ValueError):
     as in ClearML)."""
 
 
-class DatasetFinalizedError(DagstoreError):
-    """A mutating call was made on a finalized (immutable) version."""
+class DatasetFinalizedError(DagstoreError, ValueError):
+    """A mutating call was made on a finalized (immutable) version (a ValueError too, as
+    ClearML raises for a finalized dataset)."""
 
 
 class DraftError(DagstoreError, ValueError):

@@ -1,6 +1,6 @@
 """ClearML Data calls in the forms its reference documents, beyond keyword-only use:
 positional ``Dataset.create`` arguments, ``add_external_files`` with one ``dataset_path`` per
-URL, and ``Dataset.get(silence_alias_warnings=)``."""
+URL, ``Dataset.get(silence_alias_warnings=)``, and the ``ValueError`` a finalized dataset raises."""
 
 from __future__ import annotations
 
@@ -33,3 +33,14 @@ def test_external_files_with_one_dataset_path_per_url(tmp_path: Path) -> None:
 def test_get_accepts_silence_alias_warnings() -> None:
     ds = Dataset.create("quiet", "p")
     assert Dataset.get(dataset_id=ds.id, silence_alias_warnings=True).id == ds.id
+
+
+def test_a_finalized_dataset_raises_a_value_error(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    ds = Dataset.create("final", "p")
+    ds.add_files(tmp_path, show_progress=False)
+    ds.finalize(auto_upload=True)
+    for change in (lambda: ds.finalize(), lambda: ds.add_files(tmp_path, show_progress=False), lambda: ds.remove_files("a.txt")):
+        with pytest.raises(ValueError, match="is finalized"):  # what ClearML's callers catch
+            change()
+    assert ds.list_files() == ["a.txt"]
