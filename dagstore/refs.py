@@ -14,6 +14,7 @@ from .core.store import Store
 from .errors import DatasetNotFoundError
 
 ID_LEN = 32
+MIN_PREFIX = 4
 LATEST = "latest"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _HEX = frozenset("0123456789abcdef")
@@ -35,8 +36,8 @@ def is_id(text: str) -> bool:
 
 
 def is_id_prefix(text: str) -> bool:
-    """True for text that may abbreviate an id (4 to 31 lowercase hex digits)."""
-    return 4 <= len(text) < ID_LEN and all(c in _HEX for c in text)
+    """True for text that may abbreviate an id (MIN_PREFIX to 31 lowercase hex digits)."""
+    return MIN_PREFIX <= len(text) < ID_LEN and all(c in _HEX for c in text)
 
 
 def is_named(text: str) -> bool:
@@ -64,7 +65,10 @@ def split_path(path: str) -> tuple[str, str]:
 
 
 def expand_id(st: Store, ref: str) -> str:
-    """A full id from a unique prefix (as printed by ``dagstore log``); other text unchanged."""
+    """A full id from a unique prefix (as printed by ``dagstore log``); other text unchanged,
+    except hex too short to be a prefix, which no id can be either."""
+    if ref and len(ref) < MIN_PREFIX and all(c in _HEX for c in ref):
+        raise DatasetNotFoundError(f"no dataset matches {ref} in {st.url} (an id prefix needs at least {MIN_PREFIX} characters)")
     if not is_id_prefix(ref):
         return ref
     ids = [r.id for r in st.records()] + [d.record.id for d in st.drafts()]

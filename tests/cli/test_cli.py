@@ -378,6 +378,7 @@ ERRORS = [
     # (args with {placeholders}, exit code, message)
     (["get", "--id", "0" * 32], 1, "no dataset matches 00000000000000000000000000000000"),
     (["get", "--id", "not-an-id"], 1, "invalid dataset id 'not-an-id'"),
+    (["list", "--id", "{v1:.3}"], 1, "no dataset matches {v1:.3} in {base}/store (an id prefix needs at least 4 characters)"),
     (["get", "--id", "{wip}"], 1, "needs a finalized version"),
     (["diff", "{v1}", "proj/images@9.9.9"], 1, "no dataset matches proj/images version 9.9.9"),
     (["add", "--id", "{wip}", "--files", "/no/such/path"], 1, "/no/such/path: no such file or directory"),
