@@ -17,13 +17,14 @@ CONLL = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter
 
 
 def test_files_beside_split_folders_are_reported_not_imported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_tree(tmp_path / "src", {"train/cat/1.txt": b"a", "test/dog/2.txt": b"b", "export.json": b"{}", "README.md": b"hi",
+    write_tree(tmp_path / "src", {"train/cat/1.txt": b"a", "test/dog/2.txt": b"b", "export.json": b"{}", "README.md": b"hi", "metadata.jsonl": b"",
                                   ".hidden": b"x"})
     ds = Dataset.create("cls", "p")
     report = ds.import_annotations(tmp_path / "src", "folders", show_progress=False)
     assert sorted(ds.list_files()) == ["test/dog/2.txt", "train/cat/1.txt"]
-    assert [i["path"] for i in report.ignored] == ["README.md", "export.json"]
+    assert [i["path"] for i in report.ignored] == ["README.md", "export.json", "metadata.jsonl"]
     assert "belongs to no split" in report.ignored[0]["reason"]
+    assert report.ignored[2]["reason"] == "a metadata file beside the split folders is not read (one goes in each split folder)"
     assert report.skipped == [] and report.to_dict()["ignored"] == report.ignored
     assert main(["import", "--id", ds.id, "--format", "folders", str(tmp_path / "src")]) == 0
     assert "not imported export.json: a file beside the split folders belongs to no split" in capsys.readouterr().out

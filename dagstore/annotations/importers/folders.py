@@ -67,7 +67,8 @@ def _groups(source: Path, ctx: ImportContext) -> list[tuple[str | None, Path]]:
     tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     if split_level(tops, ctx.options.get("split_level"), ctx):
         for f in sorted(p for p in source.iterdir() if not (p.is_dir() or p.name.startswith("."))):
-            ctx.ignored.append({"path": f.name, "reason": "a file beside the split folders belongs to no split (not imported)"})
+            ctx.ignored.append({"path": f.name, "reason": "a metadata file beside the split folders is not read (one goes in each split folder)"
+                                if f.name in _META else "a file beside the split folders belongs to no split"})
         return [(p.name, p) for p in tops]
     return [(None, source)]
 
