@@ -26,17 +26,18 @@ class Conll2003Importer:
         files = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix in _SUFFIXES)
         if not files:
             raise ImportSourceError(str(source), "", "no CoNLL files (<split>.txt)")
-        dropped = 0
+        dropped: dict[str, int] = {}  # file name -> token lines whose middle columns are not kept
         for f in files:
             try:
                 lines = f.read_text(encoding="utf-8").splitlines()
             except UnicodeDecodeError as exc:
                 raise ImportSourceError(str(f), "", f"not UTF-8: {exc}") from None
-            dropped += self._file(f, lines, ctx)
+            if n := self._file(f, lines, ctx):
+                dropped[f.name] = n
         if dropped:
-            lines_ = f"{dropped} token line{'s' * (dropped != 1)}"
-            ctx.ignored.append({"path": source.name, "reason": f"the columns between the token and the NER tag (POS, chunk) are not kept "
-                                                              f"(found on {lines_}): only tokens and tags are imported"})
+            total = sum(dropped.values())
+            ctx.ignored.append({"path": ", ".join(dropped), "reason": "the columns between the token and the NER tag (POS, chunk) are not kept "
+                                                                     f"(found on {total} token line{'s' * (total != 1)}): only tokens and tags are imported"})
 
     def _file(self, f: Path, lines: list[str], ctx: ImportContext) -> int:
         """Read one file's documents into ``ctx``; returns how many token lines carry middle columns (not kept)."""
