@@ -13,7 +13,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from .._atomic import TMP_PREFIX, rmtree
 from ..errors import DagstoreError, InvalidPathError, StorageError
@@ -79,10 +79,14 @@ class LocalTarget:
         try:
             yield
         except OSError as exc:
-            err = self._error(exc)
-            if err is None:
-                raise
-            raise err from exc
+            self.reraise(exc)
+
+    def reraise(self, exc: OSError) -> NoReturn:
+        """Raise ``exc``, as one line naming the target when it is about the target."""
+        err = self._error(exc)
+        if err is None:
+            raise exc
+        raise err from exc
 
     def _error(self, exc: OSError) -> StorageError | None:
         """``exc`` as one line naming the target, or ``None`` when it is not about the target:

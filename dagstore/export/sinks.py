@@ -14,8 +14,8 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any, BinaryIO, Protocol
+from contextlib import contextmanager
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 import fsspec
 
@@ -84,23 +84,31 @@ class FolderSink:
             self._dirs.add(folder)
         return dest
 
-    def _writing(self) -> Any:
-        """OS errors about the target named by it (``LocalTarget.writing``)."""
-        return self._local.writing() if self._local is not None else nullcontext()
+    def _failed(self, exc: OSError) -> NoReturn:
+        """Raise ``exc``, as one line naming the target when it is about it (``LocalTarget``;
+        a try/except, free when nothing fails: these are called once per file)."""
+        if self._local is not None:
+            self._local.reraise(exc)
+        raise exc
 
     def write(self, relpath: str, data: bytes) -> None:
-        with self._writing():
+        try:
             self._files.write(self._dest(relpath), data)
+        except OSError as exc:
+            self._failed(exc)
 
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
-        with self._writing(), open(self._dest(relpath), "xb") as f:
-            yield f
+        try:
+            with open(self._dest(relpath), "xb") as f:
+                yield f
+        except OSError as exc:
+            self._failed(exc)
 
     def add_media(self, relpath: str, view: VersionView, path: str) -> None:
         """Hardlinked from the local copy (copied from another file system, or where links are
         not allowed, and from then on)."""
-        with self._writing():
+        try:
             dest = self._dest(relpath)
             src = view.local_path(path)
             if src is not None:
@@ -108,11 +116,15 @@ class FolderSink:
                 return
             with view.open(path) as r, open(dest, "xb") as w:
                 shutil.copyfileobj(r, w, 1 << 20)
+        except OSError as exc:
+            self._failed(exc)
 
     def commit(self) -> None:
-        with self._writing():
+        try:
             self._files.close()
             replace_folder(self._tmp, self.location)
+        except OSError as exc:
+            self._failed(exc)
 
     def abort(self) -> None:
         self._files.abort()

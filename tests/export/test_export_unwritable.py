@@ -15,7 +15,7 @@ import pytest
 from dagstore import Dataset
 from dagstore.cli import main
 from dagstore.errors import StorageError
-from dagstore.export import ExportError, download_dataset, export_view
+from dagstore.export import ExportError, download_dataset, export_view, jobs
 from export_fixtures import detection_view, image_bytes, img_ann, make_view
 
 
@@ -103,6 +103,7 @@ def test_a_download_or_a_job_download_to_such_a_place_names_it_and_leaves_nothin
     with pytest.raises(StorageError, match=r"^cannot write the export to /proc/x: No such file or directory \(making a new entry in /proc\)$"):
         download_dataset(ds.id, extract_to_folder="/proc/x", export_format="FOLDERS")
     job = ds.create_export("FOLDERS").wait(timeout=60)
+    jobs._children[-1].wait(timeout=60)  # the worker process, done
     assert job.status == "completed"
     (tmp_path / "made").mkdir()
     (tmp_path / "made/afile").write_bytes(b"")
