@@ -342,7 +342,8 @@ def import_annotations(
         draft.delta.entries, draft.delta.removed, draft.pending = before[0], before[1], before[2]
         v.record = before[3]
         raise
-    report = ImportReport(ctx.format, skipped=list(ctx.skipped), classes_added=[n for n in merged.names if n not in cur], files_added=added, guessed=dict(ctx.guessed))
+    report = ImportReport(ctx.format, skipped=list(ctx.skipped), classes_added=[n for n in merged.names if n not in cur], files_added=added,
+                          guessed=dict(ctx.guessed), ignored=list(ctx.ignored))
     for _, it in items:
         if it.plain:
             continue

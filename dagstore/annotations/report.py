@@ -10,7 +10,9 @@ from typing import Any
 class ImportReport:
     """``counts``: items imported per split (``""`` for items without one); ``skipped``:
     ``[{"path", "reason"}]`` for every item left out (``on_error="skip"``); ``guessed``: what
-    the importer inferred from the source's layout (for example the split level of class folders)."""
+    the importer inferred from the source's layout (for example the split level of class folders);
+    ``ignored``: ``[{"path", "reason"}]`` for what the source holds that the format does not
+    import (a file beside split folders, CoNLL's POS and chunk columns), whatever ``on_error``."""
 
     format: str
     counts: dict[str, int] = field(default_factory=dict)
@@ -18,6 +20,7 @@ class ImportReport:
     classes_added: list[str] = field(default_factory=list)
     files_added: int = 0
     guessed: dict[str, Any] = field(default_factory=dict)
+    ignored: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -33,4 +36,6 @@ class ImportReport:
         }
         if self.guessed:
             out["guessed"] = dict(self.guessed)
+        if self.ignored:
+            out["ignored"] = list(self.ignored)
         return out

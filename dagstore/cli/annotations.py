@@ -43,6 +43,7 @@ def import_(s: Settings, ref: str | None, fmt: str, media: str | None, dataset_f
         lines.append(f"classes added: {', '.join(report.classes_added)}")
     lines += [f"guessed {k}: {g.get('value')} ({g.get('reason')})" for k, g in report.guessed.items()]
     lines += [f"skipped {sk['path']}: {sk['reason']}" for sk in report.skipped]
+    lines += [f"not imported {ig['path']}: {ig['reason']}" for ig in report.ignored]
     emit(s, doc, [*lines, f"id: {ds.id}"])
 
 

@@ -12,7 +12,7 @@ from ..core.store import Store
 from ..core.version import Version
 from .extract import safe_extract
 from .run import export_view
-from .sinks import check_local_target
+from .localtarget import check_local_target
 from .source import version_view
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import xxhash
 
-from .._atomic import replace_file, rmtree, temp_path
+from .._atomic import replace_file
 from ..core import layout
 from ..core.decode import expect
 from ..core.ops import lookup
@@ -34,7 +34,7 @@ from ..errors import DatasetNotFoundError, DraftError, FormatError, IntegrityErr
 from .extract import safe_extract
 from .filters import normalize_filters
 from .run import export_view, resolve_options
-from .sinks import check_local_target
+from .localtarget import LocalTarget
 from .source import version_view
 
 log = logging.getLogger(__name__)
@@ -160,18 +160,20 @@ class ExportJob:
         art = self._rec["artifact"]
         target = os.path.abspath(os.fspath(dest))
         is_zip = target.lower().endswith(".zip")
-        check_local_target(target, overwrite, want_dir=not is_zip)
-        tmp = str(temp_path(target))
+        local = LocalTarget(os.fspath(dest), overwrite, not is_zip, lambda tmp: open(tmp, "xb").close())
+        tmp = local.tmp
         try:
-            self.store.backend.get_file(art["key"], tmp)
+            with local.writing():
+                self.store.backend.get_file(art["key"], tmp)
             if os.path.getsize(tmp) != art["size"] or _hash_file(tmp) != art["xxh3"]:
                 raise IntegrityError(f"export job {self.id}: the stored artifact does not match its hash")
             if is_zip:
-                replace_file(tmp, target)
+                with local.writing():
+                    replace_file(tmp, target)
             else:
                 safe_extract(tmp, target, overwrite=overwrite)
         finally:
-            rmtree(tmp)
+            local.cleanup()  # the downloaded zip of a folder target, and on error the folders made for it
         return target
 
     def retry(self) -> ExportJob:

@@ -15,12 +15,13 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 import fsspec
 
-from .._atomic import replace_file, replace_folder, rmtree, temp_path
+from .._atomic import replace_file, replace_folder, rmtree
 from .filewriter import FileWriter
+from .localtarget import LocalTarget
 from ..errors import InvalidPathError, StorageError
 from ..secrets import redact_url
 from .view import VersionView
@@ -54,34 +55,14 @@ def _check_rel(relpath: str) -> list[str]:
     return parts
 
 
-def check_local_target(target: str, overwrite: bool, want_dir: bool) -> None:
-    if os.path.islink(target):
-        raise InvalidPathError(f"{target} is a symbolic link; give a real path")
-    if not os.path.lexists(target):
-        return
-    if want_dir and not os.path.isdir(target):
-        raise InvalidPathError(f"{target} exists and is not a folder")
-    if not want_dir and os.path.isdir(target):
-        raise InvalidPathError(f"{target} is a folder, not a .zip file")
-    empty = want_dir and not os.listdir(target)
-    if not empty and not overwrite:
-        raise InvalidPathError(f"{target} already exists; pass overwrite=True (--overwrite on the command line) to replace it")
-
-
-def _temp_sibling(target: str, overwrite: bool, want_dir: bool) -> tuple[str, str]:
-    """(absolute target, a fresh temporary name beside it) after checking the target may be written."""
-    location = os.path.abspath(target)
-    check_local_target(location, overwrite, want_dir)
-    return location, str(temp_path(location))
-
-
 class FolderSink:
     """A local folder, written as a sibling temporary folder and renamed into place."""
 
     def __init__(self, target: str, overwrite: bool = False, into: str | None = None):
+        self._local: LocalTarget | None = None
         if into is None:
-            self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=True)
-            os.mkdir(self._tmp)
+            self._local = LocalTarget(target, overwrite, True, os.mkdir)
+            self.location, self._tmp = self._local.location, self._local.tmp
             self._files = FileWriter()  # many files: made by a helper process on the other core
         else:  # a part of a fanned-out export: files go straight into ``into`` (the driver commits)
             self.location, self._tmp = into, into
@@ -103,32 +84,54 @@ class FolderSink:
             self._dirs.add(folder)
         return dest
 
+    def _failed(self, exc: OSError) -> NoReturn:
+        """Raise ``exc``, as one line naming the target when it is about it (``LocalTarget``;
+        a try/except, free when nothing fails: these are called once per file)."""
+        if self._local is not None:
+            self._local.reraise(exc)
+        raise exc
+
     def write(self, relpath: str, data: bytes) -> None:
-        self._files.write(self._dest(relpath), data)
+        try:
+            self._files.write(self._dest(relpath), data)
+        except OSError as exc:
+            self._failed(exc)
 
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
-        with open(self._dest(relpath), "xb") as f:
-            yield f
+        try:
+            with open(self._dest(relpath), "xb") as f:
+                yield f
+        except OSError as exc:
+            self._failed(exc)
 
     def add_media(self, relpath: str, view: VersionView, path: str) -> None:
         """Hardlinked from the local copy (copied from another file system, or where links are
         not allowed, and from then on)."""
-        dest = self._dest(relpath)
-        src = view.local_path(path)
-        if src is not None:
-            self._files.link(src, dest)
-            return
-        with view.open(path) as r, open(dest, "xb") as w:
-            shutil.copyfileobj(r, w, 1 << 20)
+        try:
+            dest = self._dest(relpath)
+            src = view.local_path(path)
+            if src is not None:
+                self._files.link(src, dest)
+                return
+            with view.open(path) as r, open(dest, "xb") as w:
+                shutil.copyfileobj(r, w, 1 << 20)
+        except OSError as exc:
+            self._failed(exc)
 
     def commit(self) -> None:
-        self._files.close()
-        replace_folder(self._tmp, self.location)
+        try:
+            self._files.close()
+            replace_folder(self._tmp, self.location)
+        except OSError as exc:
+            self._failed(exc)
 
     def abort(self) -> None:
         self._files.abort()
-        rmtree(self._tmp)
+        if self._local is not None:
+            self._local.cleanup()
+        else:
+            rmtree(self._tmp)
 
 
 class ZipSink:
@@ -136,8 +139,8 @@ class ZipSink:
     fixed timestamps; written as a temporary sibling file and renamed into place."""
 
     def __init__(self, target: str, overwrite: bool = False):
-        self.location, self._tmp = _temp_sibling(target, overwrite, want_dir=False)
-        self._zip = zipfile.ZipFile(self._tmp, "x", allowZip64=True)
+        self._local = LocalTarget(target, overwrite, False, lambda tmp: zipfile.ZipFile(tmp, "x", allowZip64=True))
+        self.location, self._tmp, self._zip = self._local.location, self._local.tmp, self._local.opened
         self._names: set[str] = set()
 
     def _info(self, relpath: str, size: int, compress: bool) -> zipfile.ZipInfo:
@@ -152,7 +155,8 @@ class ZipSink:
         return info
 
     def write(self, relpath: str, data: bytes) -> None:
-        self._zip.writestr(self._info(relpath, len(data), True), data, compresslevel=6)
+        with self._local.writing():
+            self._zip.writestr(self._info(relpath, len(data), True), data, compresslevel=6)
 
     @contextmanager
     def open(self, relpath: str) -> Iterator[BinaryIO]:
@@ -161,7 +165,7 @@ class ZipSink:
             size = buf.tell()
             buf.seek(0)
             info = self._info(relpath, size, True)
-            with self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
+            with self._local.writing(), self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
                 shutil.copyfileobj(buf, w, 1 << 20)
 
     def add_media(self, relpath: str, view: VersionView, path: str) -> None:
@@ -169,7 +173,7 @@ class ZipSink:
         with (open(src, "rb") if src else view.open(path)) as r:
             size = os.fstat(r.fileno()).st_size if src else _size(r)
             info = self._info(relpath, size, False)
-            with self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
+            with self._local.writing(), self._zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
                 shutil.copyfileobj(r, w, 1 << 20)
 
     def add_local(self, relpath: str, src: str, media: bool) -> None:
@@ -180,19 +184,20 @@ class ZipSink:
                 self.write(relpath, f.read())
             return
         size = os.path.getsize(src)
-        with open(src, "rb") as r, self._zip.open(self._info(relpath, size, False), "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
+        with open(src, "rb") as r, self._local.writing(), self._zip.open(self._info(relpath, size, False), "w", force_zip64=size > zipfile.ZIP64_LIMIT) as w:
             shutil.copyfileobj(r, w, 1 << 20)
 
     def commit(self) -> None:
-        self._zip.close()
-        replace_file(self._tmp, self.location)
+        with self._local.writing():
+            self._zip.close()
+            replace_file(self._tmp, self.location)
 
     def abort(self) -> None:
         try:
             self._zip.close()
         except Exception:  # noqa: BLE001 - the half-written file is removed either way
             pass
-        rmtree(self._tmp)
+        self._local.cleanup()
 
 
 def _size(f: BinaryIO) -> int:

@@ -136,6 +136,7 @@ class ImportContext:
     skipped: list[dict[str, str]] = field(default_factory=list)
     cleanup: list[Path] = field(default_factory=list)  # temporary folders removed after the import
     guessed: dict[str, Any] = field(default_factory=dict)  # what the importer inferred from the layout (reported)
+    ignored: list[dict[str, str]] = field(default_factory=list)  # what the source holds that the format does not import (reported)
     hashed: dict[str, tuple[str, int, os.stat_result]] = field(default_factory=dict)  # local path -> (hash, size, stat) of media read whole
     _real_roots: dict[Path, str] = field(default_factory=dict, repr=False)
     _listings: dict[str, dict[str, bool]] = field(default_factory=dict, repr=False)

@@ -1,7 +1,9 @@
 """CoNLL 2003 NER: ``token POS CHUNK TAG`` lines (IOB1 or IOB2), blank lines between sentences,
 ``-DOCSTART-`` between documents; ``<split>.txt`` files or one file. Each document (or, in a
 file without ``-DOCSTART-``, each sentence) becomes a text file — tokens joined by spaces,
-sentences by newlines — with code point spans."""
+sentences by newlines — with code point spans. The columns between the token and the tag
+(POS, chunk) are not kept: said once per import in ``ImportReport.ignored`` (unless they only
+hold the placeholders ``-X-`` / ``_`` the CoNLL export writes)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from . import register
 from ._base import ImportContext, ImportItem
 
 _SUFFIXES = (".txt", ".conll", ".iob", ".tsv")
+_PLACEHOLDERS = {"-X-", "_"}
 
 
 class Conll2003Importer:
@@ -23,14 +26,22 @@ class Conll2003Importer:
         files = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix in _SUFFIXES)
         if not files:
             raise ImportSourceError(str(source), "", "no CoNLL files (<split>.txt)")
+        dropped: dict[str, int] = {}  # file name -> token lines whose middle columns are not kept
         for f in files:
             try:
                 lines = f.read_text(encoding="utf-8").splitlines()
             except UnicodeDecodeError as exc:
                 raise ImportSourceError(str(f), "", f"not UTF-8: {exc}") from None
-            self._file(f, lines, ctx)
+            if n := self._file(f, lines, ctx):
+                dropped[f.name] = n
+        if dropped:
+            total = sum(dropped.values())
+            ctx.ignored.append({"path": ", ".join(dropped), "reason": "the columns between the token and the NER tag (POS, chunk) are not kept "
+                                                                     f"(found on {total} token line{'s' * (total != 1)}): only tokens and tags are imported"})
 
-    def _file(self, f: Path, lines: list[str], ctx: ImportContext) -> None:
+    def _file(self, f: Path, lines: list[str], ctx: ImportContext) -> int:
+        """Read one file's documents into ``ctx``; returns how many token lines carry middle columns (not kept)."""
+        dropped = 0
         split = f.stem
         docs: list[list[list[tuple[str, str, int]]]] = []  # documents > sentences > (token, tag, line)
         has_docstart = any(ln.startswith("-DOCSTART-") for ln in lines)
@@ -57,10 +68,12 @@ class Conll2003Importer:
             if len(tok) < 2:
                 raise ImportSourceError(f"{f}:{n}", "", f"expected 'token ... TAG', got {ln.strip()!r}")
             sent.append((tok[0], tok[-1], n))
+            dropped += any(c not in _PLACEHOLDERS for c in tok[1:-1])
         if doc:
             docs.append(doc)
         for d, document in enumerate(docs, 1):
             self._doc(f, split, d, document, ctx)
+        return dropped
 
     @staticmethod
     def _doc(f: Path, split: str, d: int, document: list[list[tuple[str, str, int]]], ctx: ImportContext) -> None:

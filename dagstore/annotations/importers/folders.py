@@ -1,5 +1,6 @@
 """Class folders: ``<split>/<label>/<file>`` (SeeMe FOLDERS, Hugging Face ImageFolder) or
-``<label>/<file>``; files directly in ``<split>/`` are unlabeled. Which of the two a folder
+``<label>/<file>``; files directly in ``<split>/`` are unlabeled, files beside the split
+folders are not imported (listed in ``ImportReport.ignored``). Which of the two a folder
 is, is guessed from its layout (reported in ``ImportReport.guessed``) or given as the
 ``split_level`` option. An optional
 ``metadata.jsonl`` / ``metadata.csv`` (``file_name`` + columns, HF ``objects``) adds fields
@@ -61,9 +62,13 @@ def split_level(tops: list[Path], option: Any, ctx: ImportContext) -> bool:
 
 
 def _groups(source: Path, ctx: ImportContext) -> list[tuple[str | None, Path]]:
-    """(split, folder) pairs: one per top folder when they are splits (``split_level``), else (None, source)."""
+    """(split, folder) pairs: one per top folder when they are splits (``split_level``; the
+    files beside them are reported as ignored), else (None, source)."""
     tops = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     if split_level(tops, ctx.options.get("split_level"), ctx):
+        for f in sorted(p for p in source.iterdir() if not (p.is_dir() or p.name.startswith("."))):
+            ctx.ignored.append({"path": f.name, "reason": "a metadata file beside the split folders is not read (one goes in each split folder)"
+                                if f.name in _META else "a file beside the split folders belongs to no split"})
         return [(p.name, p) for p in tops]
     return [(None, source)]
 

@@ -73,8 +73,8 @@ def _rows(v: Version, part: int | None, num_parts: int | None, files: str | Sequ
         paths = state.column("path").to_pylist()
         rows = rows[[i for i, p in enumerate(paths) if any(match_path(p, pat) for pat in pats)]]
     if num_parts is not None and part is not None and num_parts > 1:
-        units = _units(state, where())
-        start, end = part_bounds([units[i] for i in rows.tolist()], part, num_parts)
+        units = _units(state, where())  # of the matching rows only when a subset was asked for
+        start, end = part_bounds([units[i] for i in rows.tolist()] if pats else units, part, num_parts)
         rows = rows[start:end]
     return rows
 
