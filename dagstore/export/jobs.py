@@ -158,10 +158,10 @@ class ExportJob:
         if self.status != "completed":
             raise DraftError(f"export job {self.id} is {self.status}, not completed" + (f": {self.error}" if self.error else ""))
         art = self._rec["artifact"]
-        target = os.path.abspath(os.fspath(dest))
-        is_zip = target.lower().endswith(".zip")
-        local = LocalTarget(os.fspath(dest), overwrite, not is_zip, lambda tmp: open(tmp, "xb").close())
-        tmp = local.tmp
+        given = os.fspath(dest)
+        is_zip = os.path.abspath(given).lower().endswith(".zip")
+        local = LocalTarget(given, overwrite, not is_zip, lambda tmp: open(tmp, "xb").close())
+        target, tmp = local.location, local.tmp
         try:
             with local.writing():
                 self.store.backend.get_file(art["key"], tmp)
@@ -171,7 +171,7 @@ class ExportJob:
                 with local.writing():
                     replace_file(tmp, target)
             else:
-                safe_extract(tmp, target, overwrite=overwrite)
+                safe_extract(tmp, given, overwrite=overwrite)  # its errors name the folder as given too
         finally:
             local.cleanup()  # the downloaded zip of a folder target, and on error the folders made for it
         return target

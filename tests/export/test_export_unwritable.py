@@ -5,6 +5,7 @@ temporary sibling — and leaves nothing behind: no temporary sibling, no folder
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from dagstore import Dataset
 from dagstore.cli import main
 from dagstore.errors import StorageError
-from dagstore.export import ExportError, download_dataset, export_view, jobs
+from dagstore.export import ExportError, download_dataset, export_view, extract, jobs
 from export_fixtures import detection_view, image_bytes, img_ann, make_view
 
 
@@ -111,3 +112,18 @@ def test_a_download_or_a_job_download_to_such_a_place_names_it_and_leaves_nothin
         with pytest.raises(StorageError, match=f"^cannot write the export to {target}: "):
             job.download(target)
     assert _left(tmp_path) == ["data", "made"] and sorted(p.name for p in (tmp_path / "made").iterdir()) == ["afile"]
+
+
+def test_a_job_download_whose_extraction_fails_names_the_folder_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _dataset(tmp_path)
+    job = ds.create_export("FOLDERS").wait(timeout=60)
+    jobs._children[-1].wait(timeout=60)
+    monkeypatch.chdir(tmp_path)
+
+    def disk_full(zip_path: str, folder: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a write that names no path
+
+    monkeypatch.setattr(extract, "extract_zip", disk_full)
+    with pytest.raises(StorageError, match="^cannot write the export to made/out: No space left on device$"):
+        job.download("made/out")
+    assert _left(tmp_path) == ["data"]
