@@ -28,7 +28,7 @@ def console_script() -> str:
 
 
 def test_ctrl_c_while_importing_is_one_line_and_130() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     # -X importtime reports each module as its import ends: once a module of the package is in,
     # the rest of the package and the CLI (most of a second) are still importing.
     proc = subprocess.Popen([sys.executable, "-X", "importtime", "-c", console_script(), "list"],
