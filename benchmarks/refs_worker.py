@@ -117,10 +117,10 @@ def _append(fd: int, cctx: Any, batch: list[bytes]) -> int:
 
 
 def _stat_walk(tops: list[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every file under ``tops`` (files or folders) with its ``stat``, from the folders' listings."""
+    """Every regular file under ``tops`` (files or folders) with its ``stat``, from the folders' listings."""
     for top in tops:
         if os.path.isdir(top):
-            yield from ((e.path, e.stat(follow_symlinks=False)) for e in _entries(top))
+            yield from ((e.path, e.stat(follow_symlinks=False)) for e in _entries(top) if e.is_file(follow_symlinks=False))
         else:
             yield top, os.stat(top)
 
