@@ -30,11 +30,13 @@ class SyncResult:
 def child_of_latest(st: Store, project: str | None, name: str, version: str | None, tags: Sequence[str],
                     storage: str | None) -> tuple[Dataset, Dataset | None]:
     """A new draft whose parent is the highest final version of project/name (if any). Without
-    a project, a name that several projects hold is refused: the child would go to one of them."""
+    a project, a name one project holds (even as drafts only) is that project's; a name that
+    several projects hold is refused: the child would go to one of them."""
     if project is None:
         held = sorted({r["project"] for r in Dataset.list_datasets(partial_name=name, only_completed=False, store=st) if r["name"] == name})
         if len(held) > 1:
             raise ConflictError(f"a dataset named {name} is in several projects ({', '.join(held)}); give its project (--project)")
+        project = held[0] if held else None
     try:
         latest: Dataset | None = Dataset.get(dataset_project=project, dataset_name=name, only_completed=True, store=st)
     except DatasetNotFoundError:

@@ -76,3 +76,10 @@ def test_sync_by_a_name_two_projects_hold_needs_the_project(tmp_path: Path) -> N
         "dagstore: error: a dataset named imgs is in several projects (p1, p2); give its project (--project)")
     assert [r.split()[1:3] for r in run("search").stdout.splitlines()[1:]] == [["p2/imgs", "1.0.0"], ["p1/imgs", "1.0.0"]]
     assert run("sync", "--project", "p1", "--name", "imgs", "--folder", str(tmp_path / "p1")).stdout.startswith("closed p1/imgs 1.0.1")
+
+
+def test_sync_by_a_name_one_project_holds_as_a_draft_only_goes_to_that_project(tmp_path: Path) -> None:
+    assert run("create", "--project", "p1", "--name", "drafty").returncode == 0
+    (tmp_path / "f.txt").write_text("one")
+    res = run("sync", "--name", "drafty", "--folder", str(tmp_path))
+    assert res.returncode == 0 and res.stdout.startswith("closed p1/drafty "), res.stdout + res.stderr
