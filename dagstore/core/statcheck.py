@@ -146,8 +146,8 @@ class _Process:
                 inp.seek(0)
                 out = tempfile.TemporaryFile()
                 try:
-                    proc = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(script)], stdin=inp, stdout=out,
-                                            stderr=subprocess.DEVNULL)
+                    proc = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(script), str(os.getpid())], stdin=inp,
+                                            stdout=out, stderr=subprocess.DEVNULL)
                 except BaseException:
                     out.close()
                     raise

@@ -1,7 +1,9 @@
 """Upload's stat check as a process of its own (started by ``core.statcheck``): NUL-separated
 local paths on stdin, each file's ``STAT``-packed stat on stdout, in order (``FAILED`` where
-``stat`` fails). Run as a script by the same interpreter (``-I -S``): it imports only what
-starts in a few ms, so that its start overlaps little of the check it saves.
+``stat`` fails); the parent's pid as its argument: once the parent is gone (upload killed) it
+stops at its next write, not after every file. Run as a script by the same interpreter
+(``-I -S``): it imports only what starts in a few ms, so that its start overlaps little of the
+check it saves.
 
 Each file is named in its folder, opened once for a run of files in it, so the kernel resolves
 one name, not the whole path.
@@ -54,13 +56,16 @@ def _open_folder(folder: str) -> int:
 
 
 def main() -> None:
-    """The script: paths from stdin, stats to stdout."""
+    """The script: paths from stdin, stats to stdout, while the parent lives."""
+    parent = int(sys.argv[1])
     data = sys.stdin.buffer.read()
     out = sys.stdout.buffer
     batch: list[bytes] = []
     for s in stats_of(data.decode(*ENCODING).split("\0") if data else []):
         batch.append(s)
         if len(batch) >= _WRITE:
+            if os.getppid() != parent:  # killed mid-upload: nobody reads the answer
+                sys.exit(1)
             out.write(b"".join(batch))
             batch.clear()
     out.write(b"".join(batch))

@@ -5,6 +5,8 @@ checks the file, and a process that fails or cannot start leaves the whole check
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +15,9 @@ import pytest
 from dagstore import Dataset
 from dagstore.core import staging, statcheck, statworker, transfer
 from dagstore.errors import InvalidPathError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servers import wait_until  # noqa: E402
 
 N = 40
 
@@ -129,3 +134,47 @@ def test_a_file_changed_after_add_files_is_refused_when_a_process_checks(tmp_pat
     with pytest.raises(InvalidPathError, match="f4.txt: changed after it was added"):
         ds.upload(show_progress=False)
     assert started == [30]
+
+
+_PARENT = """
+import sys, time
+from collections import namedtuple
+from dagstore.core import statcheck
+statcheck._cores = lambda: 2
+item = namedtuple("item", "local_path hash")
+proc = statcheck._Process.start([item(f"{sys.argv[1]}/missing{i}", "h") for i in range(int(sys.argv[2]))])
+print(proc._proc.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (gone, or a zombie its new parent has not reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def test_the_process_stops_when_upload_is_killed(tmp_path: Path) -> None:
+    """Upload killed (``kill -9``) while the process checks: the process stops at its next
+    write, not after every file of a long list. It is paused from its start until its parent is
+    dead, so the test does not depend on how fast it stats: it wrote all its stats if it ran on."""
+    n = 100_000
+    env = dict(os.environ, PYTHONPATH=str(Path(statcheck.__file__).parents[2]))
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(tmp_path), str(n)], stdout=subprocess.PIPE, env=env)
+    try:
+        pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGSTOP)
+        out = os.open(f"/proc/{pid}/fd/1", os.O_RDONLY)  # its answer file (unnamed)
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()  # type: ignore[union-attr]
+    try:
+        os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: _gone(pid), 60, what="the stat-check process to end")
+        written = os.fstat(out).st_size // statworker.STAT.size
+    finally:
+        os.close(out)
+    assert written < n, "the stat-check process ran on over every file after upload was killed"
