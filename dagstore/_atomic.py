@@ -19,11 +19,17 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 
 
+def sibling_name(path: str | os.PathLike[str]) -> Path:
+    """A fresh temp name next to ``path`` (same filesystem, so the final rename is atomic; the
+    prefix gc knows), its folder not made."""
+    return Path(path).parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+
+
 def temp_path(path: str | os.PathLike[str]) -> Path:
-    """A fresh temp path next to ``path`` (same filesystem, so the final rename is atomic)."""
-    p = Path(path)
+    """``sibling_name(path)``, its folder made."""
+    p = sibling_name(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return p.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+    return p
 
 
 def write_temp(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview], fsync: bool = False) -> Path:

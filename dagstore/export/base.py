@@ -221,6 +221,17 @@ def region_box(region: Mapping[str, Any]) -> tuple[float, float, float, float] |
     return None
 
 
+def note_box_written(ctx: ExportContext, item: Item, region: Mapping[str, Any], rid: str, target: str, boxes_only: str,
+                     rotation_hint: str = "") -> None:
+    """Report a region that ``target`` (a format holding axis-aligned boxes only) gets as its
+    bounding box: a polygon or mask (``boxes_only`` says why), or a rotated box's envelope."""
+    t = region.get("type")
+    if t != "box":
+        ctx.skip(item.path, f"{t} written as its bounding box ({boxes_only})", rid)
+    elif region.get("rotation"):
+        ctx.skip(item.path, f"rotation is not expressible in {target}: the axis-aligned envelope was written{rotation_hint}", rid)
+
+
 def under_split(split: str, path: str) -> str:
     """``<split>/<dataset path>``, without doubling a leading split folder (``train/a.jpg``
     stays ``train/a.jpg``), so an export that an importer reads back exports the same again."""

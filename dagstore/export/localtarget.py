@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from .._atomic import TMP_PREFIX, rmtree
+from .._atomic import rmtree, sibling_name
 from ..errors import DagstoreError, InvalidPathError, StorageError
 
 # errors of a write that name no path: the target's disk or folder refused it
@@ -64,7 +63,7 @@ class LocalTarget:
         check_local_target(self.location, overwrite, want_dir)
         self.parent = os.path.dirname(self.location)
         self._made = _first_missing(self.parent)
-        self.tmp = os.path.join(self.parent, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+        self.tmp = str(sibling_name(self.location))
         try:
             with self.writing():
                 os.makedirs(self.parent, exist_ok=True)

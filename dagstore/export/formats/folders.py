@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..base import BaseExporter, ExportContext, ExportFormat, check_folder_labels, region_box, region_id, regions, Streams, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, check_folder_labels, note_box_written, region_box, region_id, regions, Streams, unique_names
 from ..errors import ExportError
 from ..view import Item
 
@@ -77,11 +77,7 @@ class ImageFolderExporter(FoldersExporter):
                         if box is None or r.get("label") not in ids:
                             ctx.skip(item.path, f"{r.get('type')} regions are not expressible in IMAGEFOLDER objects", region_id(r, i))
                             continue
-                        if r.get("type") != "box":
-                            ctx.skip(item.path, f"{r.get('type')} written as its bounding box (IMAGEFOLDER objects hold boxes only)", region_id(r, i))
-                        elif r.get("rotation"):
-                            ctx.skip(item.path, "rotation is not expressible in IMAGEFOLDER objects: the axis-aligned envelope was written",
-                                     region_id(r, i))
+                        note_box_written(ctx, item, r, region_id(r, i), "IMAGEFOLDER objects", "IMAGEFOLDER objects hold boxes only")
                         bbox.append([round(v, 6) for v in box])
                         cats.append(ids[r["label"]])
                     row["objects"] = {"bbox": bbox, "categories": cats}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 
-from ..base import BaseExporter, ExportContext, ExportFormat, Streams, region_box, region_id, regions, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, Streams, note_box_written, region_box, region_id, regions, unique_names
 from ..view import Item
 
 
@@ -40,10 +40,7 @@ def voc_xml(ctx: ExportContext, item: Item, name: str) -> bytes:
         if box is None:
             ctx.skip(item.path, f"{r.get('type')} regions are not expressible in VOC", rid)
             continue
-        if r.get("type") != "box":
-            ctx.skip(item.path, f"{r.get('type')} written as its bounding box (VOC holds boxes only)", rid)
-        elif r.get("rotation"):
-            ctx.skip(item.path, "rotation is not expressible in VOC: the axis-aligned envelope was written", rid)
+        note_box_written(ctx, item, r, rid, "VOC", "VOC holds boxes only")
         attrs = r.get("attrs") or {}
         x, y, w, h = box
         obj = ET.SubElement(root, "object")

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..base import (BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_name, media_size, region_box, region_id, regions,
+from ..base import (BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_name, media_size, note_box_written, region_box, region_id, regions,
                     renamed, under_split)
 from ..errors import ExportError
 from ..view import Item
@@ -75,11 +75,9 @@ def _region_line(ctx: ExportContext, item: Item, r: Mapping[str, Any], rid: str,
     if box is None:
         ctx.skip(item.path, f"{t} region without geometry", rid)
         return None
-    if t == "box" and r.get("rotation"):
-        ctx.skip(item.path, "rotation is not expressible in plain YOLO boxes: the axis-aligned envelope was written (use obb=True)", rid)
-    elif t != "box":
+    if t != "box" or r.get("rotation"):  # the reason made only for what is reported (this runs once per box)
         why = "use segments=True for segment lines" if t == "polygon" and fmt == ExportFormat.YOLO_ULTRALYTICS.value else f"{fmt} lines are boxes"
-        ctx.skip(item.path, f"{t} written as its bounding box ({why})", rid)
+        note_box_written(ctx, item, r, rid, "plain YOLO boxes", why, " (use obb=True)")
     return _box_line(cls, box, size)
 
 
