@@ -227,6 +227,13 @@ class Dataset:
         report(f"added or modified {n} of {count} files", verbose)
         return n
 
+    def keep_for_later_upload(self) -> int:
+        """Hold the small files' content that ``add_files`` read in this process for an upload
+        by a later process (a local store only), which then does not read them again (``dagstore
+        add`` does this); returns how many files are held. What no upload takes, ``gc`` removes
+        after its ``--min-age``."""
+        return self._v.hold_kept()
+
     def add_external_files(
         self,
         source_url: str | Sequence[str],

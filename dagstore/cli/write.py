@@ -69,8 +69,9 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
         dataset_folder: str | None, non_recursive: bool, max_workers: int | None, executor: Executor | None) -> None:
     """Add files or external links to a draft.
 
-    Local files are hashed now and sent by `upload` or `close`; --links registers remote
-    files by URL without copying them.
+    Local files are hashed now and sent by `upload` or `close` (small files from what
+    this command read, on a local store); --links registers remote files by URL without
+    copying them.
     """
     if not files and not links:
         raise click.UsageError("give --files PATH... and/or --links URL...")
@@ -80,6 +81,8 @@ def add(s: Settings, ref: str | None, files: tuple[str, ...], wildcard: tuple[st
     recursive = not non_recursive
     n = sum(ds.add_files(f, globs, dataset_path=dataset_folder, recursive=recursive, max_workers=max_workers,
                          show_progress=not s.quiet, executor=executor) for f in paths)
+    if files:
+        ds.keep_for_later_upload()  # `close` or `upload` packs what this read without reading it again
     k = sum(ds.add_external_files(u, globs, dataset_path=dataset_folder, recursive=recursive, max_workers=max_workers)
             for u in links)
     lines = [f"added or modified {plural(n, 'file')}"] if files else []

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, NamedTuple, TypeVar
 
@@ -178,7 +178,8 @@ class Staged:
         i = 0
         while i < len(blobs):
             last = self._segs[-1] if self._segs else None
-            seg = last if last is not None and last.fd >= 0 and last.size < self._target else self._new_segment()
+            open_ = last is not None and last.fd >= 0 and last.size < self._target and not (last.spool and last.spool.key)
+            seg = last if open_ and last is not None else self._new_segment()  # a held segment never changes
             start, size = i, seg.size
             offsets, lengths = seg.offsets, seg.lengths
             while i < len(blobs) and (i == start or size < self._target):
@@ -213,13 +214,19 @@ class Staged:
             if spool is None:
                 self._store = None  # this store cannot: do not ask again
         if spool is not None:
-            seg = _Segment(spool.fd, 0, self._end, spool)
-        else:
-            if self._spool is None:
-                if self._dir is not None:
-                    os.makedirs(self._dir, exist_ok=True)
-                self._spool = tempfile.TemporaryFile(dir=self._dir, prefix=".tmp-staged-")
-            seg = _Segment(self._spool.fileno(), self._spool_end, self._end, None)
+            return self._new_segment_of(spool)
+        if self._spool is None:
+            if self._dir is not None:
+                os.makedirs(self._dir, exist_ok=True)
+            self._spool = tempfile.TemporaryFile(dir=self._dir, prefix=".tmp-staged-")
+        seg = _Segment(self._spool.fileno(), self._spool_end, self._end, None)
+        self._segs.append(seg)
+        self._bases.append(seg.base)
+        return seg
+
+    def _new_segment_of(self, spool: FileSpool) -> _Segment:
+        """The next segment: ``spool``, one of the store's files."""
+        seg = _Segment(spool.fd, 0, self._end, spool)
         self._segs.append(seg)
         self._bases.append(seg.base)
         return seg
@@ -322,19 +329,58 @@ class Staged:
                 out.append((None, found))
         return out, rest
 
-    def _drop_segments(self) -> None:
-        """Close every segment's file still held (the store's unnamed files vanish) and the cache's."""
+    def hold(self, name: Callable[[FileSpool], FileSpool | None]) -> tuple[list[tuple[str, str, bytes]], list[_Segment]]:
+        """What a later process needs to take this content over (``core.stagehold``): each
+        segment that is one of the store's files, given a name by ``name`` (None: it cannot),
+        and the kept files ``(path, hash, stat when read)`` whose blobs those segments hold."""
+        self.settle()
+        held: list[_Segment] = []
+        for seg in self._segs:
+            spool = name(seg.spool) if seg.spool is not None and seg.fd >= 0 else None
+            if spool is not None:
+                seg.spool, seg.fd = spool, spool.fd
+                held.append(seg)
+        hashes = {h for seg in held for h in seg.hashes}
+        return [(p, h, st) for p, (h, st) in self._files.items() if h in hashes], held
+
+    def take_over(self, files: Sequence[tuple[str, str, bytes]], segments: Sequence[tuple[FileSpool, Any, Rows]]) -> None:
+        """Start from content another process kept and held (``hold``; this one is new): the
+        kept files, and segments ``(spool, hasher of its bytes, rows)`` of a pack's size at most."""
+        for spool, hasher, rows in segments:
+            seg = self._new_segment_of(spool)
+            seg.hasher = hasher
+            for h, at, n, size, codec in rows:
+                seg.hashes.append(h)
+                seg.offsets.append(at)
+                seg.lengths.append(n)
+                seg.sizes.append(size)
+                seg.codecs.append(codec)
+                seg.size = max(seg.size, at + n)
+            self._end = seg.base + seg.size
+            self._used += seg.size
+        spooled = {h for seg in self._segs for h in seg.hashes}
+        self._blobs |= spooled
+        self._queued |= spooled
+        self._files.update((p, (h, st)) for p, h, st in files if h in spooled)
+
+    def _drop_segments(self, keep_held: bool = False) -> None:
+        """Close every segment's file still held (the store's unnamed files vanish; held ones
+        too, unless ``keep_held``) and the cache's."""
         segs, self._segs, self._bases = self._segs, [], []
         for seg in segs:
             if seg.spool is not None:
-                seg.spool.abort()
+                if keep_held:
+                    seg.spool.release()
+                else:
+                    seg.spool.abort()
         if self._spool is not None:
             self._spool.close()
             self._spool = None
         self._end = self._spool_end = 0
 
-    def close(self) -> None:
-        """Forget everything (after an upload, or when the draft is gone)."""
+    def close(self, keep_held: bool = False) -> None:
+        """Forget everything (after an upload, or when the draft is gone); ``keep_held``: leave
+        what ``hold`` named to a later process."""
         try:
             self.settle()
         finally:
@@ -346,4 +392,4 @@ class Staged:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-            self._drop_segments()
+            self._drop_segments(keep_held)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..secrets import redact_url
 from .columns import entries_table
+from . import stagehold
 from .records import Draft, VersionRecord
 from .scan import LocalFile
 from .staging import Staged
@@ -92,18 +93,36 @@ class Version:
             return self.state
         return self.parents_state().apply(entries_table(self.draft.delta.entries, self.draft.delta.removed), self.id)
 
-    def keep_content(self) -> Callable[[list[tuple[LocalFile, str, bytes]]], None]:
-        """Where the hashing pass hands small files' content, so that upload need not read them again."""
+    def kept(self) -> Staged:
+        """Small files' content kept for upload: what this process's hashing passes kept, and
+        what an earlier process held for this draft (``core.stagehold``)."""
         if self.staged is None:
             # its spool: unnamed files of the store (they become packs as they are), else of the cache folder
-            self.staged = Staged(spool_dir=self.store.cache.root, store=self.store.content_backend(self.record))
-        return self.staged.keep_many
+            be = self.store.content_backend(self.record)
+            self.staged = Staged(spool_dir=self.store.cache.root, store=be)
+            stagehold.take(be, self.id, self.staged)
+        return self.staged
 
-    def drop_staged(self) -> None:
-        """Forget the content ``keep_content`` kept (its spool's space is given back at once)."""
+    def keep_content(self) -> Callable[[list[tuple[LocalFile, str, bytes]]], None]:
+        """Where the hashing pass hands small files' content, so that upload need not read them again."""
+        return self.kept().keep_many
+
+    def hold_kept(self) -> int:
+        """Keep the content kept so far for an upload by a later process; how many files."""
+        if self.staged is None:
+            return 0
+        return stagehold.hold(self.staged, self.store.content_backend(self.record), self.id)
+
+    def drop_staged(self, keep_held: bool = False) -> None:
+        """Forget the content ``keep_content`` kept (its spool's space is given back at once),
+        and what was held for a later process, unless ``keep_held``."""
         staged, self.staged = self.staged, None
         if staged is not None:
-            staged.close()
+            try:
+                staged.close(keep_held)
+            finally:
+                if not keep_held:
+                    stagehold.forget(self.store.content_backend(self.record), self.id)
 
     def save(self) -> None:
         """Write the draft (with the current record) to the store."""

@@ -22,16 +22,6 @@ from helpers import read_tree, write_tree
 TREE = {"a.txt": "alpha\n" * 50, "b.bin": "b" * 3000, "sub/c.csv": "x,y\n1,2\n" * 40, "sub/same.txt": "alpha\n" * 50}
 
 
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Files that upload reads (and verifies) again; files are kept however recent they are."""
-    monkeypatch.setattr(staging, "RACY_NS", -(10**12))
-    seen: list[str] = []
-    real = transfer.read_small
-    monkeypatch.setattr(transfer, "read_small", lambda path, size: seen.append(os.path.basename(path)) or real(path, size))
-    return seen
-
-
 def draft_of(tmp_path: Path) -> tuple[Dataset, Path]:
     src = write_tree(tmp_path / "src", TREE)
     ds = Dataset.create("once", "p", store=str(tmp_path / "store"))

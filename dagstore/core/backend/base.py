@@ -54,6 +54,11 @@ class FileSpool(Spool):
     names it or ``abort`` drops it; a process that dies first leaves nothing behind."""
 
     fd: int
+    key = ""  # its name, once held (``Backend.hold_file_spool``)
+
+    def release(self) -> None:
+        """Close it, leaving its name if it is held (``abort`` removes that too)."""
+        self.abort()
 
 
 class Backend(ABC):
@@ -127,6 +132,17 @@ class Backend(ABC):
     def open_file_spool(self, prefix: str) -> FileSpool | None:
         """A ``FileSpool`` for a new object under ``prefix``; None where the store cannot make
         one (object stores; file systems without unnamed files): then keep the bytes elsewhere."""
+        return None
+
+    def hold_file_spool(self, spool: FileSpool, key: str) -> FileSpool | None:
+        """Name ``spool`` (from ``open_file_spool``) ``key``, a temp name gc sweeps, so that a later
+        process may take it over (``open_held_spool``); the returned spool replaces it. None
+        where the store cannot (then ``spool`` is unchanged)."""
+        return None
+
+    def open_held_spool(self, key: str) -> FileSpool | None:
+        """The spool ``hold_file_spool`` named ``key``, open for more writes and its ``commit``
+        (its age reset, so gc leaves it for ``--min-age``); None if it is not there."""
         return None
 
     def list_temp(self, prefix: str) -> builtins.list[str]:

@@ -8,6 +8,7 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -88,6 +89,36 @@ class LocalBackend(Backend):
         except OSError:  # no unnamed files here (NFS, FUSE...) or a read-only store
             return None
         return _UnnamedSpool(self, fd)
+
+    def hold_file_spool(self, spool: FileSpool, key: str) -> FileSpool | None:
+        if not isinstance(spool, _UnnamedSpool) or spool.fd < 0:
+            return spool if isinstance(spool, _HeldSpool) else None
+        path = self._path(key)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # as commit names a spool: the file gets the name, not /proc's link
+            os.link(f"/proc/self/fd/{spool.fd}", path.name, dst_dir_fd=folder)
+        except OSError:
+            return None
+        finally:
+            os.close(folder)
+        held = _HeldSpool(self, spool.fd, key)
+        spool.fd = -1  # its descriptor is the held spool's now
+        return held
+
+    def open_held_spool(self, key: str) -> FileSpool | None:
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError("not a regular file")
+            os.utime(fd)  # taken now: gc's --min-age counts from here
+        except OSError:
+            os.close(fd)
+            return None
+        return _HeldSpool(self, fd, key)
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self._path(key)
@@ -276,3 +307,42 @@ class _UnnamedSpool(FileSpool):
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+class _HeldSpool(_UnnamedSpool):
+    """One of the store's unnamed spool files given a ``.tmp-`` name (``hold_file_spool``), so
+    that another process can take it over (``open_held_spool``): ``commit`` renames it into
+    place; ``abort`` removes the name. If gc removed the name meanwhile, ``commit`` writes the
+    bytes the descriptor still holds under the key."""
+
+    def __init__(self, backend: LocalBackend, fd: int, key: str):
+        super().__init__(backend, fd)
+        self._size = os.fstat(fd).st_size
+        self.key, self.path = key, backend._path(key)
+
+    def commit(self, key: str) -> None:
+        path = self._backend_local._path(key)
+        with self._backend_local._writing(key):
+            os.fsync(self.fd)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(self.path, path)
+            except FileNotFoundError:  # swept since it was taken: the descriptor still holds its bytes
+                replace_file(write_temp(path, _contents(self.fd), fsync=True), path)
+        self.fd, fd = -1, self.fd
+        os.close(fd)
+
+    def release(self) -> None:
+        super().abort()
+
+    def abort(self) -> None:
+        super().abort()
+        self.path.unlink(missing_ok=True)
+
+
+def _contents(fd: int) -> Iterator[bytes]:
+    """The whole file open as ``fd``, from its start, a chunk at a time."""
+    at = 0
+    while chunk := os.pread(fd, _CHUNK, at):
+        yield chunk
+        at += len(chunk)

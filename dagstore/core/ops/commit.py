@@ -102,7 +102,7 @@ def upload(
         v.save()
     avoid = {layout.leaf(k) for k in marked if layout.kind(k) == layout.OBJECTS}
     res = _with_retries(lambda: transfer.upload(be, index, pending, level, pack_size, max_workers, show_progress,
-                                                 avoid, v.staged), retries)
+                                                 avoid, v.kept()), retries)
     st.remember_indexes(be, res.indexes)  # finalize needs them next
     v.record = replace(
         v.record,

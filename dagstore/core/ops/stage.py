@@ -121,7 +121,7 @@ def add_files(
     except BaseException:
         if fresh:  # refused (e.g. by check_fit, after hashing) or failed: the spool it made holds nothing staged
             with contextlib.suppress(Exception):  # its space is freed either way; the first error is the one to raise
-                v.drop_staged()
+                v.drop_staged(keep_held=True)  # what an earlier process held is still the draft's
         raise
 
 

@@ -1,0 +1,153 @@
+"""Kept content handed from one process to a later one: ``dagstore add`` reads, hashes and keeps
+small files (``core.staging``); ``dagstore close`` or ``upload``, in another process, packs them
+without reading them again.
+
+``hold`` names each spool segment that is one of the store's own unnamed files
+(``packs/.tmp-held-<draft>-<uuid>``) and writes an index beside them
+(``packs/.tmp-held-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
+then each segment's blobs; the segments' names, sizes and xxh3-128 digests are in its schema
+metadata. ``take`` reopens them for the draft's next add or upload: each segment is hashed whole
+again and compared with the index, so a segment changed, cut short or gone is left out (its files
+are read again), and upload then goes as in one process (each kept file's stat checked, segments
+committed as packs as they are). Both names start with ``.tmp-``: what no upload takes, gc
+removes after ``--min-age``; ``forget`` removes them after an upload. Nothing here ever fails an
+add or an upload: an index that cannot be written or read only means the files are read again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import xxhash
+
+from .backend import Backend, FileSpool
+from .staging import Staged
+
+log = logging.getLogger("dagstore")
+
+_FORMAT = 1
+_META = b"dagstore.held"
+_READ = 8 << 20  # bytes per read when a taken segment is hashed again
+_SCHEMA = pa.schema([("path", pa.string()), ("hash", pa.string()), ("stat", pa.binary()), ("offset", pa.int64()),
+                     ("length", pa.int64()), ("size", pa.int64()), ("codec", pa.uint8())])
+
+
+def index_key(draft_id: str) -> str:
+    """Where a draft's held content is indexed."""
+    return f"packs/.tmp-held-{draft_id}.arrow"
+
+
+def _segment_key(draft_id: str) -> str:
+    return f"packs/.tmp-held-{draft_id}-{uuid.uuid4().hex}"
+
+
+def hold(staged: Staged, store: Backend, draft_id: str) -> int:
+    """Keep ``staged``'s content for a later process; returns how many files it holds (0 on a
+    store that cannot, or when the index cannot be written)."""
+    if not store.is_local:
+        return 0
+    files, segs = staged.hold(lambda spool: store.hold_file_spool(spool, _segment_key(draft_id)))
+    if not files:
+        forget(store, draft_id)
+        return 0
+    meta = [{"key": seg.spool.key if seg.spool is not None else "", "size": seg.size,
+             "digest": seg.hasher.hexdigest(), "blobs": len(seg.hashes)} for seg in segs]
+    paths, hashes, stats = zip(*files)
+    blobs = [b for seg in segs for b in seg.rows()]
+    n = len(blobs)
+    table = pa.table([pa.array([*paths, *[None] * n], pa.string()),
+                      pa.array([*hashes, *(b[0] for b in blobs)], pa.string()),
+                      pa.array([*stats, *[None] * n], pa.binary()),
+                      *(pa.array([0] * len(files) + [b[i] for b in blobs], t) for i, t in ((1, pa.int64()), (2, pa.int64()),
+                                                                                           (3, pa.int64()), (4, pa.uint8())))],
+                     schema=_SCHEMA.with_metadata({_META: json.dumps({"format": _FORMAT, "level": staged.level,
+                                                                       "files": len(files), "segments": meta})}))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    try:
+        store.write(index_key(draft_id), sink.getvalue().to_pybytes())
+    except OSError as exc:
+        log.info("not holding kept content for a later upload (%s): it will read the files again", exc)
+        return 0
+    return len(files)
+
+
+def take(store: Backend, draft_id: str, staged: Staged) -> int:
+    """Start ``staged`` (new) from what ``hold`` left for this draft; returns how many files it
+    takes over (0 when nothing usable is held)."""
+    if not store.is_local:
+        return 0
+    try:
+        data = store.read(index_key(draft_id))
+    except OSError:
+        return 0
+    try:
+        table, meta = _index(data, draft_id)
+    except (pa.ArrowException, ValueError, KeyError, TypeError) as exc:
+        log.warning("draft %s: its held content's index is not readable (%s); upload reads the files again", draft_id, exc)
+        return 0
+    if meta["level"] != staged.level:
+        return 0
+    n = meta["files"]
+    at = n
+    segments = []
+    for seg in meta["segments"]:
+        k, at = at, at + seg["blobs"]
+        spool = _reopened(store, seg)
+        if spool is None:
+            continue
+        part = table.slice(k, seg["blobs"])
+        rows = list(zip(*(part[c].to_pylist() for c in ("hash", "offset", "length", "size", "codec"))))
+        segments.append((spool[0], spool[1], rows))
+    files = list(zip(*(table.slice(0, n)[c].to_pylist() for c in ("path", "hash", "stat"))))
+    staged.take_over(files, segments)
+    return len(files) if segments else 0
+
+
+def forget(store: Backend, draft_id: str) -> None:
+    """Remove a draft's index of held content (its segments are committed or removed by their owner)."""
+    if store.is_local:
+        store.delete([index_key(draft_id)])
+
+
+def _index(data: bytes, draft_id: str) -> tuple[pa.Table, dict[str, Any]]:
+    """The index's table and metadata, checked: ValueError (or an Arrow error) when it is not one."""
+    reader = pa.ipc.open_file(pa.BufferReader(data))
+    table = reader.read_all()
+    if not table.schema.equals(_SCHEMA):
+        raise ValueError("unexpected columns")
+    meta = json.loads((reader.schema.metadata or {})[_META])
+    key = re.compile(rf"^packs/\.tmp-held-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
+    segs = meta["segments"]
+    if meta.get("format") != _FORMAT or not isinstance(segs, list):
+        raise ValueError("unknown format")
+    if not all(isinstance(s, dict) and isinstance(s.get("key"), str) and key.match(s["key"]) for s in segs):
+        raise ValueError("a segment is named outside the store's held files")
+    if meta["files"] + sum(int(s["blobs"]) for s in segs) != table.num_rows:
+        raise ValueError("row count")
+    return table, meta
+
+
+def _reopened(store: Backend, seg: dict[str, Any]) -> tuple[FileSpool, Any] | None:
+    """A held segment, open, with the hasher of its bytes: None if it is gone or not what
+    ``hold`` wrote (size, digest)."""
+    spool = store.open_held_spool(seg["key"])
+    if spool is None:
+        return None
+    hasher = xxhash.xxh3_128()
+    at = 0
+    while chunk := os.pread(spool.fd, _READ, at):
+        hasher.update(chunk)
+        at += len(chunk)
+    if at != seg["size"] or hasher.hexdigest() != seg["digest"]:
+        log.warning("held content %s changed since it was held: its files are read again", seg["key"])
+        spool.abort()
+        return None
+    return spool, hasher

@@ -1,0 +1,198 @@
+"""One read per file across processes: what ``add`` read and kept is held for an upload by a later
+process (``core.stagehold``), which packs it without reading the files again; a held file changed
+since, or held content changed or gone, is read again or refused, never stored wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dagstore import Dataset, Store
+from dagstore.core import stagehold
+from dagstore.errors import InvalidPathError
+from helpers import noise, read_tree, write_tree
+
+TREE = {f"d{i % 3}/f{i}.bin": noise(f"held{i}", 500 + 37 * i) for i in range(40)}
+
+
+def held_names(store: Path) -> list[str]:
+    return sorted(n for n in os.listdir(store / "packs") if n.startswith(".tmp-held-")) if (store / "packs").is_dir() else []
+
+
+def add_and_hold(tmp_path: Path, tree: dict[str, bytes] = TREE) -> tuple[str, Path, Path]:
+    """A draft with ``tree`` added and held, as ``dagstore add`` leaves it: (id, store, source)."""
+    store, src = tmp_path / "store", write_tree(tmp_path / "src", tree)
+    ds = Dataset.create("held", "p", store=str(store))
+    ds.add_files(src, show_progress=False)
+    assert ds.keep_for_later_upload() == len(tree)
+    return ds.id, store, src
+
+
+def later(ds_id: str, store: Path) -> Dataset:
+    """The draft as a later process opens it (nothing shared with the one that added)."""
+    return Dataset.get(dataset_id=ds_id, store=str(store))
+
+
+def test_a_later_upload_packs_the_held_content_without_reading_the_files(tmp_path: Path, reads: list[str]) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    assert len(held_names(store)) == 2  # one segment and the index
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert reads == []
+    assert held_names(store) == []  # the segment became a pack, the index is gone
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+    assert Store(str(store)).verify(read_data=True) == []
+
+
+def test_a_file_changed_after_add_is_refused_not_stored_from_the_held_bytes(tmp_path: Path, reads: list[str]) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    changed = src / "d1" / "f1.bin"
+    changed.write_bytes(b"new content of the same file")
+    with pytest.raises(InvalidPathError, match="f1.bin"):
+        later(ds_id, store).upload(show_progress=False)
+    assert reads == ["f1.bin"]  # the stat check saw the change: read again, and refused
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "remove"])
+def test_held_content_changed_or_gone_is_read_again(tmp_path: Path, reads: list[str], damage: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    seg = next(store / "packs" / n for n in held_names(store) if not n.endswith(".arrow"))
+    if damage == "flip":
+        data = bytearray(seg.read_bytes())
+        data[10] ^= 0xFF
+        seg.write_bytes(bytes(data))
+    elif damage == "truncate":
+        os.truncate(seg, seg.stat().st_size // 2)
+    else:
+        seg.unlink()
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert sorted(reads) == sorted(os.path.basename(p) for p in TREE)
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+    assert Store(str(store)).verify(read_data=True) == []
+    if damage != "remove":
+        assert "changed since it was held" in caplog.text
+
+
+def test_an_unreadable_index_is_a_warning_and_the_files_are_read_again(tmp_path: Path, reads: list[str],
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    (store / stagehold.index_key(ds_id)).write_bytes(b"not an arrow file")
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert len(reads) == len(TREE) and "not readable" in caplog.text
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+
+
+def test_an_index_naming_a_file_outside_the_held_ones_is_refused(tmp_path: Path, reads: list[str],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The index names segments by key: one that is not a held file of this draft is never opened."""
+    import pyarrow as pa
+
+    ds_id, store, _src = add_and_hold(tmp_path)
+    path = store / stagehold.index_key(ds_id)
+    reader = pa.ipc.open_file(pa.BufferReader(path.read_bytes()))
+    table = reader.read_all()
+    meta = json.loads(reader.schema.metadata[b"dagstore.held"])
+    meta["segments"][0]["key"] = "packs/../records/x"
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema.with_metadata({b"dagstore.held": json.dumps(meta)})) as w:
+        w.write_table(table)
+    path.write_bytes(sink.getvalue().to_pybytes())
+    later(ds_id, store).upload(show_progress=False)
+    assert len(reads) == len(TREE) and "outside the store's held files" in caplog.text
+
+
+def test_a_held_segment_swept_after_it_was_taken_is_still_committed(tmp_path: Path, reads: list[str]) -> None:
+    """gc may remove a held name between the later process taking it and committing it: the
+    bytes its descriptor holds are written under the pack's key instead."""
+    ds_id, store, src = add_and_hold(tmp_path)
+    ds = later(ds_id, store)
+    ds._v.kept()  # taken: its segment is open
+    for n in held_names(store):
+        (store / "packs" / n).unlink()
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert reads == []
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+    assert Store(str(store)).verify(read_data=True) == []
+
+
+def test_a_second_add_in_another_process_adds_to_what_is_held(tmp_path: Path, reads: list[str]) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    more = write_tree(tmp_path / "more", {"m.txt": noise("more", 900), "n.txt": noise("n", 1200)})
+    ds = later(ds_id, store)
+    ds.add_files(more, dataset_path="extra", show_progress=False)
+    assert ds.keep_for_later_upload() == len(TREE) + 2
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert reads == []
+    got = read_tree(later(ds_id, store).get_local_copy())
+    assert got == {**read_tree(src), **{f"extra/{k}": v for k, v in read_tree(more).items()}}
+
+
+def test_a_refused_add_in_a_later_process_leaves_what_was_held(tmp_path: Path, reads: list[str]) -> None:
+    """A later add refused after hashing (a file where the draft has a folder) drops only its own
+    spool: the held content is still there, unchanged, for the upload after it."""
+    ds_id, store, src = add_and_hold(tmp_path)
+    ds = later(ds_id, store)
+    with pytest.raises(InvalidPathError, match="d1"):
+        ds.add_files(write_tree(tmp_path / "bad", {"d1": noise("clash", 700), "ok.txt": noise("ok", 800)}), show_progress=False)
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert reads == []
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+
+
+def test_gc_removes_content_held_for_a_draft_no_one_uploads(tmp_path: Path, reads: list[str]) -> None:
+    ds_id, store, _src = add_and_hold(tmp_path)
+    Dataset.delete(dataset_id=ds_id, store=str(store), force=True)
+    Store(str(store)).gc(min_age_seconds=3600)
+    assert len(held_names(store)) == 2  # younger than --min-age: kept
+    Store(str(store)).gc(min_age_seconds=0)
+    assert held_names(store) == []
+
+
+_PROCESS = """
+import os, sys
+from dagstore.core import staging, transfer
+staging.RACY_NS = -(10**12)
+real = transfer.read_small
+def counted(path, size):
+    with open(os.environ["READS"], "a") as f:
+        f.write(os.path.basename(path) + "\\n")
+    return real(path, size)
+transfer.read_small = counted
+from _dagstore_entry import main
+sys.argv = ["dagstore", *sys.argv[1:]]
+main()
+"""
+
+
+def test_dagstore_add_then_close_in_two_processes_reads_each_file_once(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", TREE)
+    env = {**os.environ, "DAGSTORE_URL": str(tmp_path / "store"), "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"),
+           "READS": str(tmp_path / "reads.txt")}
+
+    def run(*args: str) -> None:
+        subprocess.run([sys.executable, "-c", _PROCESS, *args], env=env, check=True, capture_output=True, timeout=120)
+
+    run("create", "--project", "p", "--name", "n", "-q")
+    run("add", "--files", str(src), "-q")
+    run("close", "-q")
+    assert not (tmp_path / "reads.txt").exists()
+    out = tmp_path / "out"
+    run("get", "--name", "n", "--copy", str(out), "-q")
+    assert read_tree(out) == read_tree(src)
+    assert held_names(tmp_path / "store") == []
