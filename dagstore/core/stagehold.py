@@ -27,7 +27,8 @@ import pyarrow as pa
 import xxhash
 
 from .backend import Backend, FileSpool
-from .staging import Staged
+from .columns import numbers
+from .staging import Held, Staged
 
 log = logging.getLogger("dagstore")
 
@@ -104,11 +105,14 @@ def take(store: Backend, draft_id: str, staged: Staged) -> int:
         if spool is None:
             continue
         part = table.slice(k, seg["blobs"])
-        rows = list(zip(*(part[c].to_pylist() for c in ("hash", "offset", "length", "size", "codec"))))
-        segments.append((spool[0], spool[1], rows))
-    files = list(zip(*(table.slice(0, n)[c].to_pylist() for c in ("path", "hash", "stat"))))
-    staged.take_over(files, segments)
-    return len(files) if segments else 0
+        offsets, lengths, sizes = (numbers(part[c]).astype("<i8").tobytes() for c in ("offset", "length", "size"))
+        segments.append(Held(spool[0], spool[1], seg["size"], part["hash"].to_pylist(), offsets, lengths, sizes,
+                             numbers(part["codec"]).tobytes()))
+    if not segments:
+        return 0
+    files = table.slice(0, n)
+    staged.take_over((files["path"].to_pylist(), files["hash"].to_pylist(), files["stat"].to_pylist()), segments)
+    return n
 
 
 def forget(store: Backend, draft_id: str) -> None:

@@ -1,27 +1,22 @@
 """Small files kept, encoded, from the pass that hashed them, so that upload never reads them again.
 
-The hashing pass hands small files' bytes to ``Staged.keep_many``, a batch at a time; a background thread
-compresses them in batches (overlapping the reads, on the other core) and appends the stored
-bytes to a spool, so memory holds only the batches in flight and an index, whatever the size
-of the draft. The spool is cut into segments of a pack's size, cut where ``PackWriter`` would
-cut the same blobs. On a local store each segment is an unnamed file of the store itself
-(``Backend.open_file_spool``: ``O_TMPFILE``, hashed as it is written), which upload commits as
-a pack as it is when it wants every blob in it (``Staged.packs``): the kept bytes are written
-once, never read back and copied again. Elsewhere (object stores, file systems without
-unnamed files, past ``_MAX_PACK_FILES``) the segments share one unnamed temp file in the cache
-folder. Either way nothing is left behind, even by a killed process. At upload, ``Staged.held``
-says which files were kept as the content to send (one look-up per file), ``Staged.packs`` which
-segments are packs as they are and which blobs to read back (from each segment's own columns:
-no per-blob work for a segment taken whole), ``Staged.read`` streams those back with large
-sequential reads, and ``statcheck`` checks, beside the packing, that each file is still exactly the
-one that was read: same device, inode, size, modification and change time (one ``stat``, by name
-in its open folder). The
-stored bytes are the very bytes that were hashed, so a pack never holds content that differs
-from its hash; a file changed since it was read fails the ``stat`` check and is read and
-verified again (and refused if its content changed). Files changed within ``RACY_NS`` of the
-scan are not kept: a later edit in the same timestamp tick could leave their ``stat``
-unchanged. A spool that cannot be written (a full or read-only disk) only means upload reads
-the files again.
+The hashing pass hands small files' bytes to ``Staged.keep_many``, a batch at a time; a thread
+compresses them (overlapping the reads, on the other core) and appends them to a spool, so memory
+holds only the batches in flight and an index. The spool is cut into segments where
+``PackWriter`` would cut the same blobs. On a local store each segment is an unnamed file of the
+store (``Backend.open_file_spool``: ``O_TMPFILE``, hashed as it is written), which upload commits
+as a pack as it is when it wants every blob in it (``Staged.packs``): kept bytes are written once.
+Elsewhere (object stores, file systems without unnamed files, past ``_MAX_PACK_FILES``) the
+segments share one unnamed temp file in the cache folder. Nothing is left behind by a killed
+process, unless ``hold`` named the segments for a later one (``core.stagehold``). At upload,
+``held`` says which files were kept as the content to send, ``packs`` which segments are packs as
+they are and which blobs to read back (``read``: large sequential reads), and ``statcheck``
+checks, beside the packing, that each file is still the one read (device, inode, size,
+modification and change time: one ``stat``). A file changed since it was read is read and
+verified again (refused if its content changed), so a pack never holds bytes that differ from
+their hash. Files changed within ``RACY_NS`` of the scan are not kept (a later edit in the same
+tick could leave their ``stat`` unchanged). A spool that cannot be written only means upload
+reads the files again.
 """
 
 from __future__ import annotations
@@ -70,6 +65,20 @@ class Kept(NamedTuple):
 
 
 W = TypeVar("W", bound=Wanted)
+
+
+class Held(NamedTuple):
+    """A segment held by another process (``core.stagehold``): its spool, a hasher that saw its
+    ``size`` bytes, its blobs' columns (offsets and lengths as int64 bytes)."""
+
+    spool: FileSpool
+    hasher: Any
+    size: int
+    hashes: list[str]
+    offsets: bytes
+    lengths: bytes
+    sizes: bytes
+    codecs: bytes
 
 
 class _Segment:
@@ -330,9 +339,8 @@ class Staged:
         return out, rest
 
     def hold(self, name: Callable[[FileSpool], FileSpool | None]) -> tuple[list[tuple[str, str, bytes]], list[_Segment]]:
-        """What a later process needs to take this content over (``core.stagehold``): each
-        segment that is one of the store's files, given a name by ``name`` (None: it cannot),
-        and the kept files ``(path, hash, stat when read)`` whose blobs those segments hold."""
+        """For a later process (``core.stagehold``): the segments ``name`` could name (the store's
+        files), and the kept files ``(path, hash, stat when read)`` whose blobs they hold."""
         self.settle()
         held: list[_Segment] = []
         for seg in self._segs:
@@ -343,25 +351,25 @@ class Staged:
         hashes = {h for seg in held for h in seg.hashes}
         return [(p, h, st) for p, (h, st) in self._files.items() if h in hashes], held
 
-    def take_over(self, files: Sequence[tuple[str, str, bytes]], segments: Sequence[tuple[FileSpool, Any, Rows]]) -> None:
-        """Start from content another process kept and held (``hold``; this one is new): the
-        kept files, and segments ``(spool, hasher of its bytes, rows)`` of a pack's size at most."""
-        for spool, hasher, rows in segments:
-            seg = self._new_segment_of(spool)
-            seg.hasher = hasher
-            for h, at, n, size, codec in rows:
-                seg.hashes.append(h)
-                seg.offsets.append(at)
-                seg.lengths.append(n)
-                seg.sizes.append(size)
-                seg.codecs.append(codec)
-                seg.size = max(seg.size, at + n)
+    def take_over(self, files: tuple[list[str], list[str], list[bytes]], segments: Sequence[Held]) -> None:
+        """Start (new) from what another process held: kept files' columns (paths, hashes, stats), segments."""
+        for held in segments:
+            seg = self._new_segment_of(held.spool)
+            seg.hasher, seg.hashes, seg.codecs = held.hasher, held.hashes, bytearray(held.codecs)
+            seg.offsets.frombytes(held.offsets)
+            seg.lengths.frombytes(held.lengths)
+            seg.sizes.frombytes(held.sizes)
+            seg.size = held.size
             self._end = seg.base + seg.size
             self._used += seg.size
         spooled = {h for seg in self._segs for h in seg.hashes}
         self._blobs |= spooled
         self._queued |= spooled
-        self._files.update((p, (h, st)) for p, h, st in files if h in spooled)
+        paths, hashes, stats = files
+        if spooled.issuperset(hashes):
+            self._files.update(zip(paths, zip(hashes, stats)))
+        else:
+            self._files.update((p, (h, st)) for p, h, st in zip(paths, hashes, stats) if h in spooled)
 
     def _drop_segments(self, keep_held: bool = False) -> None:
         """Close every segment's file still held (the store's unnamed files vanish; held ones
@@ -369,10 +377,7 @@ class Staged:
         segs, self._segs, self._bases = self._segs, [], []
         for seg in segs:
             if seg.spool is not None:
-                if keep_held:
-                    seg.spool.release()
-                else:
-                    seg.spool.abort()
+                (seg.spool.release if keep_held else seg.spool.abort)()
         if self._spool is not None:
             self._spool.close()
             self._spool = None
@@ -385,10 +390,7 @@ class Staged:
             self.settle()
         finally:
             with self._lock:
-                self._files.clear()
-                self._blobs.clear()
-                self._queued.clear()
-                self._used = 0
+                self._files, self._blobs, self._queued, self._used = {}, set(), set(), 0
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
