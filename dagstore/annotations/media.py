@@ -16,6 +16,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 TEXT_SUFFIXES = {".txt", ".md", ".json", ".csv", ".tsv", ".html", ".xml"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 _EXIF_ORIENTATION = 0x0112
+_NEW_SUBFILE_TYPE = 254  # TIFF: bit 0 set = a reduced-resolution version of another image
 _BANDS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3, "LA": 2, "I": 1, "F": 1, "I;16": 1}
 
 
@@ -39,13 +40,16 @@ SNIFFED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # the fo
 def probe_image(f: IO[bytes] | str, name: str = "", formats: tuple[str, ...] | None = None) -> dict[str, Any] | None:
     """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
     width and height), reading only the header; ``None`` when Pillow cannot identify it as one
-    of ``formats`` (default: any)."""
+    of ``formats`` (default: any). Told by content (``formats`` given), a TIFF whose first image
+    is a reduced-resolution one (a raw camera file's preview: DNG, NEF, CR2…) is not taken."""
     from PIL import Image, UnidentifiedImageError
 
     hint = _PIL_FORMATS.get(name[name.rfind("."):].lower()) if "." in name else None
     try:
         im = _open(Image, f, hint, formats)
         with im:
+            if formats is not None and im.format == "TIFF" and int(im.tag_v2.get(_NEW_SUBFILE_TYPE, 0)) & 1:
+                return None
             w, h = im.size
             try:
                 orientation = im.getexif().get(_EXIF_ORIENTATION, 1)

@@ -46,6 +46,16 @@ def test_other_files_without_an_extension_stay_unknown_and_known_extensions_are_
     assert probe_bytes(_bytes("PNG"), "a.txt") == {"kind": "text"}
 
 
+def test_a_raw_camera_file_s_preview_is_not_taken_for_its_size():
+    """A TIFF-based raw file (DNG, NEF, CR2…) starts with a reduced-resolution preview: its
+    size is not the photo's, so the file gets no media rather than a wrong one."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 8)).save(out, "TIFF", tiffinfo={254: 1})
+    assert probe_bytes(out.getvalue(), "IMG_0001.dng") is None
+    assert probe_bytes(out.getvalue(), "IMG_0001") is None
+    assert probe_bytes(out.getvalue(), "scan.tif") == {"kind": "image", "width": 16, "height": 8, "depth": 3}  # its extension decides
+
+
 def _labelled_folder(root: Path) -> Path:
     """``train/<name>`` images without extensions and HF ``objects`` boxes in metadata.jsonl."""
     (root / "train").mkdir(parents=True)
