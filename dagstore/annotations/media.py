@@ -16,6 +16,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 TEXT_SUFFIXES = {".txt", ".md", ".json", ".csv", ".tsv", ".html", ".xml"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 _EXIF_ORIENTATION = 0x0112
+_NEW_SUBFILE_TYPE = 254  # TIFF: bit 0 set = a reduced-resolution version of another image
 _BANDS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3, "LA": 2, "I": 1, "F": 1, "I;16": 1}
 
 
@@ -33,17 +34,22 @@ def _kind_of_suffix(suffix: str) -> str:
 
 
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+SNIFFED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # the formats of IMAGE_SUFFIXES, told by their first bytes
 
 
-def probe_image(f: IO[bytes] | str, name: str = "") -> dict[str, Any] | None:
+def probe_image(f: IO[bytes] | str, name: str = "", formats: tuple[str, ...] | None = None) -> dict[str, Any] | None:
     """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
-    width and height), reading only the header; ``None`` when Pillow cannot identify it."""
+    width and height), reading only the header; ``None`` when Pillow cannot identify it as one
+    of ``formats`` (default: any). Told by content (``formats`` given), a TIFF whose first image
+    is a reduced-resolution one (a raw camera file's preview: DNG, NEF, CR2…) is not taken."""
     from PIL import Image, UnidentifiedImageError
 
     hint = _PIL_FORMATS.get(name[name.rfind("."):].lower()) if "." in name else None
     try:
-        im = _open(Image, f, hint)
+        im = _open(Image, f, hint, formats)
         with im:
+            if formats is not None and im.format == "TIFF" and int(im.tag_v2.get(_NEW_SUBFILE_TYPE, 0)) & 1:
+                return None
             w, h = im.size
             try:
                 orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
@@ -57,7 +63,7 @@ def probe_image(f: IO[bytes] | str, name: str = "") -> dict[str, Any] | None:
     return {"kind": "image", "width": w, "height": h, "depth": depth}
 
 
-def _open(image_module: Any, f: IO[bytes] | str, hint: str | None) -> Any:
+def _open(image_module: Any, f: IO[bytes] | str, hint: str | None, formats: tuple[str, ...] | None) -> Any:
     """Pillow's open, trying the format the suffix names first (skips format sniffing)."""
     if hint is not None:
         try:
@@ -65,7 +71,7 @@ def _open(image_module: Any, f: IO[bytes] | str, hint: str | None) -> Any:
         except Exception:
             if not isinstance(f, str):
                 f.seek(0)
-    return image_module.open(f)
+    return image_module.open(f, formats=formats)
 
 
 def probe_audio(f: IO[bytes] | str) -> dict[str, Any] | None:
@@ -89,7 +95,9 @@ def probe_audio(f: IO[bytes] | str) -> dict[str, Any] | None:
 
 
 def probe(f: IO[bytes] | str, name: str) -> dict[str, Any] | None:
-    """The ``media`` object of a file, by its kind (from ``name``); ``None`` if unknown."""
+    """The ``media`` object of a file, by its kind (from ``name``). A name without a known
+    extension (none, or another one) is an image when its first bytes are one of
+    ``SNIFFED_FORMATS``; otherwise (or without Pillow) ``None``."""
     kind = kind_of(name)
     if kind == "image":
         return probe_image(f, name)
@@ -97,13 +105,16 @@ def probe(f: IO[bytes] | str, name: str) -> dict[str, Any] | None:
         return probe_audio(f)
     if kind in ("text", "video"):
         return {"kind": kind}
-    return None
+    try:
+        return probe_image(f, formats=SNIFFED_FORMATS)
+    except ImportError:
+        return None
 
 
 def probe_bytes(data: bytes, name: str, jpeg: Callable[[bytes], dict[str, Any] | None] = probe_jpeg) -> dict[str, Any] | None:
     """``probe`` of a whole file's bytes; a plain JPEG's header is read without Pillow (by
     ``jpeg``: an import passes a ``JpegProbe``, which remembers the last header)."""
-    if kind_of(name) == "image":
+    if kind_of(name) in ("image", "other"):
         found = jpeg(data)
         if found is not None:
             return found

@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
-import zipfile
+from collections.abc import Callable
 from typing import Any
 
 from starlette.background import BackgroundTask
@@ -87,29 +88,25 @@ def formats(request: Request) -> Response:
                           "description": f"dagstore {f.value} export", "tags": [], "disabled": False} for f in ExportFormat])
 
 
-def _send_artifact(folder: str, fmt: str, stem: str) -> Response:
-    """The export's one file (JSON, JSON_MIN, CSV, TSV) or a zip of the folder; the temp folder is removed after."""
-    def cleanup() -> None:
-        for root, dirs, files in os.walk(folder, topdown=False):
-            for f in files:
-                os.unlink(os.path.join(root, f))
-            for d in dirs:
-                os.rmdir(os.path.join(root, d))
-        os.rmdir(folder)
-
-    out = os.path.join(folder, "out")
+def _send_artifact(fmt: str, stem: str, make: Callable[[str], Any]) -> Response:
+    """The export ``make(target)`` writes into a temp folder, removed after it is sent: its one
+    file for JSON, JSON_MIN, CSV and TSV (made as a folder), else a zip (made as a ``.zip``
+    target: the export's own zip, fixed timestamps, so two downloads are the same bytes)."""
+    folder = tempfile.mkdtemp(prefix="dagstore-ls-")
+    cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
     ext = SINGLE_FILE.get(fmt)
-    main = [f for f in os.listdir(out) if ext and f.endswith(ext) and f not in ("export.json", "config.json")] if ext else []
-    if len(main) == 1:
-        return FileResponse(os.path.join(out, main[0]), filename=f"{stem}{ext}", background=BackgroundTask(cleanup),
-                            media_type="application/json" if ext == ".json" else "text/csv")
-    zpath = os.path.join(folder, f"{stem}.zip")
-    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
-        for root, _, files in os.walk(out):
-            for f in sorted(files):
-                full = os.path.join(root, f)
-                z.write(full, os.path.relpath(full, out))
-    return FileResponse(zpath, filename=f"{stem}.zip", media_type="application/zip", background=BackgroundTask(cleanup))
+    try:
+        if ext is None:
+            make(os.path.join(folder, f"{stem}.zip"))
+            return FileResponse(os.path.join(folder, f"{stem}.zip"), filename=f"{stem}.zip", media_type="application/zip", background=cleanup)
+        out = os.path.join(folder, "out")
+        make(out)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    main = next(f for f in sorted(os.listdir(out)) if f.endswith(ext) and f not in ("export.json", "config.json"))
+    return FileResponse(os.path.join(out, main), filename=f"{stem}{ext}", background=cleanup,
+                        media_type="application/json" if ext == ".json" else "text/csv")
 
 
 def easy_export(request: Request) -> Response:
@@ -120,13 +117,8 @@ def easy_export(request: Request) -> Response:
     all_tasks = (q.get("download_all_tasks") or "false").lower() in ("true", "1", "yes")
     media = (q.get("download_resources") or "false").lower() in ("true", "1", "yes")
     ds = _latest(request, info)
-    folder = tempfile.mkdtemp(prefix="dagstore-ls-")
-    try:
-        ds.export(fmt, os.path.join(folder, "out"), filters=None if all_tasks else {"tasks": "annotated"}, include_media=media)
-    except DagstoreError:
-        os.rmdir(folder)
-        raise
-    return _send_artifact(folder, fmt, f"project-{info.id}-{fmt}")
+    return _send_artifact(fmt, f"project-{info.id}-{fmt}",
+                          lambda target: ds.export(fmt, target, filters=None if all_tasks else {"tasks": "annotated"}, include_media=media))
 
 
 def _body(data: Any) -> dict[str, Any]:
@@ -212,9 +204,7 @@ def download(request: Request) -> Response:
     job = store.get_export(rec["jobs"][fmt])
     if job.status != "completed":
         raise HTTPException(409, f"the {fmt} conversion of export {rec['id']} is {job.status}")
-    folder = tempfile.mkdtemp(prefix="dagstore-ls-")
-    job.download(os.path.join(folder, "out"))
-    return _send_artifact(folder, fmt, f"project-{pid}-at-{rec['id']}-{fmt}")
+    return _send_artifact(fmt, f"project-{pid}-at-{rec['id']}-{fmt}", job.download)
 
 
 def _both(path: str, endpoint: Any, methods: list[str] | None = None) -> list[Route]:

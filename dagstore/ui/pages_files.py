@@ -4,6 +4,7 @@ page of a tabular file. A damaged or missing object is an error on that file's p
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -13,13 +14,26 @@ from starlette.routing import Route
 
 from dagstore import DagstoreError
 
+from .derive import KINDS
 from .index import FileRow
 from .overlay import overlay
 from .pages_version import final_version, row_doc, version_doc
-from .previews import head, inline_type
+from .previews import HEAD_BYTES, head, inline_type, sniffed_type
 from .web import page, render, ui_of
 
 TABULAR = (".parquet", ".csv", ".tsv", ".jsonl")
+
+
+def _inline(row: FileRow, read: Callable[[int], bytes]) -> str | None:
+    """``inline_type`` of the path; for an image without an image extension (its kind is its
+    annotation's: none, or another extension), of its first bytes (``read(limit)``)."""
+    found = inline_type(row.path)
+    if found is None and row.kind == "image" and not row.path.lower().endswith(KINDS["image"]):
+        try:
+            return sniffed_type(read(HEAD_BYTES))
+        except (DagstoreError, OSError):
+            return None
+    return found
 
 
 def _row(request: Request) -> tuple[Any, FileRow]:
@@ -42,7 +56,7 @@ def preview(request: Request) -> Response:
     colors = ui.index(ds).meta.get("colors", {})
     ann = row.annotation()
     ctx: dict[str, Any] = {"v": version_doc(ds), "f": row_doc(row, colors), "annotation": ann, "previews": ui.previews(),
-                           "error": None, "content": None, "inline": inline_type(row.path),
+                           "error": None, "content": None, "inline": _inline(row, lambda n: ui.blobs.read(row, limit=n)),
                            "tabular": row.path.lower().endswith(TABULAR), "q": urllib.parse.quote(row.path)}
     textlike = row.kind not in ("image", "audio") and (not ctx["tabular"] or row.path.lower().endswith((".csv", ".tsv")))
     if ctx["previews"] and textlike:
@@ -66,7 +80,7 @@ def raw(request: Request) -> Response:
         data = ui.blobs.read(row)
     except (DagstoreError, OSError) as exc:
         raise HTTPException(502, str(exc)) from None
-    kind = inline_type(row.path)
+    kind = _inline(row, lambda n: data)
     name = urllib.parse.quote(row.path.rsplit("/", 1)[-1])
     headers = {"ETag": f'"{row.hash}"', "Cache-Control": "private, max-age=31536000, immutable",
                "Content-Disposition": f"{'inline' if kind else 'attachment'}; filename*=UTF-8''{name}",

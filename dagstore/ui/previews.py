@@ -24,10 +24,23 @@ INLINE = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gi
           ".m4a": "audio/mp4", ".opus": "audio/ogg"}
 
 
+_SNIFFED = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
+
+
 def inline_type(path: str) -> str | None:
     """The media type a file may be served inline with, or None (download only)."""
     dot = path.rfind(".")
     return INLINE.get(path[dot:].lower()) if dot >= 0 else None
+
+
+def sniffed_type(data: bytes) -> str | None:
+    """The media type of a raster image Pillow tells by its first bytes (one of ``INLINE``'s
+    images), for an image whose name has no image extension; None for anything else."""
+    try:
+        with Image.open(io.BytesIO(data), formats=list(_SNIFFED)) as im:
+            return _SNIFFED.get(im.format or "")
+    except Exception:  # not one of them, or a header cut short by the read
+        return None
 
 
 def head(row: FileRow, data: bytes) -> dict[str, Any]:

@@ -468,8 +468,9 @@ def test_labelstudio_audio_segments_and_transcription(tmp_path):
     write_json(tmp_path / "ls.json", [_ls_task(3, {"audio": "/data/upload/1/a.wav"}, annotations=[{"id": 1, "result": res}])])
     ann = load(tmp_path / "ls.json", "labelstudio", media=tmp_path / "m").items["a.wav"].annotation
     assert ann["media"] == {"kind": "audio", "duration_s": 2.0, "sample_rate": 16000}
-    assert ann["regions"] == [{"id": "s", "type": "segment", "label": "speech", "start_s": 0.5, "end_s": 1.25}]
-    assert ann["transcription"] == "hello there"
+    assert ann["regions"] == [{"id": "s", "type": "segment", "label": "speech", "start_s": 0.5, "end_s": 1.25,
+                               "control": {"from_name": "l", "to_name": "audio"}}]
+    assert ann["transcription"] == "hello there" and ann["controls"] == {"transcription": {"from_name": "tr", "to_name": "audio"}}
     res[0]["value"]["end"] = 3.5
     write_json(tmp_path / "ls.json", [_ls_task(3, {"audio": "/data/upload/1/a.wav"}, annotations=[{"id": 1, "result": res}])])
     with pytest.raises(AnnotationError, match="after the end of the audio"):

@@ -2,8 +2,10 @@
 
 The ``policy`` picks the top-level annotation of a task (``ground_truth``, ``latest`` or
 ``annotator:<id>``; "latest" is by ``created_at``, then id); every other annotation,
-prediction and draft goes to ``alternatives``. Boxes, polygons and keypoints are converted
-from percent to pixels; text offsets from UTF-16 to code points. A task's file is found under
+prediction and draft goes to ``alternatives``. Each result's control names are kept (a
+region's ``control``, an annotation's ``controls`` for its labels and transcription). Boxes,
+polygons and keypoints are converted from percent to pixels; text offsets from UTF-16 to
+code points. A task's file is found under
 ``media=`` by its URL; without ``media=``, cloud URLs become external links and http(s) URLs
 are downloaded. A text task without a file becomes ``<task id>.txt``.
 """
@@ -61,6 +63,11 @@ def _source(kind: str, a: dict[str, Any], tid: Any) -> dict[str, Any]:
     return src
 
 
+def _control(res: dict[str, Any]) -> dict[str, str]:
+    """A result's own control names (``from_name``, ``to_name``), written back by the Label Studio exports."""
+    return {k: res[k] for k in ("from_name", "to_name") if isinstance(res.get(k), str) and res[k]}
+
+
 def _set_annotations(ann: dict[str, Any], converted: list[tuple[str, dict[str, Any], dict[str, Any]]],
                      top: dict[str, Any] | None, tid: Any) -> None:
     """The chosen annotation at the top level, every other one in ``alternatives``."""
@@ -109,7 +116,7 @@ class _Task:
                 return None
             t, v = res.get("type"), res["value"]
             if t == "choices":
-                self._choices(out, v)
+                self._choices(out, v, res)
             elif t == "textarea":
                 self._textarea(out, v, res)
             elif t in _GEOMETRY or t in ("labels", "hypertextlabels", "paragraphlabels"):
@@ -126,19 +133,24 @@ class _Task:
             out["regions"] = regions
         return out
 
-    def _choices(self, out: dict[str, Any], v: dict[str, Any]) -> None:
-        """Item labels, each class used once, in order."""
+    def _choices(self, out: dict[str, Any], v: dict[str, Any], res: dict[str, Any]) -> None:
+        """Item labels, each class used once, in order; each label's control names in ``controls.labels``."""
         out.setdefault("labels", [])
+        names = _control(res)
         for c in v.get("choices") or []:
             if c not in out["labels"]:
                 out["labels"].append(c)
                 self._use(c)
+                if names:
+                    out.setdefault("controls", {}).setdefault("labels", {})[c] = names
 
     def _textarea(self, out: dict[str, Any], v: dict[str, Any], res: dict[str, Any]) -> None:
         """An audio transcription, else a text field named by ``from_name``."""
         text = "\n".join(v.get("text") or [])
         if self.kind == "audio" and "start" not in v:
             out["transcription"] = text
+            if names := _control(res):
+                out.setdefault("controls", {})["transcription"] = names
         else:
             out.setdefault("fields", {})[res.get("from_name", "textarea")] = text
 
@@ -159,6 +171,8 @@ class _Task:
             r["score"] = res["score"]
         if res.get("parentID"):  # a keypoint (or region) drawn inside another: merged on COCO export
             r["parent"] = str(res["parentID"])
+        if names := _control(res):
+            r["control"] = names
         return r
 
     def _use(self, label: str) -> None:

@@ -62,14 +62,33 @@ def _region_results(r: dict[str, Any], rid: str, w: float, h: float, text: str |
     return None
 
 
+def _names(control: Any, from_name: str, to_name: str) -> tuple[str, str]:
+    """A result's (``from_name``, ``to_name``): the control names a Label Studio import kept
+    (a region's ``control``, an annotation's ``controls``), else dagstore's own."""
+    if not isinstance(control, dict):
+        return from_name, to_name
+    f, t = control.get("from_name"), control.get("to_name")
+    return (f if isinstance(f, str) and f else from_name), (t if isinstance(t, str) and t else to_name)
+
+
+def _label_groups(ann: dict[str, Any], controls: dict[str, Any], to_name: str) -> dict[tuple[str, str], list[str]]:
+    """The item labels by the control names each was imported with (one ``choices`` result each)."""
+    found = controls.get("labels")
+    by_label: dict[str, Any] = found if isinstance(found, dict) else {}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label in ann["labels"]:
+        groups.setdefault(_names(by_label.get(label), "choice", to_name), []).append(label)
+    return groups
+
+
 def results(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, text: str | None) -> list[dict[str, Any]]:
     """Label Studio ``result`` items of one annotation object (this schema)."""
     media = ann.get("media") or ((item.annotation or {}).get("media") or {})
     w, h = float(media.get("width") or 0), float(media.get("height") or 0)
     out: list[dict[str, Any]] = []
 
-    def add(rid: str, typ: str, from_name: str, value: dict[str, Any], sized: bool = False) -> None:
-        res: dict[str, Any] = {"id": rid, "type": typ, "from_name": from_name, "to_name": to_name, "value": value}
+    def add(rid: str, typ: str, names: tuple[str, str], value: dict[str, Any], sized: bool = False) -> None:
+        res: dict[str, Any] = {"id": rid, "type": typ, "from_name": names[0], "to_name": names[1], "value": value}
         if sized:
             res.update(original_width=int(w), original_height=int(h), image_rotation=0)
         out.append(res)
@@ -83,12 +102,15 @@ def results(ctx: ExportContext, item: Item, ann: dict[str, Any], to_name: str, t
         if found is None:
             ctx.skip(item.path, f"{t} regions are not expressible in Label Studio JSON by dagstore", rid)
             continue
-        for result in found:
-            add(*result)
+        for res_id, typ, from_name, value, sized in found:  # a segment's text is a result of its own: dagstore's name
+            add(res_id, typ, _names(r.get("control") if typ != "textarea" else None, from_name, to_name), value, sized)
+    found = ann.get("controls")
+    controls: dict[str, Any] = found if isinstance(found, dict) else {}
     if ann.get("labels"):
-        add("choice", "choices", "choice", {"choices": list(ann["labels"])})
+        for n, (names, labels) in enumerate(_label_groups(ann, controls, to_name).items()):
+            add("choice" if n == 0 else f"choice_{n}", "choices", names, {"choices": labels})
     if ann.get("transcription") is not None:
-        add("transcription", "textarea", "transcription", {"text": [ann["transcription"]]})
+        add("transcription", "textarea", _names(controls.get("transcription"), "transcription", to_name), {"text": [ann["transcription"]]})
     return out
 
 
