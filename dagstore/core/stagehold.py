@@ -3,8 +3,8 @@ small files (``core.staging``); ``dagstore close`` or ``upload``, in another pro
 without reading them again.
 
 ``hold`` names each spool segment that is one of the store's own unnamed files
-(``packs/.tmp-held-<draft>-<uuid>``) and writes an index beside them
-(``packs/.tmp-held-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
+(``packs/.tmp-kept-<draft>-<uuid>``) and writes an index beside them
+(``packs/.tmp-kept-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
 then each segment's blobs; the segments' names, sizes and xxh3-128 digests are in its schema
 metadata. ``take`` reopens them for the draft's next add or upload: each segment is hashed whole
 again and compared with the index, so a segment changed, cut short or gone is left out (its files
@@ -42,11 +42,11 @@ _SCHEMA = pa.schema([("path", pa.string()), ("hash", pa.string()), ("stat", pa.b
 
 def index_key(draft_id: str) -> str:
     """Where a draft's held content is indexed."""
-    return f"packs/.tmp-held-{draft_id}.arrow"
+    return f"packs/.tmp-kept-{draft_id}.arrow"
 
 
 def _segment_key(draft_id: str) -> str:
-    return f"packs/.tmp-held-{draft_id}-{uuid.uuid4().hex}"
+    return f"packs/.tmp-kept-{draft_id}-{uuid.uuid4().hex}"
 
 
 def hold(staged: Staged, store: Backend, draft_id: str) -> int:
@@ -137,7 +137,7 @@ def _index(data: bytes, draft_id: str) -> tuple[pa.Table, dict[str, Any]]:
     if not table.schema.equals(_SCHEMA):
         raise ValueError("unexpected columns")
     meta = json.loads((reader.schema.metadata or {})[_META])
-    key = re.compile(rf"^packs/\.tmp-held-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
+    key = re.compile(rf"^packs/\.tmp-kept-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
     segs = meta["segments"]
     if meta.get("format") != _FORMAT or not isinstance(segs, list):
         raise ValueError("unknown format")
