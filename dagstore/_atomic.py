@@ -29,15 +29,10 @@ HELD_PREFIX = f"{TMP_PREFIX}held-"
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)  # a rename's target exists and is not an empty folder
 
 
-def sibling_name(path: str | os.PathLike[str]) -> Path:
-    """A fresh temp name next to ``path`` (same filesystem, so the final rename is atomic; the
-    prefix gc knows), its folder not made."""
-    return Path(path).parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-
-
 def temp_path(path: str | os.PathLike[str]) -> Path:
-    """``sibling_name(path)``, its folder made."""
-    p = sibling_name(path)
+    """A fresh temp name next to ``path`` (same filesystem, so the final rename is atomic; the
+    prefix gc knows), its folder made."""
+    p = Path(path).parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 

@@ -8,28 +8,25 @@ test says go on (a hook on the copy function, signalled through a pipe): no slee
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from dagstore import Dataset, Store
-from helpers import read_tree, write_tree
+from helpers import paused_python, read_tree, write_tree
 from test_cli import dag
 from test_cli_interrupt import ROOT, console_script
 
 TREE = {"a.txt": b"alpha", "sub/b.bin": os.urandom(50_000), "sub/c.txt": b"gamma"}
 
-# the first file copied waits for a line on stdin, after writing one byte to DS_TEST_PAUSED_FD
+# the first file copied pauses (helpers.PAUSE)
 HOOK = """
-import os, shutil, sys
+import shutil
 real = shutil.copyfile
 def copyfile(src, dst, **kw):
     if not getattr(copyfile, "paused", False):
         copyfile.paused = True
-        os.write(int(os.environ["DS_TEST_PAUSED_FD"]), b"x")
-        sys.stdin.readline()
+        pause()
     return real(src, dst, **kw)
 shutil.copyfile = copyfile
 """
@@ -44,21 +41,7 @@ def _version(tmp_path: Path) -> str:
 
 def _paused_copy(version: str, target: Path) -> subprocess.Popen[str]:
     """`dagstore get --id VERSION --copy TARGET`, returned once it stopped in its first file copy."""
-    r, w = os.pipe()
-    env = {**os.environ, "DS_TEST_PAUSED_FD": str(w),
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.Popen([sys.executable, "-c", HOOK + console_script(), "get", "--id", version, "--copy", str(target)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, pass_fds=(w,))
-    os.close(w)
-    try:
-        ready, _, _ = select.select([r], [], [], 120)
-        said = os.read(r, 1) if ready else b""
-    finally:
-        os.close(r)
-    if said != b"x":
-        proc.kill()
-        raise AssertionError(f"the copy never paused: {proc.communicate()}")
-    return proc
+    return paused_python(HOOK + console_script(), ["get", "--id", version, "--copy", str(target)], str(ROOT))
 
 
 def _go_on(proc: subprocess.Popen[str], target: Path) -> None:
