@@ -72,7 +72,10 @@ def replace_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> N
 def _lock(path: str | os.PathLike[str]) -> int | None:
     """An fd of ``path`` holding its exclusive ``flock``, or ``None`` when another holds it or
     ``path`` no longer names the file locked (removed or replaced meanwhile)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         st, now = os.fstat(fd), os.lstat(path)
