@@ -6,7 +6,8 @@ without reading them again.
 (``packs/.tmp-kept-<draft>-<uuid>``) and writes an index beside them
 (``packs/.tmp-kept-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
 then each segment's blobs; the segments' names, sizes and xxh3-128 digests are in its schema
-metadata. ``take`` reopens them for the draft's next add or upload: each segment is hashed whole
+metadata. ``take`` reopens them for the draft's next add or upload (one process at a time: a
+segment another holds open is left out, as it is when committed since): each segment is hashed whole
 again and compared with the index, so a segment changed, cut short or gone is left out (its files
 are read again), and upload then goes as in one process (each kept file's stat checked, segments
 committed as packs as they are). Both names start with ``.tmp-``: what no upload takes, gc

@@ -111,7 +111,10 @@ class Version:
         """Keep the content kept so far for an upload by a later process; how many files."""
         if self.staged is None:
             return 0
-        return stagehold.hold(self.staged, self.store.content_backend(self.record), self.id)
+        n = stagehold.hold(self.staged, self.store.content_backend(self.record), self.id)
+        if n:  # given away: this process's next add or upload takes them over as any other would
+            self.drop_staged(keep_held=True)
+        return n
 
     def drop_staged(self, keep_held: bool = False) -> None:
         """Forget the content ``keep_content`` kept (its spool's space is given back at once),

@@ -196,3 +196,28 @@ def test_dagstore_add_then_close_in_two_processes_reads_each_file_once(tmp_path:
     run("get", "--name", "n", "--copy", str(out), "-q")
     assert read_tree(out) == read_tree(src)
     assert held_names(tmp_path / "store") == []
+
+
+@pytest.mark.parametrize("first", ["later", "holder"])
+def test_two_uploads_of_one_draft_at_once_never_write_into_each_other_s_pack(tmp_path: Path, reads: list[str],
+                                                                              monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """Two uploads of one draft both open the held segment: only one may use it (a pack's header
+    and trailer are appended to the file, then it is renamed: two writers appended twice to one
+    file, and the first pack no longer matched its id). The other reads the files again. The
+    process that held it gave it away: its own upload takes it over as any other."""
+    store, src = tmp_path / "store", write_tree(tmp_path / "src", TREE)
+    holder = Dataset.create("held", "p", store=str(store))
+    holder.add_files(src, show_progress=False)
+    assert holder.keep_for_later_upload() == len(TREE)
+    ds_id = holder.id
+    a, b = holder if first == "holder" else later(ds_id, store), later(ds_id, store)
+    a._v.kept()
+    b._v.kept()
+    monkeypatch.setattr(b._v.store, "pack_index", lambda be, only=None: {})  # b looked before a stored its pack
+    a.upload(show_progress=False)
+    b.upload(show_progress=False)
+    b.finalize()
+    assert sorted(reads) == sorted(os.path.basename(p) for p in TREE)  # b read them: a had the held segment
+    assert Store(str(store)).verify(read_data=True) == []
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+    assert held_names(store) == []

@@ -6,6 +6,7 @@ import builtins
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -111,9 +112,11 @@ class LocalBackend(Backend):
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
             return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError("not a regular file")
+        try:  # one taker at a time (a pack's trailer is appended to the file), and still under its name
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or not os.path.samestat(st, os.lstat(path)):
+                raise OSError("not a regular file, or committed by another taker")
             os.utime(fd)  # taken now: gc's --min-age counts from here
         except OSError:
             os.close(fd)
