@@ -221,3 +221,25 @@ def test_two_uploads_of_one_draft_at_once_never_write_into_each_other_s_pack(tmp
     assert Store(str(store)).verify(read_data=True) == []
     assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
     assert held_names(store) == []
+
+
+@pytest.mark.parametrize("when", ["before take", "after take"])
+def test_a_held_segment_replaced_by_a_symlink_is_never_followed_nor_committed(tmp_path: Path, reads: list[str], when: str) -> None:
+    """A symlink put under a held name is not opened (its files are read again), and one put
+    there after the segment was taken is not renamed into the store as a pack: the bytes the
+    taker holds open are."""
+    ds_id, store, src = add_and_hold(tmp_path)
+    [seg] = (store / "packs" / n for n in held_names(store) if not n.endswith(".arrow"))
+    bait = tmp_path / "bait"
+    bait.write_bytes(seg.read_bytes()[::-1])
+    ds = later(ds_id, store)
+    if when == "after take":
+        ds._v.kept()
+    seg.unlink()
+    seg.symlink_to(bait)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert len(reads) == (len(TREE) if when == "before take" else 0)
+    assert not any(p.is_symlink() for p in (store / "packs").rglob("*") if not p.name.startswith(".tmp-"))
+    assert Store(str(store)).verify(read_data=True) == []
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)

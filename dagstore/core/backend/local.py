@@ -114,8 +114,7 @@ class LocalBackend(Backend):
             return None
         try:  # one taker at a time (a pack's trailer is appended to the file), and still under its name
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or not os.path.samestat(st, os.lstat(path)):
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _names(path, fd):
                 raise OSError("not a regular file, or committed by another taker")
             os.utime(fd)  # taken now: gc's --min-age counts from here
         except OSError:
@@ -315,8 +314,8 @@ class _UnnamedSpool(FileSpool):
 class _HeldSpool(_UnnamedSpool):
     """One of the store's unnamed spool files given a ``.tmp-`` name (``hold_file_spool``), so
     that another process can take it over (``open_held_spool``): ``commit`` renames it into
-    place; ``abort`` removes the name. If gc removed the name meanwhile, ``commit`` writes the
-    bytes the descriptor still holds under the key."""
+    place; ``abort`` removes the name. If gc removed the name meanwhile (or another file is
+    under it), ``commit`` writes the bytes the descriptor still holds under the key."""
 
     def __init__(self, backend: LocalBackend, fd: int, key: str):
         super().__init__(backend, fd)
@@ -328,9 +327,9 @@ class _HeldSpool(_UnnamedSpool):
         with self._backend_local._writing(key):
             os.fsync(self.fd)
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
+            with contextlib.suppress(FileNotFoundError):  # swept since it was taken: written from the descriptor below
                 os.rename(self.path, path)
-            except FileNotFoundError:  # swept since it was taken: the descriptor still holds its bytes
+            if not _names(path, self.fd):  # gone, or another file put under its name (a symlink...): never that one
                 replace_file(write_temp(path, _contents(self.fd), fsync=True), path)
         self.fd, fd = -1, self.fd
         os.close(fd)
@@ -341,6 +340,14 @@ class _HeldSpool(_UnnamedSpool):
     def abort(self) -> None:
         super().abort()
         self.path.unlink(missing_ok=True)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` (not followed) is the file open as ``fd``."""
+    try:
+        return os.path.samestat(os.lstat(path), os.fstat(fd))
+    except FileNotFoundError:
+        return False
 
 
 def _contents(fd: int) -> Iterator[bytes]:
