@@ -139,6 +139,7 @@ def test_a_second_add_in_another_process_adds_to_what_is_held(tmp_path: Path, re
     assert reads == []
     got = read_tree(later(ds_id, store).get_local_copy())
     assert got == {**read_tree(src), **{f"extra/{k}": v for k, v in read_tree(more).items()}}
+    assert held_names(store) == []  # the first add's segment was held again under its own name, not a second one
 
 
 def test_a_refused_add_in_a_later_process_leaves_what_was_held(tmp_path: Path, reads: list[str]) -> None:

@@ -136,13 +136,15 @@ class Backend(ABC):
 
     def hold_file_spool(self, spool: FileSpool, key: str) -> FileSpool | None:
         """Name ``spool`` (from ``open_file_spool``) ``key``, a temp name gc sweeps, so that a later
-        process may take it over (``open_held_spool``); the returned spool replaces it. None
-        where the store cannot (then ``spool`` is unchanged)."""
+        process may take it over (``open_held_spool``); the returned spool replaces it (one held
+        already is returned as it is, under its name). None where the store cannot (then
+        ``spool`` is unchanged)."""
         return None
 
     def open_held_spool(self, key: str) -> FileSpool | None:
         """The spool ``hold_file_spool`` named ``key``, open for more writes and its ``commit``
-        (its age reset, so gc leaves it for ``--min-age``); None if it is not there."""
+        (its age reset, so gc leaves it for ``--min-age``); None if it is not there, or another
+        process has it open (one taker at a time)."""
         return None
 
     def list_temp(self, prefix: str) -> builtins.list[str]:

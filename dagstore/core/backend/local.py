@@ -92,8 +92,10 @@ class LocalBackend(Backend):
         return _UnnamedSpool(self, fd)
 
     def hold_file_spool(self, spool: FileSpool, key: str) -> FileSpool | None:
+        if isinstance(spool, _HeldSpool):  # held already (taken over): under its name, not a second one
+            return spool
         if not isinstance(spool, _UnnamedSpool) or spool.fd < 0:
-            return spool if isinstance(spool, _HeldSpool) else None
+            return None
         path = self._path(key)
         folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:  # as commit names a spool: the file gets the name, not /proc's link
