@@ -244,3 +244,52 @@ def test_a_held_segment_replaced_by_a_symlink_is_never_followed_nor_committed(tm
     assert not any(p.is_symlink() for p in (store / "packs").rglob("*") if not p.name.startswith(".tmp-"))
     assert Store(str(store)).verify(read_data=True) == []
     assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+
+
+def test_a_held_index_copied_from_another_draft_is_not_taken(tmp_path: Path, reads: list[str],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Another draft's index (and segments) under this draft's index name: its segments are
+    named for the other draft, so nothing of it is taken; the files are read again."""
+    other_id, store, _src = add_and_hold(tmp_path / "other")
+    ds_id, store2, src = add_and_hold(tmp_path)
+    for n in held_names(store):
+        (store2 / "packs" / n).write_bytes((store / "packs" / n).read_bytes())
+    (store2 / stagehold.index_key(ds_id)).write_bytes((store / stagehold.index_key(other_id)).read_bytes())
+    ds = later(ds_id, store2)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert len(reads) == len(TREE) and "outside the store's held files" in caplog.text
+    assert read_tree(later(ds_id, store2).get_local_copy()) == read_tree(src)
+
+
+@pytest.mark.parametrize("content", ["same", "changed"])
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_read_again(tmp_path: Path, reads: list[str], content: str) -> None:
+    """A file rewritten between add and close within the same tick (same size, its mtime put
+    back): its change time differs, so it is read again, stored if its content is the same and
+    refused if not, never taken from the held bytes."""
+    ds_id, store, src = add_and_hold(tmp_path)
+    f = src / "d1" / "f1.bin"
+    st = f.stat()
+    data = f.read_bytes()
+    f.write_bytes(data if content == "same" else bytes(b ^ 1 for b in data))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    ds = later(ds_id, store)
+    if content == "changed":
+        with pytest.raises(InvalidPathError, match="f1.bin"):
+            ds.upload(show_progress=False)
+    else:
+        ds.upload(show_progress=False)
+        ds.finalize()
+        assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+    assert reads == ["f1.bin"]
+
+
+def test_an_upload_at_another_compression_level_reads_the_files_and_leaves_no_held_name(tmp_path: Path, reads: list[str]) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False, compression=9)
+    ds.finalize()
+    assert len(reads) == len(TREE)
+    assert held_names(store) == []
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
+    assert Store(str(store)).verify(read_data=True) == []
