@@ -196,3 +196,19 @@ def test_dagstore_add_then_close_in_two_processes_reads_each_file_once(tmp_path:
     run("get", "--name", "n", "--copy", str(out), "-q")
     assert read_tree(out) == read_tree(src)
     assert held_names(tmp_path / "store") == []
+
+
+def test_dagstore_sync_skip_close_then_close_reads_each_file_once(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", TREE)
+    env = {**os.environ, "DAGSTORE_URL": str(tmp_path / "store"), "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"),
+           "READS": str(tmp_path / "reads.txt")}
+
+    def run(*args: str) -> None:
+        subprocess.run([sys.executable, "-c", _PROCESS, *args], env=env, check=True, capture_output=True, timeout=120)
+
+    run("sync", "--project", "p", "--name", "s", "--folder", str(src), "--skip-close", "-q")
+    run("close", "-q")
+    assert not (tmp_path / "reads.txt").exists()
+    out = tmp_path / "out"
+    run("get", "--name", "s", "--copy", str(out), "-q")
+    assert read_tree(out) == read_tree(src)
