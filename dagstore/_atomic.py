@@ -4,30 +4,35 @@ sibling (same filesystem), then one rename puts it in place.
 Readers of the target never see a partial file or folder; a crash leaves at most a ``.tmp-*``
 sibling. Used by the local backend, export sinks, export extraction, checkout and the CLI.
 Also the helper that removes trees whose folders were made read-only (materialized versions).
+
+A temp that lives long in a folder of the user's (a copy, an export, the old folder set aside)
+is *held* (``HeldTemp``, ``.tmp-held-*``): its creator keeps a ``flock`` on it for its whole life,
+so the kernel drops the lock when the process dies, even by ``kill -9``. Making a held temp first
+removes the held temps of that folder whose lock can be taken: their owners are gone (no pid
+to be reused, no clock); a live writer's temp is never touched.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import shutil
 import stat
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
-
-
-def sibling_name(path: str | os.PathLike[str]) -> Path:
-    """A fresh temp name next to ``path`` (same filesystem, so the final rename is atomic; the
-    prefix gc knows), its folder not made."""
-    return Path(path).parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+HELD_PREFIX = f"{TMP_PREFIX}held-"
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)  # a rename's target exists and is not an empty folder
 
 
 def temp_path(path: str | os.PathLike[str]) -> Path:
-    """``sibling_name(path)``, its folder made."""
-    p = sibling_name(path)
+    """A fresh temp name next to ``path`` (same filesystem, so the final rename is atomic; the
+    prefix gc knows), its folder made."""
+    p = Path(path).parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -64,35 +69,118 @@ def replace_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> N
         raise
 
 
-def replace_folder(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """Put the finished folder ``tmp`` at ``path``: an existing ``path`` is renamed aside, ``tmp``
-    renamed in (the old one put back if that fails), then the old one removed."""
-    old = None
-    if os.path.lexists(path):
-        old = Path(f"{tmp}.old")
-        os.rename(path, old)
+def _lock(path: str | os.PathLike[str]) -> int | None:
+    """An fd of ``path`` holding its exclusive ``flock``, or ``None`` when another holds it or
+    ``path`` no longer names the file locked (removed or replaced meanwhile)."""
     try:
-        os.rename(tmp, path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        st, now = os.fstat(fd), os.lstat(path)
+        if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+    except (BlockingIOError, FileNotFoundError):
+        pass
     except BaseException:
-        if old is not None:
-            os.rename(old, path)
+        os.close(fd)
         raise
-    if old is not None:
-        rmtree(old)
+    os.close(fd)
+    return None
+
+
+def sweep_dead(folder: str | os.PathLike[str]) -> None:
+    """Remove this user's held temps in ``folder`` whose lock can be taken (their owner is dead)."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(HELD_PREFIX) and not e.is_symlink()]
+    except OSError:
+        return
+    for e in entries:
+        try:
+            fd = _lock(e.path)
+        except OSError:  # gone, or not ours to open
+            continue
+        if fd is None:
+            continue
+        try:
+            if os.fstat(fd).st_uid == os.geteuid():
+                rmtree(e.path)
+        finally:
+            os.close(fd)
+
+
+class HeldTemp:
+    """A fresh temp sibling of ``path`` (an empty folder, or an empty file), locked until
+    ``release``; the dead owners' held temps of that folder are removed first."""
+
+    def __init__(self, path: str | os.PathLike[str], folder: bool):
+        parent = Path(path).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        sweep_dead(parent)
+        fd = None
+        while fd is None:  # another process's sweep may take a name between its making and its lock
+            self.path = parent / f"{HELD_PREFIX}{uuid.uuid4().hex}"
+            if folder:
+                self.path.mkdir()
+            else:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            try:
+                fd = _lock(self.path)
+            except BaseException:
+                rmtree(self.path)
+                raise
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Drop the lock (after the temp was renamed into place or removed)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def replace_folder(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Put the finished folder ``tmp`` at ``path`` in one rename: an existing ``path`` is first
+    moved into a held temp (put back if the rename fails) that is then removed. Concurrent
+    replacements of one ``path`` all succeed (the last rename wins)."""
+    aside: HeldTemp | None = None
+    moved: list[Path] = []
+    try:
+        while True:
+            try:
+                os.rename(tmp, path)  # no ``path``, or an empty folder (replaced by the rename)
+                return
+            except OSError as exc:
+                if exc.errno not in _TAKEN:
+                    raise
+            aside = aside or HeldTemp(path, folder=True)
+            old = aside.path / str(len(moved))
+            with suppress(FileNotFoundError):  # another replacement moved it first
+                os.rename(path, old)
+                moved.append(old)
+    except BaseException:
+        if moved and not os.path.lexists(path):
+            os.rename(moved[-1], path)
+        raise
+    finally:
+        if aside is not None:
+            rmtree(aside.path)
+            aside.release()
 
 
 @contextmanager
 def new_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A fresh temp folder beside ``path`` to fill; on success it replaces ``path`` in one
+    """A fresh held temp folder beside ``path`` to fill; on success it replaces ``path`` in one
     rename, on error it is removed and ``path`` is left as it was."""
-    tmp = temp_path(path)
-    tmp.mkdir()
+    held = HeldTemp(path, folder=True)
     try:
-        yield tmp
-        replace_folder(tmp, path)
+        yield held.path
+        replace_folder(held.path, path)
     except BaseException:
-        rmtree(tmp)
+        rmtree(held.path)
         raise
+    finally:
+        held.release()
 
 
 def rmtree(path: str | os.PathLike[str]) -> None:
@@ -105,8 +193,10 @@ def rmtree(path: str | os.PathLike[str]) -> None:
         return
     for dirpath, dirnames, _files in os.walk(path):
         for d in dirnames:
+            p = os.path.join(dirpath, d)
             try:
-                os.chmod(os.path.join(dirpath, d), stat.S_IRWXU)
+                if not os.path.islink(p):  # a link's target is not ours to change
+                    os.chmod(p, stat.S_IRWXU)
             except OSError:
                 pass
     os.chmod(path, stat.S_IRWXU)

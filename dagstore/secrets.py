@@ -36,7 +36,7 @@ HIDDEN = "***"
 
 class SecretError(DagstoreError, ValueError):
     """A literal secret where only a ``${ENV}`` reference is allowed, or a reference to an
-    environment variable that is not set. The message never shows a secret value."""
+    environment variable that is not set or set but empty. The message never shows a secret value."""
 
 
 def is_secret_name(name: str) -> bool:
@@ -147,7 +147,8 @@ class Scrubber:
 
     def resolve(self, value: Any) -> Any:
         """``value`` with every ``${NAME}`` replaced by the environment's value; dicts and
-        lists are resolved recursively. SecretError when a variable is not set."""
+        lists are resolved recursively. SecretError when a variable is not set or is empty
+        (an empty secret is a mistake, e.g. ``export TOKEN=$(cat missing-file)``)."""
         if isinstance(value, dict):
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -160,6 +161,8 @@ class Scrubber:
             if name not in os.environ:
                 raise SecretError(f"{self.owner}: ${{{name}}} is not set in the environment")
             secret = os.environ[name]
+            if not secret:
+                raise SecretError(f"{self.owner}: ${{{name}}} is set but empty in the environment")
             self.add(secret)
             return secret
 

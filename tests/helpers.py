@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,3 +45,32 @@ def noise(seed: str, size: int) -> bytes:
 def index_columns_of(pack: str, locs: Mapping[str, BlobLocation]) -> Columns:
     """The index columns of a pack holding ``locs`` ({hash: location}), as its writer builds them."""
     return build(pack, [(h, *loc[1:]) for h, loc in locs.items()])
+
+
+# a child's hook that stops it: one byte to the fd in DS_TEST_PAUSED_FD, then a line from stdin
+PAUSE = """
+def pause():
+    import os, sys
+    os.write(int(os.environ["DS_TEST_PAUSED_FD"]), b"x")
+    sys.stdin.readline()
+"""
+
+
+def paused_python(code: str, args: list[str], pythonpath: str) -> subprocess.Popen[str]:
+    """Run ``PAUSE + code`` in a Python child (``pythonpath`` before the inherited one) and
+    return it once it called ``pause()``; a line on its stdin lets it go on."""
+    r, w = os.pipe()
+    env = {**os.environ, "DS_TEST_PAUSED_FD": str(w),
+           "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.Popen([sys.executable, "-c", PAUSE + code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, pass_fds=(w,))
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 120)
+        said = os.read(r, 1) if ready else b""
+    finally:
+        os.close(r)
+    if said != b"x":
+        proc.kill()
+        raise AssertionError(f"the child never paused: {proc.communicate()}")
+    return proc

@@ -405,7 +405,8 @@ class Dataset:
         show_progress: bool = True,
     ) -> str:
         """A writable copy (real files, never links into the cache) in ``target_folder``;
-        ``files`` (paths or globs) copies a subset."""
+        ``files`` (paths or globs) copies a subset. Written as a held ``.tmp-held-*`` sibling
+        renamed into place: one left by a killed process is removed by the next copy beside it."""
         target = os.path.abspath(os.fspath(target_folder))
         checkout.check_copy_target(target, overwrite)
         src = self.get_local_copy(part=part, num_parts=num_parts, max_workers=max_workers, files=files, show_progress=show_progress)

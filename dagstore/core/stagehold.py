@@ -3,8 +3,8 @@ small files (``core.staging``); ``dagstore close`` or ``upload``, in another pro
 without reading them again.
 
 ``hold`` names each spool segment that is one of the store's own unnamed files
-(``packs/.tmp-held-<draft>-<uuid>``) and writes an index beside them
-(``packs/.tmp-held-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
+(``packs/.tmp-kept-<draft>-<uuid>``) and writes an index beside them
+(``packs/.tmp-kept-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
 then each segment's blobs; the segments' names, sizes and xxh3-128 digests are in its schema
 metadata. ``take`` reopens them for the draft's next add or upload: each segment is hashed whole
 again and compared with the index, so a segment changed, cut short or gone is left out (its files
@@ -23,11 +23,12 @@ import re
 import uuid
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import xxhash
 
 from .backend import Backend, FileSpool
-from .columns import numbers
+from .columns import from_numpy, numbers, strings
 from .staging import Held, Staged
 
 log = logging.getLogger("dagstore")
@@ -41,11 +42,11 @@ _SCHEMA = pa.schema([("path", pa.string()), ("hash", pa.string()), ("stat", pa.b
 
 def index_key(draft_id: str) -> str:
     """Where a draft's held content is indexed."""
-    return f"packs/.tmp-held-{draft_id}.arrow"
+    return f"packs/.tmp-kept-{draft_id}.arrow"
 
 
 def _segment_key(draft_id: str) -> str:
-    return f"packs/.tmp-held-{draft_id}-{uuid.uuid4().hex}"
+    return f"packs/.tmp-kept-{draft_id}-{uuid.uuid4().hex}"
 
 
 def hold(staged: Staged, store: Backend, draft_id: str) -> int:
@@ -53,31 +54,39 @@ def hold(staged: Staged, store: Backend, draft_id: str) -> int:
     store that cannot, or when the index cannot be written)."""
     if not store.is_local:
         return 0
-    files, segs = staged.hold(lambda spool: store.hold_file_spool(spool, _segment_key(draft_id)))
-    if not files:
+    (paths, hashes, stats), segs = staged.hold(lambda spool: store.hold_file_spool(spool, _segment_key(draft_id)))
+    if not paths:
         forget(store, draft_id)
         return 0
     meta = [{"key": seg.spool.key if seg.spool is not None else "", "size": seg.size,
              "digest": seg.hasher.hexdigest(), "blobs": len(seg.hashes)} for seg in segs]
-    paths, hashes, stats = zip(*files)
-    blobs = [b for seg in segs for b in seg.rows()]
-    n = len(blobs)
-    table = pa.table([pa.array([*paths, *[None] * n], pa.string()),
-                      pa.array([*hashes, *(b[0] for b in blobs)], pa.string()),
-                      pa.array([*stats, *[None] * n], pa.binary()),
-                      *(pa.array([0] * len(files) + [b[i] for b in blobs], t) for i, t in ((1, pa.int64()), (2, pa.int64()),
-                                                                                           (3, pa.int64()), (4, pa.uint8())))],
-                     schema=_SCHEMA.with_metadata({_META: json.dumps({"format": _FORMAT, "level": staged.level,
-                                                                       "files": len(files), "segments": meta})}))
+    n, m = len(paths), sum(len(seg.hashes) for seg in segs)
+    zeros = from_numpy(np.zeros(n, dtype=np.int64), pa.int64())
+    kept = pa.RecordBatch.from_arrays([strings(paths), strings(hashes), _fixed_binary(stats), zeros, zeros, zeros,
+                                       from_numpy(np.zeros(n, dtype=np.uint8), pa.uint8())], schema=_SCHEMA)
+    ints = [from_numpy(np.concatenate([np.frombuffer(getattr(seg, c), dtype=np.int64) for seg in segs]), pa.int64())
+            for c in ("offsets", "lengths", "sizes")]
+    blobs = pa.RecordBatch.from_arrays([pa.nulls(m, pa.string()), strings([h for seg in segs for h in seg.hashes]),
+                                        pa.nulls(m, pa.binary()), *ints,
+                                        from_numpy(np.frombuffer(b"".join(seg.codecs for seg in segs), dtype=np.uint8), pa.uint8())],
+                                       schema=_SCHEMA)
+    schema = _SCHEMA.with_metadata({_META: json.dumps({"format": _FORMAT, "level": staged.level, "files": n, "segments": meta})})
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as w:
-        w.write_table(table)
+    with pa.ipc.new_file(sink, schema) as w:
+        w.write_batch(kept)
+        w.write_batch(blobs)
     try:
         store.write(index_key(draft_id), sink.getvalue().to_pybytes())
     except OSError as exc:
         log.info("not holding kept content for a later upload (%s): it will read the files again", exc)
         return 0
-    return len(files)
+    return n
+
+
+def _fixed_binary(values: list[bytes]) -> pa.Array:
+    """Byte strings of one length as an Arrow binary array, built from buffers (``columns.strings``)."""
+    offsets = np.arange(len(values) + 1, dtype=np.int32) * (len(values[0]) if values else 0)
+    return pa.Array.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
 
 
 def take(store: Backend, draft_id: str, staged: Staged) -> int:
@@ -128,7 +137,7 @@ def _index(data: bytes, draft_id: str) -> tuple[pa.Table, dict[str, Any]]:
     if not table.schema.equals(_SCHEMA):
         raise ValueError("unexpected columns")
     meta = json.loads((reader.schema.metadata or {})[_META])
-    key = re.compile(rf"^packs/\.tmp-held-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
+    key = re.compile(rf"^packs/\.tmp-kept-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
     segs = meta["segments"]
     if meta.get("format") != _FORMAT or not isinstance(segs, list):
         raise ValueError("unknown format")

@@ -26,6 +26,7 @@ import logging
 import os
 import tempfile
 import threading
+from operator import itemgetter
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -338,7 +339,7 @@ class Staged:
                 out.append((None, found))
         return out, rest
 
-    def hold(self, name: Callable[[FileSpool], FileSpool | None]) -> tuple[list[tuple[str, str, bytes]], list[_Segment]]:
+    def hold(self, name: Callable[[FileSpool], FileSpool | None]) -> tuple[tuple[list[str], list[str], list[bytes]], list[_Segment]]:
         """For a later process (``core.stagehold``): the segments ``name`` could name (the store's
         files), and the kept files ``(path, hash, stat when read)`` whose blobs they hold."""
         self.settle()
@@ -349,7 +350,9 @@ class Staged:
                 seg.spool, seg.fd = spool, spool.fd
                 held.append(seg)
         hashes = {h for seg in held for h in seg.hashes}
-        return [(p, h, st) for p, (h, st) in self._files.items() if h in hashes], held
+        kept = {p: v for p, v in self._files.items() if v[0] in hashes} if len(held) < len(self._segs) else self._files
+        values = list(kept.values())
+        return (list(kept), list(map(itemgetter(0), values)), list(map(itemgetter(1), values))), held
 
     def take_over(self, files: tuple[list[str], list[str], list[bytes]], segments: Sequence[Held]) -> None:
         """Start (new) from what another process held: kept files' columns (paths, hashes, stats), segments."""

@@ -5,8 +5,6 @@ and leaves nothing (``localtarget``)."""
 
 from __future__ import annotations
 
-import os
-
 from .._atomic import replace_folder
 from ..archive import extract_zip
 from .localtarget import LocalTarget
@@ -14,7 +12,7 @@ from .localtarget import LocalTarget
 
 def safe_extract(zip_path: str, folder: str, overwrite: bool = False) -> str:
     """Extract ``zip_path`` into ``folder`` (missing or empty, or replaced with ``overwrite``)."""
-    local = LocalTarget(folder, overwrite, True, os.mkdir)
+    local = LocalTarget(folder, overwrite, True, True)
     try:
         with local.writing():
             extract_zip(zip_path, local.tmp)
@@ -22,4 +20,5 @@ def safe_extract(zip_path: str, folder: str, overwrite: bool = False) -> str:
     except BaseException:
         local.cleanup()
         raise
+    local.release()
     return local.location

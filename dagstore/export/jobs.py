@@ -160,7 +160,7 @@ class ExportJob:
         art = self._rec["artifact"]
         given = os.fspath(dest)
         is_zip = os.path.abspath(given).lower().endswith(".zip")
-        local = LocalTarget(given, overwrite, not is_zip, lambda tmp: open(tmp, "xb").close())
+        local = LocalTarget(given, overwrite, not is_zip, False)
         target, tmp = local.location, local.tmp
         try:
             with local.writing():

@@ -3,7 +3,8 @@
 An ``OSError`` while making or writing it (a place that takes no new files such as ``/proc``,
 a read-only or full disk, a folder of the path that is a file) becomes one ``StorageError``
 line naming the target as the user gave it, never the temporary name; ``cleanup`` removes the
-temporary sibling and the folders made for the target, so a failed export leaves nothing.
+temporary sibling and the folders made for the target, so a failed export leaves nothing. The
+sibling is held (``_atomic.HeldTemp``): one left by a killed process is removed by the next.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from .._atomic import rmtree, sibling_name
+from .._atomic import HELD_PREFIX, HeldTemp, rmtree
 from ..errors import DagstoreError, InvalidPathError, StorageError
 
 # errors of a write that name no path: the target's disk or folder refused it
@@ -53,21 +54,25 @@ def _not_a_folder(folder: str) -> str | None:
 
 
 class LocalTarget:
-    """``location`` (absolute) is written as ``tmp``, a fresh sibling that ``make`` creates (a
-    folder or a file; what it returns is ``opened``), after the target is checked
-    (``check_local_target``)."""
+    """``location`` (absolute) is written as ``tmp``, a fresh held sibling (an empty folder
+    when ``tmp_folder``, else an empty file; ``opened`` is what ``open_tmp`` returns for it),
+    after the target is checked (``check_local_target``). ``release`` once it is renamed."""
 
-    def __init__(self, target: str, overwrite: bool, want_dir: bool, make: Callable[[str], Any]):
+    def __init__(self, target: str, overwrite: bool, want_dir: bool, tmp_folder: bool,
+                 open_tmp: Callable[[str], Any] | None = None):
         self.given = target
         self.location = os.path.abspath(target)
         check_local_target(self.location, overwrite, want_dir)
         self.parent = os.path.dirname(self.location)
         self._made = _first_missing(self.parent)
-        self.tmp = str(sibling_name(self.location))
+        self._held: HeldTemp | None = None
+        self.tmp = os.path.join(self.parent, HELD_PREFIX)  # its full name once made
         try:
             with self.writing():
                 os.makedirs(self.parent, exist_ok=True)
-                self.opened = make(self.tmp)
+                self._held = HeldTemp(self.location, folder=tmp_folder)
+                self.tmp = str(self._held.path)
+                self.opened: Any = open_tmp(self.tmp) if open_tmp else None
         except BaseException:
             self.cleanup()
             raise
@@ -98,7 +103,7 @@ class LocalTarget:
         if exc.filename is None:
             return StorageError(said + reason) if exc.errno in _WRITE_ERRNOS else None
         n = os.path.abspath(os.fsdecode(exc.filename))
-        if n == self.tmp:
+        if os.path.dirname(n) == self.parent and os.path.basename(n).startswith(HELD_PREFIX):  # the temp, or the old target's
             return StorageError(f"{said}{reason} (making a new entry in {self.parent})")
         if n.startswith(self.tmp) or n == self.location:
             return StorageError(said + reason)
@@ -107,9 +112,16 @@ class LocalTarget:
             return StorageError(said + (f"{blocker} is not a folder" if blocker else f"{reason} ({n})"))
         return None
 
+    def release(self) -> None:
+        """Drop the temporary sibling's lock (it was renamed into place, or removed)."""
+        if self._held is not None:
+            self._held.release()
+
     def cleanup(self) -> None:
         """Remove the temporary sibling and the (empty) folders made for the target."""
-        rmtree(self.tmp)
+        if self._held is not None:
+            rmtree(self.tmp)
+            self.release()
         folder = self.parent
         while self._made is not None:
             try:

@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .._atomic import rmtree, temp_path
+from .._atomic import HeldTemp, rmtree
 from ..core import fanout
 from .base import ExportContext, FormatWriter
 from .filters import selector
@@ -177,10 +177,11 @@ def export_parts(executor: Executor, views: PartViews, version_id: str, exporter
     paths = selected(ctx, total)
     slices = fanout.slices(total, executor)
     shared = sink.staging if isinstance(sink, FolderSink) else None
-    owns = [str(temp_path(sink.location)) for _ in slices]
+    held: list[HeldTemp] = []  # one folder per slice beside the target, removed after a kill -9 too
     try:
-        for d in owns:
-            os.mkdir(d)
+        for _ in slices:
+            held.append(HeldTemp(sink.location, folder=True))
+        owns = [str(h.path) for h in held]
         tasks = [PartTask(views, version_id, exporter.name, dict(options), dict(filters), include_media, tuple(paths[a:b]), shared, own)
                  for (a, b), own in zip(slices, owns)]
         results = fanout.run(executor, export_part, tasks, "the export")
@@ -199,8 +200,9 @@ def export_parts(executor: Executor, views: PartViews, version_id: str, exporter
             ctx.info.update(res.info)
         ctx.tick(total)
     finally:
-        for d in owns:
-            rmtree(d)
+        for h in held:
+            rmtree(h.path)
+            h.release()
 
 
 def selected(ctx: ExportContext, total: int) -> list[str]:

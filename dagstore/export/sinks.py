@@ -61,7 +61,7 @@ class FolderSink:
     def __init__(self, target: str, overwrite: bool = False, into: str | None = None):
         self._local: LocalTarget | None = None
         if into is None:
-            self._local = LocalTarget(target, overwrite, True, os.mkdir)
+            self._local = LocalTarget(target, overwrite, True, True)
             self.location, self._tmp = self._local.location, self._local.tmp
             self._files = FileWriter()  # many files: made by a helper process on the other core
         else:  # a part of a fanned-out export: files go straight into ``into`` (the driver commits)
@@ -125,6 +125,8 @@ class FolderSink:
             replace_folder(self._tmp, self.location)
         except OSError as exc:
             self._failed(exc)
+        if self._local is not None:
+            self._local.release()
 
     def abort(self) -> None:
         self._files.abort()
@@ -139,7 +141,7 @@ class ZipSink:
     fixed timestamps; written as a temporary sibling file and renamed into place."""
 
     def __init__(self, target: str, overwrite: bool = False):
-        self._local = LocalTarget(target, overwrite, False, lambda tmp: zipfile.ZipFile(tmp, "x", allowZip64=True))
+        self._local = LocalTarget(target, overwrite, False, False, lambda tmp: zipfile.ZipFile(tmp, "w", allowZip64=True))
         self.location, self._tmp, self._zip = self._local.location, self._local.tmp, self._local.opened
         self._names: set[str] = set()
 
@@ -191,6 +193,7 @@ class ZipSink:
         with self._local.writing():
             self._zip.close()
             replace_file(self._tmp, self.location)
+        self._local.release()
 
     def abort(self) -> None:
         try:

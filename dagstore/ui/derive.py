@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dagstore import Dataset, Store
-from dagstore._atomic import replace_file, temp_path
+from dagstore._atomic import HeldTemp, replace_file
 from dagstore.core import columns as cols
 from dagstore.core.state import State
 
@@ -136,7 +136,8 @@ def _locations(store: Store, version_id: str, state: State) -> tuple[list[pa.Arr
 
 
 def build(store: Store, version_id: str, target: Path) -> None:
-    """Write the derived index of a final version to ``target`` (atomically: a temp file renamed)."""
+    """Write the derived index of a final version to ``target`` (atomically: a held temp file
+    renamed)."""
     store.state(version_id)  # built and cached by the store if need be (then dropped: it is in memory)
     state = store.state(version_id)  # memory-mapped from the cache: only the columns used are read
     ds = Dataset.get(dataset_id=version_id, store=store)
@@ -150,11 +151,13 @@ def build(store: Store, version_id: str, target: Path) -> None:
             "labels": labels, "colors": ds.class_colors, "srcs": srcs, "packs": packs}
     table = pa.Table.from_arrays([arrow(cells), arrow(order), *where, label_lists], schema=SCHEMA)
     table = table.replace_schema_metadata({"dagstore-ui": json.dumps(meta)})
-    tmp = temp_path(target)
+    held = HeldTemp(target, folder=False)  # an indexer killed while writing leaves it to the next build
     try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        with pa.OSFile(str(held.path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
+        replace_file(held.path, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        held.path.unlink(missing_ok=True)
         raise
-    replace_file(tmp, target)
+    finally:
+        held.release()

@@ -21,7 +21,7 @@ TREE = {f"d{i % 3}/f{i}.bin": noise(f"held{i}", 500 + 37 * i) for i in range(40)
 
 
 def held_names(store: Path) -> list[str]:
-    return sorted(n for n in os.listdir(store / "packs") if n.startswith(".tmp-held-")) if (store / "packs").is_dir() else []
+    return sorted(n for n in os.listdir(store / "packs") if n.startswith(".tmp-kept-")) if (store / "packs").is_dir() else []
 
 
 def add_and_hold(tmp_path: Path, tree: dict[str, bytes] = TREE) -> tuple[str, Path, Path]:

@@ -39,6 +39,13 @@ def test_the_four_verbs_of_each_kind(tmp_path: Path) -> None:
         fails(group, "delete", name, message=f"no {noun} named '{name}'")
 
 
+def test_a_connector_whose_secret_variable_is_empty_fails_in_one_line(tmp_path: Path) -> None:
+    dag("connector", "create", "pg", "sql, postgresql+psycopg://u@127.0.0.1:9/x, password=${DS_EMPTY_PW}")
+    r = dag("connector", "test", "pg", code=1, env={**os.environ, "DS_EMPTY_PW": ""})
+    assert r.out.strip() == "failed: connector 'pg': ${DS_EMPTY_PW} is set but empty in the environment", r
+    assert r.err.strip() == ""
+
+
 def test_a_bad_connector_record_hides_no_other(tmp_path: Path) -> None:
     dag("connector", "create", "wh", f"sql, sqlite:///{tmp_path}/wh.db")
     store = Path(os.environ["DAGSTORE_URL"])

@@ -72,6 +72,14 @@ def test_scrubber_resolves_and_removes_every_resolved_value(monkeypatch: pytest.
         Scrubber("thing 'x'").resolve("${DS_TEST_TOKEN}")
 
 
+def test_a_variable_set_but_empty_is_an_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``export TOKEN=$(cat missing-file)`` sets TOKEN to "": that was taken as the secret."""
+    monkeypatch.setenv("DS_TEST_EMPTY", "")
+    monkeypatch.setenv("DS_TEST_TOKEN", "t0k3n")
+    with pytest.raises(SecretError, match=r"^thing 'x': \$\{DS_TEST_EMPTY\} is set but empty in the environment$"):
+        Scrubber("thing 'x'").resolve({"a": "${DS_TEST_TOKEN}", "b": "Bearer ${DS_TEST_EMPTY}"})
+
+
 def test_a_failed_delivery_never_shows_or_stores_a_resolved_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "path-secret-4711"
     monkeypatch.setenv("DS_HOOK_PATH", secret)

@@ -197,6 +197,10 @@ def test_env_header_resolved_at_send_time_only(version, store, webhook, monkeypa
     with pytest.raises(SecretError, match=r"\$\{HOOK_TOKEN\} is not set"):
         send(version, "hook")
     assert webhook.requests() == []
+    monkeypatch.setenv("HOOK_TOKEN", "")
+    with pytest.raises(SecretError, match=r"\$\{HOOK_TOKEN\} is set but empty"):
+        send(version, "hook")
+    assert webhook.requests() == []
     monkeypatch.setenv("HOOK_TOKEN", "first-secret")
     send(version, "hook")
     monkeypatch.setenv("HOOK_TOKEN", "second-secret")

@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from dagstore import Dataset, IntegrityError, Store
+from dagstore._atomic import HeldTemp
 from dagstore.core.manifest import decode_annotation
 from dagstore.ui import create_app
 from dagstore.ui import derive
@@ -187,6 +188,16 @@ def test_a_damaged_index_file_is_built_again(world: World, tmp_path: Path) -> No
     other = Path(store.cache.root) / "ui" / "index" / f"{world.child}.v3.arrow"
     _replace(other, target.read_bytes())  # an index of another version under this one's name
     assert facets(Indexes(store).get(Dataset.get(dataset_id=world.child, store=store)), Filters())["label"] != want["label"]
+
+
+def test_a_build_removes_the_temp_file_of_an_indexer_that_died(world: World, tmp_path: Path) -> None:
+    store = _fresh(world, tmp_path)
+    folder = Path(store.cache.root) / "ui" / "index"
+    dead = HeldTemp(folder / "x.v3.arrow", folder=False)
+    dead.path.write_bytes(b"ARROW1" + b"\0" * 500)
+    dead.release()  # as the kernel does when the indexer is killed (e.g. by the OOM killer)
+    Indexes(store).get(Dataset.get(dataset_id=world.first, store=store))
+    assert sorted(p.name for p in folder.iterdir()) == [f"{world.first}.v3.arrow"]
 
 
 def test_big_versions_are_indexed_by_a_child_process(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
