@@ -77,3 +77,24 @@ def test_an_annotated_version_its_children_and_a_coco_export_do_not_import_panda
     args = [sys.executable, "-c", ANNOTATED, str(coco), str(extra), str(tmp_path / "coco.zip")]
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[-2] == "2 ['extra/x.jpg', 'extra/y.png'] 5 {'cat': 2, 'dog': 1} {'train': 5} False"
+
+
+FANNED = """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dagstore import Dataset
+with ProcessPoolExecutor(2) as ex:
+    ds = Dataset.create("np", "fanned")
+    ds.add_files(sys.argv[1], dataset_path="under", executor=ex, show_progress=False)
+    ds.finalize()
+print(Dataset.get(dataset_id=ds.id).list_files(), "pandas" in sys.modules)
+"""
+
+
+def test_a_folder_added_on_workers_under_a_dataset_path_does_not_import_pandas(tmp_path: Path) -> None:
+    """The workers' fragments joined under ``dataset_path`` (a Python string given to an Arrow
+    compute function is converted through pandas)."""
+    src = write_tree(tmp_path / "src", {"a.txt": "a", "d/b.txt": "b"})
+    env = dict(os.environ, DAGSTORE_URL=str(tmp_path / "store"), DAGSTORE_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", FANNED, str(src)], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "['under/a.txt', 'under/d/b.txt'] False"
