@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ...annotations.media import kind_of
 from .. import rle as rlemod
-from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions, under_split
+from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, image_items, region_id, regions, under_split
 from ..view import ClassInfo, Item
 from .coco_boxes import box_tails
 
@@ -72,16 +71,6 @@ def _image_json(image_id: int, rel: str, item: Item) -> str:
     w, h = media.get("width"), media.get("height")
     size = f',"width":{int(w)},"height":{int(h)}' if w and h else ""
     return f'{{"id":{image_id},"file_name":{json.dumps(rel, ensure_ascii=False)}{size}}}'
-
-
-def is_image(item: Item) -> bool:
-    """Whether COCO may list the item in ``images``: its media says it is an image, else (no
-    media kind) its name's suffix does. Readers take every entry for an image file."""
-    kind = ((item.annotation or {}).get("media") or {}).get("kind")
-    return kind == "image" if kind else kind_of(item.path) == "image"
-
-
-_NOT_IMAGE = "not an image: COCO lists images only, so it was left out (no entry, no file)"
 
 
 def _plain_boxes(item: Item, cat_ids: dict[str, int], cats: list[int], nums: list[Any]) -> int | None:
@@ -297,10 +286,7 @@ class CocoExporter(BaseExporter):
         cats: list[int] = []
         nums: list[Any] = []
         try:
-            for item in ctx.items():
-                if not is_image(item):
-                    ctx.skip(item.path, _NOT_IMAGE)
-                    continue
+            for item in image_items(ctx, "COCO"):
                 split = ctx.split(item)
                 part = parts.get(split)
                 if part is None:
