@@ -232,6 +232,8 @@ def sync(s: Settings, ref: str | None, project: str | None, name: str | None, pa
     if ds is None:
         _emit_unchanged(s, folder, latest, bool(parents), counts)
         return
+    if skip_close:
+        ds.keep_for_later_upload()  # as `add`: `close` packs what this read without reading it again
     if skip_close and created:
         remember_draft(s, ds.id)
     done = "draft" if skip_close else "closed"

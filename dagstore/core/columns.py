@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import zstandard
 
 from ..errors import FormatError
+from .arrays import bits, from_numpy, numbers, one_array, optional_floats, optional_strings, string_lists, strings
 from .decode import check_format, decoding, expect, parse_object
 from .gcpause import gc_paused
 from .manifest import MANIFEST_FORMAT, Delta, Entry, _check_paths, _entries
@@ -81,67 +82,10 @@ def annotation_columns(texts: list[str | None]) -> dict[str, pa.Array]:
     present = np.zeros(len(texts), dtype=bool)
     present[where] = True
     index = pa.Array.from_buffers(pa.int64(), len(texts), [pa.py_buffer(np.packbits(present, bitorder="little")), pa.py_buffer(rows)])
-    return {k: pa.array(col, t).take(index) for (k, t), col in zip(types.items(), parsed)}
-
-
-def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One array (no copy when there is one chunk: a mapped file's pages stay unread)."""
-    if isinstance(arr, pa.ChunkedArray):
-        if arr.num_chunks == 0:
-            return pa.nulls(0, arr.type)  # combine_chunks() of no chunks imports pandas
-        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
-    return arr
-
-
-def bits(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow boolean array as numpy booleans, null as False (``to_numpy`` of a boolean
-    array goes through pandas, whose import costs more than the whole operation)."""
-    arr = one_array(arr)
-    if not len(arr):
-        return np.zeros(0, dtype=bool)
-
-    def unpack(buf: pa.Buffer) -> np.ndarray:
-        return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
-
-    values = unpack(arr.buffers()[1])
-    return values & unpack(arr.buffers()[0]) if arr.null_count else values
-
-
-def strings(values: list[str]) -> pa.Array:
-    """Python strings as an Arrow string array, built from buffers (see ``bits``)."""
-    data = list(map(str.encode, values))  # map and fromiter: no Python step per value (W1's 50,000 paths: 12 -> 4 ms)
-    offsets = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]).cast(pa.string())
-
-
-def optional_strings(values: list[str | None]) -> pa.Array:
-    """Python strings or None as an Arrow string array (None: null), built from buffers."""
-    nulls = values.count(None)
-    if nulls == len(values):
-        return pa.nulls(len(values), pa.string())
-    if not nulls:
-        return strings(cast("list[str]", values))
-    present = np.array([v is not None for v in values], dtype=bool)
-    arr = strings([v if v is not None else "" for v in values])
-    return pa.Array.from_buffers(pa.string(), len(values), [pa.py_buffer(np.packbits(present, bitorder="little")), *arr.buffers()[1:]])
-
-
-def from_numpy(values: Any, type: pa.DataType) -> pa.Array:
-    """Python or numpy numbers or booleans as an Arrow array without nulls, built from buffers."""
-    if pa.types.is_boolean(type):
-        return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(np.packbits(np.asarray(values, dtype=bool), bitorder="little"))])
-    a = np.ascontiguousarray(values, dtype=type.to_pandas_dtype())
-    return pa.Array.from_buffers(type, len(a), [None, pa.py_buffer(a)])
-
-
-def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow integer array without nulls as a numpy view (no pandas, see ``bits``)."""
-    arr = one_array(arr)
-    dtype = np.dtype(arr.type.to_pandas_dtype())
-    if not len(arr):
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)]
+    split, classes, regions, width, height = parsed
+    made = {"split": optional_strings(list(split)), "classes": string_lists(classes), "region_types": string_lists(regions),
+            "width": optional_floats(width), "height": optional_floats(height)}  # from buffers: pa.array imports pandas
+    return {k: made[k].take(index) for k in types}
 
 
 def hashes_to_array(hashes: list[str]) -> pa.Array:
@@ -275,7 +219,7 @@ def encode_delta(table: pa.Table) -> bytes:
     folder, name = split_paths(table["path"])
     cols: dict[str, Any] = {"folder": folder, "name": name}
     for f in ENTRY_FIELDS:
-        cols[f.name] = pc.dictionary_encode(table["split"]).combine_chunks() if f.name == "split" else table[f.name]
+        cols[f.name] = one_array(pc.dictionary_encode(table["split"])) if f.name == "split" else table[f.name]
     cols["removed"] = table["removed"]
     stored = _table(cols, STORED_DELTA)
     return zstandard.ZstdCompressor(level=3).compress(_ipc(stored, {"format": COLUMNAR_FORMAT, "kind": "delta"}))
@@ -336,8 +280,8 @@ def decode_delta(raw: bytes, what: str) -> pa.Table:
     table, _meta = read_ipc(raw, what, "delta")
     _check_types(table, STORED_DELTA, what)
     with decoding(what):
-        folder = table["folder"].combine_chunks()
-        paths = join_paths(folder, table["name"].combine_chunks())
+        folder = one_array(table["folder"])
+        paths = join_paths(folder, one_array(table["name"]))
     expect(not pc.any(pc.match_substring(table["name"], "/")).as_py() if table.num_rows else True, what, "a name holds '/'")
     check_paths(paths, what)
     cols = {"path": paths, **{f.name: table[f.name] for f in ENTRY_FIELDS}, "removed": table["removed"]}

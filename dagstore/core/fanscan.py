@@ -150,11 +150,12 @@ def ingest_folder(executor: Executor, ref: fanout.StoreRef, root: str, rel: str,
     out = fanout.Fragment(tasks=len(units))
     for frag in frags:
         out.add(frag)
-    table = pa.concat_tables([f.table for f in frags]) if frags else ROWS.empty_table()
+    table = pa.concat_tables([f.table for f in frags]) if frags else pa.Table.from_batches([], schema=ROWS)  # (empty_table imports pandas)
     table = table.take(pc.sort_indices(table["path"])).combine_chunks()
     _check_unique(table["path"])
     if dataset_prefix:
-        joined = pc.binary_join_element_wise(dataset_prefix + "/", table["path"], "")
+        prefix, empty = columns.strings([dataset_prefix + "/", ""])  # Arrow scalars: a Python str would import pandas
+        joined = pc.binary_join_element_wise(prefix, table["path"], empty)
         table = table.set_column(0, ROWS.field("path"), joined)
     out.table = table
     out.wall = time.perf_counter() - t0

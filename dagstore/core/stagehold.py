@@ -139,14 +139,21 @@ def _index(data: bytes, draft_id: str) -> tuple[pa.Table, dict[str, Any]]:
         raise ValueError("unexpected columns")
     meta = json.loads((reader.schema.metadata or {})[_META])
     key = re.compile(rf"^packs/\.tmp-kept-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
-    segs = meta["segments"]
-    if meta.get("format") != _FORMAT or not isinstance(segs, list):
+    segs = meta.get("segments")
+    if meta.get("format") != _FORMAT or not isinstance(segs, list) or not _count(meta.get("files")) \
+            or not (meta.get("level") is None or _count(meta["level"])):
         raise ValueError("unknown format")
     if not all(isinstance(s, dict) and isinstance(s.get("key"), str) and key.match(s["key"]) for s in segs):
         raise ValueError("a segment is named outside the store's held files")
-    if meta["files"] + sum(int(s["blobs"]) for s in segs) != table.num_rows:
+    if not all(_count(s.get("size")) and _count(s.get("blobs")) and isinstance(s.get("digest"), str) for s in segs):
+        raise ValueError("a segment's size, blob count or digest")
+    if meta["files"] + sum(s["blobs"] for s in segs) != table.num_rows:
         raise ValueError("row count")
     return table, meta
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
 
 
 def _reopened(store: Backend, seg: dict[str, Any]) -> tuple[FileSpool, Any] | None:
@@ -157,9 +164,12 @@ def _reopened(store: Backend, seg: dict[str, Any]) -> tuple[FileSpool, Any] | No
         return None
     hasher = xxhash.xxh3_128()
     at = 0
-    while chunk := os.pread(spool.fd, _READ, at):
-        hasher.update(chunk)
-        at += len(chunk)
+    try:
+        while chunk := os.pread(spool.fd, _READ, at):
+            hasher.update(chunk)
+            at += len(chunk)
+    except OSError:
+        at = -1
     if at != seg["size"] or hasher.hexdigest() != seg["digest"]:
         log.warning("held content %s changed since it was held: its files are read again", seg["key"])
         spool.abort()

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from ..annotations.media import kind_of
 from .errors import ExportError
 from .sinks import Sink
 from .view import ClassInfo, Item, VersionView
@@ -230,6 +231,22 @@ def note_box_written(ctx: ExportContext, item: Item, region: Mapping[str, Any], 
         ctx.skip(item.path, f"{t} written as its bounding box ({boxes_only})", rid)
     elif region.get("rotation"):
         ctx.skip(item.path, f"rotation is not expressible in {target}: the axis-aligned envelope was written{rotation_hint}", rid)
+
+
+def is_image(item: Item) -> bool:
+    """Whether an image format may list the item: its media says it is an image, else (no
+    media kind) its name's suffix does. Readers open every listed file as an image."""
+    kind = ((item.annotation or {}).get("media") or {}).get("kind")
+    return kind == "image" if kind else kind_of(item.path) == "image"
+
+
+def image_items(ctx: ExportContext, target: str) -> Iterator[Item]:
+    """``ctx.items()`` that are images; each other file is reported as left out."""
+    for item in ctx.items():
+        if is_image(item):
+            yield item
+        else:
+            ctx.skip(item.path, f"not an image: {target} lists images only, so it was left out (no entry, no file)")
 
 
 def under_split(split: str, path: str) -> str:

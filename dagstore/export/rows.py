@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..core.arrays import optional_strings
 from ..errors import FormatError
 from ..tables.rows import DATA_FILE, DESCRIPTION, find_table, output_schema, parse_description, row_number, with_labels
 from .base import ExportContext, region_id, regions
@@ -131,6 +132,12 @@ def table_rows(ctx: ExportContext, folder: str) -> Rows:
     return rows
 
 
+def _text_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows of text (or None) as a batch of ``schema``'s string columns, built from buffers
+    (``RecordBatch.from_pylist`` imports pandas)."""
+    return pa.RecordBatch.from_arrays([optional_strings([r.get(c) for r in rows]) for c in schema.names], schema=schema)
+
+
 def _cell(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
@@ -164,10 +171,10 @@ def file_rows(ctx: ExportContext, label_separator: str, media: bool = True) -> R
                 ctx.add_media(f"media/{item.path}", item)
             ctx.count(split)
             if len(out) == _BATCH:
-                yield pa.RecordBatch.from_pylist(out, schema=schema)
+                yield _text_batch(out, schema)
                 out = []
         if out:
-            yield pa.RecordBatch.from_pylist(out, schema=schema)
+            yield _text_batch(out, schema)
 
     rows.batches = batches()
     return rows

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.arrays import from_numpy, optional_strings, strings
 from ..errors import FormatError
 from .describe import batches, dialect_of, tabular_format
 from .dialect import Dialect
@@ -83,6 +84,11 @@ def _value(v: Any) -> Any:
     return v
 
 
+def _s(text: str) -> pa.Scalar:
+    """An Arrow string scalar (a Python str given to a compute function imports pandas)."""
+    return strings([text])[0]
+
+
 def _cells(col: Any) -> Any:
     """The JSON text of each cell of one column, as ``json.dumps`` writes it inside a row (the
     common types a column at a time; the others cell by cell through ``_value``)."""
@@ -90,19 +96,18 @@ def _cells(col: Any) -> Any:
     if pa.types.is_integer(t):
         out = pc.cast(col, pa.string())
     elif pa.types.is_boolean(t):
-        out = pc.if_else(col, "true", "false")
+        out = pc.if_else(col, _s("true"), _s("false"))
     elif pa.types.is_float32(t) or pa.types.is_float64(t):
-        out = pa.array([repr(x) if x is not None and math.isfinite(x) else None for x in col.to_pylist()], pa.string())
+        out = optional_strings([repr(x) if x is not None and math.isfinite(x) else None for x in col.to_pylist()])
     elif pa.types.is_date32(t) or pa.types.is_date64(t):  # ISO-8601, as date.isoformat
-        out = pc.binary_join_element_wise('"', pc.cast(col, pa.string()), '"', "")
+        out = pc.binary_join_element_wise(_s('"'), pc.cast(col, pa.string()), _s('"'), _s(""))
     elif (pa.types.is_string(t) or pa.types.is_large_string(t)) and not pc.any(pc.match_substring_regex(col, _ESCAPED)).as_py():
-        out = pc.binary_join_element_wise('"', col.cast(pa.string()), '"', "")  # nothing to escape (ensure_ascii=False)
+        out = pc.binary_join_element_wise(_s('"'), col.cast(pa.string()), _s('"'), _s(""))  # nothing to escape (ensure_ascii=False)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        out = pa.array([None if x is None else encode_basestring(x) for x in col.to_pylist()], pa.string())
+        out = optional_strings([None if x is None else encode_basestring(x) for x in col.to_pylist()])
     else:
-        out = pa.array([json.dumps(_value(x), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-                        for x in col.to_pylist()], pa.string())
-    return pc.fill_null(out, "null")
+        out = strings([json.dumps(_value(x), ensure_ascii=False, separators=(",", ":"), allow_nan=False) for x in col.to_pylist()])
+    return pc.fill_null(out, _s("null"))
 
 
 def row_json(table: Any) -> Iterator[bytes]:
@@ -115,8 +120,8 @@ def row_json(table: Any) -> Iterator[bytes]:
             continue
         parts: list[Any] = []
         for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns)):
-            parts += [("{" if i == 0 else ",") + encode_basestring(name) + ":", _cells(col)]
-        yield from pc.cast(pc.binary_join_element_wise(*parts, "}\n", ""), pa.binary()).to_pylist()
+            parts += [_s(("{" if i == 0 else ",") + encode_basestring(name) + ":"), _cells(col)]
+        yield from pc.cast(pc.binary_join_element_wise(*parts, _s("}\n"), _s("")), pa.binary()).to_pylist()
 
 
 def split_labels(raw: Any, multi: bool, separator: str) -> list[str]:
@@ -176,6 +181,6 @@ def output_schema(data_schema: Any, label_column: str, split_column: str) -> Any
 def with_labels(batch: Any, take: Sequence[int], labels: Sequence[str | None], splits: Sequence[str],
                 schema: Any) -> Any:
     """The rows ``take`` of ``batch`` with their label and split columns appended."""
-    picked = batch.take(pa.array(take, pa.int64()))
-    cols = list(picked.columns) + [pa.array(labels, pa.string()), pa.array(splits, pa.string())]
+    picked = batch.take(from_numpy(take, pa.int64()))
+    cols = list(picked.columns) + [optional_strings(list(labels)), optional_strings(list(splits))]  # (pa.array imports pandas)
     return pa.RecordBatch.from_arrays(cols, schema=schema)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from annotation_helpers import coco_set, image
 from helpers import write_tree
 
 SCRIPT = """
@@ -36,3 +37,86 @@ def test_version_child_and_checkout_do_not_import_pandas(tmp_path: Path) -> None
     env = dict(os.environ, DAGSTORE_URL=str(tmp_path / "store"), DAGSTORE_CACHE_DIR=str(tmp_path / "cache"))
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(src)], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[-2] == "['b.txt', 'd', 'new.txt'] False"
+
+
+ANNOTATED = """
+import sys
+from dagstore import Dataset
+from dagstore.core import staging
+staging.RACY_NS = -(10**12)  # the files were just written: keep them anyway (as test_upload_held does)
+coco, extra, out = sys.argv[1:4]
+ds = Dataset.create("np", "labelled")
+ds.import_annotations(coco, format="coco")
+ds.upload(show_progress=False)
+ds.finalize()
+child = Dataset.create("np", "labelled", parent_datasets=[ds.id])
+child.add_files(extra, dataset_path="extra", show_progress=False)
+held = child.keep_for_later_upload()  # as `dagstore add` does, for a later `close`
+later = Dataset.get(dataset_id=child.id)
+later.upload(show_progress=False)
+later.finalize()
+same = Dataset.create("np", "labelled", parent_datasets=[child.id])  # a child that changes nothing
+same.finalize()
+diff = same.diff(ds)
+files = Dataset.get(dataset_id=same.id).list_files()
+copy = Dataset.get(dataset_id=same.id).get_local_copy(show_progress=False)
+facets = same.facets()
+report = same.export("COCO", out)
+same.export("CSV", out + ".csv.zip")  # a row per file
+print(held, diff.added, len(files), facets["classes"], report.counts, "pandas" in sys.modules)
+"""
+
+
+def test_an_annotated_version_its_children_and_a_coco_export_do_not_import_pandas(tmp_path: Path) -> None:
+    """An import, a held add taken over by a later upload, an empty child, diff, list,
+    checkout, facets, a COCO and a CSV export: pyarrow never imports pandas (``pa.array``,
+    ``combine_chunks`` of no chunks and ``to_numpy`` would)."""
+    coco = coco_set(tmp_path / "coco", n=3)
+    extra = image(tmp_path / "extra" / "x.jpg", 20, 10).parent
+    image(extra / "y.png", 30, 10)
+    env = dict(os.environ, DAGSTORE_URL=str(tmp_path / "store"), DAGSTORE_CACHE_DIR=str(tmp_path / "cache"))
+    args = [sys.executable, "-c", ANNOTATED, str(coco), str(extra), str(tmp_path / "coco.zip")]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "2 ['extra/x.jpg', 'extra/y.png'] 5 {'cat': 2, 'dog': 1} {'train': 5} False"
+
+
+FANNED = """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dagstore import Dataset
+with ProcessPoolExecutor(2) as ex:
+    ds = Dataset.create("np", "fanned")
+    ds.add_files(sys.argv[1], dataset_path="under", executor=ex, show_progress=False)
+    ds.finalize()
+print(Dataset.get(dataset_id=ds.id).list_files(), "pandas" in sys.modules)
+"""
+
+
+def test_a_folder_added_on_workers_under_a_dataset_path_does_not_import_pandas(tmp_path: Path) -> None:
+    """The workers' fragments joined under ``dataset_path`` (a Python string given to an Arrow
+    compute function is converted through pandas)."""
+    src = write_tree(tmp_path / "src", {"a.txt": "a", "d/b.txt": "b"})
+    env = dict(os.environ, DAGSTORE_URL=str(tmp_path / "store"), DAGSTORE_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", FANNED, str(src)], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "['under/a.txt', 'under/d/b.txt'] False"
+
+
+TABULAR = """
+import sys
+from dagstore import Dataset
+ds = Dataset.create("np", "table")
+ds.import_annotations(sys.argv[1], "table")
+ds.upload(show_progress=False)
+ds.finalize()
+print([ds.export(f, sys.argv[2] + f + ".zip").counts["train"] for f in ("CSV", "JSONL")], "pandas" in sys.modules)
+"""
+
+
+def test_a_table_imported_as_rows_and_its_csv_and_jsonl_exports_do_not_import_pandas(tmp_path: Path) -> None:
+    """Rows built as text columns, Arrow scalars given to compute functions (``from_pylist``,
+    ``pa.array`` and a Python str passed to ``fill_null`` or ``binary_join_element_wise`` import pandas)."""
+    table = write_tree(tmp_path / "t", {"iris.csv": "sepal,petal,ok,label,split\n1.5,2,true,setosa,train\n3.0,,false,virginica,train\n"})
+    env = dict(os.environ, DAGSTORE_URL=str(tmp_path / "store"), DAGSTORE_CACHE_DIR=str(tmp_path / "cache"))
+    args = [sys.executable, "-c", TABULAR, str(table / "iris.csv"), str(tmp_path / "out-")]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "[2, 2] False"

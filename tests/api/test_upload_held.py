@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,21 @@ def add_and_hold(tmp_path: Path, tree: dict[str, bytes] = TREE) -> tuple[str, Pa
     ds.add_files(src, show_progress=False)
     assert ds.keep_for_later_upload() == len(tree)
     return ds.id, store, src
+
+
+def edit_index(store: Path, ds_id: str, edit: Callable[[dict[str, Any]], object]) -> None:
+    """Change the metadata of a draft's held index in place (its rows unchanged)."""
+    import pyarrow as pa
+
+    path = store / stagehold.index_key(ds_id)
+    reader = pa.ipc.open_file(pa.BufferReader(path.read_bytes()))
+    table = reader.read_all()
+    meta = json.loads(reader.schema.metadata[b"dagstore.held"])
+    edit(meta)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema.with_metadata({b"dagstore.held": json.dumps(meta)})) as w:
+        w.write_table(table)
+    path.write_bytes(sink.getvalue().to_pybytes())
 
 
 def later(ds_id: str, store: Path) -> Dataset:
@@ -96,18 +113,8 @@ def test_an_unreadable_index_is_a_warning_and_the_files_are_read_again(tmp_path:
 def test_an_index_naming_a_file_outside_the_held_ones_is_refused(tmp_path: Path, reads: list[str],
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     """The index names segments by key: one that is not a held file of this draft is never opened."""
-    import pyarrow as pa
-
     ds_id, store, _src = add_and_hold(tmp_path)
-    path = store / stagehold.index_key(ds_id)
-    reader = pa.ipc.open_file(pa.BufferReader(path.read_bytes()))
-    table = reader.read_all()
-    meta = json.loads(reader.schema.metadata[b"dagstore.held"])
-    meta["segments"][0]["key"] = "packs/../records/x"
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema.with_metadata({b"dagstore.held": json.dumps(meta)})) as w:
-        w.write_table(table)
-    path.write_bytes(sink.getvalue().to_pybytes())
+    edit_index(store, ds_id, lambda meta: meta["segments"][0].update(key="packs/../records/x"))
     later(ds_id, store).upload(show_progress=False)
     assert len(reads) == len(TREE) and "outside the store's held files" in caplog.text
 
@@ -293,3 +300,33 @@ def test_an_upload_at_another_compression_level_reads_the_files_and_leaves_no_he
     assert held_names(store) == []
     assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
     assert Store(str(store)).verify(read_data=True) == []
+
+
+def test_dagstore_sync_skip_close_then_close_reads_each_file_once(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", TREE)
+    env = {**os.environ, "DAGSTORE_URL": str(tmp_path / "store"), "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"),
+           "READS": str(tmp_path / "reads.txt")}
+
+    def run(*args: str) -> None:
+        subprocess.run([sys.executable, "-c", _PROCESS, *args], env=env, check=True, capture_output=True, timeout=120)
+
+    run("sync", "--project", "p", "--name", "s", "--folder", str(src), "--skip-close", "-q")
+    run("close", "-q")
+    assert not (tmp_path / "reads.txt").exists()
+    out = tmp_path / "out"
+    run("get", "--name", "s", "--copy", str(out), "-q")
+    assert read_tree(out) == read_tree(src)
+
+
+@pytest.mark.parametrize("change", [{"level": "1"}, {"files": -1}, {"files": "3"}, {"segments": {}},
+                                    {"segments": [{"key": None}]}, {"segment": {"blobs": "2"}}, {"segment": {"size": None}},
+                                    {"segment": {"digest": 5}}])
+def test_an_index_with_wrong_fields_is_a_warning_and_the_files_are_read_again(tmp_path: Path, reads: list[str], change: dict,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    ds_id, store, src = add_and_hold(tmp_path)
+    edit_index(store, ds_id, lambda meta: meta["segments"][0].update(change["segment"]) if "segment" in change else meta.update(change))
+    ds = later(ds_id, store)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert len(reads) == len(TREE) and "not readable" in caplog.text
+    assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)

@@ -64,6 +64,54 @@ def test_coco_ids_start_at_1_and_images_without_annotations_are_kept(tmp_path: P
     assert sum(1 for i in gt.getImgIds() if not gt.getAnnIds(imgIds=[i])) == 2
 
 
+def test_coco_lists_images_only_and_reports_the_files_left_out(tmp_path: Path) -> None:
+    """A non-image file (no suffix, text, audio by its media) is no COCO image: pycocotools,
+    Ultralytics and Detectron2 open every ``images`` entry as one. It is left out, reported."""
+    from PIL import Image
+    from pycocotools.coco import COCO
+
+    write_tree(tmp_path / "src", {"train/a.jpg": image_bytes(40, 30), "train/b.png": image_bytes(20, 10, "PNG"),
+                                  "train/notes": "not an image", "train/readme.txt": "text", "train/clip": b"RIFF0000WAVE"})
+    ds = Dataset.create("d", "p")
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.add_classes(["cat"])
+    ds.set_annotation("train/a.jpg", {"media": {"kind": "image", "width": 40, "height": 30}, "regions": [{"type": "box", "label": "cat", "xywh": [1, 1, 5, 5]}]})
+    ds.set_annotation("train/clip", {"media": {"kind": "audio"}, "labels": ["cat"]})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    rep = ds.export("COCO", tmp_path / "out")
+    gt = COCO(str(tmp_path / "out/annotations/train.json"))
+    names = sorted(img["file_name"] for img in gt.loadImgs(gt.getImgIds()))
+    assert names == ["train/a.jpg", "train/b.png"] and len(gt.getAnnIds()) == 1 and rep.counts == {"train": 2}
+    for name in names:
+        with Image.open(tmp_path / "out/images" / name) as im:
+            im.verify()
+    assert sorted(os.listdir(tmp_path / "out/images/train")) == ["a.jpg", "b.png"]
+    left = {s["path"]: s["reason"] for s in rep.skipped}
+    assert sorted(left) == ["train/clip", "train/notes", "train/readme.txt"]
+    assert all(r.startswith("not an image: COCO lists images only") for r in left.values())
+
+
+@pytest.mark.parametrize(("fmt", "written"), [
+    ("YOLO", ["train.txt", "train/a.jpg", "train/a.txt"]),  # readme.txt's label file was its own path: the export failed
+    ("YOLO_ULTRALYTICS", ["data.yaml", "images/train/a.jpg", "labels/train/a.txt"]),
+    ("VOC", ["Annotations/a.xml", "ImageSets/Main/train.txt", "JPEGImages/a.jpg", "labelmap.txt"]),
+])
+def test_yolo_and_voc_write_images_only_and_report_the_files_left_out(tmp_path: Path, fmt: str, written: list[str]) -> None:
+    write_tree(tmp_path / "src", {"train/a.jpg": image_bytes(40, 30), "train/notes": "not an image", "train/readme.txt": "text"})
+    ds = Dataset.create("d", "p")
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.add_classes(["cat"])
+    ds.set_annotation("train/a.jpg", {"media": {"kind": "image", "width": 40, "height": 30}, "regions": [{"type": "box", "label": "cat", "xywh": [1, 1, 5, 5]}]})
+    ds.upload(show_progress=False)
+    ds.finalize()
+    rep = ds.export(fmt, tmp_path / "out")
+    files = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert [f for f in files if f != "export.json" and not f.endswith((".names", "config.json"))] == written
+    assert rep.counts == {"train": 1} and [s["path"] for s in rep.skipped] == ["train/notes", "train/readme.txt"]
+    assert rep.skipped[0]["reason"] == f"not an image: {fmt} lists images only, so it was left out (no entry, no file)"
+
+
 def test_class_order_is_the_class_list_not_the_order_items_appear(tmp_path: Path) -> None:
     write_tree(tmp_path / "src", {"a.jpg": image_bytes(8, 8)})
     ds = Dataset.create("d", "p")

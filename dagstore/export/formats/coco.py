@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import rle as rlemod
-from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, region_id, regions, under_split
+from ..base import BaseExporter, ExportContext, ExportFormat, box_corners, envelope, image_items, region_id, regions, under_split
 from ..view import ClassInfo, Item
 from .coco_boxes import box_tails
 
@@ -286,7 +286,7 @@ class CocoExporter(BaseExporter):
         cats: list[int] = []
         nums: list[Any] = []
         try:
-            for item in ctx.items():
+            for item in image_items(ctx, "COCO"):
                 split = ctx.split(item)
                 part = parts.get(split)
                 if part is None:

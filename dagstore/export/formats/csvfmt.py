@@ -14,8 +14,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ...core.arrays import strings
 from ..base import BaseExporter, ExportContext, ExportFormat
 from ..rows import rows_of
+
+_EMPTY = strings([""])[0]  # an Arrow scalar: fill_null of a Python str imports pandas
 
 
 class CsvExporter(BaseExporter):
@@ -65,9 +68,9 @@ def _texts(col: Any) -> list[str]:
     """``_cell`` of every value of one column (integers, text and dates a column at a time)."""
     t = col.type
     if pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_date64(t):  # as repr / isoformat
-        return pc.fill_null(pc.cast(col, pa.string()), "").to_pylist()
+        return pc.fill_null(pc.cast(col, pa.string()), _EMPTY).to_pylist()
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return pc.fill_null(col, "").to_pylist()
+        return pc.fill_null(col, _EMPTY.cast(t)).to_pylist()
     return [_cell(v) for v in col.to_pylist()]
 
 

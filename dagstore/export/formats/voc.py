@@ -7,7 +7,7 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 
-from ..base import BaseExporter, ExportContext, ExportFormat, Streams, note_box_written, region_box, region_id, regions, unique_names
+from ..base import BaseExporter, ExportContext, ExportFormat, Streams, image_items, note_box_written, region_box, region_id, regions, unique_names
 from ..view import Item
 
 
@@ -69,7 +69,7 @@ class VocExporter(BaseExporter):
     def export(self, ctx: ExportContext) -> None:
         names = unique_names([(it.path, "", it.hash) for it in ctx.items(final=False)], stem_only=True)
         with Streams(ctx.sink) as out:
-            for item in ctx.items():
+            for item in image_items(ctx, "VOC"):
                 split = ctx.split(item)
                 name = names[item.path]
                 stem = posixpath.splitext(name)[0]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..base import (BaseExporter, ExportContext, ExportFormat, Streams, box_corners, media_name, media_size, note_box_written, region_box, region_id, regions,
+from ..base import (BaseExporter, ExportContext, ExportFormat, Streams, box_corners, image_items, media_name, media_size, note_box_written, region_box, region_id, regions,
                     renamed, under_split)
 from ..errors import ExportError
 from ..view import Item
@@ -215,7 +215,7 @@ class DarknetExporter(BaseExporter):
         names = _placement(ctx, lambda s: s)
         with Streams(ctx.sink) as out:
             files = LabelFiles(ctx, "YOLO", lists=out)
-            for item in ctx.items():
+            for item in image_items(ctx, "YOLO"):
                 split = ctx.split(item)
                 name = names.get(item.path) or media_name(item.path)
                 files.add(item, f"{split}/{name}", f"{split}/{_stem(name)}.txt", (f"{split}.txt", f"{split}/{name}\n"))
@@ -245,7 +245,7 @@ class UltralyticsExporter(BaseExporter):
 
         names = renamed(rows, stem_only=True)  # a.jpg and a.png would share a.txt
         files = LabelFiles(ctx, "YOLO_ULTRALYTICS", obb, segments)
-        for item in ctx.items():
+        for item in image_items(ctx, "YOLO_ULTRALYTICS"):
             split = ctx.split(item)
             rel = f"{posixpath.dirname(under_split(split, item.path))}/{names.get(item.path) or media_name(item.path)}"
             files.add(item, f"images/{rel}", f"labels/{_stem(rel)}.txt")
