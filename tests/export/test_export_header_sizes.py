@@ -1,5 +1,5 @@
 """Images the version has no size for (added unannotated, or annotated without ``media``) get
-their width and height from the image header in COCO, whose readers need them; an
+their width and height from the image header in COCO and VOC, whose readers need them; an
 unreadable header is reported, not written as a wrong size."""
 
 from __future__ import annotations
@@ -53,6 +53,17 @@ def test_coco_images_get_their_size_from_the_header(unsized: Dataset, tmp_path: 
         assert _versions_built() == []
 
 
+def test_voc_size_from_the_header_and_none_when_unreadable(unsized: Dataset, tmp_path: Path) -> None:
+    import xmltodict
+
+    rep = unsized.export("VOC", tmp_path / "out", include_media=False)
+    docs = {n: xmltodict.parse((tmp_path / f"out/Annotations/{n}.xml").read_bytes())["annotation"] for n in "abcd"}
+    assert {n: (d["size"]["width"], d["size"]["height"]) for n, d in docs.items() if n != "d"} == {
+        "a": ("40", "30"), "b": ("25", "17"), "c": ("64", "48")}
+    assert "size" not in docs["d"]
+    assert {"path": "d.jpg", "reason": _UNREADABLE} in rep.skipped
+
+
 def test_sized_images_read_no_content(tmp_path: Path) -> None:
     """The common path: every size known from the annotations, no file is opened."""
     files = {f"i{k}.jpg": (image_bytes(8, 8), img_ann(32, 24, regions=[_BOX])) for k in range(3)}
@@ -63,6 +74,6 @@ def test_sized_images_read_no_content(tmp_path: Path) -> None:
 
     view.open = refuse  # type: ignore[method-assign]
     view.open_head = refuse  # type: ignore[method-assign]
-    for fmt in ("COCO",):
+    for fmt in ("COCO", "VOC"):
         rep = export_view(view, fmt, tmp_path / fmt, include_media=False)
         assert rep.skipped == []
