@@ -4,7 +4,10 @@ unreadable header is reported, not written as a wrong size."""
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,16 @@ def test_sized_images_read_no_content(tmp_path: Path) -> None:
     for fmt in ("COCO", "VOC"):
         rep = export_view(view, fmt, tmp_path / fmt, include_media=False)
         assert rep.skipped == []
+
+
+def test_a_header_beyond_pillows_pixel_limit_is_reported_not_fatal(tmp_path: Path) -> None:
+    """Pillow refuses to open an image of more than twice ``MAX_IMAGE_PIXELS`` (a header is enough)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    huge = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 20000, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    view = make_view(tmp_path / "root", {"huge.png": (huge, {}), "ok.jpg": (image_bytes(9, 7), {})}, ["cat"])
+    rep = export_view(view, "COCO", tmp_path / "out", include_media=False)
+    images = json.loads((tmp_path / "out/annotations/train.json").read_text())["images"]
+    assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", None, None), ("train/ok.jpg", 9, 7)]
+    assert rep.skipped == [{"path": "huge.png", "reason": _UNREADABLE}]
