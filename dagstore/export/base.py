@@ -98,7 +98,7 @@ class ExportContext:
     counts: Counter[str] = field(default_factory=Counter)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
-    _sized: tuple[str, tuple[float, float] | None] = field(default=("", None), repr=False)  # the last header read
+    _sized: tuple[str, tuple[float, float] | None] = field(default=("", None), init=False, repr=False)  # the last header read
 
     @property
     def classes(self) -> Sequence[ClassInfo]:
