@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
+import selectors
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -66,8 +66,9 @@ def paused_python(code: str, args: list[str], pythonpath: str) -> subprocess.Pop
                             stderr=subprocess.PIPE, text=True, env=env, pass_fds=(w,))
     os.close(w)
     try:
-        ready, _, _ = select.select([r], [], [], 120)
-        said = os.read(r, 1) if ready else b""
+        with selectors.DefaultSelector() as sel:  # epoll: select() refuses descriptors past 1023 (a long test run has them)
+            sel.register(r, selectors.EVENT_READ)
+            said = os.read(r, 1) if sel.select(120) else b""
     finally:
         os.close(r)
     if said != b"x":
