@@ -1,10 +1,11 @@
 """An image of more pixels than Pillow's decompression-bomb limit (a satellite or pathology
 scan) is legitimate: an import reads its size from the header, never decoding it; only what
-decodes pixels refuses it."""
+decodes pixels (the UI's thumbnail) refuses it, cleanly."""
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageFile
+from starlette.testclient import TestClient
 
-from dagstore import Dataset
+from dagstore import Dataset, Store
 from dagstore.annotations.media import probe, probe_bytes
 from annotation_helpers import image, write_json
 
@@ -96,3 +98,22 @@ def test_an_import_with_a_huge_image_records_its_true_size(tmp_path: Path, fmt: 
     huge = next(p for p in ds.list_files() if p.endswith("huge.png"))
     assert ds.get_annotation(huge)["media"] == HUGE
     assert decoded == []
+
+
+def test_exports_give_a_huge_image_its_size_and_the_ui_refuses_its_thumbnail(tmp_path: Path) -> None:
+    from dagstore.ui import create_app
+
+    ds = Dataset.create("scans", "p")
+    ds.import_annotations(_voc(tmp_path / "src"), "voc", show_progress=False)
+    ds.finalize(auto_upload=True)
+    coco = ds.export("COCO", tmp_path / "coco")
+    assert coco.skipped == []
+    doc = json.loads(next((tmp_path / "coco/annotations").glob("*.json")).read_text())
+    assert sorted((im["file_name"].rsplit("/", 1)[-1], im["width"], im["height"]) for im in doc["images"]) == [
+        ("huge.png", 30000, 20000), ("ok.jpg", 50, 40)]
+    with TestClient(create_app(Store()), base_url="http://127.0.0.1") as tc:
+        v = f"/versions/{ds.id}"
+        thumb = tc.get(f"{v}/thumb", params={"path": "huge.png"})
+        assert thumb.status_code == 422 and "too many pixels" in thumb.text
+        assert tc.get(f"{v}/thumb", params={"path": "ok.jpg"}).status_code == 200
+        assert tc.get(f"{v}/grid").status_code == 200
