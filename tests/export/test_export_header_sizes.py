@@ -82,8 +82,9 @@ def test_sized_images_read_no_content(tmp_path: Path) -> None:
         assert rep.skipped == []
 
 
-def test_a_header_beyond_pillows_pixel_limit_is_reported_not_fatal(tmp_path: Path) -> None:
-    """Pillow refuses to open an image of more than twice ``MAX_IMAGE_PIXELS`` (a header is enough)."""
+def test_a_header_beyond_pillows_pixel_limit_gives_its_size(tmp_path: Path) -> None:
+    """Pillow's ``open`` refuses an image of more than twice ``MAX_IMAGE_PIXELS`` (a header is
+    enough); a header's size is no decoding, so the export has it."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -91,5 +92,5 @@ def test_a_header_beyond_pillows_pixel_limit_is_reported_not_fatal(tmp_path: Pat
     view = make_view(tmp_path / "root", {"huge.png": (huge, {}), "ok.jpg": (image_bytes(9, 7), {})}, ["cat"])
     rep = export_view(view, "COCO", tmp_path / "out", include_media=False)
     images = json.loads((tmp_path / "out/annotations/train.json").read_text())["images"]
-    assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", None, None), ("train/ok.jpg", 9, 7)]
-    assert rep.skipped == [{"path": "huge.png", "reason": _UNREADABLE}]
+    assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", 30000, 20000), ("train/ok.jpg", 9, 7)]
+    assert rep.skipped == []
