@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +15,9 @@ from starlette.testclient import TestClient
 
 from dagstore import Dataset, Store
 from dagstore.annotations.media import probe, probe_bytes
-from annotation_helpers import image, write_json
+from annotation_helpers import huge_png, image, write_json
 
 HUGE = {"kind": "image", "width": 30000, "height": 20000, "depth": 3}  # 600 Mpx: over 2 x MAX_IMAGE_PIXELS
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def huge_png() -> bytes:
-    """A PNG header of 30000 x 20000 RGB pixels (no pixel data: nothing may try to decode it)."""
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 20000, 8, 2, 0, 0, 0)) + _chunk(b"IEND", b"")
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 
 from dagstore import Dataset
 from dagstore.export.run import export_view
+from annotation_helpers import huge_png
 from export_fixtures import image_bytes, img_ann, make_view
 from helpers import write_tree
 
@@ -85,11 +84,7 @@ def test_sized_images_read_no_content(tmp_path: Path) -> None:
 def test_a_header_beyond_pillows_pixel_limit_gives_its_size(tmp_path: Path) -> None:
     """Pillow's ``open`` refuses an image of more than twice ``MAX_IMAGE_PIXELS`` (a header is
     enough); a header's size is no decoding, so the export has it."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    huge = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 20000, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
-    view = make_view(tmp_path / "root", {"huge.png": (huge, {}), "ok.jpg": (image_bytes(9, 7), {})}, ["cat"])
+    view = make_view(tmp_path / "root", {"huge.png": (huge_png(), {}), "ok.jpg": (image_bytes(9, 7), {})}, ["cat"])
     rep = export_view(view, "COCO", tmp_path / "out", include_media=False)
     images = json.loads((tmp_path / "out/annotations/train.json").read_text())["images"]
     assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", 30000, 20000), ("train/ok.jpg", 9, 7)]
