@@ -89,3 +89,16 @@ def test_a_header_beyond_pillows_pixel_limit_gives_its_size(tmp_path: Path) -> N
     images = json.loads((tmp_path / "out/annotations/train.json").read_text())["images"]
     assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", 30000, 20000), ("train/ok.jpg", 9, 7)]
     assert rep.skipped == []
+
+
+def test_a_mask_file_beyond_pillows_pixel_limit_is_reported_not_decoded(tmp_path: Path) -> None:
+    """Decoding a mask still refuses a decompression bomb: the region is reported (as BRUSH_* does),
+    the export goes on (COCO failed whole)."""
+    ann = img_ann(9, 7, regions=[{"id": "m1", "type": "mask", "label": "cat", "path": "masks/a.png"},
+                                 {"id": "b1", "type": "box", "label": "cat", "xywh": [1.0, 1.0, 3.0, 3.0]}])
+    view = make_view(tmp_path / "root", {"a.jpg": (image_bytes(9, 7), ann), "masks/a.png": (huge_png(color_type=0), None)}, ["cat"])
+    want = [{"path": "a.jpg", "region": "m1", "reason": "mask cannot be read: DecompressionBombError"}]
+    rep = export_view(view, "COCO", tmp_path / "coco", include_media=False)
+    assert rep.skipped == want
+    anns = json.loads((tmp_path / "coco/annotations/train.json").read_text())["annotations"]
+    assert [a["bbox"] for a in anns] == [[1.0, 1.0, 3.0, 3.0]]
