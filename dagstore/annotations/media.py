@@ -50,7 +50,7 @@ def probe_image(f: IO[bytes] | str, name: str = "", formats: tuple[str, ...] | N
             return probe_image(fp, name, formats)
     hint = _PIL_FORMATS.get(name[name.rfind("."):].lower()) if "." in name else None
     try:
-        im = _open_header(Image, f, hint, formats)
+        im = open_header(f, formats, hint)
     except OSError:  # the header's read failed
         return None
     if im is None:
@@ -69,16 +69,19 @@ def probe_image(f: IO[bytes] | str, name: str = "", formats: tuple[str, ...] | N
     return {"kind": "image", "width": w, "height": h, "depth": depth}
 
 
-def _open_header(image_module: Any, f: IO[bytes], hint: str | None, formats: tuple[str, ...] | None) -> Any:
-    """The image Pillow's plugin for ``f``'s format makes of its header (the format the suffix
-    names tried first), or None. ``Image.open``'s search without its decompression-bomb check:
-    that check guards decoding, which a probe never does, so an image of any pixel count (a
-    satellite or pathology scan) gets its size, and Pillow's global limit is left alone."""
-    image_module.preinit()
-    image_module.init()
+def open_header(f: IO[bytes], formats: tuple[str, ...] | None = None, hint: str | None = None) -> Any:
+    """The image Pillow's plugin for ``f``'s format (one of ``formats``, default any; ``hint``
+    tried first) makes of its header, not to be decoded; None when none does. ``Image.open``'s
+    search without its decompression-bomb check: that check guards decoding, so an image of
+    any pixel count (a satellite or pathology scan) gets its size and format, and Pillow's
+    global limit is left alone."""
+    from PIL import Image
+
+    Image.preinit()
+    Image.init()
     prefix = f.read(16)
-    for fmt in dict.fromkeys([hint] if hint else []) | dict.fromkeys(formats or image_module.ID):
-        factory, accept = image_module.OPEN[fmt]
+    for fmt in dict.fromkeys([hint] if hint else []) | dict.fromkeys(formats or Image.ID):
+        factory, accept = Image.OPEN[fmt]
         try:
             found = not accept or accept(prefix)
             if found and not isinstance(found, str):  # a string: Pillow's "maybe, but unsupported"

@@ -106,3 +106,19 @@ def test_exports_give_a_huge_image_its_size_and_the_ui_refuses_its_thumbnail(tmp
         assert thumb.status_code == 422 and "too many pixels" in thumb.text
         assert tc.get(f"{v}/thumb", params={"path": "ok.jpg"}).status_code == 200
         assert tc.get(f"{v}/grid").status_code == 200
+
+
+def test_a_huge_image_without_an_extension_is_told_by_its_header_in_the_ui(tmp_path: Path) -> None:
+    from dagstore.ui import create_app
+
+    root = tmp_path / "src"
+    (root / "cat").mkdir(parents=True)
+    (root / "cat/scan0001").write_bytes(huge_png())
+    image(root / "dog/ok.jpg", 50, 40)
+    ds = Dataset.create("scans", "p")
+    ds.import_annotations(root, "folders", show_progress=False)
+    ds.finalize(auto_upload=True)
+    assert ds.get_annotation("cat/scan0001")["media"] == HUGE
+    with TestClient(create_app(Store()), base_url="http://127.0.0.1") as tc:
+        raw = tc.get(f"/versions/{ds.id}/raw", params={"path": "cat/scan0001"})
+        assert raw.headers["content-type"] == "image/png" and raw.headers["content-disposition"].startswith("inline")
