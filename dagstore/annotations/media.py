@@ -77,18 +77,21 @@ def open_header(f: IO[bytes], formats: tuple[str, ...] | None = None, hint: str 
     global limit is left alone."""
     from PIL import Image
 
-    Image.preinit()
-    Image.init()
-    prefix = f.read(16)
-    for fmt in dict.fromkeys([hint] if hint else []) | dict.fromkeys(formats or Image.ID):
-        factory, accept = Image.OPEN[fmt]
-        try:
-            found = not accept or accept(prefix)
-            if found and not isinstance(found, str):  # a string: Pillow's "maybe, but unsupported"
-                f.seek(0)
-                return factory(f, "")
-        except Exception:  # not this format after all, or a header cut short
-            continue
+    prefix, tried = f.read(16), set()
+    for load in (Image.preinit, Image.init):  # the common plugins, then (when needed) all of them
+        load()
+        for fmt in ([hint] if hint else []) + list(formats or Image.ID):
+            if fmt in tried or fmt not in Image.OPEN:
+                continue
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            try:
+                found = not accept or accept(prefix)
+                if found and not isinstance(found, str):  # a string: Pillow's "maybe, but unsupported"
+                    f.seek(0)
+                    return factory(f, "")
+            except Exception:  # not this format after all, or a header cut short
+                continue
     return None
 
 
