@@ -39,39 +39,60 @@ SNIFFED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # the fo
 
 def probe_image(f: IO[bytes] | str, name: str = "", formats: tuple[str, ...] | None = None) -> dict[str, Any] | None:
     """``{"kind": "image", width, height, depth}`` as displayed (EXIF orientations 5-8 swap
-    width and height), reading only the header; ``None`` when Pillow cannot identify it as one
-    of ``formats`` (default: any). Told by content (``formats`` given), a TIFF whose first image
-    is a reduced-resolution one (a raw camera file's preview: DNG, NEF, CR2…) is not taken."""
-    from PIL import Image, UnidentifiedImageError
+    width and height), reading only the header, whatever the image's pixel count; ``None`` when
+    Pillow cannot identify it as one of ``formats`` (default: any). Told by content (``formats``
+    given), a TIFF whose first image is a reduced-resolution one (a raw camera file's preview:
+    DNG, NEF, CR2…) is not taken."""
+    from PIL import Image
 
+    if isinstance(f, str):
+        with open(f, "rb") as fp:
+            return probe_image(fp, name, formats)
     hint = _PIL_FORMATS.get(name[name.rfind("."):].lower()) if "." in name else None
     try:
-        im = _open(Image, f, hint, formats)
-        with im:
-            if formats is not None and im.format == "TIFF" and int(im.tag_v2.get(_NEW_SUBFILE_TYPE, 0)) & 1:
-                return None
-            w, h = im.size
-            try:
-                orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-            except Exception:  # a broken EXIF block does not make the image unusable
-                orientation = 1
-            depth = _BANDS.get(im.mode, len(im.getbands()))
-    except (UnidentifiedImageError, OSError, ValueError):
+        im = open_header(f, formats, hint)
+    except OSError:  # the header's read failed
         return None
+    if im is None:
+        return None
+    with im:
+        if formats is not None and im.format == "TIFF" and int(im.tag_v2.get(_NEW_SUBFILE_TYPE, 0)) & 1:
+            return None
+        w, h = im.size
+        try:  # Image's getexif reads what the header holds (PNG's own would decode to reach later chunks)
+            orientation = Image.Image.getexif(im).get(_EXIF_ORIENTATION, 1)
+        except Exception:  # a broken EXIF block does not make the image unusable
+            orientation = 1
+        depth = _BANDS.get(im.mode, len(im.getbands()))
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return {"kind": "image", "width": w, "height": h, "depth": depth}
 
 
-def _open(image_module: Any, f: IO[bytes] | str, hint: str | None, formats: tuple[str, ...] | None) -> Any:
-    """Pillow's open, trying the format the suffix names first (skips format sniffing)."""
-    if hint is not None:
-        try:
-            return image_module.open(f, formats=[hint])
-        except Exception:
-            if not isinstance(f, str):
-                f.seek(0)
-    return image_module.open(f, formats=formats)
+def open_header(f: IO[bytes], formats: tuple[str, ...] | None = None, hint: str | None = None) -> Any:
+    """The image Pillow's plugin for ``f``'s format (one of ``formats``, default any; ``hint``
+    tried first) makes of its header, not to be decoded; None when none does. ``Image.open``'s
+    search without its decompression-bomb check: that check guards decoding, so an image of
+    any pixel count (a satellite or pathology scan) gets its size and format, and Pillow's
+    global limit is left alone."""
+    from PIL import Image
+
+    prefix, tried = f.read(16), set()
+    for load in (Image.preinit, Image.init):  # the common plugins, then (when needed) all of them
+        load()
+        for fmt in ([hint] if hint else []) + list(formats or Image.ID):
+            if fmt in tried or fmt not in Image.OPEN:
+                continue
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            try:
+                found = not accept or accept(prefix)
+                if found and not isinstance(found, str):  # a string: Pillow's "maybe, but unsupported"
+                    f.seek(0)
+                    return factory(f, "")
+            except Exception:  # not this format after all, or a header cut short
+                continue
+    return None
 
 
 def probe_audio(f: IO[bytes] | str) -> dict[str, Any] | None:

@@ -185,14 +185,13 @@ class LocalView:
 def header_size(view: VersionView, path: str) -> tuple[float, float] | None:
     """(width, height) of an image from its header (Pillow reads only the first bytes it needs,
     as displayed: EXIF-rotated), by the view's ``open_head`` where it has one; None when the
-    content cannot be read or is not an image Pillow knows."""
-    from PIL.Image import DecompressionBombError
-
+    content cannot be read or is not an image Pillow knows. An image of any pixel count has its
+    size: the probe never decodes, so Pillow's decompression-bomb limit does not apply."""
     opener = getattr(view, "open_head", view.open)
     try:
         with opener(path) as f:
             media = probe_image(f, path)
-    except (OSError, DagstoreError, DecompressionBombError):  # the last: a header beyond Pillow's pixel limit
+    except (OSError, DagstoreError):
         return None
     return (float(media["width"]), float(media["height"])) if media and media.get("width") and media.get("height") else None
 

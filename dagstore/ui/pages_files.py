@@ -7,6 +7,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from PIL.Image import DecompressionBombError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -103,6 +104,8 @@ def thumb(request: Request) -> Response:
             hit = request.app.state.thumbs.make(row.hash, ui.blobs.read(row))
         except (DagstoreError, OSError) as exc:
             raise HTTPException(502, f"{row.path}: {exc}") from None
+        except DecompressionBombError:  # Pillow's pixel limit, told by the header: nothing was decoded
+            raise HTTPException(422, f"{row.path}: too many pixels to make a thumbnail of") from None
     return Response(hit[0], media_type=hit[1], headers=headers)
 
 

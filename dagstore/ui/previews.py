@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..annotations.media import open_header
 from .index import FileRow
 
 HEAD_BYTES = 64 << 10
@@ -36,11 +37,11 @@ def inline_type(path: str) -> str | None:
 def sniffed_type(data: bytes) -> str | None:
     """The media type of a raster image Pillow tells by its first bytes (one of ``INLINE``'s
     images), for an image whose name has no image extension; None for anything else."""
-    try:
-        with Image.open(io.BytesIO(data), formats=list(_SNIFFED)) as im:
-            return _SNIFFED.get(im.format or "")
-    except Exception:  # not one of them, or a header cut short by the read
+    im = open_header(io.BytesIO(data), tuple(_SNIFFED))  # of any pixel count: nothing is decoded
+    if im is None:  # not one of them, or a header cut short by the read
         return None
+    with im:
+        return _SNIFFED.get(im.format or "")
 
 
 def head(row: FileRow, data: bytes) -> dict[str, Any]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 
 from dagstore import Dataset
 from dagstore.export.run import export_view
+from annotation_helpers import huge_png
 from export_fixtures import image_bytes, img_ann, make_view
 from helpers import write_tree
 
@@ -82,14 +81,24 @@ def test_sized_images_read_no_content(tmp_path: Path) -> None:
         assert rep.skipped == []
 
 
-def test_a_header_beyond_pillows_pixel_limit_is_reported_not_fatal(tmp_path: Path) -> None:
-    """Pillow refuses to open an image of more than twice ``MAX_IMAGE_PIXELS`` (a header is enough)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    huge = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 20000, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
-    view = make_view(tmp_path / "root", {"huge.png": (huge, {}), "ok.jpg": (image_bytes(9, 7), {})}, ["cat"])
+def test_a_header_beyond_pillows_pixel_limit_gives_its_size(tmp_path: Path) -> None:
+    """Pillow's ``open`` refuses an image of more than twice ``MAX_IMAGE_PIXELS`` (a header is
+    enough); a header's size is no decoding, so the export has it."""
+    view = make_view(tmp_path / "root", {"huge.png": (huge_png(), {}), "ok.jpg": (image_bytes(9, 7), {})}, ["cat"])
     rep = export_view(view, "COCO", tmp_path / "out", include_media=False)
     images = json.loads((tmp_path / "out/annotations/train.json").read_text())["images"]
-    assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", None, None), ("train/ok.jpg", 9, 7)]
-    assert rep.skipped == [{"path": "huge.png", "reason": _UNREADABLE}]
+    assert [(i["file_name"], i.get("width"), i.get("height")) for i in images] == [("train/huge.png", 30000, 20000), ("train/ok.jpg", 9, 7)]
+    assert rep.skipped == []
+
+
+def test_a_mask_file_beyond_pillows_pixel_limit_is_reported_not_decoded(tmp_path: Path) -> None:
+    """Decoding a mask still refuses a decompression bomb: the region is reported (as BRUSH_* does),
+    the export goes on (COCO failed whole)."""
+    ann = img_ann(9, 7, regions=[{"id": "m1", "type": "mask", "label": "cat", "path": "masks/a.png"},
+                                 {"id": "b1", "type": "box", "label": "cat", "xywh": [1.0, 1.0, 3.0, 3.0]}])
+    view = make_view(tmp_path / "root", {"a.jpg": (image_bytes(9, 7), ann), "masks/a.png": (huge_png(color_type=0), None)}, ["cat"])
+    want = [{"path": "a.jpg", "region": "m1", "reason": "mask cannot be read: DecompressionBombError"}]
+    rep = export_view(view, "COCO", tmp_path / "coco", include_media=False)
+    assert rep.skipped == want
+    anns = json.loads((tmp_path / "coco/annotations/train.json").read_text())["annotations"]
+    assert [a["bbox"] for a in anns] == [[1.0, 1.0, 3.0, 3.0]]

@@ -148,20 +148,24 @@ def _keypoints(r: dict[str, Any], ann: dict[str, Any]) -> None:
     _set_keypoints(ann, pts)
 
 
-def _geometry(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, ann: dict[str, Any]) -> bool:
-    """Fill ``ann`` from the region's geometry; False when COCO cannot express the region."""
+def _geometry(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, ann: dict[str, Any]) -> str | None:
+    """Fill ``ann`` from the region's geometry; the reason when COCO cannot express the region
+    or its mask file cannot be read (missing, damaged, beyond Pillow's pixel limit), else None."""
     t = r.get("type")
     if t == "box" and r.get("xywh"):
         _box(ctx, item, r, rid, ann)
     elif t == "polygon" and r.get("points"):
         _polygon(r, ann)
     elif t == "mask" and (r.get("rle") or r.get("path")):
-        _mask(ctx, r, ann)
+        try:
+            _mask(ctx, r, ann)
+        except Exception as e:  # noqa: BLE001 - a bad mask is reported with its reason (as BRUSH_* does)
+            return f"mask cannot be read: {type(e).__name__}"
     elif t == "keypoints" and r.get("points"):
         _keypoints(r, ann)
     else:
-        return False
-    return True
+        return f"{t} regions are not expressible in COCO"
+    return None
 
 
 def _region_annotation(ctx: ExportContext, item: Item, r: dict[str, Any], rid: str, cat_ids: dict[str, int],
@@ -175,8 +179,9 @@ def _region_annotation(ctx: ExportContext, item: Item, r: dict[str, Any], rid: s
     if t == "keypoints" and r.get("points") and r.get("parent"):
         pending_kp.append((str(r["parent"]), {"rid": rid, "pts": _keypoint_points(r), "category_id": cat_ids[label], "label": label}))
         return None
-    if not _geometry(ctx, item, r, rid, ann):
-        ctx.skip(item.path, f"{t} regions are not expressible in COCO", rid)
+    reason = _geometry(ctx, item, r, rid, ann)
+    if reason is not None:
+        ctx.skip(item.path, reason, rid)
         return None
     if (r.get("attrs") or {}):
         ann["attributes"] = {k: v for k, v in sorted(r["attrs"].items()) if k != "iscrowd"}
