@@ -26,11 +26,11 @@ import logging
 import os
 import tempfile
 import threading
-from operator import itemgetter
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import itemgetter
 from typing import IO, Any, NamedTuple, TypeVar
 
 import xxhash
