@@ -136,19 +136,19 @@ def _index(data: bytes, draft_id: str) -> tuple[pa.Table, dict[str, Any]]:
     reader = pa.ipc.open_file(pa.BufferReader(data))
     table = reader.read_all()
     if not table.schema.equals(_SCHEMA):
-        raise ValueError("unexpected columns")
+        raise ValueError("its columns are not those of a held index")
     meta = json.loads((reader.schema.metadata or {})[_META])
     key = re.compile(rf"^packs/\.tmp-kept-{re.escape(draft_id)}-[0-9a-f]{{32}}$")
     segs = meta.get("segments")
     if meta.get("format") != _FORMAT or not isinstance(segs, list) or not _count(meta.get("files")) \
             or not (meta.get("level") is None or _count(meta["level"])):
-        raise ValueError("unknown format")
+        raise ValueError("its format, file count or compression level is not one this version writes")
     if not all(isinstance(s, dict) and isinstance(s.get("key"), str) and key.match(s["key"]) for s in segs):
         raise ValueError("a segment is named outside the store's held files")
     if not all(_count(s.get("size")) and _count(s.get("blobs")) and isinstance(s.get("digest"), str) for s in segs):
-        raise ValueError("a segment's size, blob count or digest")
+        raise ValueError("a segment's size, blob count or digest is missing or not valid")
     if meta["files"] + sum(s["blobs"] for s in segs) != table.num_rows:
-        raise ValueError("row count")
+        raise ValueError("its row count is not its files plus its segments' blobs")
     return table, meta
 
 

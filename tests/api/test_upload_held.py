@@ -318,15 +318,17 @@ def test_dagstore_sync_skip_close_then_close_reads_each_file_once(tmp_path: Path
     assert read_tree(out) == read_tree(src)
 
 
-@pytest.mark.parametrize("change", [{"level": "1"}, {"files": -1}, {"files": "3"}, {"segments": {}},
-                                    {"segments": [{"key": None}]}, {"segment": {"blobs": "2"}}, {"segment": {"size": None}},
-                                    {"segment": {"digest": 5}}])
-def test_an_index_with_wrong_fields_is_a_warning_and_the_files_are_read_again(tmp_path: Path, reads: list[str], change: dict,
+@pytest.mark.parametrize(("change", "why"), [({"level": "1"}, "format"), ({"files": -1}, "file count"), ({"files": "3"}, "file count"),
+                                             ({"segments": {}}, "format"), ({"segments": [{"key": None}]}, "outside the store's held files"),
+                                             ({"segment": {"blobs": "2"}}, "blob count"), ({"segment": {"size": None}}, "size"),
+                                             ({"segment": {"digest": 5}}, "digest is missing or not valid"),
+                                             ({"files": 1}, "row count is not its files plus")])
+def test_an_index_with_wrong_fields_is_a_warning_and_the_files_are_read_again(tmp_path: Path, reads: list[str], change: dict, why: str,
                                                                              caplog: pytest.LogCaptureFixture) -> None:
     ds_id, store, src = add_and_hold(tmp_path)
     edit_index(store, ds_id, lambda meta: meta["segments"][0].update(change["segment"]) if "segment" in change else meta.update(change))
     ds = later(ds_id, store)
     ds.upload(show_progress=False)
     ds.finalize()
-    assert len(reads) == len(TREE) and "not readable" in caplog.text
+    assert len(reads) == len(TREE) and "not readable" in caplog.text and why in caplog.text  # says what is wrong
     assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)
