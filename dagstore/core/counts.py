@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import bits, numbers
 from .align import bools
+from .arrays import bits, numbers
 
 _COUNT_SLICE = 1 << 20  # values counted by one task
 _SAMPLE = 1 << 12  # first values of a slice that tell whether it comes in runs

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidPathError
-from . import columns, fanout, tree
+from . import arrays, columns, fanout, tree
 from .gcpause import gc_paused
 from .scan import LocalFile, matches_wildcard, scan
 
@@ -131,7 +131,7 @@ def ingest_tree(task: TreeTask) -> fanout.Fragment:
     out = fanout.Fragment()
     got = fanout.store_files(be, st, files, st.cache.statcache, task.level, task.pack_size, task.marked, out)
     sizes = np.array([s for _h, s in got], dtype=np.uint64)
-    out.table = pa.Table.from_arrays([columns.strings(rels), columns.hashes_to_array([h for h, _s in got]),
+    out.table = pa.Table.from_arrays([arrays.strings(rels), columns.hashes_to_array([h for h, _s in got]),
                                       pa.Array.from_buffers(pa.uint64(), len(sizes), [None, pa.py_buffer(sizes)])], schema=ROWS)
     out.seconds, out.cpu = time.perf_counter() - t0, time.process_time() - c0
     return out
@@ -154,7 +154,7 @@ def ingest_folder(executor: Executor, ref: fanout.StoreRef, root: str, rel: str,
     table = table.take(pc.sort_indices(table["path"])).combine_chunks()
     _check_unique(table["path"])
     if dataset_prefix:
-        prefix, empty = columns.strings([dataset_prefix + "/", ""])  # Arrow scalars: a Python str would import pandas
+        prefix, empty = arrays.strings([dataset_prefix + "/", ""])  # Arrow scalars: a Python str would import pandas
         joined = pc.binary_join_element_wise(prefix, table["path"], empty)
         table = table.set_column(0, ROWS.field("path"), joined)
     out.table = table
@@ -165,9 +165,9 @@ def ingest_folder(executor: Executor, ref: fanout.StoreRef, root: str, rel: str,
 def _check_unique(paths: pa.ChunkedArray) -> None:
     """Units are disjoint, so paths are too; a path twice (a folder renamed into another
     unit during the scan) would make a wrong manifest: refuse it."""
-    arr = columns.one_array(paths)
+    arr = arrays.one_array(paths)
     if len(arr) > 1:
-        same = columns.bits(pc.equal(arr.slice(0, len(arr) - 1), arr.slice(1)))
+        same = arrays.bits(pc.equal(arr.slice(0, len(arr) - 1), arr.slice(1)))
         if same.any():
             raise InvalidPathError(f"{arr[int(np.flatnonzero(same)[0])].as_py()}: found twice while scanning (did the folder change?)")
 

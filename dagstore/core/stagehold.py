@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from .arrays import from_numpy, numbers, strings
 from .backend import Backend, FileSpool
-from .columns import from_numpy, numbers, strings
 from .staging import Held, Staged
 
 log = logging.getLogger("dagstore")
@@ -85,7 +85,7 @@ def hold(staged: Staged, store: Backend, draft_id: str) -> int:
 
 
 def _fixed_binary(values: list[bytes]) -> pa.Array:
-    """Byte strings of one length as an Arrow binary array, built from buffers (``columns.strings``)."""
+    """Byte strings of one length as an Arrow binary array, built from buffers (``arrays.strings``)."""
     offsets = np.arange(len(values) + 1, dtype=np.int32) * (len(values[0]) if values else 0)
     return pa.Array.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
 

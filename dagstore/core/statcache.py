@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import columns
+from .arrays import bits
 from .localfile import LocalFile
 
 _RACY_SECONDS = 2.0  # files modified this recently are hashed but not remembered (racy-git rule)
@@ -117,7 +117,7 @@ class StatCache:
             where.append(pre + names.replace(b"\0", b"\0" + pre))
         at = pc.index_in(_split(os.fsencode("\0".join(map(_PATH, some)))), value_set=_split(b"\0".join(where)))
         ix = np.frombuffer(at.buffers()[1], dtype=np.int32)[at.offset : at.offset + len(at)].astype(np.int64)  # null: any value
-        hit = np.flatnonzero(columns.bits(at.is_valid()))
+        hit = np.flatnonzero(bits(at.is_valid()))
         keys = np.frombuffer(b"".join(k for _n, k, _h in rows.values()), dtype=_KEY)
         hit = hit[keys[ix[hit]] == _keys(some)[hit]]
         hashes = np.frombuffer(b"".join(h for _n, _k, h in rows.values()), dtype=np.uint8).reshape(-1, 16)
