@@ -17,7 +17,7 @@ import numpy as np
 from ..annotations.media import kind_of
 from .errors import ExportError
 from .sinks import Sink
-from .view import ClassInfo, Item, VersionView
+from .view import ClassInfo, Item, VersionView, header_size
 
 
 class ExportFormat(str, enum.Enum):
@@ -98,6 +98,7 @@ class ExportContext:
     counts: Counter[str] = field(default_factory=Counter)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    _sized: tuple[str, tuple[float, float] | None] = field(default=("", None), init=False, repr=False)  # the last header read
 
     @property
     def classes(self) -> Sequence[ClassInfo]:
@@ -165,6 +166,16 @@ class ExportContext:
                 return f.read().decode("utf-8")
         except UnicodeDecodeError:
             return None
+
+    def image_size(self, item: Item) -> tuple[float, float] | None:
+        """(width, height) from the item's media, else (only then) from its image's header;
+        None, reported, when neither gives one."""
+        size = media_size(item)
+        if size is None and self._sized[0] != item.path:
+            self._sized = (item.path, header_size(self.view, item.path))
+            if self._sized[1] is None:
+                self.skip(item.path, "no image size: the version has none (media.width/height) and the image's header could not be read")
+        return size or self._sized[1]
 
     def skip(self, path: str, reason: str, region: str | None = None) -> None:
         """Record an item (or one region of it) the format could not express."""

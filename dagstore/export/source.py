@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..annotations import ClassList, decode
 from ..annotations.ops import iter_annotations
@@ -13,6 +13,7 @@ from ..core.fanout import StoreRef
 from ..core.ops import checkout, lookup
 from ..core.version import Version
 from ..errors import DraftError
+from ..fs import DagstoreFileSystem
 from .report import ExportReport
 from .run import export_view
 from .parallel import PartViews
@@ -33,7 +34,21 @@ def version_view(v: Version) -> LocalView:
         project=v.project,
         state=v.current(),
         subset=lambda paths: checkout.subset_copy(v, paths),
+        reader=_reader(v),
     )
+
+
+def _reader(v: Version) -> Callable[[str], BinaryIO]:
+    """Files of ``v`` read in place, 64 KiB a read (image headers of the images without a size)."""
+    fs: list[DagstoreFileSystem] = []
+
+    def open_(path: str) -> BinaryIO:
+        if not fs:
+            fs.append(DagstoreFileSystem(store=v.store))
+        f: BinaryIO = fs[0].open(f"{v.id}/{path}", "rb", block_size=1 << 16)
+        return f
+
+    return open_
 
 
 _opened: dict[tuple[str, str], tuple[Version, LocalView, dict[str, Any]]] = {}

@@ -14,10 +14,11 @@ from typing import Any, BinaryIO, NamedTuple, Protocol, runtime_checkable
 import xxhash
 
 from ..annotations import default_color
+from ..annotations.media import probe_image
 from ..annotations.schema import loads
 from ..core import columns as cols
 from ..core.state import State
-from ..errors import InvalidPathError
+from ..errors import DagstoreError, InvalidPathError
 
 _BATCH = 4096  # rows of a version's columns turned into items at a time
 
@@ -112,6 +113,7 @@ class LocalView:
     entries: Mapping[str, tuple[str, int]] | None = None
     state: State | None = None  # a version's state: items streamed from its columns (then ``annotations`` is not read)
     subset: Callable[[Sequence[str]], str] | None = None  # a folder of just these paths (no whole copy)
+    reader: Callable[[str], BinaryIO] | None = None  # one file read in place by ranged reads (nothing materialized)
     _root: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -158,6 +160,14 @@ class LocalView:
     def open(self, path: str) -> BinaryIO:
         return open(self._file(path), "rb")
 
+    def open_head(self, path: str) -> BinaryIO:
+        """``open`` for reading a file's first bytes (an image header): from the local copy when
+        it is built, else read in place by ``reader`` (no local copy made for it)."""
+        if self._root is not None or self.reader is None:
+            return self.open(path)
+        self._file(path, "/")  # refuses a path escaping the root
+        return self.reader(path)
+
     def open_alone(self, paths: Sequence[str]) -> list[BinaryIO]:
         """``open`` of a few files without building the whole local copy (when the view has a
         ``subset`` and the copy is not built yet): the files a table export reads."""
@@ -170,6 +180,21 @@ class LocalView:
 
     def local_path(self, path: str) -> str | None:
         return self._file(path)
+
+
+def header_size(view: VersionView, path: str) -> tuple[float, float] | None:
+    """(width, height) of an image from its header (Pillow reads only the first bytes it needs,
+    as displayed: EXIF-rotated), by the view's ``open_head`` where it has one; None when the
+    content cannot be read or is not an image Pillow knows."""
+    from PIL.Image import DecompressionBombError
+
+    opener = getattr(view, "open_head", view.open)
+    try:
+        with opener(path) as f:
+            media = probe_image(f, path)
+    except (OSError, DagstoreError, DecompressionBombError):  # the last: a header beyond Pillow's pixel limit
+        return None
+    return (float(media["width"]), float(media["height"])) if media and media.get("width") and media.get("height") else None
 
 
 def stream_items(state: State, split_only: bool = False) -> Iterator[Item]:

@@ -10,7 +10,8 @@ import pytest
 from dagstore import Dataset
 from dagstore.core import fanout
 from dagstore.export import ExportError
-from export_fixtures import labelled
+from export_fixtures import image_bytes, labelled
+from helpers import write_tree
 from scale_trees import tree_bytes
 
 pytestmark = pytest.mark.usefixtures("small_slices")
@@ -82,3 +83,22 @@ def test_a_part_is_given_its_paths_and_reads_no_other_item(pets: Dataset, tmp_pa
     assert len(list(view.items())) == 22  # a format's first pass still sees every item
     again, _ = slice_view(st, pets.id, paths[:1])
     assert again.entries is view.entries  # the version is opened once per worker process
+
+
+@pytest.mark.parametrize("fmt", ["COCO", "VOC"])
+def test_sizes_read_from_headers_on_workers_match_one_process(tmp_path: Path, executor: Any, fmt: str) -> None:
+    """Unannotated images (no size in the version), media left out: each worker reads the
+    headers of its slice in place, and the export has the bytes and report of one process."""
+    files = {f"i{k:02d}.jpg": image_bytes(10 + k, 20 - k) for k in range(11)}
+    write_tree(tmp_path / "src", {**files, "bad.jpg": b"not an image"})
+    ds = Dataset.create("unsized", "vision")
+    ds.add_files(tmp_path / "src", show_progress=False)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    one = ds.export(fmt, tmp_path / "one", include_media=False)
+    many = ds.export(fmt, tmp_path / "many", include_media=False, executor=executor)
+    assert many.counts == one.counts and many.skipped == one.skipped
+    assert [s["path"] for s in one.skipped] == ["bad.jpg"]
+    assert tree_bytes(tmp_path / "many") == tree_bytes(tmp_path / "one")
+    text = tree_bytes(tmp_path / "one")["annotations/train.json" if fmt == "COCO" else "Annotations/i10.xml"].decode()
+    assert ('"width":20,"height":10' if fmt == "COCO" else "<width>20</width>\n    <height>10</height>") in text

@@ -65,12 +65,10 @@ def _annotation_tail(ann: dict[str, Any]) -> str:
     return _dump(ann)[1:]
 
 
-def _image_json(image_id: int, rel: str, item: Item) -> str:
-    """One image entry, with the bytes ``_dump`` gives (its size when the media gives both)."""
-    media = (item.annotation or {}).get("media") or {}
-    w, h = media.get("width"), media.get("height")
-    size = f',"width":{int(w)},"height":{int(h)}' if w and h else ""
-    return f'{{"id":{image_id},"file_name":{json.dumps(rel, ensure_ascii=False)}{size}}}'
+def _image_json(image_id: int, rel: str, size: tuple[float, float] | None) -> str:
+    """One image entry, with the bytes ``_dump`` gives (without a size only when none is known)."""
+    wh = f',"width":{int(size[0])},"height":{int(size[1])}' if size else ""
+    return f'{{"id":{image_id},"file_name":{json.dumps(rel, ensure_ascii=False)}{wh}}}'
 
 
 def _plain_boxes(item: Item, cat_ids: dict[str, int], cats: list[int], nums: list[Any]) -> int | None:
@@ -297,7 +295,7 @@ class CocoExporter(BaseExporter):
                     }
                 part["image_id"] += 1
                 rel = under_split(split, item.path)
-                part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _image_json(part["image_id"], rel, item))
+                part["images"].write(("," if part["image_id"] > 1 else "") + "\n" + _image_json(part["image_id"], rel, ctx.image_size(item)))
                 pending.append((part, part["image_id"], item_annotations(ctx, item, cat_ids, cats, nums)))
                 ctx.add_media(f"images/{rel}", item)
                 ctx.count(split)

@@ -26,10 +26,12 @@ def voc_xml(ctx: ExportContext, item: Item, name: str) -> bytes:
     _sub(root, "filename", name)
     src = ET.SubElement(root, "source")
     _sub(src, "database", ctx.view.version_id)
-    size = ET.SubElement(root, "size")
-    _sub(size, "width", int(media.get("width") or 0))
-    _sub(size, "height", int(media.get("height") or 0))
-    _sub(size, "depth", int(media.get("depth") or 3))
+    wh = ctx.image_size(item)
+    if wh is not None:  # else no size at all (reported) rather than a wrong one
+        size = ET.SubElement(root, "size")
+        _sub(size, "width", int(wh[0]))
+        _sub(size, "height", int(wh[1]))
+        _sub(size, "depth", int(media.get("depth") or 3))
     _sub(root, "segmented", 0)
     for i, r in enumerate(regions(item)):
         rid = region_id(r, i)
