@@ -156,7 +156,9 @@ class LocalBackend(Backend):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed, after the rename
                 if _names(path, fd):
-                    if not unchanged(b"".join(_contents(fd))):
+                    with open(fd, "rb", closefd=False) as f:  # read at its size: no 8 MB buffer (_contents)
+                        current = f.read()
+                    if not unchanged(current):
                         return False
                     self.write(key, data)
                     return True
