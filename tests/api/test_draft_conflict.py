@@ -114,3 +114,36 @@ def test_two_handles_of_one_draft_in_one_process(tmp_path: Path, url: str) -> No
     assert sorted(Dataset.get(dataset_id=ds_id, store=store).list_files()) == sorted(FIRST)
     one.add_files(tmp_path / "second", show_progress=False)  # its own saves go on
     assert sorted(Dataset.get(dataset_id=ds_id, store=store).list_files()) == sorted({**FIRST, **SECOND})
+
+
+def test_two_uploads_of_one_draft_are_merged(tmp_path: Path) -> None:
+    """An upload that saves after another upload of the same draft saved: the two differ only in
+    what each sent, so the stored draft takes in both's packs (here one: the same blobs make the
+    same pack), nothing pending, and closes."""
+    store = tmp_path / "store"
+    ds = Dataset.create("d", "p", store=str(store))
+    ds.add_files(write_tree(tmp_path / "first", FIRST), show_progress=False)
+    slow = _paused(store, BEFORE_SAVE, ["upload", "--id", ds.id])  # its pack stored, the draft not yet saved
+    done = _run(store, ["upload", "--id", ds.id])
+    assert done.returncode == 0, done.stderr
+    _out, err = slow.communicate("\n", timeout=120)
+    assert slow.returncode == 0, err
+    merged = Dataset.get(dataset_id=ds.id, store=str(store))
+    assert merged._v.record.packs and not merged._v.require_draft().pending
+    assert _closed_copy(store, ds.id) == FIRST
+
+
+def test_two_uploads_into_other_packs_are_both_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two handles of one draft upload at other compression levels, the second before it could
+    see the first's pack (other packs): its save takes in the first's pack too."""
+    store = str(tmp_path / "store")
+    ds = Dataset.create("d", "p", store=store)
+    ds.add_files(write_tree(tmp_path / "first", FIRST), show_progress=False)
+    one, two = (Dataset.get(dataset_id=ds.id, store=store) for _ in range(2))
+    monkeypatch.setattr(two._v.store, "pack_index", lambda be, only=None: {})  # looked before one stored its pack
+    one.upload(show_progress=False, compression=1)
+    two.upload(show_progress=False, compression=19)
+    saved = Dataset.get(dataset_id=ds.id, store=store)._v
+    assert set(saved.record.packs) == {*one._v.record.packs, *two._v.record.packs} and len(saved.record.packs) == 2
+    two.finalize()
+    assert read_tree(Dataset.get(dataset_id=ds.id, store=store).get_local_copy()) == FIRST
