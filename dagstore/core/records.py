@@ -220,6 +220,9 @@ class Draft:
     # the delta as last written, (entries, removed, format, its JSON): a save that follows with the
     # same delta (upload's, after add_files') reuses its JSON (W1: 0.1 s); used once, then dropped
     _written: tuple[dict[str, Entry], frozenset[str], int, str] | None = field(default=None, repr=False, compare=False)
+    # xxh3-128 of the draft as this process last read or wrote it (None: never stored), which a save
+    # checks the store still holds: another process's save since is never overwritten unseen
+    stored: str | None = field(default=None, repr=False, compare=False)
 
     def to_bytes(self) -> bytes:
         """The draft as stored: zstd of ``{"format", "record", "delta", "removed", "pending"}``."""
@@ -240,6 +243,21 @@ class Draft:
         out += [z.compress(piece) for piece in tail]
         out.append(z.flush())
         return b"".join(out)  # the zstd of what json.dumps(doc) writes
+
+    def take_uploads(self, other: Draft) -> bool:
+        """Take in ``other`` (this draft as another process saved it since) when the two differ
+        only in what each uploaded (the same delta, the same record but for packs and objects):
+        then both's packs and objects are this draft's, and a path stays pending only if pending
+        in both. False, nothing changed, otherwise."""
+        bare = functools.partial(replace, packs=(), objects=())
+        if (bare(self.record) != bare(other.record) or self.delta.removed != other.delta.removed
+                or self.delta.entries != other.delta.entries):
+            return False
+        self.record = replace(self.record, packs=tuple(sorted({*self.record.packs, *other.record.packs})),
+                              objects=tuple(sorted({*self.record.objects, *other.record.objects})))
+        self.pending = {p: v for p, v in self.pending.items() if p in other.pending}
+        self.stored = other.stored
+        return True
 
     @classmethod
     def from_bytes(cls, data: bytes, what: str = "draft") -> Draft:

@@ -128,7 +128,8 @@ class Version:
                     stagehold.forget(self.store.content_backend(self.record), self.id)
 
     def save(self) -> None:
-        """Write the draft (with the current record) to the store."""
+        """Write the draft (with the current record) to the store (``Registry.save_draft``)."""
         if self.draft is not None:
             self.draft.record = self.record
             self.store.save_draft(self.draft)
+            self.record = self.draft.record  # with the packs of another upload it took in

@@ -110,7 +110,8 @@ def test_a_close_stopped_while_it_commits_a_held_segment_is_finished_by_a_rerun(
 def test_two_closes_of_one_draft_at_once_store_each_pack_as_its_id_says(tmp_path: Path, reads: list[str]) -> None:
     """One close has taken the held segment and is stopped before it writes into it; another
     close of the draft runs meanwhile: it reads the files again (the segment is the first's),
-    and when the first goes on, neither has written into the other's pack."""
+    and when the first goes on, neither has written into the other's pack. The first, whose
+    draft was finalized meanwhile, is refused at its save (``Registry.save_draft``)."""
     ds_id, store, src = add_and_hold(tmp_path)
     first = _paused(store, TAKEN, "close", "--id", ds_id)
     try:
@@ -119,7 +120,7 @@ def test_two_closes_of_one_draft_at_once_store_each_pack_as_its_id_says(tmp_path
         ds.finalize()
     finally:
         _out, err = first.communicate("\n", timeout=60)
-    assert first.returncode == 0, err
+    assert first.returncode == 1 and f"draft {ds_id} (p/held) was changed by another process" in err, err
     assert len(reads) == len(TREE)
     assert Store(str(store)).verify(read_data=True) == []
     assert read_tree(later(ds_id, store).get_local_copy()) == read_tree(src)

@@ -117,6 +117,21 @@ class Backend(ABC):
     def open(self, key: str) -> BinaryIO:
         """A seekable read-only file object (ranged reads on object stores)."""
 
+    def replace_if(self, key: str, data: bytes, unchanged: Callable[[bytes | None], bool]) -> bool:
+        """Write ``data`` to ``key`` (create or replace) only if ``unchanged(what it holds)`` (None:
+        absent); else False, nothing written. Here the check and the write are two requests: a
+        write by another process between them is not seen (docs/architecture.md, Concurrency)."""
+        try:
+            current: bytes | None = self.read(key)
+        except FileNotFoundError:
+            current = None
+        if not unchanged(current):
+            return False
+        if current is None:
+            return self.write_new(key, data)
+        self.write(key, data)
+        return True
+
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self.read_ranges([(key, start, end)])[0]
 

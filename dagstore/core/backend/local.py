@@ -143,6 +143,28 @@ class LocalBackend(Backend):
             finally:
                 tmp.unlink(missing_ok=True)
 
+    def replace_if(self, key: str, data: bytes, unchanged: Callable[[bytes | None], bool]) -> bool:
+        """Compare and swap: the file ``key`` names is locked (flock) while it is read, checked and
+        replaced by a rename, so that two writers never both see it unchanged. One replaced
+        while this waited for its lock is read again under its new name."""
+        path = self._path(key)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                return unchanged(None) and self.write_new(key, data)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed, after the rename
+                if _names(path, fd):
+                    with open(fd, "rb", closefd=False) as f:  # read at its size: no 8 MB buffer (_contents)
+                        current = f.read()
+                    if not unchanged(current):
+                        return False
+                    self.write(key, data)
+                    return True
+            finally:
+                os.close(fd)
+
     def put_file(self, local_path: str, key: str, callback: Callable[[int], None] | None = None) -> None:
         path = self._path(key)
         with self._writing(key):

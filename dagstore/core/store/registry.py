@@ -23,7 +23,24 @@ class Registry(StoreRoot):
     # -- drafts --------------------------------------------------------------------------
 
     def save_draft(self, draft: Draft) -> None:
-        self.backend.write(layout.draft_key(draft.record.id), draft.to_bytes())
+        """Write the draft, if the store still holds it as this process last read or wrote it.
+        Else (another process saved, finalized or deleted it since) the stored one is taken in
+        when the two differ only in what each uploaded (``Draft.take_uploads``); any other
+        change is a ConflictError, nothing written."""
+        key = layout.draft_key(draft.record.id)
+        for _ in range(100):
+            data = draft.to_bytes()
+            if self.backend.replace_if(key, data, lambda cur: (cur if cur is None else hash_bytes(cur)) == draft.stored):
+                draft.stored = hash_bytes(data)
+                return
+            try:
+                other: Draft | None = self._draft_from(key, self.backend.read(key))
+            except FileNotFoundError:
+                other = None
+            if other is None or not draft.take_uploads(other):
+                break
+        raise ConflictError(f"draft {draft.record.id} ({draft.record.project}/{draft.record.name}) was changed by "
+                            "another process since this one read it; nothing was saved: run the command again")
 
     def load_draft(self, version_id: str) -> Draft | None:
         try:
@@ -37,6 +54,7 @@ class Registry(StoreRoot):
 
     def _draft_from(self, key: str, data: bytes) -> Draft:
         draft = Draft.from_bytes(data, f"draft {key}")
+        draft.stored = hash_bytes(data)
         expect(draft.record.id == layout.leaf(key), f"draft {key}", f"it holds the id {draft.record.id}")
         return draft
 
