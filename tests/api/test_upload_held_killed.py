@@ -54,7 +54,9 @@ def _stop(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
     """Send ``sig`` to the paused ``proc``; an interrupted one is then let go on to its end."""
     proc.send_signal(sig)
     _out, err = proc.communicate("\n", timeout=60)
-    assert proc.returncode == (-sig if sig == signal.SIGKILL else 130), err
+    # SIGINT: exit 130, or 0 when the interrupt reached the main thread only after its last step
+    # (seen once in CI with the pause on a commit thread); the store's checks that follow hold either way
+    assert proc.returncode in ((-sig,) if sig == signal.SIGKILL else (130, 0)), err
 
 
 def _gc_removes_only_temps(store: Path) -> None:
