@@ -188,14 +188,21 @@ main()
 """
 
 
-def test_dagstore_add_then_close_in_two_processes_reads_each_file_once(tmp_path: Path) -> None:
-    src = write_tree(tmp_path / "src", TREE)
+def cli_counting_reads(tmp_path: Path) -> Callable[..., None]:
+    """The CLI, a process per call, on a store under ``tmp_path``; files upload reads again are
+    listed in ``tmp_path / "reads.txt"``."""
     env = {**os.environ, "DAGSTORE_URL": str(tmp_path / "store"), "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"),
            "READS": str(tmp_path / "reads.txt")}
 
     def run(*args: str) -> None:
         subprocess.run([sys.executable, "-c", _PROCESS, *args], env=env, check=True, capture_output=True, timeout=120)
 
+    return run
+
+
+def test_dagstore_add_then_close_in_two_processes_reads_each_file_once(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", TREE)
+    run = cli_counting_reads(tmp_path)
     run("create", "--project", "p", "--name", "n", "-q")
     run("add", "--files", str(src), "-q")
     run("close", "-q")
@@ -304,12 +311,7 @@ def test_an_upload_at_another_compression_level_reads_the_files_and_leaves_no_he
 
 def test_dagstore_sync_skip_close_then_close_reads_each_file_once(tmp_path: Path) -> None:
     src = write_tree(tmp_path / "src", TREE)
-    env = {**os.environ, "DAGSTORE_URL": str(tmp_path / "store"), "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"),
-           "READS": str(tmp_path / "reads.txt")}
-
-    def run(*args: str) -> None:
-        subprocess.run([sys.executable, "-c", _PROCESS, *args], env=env, check=True, capture_output=True, timeout=120)
-
+    run = cli_counting_reads(tmp_path)
     run("sync", "--project", "p", "--name", "s", "--folder", str(src), "--skip-close", "-q")
     run("close", "-q")
     assert not (tmp_path / "reads.txt").exists()
