@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -79,10 +80,20 @@ def from_numpy(values: Any, type: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type, len(a), [None, pa.py_buffer(a)])
 
 
-def numbers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow integer array without nulls as a numpy view (no pandas, see ``bits``)."""
+def numbers(arr: pa.Array | pa.ChunkedArray, fill: float | None = None) -> np.ndarray:
+    """An Arrow integer or floating-point array as numpy values (no pandas, see ``bits``): a
+    view when it has no nulls; with nulls, a copy where they are ``fill`` (None: the values
+    under nulls are whatever the buffer holds)."""
     arr = one_array(arr)
     dtype = np.dtype(arr.type.to_pandas_dtype())
     if not len(arr):
         return np.zeros(0, dtype=dtype)
-    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)]
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)]
+    if fill is None or not arr.null_count:
+        return values
+    return np.where(bits(arr.is_valid()), values, np.asarray(fill, dtype=dtype))
+
+
+def floats(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Numbers (integers, floating point, decimals) as float64 numpy values, NaN for nulls."""
+    return numbers(pc.cast(arr, pa.float64(), safe=False), np.nan)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.arrays import from_numpy, numbers, floats
 from .sketch import Distinct
 
 BINS = 10
@@ -79,18 +80,19 @@ class Values:
             return
         chunk = pa.chunked_array(self.pending)
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
+        counts: Any = None
         if self.counted:
             vc = pc.value_counts(chunk)
-            values, counts = vc.field("values"), vc.field("counts").to_numpy(zero_copy_only=False, writable=True)
+            values, counts = vc.field("values"), numbers(vc.field("counts")).copy()
         else:
-            values, counts = pc.unique(chunk), None
+            values = pc.unique(chunk)
         if self.exact is not None:
-            at = pc.fill_null(pc.index_in(values, value_set=self.exact), -1).to_numpy()
+            at = numbers(pc.index_in(values, value_set=self.exact), -1)
             new = at < 0
             if self.counted:
                 self.counts[at[~new]] += counts[~new]  # each value once: no repeated index
                 counts = np.concatenate([self.counts, counts[new]])
-            values = pa.concat_arrays([self.exact, values.filter(pa.array(new))])
+            values = pa.concat_arrays([self.exact, values.filter(from_numpy(new, pa.bool_()))])
         self.exact, self.counts = values, counts
         if len(values) > self.bound:
             self.sketch = Distinct()
@@ -109,14 +111,19 @@ class Values:
         self._flush()
         if self.exact is None or not self.counted:
             return []
-        t = pa.table({"values": self.exact, "counts": self.counts})
+        t = pa.Table.from_arrays([self.exact, from_numpy(self.counts, pa.int64())], names=["values", "counts"])
         best = t.take(pc.select_k_unstable(t, k, sort_keys=[("counts", "descending"), ("values", "ascending")]))
         return [{"value": py(v), "count": n} for v, n in zip(best["values"].to_pylist(), best["counts"].to_pylist())]
 
 
 def _histogram(x: Any, lo: float, hi: float) -> Any:
-    counts, _ = np.histogram(x, bins=BINS, range=(lo, hi if hi > lo else lo + 1))
-    return counts
+    """Counts of ``x`` in ``BINS`` equal bins over [lo, hi]. Where the bins are narrower than
+    the floats there can tell apart (large IDs or epoch nanoseconds a few apart: numpy refuses
+    such edges), the values are counted as offsets from ``lo``."""
+    top = hi if hi > lo else lo + 1
+    if np.all(np.diff(np.linspace(lo, top, BINS + 1)) > 0):
+        return np.histogram(x, bins=BINS, range=(lo, top))[0]
+    return np.histogram(np.asarray(x) - lo, bins=BINS, range=(0.0, max(hi - lo, 1.0)))[0]
 
 
 class Column:
@@ -160,12 +167,12 @@ class Column:
         f = pc.cast(arr, pa.float64(), safe=False)  # ints past 2^53 round, as floats do
         vf = f.drop_null() if arr.null_count else f
         self._moments(vf)
-        x = vf.to_numpy(zero_copy_only=False)
+        x = numbers(vf)
         if not self.stats:
             self._spill(x)
         elif self.lo is not None:
             self.hist += _histogram(x, float(self.lo), float(self.hi))
-        return f.to_numpy(zero_copy_only=False)
+        return floats(f)
 
     def _range(self, arr: Any) -> None:
         mm = pc.min_max(arr)

@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.arrays import bits, floats, numbers
+
 K = 4096  # hashes kept; relative standard error about 1 / sqrt(K - 2), ~1.6 %
 _R = 0xD6E8FEB86659FD93  # odd multiplier of the polynomial hash of bytes (invertible mod 2^64)
 _CHUNK = 1 << 18  # bytes hashed at once (the cached powers of _R are 16 bytes a byte)
@@ -75,15 +77,17 @@ def hashes(values: Any) -> Any:
     """uint64 hashes of a pyarrow array's values (no nulls); equal values hash equal."""
     t = values.type
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        x = pc.cast(values, pa.float64(), safe=False).to_numpy(zero_copy_only=False) + 0.0  # -0.0 -> 0.0
+        x = floats(values) + 0.0  # -0.0 -> 0.0
         return _mix(x.view(np.uint64))
     if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
-        return _mix(values.to_numpy(zero_copy_only=False).view(np.uint64))
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
-        return _mix(values.to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint64))
+        return _mix(numbers(values).view(np.uint64))
+    if pa.types.is_boolean(t):
+        return _mix(bits(values).astype(np.int64).view(np.uint64))
+    if pa.types.is_integer(t):
+        return _mix(numbers(values).astype(np.int64).view(np.uint64))
     if pa.types.is_temporal(t):  # timestamps, dates, times, durations: their integer storage
         ints = values.view(pa.int64() if t.bit_width == 64 else pa.int32())
-        return _mix(ints.to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint64))
+        return _mix(numbers(ints).astype(np.int64).view(np.uint64))
     return _mix(_bytes_hashes(values))
 
 

@@ -4,10 +4,15 @@ and ~45 MB per process on the write path (issue 19's W1' regression)."""
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from annotation_helpers import coco_set, image
 from helpers import write_tree
@@ -120,3 +125,40 @@ def test_a_table_imported_as_rows_and_its_csv_and_jsonl_exports_do_not_import_pa
     args = [sys.executable, "-c", TABULAR, str(table / "iris.csv"), str(tmp_path / "out-")]
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[-2] == "[2, 2] False"
+
+
+
+DESCRIBE = """
+import sys
+from dagstore import Dataset
+ds = Dataset.create("np", "table")
+ds.add_files(sys.argv[1], show_progress=False)
+ds.finalize(auto_upload=True)
+d = Dataset.get(dataset_id=ds.id).describe()
+cols = {c["name"]: c for c in d["columns"]}
+print(d["rows"], cols["i"]["distinct"], cols["u"]["min"], cols["f"]["nulls"], cols["cat"]["distinct"], "pandas" in sys.modules)
+"""
+
+
+def test_describe_of_numbers_booleans_dates_and_text_does_not_import_pandas(tmp_path: Path) -> None:
+    """``describe`` of a Parquet file of integers, floats with nulls, booleans, text, dates,
+    microsecond timestamps, decimals and a dictionary column: its statistics come from
+    buffers, never ``to_numpy`` / ``pa.array`` / ``pa.table`` of a dict, which import pandas
+    (timestamps in nanoseconds still do: pyarrow needs pandas to give them as values)."""
+    n = 3000
+    folder = tmp_path / "t"
+    folder.mkdir()
+    pq.write_table(pa.table({
+        "i": pa.array([i % 13 if i % 10 else None for i in range(n)], pa.int64()),
+        "u": pa.array([2**63 + 4096 * i for i in range(n)], pa.uint64()),
+        "f": pa.array([i / 7 if i % 7 else None for i in range(n)], pa.float64()),
+        "b": pa.array([bool(i % 3) if i % 11 else None for i in range(n)]),
+        "s": pa.array(["abcdef"[i % 6] for i in range(n)]),
+        "d": pa.array([datetime.date(2020, 1, 1) + datetime.timedelta(days=i % 400) for i in range(n)]),
+        "ts": pa.array([datetime.datetime(2020, 1, 1) + datetime.timedelta(seconds=i) for i in range(n)]),
+        "dec": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(10, 2)),
+        "cat": pa.array(["xy"[i % 2] for i in range(n)]).dictionary_encode(),
+    }), folder / "t.parquet")
+    env = dict(os.environ, DAGSTORE_URL=str(tmp_path / "store"), DAGSTORE_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", DESCRIBE, str(folder)], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == f"3000 13 {2**63} 429 2 False"

@@ -190,3 +190,19 @@ def test_nested_json_columns_are_described_not_refused(tmp_path: Path) -> None:
     assert d["sample"][0]["tags"] == ["x", "y"] and d["sample"][1]["box"] == {"w": 3}
     row = next(r for r in _describe_lines(d) if r.startswith("tags"))
     assert re.split(r"\s{2,}", row)[2:4] == ["1", "-"]  # nulls, distinct
+
+
+@pytest.mark.parametrize("stats", [True, False])
+def test_large_ids_a_few_apart_get_a_histogram_not_a_crash(stats: bool) -> None:
+    """IDs near 2^63 (or epoch nanoseconds) whose range is narrower than the spacing of
+    float64 there: numpy refuses bins over [min, max], so describe used to fail. The values are
+    counted as offsets from the minimum; every row is in some bin."""
+    n = 3000
+    t = pa.table({"u": pa.array([2**63 + i for i in range(n)], pa.uint64()),
+                  "ns": pa.array([1_700_000_000_000_000_000 + 7 * i for i in range(n)], pa.int64()),
+                  "same": pa.array([2**62] * n, pa.int64())})
+    cols = {c["name"]: c for c in D.describe_file(parquet(t, write_statistics=stats), "parquet")["columns"]}
+    assert cols["u"]["min"] == 2**63 and cols["u"]["max"] == 2**63 + n - 1
+    for name in ("u", "ns", "same"):
+        assert sum(cols[name]["histogram"]["counts"]) == n, name
+    assert cols["same"]["histogram"]["counts"][0] == n
