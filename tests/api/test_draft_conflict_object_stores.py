@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dagstore import ConflictError, Dataset, Store
+from dagstore.core.backend import conditional
 from helpers import noise, read_tree, write_tree
 
 FIRST = {f"a/f{i}.bin": noise(f"first{i}", 300 + i) for i in range(12)}
@@ -85,3 +86,31 @@ def test_an_upload_whose_draft_another_host_uploaded_meanwhile_keeps_both_packs(
     assert set(saved.record.packs) == {*one._v.record.packs, *two._v.record.packs} and len(saved.record.packs) == 2
     assert not saved.require_draft().pending
     assert _closed(two_host, ds.id) == FIRST
+
+
+def test_a_save_whose_answer_was_lost_is_saved_by_its_retry(root: tuple[str, dict[str, Any]], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store took the draft's conditional write but its answer was lost: the retry is refused
+    (the draft is no longer the version read), the save reads the draft again, finds its own
+    save there and is done."""
+    real, lost = conditional.versioned, []
+
+    def versioned(fs: Any) -> conditional.Versioned | None:
+        steps = real(fs)
+        assert steps is not None
+
+        async def write(fs: Any, path: str, data: bytes, token: str) -> bool:
+            done = await steps.write(fs, path, data, token)
+            if "/drafts/" in path and not lost:
+                lost.append(done)
+                raise ConnectionResetError("the answer was lost")
+            return done
+
+        return steps._replace(write=write)
+
+    monkeypatch.setattr(conditional, "versioned", versioned)
+    host = _host(root, tmp_path / "cache1")
+    ds = Dataset.create("d", "p", store=host)
+    ds.add_files(write_tree(tmp_path / "first", FIRST), show_progress=False)
+    assert lost == [True]
+    assert _closed(_host(root, tmp_path / "cache2"), ds.id) == FIRST

@@ -93,12 +93,7 @@ class FsspecBackend(Backend):
             return unchanged(None) and self.write_new(key, data)
         if not unchanged(current):
             return False
-        if self._retry(lambda: conditional.run(self.fs, steps.write, path, data, token)):
-            return True
-        try:  # refused: by another writer, or a retry of this write after its answer was lost
-            return bool(self.read(key) == data)
-        except FileNotFoundError:
-            return False
+        return bool(self._retry(lambda: conditional.run(self.fs, steps.write, path, data, token)))
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         pieces = list(chunks)  # kept, so that a retry can send them again (a pack commit)
