@@ -120,7 +120,8 @@ class Backend(ABC):
     def replace_if(self, key: str, data: bytes, unchanged: Callable[[bytes | None], bool]) -> bool:
         """Write ``data`` to ``key`` (create or replace) only if ``unchanged(what it holds)`` (None:
         absent); else False, nothing written. Here the check and the write are two requests: a
-        write by another process between them is not seen (docs/architecture.md, Concurrency)."""
+        write by another process between them is not seen (docs/architecture.md, Concurrency).
+        Local folders, S3, GCS and Azure make it one compare and swap (their own ``replace_if``)."""
         try:
             current: bytes | None = self.read(key)
         except FileNotFoundError:

@@ -14,6 +14,7 @@ import fsspec
 from fsspec.callbacks import Callback
 
 from ...secrets import redact_url
+from . import conditional
 from .base import Backend, check_key
 from .retry import retry_call
 
@@ -76,6 +77,23 @@ class FsspecBackend(Backend):
             return True
         except FileExistsError:
             return False
+
+    def replace_if(self, key: str, data: bytes, unchanged: Callable[[bytes | None], bool]) -> bool:
+        """Compare and swap on S3, GCS and Azure: the object is read with its version token and
+        replaced only if it still holds that version (``conditional``), so a write by another
+        process or host since the read makes this return False, nothing written. An absent key
+        is created with put-if-absent. Other filesystems: ``Backend.replace_if`` (two steps)."""
+        steps = conditional.versioned(self.fs)
+        if steps is None:
+            return super().replace_if(key, data, unchanged)
+        path = self._path(key)
+        try:
+            current, token = self._retry(lambda: conditional.run(self.fs, steps.read, path))
+        except FileNotFoundError:
+            return unchanged(None) and self.write_new(key, data)
+        if not unchanged(current):
+            return False
+        return bool(self._retry(lambda: conditional.run(self.fs, steps.write, path, data, token)))
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         pieces = list(chunks)  # kept, so that a retry can send them again (a pack commit)
