@@ -281,6 +281,7 @@ def decode_delta(raw: bytes, what: str) -> pa.Table:
     _check_types(table, STORED_DELTA, what)
     with decoding(what):
         folder = one_array(table["folder"])
+        expect(folder.dictionary.null_count == 0, what, "column folder has nulls")  # join_paths would read "" (the root)
         paths = join_paths(folder, one_array(table["name"]))
     expect(not pc.any(pc.match_substring(table["name"], "/")).as_py() if table.num_rows else True, what, "a name holds '/'")
     check_paths(paths, what)
