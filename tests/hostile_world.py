@@ -554,6 +554,9 @@ CASES: list[Case] = [
     Case("arrow-folder-unsafe", _arrow(_folders(["../v"])), listed=True),
     Case("arrow-folder-absolute", _arrow(_folders(["/v"])), listed=True),
     Case("arrow-link-with-hash", _arrow(_link_with_hash), listed=True),
+    Case("arrow-size-past-int64", _arrow(lambda t: _column(t, "size", pa.array([1 << 63] * t.num_rows, pa.uint64()))), listed=True),
+    Case("arrow-meta-not-json", _arrow(lambda t: _column(t, "meta", pa.array(["{not json"] * t.num_rows, pa.string()))), listed=True),
+    Case("arrow-meta-not-object", _arrow(lambda t: _column(t, "meta", pa.array(["[1]"] * t.num_rows, pa.string()))), listed=True),
     # packs and their indexes
     Case("pack-truncated", _pack_truncate, error=IntegrityError, listed=True),
     Case("pack-empty", lambda w: w.pack_path("V").write_bytes(b""), error=IntegrityError, listed=True),

@@ -289,7 +289,18 @@ def decode_delta(raw: bytes, what: str) -> pa.Table:
     cols["split"] = table["split"].cast(pa.string())
     out = _table(cols, DELTA)
     _check_rows(out, what)
+    expect((pc.max(table["size"]).as_py() or 0) < 1 << 63, what, "a size is not a byte count")
+    _check_meta(table["meta"], what)
     return out
+
+
+def _check_meta(meta: pa.ChunkedArray, what: str) -> None:
+    """Each per-file metadata text is a JSON object, as the JSON formats require (rare: parsed
+    here, where a bad one is a FormatError naming the manifest, not later when served)."""
+    if meta.null_count < len(meta):
+        with decoding(what):
+            ok = all(isinstance(json.loads(m), dict) for m in meta.drop_null().to_pylist())
+        expect(ok, what, "a meta is not a JSON object")
 
 
 def read_manifest(data: bytes, what: str) -> pa.Table:

@@ -58,6 +58,22 @@ def _derived(annotation: dict[str, Any]) -> dict[str, Any]:
             "width": media.get("width"), "height": media.get("height")}
 
 
+def _live_row(r: Row) -> Row:
+    """A row that sets a file, checked against the document's rules for it."""
+    if (r["url"] is None) == (r["hash"] is None):
+        raise SpecError(f"{r['path']}: neither exactly a link nor stored content")
+    derived = _derived(json.loads(r["annotation"])) if r["annotation"] is not None else dict.fromkeys(DERIVED)
+    if {k: r[k] for k in DERIVED} != derived:
+        raise SpecError(f"{r['path']}: derived columns {[r[k] for k in DERIVED]} are not those of its annotation")
+    if r["size"] >= 1 << 63:
+        raise SpecError(f"{r['path']}: size {r['size']} is not a byte count")
+    meta = None if r["meta"] is None else json.loads(r["meta"])
+    if meta is not None and (not isinstance(meta, dict) or not meta or r["meta"] != json.dumps(meta, sort_keys=True)):
+        raise SpecError(f"{r['path']}: meta {r['meta']!r} is not written as documented")
+    return {"path": r["path"], "hash": None if r["hash"] is None else r["hash"].hex(), "size": r["size"],
+            "url": r["url"], "meta": meta, "annotation": r["annotation"]}
+
+
 def _arrow_delta(raw: bytes, exact: bool) -> tuple[list[Row], list[str]]:
     """Rows and removals; ``exact``: the schema is the documented one, in order (what dagstore
     writes), else the documented columns are found by name among others."""
@@ -79,19 +95,7 @@ def _arrow_delta(raw: bytes, exact: bool) -> tuple[list[Row], list[str]]:
         paths.append(r["path"])
     _sorted_unique(paths)
     removed = [r["path"] for r in rows if r["removed"]]
-    kept = []
-    for r in rows:
-        if r["removed"]:
-            continue
-        if (r["url"] is None) == (r["hash"] is None):
-            raise SpecError(f"{r['path']}: neither exactly a link nor stored content")
-        derived = _derived(json.loads(r["annotation"])) if r["annotation"] is not None else dict.fromkeys(DERIVED)
-        if {k: r[k] for k in DERIVED} != derived:
-            raise SpecError(f"{r['path']}: derived columns {[r[k] for k in DERIVED]} are not those of its annotation")
-        if r["meta"] is not None and (r["meta"] == "{}" or r["meta"] != json.dumps(json.loads(r["meta"]), sort_keys=True)):
-            raise SpecError(f"{r['path']}: meta {r['meta']!r} is not written as documented")
-        kept.append({"path": r["path"], "hash": None if r["hash"] is None else r["hash"].hex(), "size": r["size"],
-                     "url": r["url"], "meta": r["meta"] and json.loads(r["meta"]), "annotation": r["annotation"]})
+    kept = [_live_row(r) for r in rows if not r["removed"]]
     return kept, removed
 
 
