@@ -157,6 +157,8 @@ def assert_same_listing(store: Path, version_id: str, exact: bool = True) -> dic
     assert files == {p: (r["hash"], r["size"], r["origin"], r["meta"]) for p, r in mine.items() if r["url"] is None}
     links = {p: (e.link, e.size, e.parent_dataset_id) for p, e in ds.link_entries_dict.items()}
     assert links == {p: (r["url"], r["size"], r["origin"]) for p, r in mine.items() if r["url"] is not None}
+    for origin in {r["origin"] for r in mine.values()}:   # ClearML's "files that version introduced"
+        assert ds.list_files(dataset_id=origin) == [p for p, r in mine.items() if r["origin"] == origin]
     annotations = {p: json.loads(r["annotation"]) for p, r in mine.items() if r["annotation"] is not None}
     assert dict(ds.iter_annotations()) == annotations
     for p in mine:
