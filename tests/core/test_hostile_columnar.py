@@ -12,7 +12,7 @@ import pytest
 
 from dagstore import Dataset, FormatError
 from dagstore.cli import main as cli_main
-from hostile_world import CASES, World, build_world, copy_world
+from hostile_world import CASES, World, _swap_rows, build_world, copy_world
 
 ARROW_CASES = [c for c in CASES if c.id.startswith("arrow-")]
 
@@ -45,3 +45,17 @@ def test_every_columnar_case_names_the_manifest(template: Path, tmp_path: Path, 
     assert cli_main(["--quiet", "--store", str(world.store_dir), "--cache-dir", str(tmp_path / "c"), "list", "--id", world.ids["V"]]) == 1
     err = capsys.readouterr().err
     assert key in err and "Traceback" not in err, err
+
+
+
+def test_a_descendant_of_a_forged_manifest_names_the_ancestors(template: Path, tmp_path: Path) -> None:
+    """V is B's child: B's forged manifest is named, with B, when V is read, and verify reports
+    both versions."""
+    world = copy_world(template, tmp_path / "w")
+    world.forge_arrow("B", _swap_rows(world.arrow_manifest("B")))
+    key, parent, child = world.record("B")["manifest"], world.ids["B"], world.ids["V"]
+    with pytest.raises(FormatError) as exc:
+        Dataset.get(dataset_id=child, store=world.store()).get_local_copy(show_progress=False)
+    assert key in str(exc.value) and parent in str(exc.value), exc.value
+    problems = world.store().verify()
+    assert all(any(p.startswith(f"version {v}:") and key in p for p in problems) for v in (parent, child)), problems
