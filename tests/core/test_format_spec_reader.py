@@ -62,7 +62,10 @@ def _live_row(r: Row) -> Row:
     """A row that sets a file, checked against the document's rules for it."""
     if (r["url"] is None) == (r["hash"] is None):
         raise SpecError(f"{r['path']}: neither exactly a link nor stored content")
-    derived = _derived(json.loads(r["annotation"])) if r["annotation"] is not None else dict.fromkeys(DERIVED)
+    annotation = None if r["annotation"] is None else json.loads(r["annotation"])
+    if annotation is not None and r["annotation"] != json.dumps(annotation, sort_keys=True, separators=(",", ":"), ensure_ascii=False):
+        raise SpecError(f"{r['path']}: annotation {r['annotation']!r} is not canonical JSON")
+    derived = _derived(annotation) if annotation is not None else dict.fromkeys(DERIVED)
     if {k: r[k] for k in DERIVED} != derived:
         raise SpecError(f"{r['path']}: derived columns {[r[k] for k in DERIVED]} are not those of its annotation")
     if r["size"] >= 1 << 63:
@@ -117,7 +120,10 @@ def _json_delta(raw: bytes) -> tuple[list[Row], list[str]]:
 
 def read_delta(store: Path, key: str, exact: bool = True) -> tuple[list[Row], list[str]]:
     """A manifest's set rows and removed paths; a manifest is told apart by its decompressed bytes."""
-    raw = zstandard.ZstdDecompressor().decompress((store / key).read_bytes())
+    data = (store / key).read_bytes()
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    if raw.startswith(b"ARROW1") and zstandard.frame_content_size(data) != len(raw):
+        raise SpecError(f"{key}: one zstd frame with its content size in its header")
     return _arrow_delta(raw, exact) if raw.startswith(b"ARROW1") else _json_delta(raw)
 
 
