@@ -518,6 +518,7 @@ CASES: list[Case] = [
     Case("manifest-newer-format", _man(lambda d: _set(d, format=9)), listed=True),
     Case("manifest-unsafe-path", _man(lambda d: _set(d, paths=["../x", *d["paths"][1:]])), listed=True),
     Case("manifest-file-and-folder", _man(_tree_conflict), listed=True),
+    Case("manifest-annotation-not-json", _man(lambda d: _set(d, format=2, annotations={"index": [0], "text": ["{not json"]})), listed=True),
     Case("manifest-small-size-lie", _size_lie("v/small.bin", 100), error=IntegrityError, listed=True),
     Case("manifest-large-size-lie", _size_lie("v/large.bin", 100), error=IntegrityError, listed=True),
     Case("manifest-large-size-short", _size_lie("v/large.bin", -100), error=IntegrityError, listed=True),

@@ -312,11 +312,11 @@ def read_manifest(data: bytes, what: str) -> pa.Table:
         return decode_delta(raw, what)
     doc = parse_object(raw, what, known_format=MANIFEST_FORMAT)
     expect(doc.get("kind") == "delta", what, "not a dagstore delta manifest")
-    with gc_paused(), decoding(what):
+    with gc_paused(), decoding(what):  # the conversion parses the annotation texts: a bad one names the manifest
         entries = _entries(doc, what=what)
         expect(isinstance(doc.get("removed", []), list), what, "removed is not a list")
         removed = _check_paths(list(doc.get("removed", [])))
-    return entries_table(entries, removed)
+        return entries_table(entries, removed)
 
 
 def delta_bytes(delta: Delta) -> bytes:
