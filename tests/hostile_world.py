@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import zstandard
 
 from dagstore import Dataset, DagstoreError, FormatError, IntegrityError, Store, DatasetNotFoundError
@@ -335,6 +336,64 @@ def _unsafe_name(table: Any) -> Any:
     return _column(table, "name", pa.array([".."] + table["name"].to_pylist()[1:], pa.string()))
 
 
+def _nulled(column: str) -> Callable[[Any], Any]:
+    """A null in the first row of a column the format declares not null (declared nullable)."""
+    def change(t: Any) -> Any:
+        field = t.schema.field(column).with_nullable(True)
+        values = t[column].combine_chunks().to_pylist()
+        return t.set_column(t.schema.get_field_index(column), field, pa.array([None, *values[1:]], field.type))
+
+    return change
+
+
+def _slash_in_last_name(t: Any) -> Any:  # "v/zz/text.txt": a safe path, still sorted, but not folder + name
+    names = t["name"].to_pylist()
+    return _column(t, "name", pa.array([*names[:-1], "zz/" + names[-1]], pa.string()))
+
+
+def _invalid_utf8_in_last_name(t: Any) -> Any:  # 0xff at the end of the last name: still sorted
+    names = pa.array(t["name"].to_pylist(), pa.string())
+    data = names.buffers()[2].to_pybytes()
+    end = sum(len(n.encode()) for n in names.to_pylist())
+    bad = pa.Array.from_buffers(pa.string(), len(names), [None, names.buffers()[1], pa.py_buffer(data[: end - 1] + b"\xff" + data[end:])])
+    return _column(t, "name", bad)
+
+
+def _cast(column: str, to: Any) -> Callable[[Any], Any]:
+    """The column's values under another Arrow type (a writer that got the schema wrong)."""
+    def change(t: Any) -> Any:
+        return _column(t, column, t[column].combine_chunks().cast(to))
+
+    return change
+
+
+def _hex_hashes(t: Any) -> Any:  # the 32 hex digits used elsewhere, as text
+    return _column(t, "hash", pa.array([h.hex() for h in t["hash"].to_pylist()], pa.string()))
+
+
+def _folders(dictionary: list[Any], index: int = 0) -> Callable[[Any], Any]:
+    """Every row's folder replaced by ``dictionary[index]`` (indices not checked: may be out of range)."""
+    def change(t: Any) -> Any:
+        indices = pa.array([index] * t.num_rows, pa.int32())
+        return _column(t, "folder", pa.DictionaryArray.from_arrays(indices, pa.array(dictionary, pa.string()), safe=False))
+
+    return change
+
+
+def _link_with_hash(t: Any) -> Any:  # the first row both stored content and a link
+    return _column(t, "url", pa.array(["s3://elsewhere/x", *[None] * (t.num_rows - 1)], pa.string()))
+
+
+def _stored_frame(change: Callable[[bytes], bytes]) -> Callable[[World], None]:
+    """A case that re-frames the victim's (valid) columnar manifest: ``change`` maps its stored bytes."""
+    return lambda w: w.forge_manifest("V", change(w.manifest_path("V").read_bytes()))
+
+
+def _without_content_size(data: bytes) -> bytes:
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    return zstandard.ZstdCompressor(write_content_size=False).compress(raw)
+
+
 def _zst(doc: Any) -> bytes:
     return zstandard.ZstdCompressor().compress(json.dumps(doc).encode())
 
@@ -459,6 +518,7 @@ CASES: list[Case] = [
     Case("manifest-newer-format", _man(lambda d: _set(d, format=9)), listed=True),
     Case("manifest-unsafe-path", _man(lambda d: _set(d, paths=["../x", *d["paths"][1:]])), listed=True),
     Case("manifest-file-and-folder", _man(_tree_conflict), listed=True),
+    Case("manifest-annotation-not-json", _man(lambda d: _set(d, format=2, annotations={"index": [0], "text": ["{not json"]})), listed=True),
     Case("manifest-small-size-lie", _size_lie("v/small.bin", 100), error=IntegrityError, listed=True),
     Case("manifest-large-size-lie", _size_lie("v/large.bin", 100), error=IntegrityError, listed=True),
     Case("manifest-large-size-short", _size_lie("v/large.bin", -100), error=IntegrityError, listed=True),
@@ -475,6 +535,29 @@ CASES: list[Case] = [
     Case("arrow-unsafe-name", _arrow(_unsafe_name), listed=True),
     Case("arrow-newer-format", _arrow(_arrow_meta({"format": 9, "kind": "delta"})), listed=True),
     Case("arrow-no-metadata", _arrow(_arrow_meta(None)), listed=True),
+    Case("arrow-kind-state", _arrow(_arrow_meta({"format": 3, "kind": "state"})), listed=True),
+    Case("arrow-kind-missing", _arrow(_arrow_meta({"format": 3})), listed=True),
+    Case("arrow-null-size", _arrow(_nulled("size")), listed=True),
+    Case("arrow-null-name", _arrow(_nulled("name")), listed=True),
+    Case("arrow-null-removed", _arrow(_nulled("removed")), listed=True),
+    Case("arrow-folder-null-value", _arrow(_folders([None])), listed=True),
+    Case("arrow-name-with-slash", _arrow(_slash_in_last_name), listed=True),
+    Case("arrow-invalid-utf8", _arrow(_invalid_utf8_in_last_name), listed=True),
+    Case("arrow-zstd-truncated", _stored_frame(lambda b: b[:-7]), listed=True),
+    Case("arrow-zstd-no-content-size", _stored_frame(_without_content_size), listed=True),
+    Case("arrow-hash-hex-text", _arrow(_hex_hashes), listed=True),
+    Case("arrow-hash-variable-width", _arrow(_cast("hash", pa.binary())), listed=True),
+    Case("arrow-folder-not-dictionary", _arrow(_cast("folder", pa.string())), listed=True),
+    Case("arrow-folder-int8-indices", _arrow(_cast("folder", pa.dictionary(pa.int8(), pa.string()))), listed=True),
+    Case("arrow-removed-int", _arrow(_cast("removed", pa.int8())), listed=True),
+    Case("arrow-split-not-dictionary", _arrow(_cast("split", pa.string())), listed=True),
+    Case("arrow-folder-negative-index", _arrow(_folders(["v"], -1)), listed=True),
+    Case("arrow-folder-unsafe", _arrow(_folders(["../v"])), listed=True),
+    Case("arrow-folder-absolute", _arrow(_folders(["/v"])), listed=True),
+    Case("arrow-link-with-hash", _arrow(_link_with_hash), listed=True),
+    Case("arrow-size-past-int64", _arrow(lambda t: _column(t, "size", pa.array([1 << 63] * t.num_rows, pa.uint64()))), listed=True),
+    Case("arrow-meta-not-json", _arrow(lambda t: _column(t, "meta", pa.array(["{not json"] * t.num_rows, pa.string()))), listed=True),
+    Case("arrow-meta-not-object", _arrow(lambda t: _column(t, "meta", pa.array(["[1]"] * t.num_rows, pa.string()))), listed=True),
     # packs and their indexes
     Case("pack-truncated", _pack_truncate, error=IntegrityError, listed=True),
     Case("pack-empty", lambda w: w.pack_path("V").write_bytes(b""), error=IntegrityError, listed=True),

@@ -281,6 +281,7 @@ def decode_delta(raw: bytes, what: str) -> pa.Table:
     _check_types(table, STORED_DELTA, what)
     with decoding(what):
         folder = one_array(table["folder"])
+        expect(folder.dictionary.null_count == 0, what, "column folder has nulls")  # join_paths would read "" (the root)
         paths = join_paths(folder, one_array(table["name"]))
     expect(not pc.any(pc.match_substring(table["name"], "/")).as_py() if table.num_rows else True, what, "a name holds '/'")
     check_paths(paths, what)
@@ -288,7 +289,18 @@ def decode_delta(raw: bytes, what: str) -> pa.Table:
     cols["split"] = table["split"].cast(pa.string())
     out = _table(cols, DELTA)
     _check_rows(out, what)
+    expect((pc.max(table["size"]).as_py() or 0) < 1 << 63, what, "a size is not a byte count")
+    _check_meta(table["meta"], what)
     return out
+
+
+def _check_meta(meta: pa.ChunkedArray, what: str) -> None:
+    """Each per-file metadata text is a JSON object, as the JSON formats require (rare: parsed
+    here, where a bad one is a FormatError naming the manifest, not later when served)."""
+    if meta.null_count < len(meta):
+        with decoding(what):
+            ok = all(isinstance(json.loads(m), dict) for m in meta.drop_null().to_pylist())
+        expect(ok, what, "a meta is not a JSON object")
 
 
 def read_manifest(data: bytes, what: str) -> pa.Table:
@@ -300,11 +312,11 @@ def read_manifest(data: bytes, what: str) -> pa.Table:
         return decode_delta(raw, what)
     doc = parse_object(raw, what, known_format=MANIFEST_FORMAT)
     expect(doc.get("kind") == "delta", what, "not a dagstore delta manifest")
-    with gc_paused(), decoding(what):
+    with gc_paused(), decoding(what):  # the conversion parses the annotation texts: a bad one names the manifest
         entries = _entries(doc, what=what)
         expect(isinstance(doc.get("removed", []), list), what, "removed is not a list")
         removed = _check_paths(list(doc.get("removed", [])))
-    return entries_table(entries, removed)
+        return entries_table(entries, removed)
 
 
 def delta_bytes(delta: Delta) -> bytes:
