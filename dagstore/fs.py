@@ -21,7 +21,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from . import refs
 from .errors import DatasetNotFoundError
-from .core.manifest import decode_annotation, normalize_path
+from .core.manifest import annotation_object, normalize_path
 from .core.reader import VersionReader
 from .core.store import Store
 
@@ -93,7 +93,7 @@ class DagstoreFileSystem(AbstractFileSystem):
             e = reader.state[inner]
             info = {"name": name, "size": e.size, "type": "file", "hash": e.hash}
             if e.annotation is not None:
-                info["annotation"] = decode_annotation(e.annotation)  # the file's dagstore.annotation/1
+                info["annotation"] = annotation_object(e.annotation, inner, lambda: reader.store.manifest_name(e.origin))  # its dagstore.annotation/1
             return info
         if not inner or any(p.startswith(inner + "/") for p in reader.state):
             return {"name": name, "size": 0, "type": "directory"}

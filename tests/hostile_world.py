@@ -219,6 +219,7 @@ class Case:
     listed: bool = False
     verify_names: str = ""  # a word the store verify report must contain ("" = the victim id)
     needs_read_data: bool = False  # only the bytes are bad: verify finds it with read_data
+    bad_annotations: bool = False  # the victim's files read; its annotations are refused (verify reports them)
 
 
 def _rec_set(field: str, value: Any) -> Callable[[World], None]:
@@ -291,6 +292,11 @@ def _arrow(change: Callable[[Any], Any], truncate: bool = False) -> Callable[[Wo
 
 def _column(table: Any, name: str, values: Any) -> Any:
     return table.set_column(table.schema.get_field_index(name), name, values)
+
+
+def _annotations(text: str) -> Callable[[Any], Any]:
+    """Every file's annotation ``text`` (parsed only where an annotation is read, and by verify)."""
+    return lambda t: _column(t, "annotation", pa.array([text] * t.num_rows, pa.string()))
 
 
 def _swap_rows(table: Any) -> Any:
@@ -557,6 +563,8 @@ CASES: list[Case] = [
     Case("arrow-link-with-hash", _arrow(_link_with_hash), listed=True),
     Case("arrow-size-past-int64", _arrow(lambda t: _column(t, "size", pa.array([1 << 63] * t.num_rows, pa.uint64()))), listed=True),
     Case("arrow-meta-not-json", _arrow(lambda t: _column(t, "meta", pa.array(["{not json"] * t.num_rows, pa.string()))), listed=True),
+    Case("arrow-annotation-not-json", _arrow(_annotations("{not json")), error=None, listed=True, bad_annotations=True),
+    Case("arrow-annotation-not-object", _arrow(_annotations("[1]")), error=None, listed=True, bad_annotations=True),
     Case("arrow-meta-not-object", _arrow(lambda t: _column(t, "meta", pa.array(["[1]"] * t.num_rows, pa.string()))), listed=True),
     # packs and their indexes
     Case("pack-truncated", _pack_truncate, error=IntegrityError, listed=True),

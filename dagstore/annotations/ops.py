@@ -9,7 +9,7 @@ from functools import partial
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from ..core.ops import lookup, origin
 from ..core.ops.stage import stage
@@ -17,7 +17,7 @@ from ..core.version import Version
 from ..core.ops.commit import send_blobs, send_files
 from ..core.hashing import hash_bytes
 from ..core.gcpause import gc_paused
-from ..core.manifest import Entry, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
+from ..core.manifest import Entry, annotation_object, dataset_prefix, join_dataset_path, match_path, normalize_path, same_content
 from ..core.reader import VersionReader
 from ..core.scan import LocalFile, hash_files
 from ..core.store import Store
@@ -26,7 +26,7 @@ from .classes import ClassList, merge_class_lists
 from .errors import AnnotationError
 from .importers import ImportItem, read_source
 from .report import ImportReport
-from .schema import decode, encode, validate
+from .schema import encode, validate
 
 KNOWN_SPLITS = ("train", "training", "valid", "val", "validation", "dev", "test", "testing")
 
@@ -160,9 +160,16 @@ def set_annotations(v: Version, annotations: Mapping[str, dict[str, Any] | None]
     return n
 
 
+def stored_annotation(v: Version, path: str, e: Entry) -> dict[str, Any]:
+    """The annotation of ``e`` (it has one); a stored text that is not an annotation object is a
+    FormatError naming the manifest it came from."""
+    return annotation_object(cast(str, e.annotation), path, lambda: v.store.manifest_name(e.origin))
+
+
 def get_annotation(v: Version, dataset_path: str) -> dict[str, Any] | None:
-    text = _entry(v, normalize_path(dataset_path)).annotation
-    return decode(text) if text is not None else None
+    path = normalize_path(dataset_path)
+    e = _entry(v, path)
+    return stored_annotation(v, path, e) if e.annotation is not None else None
 
 
 def iter_annotations(
@@ -182,7 +189,7 @@ def iter_annotations(
             continue
         if pats and not any(match_path(path, p) for p in pats):
             continue
-        yield path, decode(text) if text is not None else {}
+        yield path, stored_annotation(v, path, e) if text is not None else {}
 
 
 def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard: str | Sequence[str] | None = None) -> int:
@@ -197,7 +204,7 @@ def set_split(v: Version, split: str, dataset_path: str | None = None, wildcard:
             continue
         if pats and not any(match_path(path, p) for p in pats):
             continue
-        ann = decode(e.annotation) if e.annotation is not None else {}
+        ann = stored_annotation(v, path, e) if e.annotation is not None else {}
         if ann.get("split") == split:
             continue
         ann["split"] = split

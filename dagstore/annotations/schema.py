@@ -7,7 +7,6 @@ and a manifest holds one short string per annotated entry instead of a tree of o
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -21,28 +20,6 @@ MEDIA_KINDS = ("image", "audio", "video", "text", "other")
 ALTERNATIVE_KINDS = ("annotation", "prediction", "draft")
 #: Geometry may overshoot the image by this many pixels (rounding of percent coordinates).
 TOLERANCE_PX = 0.5
-
-
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - [annotations] and [export] install it
-    _orjson = None  # type: ignore[assignment]
-_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # digits -> "0", the rest -> " "
-
-
-def loads(data: str | bytes) -> Any:
-    """JSON text as Python objects, by orjson when installed (3-5x faster than the standard
-    library) unless the text holds a run of 19 digits (orjson reads integers beyond 64 bits
-    as floats) or orjson refuses it (NaN, UTF-16, a BOM, malformed): then by the standard
-    library, which decides and words the error. Either way the same objects."""
-    if _orjson is not None:
-        try:
-            raw = data.encode() if isinstance(data, str) else data
-            if b"0" * 19 not in raw.translate(_DIGITS):
-                return _orjson.loads(raw)
-        except (UnicodeEncodeError, _orjson.JSONDecodeError):
-            pass
-    return json.loads(data)
 
 
 def decode(text: str) -> dict[str, Any]:

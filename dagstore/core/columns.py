@@ -19,7 +19,7 @@ import zstandard
 
 from ..errors import FormatError
 from .arrays import bits, from_numpy, numbers, one_array, optional_floats, optional_strings, string_lists, strings
-from .decode import check_format, decoding, expect, parse_object
+from .decode import check_format, decoding, expect, loads, parse_object
 from .gcpause import gc_paused
 from .manifest import MANIFEST_FORMAT, Delta, Entry, _check_paths, _entries
 
@@ -290,17 +290,20 @@ def decode_delta(raw: bytes, what: str) -> pa.Table:
     out = _table(cols, DELTA)
     _check_rows(out, what)
     expect((pc.max(table["size"]).as_py() or 0) < 1 << 63, what, "a size is not a byte count")
-    _check_meta(table["meta"], what)
+    check_objects(table["meta"], what, "a meta")
     return out
 
 
-def _check_meta(meta: pa.ChunkedArray, what: str) -> None:
-    """Each per-file metadata text is a JSON object, as the JSON formats require (rare: parsed
-    here, where a bad one is a FormatError naming the manifest, not later when served)."""
-    if meta.null_count < len(meta):
-        with decoding(what):
-            ok = all(isinstance(json.loads(m), dict) for m in meta.drop_null().to_pylist())
-        expect(ok, what, "a meta is not a JSON object")
+def check_objects(texts: pa.ChunkedArray, what: str, name: str) -> None:
+    """Each text of a column (each distinct one parsed once) is a JSON object, as the JSON
+    formats require: per-file metadata (rare) is checked when a manifest is read; annotations
+    only by ``verify`` (reading one parses it where it is used, ``manifest.annotation_object``)."""
+    if texts.null_count < len(texts):
+        try:
+            ok = all(isinstance(loads(m), dict) for m in pc.unique(texts.drop_null()).to_pylist())
+        except (ValueError, RecursionError):
+            ok = False
+        expect(ok, what, f"{name} is not a JSON object")
 
 
 def read_manifest(data: bytes, what: str) -> pa.Table:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import repeat
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -53,6 +53,20 @@ def encode_annotation(annotation: Mapping[str, Any]) -> str:
 def decode_annotation(text: str) -> Any:
     """The annotation object stored as ``text`` (see ``encode_annotation``)."""
     return json.loads(text.translate(_QUOTE_SWAP))
+
+
+def annotation_object(text: str, path: str, where: Callable[[], str], load: Callable[[str], Any] = decode_annotation) -> dict[str, Any]:
+    """The annotation of ``path`` stored as ``text`` (by ``load``: plain canonical JSON for a
+    state's column); a text that does not parse or is not a JSON object is a FormatError
+    naming ``where()`` (the manifest holding it: called only then). Parsed where it is used:
+    a manifest's reading never parses its annotations (``verify`` does)."""
+    try:
+        value = load(text)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise FormatError(f"{where()} is corrupt (the annotation of {path!r} is not a JSON object)")
+    return value
 
 
 def normalize_path(path: str) -> str:

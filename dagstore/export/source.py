@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any, BinaryIO
 
-from ..annotations import ClassList, decode
-from ..annotations.ops import iter_annotations
+from ..annotations import ClassList
+from ..annotations.ops import iter_annotations, stored_annotation
 from ..core.fanout import StoreRef
 from ..core.ops import checkout, lookup
 from ..core.version import Version
@@ -70,7 +70,7 @@ def slice_view(store: Any, version_id: str, paths: Sequence[str]) -> tuple[Local
 
     def items() -> Iterator[Item]:
         for path, e in v.current().pick(paths).items():
-            yield Item(path, decode(e.annotation) if e.annotation is not None else {}, e.hash, e.size)
+            yield Item(path, stored_annotation(v, path, e) if e.annotation is not None else {}, e.hash, e.size)
 
     return view, items
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, BinaryIO, NamedTuple, Protocol, runtime_checkable
 
 import xxhash
 
 from ..annotations import default_color
 from ..annotations.media import probe_image
-from ..annotations.schema import loads
+from ..core.decode import loads
 from ..core import columns as cols
+from ..core.manifest import annotation_object
 from ..core.state import State
 from ..errors import DagstoreError, InvalidPathError
 
@@ -207,5 +209,8 @@ def stream_items(state: State, split_only: bool = False) -> Iterator[Item]:
             for path, split, h, size in zip(paths, part["split"].to_pylist(), hashes, sizes):
                 yield Item(path, {"split": split} if split is not None else {}, h, size)
         else:  # the column holds plain canonical JSON (the quote swap is only Entry.annotation's)
-            for path, text, h, size in zip(paths, part["annotation"].to_pylist(), hashes, sizes):
-                yield Item(path, loads(text) if text is not None else {}, h, size)
+            def where(row: int) -> str:
+                return f"manifest of version {state.origins[part['origin'][row].as_py()]}"
+
+            for row, (path, text, h, size) in enumerate(zip(paths, part["annotation"].to_pylist(), hashes, sizes)):
+                yield Item(path, annotation_object(text, path, partial(where, row), loads) if text is not None else {}, h, size)

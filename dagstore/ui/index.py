@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from dagstore import DagstoreError, Dataset, IntegrityError, Store
 from dagstore.core import columns as cols
+from dagstore.core.manifest import annotation_object
 
 from .derive import INDEX_FORMAT, KIND_NAMES, SLICE, arrow, build, cell_count
 
@@ -105,11 +106,17 @@ class FileRow:
     kind: str
     split: str | None
     annotated: int
-    nregions: int
     ann: str | None
+    source: str  # the version whose manifest holds this entry
 
     def annotation(self) -> dict[str, Any]:
-        return dict(json.loads(self.ann)) if self.ann else {}
+        """The annotation (``{}``: none); FormatError naming the manifest of ``source``."""
+        return annotation_object(self.ann, self.path, lambda: f"manifest of version {self.source}", json.loads) if self.ann else {}
+
+    @property
+    def nregions(self) -> int:
+        regions = self.annotation().get("regions")
+        return len(regions) if isinstance(regions, list) else 0
 
 
 @dataclass(frozen=True)
@@ -279,7 +286,7 @@ class VersionIndex:
 
     def fetch(self, rows: np.ndarray) -> list[FileRow]:
         """The rows as ``FileRow``s (only these rows of the state are read)."""
-        t = self.state.table.select(["path", "size", "hash", "url", "annotation", "split"]).take(arrow(rows.astype(np.int64)))
+        t = self.state.table.select(["path", "size", "hash", "url", "annotation", "split", "origin"]).take(arrow(rows.astype(np.int64)))
         return [self._row(r, d, h) for r, d, h in zip(rows.tolist(), t.to_pylist(), cols.hashes_to_hex(t["hash"]))]
 
     def _row(self, r: int, d: dict[str, Any], hash: str) -> FileRow:
@@ -287,11 +294,10 @@ class VersionIndex:
         src = self.meta["srcs"][w["src"]] if w["src"] >= 0 else None
         pack = self.meta["packs"][w["pack"]] if src is not None and w["pack"] >= 0 else None
         off, length, raw, codec = (w["off"], w["len"], w["raw"], w["codec"]) if pack is not None else (None, None, None, None)
-        ann = json.loads(d["annotation"]) if d["annotation"] else {}
-        regions = ann.get("regions") if isinstance(ann, dict) else None
-        return FileRow(r, d["path"], d["size"], hash, d["url"], src, pack, off, length, raw, codec,
-                       KIND_NAMES[int(self._cell[r]) % len(KIND_NAMES)], d["split"], int(d["annotation"] is not None),
-                       len(regions) if isinstance(regions, list) else 0, d["annotation"])
+        row = FileRow(r, d["path"], d["size"], hash, d["url"], src, pack, off, length, raw, codec, KIND_NAMES[int(self._cell[r]) % len(KIND_NAMES)],
+                      d["split"], int(d["annotation"] is not None), d["annotation"], self.state.origins[d["origin"]])
+        row.annotation()  # a text that is no annotation is the page's error, not a row shown without it
+        return row
 
 
 class Indexes:

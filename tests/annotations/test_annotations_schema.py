@@ -195,7 +195,7 @@ def test_loads_gives_the_standard_librarys_objects_and_errors():
     import json
     import math
 
-    from dagstore.annotations.schema import loads
+    from dagstore.core.decode import loads
 
     texts = ['{"a":1,"a":2}', "[1e400, -0.0, 0.30000000000000004, 5e-324]", "[99999999999999999999999, -9223372036854775809, 18446744073709551615]",
              '["\\u00e9\\ud83d\\ude00", "\\ud800"]', "[NaN, Infinity]", '{"k": [1, {"x": null}]}', "\ufeff[1]"]

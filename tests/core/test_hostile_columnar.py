@@ -5,6 +5,7 @@ command line's `list` names it in one line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ import pytest
 
 from dagstore import Dataset, FormatError
 from dagstore.cli import main as cli_main
+from dagstore.fs import DagstoreFileSystem
+from dagstore.ui.index import Filters, Indexes
 from hostile_world import CASES, World, _swap_rows, build_world, copy_world
 
-ARROW_CASES = [c for c in CASES if c.id.startswith("arrow-")]
+ARROW_CASES = [c for c in CASES if c.id.startswith("arrow-") and not c.bad_annotations]
+ANNOTATION_CASES = [c for c in CASES if c.bad_annotations]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +50,38 @@ def test_every_columnar_case_names_the_manifest(template: Path, tmp_path: Path, 
     err = capsys.readouterr().err
     assert key in err and "Traceback" not in err, err
 
+
+def _one_line(call: Callable[[], Any], *words: str) -> None:
+    with pytest.raises(FormatError) as exc:
+        call()
+    msg = str(exc.value)
+    assert all(w in msg for w in words) and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("case", ANNOTATION_CASES, ids=lambda c: c.id)
+def test_an_annotation_text_that_is_not_an_object_names_the_manifest(template: Path, tmp_path: Path, case: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The files still read (annotations are parsed where used), but every read of an annotation
+    is one FormatError naming the manifest: the API, an export, fsspec's info, the UI's rows;
+    verify reports it, and the command line says it in one line."""
+    world = copy_world(template, tmp_path / "w")
+    case.apply(world)
+    key, victim = world.record("V")["manifest"], world.ids["V"]
+    ds = Dataset.get(dataset_id=victim, store=world.store())
+    assert "v/text.txt" in ds.list_files()
+    _one_line(lambda: ds.get_annotation("v/text.txt"), key, victim, "v/text.txt")
+    _one_line(lambda: list(ds.iter_annotations()), key, victim)
+    _one_line(lambda: ds.export("jsonl", str(tmp_path / "out")), victim)
+    fs = DagstoreFileSystem(store=world.store())
+    _one_line(lambda: fs.info(f"{victim}/v/text.txt"), key, victim)
+    index = Indexes(world.store()).get(ds)
+    _one_line(lambda: index.page(Filters()), victim, "v/")
+    assert [p for p in world.store().verify() if key in p and victim in p and "annotation" in p]
+    url, cache = str(world.store_dir), str(tmp_path / "c")
+    capsys.readouterr()
+    assert cli_main(["--quiet", "--store", url, "--cache-dir", cache, "annotations", "--id", victim]) == 1
+    err = capsys.readouterr().err
+    assert key in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_descendant_of_a_forged_manifest_names_the_ancestors(template: Path, tmp_path: Path) -> None:

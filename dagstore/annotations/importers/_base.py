@@ -18,7 +18,8 @@ from ..classes import ClassList
 from ..errors import AnnotationError, ImportSourceError
 from ..jpeg import JpegProbe
 from ..media import probe, probe_bytes
-from ..schema import decode, loads
+from ...core.decode import loads
+from ..schema import decode
 
 
 def _read_batch(paths: list[str]) -> dict[str, tuple[os.stat_result, bytes]]:

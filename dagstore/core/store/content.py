@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from ...errors import FormatError, IntegrityError
+from ...errors import DagstoreError, FormatError, IntegrityError
 from .. import columns, layout, packindex
 from ..decode import skip
 from ..backend import Backend, open_backend
@@ -61,7 +61,18 @@ class Content(Registry):
             if hash_bytes(cached) != name:
                 raise IntegrityError(f"manifest of version {rec.id} does not match its hash")
             self.cache.write_immutable("manifests", name, cached)
-        return columns.read_manifest(cached, f"manifest {rec.manifest} of version {rec.id}")
+        return columns.read_manifest(cached, self.manifest_name(rec))
+
+    def manifest_name(self, rec: VersionRecord | str | None) -> str:
+        """How errors name a version's manifest (by its record or id; None: a draft's own change)."""
+        if rec is None:
+            return "the draft"
+        if isinstance(rec, str):
+            try:
+                rec = self.content_record(rec)
+            except DagstoreError:
+                return f"manifest of version {rec}"
+        return f"manifest {rec.manifest} of version {rec.id}"
 
     def delta(self, rec: VersionRecord) -> Delta:
         """A final version's own changes as Python entries (for code that walks them)."""

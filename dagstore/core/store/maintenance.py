@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ...errors import DagstoreError, FormatError
-from .. import layout
+from .. import columns, layout
 from ..backend import Backend
 from ..decode import parse_object
 from ..hashing import hash_bytes, hash_file
@@ -239,7 +239,9 @@ class Maintenance(Content):
 
     def _verify_version(self, rec: VersionRecord, indexes: dict[tuple[str, str], bytes]) -> list[str]:
         try:
-            delta = self.delta(rec)
+            table = self.delta_table(rec)
+            columns.check_objects(table["annotation"], self.manifest_name(rec), "an annotation")  # read lazily elsewhere
+            delta = columns.to_delta(table)
             self.state(rec.id)  # parents exist, no cycle, every path can be checked out
             be = self.content_backend(rec)  # its output_url may no longer open (a folder become a file...)
         except DagstoreError as exc:
