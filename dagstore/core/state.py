@@ -9,7 +9,6 @@ when a caller asks for them: after a few hundred point lookups, or when it walks
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -17,12 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import IntegrityError
 from . import align
 from . import columns as cols
 from . import pages, tree
 from .counts import value_counts
-from .cache.files import BLOB_MTIME_NS
+from .cache.files import Guard
 from .manifest import Diff, Entry
 
 _COMPARED = ["hash", "size", "url", "meta", "annotation"]  # what makes two entries differ (not origin)
@@ -40,45 +38,23 @@ def _differ(a: Any, b: Any) -> np.ndarray:
     return ~(cols.bits(pc.equal(a, b)) | (cols.bits(a.is_null()) & cols.bits(b.is_null())))
 
 
-class _Guard:
-    """The identity of a memory-mapped cache file, held open: one ``fstat`` tells whether its
-    bytes were changed in place (a rename or removal leaves the mapped inode as it was)."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd = -1
-        self.fd = os.open(path, os.O_RDONLY)
-        st = os.fstat(self.fd)
-        self.sig = (st.st_size, st.st_mtime_ns)
-        self.sealed = st.st_mtime_ns == BLOB_MTIME_NS
-
-    def check(self) -> None:
-        st = os.fstat(self.fd)
-        if (st.st_size, st.st_mtime_ns) != self.sig:
-            raise IntegrityError(f"cached state {self.path} was changed while in use; run the command again (it is rebuilt from the store)")
-
-    def __del__(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-
-
 class State(Mapping[str, Entry]):
     """The full content of a version: ``table`` (columns of ``core.columns.STATE``, sorted by
     path) and ``origins`` (the version ids its ``origin`` column indexes). A state made by
     ``apply`` or ``merge`` gathers each column from its inputs when the column is first used."""
 
-    def __init__(self, table: pa.Table | None = None, origins: Sequence[str] = (), guard: _Guard | None = None):
+    def __init__(self, table: pa.Table | None = None, origins: Sequence[str] = (), guard: Guard | None = None):
         self._table: pa.Table | None = cols.empty_state() if table is None else table
         self._rows: align.Rows | None = None
         self.origins = list(origins)
-        self._guards: tuple[_Guard, ...] = (guard,) if guard is not None else ()
+        self._guards: tuple[Guard, ...] = (guard,) if guard is not None else ()
         self._cols: dict[str, pa.Array] = {}
         self._py: dict[str, Entry] | None = None
         self._lookups = 0
         self._mapped: tuple[int, int] | None = None  # the table is this mapping of the cached file (set by ``open``)
 
     @classmethod
-    def _of(cls, rows: align.Rows | pa.Table, origins: Sequence[str], guards: tuple[_Guard, ...]) -> State:
+    def _of(cls, rows: align.Rows | pa.Table, origins: Sequence[str], guards: tuple[Guard, ...]) -> State:
         """A state of a table, or whose columns are gathered from ``rows`` when first used."""
         st = cls(rows if isinstance(rows, pa.Table) else None, origins)
         if not isinstance(rows, pa.Table):
@@ -288,7 +264,7 @@ class State(Mapping[str, Entry]):
         top = delta.drop_columns(["removed"]).append_column(cols.ORIGIN, _ints(np.full(delta.num_rows, origins.index(origin)), pa.int32()))
         return self._served(self._overlay(top, removed, origins, self._guards))
 
-    def _overlay(self, top: pa.Table, drop_only: np.ndarray, origins: list[str], guards: tuple[_Guard, ...]) -> State:
+    def _overlay(self, top: pa.Table, drop_only: np.ndarray, origins: list[str], guards: tuple[Guard, ...]) -> State:
         """This state with ``top``'s rows (sorted, state columns) put over it: a top row
         replaces the row of its path, or only removes it where ``drop_only``. Lazy: no column
         is gathered until it is used."""
@@ -384,7 +360,7 @@ class State(Mapping[str, Entry]):
         """A cached state, memory-mapped (only the columns used are read), or None when the
         file is missing or was changed after it was written (its sealed mtime differs)."""
         try:
-            guard = _Guard(path)
+            guard = Guard(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
         if not guard.sealed:

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from dagstore import Dataset, Store
 from dagstore._atomic import HeldTemp, replace_file
 from dagstore.core import columns as cols
+from dagstore.core.cache.files import seal_read_only
 from dagstore.core.state import State
 
 INDEX_FORMAT = 3  # in the file name: an index of another format is rebuilt
@@ -137,7 +138,7 @@ def _locations(store: Store, version_id: str, state: State) -> tuple[list[pa.Arr
 
 def build(store: Store, version_id: str, target: Path) -> None:
     """Write the derived index of a final version to ``target`` (atomically: a held temp file
-    renamed)."""
+    renamed), read-only and sealed as the cache's state files are."""
     store.state(version_id)  # built and cached by the store if need be (then dropped: it is in memory)
     state = store.state(version_id)  # memory-mapped from the cache: only the columns used are read
     ds = Dataset.get(dataset_id=version_id, store=store)
@@ -155,6 +156,7 @@ def build(store: Store, version_id: str, target: Path) -> None:
     try:
         with pa.OSFile(str(held.path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
+        seal_read_only(str(held.path))  # memory-mapped when served: a change in place is then told (``cache.files.Guard``)
         replace_file(held.path, target)
     except BaseException:
         held.path.unlink(missing_ok=True)

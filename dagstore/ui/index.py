@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 from dagstore import DagstoreError, Dataset, IntegrityError, Store
 from dagstore.core import columns as cols
 from dagstore.core.manifest import annotation_object
+from dagstore.core.cache.files import Guard
 
 from .derive import INDEX_FORMAT, KIND_NAMES, SLICE, arrow, build, cell_count
 
@@ -135,6 +137,9 @@ class VersionIndex:
         self.version_id = version_id
         self.path = path
         self.state = state
+        self.guard = Guard(str(path), "UI index")  # sealed when built: a file changed since is built again
+        if not self.guard.sealed:
+            raise ValueError(f"index {path} was changed after it was written")
         table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
         meta = json.loads((table.schema.metadata or {})[b"dagstore-ui"])
         if meta.get("format") != INDEX_FORMAT or meta.get("version") != version_id or table.num_rows != len(state):
@@ -152,6 +157,7 @@ class VersionIndex:
         self.cubes = self.cube(Selection(0, self.n))
         self._globs: OrderedDict[str, np.ndarray] = OrderedDict()  # the last glob searches' rows
         self._lock = threading.Lock()
+        self.guard.check()  # the totals above were counted from the file as written
 
     # -- selections --------------------------------------------------------------------------
 
@@ -233,6 +239,7 @@ class VersionIndex:
                 cells, lens = cells[keep], lens[keep]
             files += np.bincount(cells, minlength=ncell)
             labels += np.bincount(codes.astype(np.int64) * ncell + np.repeat(cells, lens), minlength=nlab * ncell)
+        self.guard.check()  # counted from the mapped file: never a count of a file changed meanwhile
         return files.reshape(self.shape), labels.reshape((nlab, *self.shape))
 
     # -- rows --------------------------------------------------------------------------------
@@ -253,6 +260,7 @@ class VersionIndex:
         else:
             out = np.arange(sel.lo, sel.hi) if sel.mask is None else np.flatnonzero(sel.mask) + sel.lo
         out = out[::-1] if desc else out
+        self.guard.check()
         return out[offset:] if limit is None else out[offset:offset + limit]
 
     def _path_rows(self, f: Filters, desc: bool, offset: int, limit: int) -> np.ndarray:
@@ -270,6 +278,7 @@ class VersionIndex:
             if need <= 0:
                 break
         out = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        self.guard.check()
         return out[offset:offset + limit]
 
     def page(self, f: Filters, sort: str = "path", offset: int = 0, limit: int = 50) -> list[FileRow]:
@@ -287,7 +296,9 @@ class VersionIndex:
     def fetch(self, rows: np.ndarray) -> list[FileRow]:
         """The rows as ``FileRow``s (only these rows of the state are read)."""
         t = self.state.table.select(["path", "size", "hash", "url", "annotation", "split", "origin"]).take(arrow(rows.astype(np.int64)))
-        return [self._row(r, d, h) for r, d, h in zip(rows.tolist(), t.to_pylist(), cols.hashes_to_hex(t["hash"]))]
+        out = [self._row(r, d, h) for r, d, h in zip(rows.tolist(), t.to_pylist(), cols.hashes_to_hex(t["hash"]))]
+        self.guard.check()  # the rows' blob locations were read from the mapped file
+        return out
 
     def _row(self, r: int, d: dict[str, Any], hash: str) -> FileRow:
         w = {c: int(v[r]) for c, v in self._where.items()}
@@ -316,6 +327,8 @@ class Indexes:
     def get(self, ds: Dataset) -> VersionIndex:
         """The index of the final version ``ds`` (built now if missing)."""
         with self._lock:
+            if ds.id in self._open and self._open[ds.id].guard.changed():  # changed in place: built again
+                del self._open[ds.id]
             if ds.id in self._open:
                 self._open.move_to_end(ds.id)
                 return self._open[ds.id]
@@ -335,9 +348,9 @@ class Indexes:
         target = self.root / f"{ds.id}.v{INDEX_FORMAT}.arrow"
         if target.exists():
             try:
-                os.utime(target)  # recently used
+                os.utime(target, ns=(time.time_ns(), target.stat().st_mtime_ns))  # recently used (its mtime is its seal)
                 return VersionIndex(ds.id, target, self.store.state(ds.id))
-            except (OSError, ValueError, KeyError, pa.ArrowException):
+            except (OSError, ValueError, KeyError, pa.ArrowException, IntegrityError):
                 target.unlink(missing_ok=True)  # damaged or stale: built again
         self.root.mkdir(parents=True, exist_ok=True)
         if int(ds.record.stats.get("files", 0)) > IN_PROCESS_MAX_FILES:
@@ -355,10 +368,10 @@ class Indexes:
             fresh = p.name.endswith(f".v{INDEX_FORMAT}.arrow")
             if fresh or p.name.endswith((".sqlite", ".arrow")):  # not the temp files of a build under way
                 st = p.stat()
-                found.append((fresh, st.st_mtime, p, st.st_size))
+                found.append((fresh, st.st_atime_ns, p, st.st_size))
         total = sum(f[3] for f in found)
         removed = []
-        for fresh, _mtime, p, size in sorted(found):
+        for fresh, _atime, p, size in sorted(found):
             if total <= self.max_bytes and fresh or p == keep:
                 continue
             p.unlink(missing_ok=True)

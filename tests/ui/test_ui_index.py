@@ -12,11 +12,13 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from starlette.testclient import TestClient
 
 from dagstore import Dataset, IntegrityError, Store
 from dagstore._atomic import HeldTemp
+from dagstore.core.cache.files import BLOB_MTIME_NS
 from dagstore.core.manifest import decode_annotation
 from dagstore.ui import create_app
 from dagstore.ui import derive
@@ -188,6 +190,41 @@ def test_a_damaged_index_file_is_built_again(world: World, tmp_path: Path) -> No
     other = Path(store.cache.root) / "ui" / "index" / f"{world.child}.v3.arrow"
     _replace(other, target.read_bytes())  # an index of another version under this one's name
     assert facets(Indexes(store).get(Dataset.get(dataset_id=world.child, store=store)), Filters())["label"] != want["label"]
+
+
+def _in_place(target: Path, table: pa.Table) -> None:
+    """Write ``table`` over ``target``'s bytes in place (the same inode, the same size)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = sink.getvalue().to_pybytes()
+    assert len(data) == target.stat().st_size
+    os.chmod(target, 0o644)
+    with open(target, "r+b") as f:
+        f.write(data)
+
+
+def test_an_index_file_changed_in_place_is_never_served(world: World, tmp_path: Path) -> None:
+    """The index file is sealed (read-only, the cache's fixed mtime) like a cached state: one
+    changed in place (same size, order reversed) is built again when opened, an open one is
+    refused and built again by the next request."""
+    store = _fresh(world, tmp_path)
+    ds = Dataset.get(dataset_id=world.first, store=store)
+    target = Path(store.cache.root) / "ui" / "index" / f"{world.first}.v3.arrow"
+    indexes = Indexes(store)
+    held = indexes.get(ds)
+    want = [r.path for r in held.page(Filters(), sort="size", limit=1000)]
+    assert len(set(want)) > 2
+    forged = pa.ipc.open_file(str(target)).read_all()
+    order = forged.schema.get_field_index("order")
+    forged = forged.set_column(order, "order", pa.array(forged["order"].to_numpy()[::-1].copy()))
+    _in_place(target, forged)
+    with pytest.raises(IntegrityError, match="was changed while in use"):
+        held.page(Filters(), sort="size", limit=1000)
+    assert [r.path for r in indexes.get(ds).page(Filters(), sort="size", limit=1000)] == want  # built again
+    _in_place(target, forged)
+    assert [r.path for r in Indexes(store).get(ds).page(Filters(), sort="size", limit=1000)] == want  # opened: built again
+    assert target.stat().st_mtime_ns == BLOB_MTIME_NS and not target.stat().st_mode & 0o222  # sealed again
 
 
 def test_a_build_removes_the_temp_file_of_an_indexer_that_died(world: World, tmp_path: Path) -> None:

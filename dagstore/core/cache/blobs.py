@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from ..._atomic import atomic_write, write_temp
 from ...errors import DagstoreError, StorageError
 from ..scan import StatCache
-from .files import BLOB_MTIME_NS, _seal, _unlink, _write_sealed
+from .files import BLOB_MTIME_NS, _unlink, _write_sealed, seal_read_only
 from .locks import Leases
 
 log = logging.getLogger("dagstore")
@@ -62,8 +62,7 @@ class Blobs(Leases):
         try:
             tmp = write_temp(target, [data])
             try:
-                os.chmod(tmp, 0o444)
-                _seal(str(tmp))
+                seal_read_only(str(tmp))
                 os.replace(tmp, target)
             except BaseException:
                 _unlink(str(tmp))
@@ -164,8 +163,7 @@ class Blobs(Leases):
 
     def adopt_blob(self, blob_hash: str, tmp: str) -> None:
         """Move a verified temp file into place as the blob."""
-        os.chmod(tmp, 0o444)
-        _seal(tmp)
+        seal_read_only(tmp)
         size = os.path.getsize(tmp)
         os.replace(tmp, self.blob_path(blob_hash))
         self._grow(size)

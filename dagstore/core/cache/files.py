@@ -10,6 +10,8 @@ import stat
 import time
 from pathlib import Path
 
+from ...errors import IntegrityError
+
 # Every cached blob gets this fixed modification time (2000-01-01 UTC) when it enters the
 # cache: it is the cache's record that the file is unchanged. A blob with another mtime or
 # size was edited in place (after a chmod) and is fetched again instead of being reused.
@@ -20,6 +22,40 @@ def _seal(path: str | int) -> None:
     """Give a new blob (a path or an open descriptor) the cache's fixed mtime (its atime,
     used for eviction order, is now)."""
     os.utime(path, ns=(time.time_ns(), BLOB_MTIME_NS))
+
+
+def seal_read_only(path: str) -> None:
+    """Make a finished file read-only and sealed (before it is renamed into place): what a
+    memory-mapped cache file needs for ``Guard`` to tell a later change in place."""
+    os.chmod(path, 0o444)
+    _seal(path)
+
+
+class Guard:
+    """The identity of a memory-mapped cache file (a state, the UI's index), held open:
+    ``sealed`` says it is as written (``cache.files.seal_read_only``: a change in place since
+    resets its mtime), and one ``fstat`` in ``check`` whether its bytes were changed in place
+    while mapped (a rename or removal leaves the mapped inode as it was)."""
+
+    def __init__(self, path: str, what: str = "cached state"):
+        self.path, self.what = path, what
+        self.fd = -1
+        self.fd = os.open(path, os.O_RDONLY)
+        st = os.fstat(self.fd)
+        self.sig = (st.st_size, st.st_mtime_ns)
+        self.sealed = st.st_mtime_ns == BLOB_MTIME_NS
+
+    def changed(self) -> bool:
+        st = os.fstat(self.fd)
+        return (st.st_size, st.st_mtime_ns) != self.sig
+
+    def check(self) -> None:
+        if self.changed():
+            raise IntegrityError(f"{self.what} {self.path} was changed while in use; run the command again (it is rebuilt from the store)")
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
 
 
 def _unlink(path: str) -> None:
