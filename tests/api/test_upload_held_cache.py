@@ -32,9 +32,12 @@ def held_files(cache: Path) -> list[Path]:
 
 
 @pytest.fixture
-def remote(backend_server: Server, tmp_path: Path) -> Iterator[Opener]:
-    """A fresh bucket: each call opens its store as a new process on this host would."""
+def remote(backend_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Opener]:
+    """A fresh bucket: each call opens its store as a new process on this host would (as does a
+    ``dagstore`` command, by the environment set here)."""
     url = backend_server.new_root()
+    for k, v in {**backend_server.env, "DAGSTORE_URL": url, "DAGSTORE_CACHE_DIR": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(k, v)
     opts = dict(backend_server.storage_options)
     yield lambda: Store(url, storage_options=opts, cache_dir=str(tmp_path / "cache"))
     backend_server.remove_bucket(url)
@@ -53,6 +56,14 @@ def close(ds_id: str, store: Opener) -> None:
     ds = Dataset.get(dataset_id=ds_id, store=store())
     ds.upload(show_progress=False)
     ds.finalize()
+
+
+def close_reading_none(ds_id: str, store: Opener, src: Path, reads: list[str], cache: Path) -> None:
+    """The draft closed without reading a file, from content the cache held, and none left there."""
+    close(ds_id, store)
+    assert reads == []
+    check(ds_id, store, src)
+    assert held_files(cache) == []
 
 
 def check(ds_id: str, store: Opener, src: Path) -> None:
@@ -81,10 +92,7 @@ def test_dagstore_add_then_close_on_an_object_store_reads_each_file_once(tmp_pat
 @pytest.mark.parametrize("backend_server", ["s3", "gcs", "azure"], indirect=True)
 def test_a_later_upload_to_an_object_store_packs_what_the_cache_holds(tmp_path: Path, remote: Opener, reads: list[str]) -> None:
     ds_id, src = add_and_hold(tmp_path, remote)
-    close(ds_id, remote)
-    assert reads == []
-    assert held_files(tmp_path / "cache") == []
-    check(ds_id, remote, src)
+    close_reading_none(ds_id, remote, src, reads, tmp_path / "cache")
 
 
 @pytest.mark.parametrize("content", ["same", "changed"])
@@ -145,16 +153,14 @@ def test_a_folder_without_unnamed_files_holds_in_the_cache(tmp_path: Path, reads
     store = tmp_path / "store"
     real = LocalBackend.open_file_spool
     monkeypatch.setattr(LocalBackend, "open_file_spool", lambda self, prefix: None if self.root == store else real(self, prefix))
+
     def opener() -> Store:
         return Store(str(store), cache_dir=str(tmp_path / "cache"))
 
     ds_id, src = add_and_hold(tmp_path, opener)
     assert len(held_files(tmp_path / "cache")) == 2
     assert list(store.rglob(".tmp-*")) == []
-    close(ds_id, opener)
-    assert reads == []
-    check(ds_id, opener, src)
-    assert held_files(tmp_path / "cache") == []
+    close_reading_none(ds_id, opener, src, reads, tmp_path / "cache")
 
 
 @pytest.mark.parametrize("backend_server", ["s3"], indirect=True)
@@ -188,25 +194,41 @@ def test_the_cache_removes_held_content_no_upload_took_for_a_week(tmp_path: Path
     check(ds_id, remote, src)
 
 
-@pytest.mark.parametrize("backend_server", ["s3"], indirect=True)
-def test_a_close_killed_after_it_took_the_held_content_leaves_it_to_the_rerun(tmp_path: Path, backend_server: Server,
-                                                                              monkeypatch: pytest.MonkeyPatch, reads: list[str]) -> None:
-    """Killed (SIGKILL) while it packs what it took from the cache: its lock dies with it, the
-    held content is still named and whole, so the rerun packs it without reading the files."""
-    url = backend_server.new_root()
-    for k, v in {**backend_server.env, "DAGSTORE_URL": url, "DAGSTORE_CACHE_DIR": str(tmp_path / "cache")}.items():
-        monkeypatch.setenv(k, v)
-    remote = lambda: Store(url, storage_options=dict(backend_server.storage_options), cache_dir=str(tmp_path / "cache"))  # noqa: E731
-    ds_id, src = add_and_hold(tmp_path, remote)
-    hook = ("import sys\nfrom dagstore.core import staging\nstaging.RACY_NS = -(10**12)\nreal = staging.Staged.read\n"
-            "def read(*a, **k):\n    pause()\n    return real(*a, **k)\nstaging.Staged.read = read\n"
-            "from dagstore.cli import main\nsys.exit(main(sys.argv[1:]))\n")
-    proc = paused_python(hook, ["-q", "close", "--id", ds_id], str(ROOT))
+def killed_cli(hook: str, *args: str) -> None:
+    """The ``dagstore`` command, paused by ``hook`` (code calling ``pause()``) and then killed (SIGKILL)."""
+    code = f"import sys\nfrom dagstore.core import staging\nstaging.RACY_NS = -(10**12)\n{hook}\nfrom dagstore.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    proc = paused_python(code, ["-q", *args], str(ROOT))
     proc.kill()
     proc.communicate(timeout=60)
+    assert proc.returncode == -9
+
+
+@pytest.mark.parametrize("backend_server", ["s3"], indirect=True)
+def test_a_close_killed_after_it_took_the_held_content_leaves_it_to_the_rerun(tmp_path: Path, remote: Opener, reads: list[str]) -> None:
+    """Killed while it packs what it took from the cache: its lock dies with it, the held
+    content is still named and whole, so the rerun packs it without reading the files."""
+    ds_id, src = add_and_hold(tmp_path, remote)
+    killed_cli("real = staging.Staged.read\ndef read(*a, **k):\n    pause()\n    return real(*a, **k)\nstaging.Staged.read = read",
+               "close", "--id", ds_id)
     assert len(held_files(tmp_path / "cache")) == 2
+    close_reading_none(ds_id, remote, src, reads, tmp_path / "cache")
+
+
+@pytest.mark.parametrize("backend_server", ["s3"], indirect=True)
+def test_an_add_killed_while_it_holds_leaves_segments_the_cache_removes(tmp_path: Path, remote: Opener, reads: list[str]) -> None:
+    """Killed with its segment named in the cache and no index: the close reads the files again,
+    and the named segment, which no upload can take, goes with the cache's clean-up."""
+    src = write_tree(tmp_path / "src", TREE)
+    ds_id = Dataset.create("held", "p", store=remote()).id
+    killed_cli("from dagstore.core.backend.local import LocalBackend\nreal = LocalBackend.write\n"
+               "def write(self, key, data):\n    if key.endswith('.arrow'):\n        pause()\n    return real(self, key, data)\n"
+               "LocalBackend.write = write", "add", "--id", ds_id, "--files", str(src))
+    [left] = held_files(tmp_path / "cache")
     close(ds_id, remote)
-    assert reads == []
+    assert len(reads) == len(TREE)
     check(ds_id, remote, src)
-    assert held_files(tmp_path / "cache") == []
-    backend_server.remove_bucket(url)
+    cache = Cache(tmp_path / "cache")
+    assert cache.reclaim_leftovers() == 0 and held_files(tmp_path / "cache") == [left]
+    old = time.time() - HELD_AGE - 60
+    os.utime(left, (old, old))
+    assert cache.reclaim_leftovers() == 1 and held_files(tmp_path / "cache") == []
