@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -20,6 +22,7 @@ from .locks import DEFAULT_LOCK_TIMEOUT
 from .blobs import Blobs
 
 LEFTOVER_AGE = 600.0  # seconds: crash leftovers older than this, whose owner is gone, are removed
+HELD_AGE = 7 * 86400.0  # seconds: content held for a later upload (held/) that no process took since is removed
 log = logging.getLogger("dagstore")
 
 
@@ -158,15 +161,22 @@ class Eviction(Blobs):
         finally:
             os.close(fd)
 
-    def reclaim_leftovers(self, min_age: float = LEFTOVER_AGE) -> int:
+    def held_folder(self, store_url: str) -> Path:
+        """Where content kept for a later upload to the store at ``store_url`` is held on this
+        host when the store cannot hold it itself (``core.stagehold.place``)."""
+        return self.root / "held" / hashlib.sha256(store_url.encode()).hexdigest()[:32]
+
+    def reclaim_leftovers(self, min_age: float = LEFTOVER_AGE, held_age: float = HELD_AGE) -> int:
         """Remove what killed processes left, older than ``min_age`` seconds: partial builds
         (``versions/.tmp-<key>-*``, only if no live process holds that key's build lock),
         interrupted evictions (``versions/.trash-*``), partial blobs (``blobs/*/.tmp-*``, only
-        while no build runs anywhere) and partial metadata (``meta/*/.tmp-*``). Runs on its own
+        while no build runs anywhere) and partial metadata (``meta/*/.tmp-*``); and content held
+        for a later upload (``held/``) that no process held or took for ``held_age`` seconds
+        (its draft's upload never came: closed elsewhere, deleted, or abandoned). Runs on its own
         from eviction and, at most every ``LEFTOVER_AGE`` seconds, before a build. Returns how
         many leftovers were removed."""
         cutoff = time.time() - min_age
-        removed = 0
+        removed = _reclaim_held(self.root / "held", time.time() - held_age)
         for e in _entries(self.root / "versions"):
             trash = e.name.startswith(".trash-")
             build = e.name.startswith(".tmp-")
@@ -212,6 +222,36 @@ def _entries(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
         return list(os.scandir(path))
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _reclaim_held(folder: Path, cutoff: float) -> int:
+    """Remove held content (``core.stagehold``: ``<store>/packs/.tmp-kept-*``) last held or taken
+    before ``cutoff``, a segment only while no process has it open (the flock its taker holds),
+    then the folders left empty; how many files it removed."""
+    removed = 0
+    for store in _entries(folder):
+        packs = os.path.join(store.path, "packs")
+        for e in _entries(packs):
+            if not (e.name.startswith(".tmp-kept-") and _older(e, cutoff)):
+                continue
+            try:
+                fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                _unlink(e.path)  # a symlink or other non-file under a held name: never opened
+                removed += 1
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a taker's lock: skip it
+                _unlink(e.path)  # under the lock: a taker that waited finds it unnamed and leaves it
+                removed += 1
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        for d in (packs, store.path):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+    return removed
 
 
 def _older(e: os.DirEntry[str], cutoff: float) -> bool:
