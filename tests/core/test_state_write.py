@@ -50,3 +50,33 @@ def test_the_cache_file_written_as_it_is_made_holds_the_bytes_to_bytes_gives(tmp
     child.write(str(path))
     assert path.read_bytes() == child.to_bytes()
     assert State.from_bytes(path.read_bytes()).as_dict() == child.as_dict()
+
+
+def test_a_cache_file_that_cannot_be_written_leaves_no_temp_and_the_state_is_served(tmp_path: Path) -> None:
+    """The write fails half way (here: the file size limit, as a full disk would): the state is
+    still returned, nothing is left in the cache's states folder, and the next open builds it."""
+    import resource
+    import signal
+
+    from dagstore import Dataset, Store
+    from helpers import write_tree
+
+    src = write_tree(tmp_path / "src", {f"d{i % 7}/f{i}.txt": f"file {i}" for i in range(3000)})
+    st = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "made"))
+    ds = Dataset.create("w", "p", store=st)
+    ds.add_files(src, show_progress=False)
+    ds.finalize(auto_upload=True)
+    fresh = Store(str(tmp_path / "store"), cache_dir=str(tmp_path / "fresh"))
+    states = tmp_path / "fresh" / "meta" / "states"
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16384, old[1]))
+    try:
+        state = fresh.state(ds.id)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert len(state) == 3000
+    assert not states.exists() or list(states.iterdir()) == []
+    assert len(fresh.state(ds.id)) == 3000
+    assert [p.name for p in states.iterdir()] == [f"{ds.id}.arrow"]
