@@ -14,7 +14,8 @@ segment is hashed whole again and compared with the index, so a segment changed,
 gone is left out (its files are read again), and upload then goes as in one process (each kept
 file's stat checked; a store's segments committed as packs as they are, the cache's read back
 and packed). Both names start with ``.tmp-``: what no upload takes, the store's gc removes after
-``--min-age`` (the cache, ``HELD_AGE`` after it was held or taken); ``forget`` removes the
+``--min-age`` (the cache: gc too, for a draft no longer in the store, and deleting the draft
+removes its own; else ``HELD_AGE`` after it was held or taken); ``forget`` removes the
 index after an upload. Nothing here ever fails an add or an upload: an index that cannot be
 written or read only means the files are read again.
 """

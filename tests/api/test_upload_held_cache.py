@@ -232,3 +232,40 @@ def test_an_add_killed_while_it_holds_leaves_segments_the_cache_removes(tmp_path
     old = time.time() - HELD_AGE - 60
     os.utime(left, (old, old))
     assert cache.reclaim_leftovers() == 1 and held_files(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("backend_server", ["s3"], indirect=True)
+def test_gc_removes_what_the_cache_holds_for_a_draft_closed_on_another_host(tmp_path: Path, remote: Opener, reads: list[str]) -> None:
+    """The store's gc knows its drafts: content this host holds for one no longer there goes
+    once ``--min-age`` old (reported, not removed, with dry_run), never a segment an upload has
+    open, never a live draft's."""
+    gone, _ = add_and_hold(tmp_path, remote)
+    gone_files = held_files(tmp_path / "cache")
+    live, src = add_and_hold(tmp_path / "two", remote, {k: v + b"2" for k, v in TREE.items()})
+    st = remote()
+    elsewhere = Store(st.url, storage_options=st.storage_options, cache_dir=str(tmp_path / "other-host"))
+    close(gone, lambda: elsewhere)
+    assert len(reads) == len(TREE)  # the other host read them
+    reads.clear()
+    assert remote().gc(min_age_seconds=3600).held == []  # held just now
+    assert sorted(remote().gc(dry_run=True, min_age_seconds=0).held) == [str(p) for p in gone_files]
+    assert len(held_files(tmp_path / "cache")) == 4
+    [seg] = (p for p in gone_files if p.suffix != ".arrow")
+    taken = LocalBackend(seg.parents[1], writeback=False).open_held_spool(f"packs/{seg.name}")
+    assert taken is not None
+    assert remote().gc(min_age_seconds=0).held == [str(p) for p in gone_files if p != seg]  # the taken segment stays
+    taken.release()
+    assert remote().gc(min_age_seconds=0).held == [str(seg)]
+    assert len(held_files(tmp_path / "cache")) == 2  # the live draft's
+    close_reading_none(live, remote, src, reads, tmp_path / "cache")
+
+
+@pytest.mark.parametrize("backend_server", ["s3"], indirect=True)
+def test_deleting_a_draft_removes_what_the_cache_holds_for_it(tmp_path: Path, remote: Opener, reads: list[str]) -> None:
+    deleted, _ = add_and_hold(tmp_path, remote)
+    deleted_files = held_files(tmp_path / "cache")
+    live, src = add_and_hold(tmp_path / "two", remote, {k: v + b"2" for k, v in TREE.items()})
+    remote().delete_version(deleted)
+    assert [p for p in deleted_files if p.exists()] == []
+    assert len(held_files(tmp_path / "cache")) == 2
+    close_reading_none(live, remote, src, reads, tmp_path / "cache")
