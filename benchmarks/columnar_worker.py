@@ -156,7 +156,13 @@ def _merge(out: Path, save: bool = False) -> Callable[[], Any]:
 
         def child() -> Any:
             st = parent.apply(columns.read_manifest(data, "delta"), "child")
-            return len(st.to_bytes()) if save else len(st)
+            if not save:
+                return len(st)
+            if not hasattr(st, "write"):  # before the cache file was written as it is made
+                return len(st.to_bytes())
+            st.write(str(out / "merged.state"))  # as the cache writes it
+            return (out / "merged.state").stat().st_size
+
 
         return child
     from dagstore.core import manifest as m

@@ -229,10 +229,10 @@ class Dataset:
 
     def keep_for_later_upload(self) -> int:
         """Hold the small files' content that ``add_files`` read in this process for an upload
-        by a later process (a local store only), which then does not read them again (``dagstore
-        add`` does this); returns how many files are held. They are given away: this process's own
-        later upload takes them over as another would. What no upload takes, ``gc`` removes after
-        its ``--min-age``."""
+        by a later process on this host (in a local store, else in this host's cache), which then
+        does not read them again (``dagstore add`` does this); returns how many files are held.
+        They are given away: this process's own later upload takes them over as another would.
+        What no upload takes, ``gc`` removes after its ``--min-age`` (the cache, 7 days after)."""
         return self._v.hold_kept()
 
     def add_external_files(

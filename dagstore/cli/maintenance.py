@@ -33,8 +33,9 @@ def gc(s: Settings, dry_run: bool, min_age: float) -> None:
     verb_ = "would remove" if dry_run else "removed"
     marked = f"; {'would mark' if dry_run else 'marked'} {len(report.marked)} for a later run" if report.marked else ""
     cache = f"; removed {leftovers} crash leftovers from the local cache" if leftovers else ""
+    held = f"; {verb_} {len(report.held)} files held in the local cache for drafts no longer in the store" if report.held else ""
     emit(s, {**asdict(report), "cache_leftovers": leftovers}, f"{verb_} {len(report.packs)} packs, {len(report.objects)} objects, "
-                            f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}{cache}")
+                            f"{len(report.manifests)} manifests, {len(report.claims)} stale claims ({human_size(report.bytes)}){marked}{held}{cache}")
 
 
 @cli.command("config")

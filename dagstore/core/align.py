@@ -119,11 +119,25 @@ class Rows:
         return Rows(self.base, self.top, self.order[which])
 
     def column(self, name: str, rows: np.ndarray | None = None) -> pa.Array:
-        """Column ``name`` of every row, or of the rows ``rows`` (a take over the two columns
-        as chunks: neither is copied whole)."""
+        """Column ``name`` of every row, or of the rows ``rows``: a take over the two columns as
+        chunks, or over the one all rows come from (a take over chunks of text concatenates
+        them first: a whole column's copy at its peak), or that column itself when the rows
+        are all of it, in order (a first version's delta: nothing copied)."""
         idx = self.order if rows is None else self.order[rows]
+        nbase, ntop = len(self.base), len(self.top)
+        if len(idx) and idx.min() >= nbase:  # every row from top
+            return self._all_of(self.top[name], idx - nbase, ntop)
+        if len(idx) and idx.max() < nbase:  # every row from base
+            return self._all_of(self.base[name], idx, nbase)
         both = pa.chunked_array([cols.one_array(self.base[name]), cols.one_array(self.top[name])], self.base.schema.field(name).type)
         return cols.one_array(both.take(ints(idx)))
+
+    @staticmethod
+    def _all_of(col: pa.Array | pa.ChunkedArray, idx: np.ndarray, n: int) -> pa.Array:
+        """Rows ``idx`` of one input's column ``col`` (of ``n`` rows)."""
+        if len(idx) == n and (n < 2 or bool(np.all(np.diff(idx) == 1))) and idx[0] == 0:
+            return cols.one_array(col)
+        return cols.one_array(cols.one_array(col).take(ints(idx)))
 
     def table(self, rows: np.ndarray) -> pa.Table:
         """Every column of the rows ``rows``, as a table."""

@@ -2,17 +2,22 @@
 small files (``core.staging``); ``dagstore close`` or ``upload``, in another process, packs them
 without reading them again.
 
-``hold`` names each spool segment that is one of the store's own unnamed files
-(``packs/.tmp-kept-<draft>-<uuid>``) and writes an index beside them
-(``packs/.tmp-kept-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat when read),
-then each segment's blobs; the segments' names, sizes and xxh3-128 digests are in its schema
-metadata. ``take`` reopens them for the draft's next add or upload (one process at a time: a
-segment another holds open is left out, as it is when committed since): each segment is hashed whole
-again and compared with the index, so a segment changed, cut short or gone is left out (its files
-are read again), and upload then goes as in one process (each kept file's stat checked, segments
-committed as packs as they are). Both names start with ``.tmp-``: what no upload takes, gc
-removes after ``--min-age``; ``forget`` removes them after an upload. Nothing here ever fails an
-add or an upload: an index that cannot be written or read only means the files are read again.
+The content is spooled and held in one **place** (``place``): a local store that makes unnamed
+files itself, else this host's cache (``held/<store>/``: object stores, folders without unnamed
+files), a folder the cache's ``reclaim_leftovers`` sweeps. ``hold`` names each spool segment that
+is one of the place's unnamed files (``packs/.tmp-kept-<draft>-<uuid>``) and writes an index
+beside them (``packs/.tmp-kept-<draft>.arrow``, Arrow IPC): the kept files (local path, hash, stat
+when read), then each segment's blobs; the segments' names, sizes and xxh3-128 digests are in its
+schema metadata. ``take`` reopens them for the draft's next add or upload (one process at a time:
+a segment another holds open is left out, as it is when committed or removed since): each
+segment is hashed whole again and compared with the index, so a segment changed, cut short or
+gone is left out (its files are read again), and upload then goes as in one process (each kept
+file's stat checked; a store's segments committed as packs as they are, the cache's read back
+and packed). Both names start with ``.tmp-``: what no upload takes, the store's gc removes after
+``--min-age`` (the cache: gc too, for a draft no longer in the store, and deleting the draft
+removes its own; else ``HELD_AGE`` after it was held or taken); ``forget`` removes the
+index after an upload. Nothing here ever fails an add or an upload: an index that cannot be
+written or read only means the files are read again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import os
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +35,7 @@ import pyarrow as pa
 import xxhash
 
 from .arrays import from_numpy, numbers, strings
-from .backend import Backend, FileSpool
+from .backend import Backend, FileSpool, LocalBackend
 from .staging import Held, Staged
 
 log = logging.getLogger("dagstore")
@@ -39,6 +45,18 @@ _META = b"dagstore.held"
 _READ = 8 << 20  # bytes per read when a taken segment is hashed again
 _SCHEMA = pa.schema([("path", pa.string()), ("hash", pa.string()), ("stat", pa.binary()), ("offset", pa.int64()),
                      ("length", pa.int64()), ("size", pa.int64()), ("codec", pa.uint8())])
+
+
+def place(store: Backend, cache_folder: Path) -> Backend:
+    """Where a draft's kept content is spooled and held: ``store`` if it is a local folder that
+    makes unnamed files (a segment then becomes a pack as it is), else ``cache_folder``, this
+    host's cache's folder for the store (``Cache.held_folder``: segments read back and packed)."""
+    if store.is_local:
+        probe = store.open_file_spool("packs")
+        if probe is not None:
+            probe.abort()
+            return store
+    return LocalBackend(cache_folder, writeback=False)
 
 
 def index_key(draft_id: str) -> str:

@@ -3,12 +3,12 @@
 The hashing pass hands small files' bytes to ``Staged.keep_many``, a batch at a time; a thread
 compresses them (overlapping the reads, on the other core) and appends them to a spool, so memory
 holds only the batches in flight and an index. The spool is cut into segments where
-``PackWriter`` would cut the same blobs. On a local store each segment is an unnamed file of the
-store (``Backend.open_file_spool``: ``O_TMPFILE``, hashed as it is written), which upload commits
-as a pack as it is when it wants every blob in it (``Staged.packs``): kept bytes are written once.
-Elsewhere (object stores, file systems without unnamed files, past ``_MAX_PACK_FILES``) the
-segments share one unnamed temp file in the cache folder. Nothing is left behind by a killed
-process, unless ``hold`` named the segments for a later one (``core.stagehold``). At upload,
+``PackWriter`` would cut the same blobs. Each segment is an unnamed file (``O_TMPFILE``, hashed as
+written) of ``store``, the place ``core.stagehold.place`` chose: a local store, which upload commits
+as a pack as it is when it wants every blob in it (``Staged.packs``: kept bytes written once), or
+the cache's folder for an object store or a folder without unnamed files (read back and packed);
+past ``_MAX_PACK_FILES`` they share one unnamed temp file in the cache. Nothing is left behind by
+a killed process, unless ``hold`` named the segments for a later one (``core.stagehold``). At upload,
 ``held`` says which files were kept as the content to send, ``packs`` which segments are packs as
 they are and which blobs to read back (``read``: large sequential reads), and ``statcheck``
 checks, beside the packing, that each file is still the one read (device, inode, size,

@@ -346,9 +346,9 @@ class State(Mapping[str, Entry]):
     def to_bytes(self) -> bytes:
         return bytes(cols.cache_buffer(self.table, self.origins).to_pybytes())
 
-    def to_buffer(self) -> memoryview:
-        """The cache file's bytes without a copy into a Python ``bytes`` (what ``to_bytes`` returns)."""
-        return memoryview(cols.cache_buffer(self.table, self.origins))
+    def write(self, path: str) -> None:
+        """Write the cache file (``to_bytes``' bytes) at ``path``, never whole in memory."""
+        cols.write_cache_state(path, self.table, self.origins)
 
     @classmethod
     def from_bytes(cls, data: bytes, what: str = "cached state") -> State:

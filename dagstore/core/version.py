@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..secrets import redact_url
+from .backend import Backend
 from .columns import entries_table
 from . import stagehold
 from .records import Draft, VersionRecord
@@ -51,6 +52,7 @@ class Version:
         self.state: State | None = None
         self.reader: Any = None
         self.staged: Staged | None = None  # small files' content read by add_files, for upload
+        self.held_at: Backend | None = None  # where staged spools and holds it (core.stagehold.place)
 
     @property
     def id(self) -> str:
@@ -99,8 +101,9 @@ class Version:
         if self.staged is None:
             # its spool: unnamed files of the store (they become packs as they are), else of the cache folder
             be = self.store.content_backend(self.record)
-            self.staged = Staged(spool_dir=self.store.cache.root, store=be)
-            stagehold.take(be, self.id, self.staged)
+            self.held_at = stagehold.place(be, self.store.cache.held_folder(be.url))
+            self.staged = Staged(spool_dir=self.store.cache.root, store=self.held_at)
+            stagehold.take(self.held_at, self.id, self.staged)
         return self.staged
 
     def keep_content(self) -> Callable[[list[tuple[LocalFile, str, bytes]]], None]:
@@ -109,9 +112,9 @@ class Version:
 
     def hold_kept(self) -> int:
         """Keep the content kept so far for an upload by a later process; how many files."""
-        if self.staged is None:
+        if self.staged is None or self.held_at is None:
             return 0
-        n = stagehold.hold(self.staged, self.store.content_backend(self.record), self.id)
+        n = stagehold.hold(self.staged, self.held_at, self.id)
         if n:  # given away: this process's next add or upload takes them over as any other would
             self.drop_staged(keep_held=True)
         return n
@@ -124,8 +127,8 @@ class Version:
             try:
                 staged.close(keep_held)
             finally:
-                if not keep_held:
-                    stagehold.forget(self.store.content_backend(self.record), self.id)
+                if not keep_held and self.held_at is not None:
+                    stagehold.forget(self.held_at, self.id)
 
     def save(self) -> None:
         """Write the draft (with the current record) to the store (``Registry.save_draft``)."""

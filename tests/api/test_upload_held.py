@@ -50,6 +50,18 @@ def edit_index(store: Path, ds_id: str, edit: Callable[[dict[str, Any]], object]
     path.write_bytes(sink.getvalue().to_pybytes())
 
 
+def spoil(seg: Path, damage: str) -> None:
+    """A held segment changed in place (``flip``: one byte), cut short (``truncate``) or removed."""
+    if damage == "flip":
+        data = bytearray(seg.read_bytes())
+        data[10] ^= 0xFF
+        seg.write_bytes(bytes(data))
+    elif damage == "truncate":
+        os.truncate(seg, seg.stat().st_size // 2)
+    else:
+        seg.unlink()
+
+
 def later(ds_id: str, store: Path) -> Dataset:
     """The draft as a later process opens it (nothing shared with the one that added)."""
     return Dataset.get(dataset_id=ds_id, store=str(store))
@@ -81,14 +93,7 @@ def test_held_content_changed_or_gone_is_read_again(tmp_path: Path, reads: list[
                                                     caplog: pytest.LogCaptureFixture) -> None:
     ds_id, store, src = add_and_hold(tmp_path)
     seg = next(store / "packs" / n for n in held_names(store) if not n.endswith(".arrow"))
-    if damage == "flip":
-        data = bytearray(seg.read_bytes())
-        data[10] ^= 0xFF
-        seg.write_bytes(bytes(data))
-    elif damage == "truncate":
-        os.truncate(seg, seg.stat().st_size // 2)
-    else:
-        seg.unlink()
+    spoil(seg, damage)
     ds = later(ds_id, store)
     ds.upload(show_progress=False)
     ds.finalize()
@@ -188,11 +193,11 @@ main()
 """
 
 
-def cli_counting_reads(tmp_path: Path) -> Callable[..., None]:
-    """The CLI, a process per call, on a store under ``tmp_path``; files upload reads again are
-    listed in ``tmp_path / "reads.txt"``."""
-    env = {**os.environ, "DAGSTORE_URL": str(tmp_path / "store"), "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"),
-           "READS": str(tmp_path / "reads.txt")}
+def cli_counting_reads(tmp_path: Path, url: str | None = None, extra: dict[str, str] | None = None) -> Callable[..., None]:
+    """The CLI, a process per call, on a store under ``tmp_path`` (or at ``url``, reached with the
+    ``extra`` environment); files upload reads again are listed in ``tmp_path / "reads.txt"``."""
+    env = {**os.environ, **(extra or {}), "DAGSTORE_URL": url or str(tmp_path / "store"),
+           "DAGSTORE_CACHE_DIR": str(tmp_path / "cache"), "READS": str(tmp_path / "reads.txt")}
 
     def run(*args: str) -> None:
         subprocess.run([sys.executable, "-c", _PROCESS, *args], env=env, check=True, capture_output=True, timeout=120)

@@ -4,6 +4,11 @@ moto checks ``If-None-Match: *`` and then writes, on a thread per request, witho
 two writers racing for one key can both be told they created it. Real S3 (and GCS, Azure) make
 the check and the write one step; the store's put-if-absent claims rely on that. Requests that
 carry a condition are therefore served one at a time here; everything else stays concurrent.
+
+Opt-in, by bucket name, an S3-compatible server without ``If-Match`` on PUT: a PUT carrying it
+to a bucket named ``NO_IF_MATCH_501``... is answered 501 NotImplemented, to one named
+``NO_IF_MATCH_400``... 400 InvalidArgument naming the header, as such servers answer; nothing is
+written. Every other request, and every other bucket, is served as above.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from werkzeug.serving import run_simple
 
 _CONDITIONAL = threading.Lock()
+NO_IF_MATCH_501 = "noifmatch501"
+NO_IF_MATCH_400 = "noifmatch400"
+_REFUSALS = {
+    NO_IF_MATCH_501: ("501 Not Implemented", "<Code>NotImplemented</Code><Message>A header you provided implies "
+                      "functionality that is not implemented</Message><Header>If-Match</Header>"),
+    NO_IF_MATCH_400: ("400 Bad Request", "<Code>InvalidArgument</Code><Message>Unsupported header 'If-Match' received "
+                      "for this API call.</Message><ArgumentName>If-Match</ArgumentName>"),
+}
 
 
 class AtomicConditions:
@@ -27,10 +40,26 @@ class AtomicConditions:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = _refusal(environ)
+        if refusal is not None:
+            length = environ.get("CONTENT_LENGTH")
+            environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()  # the body, unread by moto
+            status, error = refusal
+            body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{error}<RequestId>0</RequestId></Error>'.encode()
+            start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            return [body]
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
             with _CONDITIONAL:
                 return list(self.app(environ, start_response))  # the whole response inside the lock
         return self.app(environ, start_response)
+
+
+def _refusal(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """(status, error XML) for a PUT with ``If-Match`` to a bucket opted in to refusing it."""
+    if environ.get("REQUEST_METHOD") != "PUT" or "HTTP_IF_MATCH" not in environ:
+        return None
+    bucket = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0]
+    return next((v for k, v in _REFUSALS.items() if bucket.startswith(k)), None)
 
 
 def main() -> None:

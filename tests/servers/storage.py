@@ -67,9 +67,9 @@ class Server:
         import fsspec
         return fsspec.filesystem(self.protocol, skip_instance_cache=True, **self.storage_options)
 
-    def new_root(self, path: str = "store") -> str:
-        """Create a fresh bucket/container; return the URL of a prefix inside it."""
-        bucket = unique_name()
+    def new_root(self, path: str = "store", prefix: str = "t") -> str:
+        """Create a fresh bucket/container (its name starting with ``prefix``); return the URL of a prefix inside it."""
+        bucket = unique_name(prefix)
         self.fs().mkdir(bucket)
         self.buckets.append(bucket)
         return f"{self.protocol}://{bucket}/{path}" if path else f"{self.protocol}://{bucket}"

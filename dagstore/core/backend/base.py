@@ -151,10 +151,10 @@ class Backend(ABC):
         return None
 
     def hold_file_spool(self, spool: FileSpool, key: str) -> FileSpool | None:
-        """Name ``spool`` (from ``open_file_spool``) ``key``, a temp name gc sweeps, so that a later
-        process may take it over (``open_held_spool``); the returned spool replaces it (one held
-        already is returned as it is, under its name). None where the store cannot (then
-        ``spool`` is unchanged)."""
+        """Name ``spool`` (from ``open_file_spool``) ``key``, a temp name gc (in the cache's folder:
+        ``Cache.reclaim_leftovers``) sweeps, so that a later process may take it over
+        (``open_held_spool``); the returned spool replaces it (one held already is returned as it
+        is, under its name). None where the store cannot (then ``spool`` is unchanged)."""
         return None
 
     def open_held_spool(self, key: str) -> FileSpool | None:

@@ -4,17 +4,35 @@ only if it still holds that version, in one request the store checks (S3: ETag a
 by anyone else in between makes the store refuse it (412), which is reported as False.
 
 Each provider's pair goes through its fsspec filesystem's own client (credentials, endpoint,
-session, its own retries); other filesystems have none (``versioned`` returns None).
+session, its own retries); other filesystems have none (``versioned`` returns None). An
+S3-compatible server that does not implement ``If-Match`` on PUT (501 NotImplemented, or 400
+naming the header) makes the write raise ``Unsupported``: the caller falls back to two steps.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from fsspec.asyn import sync
+
+log = logging.getLogger("dagstore")
+_WARNED: set[str] = set()  # stores this process has warned about (``two_steps``)
+
+
+class Unsupported(Exception):
+    """The store does not implement the conditional write (not an OSError: never retried)."""
+
+
+def two_steps(url: str) -> None:
+    """Warn, once per process and store, that its conditional writes fall back to two steps."""
+    if url not in _WARNED:
+        _WARNED.add(url)
+        log.warning("%s does not implement If-Match on PUT: draft saves there are a read, then a write, so "
+                    "concurrent saves of one draft (by other processes or hosts) are not detected", url)
 
 
 class Versioned(NamedTuple):
@@ -55,13 +73,25 @@ async def _s3_write(fs: Any, path: str, data: bytes, etag: str) -> bool:
     except FileNotFoundError:  # deleted since it was read
         return False
     except OSError as exc:  # s3fs keeps botocore's error as the cause
-        code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
+        response = getattr(exc.__cause__, "response", {})
+        code = response.get("Error", {}).get("Code")
         if code in ("PreconditionFailed", "ConditionalRequestConflict"):  # 412; 409: a racing write
             return False
+        if _no_if_match(response):
+            raise Unsupported(f"{path}: {code}") from exc
         raise
     finally:
         fs.invalidate_cache(path)
     return True
+
+
+def _no_if_match(response: dict[str, Any]) -> bool:
+    """Whether an S3 error answer says the server does not implement ``If-Match`` on PUT: 501 or
+    NotImplemented, or InvalidArgument naming the header (the store refused the request, wrote nothing)."""
+    error = response.get("Error", {})
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    named = "if-match" in " ".join(str(v) for v in error.values()).lower()
+    return status == 501 or error.get("Code") == "NotImplemented" or (error.get("Code") == "InvalidArgument" and named)
 
 
 async def _gcs_read(fs: Any, path: str) -> tuple[bytes, str]:

@@ -31,6 +31,7 @@ class FsspecBackend(Backend):
         self.fs, root = fsspec.core.url_to_fs(url, **opts)
         self.root = root.rstrip("/")
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self._conditional = True  # False once the store refused a conditional write (``replace_if``)
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{check_key(key)}"
@@ -82,8 +83,9 @@ class FsspecBackend(Backend):
         """Compare and swap on S3, GCS and Azure: the object is read with its version token and
         replaced only if it still holds that version (``conditional``), so a write by another
         process or host since the read makes this return False, nothing written. An absent key
-        is created with put-if-absent. Other filesystems: ``Backend.replace_if`` (two steps)."""
-        steps = conditional.versioned(self.fs)
+        is created with put-if-absent. Other filesystems, and an S3-compatible server that does
+        not implement ``If-Match`` on PUT (warned once, remembered): ``Backend.replace_if`` (two steps)."""
+        steps = conditional.versioned(self.fs) if self._conditional else None
         if steps is None:
             return super().replace_if(key, data, unchanged)
         path = self._path(key)
@@ -93,7 +95,12 @@ class FsspecBackend(Backend):
             return unchanged(None) and self.write_new(key, data)
         if not unchanged(current):
             return False
-        return bool(self._retry(lambda: conditional.run(self.fs, steps.write, path, data, token)))
+        try:
+            return bool(self._retry(lambda: conditional.run(self.fs, steps.write, path, data, token)))
+        except conditional.Unsupported:
+            self._conditional = False
+            conditional.two_steps(self.url)
+            return super().replace_if(key, data, unchanged)
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         pieces = list(chunks)  # kept, so that a retry can send them again (a pack commit)

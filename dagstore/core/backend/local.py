@@ -33,8 +33,9 @@ class LocalBackend(Backend):
 
     is_local = True
 
-    def __init__(self, root: str | os.PathLike[str]):
+    def __init__(self, root: str | os.PathLike[str], writeback: bool = True):
         self.root = Path(root).expanduser().absolute()
+        self.writeback = writeback  # spool writes start their writeback (False: a cache folder's, never committed)
         self.url = str(self.root)
         for p in (self.root, *self.root.parents):  # the nearest existing path must be a folder
             if p.exists():
@@ -313,7 +314,7 @@ class _UnnamedSpool(FileSpool):
                     n = os.write(self.fd, view)
                     view = view[n:]
                     self._size += n
-        if _LIBC is not None and self._size > start:
+        if _LIBC is not None and self._size > start and self._backend_local.writeback:
             _LIBC.sync_file_range(self.fd, start, self._size - start, _SYNC_FILE_RANGE_WRITE)  # advisory: commit's fsync decides
 
     def commit(self, key: str) -> None:

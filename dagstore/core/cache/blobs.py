@@ -9,7 +9,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ..._atomic import atomic_write, write_temp
 from ...errors import DagstoreError, StorageError
@@ -55,13 +55,17 @@ class Blobs(Leases):
     def immutable_path(self, kind: str, name: str) -> str:
         return str(self.root / "meta" / kind / name)
 
-    def write_sealed(self, kind: str, name: str, data: bytes | memoryview) -> None:
+    def write_sealed(self, kind: str, name: str, data: bytes | memoryview | Callable[[str], None]) -> None:
         """Like ``write_immutable``, for files that are memory-mapped: read-only, with the
-        cache's fixed mtime set before the rename, so a later change in place is detected."""
+        cache's fixed mtime set before the rename, so a later change in place is detected.
+        ``data`` may be a function that writes the file at the path it is given (a large file
+        written as it is made, never whole in memory)."""
         target = self.root / "meta" / kind / name
         try:
-            tmp = write_temp(target, [data])
+            tmp = write_temp(target, [] if callable(data) else [data])
             try:
+                if callable(data):
+                    data(str(tmp))
                 seal_read_only(str(tmp))
                 os.replace(tmp, target)
             except BaseException:

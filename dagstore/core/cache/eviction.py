@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import logging
 import os
+import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from .locks import DEFAULT_LOCK_TIMEOUT
 from .blobs import Blobs
 
 LEFTOVER_AGE = 600.0  # seconds: crash leftovers older than this, whose owner is gone, are removed
+HELD_AGE = 7 * 86400.0  # seconds: content held for a later upload (held/) that no process took since is removed
+_HELD_NAME = re.compile(r"\.tmp-kept-([0-9A-Za-z]+)(?:\.arrow|-[0-9a-f]{32})")  # core.stagehold's index and segments
 log = logging.getLogger("dagstore")
 
 
@@ -158,15 +163,31 @@ class Eviction(Blobs):
         finally:
             os.close(fd)
 
-    def reclaim_leftovers(self, min_age: float = LEFTOVER_AGE) -> int:
+    def held_folder(self, store_url: str) -> Path:
+        """Where content kept for a later upload to the store at ``store_url`` is held on this
+        host when the store cannot hold it itself (``core.stagehold.place``)."""
+        return self.root / "held" / hashlib.sha256(store_url.encode()).hexdigest()[:32]
+
+    def reclaim_held(self, store_url: str, gone: Callable[[str], bool], cutoff: float, dry_run: bool = False) -> list[str]:
+        """Remove content held for the store at ``store_url`` (``held_folder``) whose draft is
+        ``gone`` (given its id), last held or taken before ``cutoff``, a segment only while no
+        taker holds its flock; nothing with ``dry_run``. The paths removed (or that would be)."""
+        def due(e: os.DirEntry[str]) -> bool:
+            draft = _held_draft(e.name)
+            return draft is not None and gone(draft) and _older(e, cutoff)
+        return _reclaim_held_in(self.held_folder(store_url), due, dry_run)
+
+    def reclaim_leftovers(self, min_age: float = LEFTOVER_AGE, held_age: float = HELD_AGE) -> int:
         """Remove what killed processes left, older than ``min_age`` seconds: partial builds
         (``versions/.tmp-<key>-*``, only if no live process holds that key's build lock),
         interrupted evictions (``versions/.trash-*``), partial blobs (``blobs/*/.tmp-*``, only
-        while no build runs anywhere) and partial metadata (``meta/*/.tmp-*``). Runs on its own
+        while no build runs anywhere) and partial metadata (``meta/*/.tmp-*``); and content held
+        for a later upload (``held/``) that no process held or took for ``held_age`` seconds
+        (its draft's upload never came: closed elsewhere, deleted, or abandoned). Runs on its own
         from eviction and, at most every ``LEFTOVER_AGE`` seconds, before a build. Returns how
         many leftovers were removed."""
         cutoff = time.time() - min_age
-        removed = 0
+        removed = _reclaim_held(self.root / "held", time.time() - held_age)
         for e in _entries(self.root / "versions"):
             trash = e.name.startswith(".trash-")
             build = e.name.startswith(".tmp-")
@@ -212,6 +233,52 @@ def _entries(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
         return list(os.scandir(path))
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _reclaim_held(folder: Path, cutoff: float) -> int:
+    """Remove held content (``core.stagehold``: ``<store>/packs/.tmp-kept-*``) last held or taken
+    before ``cutoff`` (``_reclaim_held_in``); how many files it removed."""
+    return sum(len(_reclaim_held_in(Path(store.path), lambda e: _older(e, cutoff))) for store in _entries(folder))
+
+
+def _reclaim_held_in(store: Path, due: Callable[[os.DirEntry[str]], bool], dry_run: bool = False) -> list[str]:
+    """Remove the held files (``packs/.tmp-kept-*``) of one store's held folder that are ``due``, a
+    segment only while no process has it open (the flock its taker holds), then the folders left
+    empty; nothing with ``dry_run``. The paths removed (or that would be)."""
+    removed = []
+    packs = os.path.join(store, "packs")
+    for e in _entries(packs):
+        if e.name.startswith(".tmp-kept-") and due(e) and _unheld(e.path, dry_run):
+            removed.append(e.path)
+    for d in () if dry_run else (packs, store):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+    return removed
+
+
+def _unheld(path: str, dry_run: bool) -> bool:
+    """Remove a held file unless a taker has it open (its flock); whether it was (or would be) removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:  # a symlink or other non-file under a held name: never opened
+        if not dry_run:
+            _unlink(path)
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a taker's lock: skip it
+        if not dry_run:
+            _unlink(path)  # under the lock: a taker that waited finds it unnamed and leaves it
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _held_draft(name: str) -> str | None:
+    """The draft whose held content a file of a held folder is (None: no name ``hold`` gives)."""
+    m = _HELD_NAME.fullmatch(name)
+    return m.group(1) if m else None
 
 
 def _older(e: os.DirEntry[str], cutoff: float) -> bool:

@@ -110,7 +110,7 @@ class Content(Registry):
 
     def cache_state(self, version_id: str, state: State) -> None:
         """Remember the merged state of a version (computed once: it never changes)."""
-        self.cache.write_sealed("states", f"{version_id}.arrow", state.to_buffer())
+        self.cache.write_sealed("states", f"{version_id}.arrow", state.write)
 
     def chain(self, version_id: str) -> list[VersionRecord]:
         """The version and all its ancestors, each once (content records: no labels)."""

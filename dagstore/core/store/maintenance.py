@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -16,7 +18,7 @@ from ..backend import Backend
 from ..decode import parse_object
 from ..hashing import hash_bytes, hash_file
 from ..packs import BlobLocation, decode_blob, decode_header, pack_header
-from ..records import VersionRecord
+from ..records import Draft, VersionRecord
 from ..state import State
 from .content import Content
 
@@ -30,6 +32,7 @@ class GcReport:
     manifests: list[str] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)
     temps: list[str] = field(default_factory=list)  # partial files of interrupted writes
+    held: list[str] = field(default_factory=list)  # this host's cache: content held for drafts gone from the store
     marked: list[str] = field(default_factory=list)  # unreferenced now; removed by a later run
     bytes: int = 0
     dry_run: bool = False
@@ -44,6 +47,7 @@ class GcPlan:
     cutoff: float
     unmark: list[str] = field(default_factory=list)  # marks of content referenced again, or gone
     orphan_indexes: list[str] = field(default_factory=list)  # indexes whose pack is gone
+    drafts: set[str] = field(default_factory=set)  # ids of the store's drafts: content held for others may go
 
 
 def _mark_time(key: str, data: bytes, now: float) -> float:
@@ -81,13 +85,21 @@ class Maintenance(Content):
             self.backend.write(layout.gc_mark_key(key), stamp)
         return marked
 
+    def discard_draft(self, draft: Draft) -> None:
+        """Delete a draft deleted by its user, and the content this host's cache holds for it at once."""
+        super().discard_draft(draft)
+        with contextlib.suppress(DagstoreError):  # its content_url no longer opens: the cache's age rule removes it
+            self.cache.reclaim_held(self.content_backend(draft.record).url, draft.record.id.__eq__, math.inf)
+
     def gc(self, dry_run: bool = False, min_age_seconds: float = 3600.0) -> GcReport:
         """Remove content that no version or draft references, in two phases so that content
         a concurrent upload reuses is never lost: unreferenced packs, objects and manifests
         older than ``min_age_seconds`` are first *marked* (``gc/<key>``, which uploads do not
         reuse); a later run removes those still unreferenced and marked at least
         ``min_age_seconds`` earlier. With ``min_age_seconds=0`` both phases run at once.
-        A pack's index is deleted before the pack; an index whose pack is gone is removed."""
+        A pack's index is deleted before the pack; an index whose pack is gone is removed; so
+        is content this host's cache holds for a draft of the store no longer there (closed on
+        another host, or deleted), older than ``min_age_seconds``."""
         plan = self.gc_mark(min_age_seconds, dry_run)
         if not dry_run:
             self.gc_sweep(plan)
@@ -140,6 +152,8 @@ class Maintenance(Content):
         plan.orphan_indexes = [k for k in be.list(layout.INDEX) if layout.pack_key(layout.leaf(k)) not in packs and old(k)]
         self._stale_claims(report, live_ids, old)
         self._stale_temps(report, old)
+        plan.drafts = {layout.leaf(k) for k in be.list(layout.DRAFTS)}
+        report.held = self.cache.reclaim_held(be.url, self._gone(plan), plan.cutoff, dry_run=True)
         return plan
 
     def _sort_candidates(self, plan: GcPlan, candidates: list[str], marks: dict[str, float], at_once: bool) -> None:
@@ -196,6 +210,12 @@ class Maintenance(Content):
         be.delete(plan.unmark)
         be.delete(report.claims)
         be.delete(report.temps)
+        report.held = self.cache.reclaim_held(be.url, self._gone(plan), plan.cutoff)
+
+    @staticmethod
+    def _gone(plan: GcPlan) -> Callable[[str], bool]:
+        """Whether a draft id is none of the store's drafts gc listed."""
+        return lambda draft: draft not in plan.drafts
 
     def verify(self, read_data: bool = False) -> list[str]:
         """Every problem found in the store, one line each (it never stops at the first):

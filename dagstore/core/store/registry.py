@@ -61,6 +61,10 @@ class Registry(StoreRoot):
     def delete_draft(self, version_id: str) -> None:
         self.backend.delete([layout.draft_key(version_id)])
 
+    def discard_draft(self, draft: Draft) -> None:
+        """Delete a draft deleted by its user (``delete_version``)."""
+        self.delete_draft(draft.record.id)
+
     def drafts(self) -> list[Draft]:
         """Unfinished versions. A draft whose version record exists (its finalize died before
         removing it) is stale: it is skipped and removed."""
@@ -279,7 +283,7 @@ class Registry(StoreRoot):
         ``force``. Content stays until gc."""
         draft = self.load_draft(version_id)
         if draft is not None:
-            self.delete_draft(version_id)
+            self.discard_draft(draft)
             return
         rec = self.record(version_id)
         children = sorted(r.id for r in self.records() if version_id in r.parents)
