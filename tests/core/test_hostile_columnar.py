@@ -13,6 +13,7 @@ import pytest
 
 from dagstore import Dataset, FormatError
 from dagstore.cli import main as cli_main
+from dagstore.export.source import slice_view
 from dagstore.fs import DagstoreFileSystem
 from dagstore.ui.index import Filters, Indexes
 from hostile_world import CASES, World, _swap_rows, build_world, copy_world
@@ -72,6 +73,7 @@ def test_an_annotation_text_that_is_not_an_object_names_the_manifest(template: P
     _one_line(lambda: ds.get_annotation("v/text.txt"), key, victim, "v/text.txt")
     _one_line(lambda: list(ds.iter_annotations()), key, victim)
     _one_line(lambda: ds.export("jsonl", str(tmp_path / "out")), victim)
+    _one_line(lambda: list(slice_view(world.store(), victim, ["v/text.txt"])[1]()), key, victim)  # an export worker's slice
     fs = DagstoreFileSystem(store=world.store())
     _one_line(lambda: fs.info(f"{victim}/v/text.txt"), key, victim)
     index = Indexes(world.store()).get(ds)
