@@ -47,8 +47,14 @@ def index_columns_of(pack: str, locs: Mapping[str, BlobLocation]) -> Columns:
     return build(pack, [(h, *loc[1:]) for h, loc in locs.items()])
 
 
-# a child's hook that stops it: one byte to the fd in DS_TEST_PAUSED_FD, then a line from stdin
+# a child's hook that stops it: one byte to the fd in DS_TEST_PAUSED_FD, then a line from stdin.
+# Ctrl-C raises in the child as in a terminal, whatever the test process had when it started it: a
+# SIGINT ignored or blocked there then (both survive exec, and Python sets its handler only over the
+# default) leaves the child deaf to the test's SIGINT: exit 0, stderr empty, as a CI run once saw
 PAUSE = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 def pause():
     import os, sys
     os.write(int(os.environ["DS_TEST_PAUSED_FD"]), b"x")
