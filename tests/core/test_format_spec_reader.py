@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import xxhash
 import zstandard
 
 # -- the reader: docs/format.md, "Version record" and "Manifests" ------------------------------
@@ -121,6 +122,8 @@ def _json_delta(raw: bytes) -> tuple[list[Row], list[str]]:
 def read_delta(store: Path, key: str, exact: bool = True) -> tuple[list[Row], list[str]]:
     """A manifest's set rows and removed paths; a manifest is told apart by its decompressed bytes."""
     data = (store / key).read_bytes()
+    if key != f"manifests/{xxhash.xxh3_128_hexdigest(data)}":
+        raise SpecError(f"{key}: a manifest's key is the xxh3-128 of its stored bytes")
     raw = zstandard.ZstdDecompressor().decompress(data)
     if raw.startswith(b"ARROW1") and zstandard.frame_content_size(data) != len(raw):
         raise SpecError(f"{key}: one zstd frame with its content size in its header")
@@ -265,7 +268,6 @@ def test_the_previous_release_store_and_a_child_written_on_it(tmp_path: Path) ->
 def _reencode(store: Path, version_id: str, change: Any, compress: Any = None) -> None:
     """Rewrite a version's manifest as another writer following the document might (a new key,
     the hash of its bytes; the record pointed at it)."""
-    import xxhash
 
     record = read_record(store, version_id)
     raw = zstandard.ZstdDecompressor().decompress((store / record["manifest"]).read_bytes())
