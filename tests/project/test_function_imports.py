@@ -32,6 +32,7 @@ LAZY = {
     "fsspec.implementations.sftp": "imports paramiko, the [sftp] extra",
     "dagstore.connectors.hostkeys": "imports paramiko, the [sftp] extra",
     "dagstore.ui": "imports starlette and jinja2, the [ui] extra: only `dagstore ui` needs it",
+    "azure": "azure-core comes with adlfs, the [azure] extra: only an Azure store's conditional draft save needs it",
 }
 
 
