@@ -110,6 +110,7 @@ class Rows:
 
     def __init__(self, base: pa.Table, top: pa.Table, order: np.ndarray):
         self.base, self.top, self.order = base, top.select(base.column_names).cast(base.schema), order
+        self._whole: tuple[pa.Table | None, pa.Array | None] | None = None  # ``_plan`` of every row, made once
 
     def __len__(self) -> int:
         return len(self.order)
@@ -123,21 +124,30 @@ class Rows:
         chunks, or over the one all rows come from (a take over chunks of text concatenates
         them first: a whole column's copy at its peak), or that column itself when the rows
         are all of it, in order (a first version's delta: nothing copied)."""
-        idx = self.order if rows is None else self.order[rows]
-        nbase, ntop = len(self.base), len(self.top)
-        if len(idx) and idx.min() >= nbase:  # every row from top
-            return self._all_of(self.top[name], idx - nbase, ntop)
-        if len(idx) and idx.max() < nbase:  # every row from base
-            return self._all_of(self.base[name], idx, nbase)
-        both = pa.chunked_array([cols.one_array(self.base[name]), cols.one_array(self.top[name])], self.base.schema.field(name).type)
-        return cols.one_array(both.take(ints(idx)))
+        if rows is None:
+            if self._whole is None:
+                self._whole = self._plan(self.order)
+            source, take = self._whole
+        else:
+            source, take = self._plan(self.order[rows])
+        if source is None:
+            both = pa.chunked_array([cols.one_array(self.base[name]), cols.one_array(self.top[name])], self.base.schema.field(name).type)
+            return cols.one_array(both.take(take))
+        col = cols.one_array(source[name])
+        return col if take is None else cols.one_array(col.take(take))
 
-    @staticmethod
-    def _all_of(col: pa.Array | pa.ChunkedArray, idx: np.ndarray, n: int) -> pa.Array:
-        """Rows ``idx`` of one input's column ``col`` (of ``n`` rows)."""
-        if len(idx) == n and (n < 2 or bool(np.all(np.diff(idx) == 1))) and idx[0] == 0:
-            return cols.one_array(col)
-        return cols.one_array(cols.one_array(col).take(ints(idx)))
+    def _plan(self, idx: np.ndarray) -> tuple[pa.Table | None, pa.Array | None]:
+        """Where the rows ``idx`` come from: (the one input they all come from, the indices to
+        take from it, None when they are all of it in order), or (None, the indices over both)."""
+        nbase = len(self.base)
+        if len(idx) and idx.min() >= nbase:
+            source, local = self.top, idx - nbase
+        elif len(idx) and idx.max() < nbase:
+            source, local = self.base, idx
+        else:
+            return None, ints(idx)
+        whole = len(local) == len(source) and local[0] == 0 and (len(local) < 2 or bool(np.all(np.diff(local) == 1)))
+        return source, None if whole else ints(local)
 
     def table(self, rows: np.ndarray) -> pa.Table:
         """Every column of the rows ``rows``, as a table."""
